@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+// An allocation (RFC 8656 §2.2): a relayed transport address bound to a
+// client's 5-tuple, with its permissions (§9) and channel bindings (§12).
+// Owned by the event loop that received the Allocate; only that thread
+// touches it. Its AllocationInfo is the thread-safe summary the admin API
+// and the state store read.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/crypto/integrity.h"
+#include "common/net/address.h"
+
+namespace turn::cp {
+
+enum class Transport : uint8_t { Udp = 0, Tcp = 1, Tls = 2 };
+[[nodiscard]] const char* transport_name(Transport t) noexcept;
+
+// The client side of an allocation: RFC 8656 §2.2 "5-tuple".
+struct FiveTuple {
+  Transport transport = Transport::Udp;
+  SocketAddress client;
+  SocketAddress server;
+  friend bool operator==(const FiveTuple&, const FiveTuple&) = default;
+};
+
+struct AddressHash {
+  size_t operator()(const IpAddress& a) const noexcept;
+  size_t operator()(const SocketAddress& a) const noexcept;
+  size_t operator()(const FiveTuple& t) const noexcept;
+};
+
+using TimePoint = std::chrono::steady_clock::time_point;
+
+struct PermissionView {
+  IpAddress peer;
+  uint64_t expires_s;
+};
+struct ChannelView {
+  uint16_t number;
+  SocketAddress peer;
+  uint64_t expires_s;
+};
+
+// Thread-safe description of one allocation, for the admin API and Redis.
+struct AllocationInfo {
+  std::string id;  // unique: "<instance>/<relay address>"
+  FiveTuple tuple;
+  SocketAddress relay;             // bound
+  SocketAddress relay_advertised;  // as sent in XOR-RELAYED-ADDRESS (external-ip)
+  std::string username;
+  std::string realm;
+  uint64_t created_s = 0;
+  std::atomic<uint64_t> expires_s{0};
+  std::atomic<uint64_t> packets_to_peer{0}, bytes_to_peer{0};
+  std::atomic<uint64_t> packets_to_client{0}, bytes_to_client{0};
+
+  mutable std::mutex mutex;  // guards the two vectors
+  std::vector<PermissionView> permissions;
+  std::vector<ChannelView> channels;
+};
+
+// A token bucket for max-bps (bytes per second), refilled from the loop clock.
+class TokenBucket {
+public:
+  void configure(uint64_t rate_per_s) noexcept { rate_ = rate_per_s; tokens_ = static_cast<double>(rate_per_s); }
+  [[nodiscard]] bool take(uint64_t n, TimePoint now) noexcept;
+  [[nodiscard]] bool unlimited() const noexcept { return rate_ == 0; }
+
+private:
+  uint64_t rate_ = 0;
+  double tokens_ = 0;
+  TimePoint last_{};
+};
+
+class StreamConnection;
+
+// How to reach the client: its UDP listener socket, or its stream.
+struct ClientLink {
+  int udp_fd = -1;
+  StreamConnection* stream = nullptr;
+};
+
+struct Channel {
+  SocketAddress peer;
+  TimePoint expires;
+};
+
+struct Allocation {
+  FiveTuple tuple;
+  ClientLink link;
+  int relay_fd = -1;
+  std::string username;
+  crypto::Key key;        // the key the Allocate authenticated with
+  bool sha256_integrity = false;
+  TimePoint expires;
+  std::unordered_map<IpAddress, TimePoint, AddressHash> permissions;
+  std::unordered_map<uint16_t, Channel> channels;
+  std::unordered_map<SocketAddress, uint16_t, AddressHash> channel_by_peer;
+  // RFC 8656 §7.2: a retransmitted Allocate gets the same answer.
+  std::array<uint8_t, 12> allocate_txid{};
+  std::vector<uint8_t> allocate_response;
+  TokenBucket to_peer_bucket, to_client_bucket;
+  std::shared_ptr<AllocationInfo> info;
+
+  [[nodiscard]] bool has_permission(const IpAddress& peer, TimePoint now) const noexcept {
+    auto it = permissions.find(peer);
+    return it != permissions.end() && it->second > now;
+  }
+};
+
+}  // namespace turn::cp

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+// turnserver.conf parsing and validation.
+#include "controlplane/config/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+
+namespace turn::cp {
+
+namespace {
+
+std::string trim(std::string s) {
+  auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
+std::string unquote(std::string s) {
+  if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
+    return s.substr(1, s.size() - 2);
+  return s;
+}
+
+[[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& value,
+                       const std::string& why) {
+  throw ConfigError(where + ": " + key + (value.empty() ? "" : "=" + value) + ": " + why);
+}
+
+uint64_t parse_uint(const std::string& where, const std::string& key, const std::string& v,
+                    uint64_t min, uint64_t max) {
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc{} || p != v.data() + v.size())
+    fail(where, key, v, "not a number");
+  if (n < min || n > max)
+    fail(where, key, v, "out of range " + std::to_string(min) + ".." + std::to_string(max));
+  return n;
+}
+
+uint16_t parse_port(const std::string& where, const std::string& key, const std::string& v,
+                    uint16_t min = 1) {
+  return static_cast<uint16_t>(parse_uint(where, key, v, min, 65535));
+}
+
+IpAddress parse_ip(const std::string& where, const std::string& key, const std::string& v) {
+  auto ip = IpAddress::parse(v);
+  if (!ip) fail(where, key, v, "not an IPv4 or IPv6 address");
+  return *ip;
+}
+
+bool parse_bool(const std::string& where, const std::string& key, const std::string& v) {
+  if (v.empty() || v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  fail(where, key, v, "expected a boolean (true/false/yes/no/1/0) or no value");
+}
+
+// coturn's Redis connection string: "ip=127.0.0.1 dbname=0 password=x port=6379 connect_timeout=30"
+RedisEndpoint parse_redis(const std::string& where, const std::string& key, const std::string& v) {
+  RedisEndpoint r;
+  r.enabled = true;
+  size_t pos = 0;
+  while (pos < v.size()) {
+    while (pos < v.size() && v[pos] == ' ') ++pos;
+    size_t end = v.find(' ', pos);
+    if (end == std::string::npos) end = v.size();
+    std::string item = v.substr(pos, end - pos);
+    pos = end;
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string::npos) fail(where, key, v, "expected name=value items, got '" + item + "'");
+    std::string k = item.substr(0, eq), val = item.substr(eq + 1);
+    if (k == "ip" || k == "host")
+      r.host = val;
+    else if (k == "port")
+      r.port = parse_port(where, key, val);
+    else if (k == "dbname" || k == "database" || k == "db")
+      r.db = static_cast<int>(parse_uint(where, key, val, 0, 1024));
+    else if (k == "password")
+      r.password = val;
+    else if (k == "connect_timeout")
+      r.connect_timeout_s = static_cast<int>(parse_uint(where, key, val, 1, 3600));
+    else
+      fail(where, key, v, "unknown item '" + k + "' (ip, port, dbname, password, connect_timeout)");
+  }
+  return r;
+}
+
+// coturn keys dpturn accepts and ignores, because its behaviour is the
+// default here or the feature does not apply. Warned about once.
+const std::set<std::string> kIgnoredCoturnKeys = {
+    "no-cli", "cli-ip", "cli-port", "cli-password", "no-multicast-peers", "stale-nonce",
+    "mobility", "no-stdout-log", "simple-log", "new-log-timestamp", "syslog", "pidfile",
+    "proc-user", "proc-group", "no-rfc5780", "no-stun-backward-compatibility",
+    "response-origin-only-with-rfc5780", "check-origin-consistency", "no-tlsv1", "no-tlsv1_1",
+    "no-tlsv1_2", "no-dtls", "dh2066", "log-binding", "no-software-attribute-legacy",
+};
+
+using Handler = std::function<void(Config&, const std::string& where, const std::string& key,
+                                   const std::string& value)>;
+
+const std::map<std::string, Handler>& handlers() {
+  static const std::map<std::string, Handler> h = {
+      {"listening-port", [](Config& c, auto& w, auto& k, auto& v) { c.listening_port = parse_port(w, k, v); }},
+      {"tls-listening-port", [](Config& c, auto& w, auto& k, auto& v) { c.tls_listening_port = parse_port(w, k, v); }},
+      {"alt-listening-port", [](Config& c, auto& w, auto& k, auto& v) { c.alt_listening_port = parse_port(w, k, v, 0); }},
+      {"alt-tls-listening-port", [](Config& c, auto& w, auto& k, auto& v) { c.alt_tls_listening_port = parse_port(w, k, v, 0); }},
+      {"listening-ip", [](Config& c, auto& w, auto& k, auto& v) { c.listening_ips.push_back(parse_ip(w, k, v)); }},
+      {"relay-ip", [](Config& c, auto& w, auto& k, auto& v) { c.relay_ips.push_back(parse_ip(w, k, v)); }},
+      {"external-ip",
+       [](Config& c, auto& w, auto& k, auto& v) {
+         ExternalIp e;
+         auto slash = v.find('/');
+         e.public_ip = parse_ip(w, k, v.substr(0, slash));
+         if (slash != std::string::npos) e.private_ip = parse_ip(w, k, v.substr(slash + 1));
+         c.external_ips.push_back(e);
+       }},
+      {"min-port", [](Config& c, auto& w, auto& k, auto& v) { c.min_port = parse_port(w, k, v); }},
+      {"max-port", [](Config& c, auto& w, auto& k, auto& v) { c.max_port = parse_port(w, k, v); }},
+      {"no-udp", [](Config& c, auto& w, auto& k, auto& v) { c.no_udp = parse_bool(w, k, v); }},
+      {"no-tcp", [](Config& c, auto& w, auto& k, auto& v) { c.no_tcp = parse_bool(w, k, v); }},
+      {"no-tls", [](Config& c, auto& w, auto& k, auto& v) { c.no_tls = parse_bool(w, k, v); }},
+      {"cert", [](Config& c, auto&, auto&, auto& v) { c.cert = v; }},
+      {"pkey", [](Config& c, auto&, auto&, auto& v) { c.pkey = v; }},
+      {"realm",
+       [](Config& c, auto& w, auto& k, auto& v) {
+         if (v.empty() || v.size() > 763) fail(w, k, v, "realm must be 1..763 bytes");
+         c.realm = v;
+       }},
+      {"lt-cred-mech", [](Config& c, auto& w, auto& k, auto& v) { c.lt_cred_mech = parse_bool(w, k, v); }},
+      {"use-auth-secret", [](Config& c, auto& w, auto& k, auto& v) { c.use_auth_secret = parse_bool(w, k, v); }},
+      {"static-auth-secret",
+       [](Config& c, auto& w, auto& k, auto& v) {
+         if (v.empty()) fail(w, k, v, "empty secret");
+         c.static_auth_secrets.push_back(v);
+       }},
+      {"user",
+       [](Config& c, auto& w, auto& k, auto& v) {
+         auto colon = v.find(':');
+         if (colon == std::string::npos || colon == 0 || colon + 1 == v.size())
+           fail(w, k, "<hidden>", "expected user=name:password or user=name:0x<md5 key>");
+         StaticUser u;
+         u.name = v.substr(0, colon);
+         std::string secret = v.substr(colon + 1);
+         if (secret.size() == 34 && (secret.starts_with("0x") || secret.starts_with("0X")))
+           u.key_hex = secret;
+         else
+           u.password = secret;
+         c.users.push_back(std::move(u));
+       }},
+      {"redis-userdb", [](Config& c, auto& w, auto& k, auto& v) { c.redis_userdb = parse_redis(w, k, v); }},
+      {"state-redis", [](Config& c, auto& w, auto& k, auto& v) { c.state_redis = parse_redis(w, k, v); }},
+      {"instance-id", [](Config& c, auto&, auto&, auto& v) { c.instance_id = v; }},
+      {"server-secret", [](Config& c, auto& w, auto& k, auto& v) {
+         if (v.size() < 16) fail(w, k, "<hidden>", "must be at least 16 characters");
+         c.server_secret = v;
+       }},
+      {"nonce-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.nonce_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 10, 86400)); }},
+      {"max-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.max_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 60, 86400)); }},
+      {"default-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.default_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 30, 86400)); }},
+      {"permission-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.permission_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 10, 86400)); }},
+      {"channel-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.channel_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 10, 86400)); }},
+      {"legacy-channel-range", [](Config& c, auto& w, auto& k, auto& v) { c.legacy_channel_range = parse_bool(w, k, v); }},
+      {"denied-peer-ip", [](Config& c, auto& w, auto& k, auto& v) {
+         try { c.denied_peers.push_back(parse_address_range(v)); } catch (const ConfigError& e) { fail(w, k, v, e.what()); }
+       }},
+      {"allowed-peer-ip", [](Config& c, auto& w, auto& k, auto& v) {
+         try { c.allowed_peers.push_back(parse_address_range(v)); } catch (const ConfigError& e) { fail(w, k, v, e.what()); }
+       }},
+      {"allow-loopback-peers", [](Config& c, auto& w, auto& k, auto& v) { c.allow_loopback_peers = parse_bool(w, k, v); }},
+      {"no-loopback-peers", [](Config& c, auto& w, auto& k, auto& v) { c.allow_loopback_peers = !parse_bool(w, k, v); }},
+      {"user-quota", [](Config& c, auto& w, auto& k, auto& v) { c.user_quota = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 30)); }},
+      {"total-quota", [](Config& c, auto& w, auto& k, auto& v) { c.total_quota = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 30)); }},
+      {"max-bps", [](Config& c, auto& w, auto& k, auto& v) { c.max_bps = parse_uint(w, k, v, 0, uint64_t{1} << 40); }},
+      {"request-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.request_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
+      {"unauth-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.unauth_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
+      {"admin-ip", [](Config& c, auto& w, auto& k, auto& v) { c.admin_ip = parse_ip(w, k, v); }},
+      {"admin-port", [](Config& c, auto& w, auto& k, auto& v) { c.admin_port = parse_port(w, k, v, 0); }},
+      {"admin-token", [](Config& c, auto& w, auto& k, auto& v) {
+         if (v.size() < 16) fail(w, k, "<hidden>", "must be at least 16 characters");
+         c.admin_token = v;
+       }},
+      {"relay-threads", [](Config& c, auto& w, auto& k, auto& v) { c.relay_threads = static_cast<unsigned>(parse_uint(w, k, v, 0, 256)); }},
+      {"verbose", [](Config& c, auto& w, auto& k, auto& v) { c.verbose = parse_bool(w, k, v); }},
+      {"Verbose", [](Config& c, auto& w, auto& k, auto& v) { c.verbose = parse_bool(w, k, v); }},
+      {"log-file", [](Config& c, auto&, auto&, auto& v) { c.log_file = v; }},
+      {"no-software-attribute", [](Config& c, auto& w, auto& k, auto& v) { c.software_attribute = !parse_bool(w, k, v); }},
+      {"fingerprint", [](Config& c, auto& w, auto& k, auto& v) { c.fingerprint = parse_bool(w, k, v); }},
+      {"no-auth", [](Config&, auto& w, auto& k, auto& v) {
+         fail(w, k, v, "dpturn always requires authentication for relaying (open relays are abused)");
+       }},
+  };
+  return h;
+}
+
+}  // namespace
+
+AddressRange parse_address_range(const std::string& text) {
+  AddressRange r;
+  r.text = text;
+  auto dash = text.find('-');
+  if (dash != std::string::npos) {
+    auto lo = IpAddress::parse(text.substr(0, dash));
+    auto hi = IpAddress::parse(text.substr(dash + 1));
+    if (!lo || !hi || lo->is_v4() != hi->is_v4() || *hi < *lo)
+      throw ConfigError("expected an address range a-b with a <= b of one family");
+    r.lo = *lo;
+    r.hi = *hi;
+    return r;
+  }
+  auto cidr = IpRange::parse(text);
+  if (!cidr) throw ConfigError("expected an address, a CIDR prefix or a range a-b");
+  r.lo = cidr->base;
+  r.hi = cidr->base;
+  for (unsigned bit = cidr->prefix; bit < 128; ++bit)
+    r.hi.bytes[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+  return r;
+}
+
+void apply_config_line(const std::string& raw, const std::string& where, Config& cfg) {
+  std::string line = trim(raw);
+  if (line.empty() || line[0] == '#') return;
+  if (line.starts_with("--")) line = line.substr(2);
+  // "key=value", "key value" or a bare "key".
+  size_t sep = line.find_first_of("= \t");
+  std::string key = trim(line.substr(0, sep));
+  std::string value = sep == std::string::npos ? "" : unquote(trim(line.substr(sep + 1)));
+  const auto& h = handlers();
+  if (auto it = h.find(key); it != h.end()) {
+    it->second(cfg, where, key, value);
+    return;
+  }
+  if (kIgnoredCoturnKeys.count(key)) return;
+  fail(where, key, "", "unknown key (see docs/configuration.md)");
+}
+
+void load_config_file(const std::string& path, Config& cfg) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open config file");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    apply_config_line(line, path + ":" + std::to_string(n), cfg);
+  }
+  cfg.source = path;
+}
+
+void validate_config(Config& cfg) {
+  if (cfg.min_port > cfg.max_port)
+    throw ConfigError("min-port=" + std::to_string(cfg.min_port) + " is above max-port=" +
+                      std::to_string(cfg.max_port));
+  if (cfg.default_allocate_lifetime_s > cfg.max_allocate_lifetime_s)
+    throw ConfigError("default-allocate-lifetime is above max-allocate-lifetime");
+  if (cfg.use_auth_secret && cfg.static_auth_secrets.empty() && !cfg.redis_userdb.enabled)
+    throw ConfigError("use-auth-secret needs static-auth-secret (or redis-userdb with secrets)");
+  if (!cfg.no_tls && (cfg.cert.empty() != cfg.pkey.empty()))
+    throw ConfigError("TLS needs both cert and pkey (or neither, which turns TLS off)");
+  if (cfg.cert.empty()) cfg.no_tls = true;
+  if (cfg.no_udp && cfg.no_tcp && cfg.no_tls) throw ConfigError("no-udp, no-tcp and no-tls: nothing to listen on");
+  if (cfg.admin_port != 0 && cfg.admin_token.empty())
+    throw ConfigError("admin-port is set but admin-token is empty: the admin API needs a token "
+                      "(admin-port=0 turns it off)");
+  if (cfg.relay_ips.empty()) {
+    for (const auto& ip : cfg.listening_ips)
+      if (!ip.is_unspecified()) cfg.relay_ips.push_back(ip);
+  }
+  for (const auto& ip : cfg.relay_ips)
+    if (ip.is_unspecified()) throw ConfigError("relay-ip=" + ip.to_string() + ": must be a specific address");
+  if (cfg.instance_id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    cfg.instance_id = host;
+  }
+}
+
+}  // namespace turn::cp

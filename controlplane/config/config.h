@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// turn-control configuration: coturn's turnserver.conf syntax and key names
+// where the concept is the same (docs/configuration.md lists every key).
+// Parsed once at start-up; immutable afterwards and shared read-only by all
+// event-loop threads.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/net/address.h"
+
+namespace turn::cp {
+
+// A config error names where it came from: "file:line: key: message".
+class ConfigError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+struct StaticUser {
+  std::string name;
+  std::string password;   // plaintext, or empty when key_hex is set
+  std::string key_hex;    // "0x<md5 hex>" form of coturn's user=name:0x...
+};
+
+// An inclusive address range [lo, hi] in the 16-byte (IPv4-mapped) space:
+// coturn writes "a-b", we also accept CIDR and single addresses.
+struct AddressRange {
+  IpAddress lo;
+  IpAddress hi;
+  std::string text;
+  [[nodiscard]] bool contains(const IpAddress& ip) const noexcept { return lo <= ip && ip <= hi; }
+};
+
+struct ExternalIp {
+  IpAddress public_ip;
+  IpAddress private_ip;  // unspecified: applies to every relay address
+};
+
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  int db = 0;
+  std::string password;
+  int connect_timeout_s = 5;
+  bool enabled = false;
+};
+
+struct Config {
+  // Listeners (RFC 8656 §3.1: UDP/TCP 3478, TLS 5349).
+  uint16_t listening_port = 3478;
+  uint16_t tls_listening_port = 5349;
+  uint16_t alt_listening_port = 0;      // extra UDP+TCP port, e.g. 443; 0 = off
+  uint16_t alt_tls_listening_port = 0;  // extra TLS port; 0 = off
+  std::vector<IpAddress> listening_ips;  // empty = 0.0.0.0
+  bool no_udp = false, no_tcp = false, no_tls = false;
+  std::string cert, pkey;
+
+  // Relay.
+  std::vector<IpAddress> relay_ips;  // empty = first listening IP, else 0.0.0.0 is refused
+  std::vector<ExternalIp> external_ips;
+  uint16_t min_port = 49152, max_port = 65535;
+
+  // Auth.
+  std::string realm = "dpturn.local";
+  bool lt_cred_mech = true;
+  bool use_auth_secret = false;
+  std::vector<std::string> static_auth_secrets;
+  std::vector<StaticUser> users;
+  RedisEndpoint redis_userdb;
+  uint32_t nonce_lifetime_s = 600;
+  std::string server_secret;  // nonce HMAC key; random when empty (set it for several instances)
+
+  // Lifetimes (RFC 8656 §3.9, §9, §12).
+  uint32_t default_allocate_lifetime_s = 600;
+  uint32_t max_allocate_lifetime_s = 3600;
+  uint32_t permission_lifetime_s = 300;
+  uint32_t channel_lifetime_s = 600;
+  // Accept RFC 5766 channel numbers 0x5000-0x7FFE too (RFC 8656 §12 reserves them).
+  bool legacy_channel_range = false;
+
+  // Policy.
+  std::vector<AddressRange> denied_peers;
+  std::vector<AddressRange> allowed_peers;
+  bool allow_loopback_peers = false;
+  uint32_t user_quota = 0;   // allocations per user, 0 = unlimited
+  uint32_t total_quota = 0;  // allocations in all, 0 = unlimited
+  uint64_t max_bps = 0;      // per allocation, bytes/s each way, 0 = unlimited
+  uint32_t request_rate_limit = 200;  // requests per second per source IP, 0 = unlimited
+  uint32_t unauth_rate_limit = 20;    // 401 answers per second per source IP
+
+  // State (dpturn: the data plane reads it).
+  RedisEndpoint state_redis;
+  std::string instance_id;  // names this control plane in Redis; hostname by default
+
+  // Admin API (dpturn).
+  IpAddress admin_ip = IpAddress::v4(0x7f000001);
+  uint16_t admin_port = 8080;  // 0 = off
+  std::string admin_token;
+
+  // Process.
+  unsigned relay_threads = 0;  // 0 = one per CPU
+  bool verbose = false;
+  std::string log_file;
+  bool software_attribute = true;
+  bool fingerprint = false;  // coturn compatibility: always add FINGERPRINT
+
+  // Where the values came from, for messages.
+  std::string source;
+};
+
+// Parses a turnserver.conf-style file. Throws ConfigError naming file, line,
+// key and value on any unknown key or bad value.
+void load_config_file(const std::string& path, Config& cfg);
+// Applies one "key=value" / "key value" / "key" line; `where` is used in errors.
+void apply_config_line(const std::string& line, const std::string& where, Config& cfg);
+// Cross-key checks after everything is loaded (ports, certs present, ...).
+void validate_config(Config& cfg);
+
+// Parses coturn-style address ranges: "a.b.c.d-e.f.g.h", CIDR, or one address.
+AddressRange parse_address_range(const std::string& text);
+
+}  // namespace turn::cp

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// Socket helpers.
+#include "controlplane/net/socket.h"
+
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/ip.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace turn::cp {
+
+socklen_t to_sockaddr(const SocketAddress& a, sockaddr_storage& out) noexcept {
+  std::memset(&out, 0, sizeof out);
+  if (a.ip.is_v4()) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&out);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(a.port);
+    std::memcpy(&s->sin_addr, a.ip.v4_bytes(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* s = reinterpret_cast<sockaddr_in6*>(&out);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(a.port);
+  std::memcpy(&s->sin6_addr, a.ip.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+SocketAddress from_sockaddr(const sockaddr_storage& st) noexcept {
+  SocketAddress a;
+  if (st.ss_family == AF_INET) {
+    const auto* s = reinterpret_cast<const sockaddr_in*>(&st);
+    a.ip = IpAddress::v4(reinterpret_cast<const uint8_t*>(&s->sin_addr));
+    a.port = ntohs(s->sin_port);
+  } else if (st.ss_family == AF_INET6) {
+    const auto* s = reinterpret_cast<const sockaddr_in6*>(&st);
+    a.ip = IpAddress::v6(reinterpret_cast<const uint8_t*>(&s->sin6_addr));
+    a.port = ntohs(s->sin6_port);
+  }
+  return a;
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+void set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    throw std::system_error(errno, std::generic_category(), "fcntl(O_NONBLOCK)");
+}
+
+int open_bound_socket(SocketKind kind, const SocketAddress& at, bool shared) {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(at, ss);
+  int fd = socket(ss.ss_family, (kind == SocketKind::Udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket() for " + at.to_string());
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (shared) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (kind == SocketKind::Udp) {
+    int buf = 4 << 20;  // absorb bursts; the kernel caps this at rmem_max
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  } else {
+    setsockopt(fd, IPPROTO_TCP, 1 /*TCP_NODELAY*/, &one, sizeof one);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    int err = errno;
+    close(fd);
+    throw std::system_error(err, std::generic_category(),
+                            std::string(kind == SocketKind::Udp ? "UDP" : "TCP") + " bind " + at.to_string());
+  }
+  if (kind == SocketKind::Tcp && listen(fd, 1024) < 0) {
+    int err = errno;
+    close(fd);
+    throw std::system_error(err, std::generic_category(), "listen " + at.to_string());
+  }
+  return fd;
+}
+
+int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(at, ss);
+  int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (ss.ss_family == AF_INET6) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  int buf = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  if (dont_fragment) {
+    // RFC 8656 §7.2 / §10.1: DONT-FRAGMENT sets DF on what we relay.
+    int pmtu = IP_PMTUDISC_DO;
+    if (ss.ss_family == AF_INET)
+      setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+    else
+      setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+SocketAddress local_address(int fd) noexcept {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return from_sockaddr(ss);
+}
+
+std::vector<IpAddress> interface_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      out.push_back(IpAddress::v4(reinterpret_cast<const uint8_t*>(
+          &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      auto* a = &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr;
+      if (IN6_IS_ADDR_LINKLOCAL(a)) continue;  // needs a scope id; not a TURN address
+      out.push_back(IpAddress::v6(reinterpret_cast<const uint8_t*>(a)));
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+}  // namespace turn::cp

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// Thin helpers over BSD sockets: sockaddr conversion, non-blocking UDP/TCP
+// sockets, local interface addresses. Setup-time code: may throw.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "common/net/address.h"
+
+namespace turn::cp {
+
+// sockaddr_storage <-> SocketAddress. IPv4 goes as AF_INET.
+socklen_t to_sockaddr(const SocketAddress& a, sockaddr_storage& out) noexcept;
+SocketAddress from_sockaddr(const sockaddr_storage& s) noexcept;
+
+enum class SocketKind { Udp, Tcp };
+
+// A bound, non-blocking socket (SO_REUSEADDR; SO_REUSEPORT when `shared`, so
+// each event-loop thread can own one). TCP sockets are listening. Throws
+// std::system_error naming the address on failure.
+int open_bound_socket(SocketKind kind, const SocketAddress& at, bool shared);
+// UDP relay socket on `at` (port 0 = any); -1 with errno set on failure.
+int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept;
+
+SocketAddress local_address(int fd) noexcept;
+void set_nonblocking(int fd);
+
+// Addresses of the machine's up interfaces (IPv4 and global IPv6), for a
+// wildcard listening-ip.
+std::vector<IpAddress> interface_addresses();
+
+std::string errno_text(int err);
+
+}  // namespace turn::cp

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+// TCP/TLS client connections.
+#include "controlplane/net/stream.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/stun/message.h"
+#include "controlplane/log.h"
+
+namespace turn::cp {
+
+StreamConnection::StreamConnection(EventLoop& loop, int fd, SSL* ssl, FiveTuple tuple, MessageFn on_message,
+                                   ClosedFn on_closed)
+    : loop_(loop),
+      fd_(fd),
+      ssl_(ssl),
+      handshake_done_(ssl == nullptr),
+      tuple_(tuple),
+      on_message_(std::move(on_message)),
+      on_closed_(std::move(on_closed)),
+      in_(kMaxFrame + 16) {
+  if (ssl_) SSL_set_fd(ssl_, fd_);
+}
+
+StreamConnection::~StreamConnection() {
+  if (ssl_) SSL_free(ssl_);
+  if (fd_ >= 0) close(fd_);
+}
+
+void StreamConnection::close_connection(const char* why) {
+  if (fd_ < 0) return;
+  log_debug(std::string(transport_name(tuple_.transport)) + " connection from " + tuple_.client.to_string() +
+            " closed: " + why);
+  loop_.remove(fd_);
+  if (ssl_ && handshake_done_) SSL_shutdown(ssl_);
+  close(fd_);
+  fd_ = -1;
+  on_closed_(*this);  // may retire this object; nothing after this line
+}
+
+void StreamConnection::update_interest() {
+  if (fd_ < 0) return;
+  bool need_out = !out_.empty() || want_write_;
+  loop_.modify(fd_, EPOLLIN | EPOLLRDHUP | (need_out ? EPOLLOUT : 0u), this);
+}
+
+void StreamConnection::on_io(uint32_t events) {
+  if (fd_ < 0) return;
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    close_connection("socket error or hang-up");
+    return;
+  }
+  if (ssl_ && !handshake_done_) {
+    int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      int e = SSL_get_error(ssl_, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        want_write_ = e == SSL_ERROR_WANT_WRITE;
+        update_interest();
+        return;
+      }
+      ERR_clear_error();
+      close_connection("TLS handshake failed");
+      return;
+    }
+    handshake_done_ = true;
+    want_write_ = false;
+  }
+  if (events & EPOLLOUT) flush();
+  if (fd_ >= 0 && (events & (EPOLLIN | EPOLLRDHUP))) read_some();
+  if (fd_ >= 0) update_interest();
+}
+
+void StreamConnection::read_some() {
+  for (int rounds = 0; rounds < 16 && fd_ >= 0; ++rounds) {
+    long n;
+    if (ssl_) {
+      n = SSL_read(ssl_, in_.data() + in_len_, static_cast<int>(in_.size() - in_len_));
+      if (n <= 0) {
+        int e = SSL_get_error(ssl_, static_cast<int>(n));
+        if (e == SSL_ERROR_WANT_READ) return;
+        if (e == SSL_ERROR_WANT_WRITE) { want_write_ = true; return; }
+        ERR_clear_error();
+        close_connection(e == SSL_ERROR_ZERO_RETURN ? "TLS close" : "TLS read error");
+        return;
+      }
+    } else {
+      n = recv(fd_, in_.data() + in_len_, in_.size() - in_len_, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (n <= 0) {
+        close_connection(n == 0 ? "peer closed" : "read error");
+        return;
+      }
+    }
+    in_len_ += static_cast<size_t>(n);
+    // Cut whole frames.
+    size_t pos = 0;
+    while (fd_ >= 0) {
+      Bytes rest{in_.data() + pos, in_len_ - pos};
+      long frame = stun::stream_frame_length(rest);
+      if (frame < 0) {
+        close_connection("not STUN/TURN framing");
+        return;
+      }
+      if (frame == 0 || static_cast<size_t>(frame) > rest.size()) break;
+      on_message_(*this, rest.first(static_cast<size_t>(frame)));
+      pos += static_cast<size_t>(frame);
+    }
+    if (fd_ < 0) return;
+    if (pos > 0) {
+      std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
+      in_len_ -= pos;
+    }
+  }
+}
+
+long StreamConnection::raw_write(const uint8_t* p, size_t n) {
+  if (ssl_) {
+    if (!handshake_done_) return 0;
+    int r = SSL_write(ssl_, p, static_cast<int>(n));
+    if (r > 0) return r;
+    int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return 0;
+    ERR_clear_error();
+    return -1;
+  }
+  ssize_t r = ::send(fd_, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (r >= 0) return r;
+  return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+}
+
+void StreamConnection::flush() {
+  size_t done = 0;
+  while (done < out_.size()) {
+    long w = raw_write(out_.data() + done, out_.size() - done);
+    if (w < 0) {
+      out_.clear();
+      close_connection("write error");
+      return;
+    }
+    if (w == 0) break;
+    done += static_cast<size_t>(w);
+  }
+  out_.erase(out_.begin(), out_.begin() + static_cast<long>(done));
+}
+
+bool StreamConnection::send(Bytes data) {
+  if (fd_ < 0) return false;
+  size_t done = 0;
+  if (out_.empty()) {
+    while (done < data.size()) {
+      long w = raw_write(data.data() + done, data.size() - done);
+      if (w < 0) {
+        close_connection("write error");
+        return false;
+      }
+      if (w == 0) break;
+      done += static_cast<size_t>(w);
+    }
+    if (done == data.size()) return true;
+  }
+  if (out_.size() + (data.size() - done) > kMaxBacklog) {
+    // A partial frame must still be completed or the stream desyncs; only
+    // whole frames are dropped.
+    if (done == 0) return false;
+  }
+  out_.insert(out_.end(), data.begin() + static_cast<long>(done), data.end());
+  update_interest();
+  return true;
+}
+
+}  // namespace turn::cp

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// StreamConnection: one TCP or TLS client connection (RFC 8656 §3.1,
+// framing per §12.5/RFC 6062: STUN messages and 4-byte-padded ChannelData
+// back to back). Cuts frames and hands each to the server; buffers output
+// when the socket is full, up to a bound, and drops beyond it (counted).
+// Lives on one event loop; not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common/util/bytes.h"
+#include "controlplane/allocation/allocation.h"
+#include "controlplane/net/event_loop.h"
+
+typedef struct ssl_st SSL;
+
+namespace turn::cp {
+
+class StreamConnection final : public IoHandler {
+public:
+  using MessageFn = std::function<void(StreamConnection&, Bytes)>;
+  using ClosedFn = std::function<void(StreamConnection&)>;
+
+  static constexpr size_t kMaxFrame = 20 + 65535 + 4;
+  static constexpr size_t kMaxBacklog = 1 << 20;
+
+  StreamConnection(EventLoop& loop, int fd, SSL* ssl, FiveTuple tuple, MessageFn on_message, ClosedFn on_closed);
+  ~StreamConnection() override;
+
+  void on_io(uint32_t events) override;
+  // Queues bytes for the client; false if dropped (backlog full or closed).
+  bool send(Bytes data);
+  void close_connection(const char* why);
+
+  [[nodiscard]] const FiveTuple& tuple() const noexcept { return tuple_; }
+  [[nodiscard]] bool closed() const noexcept { return fd_ < 0; }
+
+private:
+  void read_some();
+  void flush();
+  void update_interest();
+  long raw_write(const uint8_t* p, size_t n);  // >0 written, 0 would block, <0 error
+
+  EventLoop& loop_;
+  int fd_;
+  SSL* ssl_;
+  bool handshake_done_;
+  bool want_write_ = false;
+  FiveTuple tuple_;
+  MessageFn on_message_;
+  ClosedFn on_closed_;
+  std::vector<uint8_t> in_;
+  size_t in_len_ = 0;
+  std::vector<uint8_t> out_;
+};
+
+}  // namespace turn::cp

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+// Allocate (RFC 8656 §7.1-§7.2, RFC 6156 for address families).
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+
+#include "common/stun/attributes.h"
+#include "controlplane/log.h"
+#include "controlplane/net/socket.h"
+#include "controlplane/server/relay_socket.h"
+#include "controlplane/server/turn_server.h"
+
+namespace turn::cp {
+
+using stun::Attr;
+using stun::ErrorCode;
+
+namespace {
+
+// Opens a relay socket on `ip` in [min, max]: random ports, as RFC 8656
+// §7.2 asks (port prediction helps attackers); even ports when asked.
+int open_relay(const IpAddress& ip, uint16_t min, uint16_t max, bool even, bool dont_fragment,
+               uint16_t& port_out, std::mt19937& rng) {
+  uint32_t span = uint32_t{max} - min + 1;
+  for (int attempt = 0; attempt < 128; ++attempt) {
+    uint32_t p = min + rng() % span;
+    if (even) p &= ~1u;
+    if (p < min || p > max) continue;
+    int fd = try_open_relay_socket(SocketAddress{ip, static_cast<uint16_t>(p)}, dont_fragment);
+    if (fd >= 0) {
+      port_out = static_cast<uint16_t>(p);
+      return fd;
+    }
+  }
+  return -1;
+}
+
+std::mt19937& rng() {
+  thread_local std::mt19937 r{std::random_device{}()};
+  return r;
+}
+
+}  // namespace
+
+void TurnServer::handle_allocate(Request& req) {
+  const auto& m = req.msg;
+  // §7.2 step 2: an existing allocation on this 5-tuple.
+  if (Allocation* existing = find(req.tuple)) {
+    auto txid = m.transaction_id();
+    if (std::memcmp(existing->allocate_txid.data(), txid.data(), 12) == 0 && !existing->allocate_response.empty()) {
+      // A retransmission: the same answer again (§7.2 "retransmission").
+      send_to_client(req.tuple, req.link, existing->allocate_response);
+      return;
+    }
+    send_error(req, ErrorCode::AllocationMismatch);
+    return;
+  }
+  // §7.2 step 3: REQUESTED-TRANSPORT, UDP only (TCP relays are RFC 6062).
+  const auto* rt = m.find(Attr::RequestedTransport);
+  if (!rt) return send_error(req, ErrorCode::BadRequest);
+  auto proto = stun::read_requested_transport(m.value(*rt));
+  if (!proto) return send_error(req, ErrorCode::BadRequest);
+  if (*proto != stun::kTransportUdp) return send_error(req, ErrorCode::UnsupportedTransportProtocol);
+
+  // §7.2 step 4: DONT-FRAGMENT is supported (DF on the relay socket).
+  bool dont_fragment = m.has(Attr::DontFragment);
+
+  // §7.2 step 5/6: RESERVATION-TOKEN and EVEN-PORT are mutually exclusive,
+  // and RESERVATION-TOKEN excludes REQUESTED-ADDRESS-FAMILY (RFC 6156 §4.2).
+  const auto* token_attr = m.find(Attr::ReservationToken);
+  const auto* even_attr = m.find(Attr::EvenPort);
+  const auto* family_attr = m.find(Attr::RequestedAddressFamily);
+  const auto* additional_attr = m.find(Attr::AdditionalAddressFamily);
+  if (token_attr && (even_attr || family_attr || additional_attr)) return send_error(req, ErrorCode::BadRequest);
+  if (family_attr && additional_attr) return send_error(req, ErrorCode::BadRequest);  // RFC 8656 §7.2 step 6
+
+  Family family = Family::V4;
+  if (family_attr) {
+    auto f = stun::read_address_family(m.value(*family_attr));
+    if (!f) return send_error(req, ErrorCode::AddressFamilyNotSupported);
+    family = *f;
+  }
+  bool want_additional_v6 = false;
+  if (additional_attr) {
+    auto f = stun::read_address_family(m.value(*additional_attr));
+    // ADDITIONAL-ADDRESS-FAMILY may only ask for IPv6 (§18.11).
+    if (!f || *f != Family::V6) return send_error(req, ErrorCode::BadRequest);
+    want_additional_v6 = true;
+  }
+  bool even = false, reserve_next = false;
+  if (even_attr) {
+    auto e = stun::read_even_port(m.value(*even_attr));
+    if (!e) return send_error(req, ErrorCode::BadRequest);
+    even = true;
+    reserve_next = *e;
+  }
+
+  // Pick the relay address of the wanted family.
+  const IpAddress* relay_ip = nullptr;
+  const IpAddress* relay_ip_v6 = nullptr;
+  for (const auto& ip : cfg_.relay_ips) {
+    if (!relay_ip && ip.family() == family) relay_ip = &ip;
+    if (!relay_ip_v6 && !ip.is_v4()) relay_ip_v6 = &ip;
+  }
+  if (!relay_ip) return send_error(req, ErrorCode::AddressFamilyNotSupported);
+
+  // §7.2 step 8: quotas. Capacity: the state store must be reachable so
+  // that a data plane can learn of the allocation (docs/state.md).
+  for (auto* s : shared_.sinks)
+    if (!s->accepting()) {
+      log_every(LogKey::Capacity, req.tuple.client.ip, "refusing Allocate: state store unreachable (508)");
+      return send_error(req, ErrorCode::InsufficientCapacity);
+    }
+  if (!shared_.quotas.acquire(req.username)) {
+    bump(stats_.quota_refusals);
+    log_every(LogKey::Quota, req.tuple.client.ip, "allocation quota reached for '" + req.username + "'");
+    return send_error(req, ErrorCode::AllocationQuotaReached);
+  }
+
+  int fd = -1;
+  uint16_t port = 0;
+  if (token_attr) {
+    auto token = stun::read_reservation_token(m.value(*token_attr));
+    auto reserved = token ? shared_.reservations.take(*token) : std::nullopt;
+    if (!reserved) {
+      shared_.quotas.release(req.username);
+      return send_error(req, ErrorCode::InsufficientCapacity);  // §7.2 step 5: no such token
+    }
+    fd = *reserved;
+    port = local_address(fd).port;
+  } else {
+    fd = open_relay(*relay_ip, cfg_.min_port, cfg_.max_port, even, dont_fragment, port, rng());
+  }
+  uint64_t reservation = 0;
+  if (fd >= 0 && reserve_next) {
+    // §7.2: R bit -> also reserve port+1 for a later Allocate.
+    int next = port < cfg_.max_port ? try_open_relay_socket(SocketAddress{*relay_ip, static_cast<uint16_t>(port + 1)}, false) : -1;
+    if (next < 0) {
+      // Try other even ports whose successor is free too.
+      close(fd);
+      fd = -1;
+      for (int attempt = 0; attempt < 32 && fd < 0; ++attempt) {
+        int a = open_relay(*relay_ip, cfg_.min_port, static_cast<uint16_t>(cfg_.max_port - 1), true, dont_fragment, port, rng());
+        if (a < 0) break;
+        next = try_open_relay_socket(SocketAddress{*relay_ip, static_cast<uint16_t>(port + 1)}, false);
+        if (next >= 0) fd = a; else close(a);
+      }
+    }
+    if (fd >= 0) {
+      crypto::random_bytes(MutableBytes{reinterpret_cast<uint8_t*>(&reservation), sizeof reservation});
+      shared_.reservations.put(reservation, next, loop_.now_s() + 30);  // §14.9: about 30 s
+    }
+  }
+  if (fd < 0) {
+    shared_.quotas.release(req.username);
+    log_every(LogKey::Capacity, req.tuple.client.ip, "no relay port free in " + std::to_string(cfg_.min_port) + "-" + std::to_string(cfg_.max_port));
+    return send_error(req, ErrorCode::InsufficientCapacity);
+  }
+
+  // Lifetime (§7.2 step 9): max(default, min(requested, max)).
+  uint32_t lifetime = cfg_.default_allocate_lifetime_s;
+  if (const auto* lt = m.find(Attr::Lifetime)) {
+    if (auto v = stun::read_u32(m.value(*lt)))
+      lifetime = std::max(cfg_.default_allocate_lifetime_s, std::min(*v, cfg_.max_allocate_lifetime_s));
+  }
+
+  auto a = std::make_unique<Allocation>();
+  a->tuple = req.tuple;
+  a->link = req.link;
+  a->relay_fd = fd;
+  a->username = req.username;
+  a->key = req.key;
+  a->sha256_integrity = req.sha256;
+  a->expires = loop_.now() + std::chrono::seconds(lifetime);
+  a->to_peer_bucket.configure(cfg_.max_bps);
+  a->to_client_bucket.configure(cfg_.max_bps);
+  SocketAddress relay{*relay_ip, port};
+  auto info = std::make_shared<AllocationInfo>();
+  info->id = cfg_.instance_id + "/" + relay.to_string();
+  info->tuple = req.tuple;
+  info->relay = relay;
+  info->relay_advertised = advertised(relay);
+  info->username = req.username;
+  info->realm = cfg_.realm;
+  info->created_s = loop_.now_s();
+  info->expires_s = loop_.now_s() + lifetime;
+  a->info = info;
+
+  // Success response (§7.2 last step): XOR-RELAYED-ADDRESS, LIFETIME,
+  // XOR-MAPPED-ADDRESS, RESERVATION-TOKEN if one was made.
+  auto b = start_response(req, stun::Class::SuccessResponse);
+  b.add_xor_address(Attr::XorRelayedAddress, info->relay_advertised);
+  if (want_additional_v6) {
+    // Dual allocation is not offered: answer with the IPv4 relay and say
+    // why the IPv6 one is missing (RFC 8656 §7.2, ADDRESS-ERROR-CODE).
+    (void)relay_ip_v6;
+    b.add_address_error_code(Family::V6, 440, "Address Family not Supported");
+  }
+  b.add_u32(Attr::Lifetime, lifetime);
+  if (reservation != 0) b.add_reservation_token(reservation);
+  b.add_xor_address(Attr::XorMappedAddress, req.tuple.client);
+  finish_and_send(req, b, true);
+  std::memcpy(a->allocate_txid.data(), m.transaction_id().data(), 12);
+  Bytes sent{response_buf_.data(), load_be16(response_buf_.data() + 2) + stun::kHeaderSize};
+  a->allocate_response.assign(sent.begin(), sent.end());
+
+  Allocation* raw = a.get();
+  auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
+  loop_.add(fd, EPOLLIN, sock.get());
+  relay_sockets_[raw] = std::move(sock);
+  allocations_[req.tuple] = std::move(a);
+  shared_.registry.add(info);
+  for (auto* s : shared_.sinks) s->allocation_created(info);
+  log_info("allocation " + info->id + " for '" + req.username + "' (" + transport_name(req.tuple.transport) + " " +
+           req.tuple.client.to_string() + "), lifetime " + std::to_string(lifetime) + " s");
+}
+
+}  // namespace turn::cp

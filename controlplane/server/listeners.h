@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Client-facing listeners of one event loop: UDP sockets and TCP/TLS
+// acceptors on every listening address and port. Every loop opens its own
+// set with SO_REUSEPORT, so the kernel spreads clients across threads and
+// no lock is shared on the relay path.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "controlplane/allocation/allocation.h"
+#include "controlplane/net/event_loop.h"
+
+namespace turn::cp {
+
+class TurnServer;
+class TlsContext;
+class StreamConnection;
+
+struct ListenerStatus {
+  Transport transport;
+  SocketAddress address;
+  bool up;
+  std::string error;
+};
+
+class Listeners {
+public:
+  Listeners(TurnServer& server, EventLoop& loop, TlsContext* tls);
+  ~Listeners();
+  Listeners(const Listeners&) = delete;
+  Listeners& operator=(const Listeners&) = delete;
+
+  // Opens one listener; returns its status (a failure is reported, not thrown).
+  ListenerStatus open(Transport t, const SocketAddress& at);
+  void close_all();
+
+private:
+  class Udp;
+  class Acceptor;
+  TurnServer& server_;
+  EventLoop& loop_;
+  TlsContext* tls_;
+  std::vector<std::unique_ptr<IoHandler>> handlers_;
+  std::unordered_map<StreamConnection*, std::unique_ptr<StreamConnection>> streams_;
+};
+
+}  // namespace turn::cp

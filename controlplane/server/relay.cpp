@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel-socket relay path: client -> peer (ChannelData §12.6, Send
+// indication §10.2) and peer -> client (§10.3 Data indication, §12.6
+// ChannelData). This is turn-control's slow path; turn-dataplane takes the
+// same flows on its fast path once it has their state.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/stun/attributes.h"
+#include "common/turn/channel_data.h"
+#include "controlplane/net/socket.h"
+#include "controlplane/net/stream.h"
+#include "controlplane/server/relay_socket.h"
+#include "controlplane/server/turn_server.h"
+
+namespace turn::cp {
+
+using stun::Attr;
+
+namespace {
+bool send_from_relay(int fd, const SocketAddress& peer, const uint8_t* data, size_t len) {
+  sockaddr_storage ss;
+  socklen_t sl = to_sockaddr(peer, ss);
+  return sendto(fd, data, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) >= 0;
+}
+}  // namespace
+
+void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
+  ChannelDataView cd;
+  if (parse_channel_data(data, cd, cfg_.legacy_channel_range ? kMaxLegacyChannel : kMaxChannel) != ChannelDataError::Ok) {
+    stats_.drop(CpDrop::MalformedChannelData);
+    return;
+  }
+  Allocation* a = find(t);
+  if (!a) {
+    stats_.drop(CpDrop::NoAllocation);
+    return;
+  }
+  auto now = loop_.now();
+  auto it = a->channels.find(cd.channel);
+  // §12.6: unbound (or expired) channel -> discard.
+  if (it == a->channels.end() || it->second.expires <= now) {
+    stats_.drop(CpDrop::UnboundChannel);
+    return;
+  }
+  if (!a->has_permission(it->second.peer.ip, now)) {
+    stats_.drop(CpDrop::NoPermission);
+    return;
+  }
+  if (!a->to_peer_bucket.take(cd.data.size(), now)) {
+    stats_.drop(CpDrop::BandwidthCap);
+    return;
+  }
+  if (!send_from_relay(a->relay_fd, it->second.peer, cd.data.data(), cd.data.size())) {
+    stats_.drop(CpDrop::SendFailed);
+    return;
+  }
+  bump(stats_.packets_to_peer);
+  bump(stats_.bytes_to_peer, cd.data.size());
+  a->info->packets_to_peer.fetch_add(1, std::memory_order_relaxed);
+  a->info->bytes_to_peer.fetch_add(cd.data.size(), std::memory_order_relaxed);
+}
+
+void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageView& m) {
+  Allocation* a = find(t);
+  if (!a) {
+    stats_.drop(CpDrop::NoAllocation);
+    return;
+  }
+  const auto* peer_attr = m.find(Attr::XorPeerAddress);
+  const auto* data_attr = m.find(Attr::Data);
+  if (!peer_attr || !data_attr) {
+    stats_.drop(CpDrop::BadIndication);  // §10.2: discard
+    return;
+  }
+  auto peer = stun::read_xor_address(m.value(*peer_attr), m.xor_mask());
+  if (!peer) {
+    stats_.drop(CpDrop::BadIndication);
+    return;
+  }
+  auto now = loop_.now();
+  if (!a->has_permission(peer->ip, now)) {
+    stats_.drop(CpDrop::NoPermission);
+    return;
+  }
+  Bytes data = m.value(*data_attr);
+  if (!a->to_peer_bucket.take(data.size(), now)) {
+    stats_.drop(CpDrop::BandwidthCap);
+    return;
+  }
+  if (!send_from_relay(a->relay_fd, *peer, data.data(), data.size())) {
+    stats_.drop(CpDrop::SendFailed);
+    return;
+  }
+  bump(stats_.packets_to_peer);
+  bump(stats_.bytes_to_peer, data.size());
+  a->info->packets_to_peer.fetch_add(1, std::memory_order_relaxed);
+  a->info->bytes_to_peer.fetch_add(data.size(), std::memory_order_relaxed);
+}
+
+void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint8_t* data, size_t len) {
+  auto now = loop_.now();
+  // §10.3: only peers with a permission reach the client.
+  if (!a.has_permission(peer.ip, now)) {
+    stats_.drop(CpDrop::NoPermission);
+    return;
+  }
+  if (!a.to_client_bucket.take(len, now)) {
+    stats_.drop(CpDrop::BandwidthCap);
+    return;
+  }
+  bool stream = a.link.stream != nullptr;
+  uint8_t* start;
+  size_t total;
+  auto ch = a.channel_by_peer.find(peer);
+  if (ch != a.channel_by_peer.end() && a.channels[ch->second].expires > now) {
+    // §12.6: ChannelData; over TCP/TLS padded to 4 bytes (§12.5).
+    start = data - kChannelDataHeaderSize;
+    write_channel_data_header(start, ch->second, static_cast<uint16_t>(len));
+    total = kChannelDataHeaderSize + len;
+    if (stream) {
+      size_t padded = pad4(len);
+      std::memset(data + len, 0, padded - len);
+      total = kChannelDataHeaderSize + padded;
+    }
+  } else {
+    // §10.3: Data indication with XOR-PEER-ADDRESS and DATA.
+    size_t addr_len = peer.ip.is_v4() ? 8 : 20;
+    size_t header = stun::kHeaderSize + 4 + addr_len + 4;
+    start = data - header;
+    store_be16(start, stun::message_type(stun::Method::Data, stun::Class::Indication));
+    store_be16(start + 2, static_cast<uint16_t>(header - stun::kHeaderSize + pad4(len)));
+    store_be32(start + 4, stun::kMagicCookie);
+    // Transaction id: a salt and a counter; unique enough, no RNG per packet.
+    std::memcpy(start + 8, txid_salt_.data(), 4);
+    uint64_t n = ++indication_counter_;
+    std::memcpy(start + 12, &n, 8);
+    uint8_t* p = start + stun::kHeaderSize;
+    store_be16(p, static_cast<uint16_t>(Attr::XorPeerAddress));
+    store_be16(p + 2, static_cast<uint16_t>(addr_len));
+    stun::write_xor_address(p + 4, peer, start + 4);
+    p += 4 + addr_len;
+    store_be16(p, static_cast<uint16_t>(Attr::Data));
+    store_be16(p + 2, static_cast<uint16_t>(len));
+    std::memset(data + len, 0, pad4(len) - len);
+    total = header + pad4(len);
+  }
+  send_to_client(a.tuple, a.link, Bytes{start, total});
+  bump(stats_.packets_to_client);
+  bump(stats_.bytes_to_client, len);
+  a.info->packets_to_client.fetch_add(1, std::memory_order_relaxed);
+  a.info->bytes_to_client.fetch_add(len, std::memory_order_relaxed);
+}
+
+void RelaySocket::close_socket() noexcept {
+  if (fd_ >= 0) {
+    server_.loop().remove(fd_);
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+void RelaySocket::on_io(uint32_t) {
+  // Read up to a burst per wake-up so one busy allocation cannot starve others.
+  constexpr int kBurst = 64;
+  uint8_t* base = server_.relay_buf_.data() + TurnServer::kHeadroom;
+  for (int i = 0; i < kBurst && fd_ >= 0; ++i) {
+    sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram - TurnServer::kHeadroom - 4, 0,
+                         reinterpret_cast<sockaddr*>(&ss), &sl);
+    if (n < 0) return;  // EAGAIN, or an ICMP error surfaced as ECONNREFUSED: next time
+    server_.on_peer_datagram(alloc_, from_sockaddr(ss), base, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace turn::cp

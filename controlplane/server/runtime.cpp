@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+// Process assembly: threads, listeners, sinks.
+#include "controlplane/server/runtime.h"
+
+#include <signal.h>
+
+#include <algorithm>
+
+#include "controlplane/log.h"
+#include "controlplane/net/event_loop.h"
+#include "controlplane/net/socket.h"
+#include "controlplane/net/tls.h"
+#include "controlplane/server/turn_server.h"
+
+namespace turn::cp {
+
+struct Runtime::Worker {
+  EventLoop loop;
+  Stats stats;
+  std::unique_ptr<TurnServer> server;
+  std::unique_ptr<Listeners> listeners;
+  std::thread thread;
+};
+
+Runtime::Runtime(Config& cfg) : cfg_(cfg) {}
+
+Runtime::~Runtime() { stop(); }
+
+std::vector<const Stats*> Runtime::stats() const {
+  std::vector<const Stats*> out;
+  for (const auto& w : workers_) out.push_back(&w->stats);
+  return out;
+}
+
+void Runtime::start() {
+  // Block the stop/reload signals in every thread; main() sigwait()s them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<IpAddress> listen_ips = cfg_.listening_ips;
+  if (listen_ips.empty()) listen_ips = interface_addresses();
+  if (cfg_.relay_ips.empty()) {
+    // Sane default: relay from the machine's non-loopback addresses.
+    for (const auto& ip : listen_ips) {
+      bool loopback = ip.is_v4() ? (ip.v4_host_order() >> 24) == 127 : ip == *IpAddress::parse("::1");
+      if (!loopback) cfg_.relay_ips.push_back(ip);
+    }
+    if (cfg_.relay_ips.empty()) cfg_.relay_ips = listen_ips;
+    if (cfg_.relay_ips.empty()) throw ConfigError("no relay address: set relay-ip");
+  }
+  // Our own listening addresses are not reachable as peers (anti-SSRF),
+  // unless they also relay.
+  if (cfg_.listening_ips.empty()) cfg_.listening_ips = listen_ips;
+
+  shared_ = std::make_unique<SharedState>(cfg_);
+  if (!cfg_.no_tls) tls_ = std::make_unique<TlsContext>(cfg_.cert, cfg_.pkey);
+
+  unsigned threads = cfg_.relay_threads ? cfg_.relay_threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->server = std::make_unique<TurnServer>(*shared_, w->loop, w->stats);
+    w->listeners = std::make_unique<Listeners>(*w->server, w->loop, tls_.get());
+    workers_.push_back(std::move(w));
+  }
+
+  struct Port {
+    Transport t;
+    uint16_t port;
+  };
+  std::vector<Port> ports;
+  if (!cfg_.no_udp) ports.push_back({Transport::Udp, cfg_.listening_port});
+  if (!cfg_.no_tcp) ports.push_back({Transport::Tcp, cfg_.listening_port});
+  if (cfg_.alt_listening_port) {
+    if (!cfg_.no_udp) ports.push_back({Transport::Udp, cfg_.alt_listening_port});
+    if (!cfg_.no_tcp) ports.push_back({Transport::Tcp, cfg_.alt_listening_port});
+  }
+  if (!cfg_.no_tls) {
+    ports.push_back({Transport::Tls, cfg_.tls_listening_port});
+    if (cfg_.alt_tls_listening_port) ports.push_back({Transport::Tls, cfg_.alt_tls_listening_port});
+  }
+  size_t up = 0;
+  for (const auto& ip : listen_ips) {
+    for (const auto& p : ports) {
+      ListenerStatus st{};
+      for (auto& w : workers_) {
+        st = w->listeners->open(p.t, SocketAddress{ip, p.port});
+        if (!st.up) break;
+      }
+      listener_status_.push_back(st);
+      if (st.up) {
+        ++up;
+        log_info(std::string("listening on ") + transport_name(p.t) + " " + st.address.to_string());
+      } else {
+        log_warn(std::string("cannot listen on ") + transport_name(p.t) + " " + st.address.to_string() + ": " + st.error);
+      }
+    }
+  }
+  if (up == 0) throw std::runtime_error("no listener could be opened");
+  std::string relays;
+  for (const auto& ip : cfg_.relay_ips) relays += (relays.empty() ? "" : ", ") + ip.to_string();
+  log_info("relay addresses: " + relays + ", ports " + std::to_string(cfg_.min_port) + "-" +
+           std::to_string(cfg_.max_port) + "; realm " + cfg_.realm + "; " + std::to_string(threads) + " thread(s)");
+
+  for (auto& w : workers_) {
+    Worker* raw = w.get();
+    raw->loop.every(std::chrono::milliseconds(1000), [raw, this] {
+      raw->server->sweep();
+      shared_->reservations.expire(raw->loop.now_s());
+    });
+    raw->thread = std::thread([raw] { raw->loop.run(); });
+  }
+}
+
+void Runtime::stop() {
+  for (auto& w : workers_) w->loop.stop();
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+  for (auto& w : workers_) {
+    w->listeners->close_all();
+    w->server->clear();
+  }
+  workers_.clear();
+}
+
+void Runtime::reload_tls() {
+  if (!tls_) {
+    log_info("SIGHUP: TLS is off, nothing to reload");
+    return;
+  }
+  try {
+    tls_->reload();
+    log_info("TLS certificate reloaded from " + cfg_.cert);
+  } catch (const std::exception& e) {
+    log_error(std::string("TLS reload failed, keeping the old certificate: ") + e.what());
+  }
+}
+
+}  // namespace turn::cp

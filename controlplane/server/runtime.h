@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runtime: the whole turn-control process once configured: shared state,
+// one event loop + TurnServer + listeners per thread, the state store, the
+// admin API. start() blocks signals in every thread it makes (main waits
+// for them with sigwait); stop() ends everything in order.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "controlplane/config/config.h"
+#include "controlplane/server/listeners.h"
+#include "controlplane/server/shared_state.h"
+
+namespace turn::cp {
+
+class EventLoop;
+class TurnServer;
+class TlsContext;
+
+class Runtime {
+public:
+  explicit Runtime(Config& cfg);
+  ~Runtime();
+
+  void start();
+  void stop();
+  void reload_tls();
+
+  [[nodiscard]] SharedState& shared() noexcept { return *shared_; }
+  [[nodiscard]] const std::vector<ListenerStatus>& listeners() const noexcept { return listener_status_; }
+  // Sum of every thread's counters.
+  [[nodiscard]] std::vector<const Stats*> stats() const;
+
+private:
+  struct Worker;
+  Config& cfg_;
+  std::unique_ptr<SharedState> shared_;
+  std::unique_ptr<TlsContext> tls_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<ListenerStatus> listener_status_;
+  std::vector<std::unique_ptr<StateSink>> sinks_;
+};
+
+}  // namespace turn::cp

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared state: registry, quotas, reservations.
+#include "controlplane/server/shared_state.h"
+
+#include <unistd.h>
+
+#include "common/crypto/integrity.h"
+
+namespace turn::cp {
+
+namespace {
+std::string secret_or_random(const std::string& s) {
+  if (!s.empty()) return s;
+  uint8_t raw[32];
+  crypto::random_bytes(raw);
+  return std::string(reinterpret_cast<char*>(raw), sizeof raw);
+}
+}  // namespace
+
+SharedState::SharedState(const Config& c)
+    : cfg(c),
+      credentials(c),
+      nonces(secret_or_random(c.server_secret), c.nonce_lifetime_s),
+      quotas(c.user_quota, c.total_quota) {}
+
+void Registry::add(const std::shared_ptr<AllocationInfo>& a) {
+  std::lock_guard lock(mutex_);
+  live_[a->id] = a;
+}
+void Registry::remove(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  live_.erase(id);
+}
+std::vector<std::shared_ptr<AllocationInfo>> Registry::snapshot() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<AllocationInfo>> out;
+  out.reserve(live_.size());
+  for (const auto& [id, a] : live_) out.push_back(a);
+  return out;
+}
+size_t Registry::size() const {
+  std::lock_guard lock(mutex_);
+  return live_.size();
+}
+
+bool Quotas::acquire(const std::string& user) {
+  std::lock_guard lock(mutex_);
+  if (total_ != 0 && count_ >= total_) return false;
+  uint32_t& mine = by_user_[user];
+  if (per_user_ != 0 && mine >= per_user_) return false;
+  ++mine;
+  ++count_;
+  return true;
+}
+void Quotas::release(const std::string& user) {
+  std::lock_guard lock(mutex_);
+  auto it = by_user_.find(user);
+  if (it == by_user_.end() || it->second == 0) return;
+  if (--it->second == 0) by_user_.erase(it);
+  --count_;
+}
+uint32_t Quotas::total() const {
+  std::lock_guard lock(mutex_);
+  return count_;
+}
+
+void Reservations::put(uint64_t token, int fd, uint64_t expires_s) {
+  std::lock_guard lock(mutex_);
+  by_token_[token] = {fd, expires_s};
+}
+std::optional<int> Reservations::take(uint64_t token) {
+  std::lock_guard lock(mutex_);
+  auto it = by_token_.find(token);
+  if (it == by_token_.end()) return std::nullopt;
+  int fd = it->second.first;
+  by_token_.erase(it);
+  return fd;
+}
+void Reservations::expire(uint64_t now_s) {
+  std::lock_guard lock(mutex_);
+  for (auto it = by_token_.begin(); it != by_token_.end();) {
+    if (it->second.second <= now_s) {
+      close(it->second.first);
+      it = by_token_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+Reservations::~Reservations() {
+  for (auto& [t, v] : by_token_) close(v.first);
+}
+
+}  // namespace turn::cp

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: Apache-2.0
+// TurnServer: demultiplexing, authentication (RFC 8489 §9.2), responses,
+// rate limits, expiry. The method handlers live in their own files.
+#include "controlplane/server/turn_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/stun/attributes.h"
+#include "common/turn/channel_data.h"
+#include "controlplane/log.h"
+#include "controlplane/net/socket.h"
+#include "controlplane/net/stream.h"
+#include "controlplane/server/relay_socket.h"
+
+namespace turn::cp {
+
+using stun::Attr;
+using stun::Class;
+using stun::ErrorCode;
+using stun::Method;
+
+namespace {
+constexpr std::string_view kSoftware = "dpturn " DPTURN_VERSION;
+}
+
+TurnServer::TurnServer(SharedState& shared, EventLoop& loop, Stats& stats)
+    : shared_(shared), cfg_(shared.cfg), loop_(loop), stats_(stats) {
+  crypto::random_bytes(txid_salt_);
+}
+
+TurnServer::~TurnServer() { clear(); }
+
+void TurnServer::clear() {
+  while (!allocations_.empty()) destroy(*allocations_.begin()->second, "shutdown");
+}
+
+// ---- demultiplexing --------------------------------------------------------
+
+void TurnServer::on_client_message(const FiveTuple& tuple, const ClientLink& link, Bytes data) {
+  switch (demux_first_byte(data)) {
+    case Demux::ChannelData:
+      handle_channel_data(tuple, data);
+      return;
+    case Demux::ReservedChannel:
+      if (cfg_.legacy_channel_range) {
+        handle_channel_data(tuple, data);
+        return;
+      }
+      stats_.drop(CpDrop::ReservedChannel);
+      return;
+    case Demux::Other:
+      stats_.drop(CpDrop::NotTurn);
+      return;
+    case Demux::Stun:
+      break;
+  }
+  stun::MessageView msg;
+  if (stun::parse(data, msg) != stun::ParseError::Ok) {
+    stats_.drop(CpDrop::MalformedStun);  // RFC 8489 §6.3: silently discard
+    return;
+  }
+  switch (msg.message_class()) {
+    case Class::Request: {
+      Request req{msg, tuple, link, {}, {}, false, msg.fingerprint() != nullptr};
+      handle_request(req);
+      return;
+    }
+    case Class::Indication:
+      if (msg.method() == Method::Send) {
+        handle_send_indication(tuple, msg);
+        return;
+      }
+      [[fallthrough]];
+    default:
+      stats_.drop(CpDrop::UnexpectedClass);
+      return;
+  }
+}
+
+void TurnServer::handle_request(Request& req) {
+  auto method = static_cast<uint16_t>(req.msg.method());
+  bump(stats_.requests[method & 15]);
+  if (rate_limited(req.tuple.client.ip, false)) {
+    stats_.drop(CpDrop::RateLimited);
+    return;
+  }
+  // RFC 8489 §6.3.1.1: unknown comprehension-required attributes -> 420.
+  std::array<uint16_t, 16> unknown{};
+  if (size_t n = req.msg.unknown_required(unknown); n > 0) {
+    send_unknown_attributes(req, std::span<const uint16_t>(unknown.data(), n));
+    return;
+  }
+  switch (req.msg.method()) {
+    case Method::Binding:
+      handle_binding(req);
+      return;
+    case Method::Allocate:
+    case Method::Refresh:
+    case Method::CreatePermission:
+    case Method::ChannelBind:
+      break;
+    default:
+      send_error(req, ErrorCode::BadRequest, false);
+      return;
+  }
+  if (!authenticate(req)) return;
+  switch (req.msg.method()) {
+    case Method::Allocate: handle_allocate(req); break;
+    case Method::Refresh: handle_refresh(req); break;
+    case Method::CreatePermission: handle_create_permission(req); break;
+    case Method::ChannelBind: handle_channel_bind(req); break;
+    default: break;
+  }
+}
+
+void TurnServer::handle_binding(Request& req) {
+  // RFC 8489 §6.3.1: reflect the source address; no authentication needed.
+  auto b = start_response(req, Class::SuccessResponse);
+  b.add_xor_address(Attr::XorMappedAddress, req.tuple.client);
+  finish_and_send(req, b, false);
+}
+
+// ---- rate limits ------------------------------------------------------------
+
+bool TurnServer::rate_limited(const IpAddress& source, bool unauthenticated) {
+  uint32_t limit = unauthenticated ? cfg_.unauth_rate_limit : cfg_.request_rate_limit;
+  if (limit == 0) return false;
+  auto now = loop_.now();
+  auto [it, fresh] = rate_.try_emplace(source);
+  Bucket& b = it->second;
+  if (fresh) {
+    b.tokens = cfg_.request_rate_limit;
+    b.unauth_tokens = cfg_.unauth_rate_limit;
+    b.last = now;
+  }
+  double elapsed = std::chrono::duration<double>(now - b.last).count();
+  b.last = now;
+  b.tokens = std::min<double>(cfg_.request_rate_limit, b.tokens + elapsed * cfg_.request_rate_limit);
+  b.unauth_tokens = std::min<double>(cfg_.unauth_rate_limit, b.unauth_tokens + elapsed * cfg_.unauth_rate_limit);
+  double& t = unauthenticated ? b.unauth_tokens : b.tokens;
+  if (t < 1.0) return true;
+  t -= 1.0;
+  return false;
+}
+
+// ---- authentication (RFC 8489 §9.2.4) ---------------------------------------
+
+bool TurnServer::authenticate(Request& req) {
+  const auto& m = req.msg;
+  const stun::AttributeRef* mi = m.integrity();
+  const stun::AttributeRef* mi256 = m.integrity_sha256();
+  if (!mi && !mi256) {
+    send_auth_challenge(req, ErrorCode::Unauthorized);
+    return false;
+  }
+  const stun::AttributeRef* user = m.find(Attr::Username);
+  const stun::AttributeRef* realm = m.find(Attr::Realm);
+  const stun::AttributeRef* nonce = m.find(Attr::Nonce);
+  if (!user || !realm || !nonce) {
+    // §9.2.4: integrity but no USERNAME/USERHASH, REALM or NONCE -> 400.
+    send_error(req, ErrorCode::BadRequest, false);
+    return false;
+  }
+  auto username = stun::read_text(m.value(*user), stun::kMaxUsernameBytes);
+  auto realm_text = stun::read_text(m.value(*realm), stun::kMaxRealmBytes);
+  auto nonce_text = stun::read_text(m.value(*nonce), stun::kMaxNonceBytes);
+  if (!username || !realm_text || !nonce_text) {
+    send_error(req, ErrorCode::BadRequest, false);
+    return false;
+  }
+  uint64_t now_s = loop_.now_s();
+  NonceCheck nc = shared_.nonces.check(*nonce_text, cfg_.realm, req.tuple.client.ip, now_s);
+  if (nc != NonceCheck::Valid || *realm_text != cfg_.realm) {
+    // A nonce we did not issue, one that expired, or another realm's: 438
+    // with a fresh nonce (§9.2.4 step: "stale nonce").
+    bump(stats_.stale_nonces);
+    send_auth_challenge(req, ErrorCode::StaleNonce);
+    return false;
+  }
+  req.username.assign(*username);
+  auto candidates = shared_.credentials.lookup(req.username, cfg_.realm, now_s);
+  // PASSWORD-ALGORITHM SHA-256 (§14.12) needs the password itself.
+  bool want_sha256_key = false;
+  if (const auto* pa = m.find(Attr::PasswordAlgorithm)) {
+    auto v = stun::read_password_algorithm(m.value(*pa));
+    if (!v || (v->algorithm != 1 && v->algorithm != 2)) {
+      send_error(req, ErrorCode::BadRequest, false);
+      return false;
+    }
+    want_sha256_key = v->algorithm == 2;
+  }
+  for (const auto& c : candidates) {
+    crypto::Key key = c.md5_key;
+    if (want_sha256_key) {
+      if (c.password.empty()) continue;
+      key = crypto::long_term_key(stun::PasswordAlgorithm::Sha256, req.username, cfg_.realm, c.password);
+    }
+    // §9.2.4: with both present, check MESSAGE-INTEGRITY-SHA256.
+    bool good = mi256 ? crypto::check_integrity_sha256(m, key.view()) : crypto::check_integrity(m, key.view());
+    if (good) {
+      req.key = key;
+      req.sha256 = mi256 != nullptr;
+      return true;
+    }
+  }
+  bump(stats_.auth_failures);
+  if (shared_.credentials.rest_expired(req.username, now_s))
+    log_every(LogKey::AuthFailure, req.tuple.client.ip, "REST credential expired for '" + req.username + "' from " + req.tuple.client.to_string());
+  else
+    log_every(LogKey::AuthFailure, req.tuple.client.ip, "authentication failed for '" + req.username + "' from " + req.tuple.client.to_string());
+  send_auth_challenge(req, ErrorCode::Unauthorized);
+  return false;
+}
+
+// ---- responses --------------------------------------------------------------
+
+stun::MessageBuilder TurnServer::start_response(Request& req, Class cls) {
+  return stun::MessageBuilder(response_buf_, req.msg.method(), cls, req.msg.transaction_id());
+}
+
+void TurnServer::finish_and_send(Request& req, stun::MessageBuilder& b, bool with_integrity) {
+  if (cfg_.software_attribute) b.add_text(Attr::Software, kSoftware);
+  if (with_integrity && req.key.size != 0) {
+    if (req.sha256)
+      crypto::add_integrity_sha256(b, req.key.view());
+    else
+      crypto::add_integrity(b, req.key.view());
+  }
+  if (req.fingerprint || cfg_.fingerprint) b.add_fingerprint();
+  Bytes out = b.finish();
+  if (out.empty()) {
+    log_every(LogKey::Internal, req.tuple.client.ip, "response did not fit its buffer");
+    return;
+  }
+  auto cls = stun::class_of(load_be16(out.data()));
+  auto method = static_cast<uint16_t>(req.msg.method()) & 15;
+  bump(cls == Class::SuccessResponse ? stats_.successes[method] : stats_.errors[method]);
+  send_to_client(req.tuple, req.link, out);
+}
+
+void TurnServer::send_error(Request& req, ErrorCode code, bool with_integrity) {
+  auto b = start_response(req, Class::ErrorResponse);
+  b.add_error_code(code);
+  finish_and_send(req, b, with_integrity);
+}
+
+void TurnServer::send_auth_challenge(Request& req, ErrorCode code) {
+  // 401/438 carry REALM and a fresh NONCE, never integrity (§9.2.4). They
+  // are limited per source so that forged sources cannot use us to amplify.
+  if (rate_limited(req.tuple.client.ip, true)) {
+    stats_.drop(CpDrop::UnauthRateLimited);
+    return;
+  }
+  auto b = start_response(req, Class::ErrorResponse);
+  b.add_error_code(code);
+  b.add_text(Attr::Realm, cfg_.realm);
+  b.add_text(Attr::Nonce, shared_.nonces.issue(cfg_.realm, req.tuple.client.ip, loop_.now_s()));
+  req.key = {};
+  finish_and_send(req, b, false);
+}
+
+void TurnServer::send_unknown_attributes(Request& req, std::span<const uint16_t> types) {
+  auto b = start_response(req, Class::ErrorResponse);
+  b.add_error_code(ErrorCode::UnknownAttribute);
+  b.add_unknown_attributes(types);
+  finish_and_send(req, b, false);
+}
+
+void TurnServer::send_to_client(const FiveTuple& t, const ClientLink& link, Bytes data) {
+  if (link.stream) {
+    if (!link.stream->send(data)) stats_.drop(CpDrop::StreamBacklog);
+    return;
+  }
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(t.client, ss);
+  if (sendto(link.udp_fd, data.data(), data.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), len) < 0)
+    stats_.drop(CpDrop::SendFailed);
+}
+
+// ---- allocation lifecycle ---------------------------------------------------
+
+Allocation* TurnServer::find(const FiveTuple& t) {
+  auto it = allocations_.find(t);
+  return it == allocations_.end() ? nullptr : it->second.get();
+}
+
+uint64_t TurnServer::wall_expiry(TimePoint t) const {
+  auto left = std::chrono::duration_cast<std::chrono::seconds>(t - loop_.now()).count();
+  return loop_.now_s() + static_cast<uint64_t>(std::max<long long>(0, left));
+}
+
+SocketAddress TurnServer::advertised(const SocketAddress& relay) const {
+  for (const auto& e : cfg_.external_ips)
+    if (e.private_ip.is_unspecified() || e.private_ip == relay.ip)
+      if (e.public_ip.is_v4() == relay.ip.is_v4()) return SocketAddress{e.public_ip, relay.port};
+  return relay;
+}
+
+bool TurnServer::peer_allowed(const IpAddress& peer) const {
+  // allowed-peer-ip wins over everything (coturn semantics): an operator
+  // who lists a range means it.
+  for (const auto& r : cfg_.allowed_peers)
+    if (r.contains(peer)) return true;
+  for (const auto& r : cfg_.denied_peers)
+    if (r.contains(peer)) return false;
+  // Built-in denials against TURN as an SSRF pivot (DESIGN.md, RFC 8656 §21).
+  if (peer.is_unspecified()) return false;
+  if (peer.is_v4()) {
+    uint32_t v = peer.v4_host_order();
+    uint8_t a = static_cast<uint8_t>(v >> 24);
+    if (a == 127) return cfg_.allow_loopback_peers;         // loopback
+    if ((v & 0xFFFF0000u) == 0xA9FE0000u) return false;     // 169.254/16 link-local, cloud metadata
+    if (a >= 224) return false;                             // multicast, reserved, broadcast
+    if (a == 0) return false;                               // "this network"
+  } else {
+    static const uint8_t kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (std::memcmp(peer.bytes.data(), kLoop, 16) == 0) return cfg_.allow_loopback_peers;
+    if (peer.bytes[0] == 0xFF) return false;                              // multicast
+    if (peer.bytes[0] == 0xFE && (peer.bytes[1] & 0xC0) == 0x80) return false;  // fe80::/10
+  }
+  // The server's own non-relay addresses (listeners, admin).
+  for (const auto& ip : cfg_.listening_ips)
+    if (ip == peer) return false;
+  return true;
+}
+
+void TurnServer::install_permission(Allocation& a, const IpAddress& peer) {
+  TimePoint exp = loop_.now() + std::chrono::seconds(cfg_.permission_lifetime_s);
+  a.permissions[peer] = exp;
+  for (auto* s : shared_.sinks) s->permission_installed(a.info, peer, wall_expiry(exp));
+}
+
+void TurnServer::publish_permissions(Allocation& a) {
+  std::lock_guard lock(a.info->mutex);
+  a.info->permissions.clear();
+  for (const auto& [ip, exp] : a.permissions) a.info->permissions.push_back({ip, wall_expiry(exp)});
+  a.info->channels.clear();
+  for (const auto& [num, ch] : a.channels) a.info->channels.push_back({num, ch.peer, wall_expiry(ch.expires)});
+}
+
+void TurnServer::destroy(Allocation& a, const char* why) {
+  log_info("allocation " + a.info->id + " for " + a.username + " (" + transport_name(a.tuple.transport) + " " +
+           a.tuple.client.to_string() + ") released: " + why);
+  for (auto* s : shared_.sinks) s->allocation_deleted(a.info);
+  shared_.registry.remove(a.info->id);
+  shared_.quotas.release(a.username);
+  if (auto it = relay_sockets_.find(&a); it != relay_sockets_.end()) {
+    it->second->close_socket();
+    loop_.retire(std::move(it->second));
+    relay_sockets_.erase(it);
+  }
+  FiveTuple key = a.tuple;
+  allocations_.erase(key);
+}
+
+void TurnServer::on_stream_closed(StreamConnection* s) {
+  std::vector<Allocation*> doomed;
+  for (auto& [t, a] : allocations_)
+    if (a->link.stream == s) doomed.push_back(a.get());
+  for (auto* a : doomed) destroy(*a, "client connection closed");
+}
+
+void TurnServer::sweep() {
+  auto now = loop_.now();
+  std::vector<Allocation*> expired;
+  for (auto& [t, a] : allocations_) {
+    if (a->expires <= now) {
+      expired.push_back(a.get());
+      continue;
+    }
+    bool changed = false;
+    for (auto it = a->permissions.begin(); it != a->permissions.end();)
+      if (it->second <= now) { it = a->permissions.erase(it); changed = true; } else ++it;
+    for (auto it = a->channels.begin(); it != a->channels.end();) {
+      if (it->second.expires <= now) {
+        a->channel_by_peer.erase(it->second.peer);
+        it = a->channels.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+    if (changed) publish_permissions(*a);
+  }
+  for (auto* a : expired) destroy(*a, "lifetime expired");
+  // Forget idle rate-limit buckets (a full bucket carries no information).
+  for (auto it = rate_.begin(); it != rate_.end();)
+    if (now - it->second.last > std::chrono::seconds(10)) it = rate_.erase(it); else ++it;
+}
+
+}  // namespace turn::cp

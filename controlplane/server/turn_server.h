@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// TurnServer: the TURN protocol engine of one event-loop thread (RFC 8656
+// over RFC 8489). Listeners hand it client messages; it authenticates,
+// dispatches by method (one file per method: allocate.cpp, refresh.cpp,
+// create_permission.cpp, channel_bind.cpp), relays data (relay.cpp) and
+// answers. Everything here runs on its loop's thread and needs no lock;
+// cross-thread state goes through SharedState.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/crypto/integrity.h"
+#include "common/stun/builder.h"
+#include "common/stun/message.h"
+#include "controlplane/allocation/allocation.h"
+#include "controlplane/net/event_loop.h"
+#include "controlplane/server/shared_state.h"
+#include "controlplane/server/stats.h"
+
+namespace turn::cp {
+
+class RelaySocket;
+
+// One client request being served.
+struct Request {
+  const stun::MessageView& msg;
+  FiveTuple tuple;
+  ClientLink link;
+  // Filled in by authentication:
+  std::string username;
+  crypto::Key key;
+  bool sha256 = false;       // answer with MESSAGE-INTEGRITY-SHA256
+  bool fingerprint = false;  // the request carried one: so does the answer
+};
+
+class TurnServer {
+public:
+  // Room in front of received peer data for a Data indication header:
+  // 20 (STUN header) + 24 (XOR-PEER-ADDRESS, IPv6) + 4 (DATA header).
+  static constexpr size_t kHeadroom = 64;
+  static constexpr size_t kMaxDatagram = 65535;
+
+  TurnServer(SharedState& shared, EventLoop& loop, Stats& stats);
+  ~TurnServer();
+  TurnServer(const TurnServer&) = delete;
+  TurnServer& operator=(const TurnServer&) = delete;
+
+  // A whole STUN message or ChannelData frame from a client.
+  void on_client_message(const FiveTuple& tuple, const ClientLink& link, Bytes data);
+  // A datagram from a peer on an allocation's relay socket; `data` lies in
+  // a buffer with kHeadroom writable bytes before it and 4 after it.
+  void on_peer_datagram(Allocation& a, const SocketAddress& peer, uint8_t* data, size_t len);
+  // A TCP/TLS client connection closed: its allocations go (RFC 8656 §3.1).
+  void on_stream_closed(StreamConnection* s);
+
+  // Once a second: expire allocations, permissions, channels.
+  void sweep();
+  // Ends everything (shutdown).
+  void clear();
+
+  [[nodiscard]] size_t allocation_count() const noexcept { return allocations_.size(); }
+  [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
+
+private:
+  // Protocol steps (turn_server.cpp).
+  void handle_request(Request& req);
+  bool authenticate(Request& req);
+  bool rate_limited(const IpAddress& source, bool unauthenticated);
+  void send_error(Request& req, stun::ErrorCode code, bool with_integrity = true);
+  void send_auth_challenge(Request& req, stun::ErrorCode code);
+  void send_unknown_attributes(Request& req, std::span<const uint16_t> types);
+  stun::MessageBuilder start_response(Request& req, stun::Class cls);
+  void finish_and_send(Request& req, stun::MessageBuilder& b, bool with_integrity);
+  void send_to_client(const FiveTuple& t, const ClientLink& link, Bytes data);
+  void handle_binding(Request& req);
+
+  // Methods (one file each).
+  void handle_allocate(Request& req);
+  void handle_refresh(Request& req);
+  void handle_create_permission(Request& req);
+  void handle_channel_bind(Request& req);
+  void handle_send_indication(const FiveTuple& t, const stun::MessageView& msg);
+  void handle_channel_data(const FiveTuple& t, Bytes data);
+
+  // Allocation lifecycle.
+  Allocation* find(const FiveTuple& t);
+  void destroy(Allocation& a, const char* why);
+  bool peer_allowed(const IpAddress& peer) const;
+  void install_permission(Allocation& a, const IpAddress& peer);
+  void publish_permissions(Allocation& a);
+  SocketAddress advertised(const SocketAddress& relay) const;
+  uint64_t wall_expiry(TimePoint t) const;
+
+  SharedState& shared_;
+  const Config& cfg_;
+  EventLoop& loop_;
+  Stats& stats_;
+  std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, AddressHash> allocations_;
+  std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets_;
+
+  struct Bucket {
+    double tokens = 0;
+    double unauth_tokens = 0;
+    TimePoint last{};
+  };
+  std::unordered_map<IpAddress, Bucket, AddressHash> rate_;
+
+  // Scratch buffers: responses and outgoing relay frames. Per thread, reused.
+  std::array<uint8_t, 2048> response_buf_{};
+  std::array<uint8_t, kHeadroom + kMaxDatagram + 8> relay_buf_{};
+  uint64_t indication_counter_ = 0;
+  std::array<uint8_t, 8> txid_salt_{};
+
+  friend class RelaySocket;
+};
+
+}  // namespace turn::cp

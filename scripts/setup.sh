@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Idempotent set-up for a Debian 12 machine: apt packages, hugepages, build.
+# Safe to run again and again; it only does what is missing.
+#
+#   scripts/setup.sh            # packages + hugepages + build/ (debugoptimized)
+#   SKIP_BUILD=1 scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Build and test dependencies, all from Debian 12 (bookworm).
+PACKAGES=(
+  g++ clang libclang-rt-14-dev meson ninja-build pkg-config
+  libdpdk-dev dpdk libssl-dev libhiredis-dev libgtest-dev libbenchmark-dev
+  redis-server redis-tools coturn iproute2 procps python3 curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts redis-server and coturn as services on install; dpturn's
+  # scripts start their own instances, so leave the system ones stopped.
+  for svc in redis-server coturn; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      as_root systemctl stop "$svc" || true
+    fi
+  done
+else
+  log "packages: all present"
+fi
+
+# Hugepages for DPDK (2 MiB pages). Tests run with --no-huge/--in-memory and
+# do not need them; the relay does. A container may refuse: say so, go on.
+HUGEPAGES=${DPTURN_HUGEPAGES:-512}
+hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+if [ -w "$hp" ] || [ "$(id -u)" -ne 0 ]; then
+  have=$(cat "$hp" 2>/dev/null || echo 0)
+  if [ "$have" -lt "$HUGEPAGES" ]; then
+    if echo "$HUGEPAGES" | as_root tee "$hp" >/dev/null 2>&1; then
+      log "hugepages: $(cat "$hp") x 2 MiB"
+    else
+      log "hugepages: could not reserve $HUGEPAGES (have $have); DPDK will run with --no-huge"
+    fi
+  else
+    log "hugepages: $have x 2 MiB"
+  fi
+fi
+if ! mountpoint -q /dev/hugepages 2>/dev/null; then
+  as_root mkdir -p /dev/hugepages
+  as_root mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || log "hugetlbfs: not mounted (ok for --no-huge)"
+fi
+
+[ "${SKIP_BUILD:-0}" = 1 ] && exit 0
+
+# One build directory at the repository root; binaries at stable paths:
+#   build/controlplane/turn-control, build/controlplane/turnctl,
+#   build/dataplane/turn-dataplane
+if [ -f build/build.ninja ]; then
+  meson setup --reconfigure build >/dev/null
+else
+  meson setup build >/dev/null
+fi
+log "building build/ ($(nproc) jobs)"
+ninja -C build

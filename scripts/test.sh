@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The whole test suite: set-up, unit/integration tests in the default build,
+# the same tests again under ASan+UBSan, then bounded libFuzzer runs.
+# Ends with one summary line: "tests: N passed, M failed".
+#
+#   scripts/test.sh                 # everything
+#   FUZZ_SECONDS=60 scripts/test.sh # longer fuzzing (default 30 s per target)
+#   SKIP_ASAN=1 / SKIP_FUZZ=1       # for quick local iterations
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || { echo "setup failed"; exit 1; }
+
+status=0
+dirs=()
+
+run_suite() {  # build dir, extra meson test args...
+  local dir=$1; shift
+  echo "=== meson test -C $dir $*"
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || status=1
+  dirs+=("$dir")
+}
+
+run_suite build
+
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+  if [ -f build-asan/build.ninja ]; then
+    meson setup --reconfigure build-asan >/dev/null
+  else
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled >/dev/null
+  fi
+  echo "=== building build-asan (ASan+UBSan)"
+  if ninja -C build-asan; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      run_suite build-asan
+  else
+    echo "build-asan: build failed"; status=1
+  fi
+fi
+
+fuzz_line=""
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  echo "=== fuzzing (${FUZZ_SECONDS:-30} s per target)"
+  if ! FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh; then
+    status=1; fuzz_line="fuzz: FAILED"
+  else
+    fuzz_line="fuzz: no findings"
+  fi
+fi
+
+# Count test results from meson's JSON logs.
+read -r passed failed skipped < <(python3 - "${dirs[@]}" <<'PY'
+import json, sys
+p = f = s = 0
+for d in sys.argv[1:]:
+    try:
+        for line in open(f"{d}/meson-logs/testlog.json"):
+            r = json.loads(line).get("result")
+            if r in ("OK", "EXPECTEDFAIL"): p += 1
+            elif r == "SKIP": s += 1
+            else: f += 1
+    except FileNotFoundError:
+        f += 1
+print(p, f, s)
+PY
+)
+[ -n "$fuzz_line" ] && echo "$fuzz_line"
+[ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+exit $status
