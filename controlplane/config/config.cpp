@@ -161,11 +161,11 @@ const std::map<std::string, Handler>& handlers() {
          if (v.size() < 16) fail(w, k, "<hidden>", "must be at least 16 characters");
          c.server_secret = v;
        }},
-      {"nonce-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.nonce_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 10, 86400)); }},
-      {"max-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.max_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 60, 86400)); }},
-      {"default-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.default_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 30, 86400)); }},
-      {"permission-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.permission_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 10, 86400)); }},
-      {"channel-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.channel_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 10, 86400)); }},
+      {"nonce-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.nonce_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
+      {"max-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.max_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
+      {"default-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.default_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
+      {"permission-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.permission_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
+      {"channel-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.channel_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
       {"legacy-channel-range", [](Config& c, auto& w, auto& k, auto& v) { c.legacy_channel_range = parse_bool(w, k, v); }},
       {"denied-peer-ip", [](Config& c, auto& w, auto& k, auto& v) {
          try { c.denied_peers.push_back(parse_address_range(v)); } catch (const ConfigError& e) { fail(w, k, v, e.what()); }

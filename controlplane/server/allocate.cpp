@@ -210,6 +210,7 @@ void TurnServer::handle_allocate(Request& req) {
   loop_.add(fd, EPOLLIN, sock.get());
   relay_sockets_[raw] = std::move(sock);
   allocations_[req.tuple] = std::move(a);
+  shared_.directory.put(req.tuple, this);
   shared_.registry.add(info);
   for (auto* s : shared_.sinks) s->allocation_created(info);
   log_info("allocation " + info->id + " for '" + req.username + "' (" + transport_name(req.tuple.transport) + " " +

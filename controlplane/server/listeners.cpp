@@ -113,6 +113,13 @@ Listeners::~Listeners() { close_all(); }
 void Listeners::close_all() {
   while (!streams_.empty()) streams_.begin()->second->close_connection("shutdown");
   handlers_.clear();
+  udp_fds_.clear();
+}
+
+int Listeners::udp_fd(const SocketAddress& at) const {
+  for (const auto& [a, fd] : udp_fds_)
+    if (a == at) return fd;
+  return -1;
 }
 
 ListenerStatus Listeners::open(Transport t, const SocketAddress& at) {
@@ -120,8 +127,10 @@ ListenerStatus Listeners::open(Transport t, const SocketAddress& at) {
   try {
     int fd = open_bound_socket(t == Transport::Udp ? SocketKind::Udp : SocketKind::Tcp, at, true);
     std::unique_ptr<IoHandler> h;
-    if (t == Transport::Udp)
+    if (t == Transport::Udp) {
       h = std::make_unique<Udp>(server_, fd, at);
+      udp_fds_.emplace_back(at, fd);
+    }
     else
       h = std::make_unique<Acceptor>(*this, fd, at, t == Transport::Tls);
     loop_.add(fd, EPOLLIN, h.get());

@@ -36,6 +36,8 @@ public:
   // Opens one listener; returns its status (a failure is reported, not thrown).
   ListenerStatus open(Transport t, const SocketAddress& at);
   void close_all();
+  // The UDP listener socket bound to `at`, or -1.
+  [[nodiscard]] int udp_fd(const SocketAddress& at) const;
 
 private:
   class Udp;
@@ -44,6 +46,7 @@ private:
   EventLoop& loop_;
   TlsContext* tls_;
   std::vector<std::unique_ptr<IoHandler>> handlers_;
+  std::vector<std::pair<SocketAddress, int>> udp_fds_;
   std::unordered_map<StreamConnection*, std::unique_ptr<StreamConnection>> streams_;
 };
 

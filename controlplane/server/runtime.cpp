@@ -11,6 +11,8 @@
 #include "controlplane/net/socket.h"
 #include "controlplane/net/tls.h"
 #include "controlplane/server/turn_server.h"
+#include "controlplane/sync/redis_state_store.h"
+#include "controlplane/sync/redis_userdb.h"
 
 namespace turn::cp {
 
@@ -106,6 +108,17 @@ void Runtime::start() {
   log_info("relay addresses: " + relays + ", ports " + std::to_string(cfg_.min_port) + "-" +
            std::to_string(cfg_.max_port) + "; realm " + cfg_.realm + "; " + std::to_string(threads) + " thread(s)");
 
+  if (cfg_.redis_userdb.enabled) {
+    userdb_ = std::make_unique<RedisUserDb>(cfg_, shared_->credentials);
+    userdb_->start();
+  }
+  if (cfg_.state_redis.enabled) {
+    state_store_ = std::make_unique<RedisStateStore>(cfg_, shared_->registry);
+    restore_from_redis();
+    shared_->sinks.push_back(state_store_.get());
+    state_store_->start();
+  }
+
   for (auto& w : workers_) {
     Worker* raw = w.get();
     raw->loop.every(std::chrono::milliseconds(1000), [raw, this] {
@@ -116,15 +129,46 @@ void Runtime::start() {
   }
 }
 
+void Runtime::restore_from_redis() {
+  // A restarted turn-control takes back its live UDP allocations (docs/state.md).
+  std::vector<std::pair<state::AllocationRecord, std::shared_ptr<AllocationInfo>>> own;
+  try {
+    own = state_store_->load_own();
+  } catch (const std::exception& e) {
+    log_warn(std::string("restore: cannot read allocations from redis: ") + e.what());
+    return;
+  }
+  size_t restored = 0, dropped = 0;
+  for (auto& [rec, info] : own) {
+    FiveTuple t{Transport::Udp, rec.client, rec.server};
+    Worker* w = workers_[AddressHash{}(t) % workers_.size()].get();
+    int fd = rec.transport == "udp" ? w->listeners->udp_fd(rec.server) : -1;
+    if (fd >= 0 && w->server->restore(t, ClientLink{fd, nullptr}, info))
+      ++restored;
+    else
+      ++dropped;  // the resync deletes its records
+  }
+  if (!own.empty())
+    log_info("restore: " + std::to_string(restored) + " allocation(s) restored from redis, " +
+             std::to_string(dropped) + " dropped (stream clients or ports no longer available)");
+}
+
 void Runtime::stop() {
   for (auto& w : workers_) w->loop.stop();
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
+  if (state_store_) {
+    // Shutdown is not a release: allocations stay in Redis so that a
+    // restarted turn-control (and the data plane) keep them.
+    shared_->sinks.clear();
+  }
   for (auto& w : workers_) {
     w->listeners->close_all();
     w->server->clear();
   }
   workers_.clear();
+  if (state_store_) state_store_->stop();
+  if (userdb_) userdb_->stop();
 }
 
 void Runtime::reload_tls() {

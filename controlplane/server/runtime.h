@@ -18,6 +18,8 @@ namespace turn::cp {
 class EventLoop;
 class TurnServer;
 class TlsContext;
+class RedisStateStore;
+class RedisUserDb;
 
 class Runtime {
 public:
@@ -32,6 +34,9 @@ public:
   [[nodiscard]] const std::vector<ListenerStatus>& listeners() const noexcept { return listener_status_; }
   // Sum of every thread's counters.
   [[nodiscard]] std::vector<const Stats*> stats() const;
+  [[nodiscard]] RedisStateStore* state_store() const noexcept { return state_store_.get(); }
+  [[nodiscard]] RedisUserDb* userdb() const noexcept { return userdb_.get(); }
+  [[nodiscard]] size_t thread_count() const noexcept { return workers_.size(); }
 
 private:
   struct Worker;
@@ -40,7 +45,9 @@ private:
   std::unique_ptr<TlsContext> tls_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<ListenerStatus> listener_status_;
-  std::vector<std::unique_ptr<StateSink>> sinks_;
+  void restore_from_redis();
+  std::unique_ptr<RedisStateStore> state_store_;
+  std::unique_ptr<RedisUserDb> userdb_;
 };
 
 }  // namespace turn::cp

@@ -23,6 +23,20 @@ SharedState::SharedState(const Config& c)
       nonces(secret_or_random(c.server_secret), c.nonce_lifetime_s),
       quotas(c.user_quota, c.total_quota) {}
 
+void Directory::put(const FiveTuple& t, TurnServer* owner) {
+  std::unique_lock lock(mutex_);
+  owners_[t] = owner;
+}
+void Directory::erase(const FiveTuple& t) {
+  std::unique_lock lock(mutex_);
+  owners_.erase(t);
+}
+TurnServer* Directory::get(const FiveTuple& t) const {
+  std::shared_lock lock(mutex_);
+  auto it = owners_.find(t);
+  return it == owners_.end() ? nullptr : it->second;
+}
+
 void Registry::add(const std::shared_ptr<AllocationInfo>& a) {
   std::lock_guard lock(mutex_);
   live_[a->id] = a;

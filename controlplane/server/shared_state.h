@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,23 @@ private:
   std::map<uint64_t, std::pair<int, uint64_t>> by_token_;
 };
 
+class TurnServer;
+
+// Which thread's TurnServer owns a 5-tuple's allocation. Consulted only when
+// a loop receives a message for a 5-tuple it does not own (a new client, or
+// an allocation restored after a restart onto another thread than the one
+// SO_REUSEPORT now picks). Shared lock; written on create/delete only.
+class Directory {
+public:
+  void put(const FiveTuple& t, TurnServer* owner);
+  void erase(const FiveTuple& t);
+  [[nodiscard]] TurnServer* get(const FiveTuple& t) const;
+
+private:
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<FiveTuple, TurnServer*, AddressHash> owners_;
+};
+
 struct SharedState {
   explicit SharedState(const Config& c);
 
@@ -91,6 +110,7 @@ struct SharedState {
   Quotas quotas;
   Reservations reservations;
   Registry registry;
+  Directory directory;
   std::vector<StateSink*> sinks;  // set before the loops start, then read-only
   std::atomic<uint64_t> next_id{1};
 };

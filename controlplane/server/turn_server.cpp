@@ -40,6 +40,14 @@ void TurnServer::clear() {
 // ---- demultiplexing --------------------------------------------------------
 
 void TurnServer::on_client_message(const FiveTuple& tuple, const ClientLink& link, Bytes data) {
+  if (tuple.transport == Transport::Udp && allocations_.find(tuple) == allocations_.end()) {
+    // Owned by another thread (restored after a restart): hand it over.
+    if (TurnServer* owner = shared_.directory.get(tuple); owner && owner != this) {
+      std::vector<uint8_t> copy(data.begin(), data.end());
+      owner->loop().post([owner, tuple, link, copy = std::move(copy)] { owner->on_client_message(tuple, link, copy); });
+      return;
+    }
+  }
   switch (demux_first_byte(data)) {
     case Demux::ChannelData:
       handle_channel_data(tuple, data);
@@ -353,7 +361,47 @@ void TurnServer::destroy(Allocation& a, const char* why) {
     relay_sockets_.erase(it);
   }
   FiveTuple key = a.tuple;
+  shared_.directory.erase(key);
   allocations_.erase(key);
+}
+
+bool TurnServer::restore(const FiveTuple& tuple, const ClientLink& link, const std::shared_ptr<AllocationInfo>& info) {
+  int fd = try_open_relay_socket(info->relay, false);
+  if (fd < 0) {
+    log_warn("restore: cannot bind relay " + info->relay.to_string() + " again: " + errno_text(errno));
+    return false;
+  }
+  uint64_t now_s = loop_.now_s();
+  auto to_steady = [&](uint64_t wall) { return loop_.now() + std::chrono::seconds(wall > now_s ? wall - now_s : 0); };
+  auto a = std::make_unique<Allocation>();
+  a->tuple = tuple;
+  a->link = link;
+  a->relay_fd = fd;
+  a->username = info->username;
+  a->expires = to_steady(info->expires_s.load());
+  a->to_peer_bucket.configure(cfg_.max_bps);
+  a->to_client_bucket.configure(cfg_.max_bps);
+  {
+    std::lock_guard lock(info->mutex);
+    for (const auto& p : info->permissions) a->permissions[p.peer] = to_steady(p.expires_s);
+    for (const auto& ch : info->channels) {
+      a->channels[ch.number] = Channel{ch.peer, to_steady(ch.expires_s)};
+      a->channel_by_peer[ch.peer] = ch.number;
+    }
+  }
+  info->tuple = tuple;
+  info->relay_advertised = advertised(info->relay);
+  info->created_s = now_s;
+  a->info = info;
+  (void)shared_.quotas.acquire(a->username);  // counted, even if over a lowered quota
+  Allocation* raw = a.get();
+  auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
+  loop_.add(fd, EPOLLIN, sock.get());
+  relay_sockets_[raw] = std::move(sock);
+  allocations_[tuple] = std::move(a);
+  shared_.directory.put(tuple, this);
+  shared_.registry.add(info);
+  return true;
 }
 
 void TurnServer::on_stream_closed(StreamConnection* s) {

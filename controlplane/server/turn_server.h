@@ -57,6 +57,11 @@ public:
   // A TCP/TLS client connection closed: its allocations go (RFC 8656 §3.1).
   void on_stream_closed(StreamConnection* s);
 
+  // Re-creates an allocation read back from Redis after a restart (UDP
+  // clients only: stream connections did not survive). False if its relay
+  // port cannot be bound again.
+  bool restore(const FiveTuple& tuple, const ClientLink& link, const std::shared_ptr<AllocationInfo>& info);
+
   // Once a second: expire allocations, permissions, channels.
   void sweep();
   // Ends everything (shutdown).
