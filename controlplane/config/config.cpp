@@ -181,7 +181,7 @@ const std::map<std::string, Handler>& handlers() {
       {"request-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.request_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
       {"unauth-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.unauth_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
       {"admin-ip", [](Config& c, auto& w, auto& k, auto& v) { c.admin_ip = parse_ip(w, k, v); }},
-      {"admin-port", [](Config& c, auto& w, auto& k, auto& v) { c.admin_port = parse_port(w, k, v, 0); }},
+      {"admin-port", [](Config& c, auto& w, auto& k, auto& v) { c.admin_port = parse_port(w, k, v, 0); c.admin_port_set = true; }},
       {"admin-token", [](Config& c, auto& w, auto& k, auto& v) {
          if (v.size() < 16) fail(w, k, "<hidden>", "must be at least 16 characters");
          c.admin_token = v;
@@ -264,9 +264,12 @@ void validate_config(Config& cfg) {
     throw ConfigError("TLS needs both cert and pkey (or neither, which turns TLS off)");
   if (cfg.cert.empty()) cfg.no_tls = true;
   if (cfg.no_udp && cfg.no_tcp && cfg.no_tls) throw ConfigError("no-udp, no-tcp and no-tls: nothing to listen on");
-  if (cfg.admin_port != 0 && cfg.admin_token.empty())
-    throw ConfigError("admin-port is set but admin-token is empty: the admin API needs a token "
-                      "(admin-port=0 turns it off)");
+  if (cfg.admin_token.empty()) {
+    if (cfg.admin_port_set && cfg.admin_port != 0)
+      throw ConfigError("admin-port=" + std::to_string(cfg.admin_port) +
+                        " is set but admin-token is empty: the admin API needs a token (admin-port=0 turns it off)");
+    cfg.admin_port = 0;  // no token, no admin API
+  }
   if (cfg.relay_ips.empty()) {
     for (const auto& ip : cfg.listening_ips)
       if (!ip.is_unspecified()) cfg.relay_ips.push_back(ip);

@@ -98,7 +98,8 @@ struct Config {
 
   // Admin API (dpturn).
   IpAddress admin_ip = IpAddress::v4(0x7f000001);
-  uint16_t admin_port = 8080;  // 0 = off
+  uint16_t admin_port = 8080;  // 0 = off; off by default when no admin-token is set
+  bool admin_port_set = false;
   std::string admin_token;
 
   // Process.

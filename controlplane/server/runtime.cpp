@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "controlplane/admin/admin_server.h"
 #include "controlplane/log.h"
 #include "controlplane/net/event_loop.h"
 #include "controlplane/net/socket.h"
@@ -127,6 +128,10 @@ void Runtime::start() {
     });
     raw->thread = std::thread([raw] { raw->loop.run(); });
   }
+  if (cfg_.admin_port != 0) {
+    admin_ = std::make_unique<AdminServer>(cfg_, *this);
+    admin_->start();
+  }
 }
 
 void Runtime::restore_from_redis() {
@@ -154,6 +159,8 @@ void Runtime::restore_from_redis() {
 }
 
 void Runtime::stop() {
+  if (admin_) admin_->stop();
+  admin_.reset();
   for (auto& w : workers_) w->loop.stop();
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();

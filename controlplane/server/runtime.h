@@ -20,6 +20,7 @@ class TurnServer;
 class TlsContext;
 class RedisStateStore;
 class RedisUserDb;
+class AdminServer;
 
 class Runtime {
 public:
@@ -48,6 +49,7 @@ private:
   void restore_from_redis();
   std::unique_ptr<RedisStateStore> state_store_;
   std::unique_ptr<RedisUserDb> userdb_;
+  std::unique_ptr<AdminServer> admin_;
 };
 
 }  // namespace turn::cp
