@@ -11,13 +11,20 @@
 #include <httplib.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include <netdb.h>
+
+#include <thread>
+
 #include "common/crypto/integrity.h"
+#include "controlplane/client/turn_client.h"
+#include "controlplane/net/socket.h"
 
 using json = nlohmann::json;
 
@@ -34,6 +41,9 @@ int usage(int code) {
          "  user add NAME [--password P] create (random password printed if none given)\n"
          "  user del NAME                delete\n"
          "  metrics                      Prometheus metrics\n"
+         "  probe turn:HOST[:PORT][?transport=udp|tcp] -u USER -p PASS [--hold SECONDS]\n"
+         "                               authenticated Allocate + Refresh(0) against any TURN\n"
+         "                               server; prints reachable and the round trip\n"
          "environment: DPTURN_ADMIN_URL, DPTURN_ADMIN_TOKEN\n";
   return code;
 }
@@ -45,6 +55,77 @@ std::string random_password() {
   std::string p;
   for (uint8_t b : raw) p.push_back(kChars[b % (sizeof kChars - 1)]);
   return p;
+}
+
+// RFC 7065 TURN URI: turn:host[:port][?transport=udp|tcp]
+bool parse_turn_uri(const std::string& uri, turn::SocketAddress& server, bool& tcp, std::string& err) {
+  std::string rest;
+  if (uri.rfind("turn:", 0) == 0) rest = uri.substr(5);
+  else { err = "expected turn:HOST[:PORT][?transport=udp|tcp], got '" + uri + "'"; return false; }
+  tcp = false;
+  if (auto q = rest.find('?'); q != std::string::npos) {
+    std::string query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    if (query == "transport=tcp") tcp = true;
+    else if (query != "transport=udp") { err = "unsupported query '" + query + "'"; return false; }
+  }
+  std::string host = rest, port = "3478";
+  if (!rest.empty() && rest[0] == '[') {
+    auto close = rest.find(']');
+    if (close == std::string::npos) { err = "unclosed [ in '" + uri + "'"; return false; }
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
+  } else if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    err = "cannot resolve '" + host + ":" + port + "': " + gai_strerror(rc);
+    return false;
+  }
+  sockaddr_storage ss{};
+  std::memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  server = turn::cp::from_sockaddr(ss);
+  return true;
+}
+
+int probe(const std::vector<std::string>& args, const std::string& user, const std::string& pass, int hold_s,
+          bool as_json) {
+  turn::cp::TurnClient::Options o;
+  std::string err;
+  if (args.size() != 2 || !parse_turn_uri(args[1], o.server, o.tcp, err)) {
+    std::cerr << "turnctl probe: " << (err.empty() ? "needs one TURN URI" : err) << "\n";
+    return 2;
+  }
+  if (user.empty() || pass.empty()) {
+    std::cerr << "turnctl probe: -u USER and -p PASS are required\n";
+    return 2;
+  }
+  o.username = user;
+  o.password = pass;
+  turn::cp::TurnClient c(o);
+  bool ok = c.connect() && c.allocate(600);
+  double rtt_ms = static_cast<double>(c.last_rtt().count()) / 1000.0;
+  std::string relay = ok ? c.relay().to_string() : "";
+  if (ok && hold_s > 0) {
+    for (int t = 0; t < hold_s; ++t) std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  if (ok && !c.refresh(0)) ok = false;
+  if (as_json) {
+    std::cout << json{{"reachable", ok}, {"roundTripTimeMs", ok ? rtt_ms : 0.0}, {"relay", relay},
+                      {"error", ok ? "" : c.error()}}.dump() << "\n";
+  } else if (ok) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f", rtt_ms);
+    std::cout << "reachable: " << args[1] << " round trip " << buf << " ms, relay " << relay << "\n";
+  } else {
+    std::cout << "unreachable: " << args[1] << ": " << c.error() << "\n";
+  }
+  return ok ? 0 : 1;
 }
 
 std::string age(uint64_t s) {
@@ -59,7 +140,9 @@ int main(int argc, char** argv) {
   std::string url = std::getenv("DPTURN_ADMIN_URL") ? std::getenv("DPTURN_ADMIN_URL") : "http://127.0.0.1:8080";
   std::string token = std::getenv("DPTURN_ADMIN_TOKEN") ? std::getenv("DPTURN_ADMIN_TOKEN") : "";
   std::vector<std::string> args;
-  std::string password;
+  std::string password, probe_user, probe_pass;
+  int hold_s = 0;
+  bool as_json = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -76,9 +159,15 @@ int main(int argc, char** argv) {
       std::ifstream f(value());
       std::getline(f, token);
     } else if (a == "--password") password = value();
+    else if (a == "-u" || a == "--user") probe_user = value();
+    else if (a == "-p" || a == "--pass") probe_pass = value();
+    else if (a == "--hold") hold_s = std::atoi(value().c_str());
+    else if (a == "--json") as_json = true;
     else args.push_back(a);
   }
   if (args.empty()) return usage(2);
+
+  if (args[0] == "probe") return probe(args, probe_user, probe_pass, hold_s, as_json);
 
   httplib::Client cli(url);
   cli.set_connection_timeout(3);
