@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Nonce format: 8 hex digits of the expiry (Unix seconds) followed by 24 hex
+// Nonce format: the RFC 8489 cookie "obMatJos2gAAA", then 8 hex digits of the expiry (Unix seconds) followed by 24 hex
 // digits of HMAC-SHA256(secret, expiry || realm || client IP), truncated to
 // 96 bits. 32 characters, all within RFC 8489's qdtext.
 #include "controlplane/auth/nonce.h"
@@ -40,11 +40,13 @@ std::string NonceIssuer::issue(std::string_view realm, const IpAddress& client, 
   auto expiry = static_cast<uint32_t>(now_s + lifetime_s_);
   uint8_t e[4];
   store_be32(e, expiry);
-  return hex(e, 4) + tag(expiry, realm, client);
+  return std::string(kNonceCookie) + hex(e, 4) + tag(expiry, realm, client);
 }
 
 NonceCheck NonceIssuer::check(std::string_view nonce, std::string_view realm, const IpAddress& client,
                               uint64_t now_s) const {
+  if (!nonce.starts_with(kNonceCookie)) return NonceCheck::Forged;
+  nonce.remove_prefix(kNonceCookie.size());
   if (nonce.size() != 32) return NonceCheck::Forged;
   uint32_t expiry = 0;
   auto [p, ec] = std::from_chars(nonce.data(), nonce.data() + 8, expiry, 16);

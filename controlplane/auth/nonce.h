@@ -17,6 +17,12 @@ namespace turn::cp {
 
 enum class NonceCheck { Valid, Stale, Forged };
 
+// RFC 8489 §9.2: a nonce that starts with the cookie "obMatJos2" followed by
+// the base64 Security Feature Set tells RFC 8489 clients which features the
+// server supports. dpturn offers "password algorithms" (bit 0, the most
+// significant of the 24 bits: 0x800000 = "gAAA").
+inline constexpr std::string_view kNonceCookie = "obMatJos2gAAA";
+
 class NonceIssuer {
 public:
   NonceIssuer(std::string secret, uint32_t lifetime_s);

@@ -29,6 +29,10 @@ constexpr std::string_view kSoftware = "dpturn " DPTURN_VERSION;
 TurnServer::TurnServer(SharedState& shared, EventLoop& loop, Stats& stats)
     : shared_(shared), cfg_(shared.cfg), loop_(loop), stats_(stats) {
   crypto::random_bytes(txid_salt_);
+  bool all_plaintext = !cfg_.redis_userdb.enabled;
+  for (const auto& u : cfg_.users) all_plaintext &= u.key_hex.empty();
+  if (all_plaintext) algorithms_.push_back(stun::PasswordAlgorithm::Sha256);
+  algorithms_.push_back(stun::PasswordAlgorithm::Md5);
 }
 
 TurnServer::~TurnServer() { clear(); }
@@ -190,15 +194,27 @@ bool TurnServer::authenticate(Request& req) {
   }
   req.username.assign(*username);
   auto candidates = shared_.credentials.lookup(req.username, cfg_.realm, now_s);
-  // PASSWORD-ALGORITHM SHA-256 (§14.12) needs the password itself.
+  // RFC 8489 §9.2.4: neither PASSWORD-ALGORITHMS nor PASSWORD-ALGORITHM
+  // means MD5; otherwise both must be present, PASSWORD-ALGORITHMS must be
+  // what we offered, and PASSWORD-ALGORITHM one of them. SHA-256 keys need
+  // the password itself.
   bool want_sha256_key = false;
-  if (const auto* pa = m.find(Attr::PasswordAlgorithm)) {
-    auto v = stun::read_password_algorithm(m.value(*pa));
-    if (!v || (v->algorithm != 1 && v->algorithm != 2)) {
+  const auto* pa = m.find(Attr::PasswordAlgorithm);
+  const auto* pas = m.find(Attr::PasswordAlgorithms);
+  if (pa || pas) {
+    std::array<stun::PasswordAlgorithmValue, 8> offered{};
+    auto v = pa ? stun::read_password_algorithm(m.value(*pa)) : Result<stun::PasswordAlgorithmValue, stun::AttrError>(stun::AttrError::BadLength);
+    auto n = pas ? stun::read_password_algorithms(m.value(*pas), offered) : Result<size_t, stun::AttrError>(stun::AttrError::BadLength);
+    bool same = n && *n == algorithms_.size();
+    for (size_t i = 0; same && i < algorithms_.size(); ++i)
+      same = offered[i].algorithm == static_cast<uint16_t>(algorithms_[i]);
+    bool listed = false;
+    for (auto alg : algorithms_) listed |= v && v->algorithm == static_cast<uint16_t>(alg);
+    if (!v || !same || !listed) {
       send_error(req, ErrorCode::BadRequest, false);
       return false;
     }
-    want_sha256_key = v->algorithm == 2;
+    want_sha256_key = v->algorithm == static_cast<uint16_t>(stun::PasswordAlgorithm::Sha256);
   }
   for (const auto& c : candidates) {
     crypto::Key key = c.md5_key;
@@ -230,7 +246,9 @@ stun::MessageBuilder TurnServer::start_response(Request& req, Class cls) {
 }
 
 void TurnServer::finish_and_send(Request& req, stun::MessageBuilder& b, bool with_integrity) {
-  if (cfg_.software_attribute) b.add_text(Attr::Software, kSoftware);
+  // SOFTWARE only on authenticated answers: what an unauthenticated (maybe
+  // spoofed) request draws stays small.
+  if (cfg_.software_attribute && with_integrity && req.key.size != 0) b.add_text(Attr::Software, kSoftware);
   if (with_integrity && req.key.size != 0) {
     if (req.sha256)
       crypto::add_integrity_sha256(b, req.key.view());
@@ -266,6 +284,7 @@ void TurnServer::send_auth_challenge(Request& req, ErrorCode code) {
   b.add_error_code(code);
   b.add_text(Attr::Realm, cfg_.realm);
   b.add_text(Attr::Nonce, shared_.nonces.issue(cfg_.realm, req.tuple.client.ip, loop_.now_s()));
+  b.add_password_algorithms(algorithms_);
   req.key = {};
   finish_and_send(req, b, false);
 }

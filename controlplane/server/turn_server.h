@@ -116,6 +116,9 @@ private:
 
   // Scratch buffers: responses and outgoing relay frames. Per thread, reused.
   std::array<uint8_t, 2048> response_buf_{};
+  // PASSWORD-ALGORITHMS we offer (RFC 8489 §14.11): SHA-256 first only when
+  // every credential source can derive SHA-256 keys (plaintext passwords).
+  std::vector<stun::PasswordAlgorithm> algorithms_;
   std::array<uint8_t, kHeadroom + kMaxDatagram + 8> relay_buf_{};
   uint64_t indication_counter_ = 0;
   std::array<uint8_t, 8> txid_salt_{};
