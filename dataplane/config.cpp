@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// turn-dataplane configuration parsing.
+#include "dataplane/config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+
+namespace turn::dp {
+
+namespace {
+
+std::string trim(std::string s) {
+  auto sp = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!s.empty() && sp(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && sp(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+[[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& value, const std::string& why) {
+  throw DpConfigError(where + ": " + key + "=" + value + ": " + why);
+}
+
+uint64_t num(const std::string& w, const std::string& k, const std::string& v, uint64_t lo, uint64_t hi) {
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc{} || p != v.data() + v.size()) fail(w, k, v, "not a number");
+  if (n < lo || n > hi) fail(w, k, v, "out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+  return n;
+}
+
+uint32_t ipv4(const std::string& w, const std::string& k, const std::string& v) {
+  in_addr a{};
+  if (inet_pton(AF_INET, v.c_str(), &a) != 1) fail(w, k, v, "not an IPv4 address");
+  return a.s_addr;
+}
+
+}  // namespace
+
+void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
+  std::string line = trim(raw);
+  if (line.empty() || line[0] == '#') return;
+  if (line.rfind("--", 0) == 0) line = line.substr(2);
+  size_t sep = line.find_first_of("= \t");
+  std::string k = trim(line.substr(0, sep));
+  std::string v = sep == std::string::npos ? "" : trim(line.substr(sep + 1));
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+
+  if (k == "port") c.port_id = static_cast<uint16_t>(num(w, k, v, 0, 1023));
+  else if (k == "ip") {
+    auto slash = v.find('/');
+    c.ip = ipv4(w, k, v.substr(0, slash));
+    unsigned bits = 32;
+    if (slash != std::string::npos) bits = static_cast<unsigned>(num(w, k, v.substr(slash + 1), 0, 32));
+    c.netmask = bits == 0 ? 0 : htonl(~uint32_t{0} << (32 - bits));
+  } else if (k == "gateway") c.gateway = ipv4(w, k, v);
+  else if (k == "relay-ip") c.relay_ips.push_back(ipv4(w, k, v));
+  else if (k == "listening-port") c.turn_ports[0] = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+  else if (k == "alt-listening-port") {
+    uint16_t p = static_cast<uint16_t>(num(w, k, v, 0, 65535));
+    if (p && c.turn_ports.size() < 4) c.turn_ports.push_back(p);
+  } else if (k == "min-port") c.min_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+  else if (k == "max-port") c.max_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+  else if (k == "legacy-channel-range") c.legacy_channel_range = v.empty() || v == "true" || v == "1" || v == "yes";
+  else if (k == "tap") {
+    if (v.empty() || v.size() > 15) fail(w, k, v, "interface names are 1-15 characters");
+    c.tap_name = v;
+  } else if (k == "state-redis") {
+    // coturn-style "ip=... port=... dbname=... password=..."
+    size_t pos = 0;
+    while (pos < v.size()) {
+      size_t end = v.find(' ', pos);
+      if (end == std::string::npos) end = v.size();
+      std::string item = v.substr(pos, end - pos);
+      pos = end + 1;
+      if (item.empty()) continue;
+      auto eq = item.find('=');
+      if (eq == std::string::npos) fail(w, k, v, "expected name=value items");
+      std::string ik = item.substr(0, eq), iv = item.substr(eq + 1);
+      if (ik == "ip" || ik == "host") c.redis_host = iv;
+      else if (ik == "port") c.redis_port = static_cast<uint16_t>(num(w, k, iv, 1, 65535));
+      else if (ik == "dbname" || ik == "db") c.redis_db = static_cast<int>(num(w, k, iv, 0, 1024));
+      else if (ik == "password") c.redis_password = iv;
+      else if (ik != "connect_timeout") fail(w, k, v, "unknown item '" + ik + "'");
+    }
+  } else if (k == "allocations") c.allocations = static_cast<uint32_t>(num(w, k, v, 16, 1u << 24));
+  else if (k == "channels") c.channels = static_cast<uint32_t>(num(w, k, v, 16, 1u << 26));
+  else if (k == "burst") c.burst = static_cast<uint16_t>(num(w, k, v, 1, 64));
+  else if (k == "mbufs") c.mbufs = static_cast<uint32_t>(num(w, k, v, 1023, 1u << 22));
+  else if (k == "stats-file") c.stats_file = v;
+  else fail(w, k, v, "unknown key (see docs/dataplane.md)");
+  if (c.min_port > c.max_port) fail(w, k, v, "min-port is above max-port");
+}
+
+void load_dp_config(const std::string& path, DpConfig& cfg) {
+  std::ifstream in(path);
+  if (!in) throw DpConfigError(path + ": cannot open config file");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) apply_dp_line(line, path + ":" + std::to_string(++n), cfg);
+}
+
+}  // namespace turn::dp

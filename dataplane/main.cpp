@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: Apache-2.0
+// turn-dataplane: the DPDK fast path for relayed TURN media.
+//
+//   turn-dataplane [EAL options] -- -c dataplane.conf [--key=value ...]
+//
+// The main lcore runs the service loop (kernel -> wire, neighbour
+// learning); every other lcore is a worker with its own rx/tx queue. A sync
+// thread feeds the tables from Redis. Setup code: may throw; main catches,
+// prints and exits 1.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_telemetry.h>
+
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dataplane/config.h"
+#include "dataplane/port.h"
+#include "dataplane/table/sync.h"
+#include "dataplane/table/tables.h"
+#include "dataplane/worker.h"
+
+using namespace turn::dp;
+
+namespace {
+
+std::atomic<bool> g_quit{false};
+void on_signal(int) { g_quit.store(true); }
+
+// What telemetry and the exit report read (setup-time object, read-only
+// for the callbacks; counters are read racily, which x86-64 keeps untorn).
+struct Report {
+  std::vector<WorkerContext>* workers = nullptr;
+  WorkerCounters* service = nullptr;
+  Tables* tables = nullptr;
+  StateSync* sync = nullptr;
+  uint16_t port = 0, tap = 0;
+};
+Report g_report;
+
+struct Totals {
+  uint64_t rx = 0, tx = 0;
+  std::array<uint64_t, static_cast<size_t>(Path::Count)> paths{};
+  std::array<uint64_t, static_cast<size_t>(Drop::Count)> drops{};
+  std::array<uint64_t, static_cast<size_t>(PuntReason::Count)> punts{};
+};
+
+Totals totals() {
+  Totals t;
+  for (const auto& w : *g_report.workers) {
+    t.rx += w.counters->rx_packets;
+    t.tx += w.counters->tx_packets;
+    for (size_t i = 0; i < t.paths.size(); ++i) t.paths[i] += w.counters->paths[i];
+    for (size_t i = 0; i < t.drops.size(); ++i) t.drops[i] += w.counters->drops[i];
+    for (size_t i = 0; i < t.punts.size(); ++i) t.punts[i] += (*w.punts)[i];
+  }
+  t.paths[static_cast<size_t>(Path::FromKernel)] += g_report.service->paths[static_cast<size_t>(Path::FromKernel)];
+  t.drops[static_cast<size_t>(Drop::TxFull)] += g_report.service->drops[static_cast<size_t>(Drop::TxFull)];
+  return t;
+}
+
+int telemetry_stats(const char*, const char*, rte_tel_data* d) {
+  Totals t = totals();
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "rx_packets", t.rx);
+  rte_tel_data_add_dict_u64(d, "tx_packets", t.tx);
+  for (size_t i = 0; i < t.paths.size(); ++i) rte_tel_data_add_dict_u64(d, std::string(kPathKeys[i]).c_str(), t.paths[i]);
+  for (size_t i = 0; i < t.drops.size(); ++i)
+    rte_tel_data_add_dict_u64(d, ("drop_" + std::string(kDropKeys[i])).c_str(), t.drops[i]);
+  for (size_t i = 0; i < t.punts.size(); ++i)
+    rte_tel_data_add_dict_u64(d, ("punt_" + std::string(kPuntKeys[i])).c_str(), t.punts[i]);
+  rte_tel_data_add_dict_u64(d, "allocations", g_report.tables->allocation_count());
+  rte_tel_data_add_dict_u64(d, "channels", g_report.tables->channel_count());
+  rte_tel_data_add_dict_u64(d, "permissions", g_report.tables->permission_count());
+  rte_tel_data_add_dict_u64(d, "neighbours", g_report.tables->neighbours());
+  const SyncStats& s = g_report.sync->stats();
+  rte_tel_data_add_dict_u64(d, "sync_connected", s.connected.load());
+  rte_tel_data_add_dict_u64(d, "sync_events", s.events.load());
+  rte_tel_data_add_dict_u64(d, "sync_lag_ms", s.lag_ms.load());
+  rte_tel_data_add_dict_u64(d, "sync_snapshot_us", s.last_snapshot_us.load());
+  return 0;
+}
+
+int telemetry_workers(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (const auto& w : *g_report.workers) {
+    std::string p = "worker" + std::to_string(w.worker_id) + "_";
+    rte_tel_data_add_dict_u64(d, (p + "rx_packets").c_str(), w.counters->rx_packets);
+    rte_tel_data_add_dict_u64(d, (p + "tx_packets").c_str(), w.counters->tx_packets);
+    rte_tel_data_add_dict_u64(d, (p + "busy_polls").c_str(), w.counters->busy_polls);
+    rte_tel_data_add_dict_u64(d, (p + "idle_polls").c_str(), w.counters->idle_polls);
+  }
+  return 0;
+}
+
+std::string report_text() {
+  Totals t = totals();
+  std::string s = "rx_packets=" + std::to_string(t.rx) + "\ntx_packets=" + std::to_string(t.tx) + "\n";
+  for (size_t i = 0; i < t.paths.size(); ++i) s += std::string(kPathKeys[i]) + "=" + std::to_string(t.paths[i]) + "\n";
+  for (size_t i = 0; i < t.drops.size(); ++i) s += "drop_" + std::string(kDropKeys[i]) + "=" + std::to_string(t.drops[i]) + "\n";
+  for (size_t i = 0; i < t.punts.size(); ++i) s += "punt_" + std::string(kPuntKeys[i]) + "=" + std::to_string(t.punts[i]) + "\n";
+  s += "allocations=" + std::to_string(g_report.tables->allocation_count()) + "\n";
+  return s;
+}
+
+void usage() {
+  std::puts("usage: turn-dataplane [EAL options] -- -c FILE [--key=value ...]\n"
+            "  EAL options: cores (-l 0-2: the first is the service core, the rest workers),\n"
+            "               devices (-a PCI or --vdev=net_af_packet0,iface=eth0), --in-memory, ...\n"
+            "  -c FILE      dataplane config (docs/dataplane.md)\n"
+            "  --check-config  validate and exit");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int eal = rte_eal_init(argc, argv);
+  if (eal < 0) {
+    std::fprintf(stderr, "turn-dataplane: EAL initialisation failed: %s (hugepages reserved? cores valid? see docs/dataplane.md)\n",
+                 rte_strerror(rte_errno));
+    return 1;
+  }
+  argc -= eal;
+  argv += eal;
+  DpConfig cfg;
+  bool check_only = false;
+  int rc = 0;
+  try {
+    std::vector<std::string> overrides;
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "-h" || a == "--help") { usage(); rte_eal_cleanup(); return 0; }
+      if (a == "--check-config") check_only = true;
+      else if (a == "-c" && i + 1 < argc) load_dp_config(argv[++i], cfg);
+      else if (a.rfind("--", 0) == 0) overrides.push_back(a);
+      else throw DpConfigError("command line: unexpected argument '" + a + "'");
+    }
+    for (const auto& o : overrides) apply_dp_line(o, "command line", cfg);
+    if (cfg.ip == 0) throw DpConfigError("ip= is required: the port's IPv4 address/prefix (shared with turn-control)");
+    if (cfg.relay_ips.empty()) cfg.relay_ips.push_back(cfg.ip);
+    unsigned workers = rte_lcore_count() - 1;
+    if (workers == 0) throw DpConfigError("needs at least 2 lcores (EAL -l 0-1): one service core and one worker");
+    if (check_only) {
+      std::puts("config ok");
+      rte_eal_cleanup();
+      return 0;
+    }
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    int socket = static_cast<int>(rte_socket_id());
+    rte_mempool* pool = rte_pktmbuf_pool_create("dp_mbufs", cfg.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (!pool) throw std::runtime_error(std::string("mbuf pool: ") + rte_strerror(rte_errno) + " (not enough hugepage memory?)");
+    size_t qsz = rte_rcu_qsbr_get_memsize(workers);
+    auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("dp_qsbr", qsz, RTE_CACHE_LINE_SIZE));
+    if (!qsbr || rte_rcu_qsbr_init(qsbr, workers) != 0) throw std::runtime_error("RCU QSBR init failed");
+    auto tables = std::make_unique<Tables>(TableSizes{cfg.allocations, cfg.channels}, qsbr, socket);
+    tables->set_link(cfg.ip, cfg.netmask, cfg.gateway);
+
+    start_port(cfg.port_id, static_cast<uint16_t>(workers), static_cast<uint16_t>(workers), pool);
+    Mac mac = port_mac(cfg.port_id);
+    uint16_t tap = create_tap(cfg.tap_name, mac, static_cast<uint16_t>(workers), pool);
+    rte_ring* learn = rte_ring_create("dp_learn", 4096, socket, RING_F_SC_DEQ);
+    if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
+
+    PortContext pc;
+    pc.mac = mac;
+    for (size_t i = 0; i < cfg.turn_ports.size() && i < 4; ++i) pc.turn_ports[i] = htons(cfg.turn_ports[i]);
+    pc.relay_min = cfg.min_port;
+    pc.relay_max = cfg.max_port;
+    pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
+    for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
+
+    auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * (workers + 1), 64));
+    std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);
+    std::vector<WorkerContext> ctx(workers);
+    std::vector<const AllocCounters*> alloc_counters;
+    unsigned w = 0;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+      WorkerContext& c = ctx[w];
+      c.worker_id = w;
+      c.port = cfg.port_id;
+      c.tap = tap;
+      c.queue = static_cast<uint16_t>(w);
+      c.burst = cfg.burst;
+      c.tables = tables.get();
+      c.qsbr = qsbr;
+      c.learn = learn;
+      c.pc = pc;
+      c.alloc_counters = static_cast<AllocCounters*>(
+          rte_zmalloc_socket("dp_acounters", sizeof(AllocCounters) * cfg.allocations, 64, static_cast<int>(rte_lcore_to_socket_id(lcore))));
+      if (!c.alloc_counters) throw std::runtime_error("per-worker counters: out of hugepage memory");
+      alloc_counters.push_back(c.alloc_counters);
+      c.counters = &wcounters[w];
+      c.punts = &punts[w];
+      c.quit = &g_quit;
+      ++w;
+    }
+
+    StateSync sync({cfg.redis_host, cfg.redis_port, cfg.redis_db, cfg.redis_password}, *tables, alloc_counters);
+    g_report = Report{&ctx, &wcounters[workers], tables.get(), &sync, cfg.port_id, tap};
+    rte_telemetry_register_cmd("/dpturn/stats", telemetry_stats, "dpturn data plane totals: paths, drops, punts, tables, sync");
+    rte_telemetry_register_cmd("/dpturn/workers", telemetry_workers, "dpturn per-worker counters");
+    sync.start();
+    if (!sync.wait_ready(5000))
+      std::fprintf(stderr, "turn-dataplane: redis %s:%u not reachable yet; forwarding starts when it is (new flows go to the kernel path meanwhile)\n",
+                   cfg.redis_host.c_str(), cfg.redis_port);
+
+    w = 0;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+      rte_eal_remote_launch(worker_main, &ctx[w], lcore);
+      ++w;
+    }
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &cfg.ip, ip, sizeof ip);
+    std::fprintf(stderr, "turn-dataplane: port %u (%02x:%02x:%02x:%02x:%02x:%02x) %s, %u worker(s), exception path %s, tables for %u allocations\n",
+                 cfg.port_id, mac.b[0], mac.b[1], mac.b[2], mac.b[3], mac.b[4], mac.b[5], ip, workers,
+                 cfg.tap_name.c_str(), cfg.allocations);
+    ServiceContext svc{tables.get(), learn, &g_quit};
+    service_loop(svc);
+
+    // Graceful stop: workers leave their loops, then queues are drained by stopping the ports.
+    rte_eal_mp_wait_lcore();
+    sync.stop();
+    std::string rep = report_text();
+    std::fprintf(stderr, "turn-dataplane: stopping\n%s", rep.c_str());
+    if (!cfg.stats_file.empty()) std::ofstream(cfg.stats_file) << rep;
+    stop_port(cfg.port_id);
+    stop_port(tap);
+    tables.reset();
+    for (auto* c : alloc_counters) rte_free(const_cast<AllocCounters*>(c));
+    rte_free(wcounters);
+    rte_ring_free(learn);
+    rte_free(qsbr);
+    rte_mempool_free(pool);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "turn-dataplane: %s\n", e.what());
+    g_quit = true;
+    rte_eal_mp_wait_lcore();
+    rc = 1;
+  }
+  rte_eal_cleanup();
+  return rc;
+}

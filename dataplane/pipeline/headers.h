@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// The packet shapes the fast path handles: Ethernet II / IPv4 without
+// options or fragments / UDP. parse_udp4() validates a frame in place and
+// returns offsets; anything else is punted to the kernel. Pure functions
+// over bytes: the oracle in tests and the code on the worker loop.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "common/util/bytes.h"
+
+namespace turn::dp {
+
+inline constexpr size_t kEthHeader = 14;
+inline constexpr size_t kIpv4Header = 20;
+inline constexpr size_t kUdpHeader = 8;
+inline constexpr size_t kL2L3L4 = kEthHeader + kIpv4Header + kUdpHeader;  // 42
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeArp = 0x0806;
+
+struct Mac {
+  uint8_t b[6];
+  friend bool operator==(const Mac&, const Mac&) = default;
+};
+
+// A validated IPv4/UDP frame. Addresses and ports are kept in network
+// order exactly as in the packet (no byte swaps on the fast path).
+struct Udp4View {
+  uint32_t src_ip;   // network order
+  uint32_t dst_ip;   // network order
+  uint16_t src_port; // network order
+  uint16_t dst_port; // network order
+  uint16_t payload_len;  // from the UDP length field
+  uint16_t udp_checksum; // as received (0 = none, IPv4 only)
+  uint16_t payload_off;  // = 42
+};
+
+enum class FrameKind : uint8_t {
+  Udp4,        // handled by the fast path
+  Arp,         // learn, then to the kernel
+  Other,       // to the kernel: IPv6, TCP, ICMP, IP options, fragments, VLAN
+  Malformed,   // counted and dropped: lengths that lie
+};
+
+[[nodiscard]] inline FrameKind parse_udp4(const uint8_t* f, size_t len, Udp4View& v) noexcept {
+  if (len < kEthHeader) return FrameKind::Malformed;
+  uint16_t ethertype = load_be16(f + 12);
+  if (ethertype == kEtherTypeArp) return FrameKind::Arp;
+  if (ethertype != kEtherTypeIpv4) return FrameKind::Other;
+  if (len < kEthHeader + kIpv4Header) return FrameKind::Malformed;
+  const uint8_t* ip = f + kEthHeader;
+  if ((ip[0] >> 4) != 4) return FrameKind::Malformed;
+  if ((ip[0] & 0x0F) != 5) return FrameKind::Other;  // options: rare, kernel's job
+  uint16_t total = load_be16(ip + 2);
+  if (total < kIpv4Header || total > len - kEthHeader) return FrameKind::Malformed;
+  if ((load_be16(ip + 6) & 0x3FFF) != 0) return FrameKind::Other;  // MF or offset: fragment
+  if (ip[9] != 17) return FrameKind::Other;
+  if (total < kIpv4Header + kUdpHeader) return FrameKind::Malformed;
+  const uint8_t* udp = ip + kIpv4Header;
+  uint16_t ulen = load_be16(udp + 4);
+  if (ulen < kUdpHeader || ulen > total - kIpv4Header) return FrameKind::Malformed;
+  std::memcpy(&v.src_ip, ip + 12, 4);
+  std::memcpy(&v.dst_ip, ip + 16, 4);
+  std::memcpy(&v.src_port, udp, 2);
+  std::memcpy(&v.dst_port, udp + 2, 2);
+  v.payload_len = static_cast<uint16_t>(ulen - kUdpHeader);
+  v.udp_checksum = load_be16(udp + 6);
+  v.payload_off = kL2L3L4;
+  return FrameKind::Udp4;
+}
+
+// Writes Ethernet + IPv4 + UDP headers for a payload of `payload_len`
+// bytes. The IPv4 checksum is computed (20 bytes); the UDP checksum is the
+// caller's (pass the final value).
+inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint32_t src_ip, uint32_t dst_ip,
+                               uint16_t src_port, uint16_t dst_port, uint16_t payload_len, uint8_t ttl,
+                               uint16_t udp_checksum) noexcept {
+  std::memcpy(f, dst.b, 6);
+  std::memcpy(f + 6, src.b, 6);
+  store_be16(f + 12, kEtherTypeIpv4);
+  uint8_t* ip = f + kEthHeader;
+  ip[0] = 0x45;
+  ip[1] = 0;  // DSCP/ECN: best effort
+  store_be16(ip + 2, static_cast<uint16_t>(kIpv4Header + kUdpHeader + payload_len));
+  store_be16(ip + 4, 0);       // id: unused without fragmentation
+  store_be16(ip + 6, 0x4000);  // DF: relayed media is not fragmented by us
+  ip[8] = ttl;
+  ip[9] = 17;
+  store_be16(ip + 10, 0);
+  std::memcpy(ip + 12, &src_ip, 4);
+  std::memcpy(ip + 16, &dst_ip, 4);
+  uint32_t s = 0;
+  for (int i = 0; i < 20; i += 2) s += (uint32_t{ip[i]} << 8) | ip[i + 1];
+  while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+  store_be16(ip + 10, static_cast<uint16_t>(~s));
+  uint8_t* udp = ip + kIpv4Header;
+  std::memcpy(udp, &src_port, 2);
+  std::memcpy(udp + 2, &dst_port, 2);
+  store_be16(udp + 4, static_cast<uint16_t>(kUdpHeader + payload_len));
+  store_be16(udp + 6, udp_checksum);
+}
+
+}  // namespace turn::dp

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keys and values of the data plane's allocation tables. Keys are
+// fixed-size, padding-free PODs compared as raw bytes by rte_hash; all
+// addresses and ports are in network order, exactly as they appear in
+// packets, so the fast path builds keys without byte swaps. IPv4 only for
+// now (IPv6 flows are punted to the kernel path).
+//
+// Concurrency: entries are written by the single table writer (the sync
+// thread) before they are published in a table, and freed only after an
+// RCU grace period; workers read them lock-free. The expiry fields are the
+// only ones changed in place (refresh), with atomic stores.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+namespace turn::dp {
+
+// The client side of an allocation (RFC 8656 "5-tuple", UDP).
+struct ClientKey {
+  uint32_t client_ip;
+  uint32_t server_ip;
+  uint16_t client_port;
+  uint16_t server_port;
+  friend bool operator==(const ClientKey&, const ClientKey&) = default;
+};
+
+// Client -> peer ChannelData: which binding does (5-tuple, channel) name?
+struct ChannelKey {
+  ClientKey client;
+  uint16_t channel;  // network order
+  uint16_t zero = 0;
+  friend bool operator==(const ChannelKey&, const ChannelKey&) = default;
+};
+
+// Peer -> relay: is (relay address, peer address) bound to a channel?
+struct PeerKey {
+  uint32_t relay_ip;
+  uint32_t peer_ip;
+  uint16_t relay_port;
+  uint16_t peer_port;
+  friend bool operator==(const PeerKey&, const PeerKey&) = default;
+};
+
+// Permission (RFC 8656 §9): (relay address, peer IP).
+struct PermissionKey {
+  uint32_t relay_ip;
+  uint32_t peer_ip;
+  uint16_t relay_port;
+  uint16_t zero = 0;
+  friend bool operator==(const PermissionKey&, const PermissionKey&) = default;
+};
+
+static_assert(sizeof(ClientKey) == 12 && std::has_unique_object_representations_v<ClientKey>);
+static_assert(sizeof(ChannelKey) == 16 && std::has_unique_object_representations_v<ChannelKey>);
+static_assert(sizeof(PeerKey) == 12 && std::has_unique_object_representations_v<PeerKey>);
+static_assert(sizeof(PermissionKey) == 12 && std::has_unique_object_representations_v<PermissionKey>);
+
+using Tsc = uint64_t;
+
+struct AllocEntry {
+  ClientKey client;       // where to send peer data (client ip/port from server ip/port)
+  uint32_t relay_ip;      // the relayed transport address
+  uint16_t relay_port;
+  uint16_t reserved = 0;
+  uint32_t index;         // slot: per-worker counters are indexed by it
+  std::atomic<Tsc> expires{0};
+};
+
+struct ChannelEntry {
+  uint32_t alloc;         // AllocEntry slot
+  uint32_t peer_ip;       // network order
+  uint16_t peer_port;     // network order
+  uint16_t channel;       // network order
+  std::atomic<Tsc> expires{0};
+};
+
+struct PermissionEntry {
+  uint32_t alloc;
+  std::atomic<Tsc> expires{0};
+};
+
+// Per worker and allocation: what the fast path relayed (summed by the
+// sync thread into Redis every second).
+struct AllocCounters {
+  uint64_t to_peer_packets, to_peer_bytes;
+  uint64_t to_client_packets, to_client_bytes;
+};
+
+}  // namespace turn::dp

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tables: the data plane's shared allocation tables, and the only code that
+// names rte_hash. Four lock-free hashes (client 5-tuple, channel, peer,
+// permission) plus a neighbour table, with entries in hugepage arrays sized
+// at start-up.
+//
+// Concurrency contract:
+//   - one writer for the allocation tables: the sync thread (upsert_*,
+//     remove_*); one writer for the neighbour table: the service lcore
+//     (learn()).
+//   - any number of readers: the workers (lookups below), lock-free
+//     (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF). Each worker is registered
+//     with the RCU QSBR variable and reports quiescent once per loop; a
+//     deleted entry's slot is reused only after every worker has done so
+//     (RTE_HASH_QSBR_MODE_DQ).
+#pragma once
+
+#include <rte_hash.h>
+#include <rte_rcu_qsbr.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/net/address.h"
+#include "dataplane/pipeline/headers.h"
+#include "dataplane/table/entries.h"
+
+namespace turn::dp {
+
+struct TableSizes {
+  uint32_t allocations = 1 << 16;
+  uint32_t channels = 1 << 18;     // channels and permissions each
+};
+
+class Tables {
+public:
+  Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket);  // throws on failure
+  ~Tables();
+  Tables(const Tables&) = delete;
+  Tables& operator=(const Tables&) = delete;
+
+  // ---- readers (workers) -------------------------------------------------
+  [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(client_, &k, &d) >= 0 ? static_cast<const AllocEntry*>(d) : nullptr;
+  }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(channel_, &k, &d) >= 0 ? static_cast<const ChannelEntry*>(d) : nullptr;
+  }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(peer_, &k, &d) >= 0 ? static_cast<const ChannelEntry*>(d) : nullptr;
+  }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(perm_, &k, &d) >= 0 ? static_cast<const PermissionEntry*>(d) : nullptr;
+  }
+  [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
+  // The MAC of the next hop towards ip (network order): ip itself when on
+  // link, else the gateway.
+  [[nodiscard]] bool next_hop(uint32_t ip, Mac& out) const noexcept {
+    uint32_t hop = (gateway_ != 0 && (ip & netmask_) != (local_ip_ & netmask_)) ? gateway_ : ip;
+    void* d;
+    if (rte_hash_lookup_data(neigh_, &hop, &d) < 0) return false;
+    auto v = reinterpret_cast<uintptr_t>(d);
+    for (int i = 0; i < 6; ++i) out.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+    return true;
+  }
+  [[nodiscard]] bool on_link(uint32_t ip) const noexcept { return (ip & netmask_) == (local_ip_ & netmask_); }
+
+  // ---- neighbour writer (service lcore) ----------------------------------
+  void set_link(uint32_t local_ip, uint32_t netmask, uint32_t gateway) noexcept {
+    local_ip_ = local_ip;
+    netmask_ = netmask;
+    gateway_ = gateway;
+  }
+  void learn(uint32_t ip, const Mac& mac) noexcept;
+  [[nodiscard]] uint32_t neighbours() const noexcept { return static_cast<uint32_t>(rte_hash_count(neigh_)); }
+
+  // ---- allocation writer (sync thread) -----------------------------------
+  // Every call is idempotent: applying an event twice leaves the same state.
+  // Times are TSC deadlines. Return false when a table is full (counted).
+  bool upsert_allocation(const std::string& id, const ClientKey& client, uint32_t relay_ip, uint16_t relay_port,
+                         Tsc expires);
+  bool refresh_allocation(const std::string& id, Tsc expires);
+  void remove_allocation(const std::string& id);
+  bool upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expires);
+  bool upsert_channel(const std::string& id, uint16_t channel_n, uint32_t peer_ip, uint16_t peer_port, Tsc expires);
+  // Drops entries whose deadline passed long ago (the control plane deletes
+  // them too; this bounds memory if a delete is ever missed).
+  void expire(Tsc now, Tsc grace);
+  void clear();
+  [[nodiscard]] size_t allocation_count() const noexcept { return by_id_.size(); }
+  [[nodiscard]] size_t channel_count() const noexcept;
+  [[nodiscard]] size_t permission_count() const noexcept;
+  [[nodiscard]] uint32_t capacity() const noexcept { return sizes_.allocations; }
+  // The slot of an allocation, or -1.
+  [[nodiscard]] int64_t index_of(const std::string& id) const {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? -1 : it->second.index;
+  }
+  // Calls f(id, index) for every allocation (counter export).
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [id, w] : by_id_) f(id, w.index);
+  }
+  // Bytes of hugepage memory the tables and entries take (for the benchmark).
+  [[nodiscard]] size_t memory_bytes() const noexcept { return memory_bytes_; }
+
+private:
+  struct WriterAlloc {
+    uint32_t index;
+    ClientKey client;
+    uint32_t relay_ip;
+    uint16_t relay_port;
+    std::unordered_map<uint32_t, uint32_t> perms;      // peer ip -> PermissionEntry slot
+    std::unordered_map<uint16_t, uint32_t> channels;   // channel (net order) -> ChannelEntry slot
+  };
+  static void free_alloc(void* ctx, void* data);
+  static void free_channel(void* ctx, void* data);
+  static void free_perm(void* ctx, void* data);
+  void remove_channel(WriterAlloc& w, uint16_t channel_n);
+
+  TableSizes sizes_;
+  rte_hash* client_ = nullptr;
+  rte_hash* channel_ = nullptr;
+  rte_hash* peer_ = nullptr;
+  rte_hash* perm_ = nullptr;
+  rte_hash* neigh_ = nullptr;
+  AllocEntry* allocs_ = nullptr;
+  ChannelEntry* channels_ = nullptr;
+  PermissionEntry* perms_ = nullptr;
+  std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
+  std::unordered_map<std::string, WriterAlloc> by_id_;
+  uint32_t local_ip_ = 0, netmask_ = 0, gateway_ = 0;
+  size_t memory_bytes_ = 0;
+};
+
+// What a worker hands to the fast path: the shared tables plus its own
+// transaction-id counter for Data indications.
+struct WorkerTables {
+  const Tables* t;
+  uint64_t txn = 0;
+  [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept { return t->channel(k); }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
+  [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
+  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) const noexcept { return t->next_hop(ip, m); }
+  [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }
+};
+
+}  // namespace turn::dp

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+// Worker loop: rx burst -> classify/forward per frame (pipeline/fastpath.h)
+// -> tx burst to the wire, punt burst to the kernel. Every rx mbuf is sent,
+// punted or freed; nothing else. No locks, allocation, syscalls or logs.
+#include "dataplane/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include <cstring>
+
+namespace turn::dp {
+
+namespace {
+
+// Punted frames teach us next hops: ARP senders and on-link IPv4 sources.
+inline void learn_from(const WorkerContext& c, const uint8_t* f, uint16_t len) noexcept {
+  if (len < 14 + 28) return;
+  uint16_t et = load_be16(f + 12);
+  uint32_t ip;
+  if (et == kEtherTypeArp) {
+    std::memcpy(&ip, f + 14 + 14, 4);  // sender protocol address
+  } else if (et == kEtherTypeIpv4) {
+    std::memcpy(&ip, f + 14 + 12, 4);
+    if (!c.tables->on_link(ip)) return;
+  } else {
+    return;
+  }
+  // The ring carries pointer-sized values: one observation is two of them
+  // (ip tagged with the top bit, then the MAC), enqueued as one bulk so
+  // they stay adjacent.
+  uint8_t mac[6];
+  std::memcpy(mac, et == kEtherTypeArp ? f + 14 + 8 : f + 6, 6);
+  uint64_t v = (uint64_t{mac[0]} << 40) | (uint64_t{mac[1]} << 32) | (uint64_t{mac[2]} << 24) |
+               (uint64_t{mac[3]} << 16) | (uint64_t{mac[4]} << 8) | mac[5];
+  void* items[2] = {reinterpret_cast<void*>(uintptr_t{ip} | (uintptr_t{1} << 63)), reinterpret_cast<void*>(v)};
+  rte_ring_mp_enqueue_bulk(c.learn, items, 2, nullptr);
+}
+
+}  // namespace
+
+int worker_main(void* arg) {
+  WorkerContext& c = *static_cast<WorkerContext*>(arg);
+  WorkerTables wt{c.tables, uint64_t{c.worker_id} << 48};
+  rte_rcu_qsbr_thread_register(c.qsbr, c.worker_id);
+  rte_rcu_qsbr_thread_online(c.qsbr, c.worker_id);
+  constexpr uint16_t kMaxBurst = 64;
+  rte_mbuf* rx[kMaxBurst];
+  rte_mbuf* tx[kMaxBurst];
+  rte_mbuf* punt[kMaxBurst];
+  WorkerCounters& k = *c.counters;
+  auto& punts = *c.punts;
+
+  while (!c.quit->load(std::memory_order_relaxed)) {
+    rte_rcu_qsbr_quiescent(c.qsbr, c.worker_id);
+    // Kernel -> wire: what turn-control and the kernel stack behind the
+    // TAP send (responses, ARP, the kernel relay path) leaves on our queue.
+    if (uint16_t nk = rte_eth_rx_burst(c.tap, c.queue, rx, c.burst)) {
+      uint16_t sent = rte_eth_tx_burst(c.port, c.queue, rx, nk);
+      k.paths[static_cast<size_t>(Path::FromKernel)] += sent;
+      k.tx_packets += sent;
+      if (sent < nk) {
+        k.drops[static_cast<size_t>(Drop::TxFull)] += nk - sent;
+        rte_pktmbuf_free_bulk(rx + sent, nk - sent);
+      }
+    }
+    uint16_t n = rte_eth_rx_burst(c.port, c.queue, rx, c.burst);
+    if (n == 0) {
+      ++k.idle_polls;
+      continue;
+    }
+    ++k.busy_polls;
+    k.rx_packets += n;
+    ++k.rx_bursts;
+    Tsc now = rte_rdtsc();
+    uint16_t ntx = 0, npunt = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void*));
+      rte_mbuf* m = rx[i];
+      if (m->nb_segs != 1) {
+        punt[npunt++] = m;
+        ++punts[static_cast<size_t>(PuntReason::Other)];
+        continue;
+      }
+      Frame f{static_cast<uint8_t*>(m->buf_addr), m->data_off, m->data_len, m->buf_len};
+      Verdict v = process_frame(f, wt, c.pc, now);
+      switch (v.kind) {
+        case Verdict::Tx:
+          m->data_off = f.off;
+          m->data_len = f.len;
+          m->pkt_len = f.len;
+          m->ol_flags = 0;
+          tx[ntx++] = m;
+          ++k.paths[static_cast<size_t>(v.path)];
+          if (v.to_peer) {
+            ++c.alloc_counters[v.alloc].to_peer_packets;
+            c.alloc_counters[v.alloc].to_peer_bytes += v.bytes;
+          } else {
+            ++c.alloc_counters[v.alloc].to_client_packets;
+            c.alloc_counters[v.alloc].to_client_bytes += v.bytes;
+          }
+          break;
+        case Verdict::Punt:
+          learn_from(c, rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
+          punt[npunt++] = m;
+          ++k.paths[static_cast<size_t>(Path::Punted)];
+          ++punts[static_cast<size_t>(v.punt)];
+          break;
+        case Verdict::Drop:
+          ++k.drops[static_cast<size_t>(v.drop)];
+          rte_pktmbuf_free(m);
+          break;
+      }
+    }
+    if (ntx) {
+      uint16_t sent = rte_eth_tx_burst(c.port, c.queue, tx, ntx);
+      k.tx_packets += sent;
+      if (sent < ntx) {
+        k.drops[static_cast<size_t>(Drop::TxFull)] += ntx - sent;
+        rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+      }
+    }
+    if (npunt) {
+      uint16_t sent = rte_eth_tx_burst(c.tap, c.queue, punt, npunt);
+      if (sent < npunt) {
+        k.drops[static_cast<size_t>(Drop::PuntCongestion)] += npunt - sent;
+        rte_pktmbuf_free_bulk(punt + sent, npunt - sent);
+      }
+    }
+  }
+  rte_rcu_qsbr_thread_offline(c.qsbr, c.worker_id);
+  rte_rcu_qsbr_thread_unregister(c.qsbr, c.worker_id);
+  return 0;
+}
+
+void service_loop(ServiceContext& s) {
+  void* items[64];
+  while (!s.quit->load(std::memory_order_relaxed)) {
+    unsigned got = rte_ring_sc_dequeue_burst(s.learn, items, 64, nullptr);
+    for (unsigned i = 0; i + 1 < got; i += 2) {
+      auto a = reinterpret_cast<uintptr_t>(items[i]);
+      auto b = reinterpret_cast<uintptr_t>(items[i + 1]);
+      if (!(a >> 63)) continue;  // out of step: skip
+      Mac mac;
+      for (int j = 0; j < 6; ++j) mac.b[j] = static_cast<uint8_t>(b >> (8 * (5 - j)));
+      s.tables->learn(static_cast<uint32_t>(a), mac);
+    }
+    if (got == 0) rte_delay_us_sleep(100);  // the service core may idle
+  }
+}
+
+}  // namespace turn::dp

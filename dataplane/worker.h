@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// The worker loop and its immutable context. Built before the lcores are
+// launched; afterwards a worker touches only its own context, its queues,
+// the shared tables (read-only) and its own counters.
+#pragma once
+
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "dataplane/pipeline/fastpath.h"
+#include "dataplane/stats/drop_reasons.h"
+#include "dataplane/table/tables.h"
+
+namespace turn::dp {
+
+struct alignas(64) WorkerContext {
+  unsigned worker_id = 0;       // 0..n-1: RCU thread id and queue index
+  uint16_t port = 0;            // network port
+  uint16_t tap = 0;             // exception port (TAP); its rx queue `queue` is ours too
+  uint16_t queue = 0;           // rx/tx queue on the port, tx queue on the TAP
+  uint16_t burst = 32;
+  const Tables* tables = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  rte_ring* learn = nullptr;    // (ip, mac) observed in punted frames -> service lcore
+  PortContext pc;
+  AllocCounters* alloc_counters = nullptr;  // this worker's, indexed by allocation slot
+  WorkerCounters* counters = nullptr;
+  std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>* punts = nullptr;
+  const std::atomic<bool>* quit = nullptr;
+};
+
+// Runs until *ctx.quit; launched with rte_eal_remote_launch.
+int worker_main(void* ctx);
+
+// The service loop on the main lcore: the neighbour table's single writer
+// (fed by the workers' learn ring). Returns when *quit.
+struct ServiceContext {
+  Tables* tables = nullptr;
+  rte_ring* learn = nullptr;
+  const std::atomic<bool>* quit = nullptr;
+};
+void service_loop(ServiceContext& s);
+
+}  // namespace turn::dp
