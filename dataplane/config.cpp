@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 
 namespace turn::dp {
@@ -68,6 +69,22 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
   else if (k == "tap") {
     if (v.empty() || v.size() > 15) fail(w, k, v, "interface names are 1-15 characters");
     c.tap_name = v;
+  } else if (k == "exception-port") {
+    c.exception_port = static_cast<int>(num(w, k, v, 0, 1023));
+  } else if (k == "neighbor" || k == "neighbour") {
+    // neighbor=IP,MAC : a static next hop (no ARP needed for it)
+    auto comma = v.find(',');
+    if (comma == std::string::npos) fail(w, k, v, "expected IP,MAC");
+    uint32_t ip = ipv4(w, k, v.substr(0, comma));
+    std::array<uint8_t, 6> mac{};
+    unsigned b[6];
+    if (std::sscanf(v.substr(comma + 1).c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
+      fail(w, k, v, "MAC must be xx:xx:xx:xx:xx:xx");
+    for (int i = 0; i < 6; ++i) {
+      if (b[i] > 255) fail(w, k, v, "MAC byte out of range");
+      mac[static_cast<size_t>(i)] = static_cast<uint8_t>(b[i]);
+    }
+    c.neighbors.emplace_back(ip, mac);
   } else if (k == "state-redis") {
     // coturn-style "ip=... port=... dbname=... password=..."
     size_t pos = 0;

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace turn::dp {
@@ -27,7 +29,9 @@ struct DpConfig {
   std::vector<uint16_t> turn_ports{3478};  // host order
   uint16_t min_port = 49152, max_port = 65535;
   bool legacy_channel_range = false;
-  std::string tap_name = "dpt0";   // exception interface
+  std::string tap_name = "dpt0";   // exception interface (a net_tap created at start)
+  int exception_port = -1;         // instead of a TAP: an existing DPDK port (tests: a net_pcap)
+  std::vector<std::pair<uint32_t, std::array<uint8_t, 6>>> neighbors;  // static next hops
   std::string redis_host = "127.0.0.1";
   uint16_t redis_port = 6379;
   int redis_db = 0;

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -174,7 +175,18 @@ int main(int argc, char** argv) {
 
     start_port(cfg.port_id, static_cast<uint16_t>(workers), static_cast<uint16_t>(workers), pool);
     Mac mac = port_mac(cfg.port_id);
-    uint16_t tap = create_tap(cfg.tap_name, mac, static_cast<uint16_t>(workers), pool);
+    uint16_t tap;
+    if (cfg.exception_port >= 0) {
+      tap = static_cast<uint16_t>(cfg.exception_port);
+      start_port(tap, static_cast<uint16_t>(workers), static_cast<uint16_t>(workers), pool);
+    } else {
+      tap = create_tap(cfg.tap_name, mac, static_cast<uint16_t>(workers), pool);
+    }
+    for (const auto& [nip, nmac] : cfg.neighbors) {
+      Mac m;
+      std::memcpy(m.b, nmac.data(), 6);
+      tables->learn(nip, m);
+    }
     rte_ring* learn = rte_ring_create("dp_learn", 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
 
@@ -229,9 +241,10 @@ int main(int argc, char** argv) {
     }
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &cfg.ip, ip, sizeof ip);
+    std::string exc = cfg.exception_port >= 0 ? "port " + std::to_string(cfg.exception_port) : cfg.tap_name;
     std::fprintf(stderr, "turn-dataplane: port %u (%02x:%02x:%02x:%02x:%02x:%02x) %s, %u worker(s), exception path %s, tables for %u allocations\n",
                  cfg.port_id, mac.b[0], mac.b[1], mac.b[2], mac.b[3], mac.b[4], mac.b[5], ip, workers,
-                 cfg.tap_name.c_str(), cfg.allocations);
+                 exc.c_str(), cfg.allocations);
     ServiceContext svc{tables.get(), learn, &g_quit};
     service_loop(svc);
 
@@ -242,7 +255,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "turn-dataplane: stopping\n%s", rep.c_str());
     if (!cfg.stats_file.empty()) std::ofstream(cfg.stats_file) << rep;
     stop_port(cfg.port_id);
-    stop_port(tap);
+    if (tap != cfg.port_id) stop_port(tap);
     tables.reset();
     for (auto* c : alloc_counters) rte_free(const_cast<AllocCounters*>(c));
     rte_free(wcounters);
