@@ -9,15 +9,15 @@
 #
 # The embedded default needs no NIC and touches nothing outside what it
 # creates: a network namespace "dpturn" linked to the host by a veth pair
-# (host side dpturn0 = 10.78.0.1, relay side = 10.78.0.2), and inside it a
-# redis-server and turn-control (UDP/TCP 3478, TCP 443, TLS 5349 with a
-# self-signed certificate, admin API on 10.78.0.2:8080). Clients on this
-# host use turn:10.78.0.2:3478 with the credential printed at start.
+# (host side dpturn0 = 10.78.0.1, relay side = 10.78.0.2). Inside it:
+# turn-dataplane owns the veth (DPDK net_af_packet, 2 lcores) and creates
+# the exception interface dpt0 (a TAP with the address 10.78.0.2), behind
+# which run redis-server and turn-control (UDP/TCP 3478, TCP 443, TLS 5349
+# with a self-signed certificate, admin API on 10.78.0.2:8080). Clients on
+# this host use turn:10.78.0.2:3478 with the credential printed at start.
+# If turn-dataplane cannot start (no DPDK, no hugepages), it says so and
+# turn-control serves alone on the kernel path.
 # Ctrl-C (or --duration) stops everything and removes the namespace.
-#
-# What runs today: turn-control relays media on kernel sockets. The DPDK
-# fast path (turn-dataplane) is not built yet; when it is, this script puts
-# it on the veth in front of turn-control.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -78,9 +78,10 @@ ip -n "$NS" link set lo up
 ip link add "$HOST_IF" type veth peer name eth0 netns "$NS"
 ip addr add "$HOST_IP/24" dev "$HOST_IF"
 ip link set "$HOST_IF" up
-ip -n "$NS" addr add "$NS_IP/24" dev eth0
 ip -n "$NS" link set eth0 up
-ip -n "$NS" route add default via "$HOST_IP"
+# veth checksum offload would hand the data plane half-computed UDP checksums
+ethtool -K "$HOST_IF" tx off >/dev/null 2>&1 || true
+ip netns exec "$NS" ethtool -K eth0 tx off >/dev/null 2>&1 || true
 
 USER_NAME=${DPTURN_USER:-demo}
 PASSWORD=${DPTURN_PASSWORD:-$(openssl rand -base64 18 | tr -d '/+=' | cut -c1-16)}
@@ -117,10 +118,55 @@ ip netns exec "$NS" redis-server --port 6379 --bind 127.0.0.1 --save '' --append
 PIDS+=($!)
 for _ in $(seq 1 50); do ip netns exec "$NS" redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
 
+# The data plane: eth0 is its port; the kernel must not answer on eth0
+# (the TAP dpt0 carries the address).
+DP=$ROOT/build/dataplane/turn-dataplane
+MEDIA="turn-control on kernel sockets (turn-dataplane unavailable, see $WORK/dataplane.log)"
+if [ -x "$DP" ]; then
+  cat >"$WORK/dataplane.conf" <<CONF
+ip=$NS_IP/24
+gateway=$HOST_IP
+listening-port=3478
+alt-listening-port=443
+min-port=49152
+max-port=65535
+legacy-channel-range
+tap=dpt0
+state-redis="ip=127.0.0.1 port=6379"
+CONF
+  free_hp=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
+  MEM_ARGS=(--in-memory)
+  [ "$free_hp" -lt 256 ] && MEM_ARGS=(--no-huge -m 512)
+  ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
+  ip -n "$NS" link set eth0 arp off
+  ip netns exec "$NS" "$DP" -l 0-1 --no-pci "${MEM_ARGS[@]}" --file-prefix=dpturn-run \
+    --vdev=net_af_packet0,iface=eth0 -- -c "$WORK/dataplane.conf" >"$WORK/dataplane.log" 2>&1 &
+  DP_PID=$!
+  for _ in $(seq 1 100); do ip -n "$NS" link show dpt0 >/dev/null 2>&1 && break; kill -0 $DP_PID 2>/dev/null || break; sleep 0.1; done
+  if ip -n "$NS" link show dpt0 >/dev/null 2>&1; then
+    PIDS+=($DP_PID)
+    ip -n "$NS" addr add "$NS_IP/24" dev dpt0
+    ip -n "$NS" route add default via "$HOST_IP"
+    ip netns exec "$NS" ethtool -K dpt0 tx off >/dev/null 2>&1 || true
+    MEDIA="turn-dataplane (DPDK, net_af_packet on the veth; telemetry: scripts/dp-telemetry.py --file-prefix dpturn-run)"
+  else
+    echo "[run] turn-dataplane did not start:"; tail -n 5 "$WORK/dataplane.log"
+    kill $DP_PID 2>/dev/null || true
+  fi
+fi
+if [ "${MEDIA#turn-dataplane}" = "$MEDIA" ]; then
+  # Kernel path only: the veth itself carries the address.
+  ip -n "$NS" link set eth0 arp on
+  ip netns exec "$NS" sysctl -qw net.ipv4.conf.eth0.rp_filter=0
+  ip -n "$NS" addr add "$NS_IP/24" dev eth0
+  ip -n "$NS" route add default via "$HOST_IP"
+fi
+
 ip netns exec "$NS" "$TC" -c "$WORK/turnserver.conf" &
-PIDS+=($!)
+TC_PID=$!
+PIDS+=($TC_PID)
 sleep 1
-kill -0 "${PIDS[1]}" 2>/dev/null || { echo "[run] turn-control did not start"; exit 1; }
+kill -0 "$TC_PID" 2>/dev/null || { echo "[run] turn-control did not start"; exit 1; }
 
 cat <<INFO
 
@@ -134,7 +180,7 @@ cat <<INFO
    admin API:  http://$NS_IP:8080/api/v1/status  (Authorization: Bearer $TOKEN)
    try:        build/controlplane/turnctl probe turn:$NS_IP:3478 -u $USER_NAME -p '$PASSWORD'
                DPTURN_ADMIN_URL=http://$NS_IP:8080 DPTURN_ADMIN_TOKEN=$TOKEN build/controlplane/turnctl usage
-   media path: turn-control on kernel sockets (turn-dataplane not built yet)
+   media path: $MEDIA
  Ctrl-C stops it and removes the namespace.
 ================================================================
 INFO
@@ -142,5 +188,5 @@ INFO
 if [ "$DURATION" -gt 0 ]; then
   sleep "$DURATION" & wait $! || true
 else
-  wait "${PIDS[1]}" || true
+  wait "$TC_PID" || true
 fi

@@ -65,10 +65,7 @@ fi
 # One build directory at the repository root; binaries at stable paths:
 #   build/controlplane/turn-control, build/controlplane/turnctl,
 #   build/dataplane/turn-dataplane
-if [ -f build/build.ninja ]; then
-  meson setup --reconfigure build >/dev/null
-else
-  meson setup build >/dev/null
-fi
+# ninja regenerates the configuration itself when a meson.build changes.
+[ -f build/build.ninja ] || meson setup build >/dev/null
 log "building build/ ($(nproc) jobs)"
 ninja -C build
