@@ -62,8 +62,21 @@ bool parse_bool(const std::string& where, const std::string& key, const std::str
 }
 
 // coturn's Redis connection string: "ip=127.0.0.1 dbname=0 password=x port=6379 connect_timeout=30"
-RedisEndpoint parse_redis(const std::string& where, const std::string& key, const std::string& v) {
+RedisEndpoint parse_redis(const std::string& where, const std::string& key, const std::string& raw) {
   RedisEndpoint r;
+  const std::string& v = raw;
+  std::string shown;  // the value as errors show it: password=<hidden>
+  {
+    size_t p = 0;
+    while (p < raw.size()) {
+      size_t e = raw.find(' ', p);
+      if (e == std::string::npos) e = raw.size();
+      std::string item = raw.substr(p, e - p);
+      if (item.starts_with("password=")) item = "password=<hidden>";
+      shown += (shown.empty() ? "" : " ") + item;
+      p = e + 1;
+    }
+  }
   r.enabled = true;
   size_t pos = 0;
   while (pos < v.size()) {
@@ -74,7 +87,7 @@ RedisEndpoint parse_redis(const std::string& where, const std::string& key, cons
     pos = end;
     if (item.empty()) continue;
     auto eq = item.find('=');
-    if (eq == std::string::npos) fail(where, key, v, "expected name=value items, got '" + item + "'");
+    if (eq == std::string::npos) fail(where, key, shown, "expected name=value items, got '" + item + "'");
     std::string k = item.substr(0, eq), val = item.substr(eq + 1);
     if (k == "ip" || k == "host")
       r.host = val;
@@ -87,7 +100,7 @@ RedisEndpoint parse_redis(const std::string& where, const std::string& key, cons
     else if (k == "connect_timeout")
       r.connect_timeout_s = static_cast<int>(parse_uint(where, key, val, 1, 3600));
     else
-      fail(where, key, v, "unknown item '" + k + "' (ip, port, dbname, password, connect_timeout)");
+      fail(where, key, shown, "unknown item '" + k + "' (ip, port, dbname, password, connect_timeout)");
   }
   return r;
 }
@@ -230,7 +243,9 @@ void apply_config_line(const std::string& raw, const std::string& where, Config&
   // "key=value", "key value" or a bare "key".
   size_t sep = line.find_first_of("= \t");
   std::string key = trim(line.substr(0, sep));
-  std::string value = sep == std::string::npos ? "" : unquote(trim(line.substr(sep + 1)));
+  std::string rest = sep == std::string::npos ? "" : trim(line.substr(sep + 1));
+  if (sep != std::string::npos && line[sep] != '=' && rest.starts_with('=')) rest = trim(rest.substr(1));
+  std::string value = unquote(rest);
   const auto& h = handlers();
   if (auto it = h.find(key); it != h.end()) {
     it->second(cfg, where, key, value);

@@ -53,6 +53,10 @@ void StreamConnection::update_interest() {
 
 void StreamConnection::on_io(uint32_t events) {
   if (fd_ < 0) return;
+  if (broken_) {
+    close_connection("write error");
+    return;
+  }
   if (events & (EPOLLERR | EPOLLHUP)) {
     close_connection("socket error or hang-up");
     return;
@@ -114,6 +118,10 @@ void StreamConnection::read_some() {
       pos += static_cast<size_t>(frame);
     }
     if (fd_ < 0) return;
+    if (broken_) {
+      close_connection("write error");
+      return;
+    }
     if (pos > 0) {
       std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
       in_len_ -= pos;
@@ -152,13 +160,17 @@ void StreamConnection::flush() {
 }
 
 bool StreamConnection::send(Bytes data) {
-  if (fd_ < 0) return false;
+  if (fd_ < 0 || broken_) return false;
   size_t done = 0;
   if (out_.empty()) {
     while (done < data.size()) {
       long w = raw_write(data.data() + done, data.size() - done);
       if (w < 0) {
-        close_connection("write error");
+        // Not closed here: the caller may be in the middle of using state
+        // that the close deletes. on_io closes it (EPOLLERR/EPOLLOUT).
+        broken_ = true;
+        out_.clear();
+        loop_.modify(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
         return false;
       }
       if (w == 0) break;

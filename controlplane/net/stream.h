@@ -35,7 +35,7 @@ public:
   void close_connection(const char* why);
 
   [[nodiscard]] const FiveTuple& tuple() const noexcept { return tuple_; }
-  [[nodiscard]] bool closed() const noexcept { return fd_ < 0; }
+  [[nodiscard]] bool closed() const noexcept { return fd_ < 0 || broken_; }
 
 private:
   void read_some();
@@ -48,6 +48,7 @@ private:
   SSL* ssl_;
   bool handshake_done_;
   bool want_write_ = false;
+  bool broken_ = false;  // a write failed: closed from on_io, never inside send()
   FiveTuple tuple_;
   MessageFn on_message_;
   ClosedFn on_closed_;

@@ -103,6 +103,7 @@ void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageV
 
 void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint8_t* data, size_t len) {
   auto now = loop_.now();
+  if (a.expires <= now) return;  // expired, not yet swept
   // §10.3: only peers with a permission reach the client.
   if (!a.has_permission(peer.ip, now)) {
     stats_.drop(CpDrop::NoPermission);
@@ -170,7 +171,7 @@ void RelaySocket::on_io(uint32_t) {
   for (int i = 0; i < kBurst && fd_ >= 0; ++i) {
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram - TurnServer::kHeadroom - 4, 0,
+    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram, 0,
                          reinterpret_cast<sockaddr*>(&ss), &sl);
     if (n < 0) return;  // EAGAIN, or an ICMP error surfaced as ECONNREFUSED: next time
     server_.on_peer_datagram(alloc_, from_sockaddr(ss), base, static_cast<size_t>(n));

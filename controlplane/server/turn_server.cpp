@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/stun/attributes.h"
@@ -311,7 +312,12 @@ void TurnServer::send_to_client(const FiveTuple& t, const ClientLink& link, Byte
 
 Allocation* TurnServer::find(const FiveTuple& t) {
   auto it = allocations_.find(t);
-  return it == allocations_.end() ? nullptr : it->second.get();
+  if (it == allocations_.end()) return nullptr;
+  if (it->second->expires <= loop_.now()) {
+    destroy(*it->second, "lifetime expired");
+    return nullptr;
+  }
+  return it->second.get();
 }
 
 uint64_t TurnServer::wall_expiry(TimePoint t) const {
@@ -350,7 +356,7 @@ bool TurnServer::peer_allowed(const IpAddress& peer) const {
   }
   // The server's own non-relay addresses (listeners, admin).
   for (const auto& ip : cfg_.listening_ips)
-    if (ip == peer) return false;
+    if (ip == peer && std::find(cfg_.relay_ips.begin(), cfg_.relay_ips.end(), ip) == cfg_.relay_ips.end()) return false;
   return true;
 }
 

@@ -179,7 +179,8 @@ Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& 
     // Relay -> relay on the same server (two relayed WebRTC clients): never
     // touches the wire. The checksum chain continues through the same sums.
     uint32_t mid = header_sum(a.relay_ip, peer_ip, a.relay_port, peer_port, static_cast<uint16_t>(kUdpHeader + len));
-    uint16_t mid_checksum = old_checksum == 0 ? 0 : checksum_update(old_checksum, removed, mid);
+    // finish_checksum: an intermediate sum of 0xFFFF must not read as "no checksum" (0).
+    uint16_t mid_checksum = old_checksum == 0 ? 0 : finish_checksum(checksum_update(old_checksum, removed, mid));
     Verdict v = peer_to_client(f, t, pc, peer_ip, peer_port, a.relay_ip, a.relay_port, len, mid_checksum, mid, now);
     if (v.kind == Verdict::Tx) {
       v.path = Path::Hairpin;

@@ -1,0 +1,1139 @@
+// SPDX-License-Identifier: Apache-2.0
+// dataplane/pipeline/fastpath.h without EAL: process_frame() over a
+// std::unordered_map FakeTables, on Ethernet/IPv4/UDP frames built here with
+// a reference checksum (written independently of pipeline/checksum.h).
+//
+// Every test runs the frame in a buffer with guard bytes on both sides and
+// checks them afterwards; punted frames must come back byte-for-byte
+// unchanged (the kernel path sees exactly what arrived). A counting global
+// operator new proves the fast path never allocates.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <new>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/net/address.h"
+#include "common/stun/attributes.h"
+#include "common/stun/builder.h"
+#include "common/stun/constants.h"
+#include "common/stun/message.h"
+#include "common/turn/channel_data.h"
+#include "dataplane/pipeline/fastpath.h"
+
+// ---- allocation counter ----------------------------------------------------
+// Replaces the global allocation functions of this test binary; counts only
+// while g_count_allocations is set (gtest itself allocates freely).
+namespace {
+std::atomic<bool> g_count_allocations{false};
+std::atomic<uint64_t> g_allocations{0};
+void* counted_alloc(std::size_t n) {
+  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted_alloc(n); }
+void* operator new[](std::size_t n) { return counted_alloc(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+
+namespace turn::dp {
+namespace {
+
+// ---- addresses ---------------------------------------------------------------
+
+uint32_t ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {  // network order
+  const uint8_t x[4] = {a, b, c, d};
+  uint32_t v;
+  std::memcpy(&v, x, 4);
+  return v;
+}
+uint16_t np(uint16_t host) {  // network order
+  uint8_t x[2];
+  store_be16(x, host);
+  uint16_t v;
+  std::memcpy(&v, x, 2);
+  return v;
+}
+SocketAddress sa(uint32_t ip_n, uint16_t port_h) {
+  SocketAddress a;
+  a.ip = IpAddress::v4(reinterpret_cast<const uint8_t*>(&ip_n));
+  a.port = port_h;
+  return a;
+}
+
+constexpr Mac kPortMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0xAA}};
+constexpr Mac kRouterMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};   // where input frames come from
+constexpr Mac kClientHopMac{{0x02, 0x00, 0x00, 0x00, 0xC1, 0x01}};
+constexpr Mac kClientBHopMac{{0x02, 0x00, 0x00, 0x00, 0xC1, 0x02}};
+constexpr Mac kPeerHopMac{{0x02, 0x00, 0x00, 0x00, 0xEE, 0x01}};
+constexpr Mac kPeer2HopMac{{0x02, 0x00, 0x00, 0x00, 0xEE, 0x02}};
+
+const uint32_t kServer = ip4(192, 0, 2, 10);   // TURN listening address = relay ip 1
+const uint32_t kRelay2 = ip4(192, 0, 2, 11);   // second relay ip
+const uint32_t kClientA = ip4(198, 51, 100, 10);
+const uint32_t kClientB = ip4(198, 51, 100, 20);
+const uint32_t kPeer1 = ip4(203, 0, 113, 5);
+const uint32_t kPeer2 = ip4(203, 0, 113, 6);
+const uint32_t kPeerNoHop = ip4(203, 0, 113, 99);  // permitted, but no neighbour entry
+constexpr uint16_t kTurnPort = 3478;
+constexpr uint16_t kClientAPort = 50000, kClientBPort = 50001;
+constexpr uint16_t kRelayAPort = 49200, kRelayBPort = 49300;
+constexpr uint16_t kPeer1Port = 6000, kPeer2Port = 7000;
+
+constexpr Tsc kNow = 1'000'000;
+constexpr Tsc kLive = kNow + 1'000'000;
+
+PortContext port_context(uint16_t max_channel = kMaxChannel) {
+  PortContext pc;
+  pc.mac = kPortMac;
+  pc.turn_ports[0] = np(kTurnPort);
+  pc.relay_min = 49152;
+  pc.relay_max = 65535;
+  pc.max_channel = max_channel;
+  pc.relay_ips[0] = kServer;
+  pc.relay_ips[1] = kRelay2;
+  return pc;
+}
+
+// ---- FakeTables: WorkerTables' interface over std::unordered_map ------------
+
+struct RawHash {
+  template <class K>
+  size_t operator()(const K& k) const noexcept {
+    return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(&k), sizeof k));
+  }
+};
+
+class FakeTables {
+public:
+  // Readers: the same methods (and constness) as WorkerTables.
+  [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept {
+    auto it = clients_.find(k);
+    return it == clients_.end() ? nullptr : &allocs_[it->second];
+  }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept {
+    auto it = channels_.find(k);
+    return it == channels_.end() ? nullptr : &chans_[it->second];
+  }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept {
+    auto it = peers_.find(k);
+    return it == peers_.end() ? nullptr : &chans_[it->second];
+  }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept {
+    auto it = perm_index_.find(k);
+    return it == perm_index_.end() ? nullptr : &perms_[it->second];
+  }
+  [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return allocs_[i]; }
+  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) const noexcept {
+    auto it = neigh_.find(ip);
+    if (it == neigh_.end()) return false;
+    m = it->second;
+    return true;
+  }
+  [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }
+
+  // Writers (the test's own).
+  uint32_t add_alloc(uint32_t client_ip, uint16_t client_port_h, uint32_t relay_ip, uint16_t relay_port_h,
+                     Tsc expires = kLive, uint32_t server_ip = kServer, uint16_t server_port_h = kTurnPort) {
+    auto idx = static_cast<uint32_t>(allocs_.size()) + index_base_;
+    // Slots need not start at 0 (the real tables hand them out from a free list).
+    while (allocs_.size() < idx) allocs_.emplace_back();
+    AllocEntry& e = allocs_.emplace_back();
+    e.client = ClientKey{client_ip, server_ip, np(client_port_h), np(server_port_h)};
+    e.relay_ip = relay_ip;
+    e.relay_port = np(relay_port_h);
+    e.index = idx;
+    e.expires.store(expires);
+    clients_[e.client] = idx;
+    index_base_ = 0;
+    return idx;
+  }
+  void skip_slots(uint32_t n) { index_base_ = static_cast<uint32_t>(allocs_.size()) + n; }
+  void add_permission(uint32_t alloc_idx, uint32_t peer_ip, Tsc expires = kLive) {
+    const AllocEntry& a = allocs_[alloc_idx];
+    PermissionEntry& e = perms_.emplace_back();
+    e.alloc = alloc_idx;
+    e.expires.store(expires);
+    perm_index_[PermissionKey{a.relay_ip, peer_ip, a.relay_port, 0}] = static_cast<uint32_t>(perms_.size() - 1);
+  }
+  void add_channel(uint32_t alloc_idx, uint16_t channel_h, uint32_t peer_ip, uint16_t peer_port_h, Tsc expires = kLive) {
+    const AllocEntry& a = allocs_[alloc_idx];
+    ChannelEntry& e = chans_.emplace_back();
+    e.alloc = alloc_idx;
+    e.peer_ip = peer_ip;
+    e.peer_port = np(peer_port_h);
+    e.channel = np(channel_h);
+    e.expires.store(expires);
+    auto slot = static_cast<uint32_t>(chans_.size() - 1);
+    channels_[ChannelKey{a.client, e.channel, 0}] = slot;
+    peers_[PeerKey{a.relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
+  }
+  void set_alloc_expiry(uint32_t idx, Tsc t) { allocs_[idx].expires.store(t); }
+  void add_neighbor(uint32_t ip, const Mac& m) { neigh_[ip] = m; }
+
+  uint64_t txn = 0;
+
+private:
+  std::deque<AllocEntry> allocs_;
+  std::deque<ChannelEntry> chans_;
+  std::deque<PermissionEntry> perms_;
+  std::unordered_map<ClientKey, uint32_t, RawHash> clients_;
+  std::unordered_map<ChannelKey, uint32_t, RawHash> channels_;
+  std::unordered_map<PeerKey, uint32_t, RawHash> peers_;
+  std::unordered_map<PermissionKey, uint32_t, RawHash> perm_index_;
+  std::unordered_map<uint32_t, Mac> neigh_;
+  uint32_t index_base_ = 0;
+};
+
+// ---- reference checksums and frame building ---------------------------------
+
+uint16_t ref_fold_complement(const std::vector<uint8_t>& bytes) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < bytes.size(); i += 2) {
+    uint32_t hi = bytes[i];
+    uint32_t lo = i + 1 < bytes.size() ? bytes[i + 1] : 0;
+    s += (hi << 8) | lo;
+  }
+  while (s > 0xFFFF) s = (s & 0xFFFF) + (s >> 16);
+  return static_cast<uint16_t>(~s & 0xFFFF);
+}
+
+// RFC 768 checksum of a UDP datagram (header with checksum field ignored)
+// over IPv4, as transmitted (0 -> 0xFFFF).
+uint16_t ref_udp_checksum(const uint8_t* ip_src, const uint8_t* ip_dst, const uint8_t* udp, size_t udp_len) {
+  std::vector<uint8_t> b;
+  b.insert(b.end(), ip_src, ip_src + 4);
+  b.insert(b.end(), ip_dst, ip_dst + 4);
+  b.push_back(0);
+  b.push_back(17);
+  b.push_back(static_cast<uint8_t>(udp_len >> 8));
+  b.push_back(static_cast<uint8_t>(udp_len));
+  b.insert(b.end(), udp, udp + udp_len);
+  b[12 + 6] = 0;
+  b[12 + 7] = 0;
+  uint16_t c = ref_fold_complement(b);
+  return c == 0 ? 0xFFFF : c;
+}
+
+struct Ip4Opts {
+  uint8_t tos = 0;
+  uint16_t id = 0;
+  uint16_t frag = 0x4000;  // DF
+  uint8_t ttl = 64;
+  bool udp_checksum = true;
+};
+// What the fast path writes.
+const Ip4Opts kOut{};
+// What arrives (different on purpose: the fast path must rewrite these).
+const Ip4Opts kIn{0xB8, 0xBEEF, 0x0000, 57, true};
+const Ip4Opts kInNoCsum{0xB8, 0xBEEF, 0x0000, 57, false};
+
+std::vector<uint8_t> udp_frame(const Mac& dst, const Mac& src, uint32_t sip, uint32_t dip, uint16_t sport_h,
+                               uint16_t dport_h, const std::vector<uint8_t>& payload, const Ip4Opts& o = kIn) {
+  std::vector<uint8_t> f(42 + payload.size());
+  std::memcpy(f.data(), dst.b, 6);
+  std::memcpy(f.data() + 6, src.b, 6);
+  f[12] = 0x08;
+  f[13] = 0x00;
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  ip[1] = o.tos;
+  store_be16(ip + 2, static_cast<uint16_t>(28 + payload.size()));
+  store_be16(ip + 4, o.id);
+  store_be16(ip + 6, o.frag);
+  ip[8] = o.ttl;
+  ip[9] = 17;
+  std::memcpy(ip + 12, &sip, 4);
+  std::memcpy(ip + 16, &dip, 4);
+  store_be16(ip + 10, ref_fold_complement(std::vector<uint8_t>(ip, ip + 20)));
+  uint8_t* udp = ip + 20;
+  store_be16(udp, sport_h);
+  store_be16(udp + 2, dport_h);
+  store_be16(udp + 4, static_cast<uint16_t>(8 + payload.size()));
+  if (!payload.empty()) std::memcpy(udp + 8, payload.data(), payload.size());
+  store_be16(udp + 6, o.udp_checksum ? ref_udp_checksum(ip + 12, ip + 16, udp, 8 + payload.size()) : 0);
+  return f;
+}
+
+// Re-derives both checksums of a frame after a test edited its bytes.
+void refresh_checksums(std::vector<uint8_t>& f) {
+  uint8_t* ip = f.data() + 14;
+  store_be16(ip + 10, 0);
+  store_be16(ip + 10, ref_fold_complement(std::vector<uint8_t>(ip, ip + 20)));
+  size_t ulen = load_be16(ip + 20 + 4);
+  if (load_be16(ip + 20 + 6) != 0) store_be16(ip + 26, ref_udp_checksum(ip + 12, ip + 16, ip + 20, ulen));
+}
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed = 1) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed * 31 + i * 7 + (i >> 8));
+  return v;
+}
+
+std::vector<uint8_t> channel_data(uint16_t channel_h, const std::vector<uint8_t>& data, size_t padding = 0,
+                                  uint8_t pad_byte = 0) {
+  std::vector<uint8_t> p(4);
+  store_be16(p.data(), channel_h);
+  store_be16(p.data() + 2, static_cast<uint16_t>(data.size()));
+  p.insert(p.end(), data.begin(), data.end());
+  p.insert(p.end(), padding, pad_byte);
+  return p;
+}
+
+// Keeps a payload alive for the test's duration (send_indication takes a pointer).
+const std::vector<uint8_t>& static_data(std::vector<uint8_t> v) {
+  static std::deque<std::vector<uint8_t>> keep;
+  return keep.emplace_back(std::move(v));
+}
+
+constexpr std::array<uint8_t, 12> kTxid{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+
+enum SendShape : unsigned {
+  kSoftwareBefore = 1,   // SOFTWARE (odd length) before XOR-PEER-ADDRESS
+  kFingerprint = 2,      // FINGERPRINT last
+  kDataFirst = 4,        // DATA before XOR-PEER-ADDRESS
+  kUnknownOptional = 8,  // a comprehension-optional attribute between them
+};
+
+std::vector<uint8_t> send_indication(const SocketAddress& peer, const std::vector<uint8_t>* data, unsigned shape,
+                                     bool with_peer = true) {
+  std::vector<uint8_t> buf(4096);
+  stun::MessageBuilder b(MutableBytes(buf), stun::Method::Send, stun::Class::Indication, Bytes(kTxid));
+  if (shape & kSoftwareBefore) b.add_text(stun::Attr::Software, "dpturn fastpath test!");  // 21 bytes: padded
+  if ((shape & kDataFirst) && data) b.add(stun::Attr::Data, Bytes(*data));
+  if (with_peer) b.add_xor_address(stun::Attr::XorPeerAddress, peer);
+  if (shape & kUnknownOptional) {
+    const uint8_t v[5] = {9, 8, 7, 6, 5};
+    b.add(uint16_t{0xC0DE}, Bytes(v));
+  }
+  if (!(shape & kDataFirst) && data) b.add(stun::Attr::Data, Bytes(*data));
+  if (shape & kFingerprint) b.add_fingerprint();
+  Bytes m = b.finish();
+  EXPECT_FALSE(m.empty());
+  return {m.begin(), m.end()};
+}
+
+// ---- a frame in a guarded buffer ----------------------------------------------
+
+class Buf {
+public:
+  static constexpr size_t kGuard = 64;
+  static constexpr uint8_t kGuardByte = 0xA5;
+
+  explicit Buf(std::vector<uint8_t> frame, uint16_t headroom = 128, uint16_t tailroom = 128)
+      : orig_(std::move(frame)), headroom_(headroom) {
+    cap_ = static_cast<uint16_t>(headroom + orig_.size() + tailroom);
+    mem_.assign(kGuard + cap_ + kGuard, kGuardByte);
+    reset();
+  }
+  // Restores the received frame (no allocation: the test loops use this).
+  void reset() noexcept {
+    std::memset(mem_.data() + kGuard, 0x5A, cap_);
+    if (!orig_.empty()) std::memcpy(mem_.data() + kGuard + headroom_, orig_.data(), orig_.size());
+    f = Frame{mem_.data() + kGuard, headroom_, static_cast<uint16_t>(orig_.size()), cap_};
+  }
+  [[nodiscard]] bool guards_ok() const {
+    for (size_t i = 0; i < kGuard; ++i)
+      if (mem_[i] != kGuardByte || mem_[kGuard + cap_ + i] != kGuardByte) return false;
+    return true;
+  }
+  [[nodiscard]] bool in_bounds() const { return size_t{f.off} + f.len <= cap_; }
+  [[nodiscard]] std::vector<uint8_t> out() const { return {f.data(), f.data() + f.len}; }
+  // The bytes where the frame was received, as they are now.
+  [[nodiscard]] std::vector<uint8_t> at_original_place() const {
+    const uint8_t* p = mem_.data() + kGuard + headroom_;
+    return {p, p + orig_.size()};
+  }
+  [[nodiscard]] const std::vector<uint8_t>& original() const { return orig_; }
+
+  Frame f;
+
+private:
+  std::vector<uint8_t> orig_;
+  std::vector<uint8_t> mem_;
+  uint16_t headroom_;
+  uint16_t cap_ = 0;
+};
+
+std::string hex(const std::vector<uint8_t>& v) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i && i % 16 == 0) s += '\n';
+    s += d[v[i] >> 4];
+    s += d[v[i] & 15];
+    s += ' ';
+  }
+  return s;
+}
+
+// Both checksums of an output frame check out (a full recomputation).
+void expect_valid_checksums(const std::vector<uint8_t>& f, bool udp_checksum_expected = true) {
+  ASSERT_GE(f.size(), 42u);
+  const uint8_t* ip = f.data() + 14;
+  EXPECT_EQ(ref_fold_complement(std::vector<uint8_t>(ip, ip + 20)), 0) << "IPv4 header checksum";
+  size_t ulen = load_be16(ip + 24);
+  ASSERT_EQ(ulen + 34, f.size()) << "UDP length vs frame";
+  ASSERT_EQ(load_be16(ip + 2), ulen + 20) << "IPv4 total length";
+  uint16_t got = load_be16(ip + 26);
+  if (!udp_checksum_expected) {
+    EXPECT_EQ(got, 0) << "a datagram without checksum stays without";
+    return;
+  }
+  EXPECT_EQ(got, ref_udp_checksum(ip + 12, ip + 16, ip + 20, ulen)) << "UDP checksum vs full recomputation";
+}
+
+// ---- fixture -----------------------------------------------------------------
+
+class FastPath : public ::testing::Test {
+protected:
+  void SetUp() override {
+    a_ = t_.add_alloc(kClientA, kClientAPort, kServer, kRelayAPort);
+    t_.add_permission(a_, kPeer1);
+    t_.add_permission(a_, kPeer2);
+    t_.add_permission(a_, kPeerNoHop);
+    t_.add_channel(a_, 0x4000, kPeer1, kPeer1Port);
+    t_.add_channel(a_, 0x4001, kPeerNoHop, 1234);
+    t_.skip_slots(5);  // B's slot is not A's + 1
+    b_ = t_.add_alloc(kClientB, kClientBPort, kRelay2, kRelayBPort);
+    t_.add_neighbor(kClientA, kClientHopMac);
+    t_.add_neighbor(kClientB, kClientBHopMac);
+    t_.add_neighbor(kPeer1, kPeerHopMac);
+    t_.add_neighbor(kPeer2, kPeer2HopMac);
+  }
+
+  // Runs one frame; checks the guard bytes and the frame's bounds.
+  Verdict run(Buf& b, Tsc now = kNow) {
+    Verdict v = process_frame(b.f, t_, pc_, now);
+    EXPECT_TRUE(b.guards_ok()) << "write outside the buffer";
+    EXPECT_TRUE(b.in_bounds());
+    return v;
+  }
+  void expect_punt(std::vector<uint8_t> frame, PuntReason r, Tsc now = kNow) {
+    Buf b(std::move(frame));
+    Verdict v = run(b, now);
+    EXPECT_EQ(v.kind, Verdict::Punt);
+    EXPECT_EQ(static_cast<int>(v.punt), static_cast<int>(r)) << kPuntKeys[static_cast<size_t>(v.punt)];
+    EXPECT_EQ(b.at_original_place(), b.original()) << "a punted frame goes to the kernel unchanged";
+  }
+  void expect_drop(std::vector<uint8_t> frame, Drop d) {
+    Buf b(std::move(frame));
+    Verdict v = run(b);
+    EXPECT_EQ(v.kind, Verdict::Drop);
+    EXPECT_EQ(static_cast<int>(v.drop), static_cast<int>(d)) << kDropKeys[static_cast<size_t>(v.drop)];
+  }
+
+  std::vector<uint8_t> from_client_a(const std::vector<uint8_t>& payload, const Ip4Opts& o = kIn) {
+    return udp_frame(kPortMac, kRouterMac, kClientA, kServer, kClientAPort, kTurnPort, payload, o);
+  }
+  std::vector<uint8_t> from_client_b(const std::vector<uint8_t>& payload, const Ip4Opts& o = kIn) {
+    return udp_frame(kPortMac, kRouterMac, kClientB, kServer, kClientBPort, kTurnPort, payload, o);
+  }
+  std::vector<uint8_t> from_peer1(const std::vector<uint8_t>& payload, const Ip4Opts& o = kIn) {
+    return udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, kRelayAPort, payload, o);
+  }
+  std::vector<uint8_t> from_peer2(const std::vector<uint8_t>& payload, const Ip4Opts& o = kIn) {
+    return udp_frame(kPortMac, kRouterMac, kPeer2, kServer, kPeer2Port, kRelayAPort, payload, o);
+  }
+
+  // Checks a Data indication for the given client and returns its DATA.
+  void expect_data_indication(const std::vector<uint8_t>& out, const Mac& hop, uint32_t client_ip,
+                              uint16_t client_port, const SocketAddress& peer, const std::vector<uint8_t>& data,
+                              uint64_t txn, uint32_t alloc_idx, bool checksum = true) {
+    ASSERT_GE(out.size(), 42u + 36u);
+    EXPECT_EQ(0, std::memcmp(out.data(), hop.b, 6));
+    EXPECT_EQ(0, std::memcmp(out.data() + 6, kPortMac.b, 6));
+    EXPECT_EQ(0, std::memcmp(out.data() + 26, &kServer, 4));
+    EXPECT_EQ(0, std::memcmp(out.data() + 30, &client_ip, 4));
+    EXPECT_EQ(load_be16(out.data() + 34), kTurnPort);
+    EXPECT_EQ(load_be16(out.data() + 36), client_port);
+    expect_valid_checksums(out, checksum);
+    Bytes payload(out.data() + 42, out.size() - 42);
+    EXPECT_EQ(payload.size(), 36 + pad4(data.size()));
+    stun::MessageView m;
+    ASSERT_EQ(stun::parse(payload, m), stun::ParseError::Ok);
+    EXPECT_EQ(m.method(), stun::Method::Data);
+    EXPECT_EQ(m.message_class(), stun::Class::Indication);
+    const stun::AttributeRef* xp = m.find(stun::Attr::XorPeerAddress);
+    ASSERT_NE(xp, nullptr);
+    auto addr = stun::read_xor_address(m.value(*xp), m.xor_mask());
+    ASSERT_TRUE(addr.ok());
+    EXPECT_EQ(addr.value(), peer) << addr.value().to_string() << " vs " << peer.to_string();
+    const stun::AttributeRef* d = m.find(stun::Attr::Data);
+    ASSERT_NE(d, nullptr);
+    Bytes got = m.value(*d);
+    EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), data);
+    for (size_t i = d->offset + d->length; i < payload.size(); ++i) EXPECT_EQ(payload[i], 0) << "padding at " << i;
+    EXPECT_EQ(m.attributes().size(), 2u);
+    // Transaction id: the worker's counter (8 bytes, host order) then the
+    // allocation slot (4 bytes, host order), see peer_to_client.
+    uint8_t want[12];
+    std::memcpy(want, &txn, 8);
+    std::memcpy(want + 8, &alloc_idx, 4);
+    EXPECT_EQ(0, std::memcmp(m.transaction_id().data(), want, 12));
+  }
+
+  FakeTables t_;
+  PortContext pc_ = port_context();
+  uint32_t a_ = 0, b_ = 0;
+};
+
+// ---- client -> peer, ChannelData ---------------------------------------------
+
+struct CdCase {
+  size_t len;
+  size_t padding;
+  bool checksum;
+};
+
+class ChannelDataToPeer : public FastPath, public ::testing::WithParamInterface<CdCase> {};
+
+TEST_P(ChannelDataToPeer, ExactOutputBytes) {
+  const CdCase c = GetParam();
+  auto data = pattern(c.len, static_cast<uint8_t>(c.len));
+  // Padding bytes are not zero on purpose: their sum must come out too.
+  Buf b(from_client_a(channel_data(0x4000, data, c.padding, 0xE7), c.checksum ? kIn : kInNoCsum));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(v.path, Path::ChannelDataToPeer);
+  EXPECT_TRUE(v.to_peer);
+  EXPECT_EQ(v.alloc, a_);
+  EXPECT_EQ(v.bytes, c.len);
+  Ip4Opts o = kOut;
+  o.udp_checksum = c.checksum;
+  auto want = udp_frame(kPeerHopMac, kPortMac, kServer, kPeer1, kRelayAPort, kPeer1Port, data, o);
+  EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
+  expect_valid_checksums(b.out(), c.checksum);
+}
+
+INSTANTIATE_TEST_SUITE_P(Lengths, ChannelDataToPeer,
+                         ::testing::Values(CdCase{0, 0, true}, CdCase{1, 0, true}, CdCase{1, 3, true},
+                                           CdCase{2, 0, true}, CdCase{2, 2, true}, CdCase{3, 1, true},
+                                           CdCase{4, 0, true}, CdCase{33, 3, true}, CdCase{100, 0, true},
+                                           CdCase{101, 0, true}, CdCase{101, 3, true}, CdCase{102, 2, true},
+                                           CdCase{1199, 1, true}, CdCase{1200, 0, true}, CdCase{1201, 0, true},
+                                           CdCase{1, 0, false}, CdCase{101, 3, false}, CdCase{1200, 0, false},
+                                           CdCase{33, 7, true}, CdCase{32, 5, true}));
+
+TEST_F(FastPath, ChannelDataLegacyRangeWhenEnabled) {
+  t_.add_channel(a_, 0x6000, kPeer2, kPeer2Port);
+  auto data = pattern(50);
+  expect_drop(from_client_a(channel_data(0x6000, data)), Drop::BadChannelData);  // RFC 8656 range
+  pc_ = port_context(kMaxLegacyChannel);
+  Buf b(from_client_a(channel_data(0x6000, data)));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(b.out(), udp_frame(kPeer2HopMac, kPortMac, kServer, kPeer2, kRelayAPort, kPeer2Port, data, kOut));
+  expect_drop(from_client_a(channel_data(0x7FFF, data)), Drop::BadChannelData);
+}
+
+// A checksum whose sum comes out as 0 must be sent as 0xFFFF (RFC 768), not 0.
+TEST_F(FastPath, ChannelDataChecksumThatFoldsToZeroIsSentAsFFFF) {
+  auto data = pattern(20);
+  // Tune the last data word so that the relayed datagram's sum is 0xFFFF.
+  data[18] = data[19] = 0;
+  auto probe = udp_frame(kPeerHopMac, kPortMac, kServer, kPeer1, kRelayAPort, kPeer1Port, data, kOut);
+  uint16_t c0 = load_be16(probe.data() + 40);  // ~fold(sum) with the word at 0
+  store_be16(data.data() + 18, static_cast<uint16_t>(0xFFFF - static_cast<uint16_t>(~c0)));
+  Buf b(from_client_a(channel_data(0x4000, data)));
+  ASSERT_EQ(run(b).kind, Verdict::Tx);
+  auto out = b.out();
+  EXPECT_EQ(load_be16(out.data() + 40), 0xFFFF);
+  expect_valid_checksums(out);
+}
+
+// ---- client -> peer, Send indication ------------------------------------------
+
+class SendToPeer : public FastPath, public ::testing::WithParamInterface<std::tuple<size_t, unsigned, bool>> {};
+
+TEST_P(SendToPeer, ExactOutputBytes) {
+  auto [len, shape, checksum] = GetParam();
+  auto data = pattern(len, 3);
+  auto msg = send_indication(sa(kPeer2, kPeer2Port), &data, shape);
+  Buf b(from_client_a(msg, checksum ? kIn : kInNoCsum));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(v.path, Path::SendIndicationToPeer);
+  EXPECT_TRUE(v.to_peer);
+  EXPECT_EQ(v.alloc, a_);
+  EXPECT_EQ(v.bytes, len);
+  Ip4Opts o = kOut;
+  o.udp_checksum = checksum;
+  auto want = udp_frame(kPeer2HopMac, kPortMac, kServer, kPeer2, kRelayAPort, kPeer2Port, data, o);
+  EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
+  expect_valid_checksums(b.out(), checksum);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SendToPeer,
+    ::testing::Combine(::testing::Values(size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{160}, size_t{161},
+                                         size_t{1203}),
+                       ::testing::Values(0u, kSoftwareBefore | kFingerprint, kDataFirst | kFingerprint,
+                                         kSoftwareBefore | kUnknownOptional | kFingerprint,
+                                         kSoftwareBefore | kDataFirst | kUnknownOptional),
+                       ::testing::Bool()));
+
+// ---- peer -> client -------------------------------------------------------------
+
+TEST_F(FastPath, PeerToClientChannelData) {
+  for (size_t len : {0, 1, 2, 3, 99, 100, 1201}) {
+    for (bool checksum : {true, false}) {
+      SCOPED_TRACE("len " + std::to_string(len) + (checksum ? " checksum" : " no checksum"));
+      auto data = pattern(len, 9);
+      Buf b(from_peer1(data, checksum ? kIn : kInNoCsum));
+      Verdict v = run(b);
+      ASSERT_EQ(v.kind, Verdict::Tx);
+      EXPECT_EQ(v.path, Path::PeerToClientChannelData);
+      EXPECT_FALSE(v.to_peer);
+      EXPECT_EQ(v.alloc, a_);
+      EXPECT_EQ(v.bytes, len);
+      Ip4Opts o = kOut;
+      o.udp_checksum = checksum;
+      auto want = udp_frame(kClientHopMac, kPortMac, kServer, kClientA, kTurnPort, kClientAPort,
+                            channel_data(0x4000, data), o);
+      EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
+      expect_valid_checksums(b.out(), checksum);
+    }
+  }
+}
+
+TEST_F(FastPath, PeerToClientDataIndication) {
+  uint64_t txn = 0;
+  for (size_t len : {0, 1, 2, 3, 4, 5, 99, 100, 1201}) {
+    for (bool checksum : {true, false}) {
+      SCOPED_TRACE("len " + std::to_string(len) + (checksum ? " checksum" : " no checksum"));
+      auto data = pattern(len, 5);
+      Buf b(from_peer2(data, checksum ? kIn : kInNoCsum));
+      Verdict v = run(b);
+      ASSERT_EQ(v.kind, Verdict::Tx);
+      EXPECT_EQ(v.path, Path::PeerToClientDataIndication);
+      EXPECT_FALSE(v.to_peer);
+      EXPECT_EQ(v.alloc, a_);
+      EXPECT_EQ(v.bytes, len);
+      expect_data_indication(b.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer2, kPeer2Port), data, ++txn,
+                             a_, checksum);
+    }
+  }
+}
+
+TEST_F(FastPath, PeerToClientExpiredChannelFallsBackToDataIndication) {
+  t_.add_channel(a_, 0x4002, kPeer2, kPeer2Port, kNow);  // expires == now: expired
+  auto data = pattern(40);
+  Buf b(from_peer2(data));
+  ASSERT_EQ(run(b).kind, Verdict::Tx);
+  expect_data_indication(b.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer2, kPeer2Port), data, 1, a_);
+}
+
+// Ethernet padding after a short datagram (60-byte minimum frames) is not data.
+TEST_F(FastPath, EthernetTrailerIsIgnored) {
+  auto data = pattern(3);
+  auto f = from_peer1(data);
+  f.resize(60, 0x77);
+  Buf b(f);
+  ASSERT_EQ(run(b).kind, Verdict::Tx);
+  EXPECT_EQ(b.out(), udp_frame(kClientHopMac, kPortMac, kServer, kClientA, kTurnPort, kClientAPort,
+                               channel_data(0x4000, data), kOut));
+  auto g = from_client_a(channel_data(0x4000, data));
+  g.resize(64, 0x66);
+  Buf c(g);
+  ASSERT_EQ(run(c).kind, Verdict::Tx);
+  EXPECT_EQ(c.out(), udp_frame(kPeerHopMac, kPortMac, kServer, kPeer1, kRelayAPort, kPeer1Port, data, kOut));
+}
+
+// ---- relay -> relay (hairpin) -----------------------------------------------------
+
+// A's ChannelData to B's relay address; B has a permission for A's relay IP
+// but no channel: a Data indication for client B from A's relay address.
+TEST_F(FastPath, HairpinChannelDataToDataIndication) {
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  for (size_t len : {1, 2, 77, 1000}) {
+    for (bool checksum : {true, false}) {
+      SCOPED_TRACE("len " + std::to_string(len));
+      auto data = pattern(len, 11);
+      Buf b(from_client_a(channel_data(0x4010, data, len & 1 ? 1 : 0, 0xEE), checksum ? kIn : kInNoCsum));
+      Verdict v = run(b);
+      ASSERT_EQ(v.kind, Verdict::Tx);
+      EXPECT_EQ(v.path, Path::Hairpin);
+      EXPECT_FALSE(v.to_peer);
+      EXPECT_EQ(v.alloc, b_);
+      expect_data_indication(b.out(), kClientBHopMac, kClientB, kClientBPort, sa(kServer, kRelayAPort), data,
+                             t_.txn, b_, checksum);
+    }
+  }
+}
+
+// ... and with a channel bound on B to A's relay address: ChannelData for B.
+TEST_F(FastPath, HairpinSendIndicationToChannelData) {
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  t_.add_channel(b_, 0x4567, kServer, kRelayAPort);
+  for (size_t len : {0, 1, 2, 333}) {
+    SCOPED_TRACE("len " + std::to_string(len));
+    auto data = pattern(len, 13);
+    Buf b(from_client_a(send_indication(sa(kRelay2, kRelayBPort), &data, kSoftwareBefore | kFingerprint)));
+    Verdict v = run(b);
+    ASSERT_EQ(v.kind, Verdict::Tx);
+    EXPECT_EQ(v.path, Path::Hairpin);
+    EXPECT_EQ(v.alloc, b_);
+    auto want = udp_frame(kClientBHopMac, kPortMac, kServer, kClientB, kTurnPort, kClientBPort,
+                          channel_data(0x4567, data), kOut);
+    EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
+    expect_valid_checksums(b.out());
+  }
+}
+
+// The relay -> relay datagram never exists on the wire, but its checksum
+// is an intermediate value: one that comes out as 0 means "sum is 0xFFFF",
+// not "no checksum", and the client must still get a checksummed datagram.
+TEST_F(FastPath, HairpinIntermediateChecksumZero) {
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  t_.add_channel(b_, 0x4567, kServer, kRelayAPort);
+  auto data = pattern(64, 21);
+  data[62] = data[63] = 0;
+  // The intermediate datagram: A's relay address -> B's relay address.
+  auto mid = udp_frame(kPortMac, kPortMac, kServer, kRelay2, kRelayAPort, kRelayBPort, data, kOut);
+  uint16_t c0 = load_be16(mid.data() + 40);
+  store_be16(data.data() + 62, static_cast<uint16_t>(0xFFFF - static_cast<uint16_t>(~c0)));
+  mid = udp_frame(kPortMac, kPortMac, kServer, kRelay2, kRelayAPort, kRelayBPort, data, kOut);
+  ASSERT_EQ(load_be16(mid.data() + 40), 0xFFFF) << "test set-up: the intermediate sum must fold to 0xFFFF";
+  Buf b(from_client_a(channel_data(0x4010, data)));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(v.path, Path::Hairpin);
+  auto want = udp_frame(kClientBHopMac, kPortMac, kServer, kClientB, kTurnPort, kClientBPort,
+                        channel_data(0x4567, data), kOut);
+  EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
+  expect_valid_checksums(b.out());
+}
+
+TEST_F(FastPath, HairpinWithoutPermissionOnTheOtherSideIsPunted) {
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  // B has no permission for A's relay IP.
+  expect_punt(from_client_a(channel_data(0x4010, pattern(10))), PuntReason::UnknownFlow);
+  // A relay IP of ours but a port no allocation holds.
+  t_.add_channel(a_, 0x4011, kRelay2, 60000);
+  expect_punt(from_client_a(channel_data(0x4011, pattern(10))), PuntReason::UnknownFlow);
+  // B expired.
+  t_.add_permission(b_, kServer);
+  t_.set_alloc_expiry(b_, kNow);
+  expect_punt(from_client_a(channel_data(0x4010, pattern(10))), PuntReason::Expired);
+}
+
+// ---- punts: unchanged, to the kernel -------------------------------------------------
+
+TEST_F(FastPath, PuntUnknownChannel) {
+  expect_punt(from_client_a(channel_data(0x4ABC, pattern(10))), PuntReason::UnknownFlow);
+  // Bound, but by another client.
+  expect_punt(from_client_b(channel_data(0x4000, pattern(10))), PuntReason::UnknownFlow);
+}
+
+TEST_F(FastPath, PuntExpired) {
+  auto cd = from_client_a(channel_data(0x4000, pattern(10)));
+  auto send = from_client_a(send_indication(sa(kPeer2, kPeer2Port), &static_data(pattern(10)), 0));
+  // Allocation expired (expires == now, and in the past).
+  for (Tsc e : {kNow, kNow - 1}) {
+    t_.set_alloc_expiry(a_, e);
+    expect_punt(cd, PuntReason::Expired);
+    expect_punt(send, PuntReason::Expired);
+    expect_punt(from_peer1(pattern(10)), PuntReason::Expired);
+    expect_punt(from_peer2(pattern(10)), PuntReason::Expired);
+  }
+  t_.set_alloc_expiry(a_, kLive);
+  // Channel expired (the peer then gets a Data indication; tested above).
+  t_.add_channel(a_, 0x4003, kPeer2, kPeer2Port, kNow);
+  expect_punt(from_client_a(channel_data(0x4003, pattern(10))), PuntReason::Expired);
+  // Same frames at a later time: the entries expire with the clock.
+  expect_punt(cd, PuntReason::Expired, kLive);
+  expect_punt(from_peer1(pattern(10)), PuntReason::Expired, kLive + 5);
+}
+
+TEST_F(FastPath, PuntExpiredPermission) {
+  uint32_t c = t_.add_alloc(ip4(198, 51, 100, 30), 40000, kServer, 49400);
+  t_.add_neighbor(ip4(198, 51, 100, 30), kClientHopMac);
+  t_.add_permission(c, kPeer1, kNow);
+  t_.add_channel(c, 0x4000, kPeer1, kPeer1Port);
+  auto cd = udp_frame(kPortMac, kRouterMac, ip4(198, 51, 100, 30), kServer, 40000, kTurnPort,
+                      channel_data(0x4000, pattern(8)));
+  expect_punt(cd, PuntReason::NoPermission);
+  auto send = udp_frame(kPortMac, kRouterMac, ip4(198, 51, 100, 30), kServer, 40000, kTurnPort,
+                        send_indication(sa(kPeer1, kPeer1Port), &static_data(pattern(8)), 0));
+  expect_punt(send, PuntReason::NoPermission);
+  auto from_peer = udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 49400, pattern(8));
+  expect_punt(from_peer, PuntReason::Expired);
+}
+
+TEST_F(FastPath, PuntNoPermission) {
+  const uint32_t stranger = ip4(203, 0, 113, 77);
+  t_.add_neighbor(stranger, kPeer2HopMac);
+  // Channel bound but the permission is gone (the sync removed only the permission).
+  uint32_t c = t_.add_alloc(ip4(198, 51, 100, 31), 40001, kServer, 49401);
+  t_.add_channel(c, 0x4000, stranger, 9);
+  expect_punt(udp_frame(kPortMac, kRouterMac, ip4(198, 51, 100, 31), kServer, 40001, kTurnPort,
+                        channel_data(0x4000, pattern(8))),
+              PuntReason::NoPermission);
+  expect_punt(from_client_a(send_indication(sa(stranger, 9), &static_data(pattern(8)), 0)),
+              PuntReason::NoPermission);
+  expect_punt(udp_frame(kPortMac, kRouterMac, stranger, kServer, 9, kRelayAPort, pattern(8)), PuntReason::UnknownFlow);
+}
+
+TEST_F(FastPath, PuntUnknownNextHop) {
+  // Peer without a neighbour entry.
+  expect_punt(from_client_a(channel_data(0x4001, pattern(8))), PuntReason::NoNeighbor);
+  expect_punt(from_client_a(send_indication(sa(kPeerNoHop, 5), &static_data(pattern(8)), 0)),
+              PuntReason::NoNeighbor);
+  // Client without one.
+  uint32_t c = t_.add_alloc(ip4(198, 51, 100, 40), 40002, kServer, 49402);
+  t_.add_permission(c, kPeer1);
+  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 49402, pattern(8)), PuntReason::NoNeighbor);
+}
+
+TEST_F(FastPath, PuntStunRequestsAndOtherMethods) {
+  std::vector<uint8_t> buf(512);
+  stun::MessageBuilder allocate(MutableBytes(buf), stun::Method::Allocate, stun::Class::Request, Bytes(kTxid));
+  allocate.add_requested_transport(17).add_fingerprint();
+  Bytes m = allocate.finish();
+  expect_punt(from_client_a({m.begin(), m.end()}), PuntReason::Control);
+  stun::MessageBuilder refresh(MutableBytes(buf), stun::Method::Refresh, stun::Class::Request, Bytes(kTxid));
+  refresh.add_u32(stun::Attr::Lifetime, 0);
+  m = refresh.finish();
+  expect_punt(from_client_a({m.begin(), m.end()}), PuntReason::Control);
+  stun::MessageBuilder binding(MutableBytes(buf), stun::Method::Binding, stun::Class::Request, Bytes(kTxid));
+  m = binding.finish();
+  expect_punt(from_client_b({m.begin(), m.end()}), PuntReason::Control);
+  // Not STUN (no magic cookie) and not ChannelData: the kernel decides.
+  expect_punt(from_client_a(pattern(30, 0)), PuntReason::NotTurn);  // first byte 0x00
+  std::vector<uint8_t> rtp = pattern(30);
+  rtp[0] = 0x80;
+  expect_punt(from_client_a(rtp), PuntReason::NotTurn);
+  expect_punt(from_client_a({}), PuntReason::NotTurn);
+  // Channel number 0x3FFF is in the STUN range of the first byte (RFC 7983):
+  // not a ChannelData message; without a cookie it is the kernel's to reject.
+  expect_punt(from_client_a(channel_data(0x3FFF, pattern(20))), PuntReason::NotTurn);
+  // UDP to a port that is neither the TURN port nor a relay port.
+  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 22, pattern(8)), PuntReason::NotTurn);
+  // Relay port range, but not one of our relay addresses.
+  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, ip4(192, 0, 2, 99), kPeer1Port, kRelayAPort, pattern(8)),
+              PuntReason::NotTurn);
+}
+
+TEST_F(FastPath, PuntIpv6PeerInSendIndication) {
+  SocketAddress v6 = *SocketAddress::parse("[2001:db8::5]:6000");
+  auto data = pattern(12);
+  expect_punt(from_client_a(send_indication(v6, &data, kSoftwareBefore | kFingerprint)), PuntReason::Ipv6);
+}
+
+TEST_F(FastPath, PuntNonIpv4UdpFrames) {
+  // ARP request.
+  std::vector<uint8_t> arp(42, 0);
+  std::memset(arp.data(), 0xFF, 6);
+  std::memcpy(arp.data() + 6, kRouterMac.b, 6);
+  store_be16(arp.data() + 12, 0x0806);
+  const uint8_t arp_body[] = {0, 1, 8, 0, 6, 4, 0, 1};
+  std::memcpy(arp.data() + 14, arp_body, sizeof arp_body);
+  std::memcpy(arp.data() + 22, kRouterMac.b, 6);
+  expect_punt(arp, PuntReason::Arp);
+  // IPv4 with options (IHL 6).
+  auto opt = from_client_a(channel_data(0x4000, pattern(8)));
+  opt.insert(opt.begin() + 34, {1, 1, 1, 1});
+  opt[14] = 0x46;
+  store_be16(opt.data() + 16, static_cast<uint16_t>(load_be16(opt.data() + 16) + 4));
+  expect_punt(opt, PuntReason::Other);
+  // Fragments: first (MF), middle, last (offset only), and DF+MF.
+  for (uint16_t frag : {0x2000, 0x2010, 0x0010, 0x6000}) {
+    auto f = from_client_a(channel_data(0x4000, pattern(8)));
+    store_be16(f.data() + 20, frag);
+    refresh_checksums(f);
+    expect_punt(f, PuntReason::Other);
+  }
+  // IPv6, VLAN, TCP, ICMP.
+  auto v6 = from_client_a(channel_data(0x4000, pattern(8)));
+  store_be16(v6.data() + 12, 0x86DD);
+  expect_punt(v6, PuntReason::Other);
+  auto vlan = from_client_a(channel_data(0x4000, pattern(8)));
+  store_be16(vlan.data() + 12, 0x8100);
+  expect_punt(vlan, PuntReason::Other);
+  for (uint8_t proto : {6, 1}) {
+    auto f = from_client_a(channel_data(0x4000, pattern(8)));
+    f[23] = proto;
+    refresh_checksums(f);
+    expect_punt(f, PuntReason::Other);
+  }
+}
+
+// ---- drops ------------------------------------------------------------------------------
+
+TEST_F(FastPath, DropMalformedFrames) {
+  auto good = from_client_a(channel_data(0x4000, pattern(20)));
+  // IPv4 total length beyond the frame.
+  auto f = good;
+  store_be16(f.data() + 16, static_cast<uint16_t>(load_be16(f.data() + 16) + 1));
+  expect_drop(f, Drop::Malformed);
+  // Frame cut short (length fields as received).
+  expect_drop(std::vector<uint8_t>(good.begin(), good.end() - 5), Drop::Malformed);
+  expect_drop(std::vector<uint8_t>(good.begin(), good.begin() + 30), Drop::Malformed);
+  expect_drop(std::vector<uint8_t>(good.begin(), good.begin() + 10), Drop::Malformed);
+  // UDP length longer than the IP payload.
+  f = good;
+  store_be16(f.data() + 38, static_cast<uint16_t>(load_be16(f.data() + 38) + 1));
+  expect_drop(f, Drop::Malformed);
+  // UDP length below its header, IPv4 total below its header / below IP+UDP.
+  f = good;
+  store_be16(f.data() + 38, 7);
+  expect_drop(f, Drop::Malformed);
+  f = good;
+  store_be16(f.data() + 16, 19);
+  expect_drop(f, Drop::Malformed);
+  f = good;
+  store_be16(f.data() + 16, 27);
+  expect_drop(f, Drop::Malformed);
+  // Not version 4.
+  f = good;
+  f[14] = 0x55;
+  expect_drop(f, Drop::Malformed);
+}
+
+TEST_F(FastPath, DropBadChannelData) {
+  // Length field beyond the datagram.
+  auto p = channel_data(0x4000, pattern(20));
+  store_be16(p.data() + 2, 21);
+  expect_drop(from_client_a(p), Drop::BadChannelData);
+  // Shorter than its header.
+  expect_drop(from_client_a({0x40, 0x00, 0x00}), Drop::BadChannelData);
+  // Reserved channel numbers (RFC 8656 §12).
+  expect_drop(from_client_a(channel_data(0x5000, pattern(4))), Drop::BadChannelData);
+  expect_drop(from_client_a(channel_data(0x7FFF, pattern(4))), Drop::BadChannelData);
+}
+
+TEST_F(FastPath, DropBadSendIndication) {
+  auto data = pattern(10);
+  expect_drop(from_client_a(send_indication(sa(kPeer2, kPeer2Port), nullptr, kSoftwareBefore | kFingerprint)),
+              Drop::BadSendIndication);
+  expect_drop(from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, kSoftwareBefore, false)),
+              Drop::BadSendIndication);
+  // STUN length disagreeing with the datagram.
+  auto m = send_indication(sa(kPeer2, kPeer2Port), &data, 0);
+  auto longer = m;
+  longer.push_back(0);
+  expect_drop(from_client_a(longer), Drop::BadSendIndication);
+  // An attribute running past the message.
+  auto overrun = m;
+  store_be16(overrun.data() + 20 + 12 + 2, 200);  // DATA's length (after the 12-byte XOR-PEER-ADDRESS)
+  expect_drop(from_client_a(overrun), Drop::BadSendIndication);
+  // XOR-PEER-ADDRESS of the wrong size or family.
+  auto bad = m;
+  bad[20 + 5] = 0x03;
+  expect_drop(from_client_a(bad), Drop::BadSendIndication);
+  bad = m;
+  store_be16(bad.data() + 22, 4);  // length 4: the following bytes become attributes
+  expect_drop(from_client_a(bad), Drop::BadSendIndication);
+}
+
+// ---- no room: never write outside the buffer ---------------------------------------------
+
+TEST_F(FastPath, NoHeadroomForDataIndicationIsTooBig) {
+  auto data = pattern(100);
+  for (uint16_t headroom : {0, 1, 20, 35}) {
+    Buf b(from_peer2(data), headroom);
+    Verdict v = run(b);
+    EXPECT_EQ(v.kind, Verdict::Drop) << headroom;
+    EXPECT_EQ(v.drop, Drop::TooBig);
+  }
+  Buf ok(from_peer2(data), 36, 0);  // exactly enough: 36 bytes in front, 100 needs no padding
+  EXPECT_EQ(run(ok).kind, Verdict::Tx);
+  // Tailroom for the padding: 101 bytes need 3 more at the end.
+  auto odd = pattern(101);
+  Buf tight(from_peer2(odd), 64, 2);
+  Verdict v = run(tight);
+  EXPECT_EQ(v.kind, Verdict::Drop);
+  EXPECT_EQ(v.drop, Drop::TooBig);
+  Buf fits(from_peer2(odd), 36, 3);
+  ASSERT_EQ(run(fits).kind, Verdict::Tx);
+  expect_data_indication(fits.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer2, kPeer2Port), odd, t_.txn, a_);
+}
+
+TEST_F(FastPath, NoHeadroomForChannelDataToClientIsTooBig) {
+  for (uint16_t headroom : {0, 3}) {
+    Buf b(from_peer1(pattern(50)), headroom, 0);
+    Verdict v = run(b);
+    EXPECT_EQ(v.kind, Verdict::Drop);
+    EXPECT_EQ(v.drop, Drop::TooBig);
+  }
+  Buf b(from_peer1(pattern(50)), 4, 0);
+  EXPECT_EQ(run(b).kind, Verdict::Tx);
+  // Hairpin into a Data indication with no room.
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  Buf h(from_client_a(channel_data(0x4010, pattern(50))), 31, 0);  // 4 come free from the ChannelData header
+  Verdict v = run(h);
+  EXPECT_EQ(v.kind, Verdict::Drop);
+  EXPECT_EQ(v.drop, Drop::TooBig);
+}
+
+// ---- properties over many generated frames -------------------------------------------------
+
+// Valid frames of every forwarding kind, random lengths and checksum use: the
+// output always carries the payload and checksums that a full recomputation
+// agrees with.
+TEST_F(FastPath, RandomValidFramesForwardWithExactChecksums) {
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  std::mt19937 rng(20240611);
+  for (int i = 0; i < 3000; ++i) {
+    size_t len = rng() % 1400;
+    bool checksum = rng() % 4 != 0;
+    auto data = pattern(len, static_cast<uint8_t>(rng()));
+    for (auto& x : data)
+      if (rng() % 3 == 0) x = static_cast<uint8_t>(rng());
+    const Ip4Opts& o = checksum ? kIn : kInNoCsum;
+    std::vector<uint8_t> frame;
+    unsigned kind = rng() % 5;
+    switch (kind) {
+      case 0: frame = from_client_a(channel_data(0x4000, data, rng() % 4, static_cast<uint8_t>(rng())), o); break;
+      case 1: frame = from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, rng() % 16), o); break;
+      case 2: frame = from_peer1(data, o); break;
+      case 3: frame = from_peer2(data, o); break;
+      default: frame = from_client_a(channel_data(0x4010, data, rng() % 4, static_cast<uint8_t>(rng())), o); break;
+    }
+    Buf b(frame, static_cast<uint16_t>(36 + rng() % 100));
+    Verdict v = run(b);
+    ASSERT_EQ(v.kind, Verdict::Tx) << "iteration " << i << " kind " << kind;
+    auto out = b.out();
+    expect_valid_checksums(out, checksum);
+    if (HasFailure()) FAIL() << "iteration " << i << " kind " << kind << " len " << len;
+  }
+}
+
+// Mutated frames: whatever the verdict, nothing outside the buffer is
+// touched, a Tx frame stays inside it with a valid IPv4 header checksum, and
+// a punted frame is unchanged.
+TEST_F(FastPath, MutatedFramesNeverEscapeTheBuffer) {
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  auto data = pattern(48);
+  std::vector<std::vector<uint8_t>> seeds = {
+      from_client_a(channel_data(0x4000, data, 2)),
+      from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, kSoftwareBefore | kFingerprint)),
+      from_peer1(data),
+      from_peer2(data),
+      from_client_a(channel_data(0x4010, data)),
+  };
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    auto f = seeds[rng() % seeds.size()];
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      switch (rng() % 4) {
+        case 0: f[rng() % f.size()] = static_cast<uint8_t>(rng()); break;
+        case 1: f.resize(rng() % (f.size() + 1)); break;
+        case 2: {  // a length field near its frame's edges
+          size_t at = std::array<size_t, 4>{16, 38, 44, 42 + 2}[rng() % 4];
+          if (at + 2 <= f.size()) store_be16(f.data() + at, static_cast<uint16_t>(rng() % 2 ? rng() : rng() % 128));
+          break;
+        }
+        default: f.push_back(static_cast<uint8_t>(rng())); break;
+      }
+      if (f.empty()) break;
+    }
+    Buf b(f, static_cast<uint16_t>(rng() % 80), static_cast<uint16_t>(rng() % 8));
+    Verdict v = run(b);
+    if (v.kind == Verdict::Tx) {
+      auto out = b.out();
+      ASSERT_GE(out.size(), 42u);
+      EXPECT_EQ(ref_fold_complement(std::vector<uint8_t>(out.data() + 14, out.data() + 34)), 0);
+      EXPECT_EQ(load_be16(out.data() + 16) + 14u, out.size());
+    } else if (v.kind == Verdict::Punt) {
+      EXPECT_EQ(b.at_original_place(), b.original());
+    }
+    if (HasFailure()) FAIL() << "iteration " << i << "\n" << hex(f);
+  }
+}
+
+// ---- no allocation ------------------------------------------------------------------------------
+
+TEST_F(FastPath, NeverAllocates) {
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  auto data = pattern(101);
+  std::vector<uint8_t> stunbuf(512);
+  stun::MessageBuilder allocate(MutableBytes(stunbuf), stun::Method::Allocate, stun::Class::Request, Bytes(kTxid));
+  allocate.add_requested_transport(17);
+  Bytes alloc_req = allocate.finish();
+  auto bad_len = from_client_a(channel_data(0x4000, data));
+  store_be16(bad_len.data() + 16, 2000);
+  std::vector<Buf> bufs;
+  bufs.emplace_back(from_client_a(channel_data(0x4000, data, 3)));                                  // CD -> peer
+  bufs.emplace_back(from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, kSoftwareBefore | kFingerprint)));
+  bufs.emplace_back(from_peer1(data));                                                               // -> CD
+  bufs.emplace_back(from_peer2(data));                                                               // -> Data ind.
+  bufs.emplace_back(from_client_a(channel_data(0x4010, data)));                                      // hairpin
+  bufs.emplace_back(from_client_a(channel_data(0x4ABC, data)));                                      // punt
+  bufs.emplace_back(from_client_a({alloc_req.begin(), alloc_req.end()}));                             // punt
+  bufs.emplace_back(bad_len);                                                                        // drop
+  bufs.emplace_back(from_client_a(channel_data(0x5000, data)));                                      // drop
+  bufs.emplace_back(from_peer2(data), 0);                                                            // too big
+  std::vector<Verdict> verdicts(bufs.size());
+  uint64_t before = g_allocations.load();
+  g_count_allocations = true;
+  for (int i = 0; i < 1000; ++i) {
+    for (size_t k = 0; k < bufs.size(); ++k) {
+      bufs[k].reset();
+      verdicts[k] = process_frame(bufs[k].f, t_, pc_, kNow);
+    }
+  }
+  g_count_allocations = false;
+  EXPECT_EQ(g_allocations.load() - before, 0u) << "process_frame allocated";
+  // The loop did exercise every kind.
+  EXPECT_EQ(verdicts[0].path, Path::ChannelDataToPeer);
+  EXPECT_EQ(verdicts[1].path, Path::SendIndicationToPeer);
+  EXPECT_EQ(verdicts[2].path, Path::PeerToClientChannelData);
+  EXPECT_EQ(verdicts[3].path, Path::PeerToClientDataIndication);
+  EXPECT_EQ(verdicts[4].path, Path::Hairpin);
+  EXPECT_EQ(verdicts[5].kind, Verdict::Punt);
+  EXPECT_EQ(verdicts[6].kind, Verdict::Punt);
+  EXPECT_EQ(verdicts[7].drop, Drop::Malformed);
+  EXPECT_EQ(verdicts[8].drop, Drop::BadChannelData);
+  EXPECT_EQ(verdicts[9].drop, Drop::TooBig);
+  // The counter does count (the test would pass vacuously otherwise).
+  g_count_allocations = true;
+  auto* p = new int(1);
+  g_count_allocations = false;
+  delete p;
+  EXPECT_EQ(g_allocations.load() - before, 1u);
+}
+
+}  // namespace
+}  // namespace turn::dp
