@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     for (const auto& [nip, nmac] : cfg.neighbors) {
       Mac m;
       std::memcpy(m.b, nmac.data(), 6);
-      tables->learn(nip, m);
+      tables->set_static_neighbor(nip, m);
     }
     rte_ring* learn = rte_ring_create("dp_learn", 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));

@@ -100,6 +100,10 @@ int worker_main(void* arg) {
           } else {
             ++c.alloc_counters[v.alloc].to_client_packets;
             c.alloc_counters[v.alloc].to_client_bytes += v.bytes;
+            if (v.hairpin) {  // the sender relayed it too
+              ++c.alloc_counters[v.from_alloc].to_peer_packets;
+              c.alloc_counters[v.from_alloc].to_peer_bytes += v.bytes;
+            }
           }
           break;
         case Verdict::Punt:

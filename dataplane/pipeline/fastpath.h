@@ -42,6 +42,8 @@ struct Verdict {
   bool to_peer = false;     // which per-allocation counter
   uint32_t alloc = 0;       // AllocEntry slot, for counters
   uint16_t bytes = 0;       // relayed payload bytes
+  bool hairpin = false;     // also count to_peer for from_alloc
+  uint32_t from_alloc = 0;  // hairpin: the sending allocation
 
   static Verdict punted(PuntReason r) noexcept { Verdict v; v.kind = Punt; v.punt = r; return v; }
   static Verdict dropped(dp::Drop d) noexcept { Verdict v; v.kind = Drop; v.drop = d; return v; }
@@ -185,6 +187,8 @@ Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& 
     if (v.kind == Verdict::Tx) {
       v.path = Path::Hairpin;
       v.to_peer = false;
+      v.hairpin = true;
+      v.from_alloc = a.index;
     }
     return v;
   }

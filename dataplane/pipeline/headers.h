@@ -54,6 +54,12 @@ enum class FrameKind : uint8_t {
   if ((ip[0] & 0x0F) != 5) return FrameKind::Other;  // options: rare, kernel's job
   uint16_t total = load_be16(ip + 2);
   if (total < kIpv4Header || total > len - kEthHeader) return FrameKind::Malformed;
+  // Header checksum (RFC 791): a corrupted header must not be forwarded
+  // under a freshly computed one.
+  uint32_t hs = 0;
+  for (int i = 0; i < 20; i += 2) hs += (uint32_t{ip[i]} << 8) | ip[i + 1];
+  while (hs >> 16) hs = (hs & 0xFFFF) + (hs >> 16);
+  if (hs != 0xFFFF) return FrameKind::Malformed;
   if ((load_be16(ip + 6) & 0x3FFF) != 0) return FrameKind::Other;  // MF or offset: fragment
   if (ip[9] != 17) return FrameKind::Other;
   if (total < kIpv4Header + kUdpHeader) return FrameKind::Malformed;

@@ -99,7 +99,16 @@ void Tables::free_perm(void* ctx, void* data) {
 size_t Tables::channel_count() const noexcept { return static_cast<size_t>(rte_hash_count(channel_)); }
 size_t Tables::permission_count() const noexcept { return static_cast<size_t>(rte_hash_count(perm_)); }
 
+void Tables::set_static_neighbor(uint32_t ip, const Mac& mac) {
+  static_neighbors_.push_back(ip);
+  uintptr_t v = 0;
+  for (int i = 0; i < 6; ++i) v = (v << 8) | mac.b[i];
+  rte_hash_add_key_data(neigh_, &ip, reinterpret_cast<void*>(v));
+}
+
 void Tables::learn(uint32_t ip, const Mac& mac) noexcept {
+  for (uint32_t s : static_neighbors_)
+    if (s == ip) return;
   uintptr_t v = 0;
   for (int i = 0; i < 6; ++i) v = (v << 8) | mac.b[i];
   void* old;
@@ -206,6 +215,15 @@ bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t 
       return true;
     }
     remove_channel(w, channel_n);  // rebound elsewhere (after expiry): replace
+  }
+  // The same peer under another (expired) channel number: that binding goes,
+  // or deleting it later would take the new channel's peer mapping with it.
+  for (auto c = w.channels.begin(); c != w.channels.end(); ++c) {
+    const ChannelEntry& old = channels_[c->second];
+    if (old.peer_ip == peer_ip && old.peer_port == peer_port) {
+      remove_channel(w, c->first);
+      break;
+    }
   }
   if (free_channels_.empty()) return false;
   uint32_t slot = free_channels_.back();

@@ -78,6 +78,8 @@ public:
     gateway_ = gateway;
   }
   void learn(uint32_t ip, const Mac& mac) noexcept;
+  // A configured next hop: learning never overrides it (no spoofing it away).
+  void set_static_neighbor(uint32_t ip, const Mac& mac);
   [[nodiscard]] uint32_t neighbours() const noexcept { return static_cast<uint32_t>(rte_hash_count(neigh_)); }
 
   // ---- allocation writer (sync thread) -----------------------------------
@@ -136,6 +138,7 @@ private:
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
   std::unordered_map<std::string, WriterAlloc> by_id_;
   uint32_t local_ip_ = 0, netmask_ = 0, gateway_ = 0;
+  std::vector<uint32_t> static_neighbors_;  // service-lcore (writer) side only
   size_t memory_bytes_ = 0;
 };
 

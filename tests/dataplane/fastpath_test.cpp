@@ -922,6 +922,14 @@ TEST_F(FastPath, DropMalformedFrames) {
   expect_drop(f, Drop::Malformed);
 }
 
+TEST_F(FastPath, DropCorruptedIpv4HeaderChecksum) {
+  // A header whose checksum does not verify (a TTL bit flipped in transit)
+  // must not be forwarded under a freshly computed checksum.
+  auto f = from_client_a(channel_data(0x4000, pattern(20)));
+  f[14 + 8] ^= 0x01;
+  expect_drop(f, Drop::Malformed);
+}
+
 TEST_F(FastPath, DropBadChannelData) {
   // Length field beyond the datagram.
   auto p = channel_data(0x4000, pattern(20));

@@ -157,13 +157,16 @@ def build():
         "punt_no_neighbor", "punt_ipv6", "punt_arp", "punt_other")}
     txn = [0]
 
-    def forward(frame, expected, path, alloc, direction, nbytes):
-        """alloc: whose counters (a hairpin counts for the receiving one, to_client)."""
+    def forward(frame, expected, path, alloc, direction, nbytes, sender=None):
+        """alloc: whose counters; a hairpin counts to_client for the receiving
+        allocation and to_peer for the sending one (sender)."""
         frames.append(frame)
         tx.append(expected)
         stats[path] += 1
-        for field, n in (("dp_packets_to_" + direction, 1), ("dp_bytes_to_" + direction, nbytes)):
-            traffic[(alloc["id"], field)] = traffic.get((alloc["id"], field), 0) + n
+        counts = [(alloc, direction)] + ([(sender, "peer")] if sender else [])
+        for who, dirn in counts:
+            for field, n in (("dp_packets_to_" + dirn, 1), ("dp_bytes_to_" + dirn, nbytes)):
+                traffic[(who["id"], field)] = traffic.get((who["id"], field), 0) + n
 
     def punted(frame, reason):
         frames.append(frame)
@@ -196,15 +199,15 @@ def build():
             to_client(A, data_indication(P2, d, next_txn(), A["slot"])), "peer_to_client_data_indication", A, "client", 27)
     # 5. Hairpin: A's ChannelData to B's relay; B has a channel to A's relay: ChannelData to client B.
     d = payload(50, 5)
-    forward(from_client(A, channel_data(0x4001, d)), to_client(B, channel_data(0x4002, d)), "hairpin", B, "client", 50)
+    forward(from_client(A, channel_data(0x4001, d)), to_client(B, channel_data(0x4002, d)), "hairpin", B, "client", 50, sender=A)
     # 6. Hairpin back: B's ChannelData (odd length, padded) to A's relay: ChannelData 0x4001 to client A.
     d = payload(61, 6)
     forward(from_client(B, channel_data(0x4002, d, b"\x01\x02\x03")), to_client(A, channel_data(0x4001, d)),
-            "hairpin", A, "client", 61)
+            "hairpin", A, "client", 61, sender=B)
     # 7. Hairpin: A's Send indication to E's relay; E has a permission, no channel: Data indication to E.
     d = payload(19, 7)
     forward(from_client(A, send_indication(E["relay"], d)),
-            to_client(E, data_indication(A["relay"], d, next_txn(), E["slot"])), "hairpin", E, "client", 19)
+            to_client(E, data_indication(A["relay"], d, next_txn(), E["slot"])), "hairpin", E, "client", 19, sender=A)
     # 8. The expired allocation D: its ChannelData is not fast-pathed.
     punted(from_client(D, channel_data(0x4000, payload(20, 8))), "unknown_flow")
     # 9. A channel A never bound.
