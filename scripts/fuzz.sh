@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the libFuzzer targets (tests/fuzz/) with clang, ASan and UBSan in
+# build-fuzz/ and runs each for FUZZ_SECONDS seconds on a copy of its
+# checked-in seed corpus (the repository is never modified). Prints the
+# executions per target; exits non-zero if any target finds a crash, a leak,
+# a sanitizer report or a broken invariant. Reproducers are kept under
+# build-fuzz/fuzz-findings/<target>/.
+#
+#   FUZZ_SECONDS=30   seconds per target (default 30)
+#   FUZZ_BUILD_DIR    build directory (default <repo>/build-fuzz)
+#   FUZZ_TARGETS      space-separated subset (default: all)
+#   FUZZ_MAX_LEN      largest input in bytes (default 4096; a STUN message
+#                     over TCP can reach 65552, try 70000 now and then)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+seconds=${FUZZ_SECONDS:-30}
+targets=${FUZZ_TARGETS:-"stun_message_fuzz channel_data_fuzz"}
+max_len=${FUZZ_MAX_LEN:-4096}
+
+for v in seconds max_len; do
+  if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
+    echo "fuzz.sh: FUZZ_SECONDS and FUZZ_MAX_LEN must be positive integers" >&2
+    exit 2
+  fi
+done
+for tool in meson ninja clang++; do
+  command -v "$tool" >/dev/null || { echo "fuzz.sh: $tool not found" >&2; exit 2; }
+done
+
+options=(-Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
+         -Dtests=disabled -Dbench=disabled -Ddpdk=disabled -Dhiredis=disabled)
+
+# Configure, or reconfigure an existing directory (idempotent).
+if [[ -f $build/build.ninja ]]; then
+  if ! grep -q 'clang' "$build/compile_commands.json" 2>/dev/null; then
+    echo "fuzz.sh: $build was configured with another compiler; remove it or set FUZZ_BUILD_DIR" >&2
+    exit 2
+  fi
+  meson setup --reconfigure "$build" "${options[@]}" >/dev/null
+else
+  CXX=clang++ CC=clang meson setup "$build" "${options[@]}" >/dev/null
+fi
+
+# Build only the fuzz targets.
+ninja_targets=()
+for t in $targets; do ninja_targets+=("tests/fuzz/$t"); done
+ninja -C "$build" "${ninja_targets[@]}"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dpturn-fuzz.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# UBSan only prints by default: make every report a finding. libFuzzer
+# already treats ASan reports and leaks as crashes.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+
+rm -rf "$build/fuzz-findings"  # findings of an earlier run
+failed=0
+summary=()
+for t in $targets; do
+  corpus=$work/$t/corpus
+  artifacts=$work/$t/artifacts
+  mkdir -p "$corpus" "$artifacts"
+  cp "$root/tests/fuzz/corpus/$t/"* "$corpus/"
+  seeds=$(find "$corpus" -type f | wc -l)
+  args=(-max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/"
+        -max_len="$max_len" -timeout=10 -rss_limit_mb=2048)
+  if [[ $t == stun_message_fuzz ]]; then args+=(-dict="$root/tests/fuzz/stun.dict"); fi
+
+  echo "== $t: ${seconds}s from $seeds seeds"
+  log=$work/$t.log
+  rc=0
+  "$build/tests/fuzz/$t" "${args[@]}" "$corpus" >"$log" 2>&1 || rc=$?
+
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+  corpus_after=$(find "$corpus" -type f | wc -l)
+  findings=$(find "$artifacts" -type f | wc -l)
+  line="$t: ${execs:-?} executions (${rate:-?}/s), ${cov:-cov: ?}, corpus $seeds -> $corpus_after"
+  if ((rc != 0 || findings > 0)); then
+    failed=1
+    keep=$build/fuzz-findings/$t
+    mkdir -p "$keep"
+    cp "$artifacts/"* "$keep/" 2>/dev/null || true
+    cp "$log" "$keep/fuzz.log"
+    line+=", FAILED (exit $rc, $findings reproducer(s) in $keep)"
+    tail -n 40 "$log"
+  fi
+  echo "$line"
+  summary+=("$line")
+done
+
+echo
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+exit "$failed"

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Regenerates the checked-in seed corpora under tests/fuzz/corpus/.
+
+Seeds: the RFC 5769 / RFC 8489 vectors from tests/data, plus hand-made TURN
+messages (an Allocate as browsers send it, responses, ChannelBind, Send/Data
+indications, ChannelData frames, a TCP stream). Deterministic: running it
+again rewrites the same bytes. Usage: tests/fuzz/make_corpus.py
+"""
+import hashlib
+import hmac
+import pathlib
+import struct
+import zlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+DATA = HERE.parent / "data"
+COOKIE = 0x2112A442
+TXID = bytes(range(0x61, 0x6D))  # "abcdefghijkl"
+
+
+def load_hex(rel):
+    text = (DATA / rel).read_text()
+    return bytes.fromhex("".join(line.split("#")[0] for line in text.splitlines()))
+
+
+def msg_type(method, cls):
+    return ((method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2)
+            | ((cls & 1) << 4) | ((cls & 2) << 7))
+
+
+class Msg:
+    def __init__(self, method, cls, txid=TXID):
+        self.type = msg_type(method, cls)
+        self.txid = txid
+        self.body = b""
+
+    def header(self, length):
+        return struct.pack("!HHI", self.type, length, COOKIE) + self.txid
+
+    def add(self, atype, value):
+        pad = (-len(value)) % 4
+        self.body += struct.pack("!HH", atype, len(value)) + value + b"\0" * pad
+        return self
+
+    def xor_addr(self, atype, ip, port):
+        parts = bytes(int(x) for x in ip.split("."))
+        mask = struct.pack("!I", COOKIE)
+        x = bytes(a ^ b for a, b in zip(parts, mask))
+        return self.add(atype, struct.pack("!BBH", 0, 1, port ^ (COOKIE >> 16)) + x)
+
+    def xor_addr6(self, atype, raw16, port):
+        mask = struct.pack("!I", COOKIE) + self.txid
+        x = bytes(a ^ b for a, b in zip(raw16, mask))
+        return self.add(atype, struct.pack("!BBH", 0, 2, port ^ (COOKIE >> 16)) + x)
+
+    def integrity(self, key):
+        length = len(self.body) + 24
+        mac = hmac.new(key, self.header(length) + self.body, "sha1").digest()
+        return self.add(0x0008, mac)
+
+    def integrity_sha256(self, key, size=32):
+        length = len(self.body) + 4 + size
+        mac = hmac.new(key, self.header(length) + self.body, "sha256").digest()
+        return self.add(0x001C, mac[:size])
+
+    def fingerprint(self):
+        length = len(self.body) + 8
+        crc = zlib.crc32(self.header(length) + self.body) ^ 0x5354554E
+        return self.add(0x8028, struct.pack("!I", crc))
+
+    def bytes(self):
+        return self.header(len(self.body)) + self.body
+
+
+def u32(v):
+    return struct.pack("!I", v)
+
+
+MD5_KEY = hashlib.md5(b"alice:example.org:secret").digest()
+SHA_KEY = hashlib.sha256(b"alice:example.org:secret").digest()
+NONCE = b"0123456789abcdef0123456789abcdef"
+ALLOCATE, REFRESH, SEND, DATA_M, CREATE_PERMISSION, CHANNEL_BIND, BINDING = 3, 4, 6, 7, 8, 9, 1
+REQ, IND, OK, ERR = 0, 1, 2, 3
+
+
+def stun_seeds():
+    seeds = {
+        "rfc5769_sample_request": load_hex("rfc5769/sample_request.hex"),
+        "rfc5769_ipv4_response": load_hex("rfc5769/sample_ipv4_response.hex"),
+        "rfc5769_ipv6_response": load_hex("rfc5769/sample_ipv6_response.hex"),
+        "rfc5769_long_term_request": load_hex("rfc5769/sample_request_long_term.hex"),
+        "rfc8489_sha256_userhash_request": load_hex("rfc8489/sample_request_long_term_sha256.hex"),
+    }
+    # A browser's first Allocate (no credentials), then the authenticated one.
+    seeds["allocate_request_unauthenticated"] = (
+        Msg(ALLOCATE, REQ).add(0x0019, bytes([17, 0, 0, 0])).bytes())
+    seeds["allocate_request"] = (
+        Msg(ALLOCATE, REQ).add(0x0019, bytes([17, 0, 0, 0])).add(0x000D, u32(3600))
+        .add(0x0006, b"alice").add(0x0014, b"example.org").add(0x0015, NONCE)
+        .integrity(MD5_KEY).fingerprint().bytes())
+    seeds["allocate_error_401"] = (
+        Msg(ALLOCATE, ERR).add(0x0009, bytes([0, 0, 4, 1]) + b"Unauthorized")
+        .add(0x0014, b"example.org").add(0x0015, NONCE)
+        .add(0x8002, bytes([0, 2, 0, 0, 0, 1, 0, 0])).add(0x8022, b"dpturn")
+        .fingerprint().bytes())
+    seeds["allocate_success"] = (
+        Msg(ALLOCATE, OK).xor_addr(0x0016, "203.0.113.10", 49152)
+        .xor_addr(0x0020, "198.51.100.7", 61000).add(0x000D, u32(600))
+        .add(0x0022, bytes(range(8))).add(0x8022, b"dpturn")
+        .integrity(MD5_KEY).fingerprint().bytes())
+    seeds["allocate_request_options"] = (
+        Msg(ALLOCATE, REQ).add(0x0019, bytes([17, 0, 0, 0])).add(0x0018, bytes([0x80]))
+        .add(0x001A, b"").add(0x0017, bytes([2, 0, 0, 0])).add(0x8000, bytes([2, 0, 0, 0]))
+        .add(0x001D, bytes([0, 2, 0, 0])).add(0x001E, hashlib.sha256(b"alice:example.org").digest())
+        .add(0x0014, b"example.org").add(0x0015, NONCE)
+        .integrity(SHA_KEY).integrity_sha256(SHA_KEY, 16).fingerprint().bytes())
+    seeds["allocate_success_address_error"] = (
+        Msg(ALLOCATE, OK).xor_addr(0x0016, "203.0.113.10", 49153)
+        .add(0x8001, bytes([2, 0, 4, 40]) + b"Address Family not Supported")
+        .integrity_sha256(SHA_KEY).bytes())
+    seeds["allocate_error_300_alternate"] = (
+        Msg(ALLOCATE, ERR).add(0x0009, bytes([0, 0, 3, 0]) + b"Try Alternate")
+        .add(0x8023, bytes([0, 1, 0x0d, 0x96, 192, 0, 2, 99])).add(0x8003, b"turn2.example.org")
+        .bytes())
+    seeds["refresh_request_lifetime_0"] = (
+        Msg(REFRESH, REQ).add(0x000D, u32(0)).add(0x0006, b"alice").add(0x0014, b"example.org")
+        .add(0x0015, NONCE).integrity(MD5_KEY).bytes())
+    seeds["create_permission_request"] = (
+        Msg(CREATE_PERMISSION, REQ).xor_addr(0x0012, "198.51.100.20", 0)
+        .xor_addr(0x0012, "198.51.100.21", 0).add(0x0006, b"alice")
+        .add(0x0014, b"example.org").add(0x0015, NONCE).integrity(MD5_KEY).fingerprint().bytes())
+    seeds["channel_bind_request_v6"] = (
+        Msg(CHANNEL_BIND, REQ).add(0x000C, bytes([0x40, 0x00, 0, 0]))
+        .xor_addr6(0x0012, bytes.fromhex("20010db8000000000000000000000042"), 5004)
+        .add(0x0006, b"alice").add(0x0014, b"example.org").add(0x0015, NONCE)
+        .integrity(MD5_KEY).fingerprint().bytes())
+    seeds["send_indication"] = (
+        Msg(SEND, IND).xor_addr(0x0012, "198.51.100.20", 5004)
+        .add(0x0013, bytes(range(160))).bytes())
+    seeds["data_indication_icmp"] = (
+        Msg(DATA_M, IND).xor_addr(0x0012, "198.51.100.20", 5004)
+        .add(0x8004, bytes([0, 0, 3, 4, 0, 0, 5, 0xDC])).bytes())
+    seeds["binding_error_420"] = (
+        Msg(BINDING, ERR).add(0x0009, bytes([0, 0, 4, 20]) + b"Unknown Attribute")
+        .add(0x000A, struct.pack("!HHH", 0x0003, 0x7FFF, 0x0031)).fingerprint().bytes())
+    seeds["binding_request_unknown_required"] = (
+        Msg(BINDING, REQ).add(0x0003, u32(0)).add(0x7FFF, b"x").add(0xC001, b"opt")
+        .add(0x0024, u32(0x6E0001FF)).add(0x0025, b"").add(0x802A, bytes(8))
+        .fingerprint().bytes())
+    # Found by the fuzzer: an IPv6-family address holding ::ffff:a.b.c.d reads
+    # back as IPv4 and re-encodes in 8 bytes, not 20.
+    mapped = bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1])
+    seeds["regression_ipv6_family_v4_mapped"] = (
+        Msg(CHANNEL_BIND, REQ).add(0x000C, bytes([0x40, 0, 0, 0]))
+        .add(0x0001, bytes([0, 2, 0x0D, 0x96]) + mapped)
+        .xor_addr6(0x0012, mapped, 80).bytes())
+    return seeds
+
+
+def channel_seeds():
+    def cd(ch, payload, pad=False):
+        frame = struct.pack("!HH", ch, len(payload)) + payload
+        return frame + b"\0" * ((-len(payload)) % 4 if pad else 0)
+
+    rtp = bytes([0x80, 0x60, 0x12, 0x34]) + bytes(8) + bytes(range(188))
+    stream = (stun_seeds()["allocate_request"] + cd(0x4000, b"hello", pad=True)
+              + cd(0x4001, rtp[:40], pad=True) + cd(0x5000, b"r", pad=True))
+    return {
+        "channel_data_200": cd(0x4000, rtp),
+        "channel_data_padded": cd(0x4FFF, b"hello", pad=True),
+        "channel_data_empty": cd(0x4123, b""),
+        "channel_data_reserved_channel": cd(0x5000, b"data"),
+        "tcp_stream_mixed": stream,
+        "rtp_packet": rtp,
+        "rfc5769_sample_request": load_hex("rfc5769/sample_request.hex"),
+    }
+
+
+def main():
+    for target, seeds in (("stun_message_fuzz", stun_seeds()), ("channel_data_fuzz", channel_seeds())):
+        out = HERE / "corpus" / target
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in sorted(seeds.items()):
+            (out / name).write_bytes(data)
+        print(f"{target}: {len(seeds)} seeds in {out.relative_to(HERE.parent.parent)}")
+
+
+if __name__ == "__main__":
+    main()
