@@ -17,45 +17,52 @@
 
 namespace turn::dp {
 
+// Keys are 8-byte aligned and a multiple of 8 bytes long (explicit zero
+// padding, never implicit): rte_hash_crc reads them 8 bytes at a time.
+
 // The client side of an allocation (RFC 8656 "5-tuple", UDP).
-struct ClientKey {
+struct alignas(8) ClientKey {
   uint32_t client_ip;
   uint32_t server_ip;
   uint16_t client_port;
   uint16_t server_port;
+  uint32_t zero = 0;
   friend bool operator==(const ClientKey&, const ClientKey&) = default;
 };
 
 // Client -> peer ChannelData: which binding does (5-tuple, channel) name?
-struct ChannelKey {
+struct alignas(8) ChannelKey {
   ClientKey client;
   uint16_t channel;  // network order
   uint16_t zero = 0;
+  uint32_t zero2 = 0;
   friend bool operator==(const ChannelKey&, const ChannelKey&) = default;
 };
 
 // Peer -> relay: is (relay address, peer address) bound to a channel?
-struct PeerKey {
+struct alignas(8) PeerKey {
   uint32_t relay_ip;
   uint32_t peer_ip;
   uint16_t relay_port;
   uint16_t peer_port;
+  uint32_t zero = 0;
   friend bool operator==(const PeerKey&, const PeerKey&) = default;
 };
 
 // Permission (RFC 8656 §9): (relay address, peer IP).
-struct PermissionKey {
+struct alignas(8) PermissionKey {
   uint32_t relay_ip;
   uint32_t peer_ip;
   uint16_t relay_port;
   uint16_t zero = 0;
+  uint32_t zero2 = 0;
   friend bool operator==(const PermissionKey&, const PermissionKey&) = default;
 };
 
-static_assert(sizeof(ClientKey) == 12 && std::has_unique_object_representations_v<ClientKey>);
-static_assert(sizeof(ChannelKey) == 16 && std::has_unique_object_representations_v<ChannelKey>);
-static_assert(sizeof(PeerKey) == 12 && std::has_unique_object_representations_v<PeerKey>);
-static_assert(sizeof(PermissionKey) == 12 && std::has_unique_object_representations_v<PermissionKey>);
+static_assert(sizeof(ClientKey) == 16 && std::has_unique_object_representations_v<ClientKey>);
+static_assert(sizeof(ChannelKey) == 24 && std::has_unique_object_representations_v<ChannelKey>);
+static_assert(sizeof(PeerKey) == 16 && std::has_unique_object_representations_v<PeerKey>);
+static_assert(sizeof(PermissionKey) == 16 && std::has_unique_object_representations_v<PermissionKey>);
 
 using Tsc = uint64_t;
 

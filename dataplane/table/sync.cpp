@@ -102,6 +102,19 @@ bool StateSync::connect() {
   return ctx_->err == 0;
 }
 
+AllocCounters StateSync::sum_counters(uint32_t idx) const {
+  // Every worker's counters for one slot (read while workers write them:
+  // aligned 64-bit loads, a count may be one packet behind).
+  AllocCounters sum{};
+  for (const auto* c : counters_) {
+    sum.to_peer_packets += c[idx].to_peer_packets;
+    sum.to_peer_bytes += c[idx].to_peer_bytes;
+    sum.to_client_packets += c[idx].to_client_packets;
+    sum.to_client_bytes += c[idx].to_client_bytes;
+  }
+  return sum;
+}
+
 void StateSync::apply_event(const Fields& f) {
   auto type = state::event_type(state::field(f, "type"));
   std::string id(state::field(f, "id"));
@@ -131,14 +144,7 @@ void StateSync::apply_event(const Fields& f) {
       if (int64_t slot = tables_.index_of(id); slot >= 0 && slot_ids_[static_cast<size_t>(slot)] != id) {
         auto idx = static_cast<size_t>(slot);
         slot_ids_[idx] = id;
-        AllocCounters sum{};
-        for (const auto* c : counters_) {
-          sum.to_peer_packets += c[idx].to_peer_packets;
-          sum.to_peer_bytes += c[idx].to_peer_bytes;
-          sum.to_client_packets += c[idx].to_client_packets;
-          sum.to_client_bytes += c[idx].to_client_bytes;
-        }
-        baseline_[idx] = sum;
+        baseline_[idx] = sum_counters(static_cast<uint32_t>(idx));
       }
       break;
     }
@@ -254,13 +260,7 @@ void StateSync::tail() {
 void StateSync::push_counters() {
   size_t n = 0;
   tables_.for_each([&](const std::string& id, uint32_t idx) {
-    AllocCounters sum{};
-    for (const auto* c : counters_) {
-      sum.to_peer_packets += c[idx].to_peer_packets;
-      sum.to_peer_bytes += c[idx].to_peer_bytes;
-      sum.to_client_packets += c[idx].to_client_packets;
-      sum.to_client_bytes += c[idx].to_client_bytes;
-    }
+    AllocCounters sum = sum_counters(idx);
     AllocCounters& base = baseline_[idx];
     if (sum.to_peer_packets == base.to_peer_packets && sum.to_client_packets == base.to_client_packets) return;
     std::string key = state::traffic_key(id);

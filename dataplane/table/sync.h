@@ -60,6 +60,7 @@ private:
   void snapshot();
   void tail();
   void push_counters();
+  [[nodiscard]] AllocCounters sum_counters(uint32_t idx) const;
   void apply_event(const std::vector<std::pair<std::string, std::string>>& f);
 
   Options o_;

@@ -135,7 +135,7 @@ echo "send: fast path $fast, kernel path $slow, share $share%"
 check "Send indications: >= 99% on the fast path ($share%)" python3 -c "import sys; sys.exit(0 if $share >= 99 and $fast >= 4 * $MSGS * 0.99 else 1)"
 
 # Redis killed in the middle of relaying: established flows keep forwarding.
-ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 -n 600 -m 1 -l 170 -z 10 -c \
+timeout 60 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 -n 600 -m 1 -l 170 -z 10 -c \
   -u alice -w wonderland-42 10.77.0.2 >"$E2E_TMP/uclient-redis-down.log" 2>&1 &
 uc=$!
 sleep 2
@@ -150,6 +150,7 @@ s=$(stats)
 check "data plane reports the state store as disconnected" test "$(stat sync_connected "$s")" = 0
 check "no malformed drops or tx drops" test "$(stat drop_tx_full "$s")" = 0
 
+check "turn-dataplane still running (no crash)" kill -0 "$PID_dataplane"
 # Graceful stop: SIGTERM ends turn-dataplane with exit status 0.
 stop_pid "$PID_dataplane" TERM
 wait "$PID_dataplane"; rc=$?
