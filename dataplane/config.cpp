@@ -108,6 +108,10 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
   else if (k == "burst") c.burst = static_cast<uint16_t>(num(w, k, v, 1, 64));
   else if (k == "mbufs") c.mbufs = static_cast<uint32_t>(num(w, k, v, 1023, 1u << 22));
   else if (k == "stats-file") c.stats_file = v;
+  else if (k == "instance-id") {
+    if (v.empty() || v.size() > 64) fail(w, k, v, "1-64 characters");
+    c.instance_id = v;
+  }
   else fail(w, k, v, "unknown key (see docs/dataplane.md)");
   if (c.min_port > c.max_port) fail(w, k, v, "min-port is above max-port");
 }

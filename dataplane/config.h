@@ -36,6 +36,7 @@ struct DpConfig {
   uint16_t redis_port = 6379;
   int redis_db = 0;
   std::string redis_password;
+  std::string instance_id;         // names this data plane in Redis; hostname by default
   uint32_t allocations = 1 << 16;
   uint32_t channels = 1 << 18;
   uint16_t burst = 32;

@@ -19,6 +19,7 @@
 #include <rte_telemetry.h>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -225,7 +226,34 @@ int main(int argc, char** argv) {
       ++w;
     }
 
-    StateSync sync({cfg.redis_host, cfg.redis_port, cfg.redis_db, cfg.redis_password}, *tables, alloc_counters);
+    if (cfg.instance_id.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      cfg.instance_id = host;
+    }
+    StateSync sync({cfg.redis_host, cfg.redis_port, cfg.redis_db, cfg.redis_password, cfg.instance_id}, *tables,
+                   alloc_counters);
+    sync.set_stats_provider([&] {
+      Totals t = totals();
+      std::vector<std::pair<std::string, uint64_t>> v;
+      v.emplace_back("rx_packets", t.rx);
+      v.emplace_back("tx_packets", t.tx);
+      for (size_t i = 0; i < t.paths.size(); ++i) v.emplace_back("path_" + std::string(kPathKeys[i]), t.paths[i]);
+      for (size_t i = 0; i < t.drops.size(); ++i) v.emplace_back("drop_" + std::string(kDropKeys[i]), t.drops[i]);
+      for (size_t i = 0; i < t.punts.size(); ++i) v.emplace_back("punt_" + std::string(kPuntKeys[i]), t.punts[i]);
+      for (const auto& wc : ctx) {
+        std::string p = "worker" + std::to_string(wc.worker_id) + "_";
+        v.emplace_back(p + "rx_packets", wc.counters->rx_packets);
+        v.emplace_back(p + "busy_polls", wc.counters->busy_polls);
+        v.emplace_back(p + "idle_polls", wc.counters->idle_polls);
+      }
+      v.emplace_back("allocations", tables->allocation_count());
+      v.emplace_back("sync_lag_ms", sync.stats().lag_ms.load());
+      v.emplace_back("sync_events", sync.stats().events.load());
+      v.emplace_back("table_full", sync.stats().table_full.load());
+      v.emplace_back("workers", ctx.size());
+      return v;
+    });
     g_report = Report{&ctx, &wcounters[workers], tables.get(), &sync, cfg.port_id, tap};
     rte_telemetry_register_cmd("/dpturn/stats", telemetry_stats, "dpturn data plane totals: paths, drops, punts, tables, sync");
     rte_telemetry_register_cmd("/dpturn/workers", telemetry_workers, "dpturn per-worker counters");

@@ -20,6 +20,9 @@ namespace turn::state {
 inline constexpr std::string_view kAllocIndex = "dpturn:allocs";   // ZSET id -> expiry (Unix s)
 inline constexpr std::string_view kEventStream = "dpturn:events";  // STREAM of changes
 inline constexpr size_t kEventStreamMaxLen = 1000000;              // XADD MAXLEN ~
+// HASH per data plane: its counters (name -> value, plus "updated" in Unix
+// seconds), rewritten every second, expiring 10 s after the last write.
+inline constexpr std::string_view kDataplanePrefix = "dpturn:dataplane:";
 [[nodiscard]] std::string alloc_key(std::string_view id);        // HASH: the allocation record
 [[nodiscard]] std::string permissions_key(std::string_view id);  // HASH: peer ip -> expiry
 [[nodiscard]] std::string channels_key(std::string_view id);     // HASH: channel -> "peer expiry"

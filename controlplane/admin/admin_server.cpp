@@ -8,7 +8,10 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "common/crypto/integrity.h"
+#include "common/state/records.h"
 #include "controlplane/config/config.h"
 #include "controlplane/log.h"
 #include "controlplane/server/runtime.h"
@@ -62,6 +65,43 @@ json allocation_json(const AllocationInfo& a, uint64_t now) {
           {"channels", chans},
           {"to_peer", {{"packets", a.packets_to_peer.load()}, {"bytes", a.bytes_to_peer.load()}}},
           {"to_client", {{"packets", a.packets_to_client.load()}, {"bytes", a.bytes_to_client.load()}}}};
+}
+
+// Data planes publish their counters to Redis every second (docs/state.md).
+struct DataplaneStats {
+  std::string instance;
+  std::map<std::string, uint64_t> values;
+  uint64_t age_s = 0;
+};
+
+std::vector<DataplaneStats> read_dataplanes(const Config& cfg) {
+  std::vector<DataplaneStats> out;
+  if (!cfg.state_redis.enabled) return out;
+  try {
+    RedisClient c(cfg.state_redis);
+    c.connect();
+    std::string prefix(state::kDataplanePrefix);
+    std::string cursor = "0";
+    auto now = static_cast<uint64_t>(std::time(nullptr));
+    do {
+      auto r = c.command({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "100"});
+      if (r.elements.size() != 2) break;
+      cursor = r.elements[0].str;
+      for (const auto& k : r.elements[1].elements) {
+        DataplaneStats d;
+        d.instance = k.str.substr(prefix.size());
+        auto h = c.command({"HGETALL", k.str});
+        for (size_t i = 0; i + 1 < h.elements.size(); i += 2)
+          if (auto v = state::parse_u64(h.elements[i + 1].str)) d.values[h.elements[i].str] = *v;
+        uint64_t updated = d.values["updated"];
+        d.age_s = now > updated ? now - updated : 0;
+        out.push_back(std::move(d));
+      }
+    } while (cursor != "0");
+  } catch (const std::exception&) {
+    // Redis away: no data-plane figures this scrape (dpturn_state_redis_up says why).
+  }
+  return out;
 }
 
 }  // namespace
@@ -133,7 +173,20 @@ void AdminServer::routes() {
            {"relay_ports", std::to_string(cfg_.min_port) + "-" + std::to_string(cfg_.max_port)},
            {"allocations", rt_.shared().registry.size()},
            {"state_redis", store ? (store->connected() ? "connected" : "unreachable") : "off"},
-           {"userdb_redis", rt_.userdb() ? (rt_.userdb()->healthy() ? "connected" : "unreachable") : "off"}});
+           {"userdb_redis", rt_.userdb() ? (rt_.userdb()->healthy() ? "connected" : "unreachable") : "off"},
+           {"dataplanes", [this] {
+              json list = json::array();
+              for (auto& d : read_dataplanes(cfg_))
+                list.push_back({{"instance", d.instance},
+                                {"up", d.age_s <= 5},
+                                {"updated_s_ago", d.age_s},
+                                {"workers", d.values["workers"]},
+                                {"allocations", d.values["allocations"]},
+                                {"rx_packets", d.values["rx_packets"]},
+                                {"tx_packets", d.values["tx_packets"]},
+                                {"sync_lag_ms", d.values["sync_lag_ms"]}});
+              return list;
+            }()}});
   });
 
   s.Get("/api/v1/users", [this](const httplib::Request&, httplib::Response& res) {
@@ -253,9 +306,18 @@ std::string AdminServer::metrics() const {
   out += "dpturn_quota_refusals_total " + std::to_string(sum(&Stats::quota_refusals)) + "\n";
   counter("dpturn_forbidden_peers_total", "403 answers (peer policy).");
   out += "dpturn_forbidden_peers_total " + std::to_string(sum(&Stats::forbidden_peers)) + "\n";
-  counter("dpturn_relayed_packets_total", "Relayed packets by direction and path.");
+  auto dps = read_dataplanes(cfg_);
+  auto dpv = [](DataplaneStats& d, const char* k) { return std::to_string(d.values[k]); };
+  counter("dpturn_relayed_packets_total", "Relayed packets by direction and path (slow: turn-control's kernel sockets; fast: a data plane).");
   out += "dpturn_relayed_packets_total{direction=\"to_peer\",path=\"slow\"} " + std::to_string(sum(&Stats::packets_to_peer)) + "\n";
   out += "dpturn_relayed_packets_total{direction=\"to_client\",path=\"slow\"} " + std::to_string(sum(&Stats::packets_to_client)) + "\n";
+  for (auto& d : dps) {
+    uint64_t to_peer = d.values["path_channel_data_to_peer"] + d.values["path_send_indication_to_peer"] + d.values["path_hairpin"];
+    uint64_t to_client = d.values["path_peer_to_client_channel_data"] + d.values["path_peer_to_client_data_indication"] +
+                         d.values["path_hairpin"];
+    out += "dpturn_relayed_packets_total{direction=\"to_peer\",path=\"fast\",dataplane=\"" + d.instance + "\"} " + std::to_string(to_peer) + "\n";
+    out += "dpturn_relayed_packets_total{direction=\"to_client\",path=\"fast\",dataplane=\"" + d.instance + "\"} " + std::to_string(to_client) + "\n";
+  }
   counter("dpturn_relayed_bytes_total", "Relayed payload bytes by direction and path.");
   out += "dpturn_relayed_bytes_total{direction=\"to_peer\",path=\"slow\"} " + std::to_string(sum(&Stats::bytes_to_peer)) + "\n";
   out += "dpturn_relayed_bytes_total{direction=\"to_client\",path=\"slow\"} " + std::to_string(sum(&Stats::bytes_to_client)) + "\n";
@@ -264,6 +326,33 @@ std::string AdminServer::metrics() const {
     uint64_t v = 0;
     for (const auto* s : stats) v += s->drops[i].load();
     out += "dpturn_drops_total{reason=\"" + std::string(kCpDropKeys[i]) + "\",path=\"slow\"} " + std::to_string(v) + "\n";
+  }
+  for (auto& d : dps)
+    for (const auto& [k, v] : d.values)
+      if (k.rfind("drop_", 0) == 0)
+        out += "dpturn_drops_total{reason=\"" + k.substr(5) + "\",path=\"fast\",dataplane=\"" + d.instance + "\"} " + std::to_string(v) + "\n";
+  if (!dps.empty()) {
+    gauge("dpturn_dataplane_up", "1 while a data plane has published its counters in the last 5 s.");
+    for (auto& d : dps) out += "dpturn_dataplane_up{dataplane=\"" + d.instance + "\"} " + (d.age_s <= 5 ? "1" : "0") + "\n";
+    counter("dpturn_dataplane_punts_total", "Frames a data plane handed to the kernel path, by reason.");
+    for (auto& d : dps)
+      for (const auto& [k, v] : d.values)
+        if (k.rfind("punt_", 0) == 0)
+          out += "dpturn_dataplane_punts_total{reason=\"" + k.substr(5) + "\",dataplane=\"" + d.instance + "\"} " + std::to_string(v) + "\n";
+    counter("dpturn_dataplane_polls_total", "Worker rx polls that returned packets (busy) or none (idle): the load per worker.");
+    for (auto& d : dps)
+      for (const auto& [k, v] : d.values) {
+        auto us = k.find('_');
+        if (k.rfind("worker", 0) != 0 || us == std::string::npos) continue;
+        std::string w = k.substr(6, us - 6), what = k.substr(us + 1);
+        if (what == "busy_polls" || what == "idle_polls")
+          out += "dpturn_dataplane_polls_total{worker=\"" + w + "\",result=\"" + what.substr(0, 4) + "\",dataplane=\"" +
+                 d.instance + "\"} " + std::to_string(v) + "\n";
+      }
+    gauge("dpturn_dataplane_allocations", "Allocations in a data plane's tables.");
+    for (auto& d : dps) out += "dpturn_dataplane_allocations{dataplane=\"" + d.instance + "\"} " + dpv(d, "allocations") + "\n";
+    gauge("dpturn_dataplane_sync_lag_ms", "Age of the last state event a data plane applied.");
+    for (auto& d : dps) out += "dpturn_dataplane_sync_lag_ms{dataplane=\"" + d.instance + "\"} " + dpv(d, "sync_lag_ms") + "\n";
   }
   if (auto* store = rt_.state_store()) {
     gauge("dpturn_state_redis_up", "1 while the state Redis is reachable.");

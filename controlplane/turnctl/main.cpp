@@ -210,6 +210,15 @@ int main(int argc, char** argv) {
       std::cout << "  " << l["transport"].get<std::string>() << "\t" << (v6 ? "[" + ip + "]" : ip) << ":" << l["port"]
                 << "\t" << (l["up"].get<bool>() ? "up" : "DOWN: " + l["error"].get<std::string>()) << "\n";
     }
+    if (s.contains("dataplanes") && !s["dataplanes"].empty()) {
+      std::cout << "data planes:\n";
+      for (const auto& d : s["dataplanes"])
+        std::cout << "  " << d["instance"].get<std::string>() << "\t" << (d["up"].get<bool>() ? "up" : "STALE") << "\t"
+                  << d["workers"] << " worker(s), " << d["allocations"] << " allocation(s), rx " << d["rx_packets"]
+                  << ", tx " << d["tx_packets"] << ", sync lag " << d["sync_lag_ms"] << " ms\n";
+    } else {
+      std::cout << "data planes: none (media relayed by turn-control on kernel sockets)\n";
+    }
     return 0;
   }
   if (cmd == "health") {

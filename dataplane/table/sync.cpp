@@ -282,6 +282,27 @@ void StateSync::push_counters() {
   }
 }
 
+void StateSync::push_stats() {
+  if (!stats_fn_) return;
+  auto values = stats_fn_();
+  std::vector<std::string> args = {"HSET", std::string(state::kDataplanePrefix) + o_.instance};
+  for (auto& [k, v] : values) {
+    args.push_back(k);
+    args.push_back(std::to_string(v));
+  }
+  args.push_back("updated");
+  args.push_back(std::to_string(std::time(nullptr)));
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  Reply r(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (!r.r) throw std::runtime_error("stats push failed");
+  Reply e(redisCommand(ctx_, "EXPIRE %s%s 10", std::string(state::kDataplanePrefix).c_str(), o_.instance.c_str()));
+}
+
 void StateSync::run() {
   int backoff_ms = 250;
   auto last_push = std::chrono::steady_clock::now();
@@ -312,6 +333,7 @@ void StateSync::run() {
       if (now - last_push >= std::chrono::seconds(1)) {
         last_push = now;
         push_counters();
+        push_stats();
       }
       if (now - last_expire >= std::chrono::seconds(5)) {
         last_expire = now;

@@ -13,7 +13,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -44,7 +46,12 @@ public:
     uint16_t port = 6379;
     int db = 0;
     std::string password;
+    std::string instance = "dataplane";  // names this data plane in Redis
   };
+  // Every second the sync thread publishes these counters (name, value) to
+  // dpturn:dataplane:<instance> for turn-control's status and /metrics.
+  using StatsFn = std::function<std::vector<std::pair<std::string, uint64_t>>()>;
+  void set_stats_provider(StatsFn f) { stats_fn_ = std::move(f); }
   // counters[w] is worker w's per-allocation counter array (capacity entries).
   StateSync(Options o, Tables& tables, std::vector<const AllocCounters*> counters);
   ~StateSync();
@@ -60,6 +67,7 @@ private:
   void snapshot();
   void tail();
   void push_counters();
+  void push_stats();
   [[nodiscard]] AllocCounters sum_counters(uint32_t idx) const;
   void apply_event(const std::vector<std::pair<std::string, std::string>>& f);
 
@@ -74,6 +82,7 @@ private:
   std::atomic<bool> stop_{false};
   std::atomic<bool> ready_{false};
   SyncStats stats_;
+  StatsFn stats_fn_;
 };
 
 }  // namespace turn::dp

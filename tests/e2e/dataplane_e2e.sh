@@ -61,6 +61,7 @@ max-port=65535
 legacy-channel-range
 tap=dpt0
 state-redis="ip=127.0.0.1 port=6379"
+instance-id=dp-e2e
 allocations=4096
 channels=16384
 CONF
@@ -79,6 +80,9 @@ legacy-channel-range
 state-redis="ip=127.0.0.1 port=6379"
 instance-id=dpe2e
 relay-threads=1
+admin-ip=127.0.0.1
+admin-port=8080
+admin-token=e2e-token-0123456789abcdef
 CONF
 start turn-control "$NS_S" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc.conf"
 wait_port "$NS_S" udp "10.77.0.2:3478" 10 || { fail "turn-control listens"; exit 1; }
@@ -126,6 +130,16 @@ after=$(stats)
 read -r fast slow share <<<"$(fast_share "$before" "$after")"
 echo "channels: fast path $fast, kernel path $slow, share $share%"
 check "channels: >= 99% of relayed packets on the fast path ($share%)" python3 -c "import sys; sys.exit(0 if $share >= 99 and $fast >= 4 * $MSGS * 0.99 else 1)"
+
+# turn-control sees the data plane: status lists it, /metrics counts the fast path.
+ctl() { ip netns exec "$NS_S" "$BUILD/controlplane/turnctl" --url http://127.0.0.1:8080 --token e2e-token-0123456789abcdef "$@"; }
+sleep 1.5  # the data plane publishes its counters every second
+status=$(ctl status); echo "$status" | tail -3
+check "turnctl status lists the data plane as up" grep -qE "^  dp-e2e	up	1 worker" <<<"$status"
+metrics=$(ctl metrics)
+check "/metrics counts fast-path packets from the data plane" \
+  grep -qE '^dpturn_relayed_packets_total\{direction="to_peer",path="fast",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
+check "/metrics has the data plane's per-worker load" grep -qE '^dpturn_dataplane_polls_total\{worker="0",result="busy",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
 
 before=$(stats)
 check "Send indications: zero loss through turn-dataplane" uclient send -s
