@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 # Reads turn-dataplane's counters through DPDK telemetry (the same socket
-# protocol as DPDK's dpdk-telemetry.py, which Debian does not ship):
+# protocol as DPDK's dpdk-telemetry.py from Debian's dpdk-dev, without it):
 #   scripts/dp-telemetry.py [--file-prefix PREFIX] [COMMAND ...]
 # Default command: /dpturn/stats. Prints the JSON reply.
 import json

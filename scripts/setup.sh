@@ -14,7 +14,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Build and test dependencies, all from Debian 12 (bookworm).
 PACKAGES=(
   g++ clang libclang-rt-14-dev meson ninja-build pkg-config
-  libdpdk-dev dpdk libssl-dev openssl libhiredis-dev libgtest-dev libbenchmark-dev
+  libdpdk-dev dpdk dpdk-dev libssl-dev openssl libhiredis-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev
   redis-server redis-tools coturn iproute2 ethtool procps python3 python3-scapy curl
 )
