@@ -223,7 +223,8 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const Ud
   const AllocEntry& a = t.alloc(ch->alloc);
   if (ch->expires.load(std::memory_order_relaxed) <= now || a.expires.load(std::memory_order_relaxed) <= now)
     return Verdict::punted(PuntReason::Expired);
-  const PermissionEntry* perm = t.permission(PermissionKey{a.relay_ip, ch->peer_ip, a.relay_port});
+  const PermissionEntry* perm = ch->perm.load(std::memory_order_acquire);
+  if (!perm) perm = t.permission(PermissionKey{a.relay_ip, ch->peer_ip, a.relay_port});
   if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
 
   // Checksum: remove the old pseudo/UDP header, the 4-byte ChannelData

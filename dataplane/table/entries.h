@@ -75,17 +75,21 @@ struct AllocEntry {
   std::atomic<Tsc> expires{0};
 };
 
+struct PermissionEntry {
+  uint32_t alloc;
+  std::atomic<Tsc> expires{0};
+};
+
 struct ChannelEntry {
   uint32_t alloc;         // AllocEntry slot
   uint32_t peer_ip;       // network order
   uint16_t peer_port;     // network order
   uint16_t channel;       // network order
   std::atomic<Tsc> expires{0};
-};
-
-struct PermissionEntry {
-  uint32_t alloc;
-  std::atomic<Tsc> expires{0};
+  // The permission for peer_ip on this allocation, linked by the writer so
+  // that ChannelData needs no permission lookup (nullptr: look it up). Both
+  // live until their allocation is removed, so the link never dangles.
+  std::atomic<const PermissionEntry*> perm{nullptr};
 };
 
 // Per worker and allocation: what the fast path relayed (summed by the

@@ -104,6 +104,7 @@ void Tables::set_static_neighbor(uint32_t ip, const Mac& mac) {
   uintptr_t v = 0;
   for (int i = 0; i < 6; ++i) v = (v << 8) | mac.b[i];
   rte_hash_add_key_data(neigh_, &ip, reinterpret_cast<void*>(v));
+  neigh_gen_.fetch_add(1, std::memory_order_release);
 }
 
 void Tables::learn(uint32_t ip, const Mac& mac) noexcept {
@@ -114,6 +115,7 @@ void Tables::learn(uint32_t ip, const Mac& mac) noexcept {
   void* old;
   if (rte_hash_lookup_data(neigh_, &ip, &old) >= 0 && reinterpret_cast<uintptr_t>(old) == v) return;
   rte_hash_add_key_data(neigh_, &ip, reinterpret_cast<void*>(v));  // LF: readers see old or new
+  neigh_gen_.fetch_add(1, std::memory_order_release);
 }
 
 bool Tables::upsert_allocation(const std::string& id, const ClientKey& client, uint32_t relay_ip, uint16_t relay_port,
@@ -200,6 +202,11 @@ bool Tables::upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expi
     return false;
   }
   w.perms.emplace(peer_ip, slot);
+  // Channels bound before their permission arrived: link them now
+  // (readers see nullptr, and look the permission up, or the entry).
+  for (const auto& [num, cslot] : w.channels)
+    if (channels_[cslot].peer_ip == peer_ip)
+      channels_[cslot].perm.store(&e, std::memory_order_release);
   return true;
 }
 
@@ -234,6 +241,8 @@ bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t 
   e.peer_port = peer_port;
   e.channel = channel_n;
   e.expires.store(expires, std::memory_order_relaxed);
+  auto p = w.perms.find(peer_ip);
+  e.perm.store(p == w.perms.end() ? nullptr : &perms_[p->second], std::memory_order_release);
   ChannelKey ck{w.client, channel_n, 0};
   PeerKey pk{w.relay_ip, peer_ip, w.relay_port, peer_port};
   if (rte_hash_add_key_data(channel_, &ck, &e) != 0) {

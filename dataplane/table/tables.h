@@ -18,6 +18,7 @@
 #include <rte_hash.h>
 #include <rte_rcu_qsbr.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -78,6 +79,8 @@ public:
     gateway_ = gateway;
   }
   void learn(uint32_t ip, const Mac& mac) noexcept;
+  // Bumped (release) whenever a neighbour changes: workers' caches check it.
+  [[nodiscard]] uint32_t neighbour_generation() const noexcept { return neigh_gen_.load(std::memory_order_acquire); }
   // A configured next hop: learning never overrides it (no spoofing it away).
   void set_static_neighbor(uint32_t ip, const Mac& mac);
   [[nodiscard]] uint32_t neighbours() const noexcept { return static_cast<uint32_t>(rte_hash_count(neigh_)); }
@@ -139,6 +142,7 @@ private:
   std::unordered_map<std::string, WriterAlloc> by_id_;
   uint32_t local_ip_ = 0, netmask_ = 0, gateway_ = 0;
   std::vector<uint32_t> static_neighbors_;  // service-lcore (writer) side only
+  std::atomic<uint32_t> neigh_gen_{1};
   size_t memory_bytes_ = 0;
 };
 
@@ -147,12 +151,27 @@ private:
 struct WorkerTables {
   const Tables* t;
   uint64_t txn = 0;
+  uint32_t last_ip = 0, last_gen = 0;
+  Mac last_mac{};
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
   [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept { return t->channel(k); }
   [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) const noexcept { return t->next_hop(ip, m); }
+  // Media flows send to the same next hop in runs: remember the last answer
+  // while the neighbour table has not changed (generation).
+  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) noexcept {
+    uint32_t gen = t->neighbour_generation();
+    if (ip == last_ip && gen == last_gen) {
+      m = last_mac;
+      return true;
+    }
+    if (!t->next_hop(ip, m)) return false;
+    last_ip = ip;
+    last_gen = gen;
+    last_mac = m;
+    return true;
+  }
   [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }
 };
 
