@@ -34,6 +34,11 @@ VDEV="--vdev=net_pcap0,rx_pcap=$TMP/flows.pcap,infinite_rx=1"
 timeout -s INT $((SECS + 2)) dpdk-testpmd -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-testpmd "$VDEV" -- \
   --forward-mode=io --port-topology=loop --auto-start --stats-period=1 --nb-cores=1 >"$TMP/testpmd.log" 2>&1 || true
 testpmd_pps=$(grep -o 'Rx-pps: *[0-9]*' "$TMP/testpmd.log" | awk '{print $2}' | tail -n +3 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+# 1b. testpmd 5tswap (swaps MACs, IPs and ports: reads and writes L2-L4 like
+# the fast path does, without lookups): a second, header-touching reference.
+timeout -s INT $((SECS + 2)) dpdk-testpmd -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-testpmd "$VDEV" -- \
+  --forward-mode=5tswap --port-topology=loop --auto-start --stats-period=1 --nb-cores=1 >"$TMP/testpmd5.log" 2>&1 || true
+swap_pps=$(grep -o 'Rx-pps: *[0-9]*' "$TMP/testpmd5.log" | awk '{print $2}' | tail -n +3 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 
 # 2. turn-dataplane on the same vdev and cores.
 cat >"$TMP/dp.conf" <<CONF
@@ -47,6 +52,7 @@ channels=$((N + N / 4 + 64))
 min-port=49152
 max-port=65535
 instance-id=bench
+mbufs=$((N + 32768))
 CONF
 build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-dp "$VDEV" --vdev=net_null0 -- \
   -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
@@ -57,14 +63,16 @@ read -r rx0 fwd0 p0 <<<"$(rx)"; t0=$(date +%s.%N)
 sleep "$SECS"
 read -r rx1 fwd1 p1 <<<"$(rx)"; t1=$(date +%s.%N)
 kill -INT $DP; wait $DP || true
-python3 - "$testpmd_pps" "$rx0" "$rx1" "$fwd0" "$fwd1" "$p0" "$p1" "$t0" "$t1" "$N" "$SIZE" <<'PY'
+python3 - "$testpmd_pps" "$swap_pps" "$rx0" "$rx1" "$fwd0" "$fwd1" "$p0" "$p1" "$t0" "$t1" "$N" "$SIZE" <<'PY'
 import sys
-tp, rx0, rx1, f0, f1, p0, p1, t0, t1, n, size = sys.argv[1:]
-tp = float(tp or 0); dt = float(t1) - float(t0)
+tp, sw, rx0, rx1, f0, f1, p0, p1, t0, t1, n, size = sys.argv[1:]
+tp = float(tp or 0); sw = float(sw or 0); dt = float(t1) - float(t0)
 pps = (int(rx1) - int(rx0)) / dt
 fwd = (int(f1) - int(f0)) / dt
 print(f"allocations={n} payload={size}B")
 print(f"testpmd io fwd: {tp/1e6:.3f} Mpps")
+print(f"testpmd 5tswap: {sw/1e6:.3f} Mpps")
 print(f"turn-dataplane: {pps/1e6:.3f} Mpps received, {fwd/1e6:.3f} Mpps ChannelData->peer, punted {int(p1)-int(p0)}")
-print(f"ratio turn-dataplane / testpmd: {fwd/tp:.2f}" if tp else "testpmd figure missing")
+print(f"ratio turn-dataplane / testpmd io: {fwd/tp:.2f}" if tp else "testpmd figure missing")
+print(f"ratio turn-dataplane / testpmd 5tswap: {fwd/sw:.2f}" if sw else "testpmd 5tswap figure missing")
 PY

@@ -216,7 +216,7 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const Ud
   uint16_t len = load_be16(p + 2);
   if (channel_h < kMinChannel || channel_h > pc.max_channel) return Verdict::dropped(Drop::BadChannelData);
   if (len > u.payload_len - kChannelDataHeaderSize) return Verdict::dropped(Drop::BadChannelData);
-  ChannelKey key{ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port}, 0, 0};
+  ChannelKey key{u.src_ip, u.dst_ip, u.src_port, u.dst_port, 0, 0};
   std::memcpy(&key.channel, p, 2);
   const ChannelEntry* ch = t.channel(key);
   if (!ch) return Verdict::punted(PuntReason::UnknownFlow);  // not installed (yet): the kernel path decides

@@ -31,11 +31,18 @@ struct alignas(8) ClientKey {
 };
 
 // Client -> peer ChannelData: which binding does (5-tuple, channel) name?
+// Flat and 16 bytes, so rte_hash compares it with its 16-byte SIMD
+// comparator rather than memcmp (profiled: memcmp was 8% of the loop).
 struct alignas(8) ChannelKey {
-  ClientKey client;
+  uint32_t client_ip;
+  uint32_t server_ip;
+  uint16_t client_port;
+  uint16_t server_port;
   uint16_t channel;  // network order
   uint16_t zero = 0;
-  uint32_t zero2 = 0;
+  [[nodiscard]] static ChannelKey of(const ClientKey& c, uint16_t channel_n) noexcept {
+    return ChannelKey{c.client_ip, c.server_ip, c.client_port, c.server_port, channel_n, 0};
+  }
   friend bool operator==(const ChannelKey&, const ChannelKey&) = default;
 };
 
@@ -60,7 +67,7 @@ struct alignas(8) PermissionKey {
 };
 
 static_assert(sizeof(ClientKey) == 16 && std::has_unique_object_representations_v<ClientKey>);
-static_assert(sizeof(ChannelKey) == 24 && std::has_unique_object_representations_v<ChannelKey>);
+static_assert(sizeof(ChannelKey) == 16 && std::has_unique_object_representations_v<ChannelKey>);
 static_assert(sizeof(PeerKey) == 16 && std::has_unique_object_representations_v<PeerKey>);
 static_assert(sizeof(PermissionKey) == 16 && std::has_unique_object_representations_v<PermissionKey>);
 

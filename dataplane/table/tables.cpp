@@ -163,7 +163,7 @@ void Tables::remove_channel(WriterAlloc& w, uint16_t channel_n) {
   ChannelEntry& e = channels_[it->second];
   PeerKey pk{w.relay_ip, e.peer_ip, w.relay_port, e.peer_port};
   rte_hash_del_key(peer_, &pk);
-  ChannelKey ck{w.client, channel_n, 0};
+  ChannelKey ck = ChannelKey::of(w.client, channel_n);
   rte_hash_del_key(channel_, &ck);  // frees the entry after the grace period
   w.channels.erase(it);
 }
@@ -243,7 +243,7 @@ bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t 
   e.expires.store(expires, std::memory_order_relaxed);
   auto p = w.perms.find(peer_ip);
   e.perm.store(p == w.perms.end() ? nullptr : &perms_[p->second], std::memory_order_release);
-  ChannelKey ck{w.client, channel_n, 0};
+  ChannelKey ck = ChannelKey::of(w.client, channel_n);
   PeerKey pk{w.relay_ip, peer_ip, w.relay_port, peer_port};
   if (rte_hash_add_key_data(channel_, &ck, &e) != 0) {
     free_channels_.push_back(slot);

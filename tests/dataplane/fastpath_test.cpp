@@ -190,7 +190,7 @@ public:
     e.channel = np(channel_h);
     e.expires.store(expires);
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
-    channels_[ChannelKey{a.client, e.channel, 0}] = slot;
+    channels_[ChannelKey::of(a.client, e.channel)] = slot;
     peers_[PeerKey{a.relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
   }
   void set_alloc_expiry(uint32_t idx, Tsc t) { allocs_[idx].expires.store(t); }
