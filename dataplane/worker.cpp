@@ -9,6 +9,7 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace turn::dp {
@@ -75,10 +76,45 @@ int worker_main(void* arg) {
     k.rx_packets += n;
     ++k.rx_bursts;
     Tsc now = rte_rdtsc();
+    // Pass 1: the keys of client ChannelData frames, looked up in bulk.
+    ChannelKey keys[kMaxBurst];
+    const ChannelKey* key_ptrs[kMaxBurst];
+    const ChannelEntry* found[kMaxBurst];
+    int8_t slot[kMaxBurst];
+    uint32_t nkeys = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      slot[i] = -1;
+      const uint8_t* f = rte_pktmbuf_mtod(rx[i], const uint8_t*);
+      if (rx[i]->data_len < kL2L3L4 + kChannelDataHeaderSize || load_be16(f + 12) != kEtherTypeIpv4 ||
+          f[14] != 0x45 || f[14 + 9] != 17)
+        continue;
+      uint16_t dport;
+      std::memcpy(&dport, f + 36, 2);
+      uint8_t first = f[kL2L3L4];
+      if (!c.pc.is_turn_port(dport) || first < 0x40 || first >= 0x80) continue;
+      ChannelKey& key = keys[nkeys];
+      std::memcpy(&key.client_ip, f + 26, 4);
+      std::memcpy(&key.server_ip, f + 30, 4);
+      std::memcpy(&key.client_port, f + 34, 2);
+      key.server_port = dport;
+      std::memcpy(&key.channel, f + kL2L3L4, 2);
+      key.zero = 0;
+      key_ptrs[nkeys] = &key;
+      slot[i] = static_cast<int8_t>(nkeys++);
+    }
+    if (nkeys) {
+      for (uint32_t b = 0; b < nkeys; b += RTE_HASH_LOOKUP_BULK_MAX)
+        c.tables->channel_bulk(key_ptrs + b, std::min<uint32_t>(RTE_HASH_LOOKUP_BULK_MAX, nkeys - b), found + b);
+      for (uint32_t j = 0; j < nkeys; ++j)
+        if (found[j]) rte_prefetch0(&c.tables->alloc(found[j]->alloc));
+    }
+    // Pass 2: the decision per frame (pipeline/fastpath.h).
     uint16_t ntx = 0, npunt = 0;
     for (uint16_t i = 0; i < n; ++i) {
       if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void*));
       rte_mbuf* m = rx[i];
+      wt.hint_key = slot[i] >= 0 ? &keys[slot[i]] : nullptr;
+      wt.hint = slot[i] >= 0 ? found[slot[i]] : nullptr;
       if (m->nb_segs != 1) {
         punt[npunt++] = m;
         ++punts[static_cast<size_t>(PuntReason::Other)];

@@ -59,6 +59,16 @@ public:
     void* d;
     return rte_hash_lookup_data(perm_, &k, &d) >= 0 ? static_cast<const PermissionEntry*>(d) : nullptr;
   }
+  // Bulk channel lookup for a burst (l3fwd's pattern): up to
+  // RTE_HASH_LOOKUP_BULK_MAX keys; out[i] is nullptr on a miss.
+  void channel_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+    uint64_t hits = 0;
+    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    rte_hash_lookup_bulk_data(channel_, reinterpret_cast<const void**>(const_cast<const ChannelKey**>(keys)), n,
+                              &hits, data);
+    for (uint32_t i = 0; i < n; ++i)
+      out[i] = (hits >> i) & 1 ? static_cast<const ChannelEntry*>(data[i]) : nullptr;
+  }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
   // The MAC of the next hop towards ip (network order): ip itself when on
   // link, else the gateway.
@@ -154,7 +164,14 @@ struct WorkerTables {
   uint32_t last_ip = 0, last_gen = 0;
   Mac last_mac{};
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
-  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept { return t->channel(k); }
+  // The worker looks a burst's channels up in bulk beforehand and leaves
+  // the answer for the frame being processed here (hint_key/hint).
+  const ChannelKey* hint_key = nullptr;
+  const ChannelEntry* hint = nullptr;
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept {
+    if (hint_key && *hint_key == k) return hint;
+    return t->channel(k);
+  }
   [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }

@@ -102,6 +102,21 @@ check "valid REST credential accepted" grep -q "^reachable" <<<"$out"
 out=$(probe "turn:$S_CLIENT_IP:5399" -u $USER -p $PASS); echo "$out"
 check "closed port reported unreachable" grep -q "^unreachable" <<<"$out"
 
+# turnctl probe works against coturn too (Debian's turnserver, loopback of
+# the server namespace).
+start coturn "$NS_S" turnserver -n --listening-ip=127.0.0.1 --listening-port=3479 --relay-ip=127.0.0.1 \
+  --min-port=41000 --max-port=41999 --lt-cred-mech --user=$USER:$PASS --realm=coturn.test --no-tls --no-dtls \
+  --no-cli --log-file=stdout
+if wait_port "$NS_S" udp "127.0.0.1:3479" 10; then
+  out=$(ip netns exec "$NS_S" "$CTL" probe turn:127.0.0.1:3479 -u $USER -p $PASS); echo "coturn: $out"
+  check "probe reports coturn reachable with a round trip" grep -qE "^reachable: .* round trip [0-9.]+ ms" <<<"$out"
+  out=$(ip netns exec "$NS_S" "$CTL" probe turn:127.0.0.1:3479 -u $USER -p wrong-password); echo "coturn: $out"
+  check "probe reports coturn's 401 for a wrong password" grep -q "401" <<<"$out"
+else
+  fail "coturn listens for the probe test"
+fi
+stop_pid "$PID_coturn"
+
 # Relay usage: a held allocation is listed while it lives and gone after.
 before=$(ctl usage | head -1 | awk '{print $1}')
 probe "turn:$S_CLIENT_IP:3478" -u $USER -p $PASS --hold 3 >"$E2E_TMP/hold.log" 2>&1 &
