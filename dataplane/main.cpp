@@ -3,8 +3,8 @@
 //
 //   turn-dataplane [EAL options] -- -c dataplane.conf [--key=value ...]
 //
-// The main lcore runs the service loop (kernel -> wire, neighbour
-// learning); every other lcore is a worker with its own rx/tx queue. A sync
+// The main lcore runs the service loop (neighbour learning); every other
+// lcore is a worker with its own rx/tx queue. A sync
 // thread feeds the tables from Redis. Setup code: may throw; main catches,
 // prints and exits 1.
 #include <rte_eal.h>
@@ -48,7 +48,6 @@ void on_signal(int) { g_quit.store(true); }
 // for the callbacks; counters are read racily, which x86-64 keeps untorn).
 struct Report {
   std::vector<WorkerContext>* workers = nullptr;
-  WorkerCounters* service = nullptr;
   Tables* tables = nullptr;
   StateSync* sync = nullptr;
   uint16_t port = 0, tap = 0;
@@ -71,8 +70,6 @@ Totals totals() {
     for (size_t i = 0; i < t.drops.size(); ++i) t.drops[i] += w.counters->drops[i];
     for (size_t i = 0; i < t.punts.size(); ++i) t.punts[i] += (*w.punts)[i];
   }
-  t.paths[static_cast<size_t>(Path::FromKernel)] += g_report.service->paths[static_cast<size_t>(Path::FromKernel)];
-  t.drops[static_cast<size_t>(Drop::TxFull)] += g_report.service->drops[static_cast<size_t>(Drop::TxFull)];
   return t;
 }
 
@@ -199,7 +196,7 @@ int main(int argc, char** argv) {
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
 
-    auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * (workers + 1), 64));
+    auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);
     std::vector<WorkerContext> ctx(workers);
     std::vector<const AllocCounters*> alloc_counters;
@@ -254,7 +251,7 @@ int main(int argc, char** argv) {
       v.emplace_back("workers", ctx.size());
       return v;
     });
-    g_report = Report{&ctx, &wcounters[workers], tables.get(), &sync, cfg.port_id, tap};
+    g_report = Report{&ctx, tables.get(), &sync, cfg.port_id, tap};
     rte_telemetry_register_cmd("/dpturn/stats", telemetry_stats, "dpturn data plane totals: paths, drops, punts, tables, sync");
     rte_telemetry_register_cmd("/dpturn/workers", telemetry_workers, "dpturn per-worker counters");
     sync.start();

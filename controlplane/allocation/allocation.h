@@ -99,8 +99,6 @@ struct Allocation {
   ClientLink link;
   int relay_fd = -1;
   std::string username;
-  crypto::Key key;        // the key the Allocate authenticated with
-  bool sha256_integrity = false;
   TimePoint expires;
   std::unordered_map<IpAddress, TimePoint, AddressHash> permissions;
   std::unordered_map<uint16_t, Channel> channels;

@@ -170,8 +170,6 @@ void TurnServer::handle_allocate(Request& req) {
   a->link = req.link;
   a->relay_fd = fd;
   a->username = req.username;
-  a->key = req.key;
-  a->sha256_integrity = req.sha256;
   a->expires = loop_.now() + std::chrono::seconds(lifetime);
   a->to_peer_bucket.configure(cfg_.max_bps);
   a->to_client_bucket.configure(cfg_.max_bps);

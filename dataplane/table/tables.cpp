@@ -37,11 +37,10 @@ void attach_rcu(rte_hash* h, rte_rcu_qsbr* v, void* ctx, rte_hash_free_key_data 
 }
 
 template <class T>
-T* make_array(const char* name, uint32_t n, int socket, size_t& total) {
+T* make_array(const char* name, uint32_t n, int socket) {
   void* p = rte_zmalloc_socket(name, sizeof(T) * n, 64, socket);
   if (!p) throw std::runtime_error(std::string("rte_zmalloc(") + name + "): out of hugepage memory for " +
                                    std::to_string(n) + " entries");
-  total += sizeof(T) * n;
   return static_cast<T*>(p);
 }
 
@@ -56,11 +55,9 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   peer_ = make_hash("dp_peer", hc, sizeof(PeerKey), socket);
   perm_ = make_hash("dp_perm", hc, sizeof(PermissionKey), socket);
   neigh_ = make_hash("dp_neigh", 1 << 16, sizeof(uint32_t), socket);
-  allocs_ = make_array<AllocEntry>("dp_allocs", sizes.allocations, socket, memory_bytes_);
-  channels_ = make_array<ChannelEntry>("dp_channels", sizes.channels, socket, memory_bytes_);
-  perms_ = make_array<PermissionEntry>("dp_perms", sizes.channels, socket, memory_bytes_);
-  // Approximate rte_hash footprint: key store + buckets (~ 2x entries x (key + 16)).
-  memory_bytes_ += size_t{ha} * (sizeof(ClientKey) + 16) * 2 + size_t{hc} * (sizeof(ChannelKey) + sizeof(PeerKey) + sizeof(PermissionKey) + 48) * 2;
+  allocs_ = make_array<AllocEntry>("dp_allocs", sizes.allocations, socket);
+  channels_ = make_array<ChannelEntry>("dp_channels", sizes.channels, socket);
+  perms_ = make_array<PermissionEntry>("dp_perms", sizes.channels, socket);
   // Channel entries are shared by the channel and peer tables: the slot is
   // freed from the channel table's callback only (the peer table frees nothing).
   attach_rcu(client_, qsbr, this, &Tables::free_alloc, "client");
@@ -147,6 +144,7 @@ bool Tables::upsert_allocation(const std::string& id, const ClientKey& client, u
     return false;
   }
   by_id_.emplace(id, WriterAlloc{idx, client, relay_ip, relay_port, {}, {}});
+  live_allocs_.store(by_id_.size(), std::memory_order_relaxed);
   return true;
 }
 
@@ -180,6 +178,7 @@ void Tables::remove_allocation(const std::string& id) {
   allocs_[w.index].expires.store(0, std::memory_order_relaxed);  // stop forwarding at once
   rte_hash_del_key(client_, &w.client);
   by_id_.erase(it);
+  live_allocs_.store(by_id_.size(), std::memory_order_relaxed);
 }
 
 bool Tables::upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expires) {

@@ -108,7 +108,8 @@ public:
   // them too; this bounds memory if a delete is ever missed).
   void expire(Tsc now, Tsc grace);
   void clear();
-  [[nodiscard]] size_t allocation_count() const noexcept { return by_id_.size(); }
+  // Any thread (telemetry reads it while the writer changes by_id_).
+  [[nodiscard]] size_t allocation_count() const noexcept { return live_allocs_.load(std::memory_order_relaxed); }
   [[nodiscard]] size_t channel_count() const noexcept;
   [[nodiscard]] size_t permission_count() const noexcept;
   [[nodiscard]] uint32_t capacity() const noexcept { return sizes_.allocations; }
@@ -122,8 +123,6 @@ public:
   void for_each(F&& f) const {
     for (const auto& [id, w] : by_id_) f(id, w.index);
   }
-  // Bytes of hugepage memory the tables and entries take (for the benchmark).
-  [[nodiscard]] size_t memory_bytes() const noexcept { return memory_bytes_; }
 
 private:
   struct WriterAlloc {
@@ -150,10 +149,10 @@ private:
   PermissionEntry* perms_ = nullptr;
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
   std::unordered_map<std::string, WriterAlloc> by_id_;
+  std::atomic<size_t> live_allocs_{0};  // by_id_.size(), for readers on other threads
   uint32_t local_ip_ = 0, netmask_ = 0, gateway_ = 0;
   std::vector<uint32_t> static_neighbors_;  // service-lcore (writer) side only
   std::atomic<uint32_t> neigh_gen_{1};
-  size_t memory_bytes_ = 0;
 };
 
 // What a worker hands to the fast path: the shared tables plus its own
