@@ -2,6 +2,8 @@
 // turn-dataplane configuration parsing.
 #include "dataplane/config.h"
 
+#include "common/util/text.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -13,13 +15,6 @@ namespace turn::dp {
 
 namespace {
 
-std::string trim(std::string s) {
-  auto sp = [](unsigned char c) { return std::isspace(c) != 0; };
-  while (!s.empty() && sp(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && sp(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
 
 [[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& value, const std::string& why) {
   throw DpConfigError(where + ": " + key + "=" + value + ": " + why);

@@ -12,6 +12,7 @@
 
 #include "common/crypto/integrity.h"
 #include "common/state/records.h"
+#include "common/util/text.h"
 #include "controlplane/config/config.h"
 #include "controlplane/log.h"
 #include "controlplane/server/runtime.h"
@@ -210,12 +211,7 @@ void AdminServer::routes() {
     rt_.shared().credentials.add_local(name, password);
     if (auto* db = rt_.userdb()) {
       auto key = crypto::long_term_key(stun::PasswordAlgorithm::Md5, name, cfg_.realm, password);
-      static constexpr char kHex[] = "0123456789abcdef";
-      std::string hex;
-      for (size_t i = 0; i < key.size; ++i) {
-        hex.push_back(kHex[key.bytes[i] >> 4]);
-        hex.push_back(kHex[key.bytes[i] & 15]);
-      }
+      std::string hex = to_hex(key.bytes.data(), key.size);
       try {
         db->put_user(name, hex);
       } catch (const std::exception& e) {

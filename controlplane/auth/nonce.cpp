@@ -7,21 +7,9 @@
 #include <charconv>
 
 #include "common/crypto/integrity.h"
+#include "common/util/text.h"
 
 namespace turn::cp {
-
-namespace {
-std::string hex(const uint8_t* p, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    s.push_back(kDigits[p[i] >> 4]);
-    s.push_back(kDigits[p[i] & 15]);
-  }
-  return s;
-}
-}  // namespace
 
 NonceIssuer::NonceIssuer(std::string secret, uint32_t lifetime_s)
     : secret_(std::move(secret)), lifetime_s_(lifetime_s) {}
@@ -33,14 +21,14 @@ std::string NonceIssuer::tag(uint32_t expiry, std::string_view realm, const IpAd
                          {reinterpret_cast<const uint8_t*>(realm.data()), realm.size()},
                          {client.bytes.data(), client.bytes.size()}};
   auto mac = crypto::hmac_sha256({reinterpret_cast<const uint8_t*>(secret_.data()), secret_.size()}, parts);
-  return hex(mac.data(), 12);
+  return to_hex(mac.data(), 12);
 }
 
 std::string NonceIssuer::issue(std::string_view realm, const IpAddress& client, uint64_t now_s) const {
   auto expiry = static_cast<uint32_t>(now_s + lifetime_s_);
   uint8_t e[4];
   store_be32(e, expiry);
-  return std::string(kNonceCookie) + hex(e, 4) + tag(expiry, realm, client);
+  return std::string(kNonceCookie) + to_hex(e, 4) + tag(expiry, realm, client);
 }
 
 NonceCheck NonceIssuer::check(std::string_view nonce, std::string_view realm, const IpAddress& client,

@@ -2,6 +2,8 @@
 // turnserver.conf parsing and validation.
 #include "controlplane/config/config.h"
 
+#include "common/util/text.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,12 +17,6 @@ namespace turn::cp {
 
 namespace {
 
-std::string trim(std::string s) {
-  auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
-  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
-  return s;
-}
 
 std::string unquote(std::string s) {
   if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
