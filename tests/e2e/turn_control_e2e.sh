@@ -138,9 +138,29 @@ for t in create perm chan delete; do
   check "stream has '$t' events" bash -c "ip netns exec $NS_S redis-cli -p $REDIS_PORT xrange dpturn:events - + | grep -qx $t"
 done
 
+# TLS certificate reload without restart (SIGHUP), docs/configuration.md.
+make_cert "$E2E_TMP"
+kill -HUP "$PID_turn_control"
+sleep 0.5
+check "SIGHUP reloads the TLS certificate" grep -q "TLS certificate reloaded" "$E2E_TMP/turn-control.log"
+check "TLS still relays after the reload" uclient tls-reloaded -t -S -p 5349 -u $USER -w $PASS
+
 # Metrics are served and count what happened.
 metrics=$(ctl metrics)
 check "metrics count successful allocates" grep -qE '^dpturn_requests_total\{method="allocate",result="success"\} [1-9]' <<<"$metrics"
 check "metrics count auth failures" grep -qE '^dpturn_auth_failures_total [1-9]' <<<"$metrics"
+
+# Restart: a turn-control killed with SIGKILL comes back with its UDP
+# allocations from Redis, so a client's Refresh still succeeds.
+probe "turn:$S_CLIENT_IP:3478" -u $USER -p $PASS --hold 4 >"$E2E_TMP/restart-probe.log" 2>&1 &
+held=$!
+sleep 1
+stop_pid "$PID_turn_control" KILL
+start turn-control "$NS_S" "$TC" -c "$E2E_TMP/turn.conf"
+wait_port "$NS_S" udp "$S_CLIENT_IP:3478" 10
+wait $held
+cat "$E2E_TMP/restart-probe.log"
+check "allocations restored after SIGKILL + restart" grep -qE "restore: [1-9][0-9]* allocation\(s\) restored" "$E2E_TMP/turn-control.log"
+check "the client's Refresh succeeds across the restart" grep -q "^reachable" "$E2E_TMP/restart-probe.log"
 
 finish
