@@ -163,4 +163,19 @@ cat "$E2E_TMP/restart-probe.log"
 check "allocations restored after SIGKILL + restart" grep -qE "restore: [1-9][0-9]* allocation\(s\) restored" "$E2E_TMP/turn-control.log"
 check "the client's Refresh succeeds across the restart" grep -q "^reachable" "$E2E_TMP/restart-probe.log"
 
+
+# Redis unreachable (docs/state.md): new Allocates get 508, and once Redis
+# is back, allocations are granted again.
+stop_pid "$PID_redis" KILL
+sleep 1
+out=$(probe "turn:$S_CLIENT_IP:3478" -u $USER -p $PASS); echo "redis down: $out"
+check "Allocate answered 508 while Redis is down" grep -q "508" <<<"$out"
+start_redis "$NS_S" $REDIS_PORT
+ok=0
+for _ in $(seq 1 20); do
+  out=$(probe "turn:$S_CLIENT_IP:3478" -u $USER -p $PASS) && { ok=1; break; }
+  sleep 0.5
+done
+echo "redis back: $out"
+check "Allocates granted again after Redis returns" test $ok = 1
 finish
