@@ -1,78 +1,183 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# testpmd-style load benchmark of the data plane, as a ratio measured side
-# by side in one run on the same vdev, cores and input:
+# One point of the data-plane load benchmark, measured side by side in one
+# run on the same vdev, lcores and input:
 #   - dpdk-testpmd, io forwarding (the ceiling: rx burst -> tx burst);
-#   - turn-dataplane, client ChannelData -> peer (lookup, rewrite,
-#     incremental checksum) for N allocations.
-# Input: net_pcap replaying (infinite_rx) one 200-byte-payload ChannelData
-# frame per allocation; output: net_pcap without a tx file (frames dropped
-# after tx). One worker lcore each. Bounded: SECONDS per program.
+#   - dpdk-testpmd, 5tswap (swaps MACs, IPs and ports: touches L2-L4 like
+#     the fast path, without lookups) unless SWAP=0;
+#   - turn-dataplane on the fast path MODE for N allocations.
+# Input: net_pcap replaying (infinite_rx) one frame per allocation
+# (bench/load/gen_flows.py), one rx_pcap (= rx queue) per worker; output:
+# net_pcap without a tx file (frames dropped after tx). Bounded: SECONDS
+# of measurement per program.
 #
 #   scripts/bench-dataplane.sh [ALLOCATIONS=10000] [PAYLOAD=200] [SECONDS=8]
+#
+# Environment:
+#   MODE=cd|send|peer-cd|peer-di  the fast path (gen_flows.py); default cd
+#   WORKERS=1     worker lcores (lcores 0..WORKERS; lcore 0 is the main /
+#                 service lcore); one rx queue each
+#   SWAP=1        also run testpmd 5tswap
+#   CSV=FILE      append one row (header first if FILE is new)
+#   KEEP=DIR      keep logs, pcaps and configs in DIR
+#   EAL_MEM="..." override the memory EAL options (default: --in-memory on
+#                 hugepages when enough are free, else --no-huge -m MiB)
+#
+# Gbit/s = Mpps x input frame bytes (Ethernet header to payload, no FCS or
+# preamble) x 8. heap_MiB = DPDK heap in use by turn-dataplane (telemetry
+# /eal/heap_info: tables + mbufs + rings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 SIZE=${2:-200}
 SECS=${3:-8}
+MODE=${MODE:-cd}
+WORKERS=${WORKERS:-1}
+SWAP=${SWAP:-1}
+PY=/usr/bin/python3
+BUILD=${BUILD:-build}
+[ -x "$BUILD/dataplane/turn-dataplane" ] || { echo "bench-dataplane: $BUILD/dataplane/turn-dataplane not built" >&2; exit 1; }
+command -v dpdk-testpmd >/dev/null || { echo "bench-dataplane: dpdk-testpmd missing (apt-get install dpdk)" >&2; exit 1; }
+case $MODE in
+  cd) COUNTER=channel_data_to_peer ;;
+  send) COUNTER=send_indication_to_peer ;;
+  peer-cd) COUNTER=peer_to_client_channel_data ;;
+  peer-di) COUNTER=peer_to_client_data_indication ;;
+  *) echo "bench-dataplane: MODE=$MODE is not cd, send, peer-cd or peer-di" >&2; exit 2 ;;
+esac
+NCPU=$(nproc)
+if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -ge "$NCPU" ]; then
+  echo "bench-dataplane: WORKERS=$WORKERS: this machine has $NCPU CPUs (1 main lcore + up to $((NCPU - 1)) workers)" >&2
+  exit 2
+fi
+LCORES="0-$WORKERS"
 TMP=$(mktemp -d /tmp/dpturn-bench-dp.XXXXXX)
+ID=$$
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; sleep 0.3; rm -rf "$TMP"; }
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  sleep 0.3
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp -r "$TMP"/. "$KEEP"/ 2>/dev/null; fi
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
-RPORT=36392
+# A free Redis port (other benchmarks and tests run beside us).
+RPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-python3 bench/load/gen_flows.py "$N" "$SIZE" "$TMP/flows.pcap" "$TMP/state.redis"
-redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 1 50); do redis-cli -p $RPORT ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p $RPORT --pipe <"$TMP/state.redis" >/dev/null
+$PY bench/load/gen_flows.py "$N" "$SIZE" "$TMP/flows.pcap" "$TMP/state.redis" "$MODE" "$WORKERS"
+FRAME=$((42 + SIZE + $(case $MODE in cd) echo 4 ;; send) echo $((36 + (4 - SIZE % 4) % 4)) ;; *) echo 0 ;; esac)))
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & PIDS+=($!)
+for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$RPORT" --pipe <"$TMP/state.redis" >"$TMP/redis-pipe.log"
+rm -f "$TMP/state.redis"
 
-MEM=(--in-memory)
-[ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)" -lt 300 ] && MEM=(--no-huge -m 1024 --no-shconf)
-VDEV="--vdev=net_pcap0,rx_pcap=$TMP/flows.pcap,infinite_rx=1"
+# Memory: every replayed frame sits in an mbuf (~2.3 KiB) for the whole run,
+# plus the tables (~0.4 KiB per allocation, see dp_table_bench).
+MBUFS=$((N + 32768))
+NEED_MB=$(( (N + 65536) * 23 / 10000 + N * 4 / 10000 + 512 ))
+if [ -n "${EAL_MEM:-}" ]; then
+  read -r -a MEM <<<"$EAL_MEM"
+elif [ $(( $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0) * 2 )) -ge $((NEED_MB * 5 / 4)) ]; then
+  MEM=(--in-memory)
+else
+  MEM=(--no-huge -m "$NEED_MB" --no-shconf)
+fi
+VDEV="net_pcap0"
+if [ "$WORKERS" = 1 ]; then VDEV+=",rx_pcap=$TMP/flows.pcap"; else
+  for q in $(seq 0 $((WORKERS - 1))); do VDEV+=",rx_pcap=$TMP/flows.pcap.$q"; done
+fi
+VDEV+=",infinite_rx=1"
 
-# 1. testpmd io forwarding: the ceiling.
-timeout -s INT $((SECS + 2)) dpdk-testpmd -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-testpmd "$VDEV" -- \
-  --forward-mode=io --port-topology=loop --auto-start --stats-period=1 --nb-cores=1 >"$TMP/testpmd.log" 2>&1 || true
-testpmd_pps=$(grep -o 'Rx-pps: *[0-9]*' "$TMP/testpmd.log" | awk '{print $2}' | tail -n +3 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-# 1b. testpmd 5tswap (swaps MACs, IPs and ports: reads and writes L2-L4 like
-# the fast path does, without lookups): a second, header-touching reference.
-timeout -s INT $((SECS + 2)) dpdk-testpmd -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-testpmd "$VDEV" -- \
-  --forward-mode=5tswap --port-topology=loop --auto-start --stats-period=1 --nb-cores=1 >"$TMP/testpmd5.log" 2>&1 || true
-swap_pps=$(grep -o 'Rx-pps: *[0-9]*' "$TMP/testpmd5.log" | awk '{print $2}' | tail -n +3 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+# testpmd: runs until SIGINT; measured from its per-second Rx-pps lines once
+# forwarding has started (the first two are warm-up).
+testpmd() {  # forward-mode log
+  dpdk-testpmd -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-tp$ID" "--vdev=$VDEV" -- \
+    --forward-mode="$1" --port-topology=loop --auto-start --stats-period=1 --nb-cores="$WORKERS" \
+    --rxq="$WORKERS" --txq="$WORKERS" --total-num-mbufs=$((N + 65536)) >"$2" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  for _ in $(seq 1 $((600 + N / 1000))); do grep -q 'Rx-pps' "$2" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  sleep $((SECS + 2))
+  kill -INT $pid 2>/dev/null || true
+  wait $pid || true
+  grep -o 'Rx-pps: *[0-9]*' "$2" | awk '{print $2}' | tail -n +3 | sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "")}'
+}
+io_pps=$(testpmd io "$TMP/testpmd-io.log")
+swap_pps=""
+[ "$SWAP" = 1 ] && swap_pps=$(testpmd 5tswap "$TMP/testpmd-5tswap.log")
 
-# 2. turn-dataplane on the same vdev and cores.
-cat >"$TMP/dp.conf" <<CONF
-ip=10.78.0.2/24
-gateway=10.78.0.1
-neighbor=10.78.0.1,02:00:00:00:00:01
-state-redis="ip=127.0.0.1 port=$RPORT"
-exception-port=1
-allocations=$((N + N / 4 + 64))
-channels=$((N + N / 4 + 64))
-min-port=49152
-max-port=65535
-instance-id=bench
-mbufs=$((N + 32768))
-CONF
-build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-dp "$VDEV" --vdev=net_null0 -- \
-  -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
-for _ in $(seq 1 100); do grep -q 'worker(s)' "$TMP/dp.log" && break; sleep 0.1; done
+# turn-dataplane on the same vdev and lcores.
+{
+  echo "ip=10.78.0.2/24"
+  echo "gateway=10.78.0.1"
+  echo "neighbor=10.78.0.1,02:00:00:00:00:01"
+  echo "state-redis=\"ip=127.0.0.1 port=$RPORT\""
+  echo "exception-port=1"
+  echo "allocations=$((N + N / 4 + 64))"
+  echo "channels=$((N + N / 4 + 64))"
+  echo "min-port=49152"
+  echo "max-port=65535"
+  echo "instance-id=bench"
+  echo "mbufs=$MBUFS"
+  case $MODE in peer-*) while read -r r; do echo "relay-ip=$r"; done <"$TMP/flows.pcap.relays" ;; esac
+} >"$TMP/dp.conf"
+build/dataplane/turn-dataplane -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-dp$ID" "--vdev=$VDEV" \
+  --vdev=net_null0 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
+tel() { scripts/dp-telemetry.py --file-prefix "bench-dp$ID" "$@" 2>/dev/null; }
+loaded=0
+for _ in $(seq 1 $((300 + N / 200))); do
+  kill -0 $DP 2>/dev/null || { echo "bench-dataplane: turn-dataplane exited:" >&2; tail -5 "$TMP/dp.log" >&2; exit 1; }
+  a=$(tel | $PY -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats']['allocations'])" 2>/dev/null || echo 0)
+  [ "$a" -ge "$N" ] && { loaded=1; break; }
+  sleep 0.2
+done
+[ $loaded = 1 ] || { echo "bench-dataplane: turn-dataplane did not load $N allocations (got ${a:-0})" >&2; tail -5 "$TMP/dp.log" >&2; exit 1; }
 sleep 2  # warm-up
-rx() { scripts/dp-telemetry.py --file-prefix bench-dp | python3 -c "import json,sys; d=json.load(sys.stdin)['/dpturn/stats']; print(d['rx_packets'], d['channel_data_to_peer'], d['punted'])"; }
-read -r rx0 fwd0 p0 <<<"$(rx)"; t0=$(date +%s.%N)
+s0=$(tel /dpturn/stats); t0=$(date +%s.%N)
 sleep "$SECS"
-read -r rx1 fwd1 p1 <<<"$(rx)"; t1=$(date +%s.%N)
+s1=$(tel /dpturn/stats); t1=$(date +%s.%N)
+heap=$(tel /eal/heap_info,0 || echo '{}')
 kill -INT $DP; wait $DP || true
-python3 - "$testpmd_pps" "$swap_pps" "$rx0" "$rx1" "$fwd0" "$fwd1" "$p0" "$p1" "$t0" "$t1" "$N" "$SIZE" <<'PY'
-import sys
-tp, sw, rx0, rx1, f0, f1, p0, p1, t0, t1, n, size = sys.argv[1:]
-tp = float(tp or 0); sw = float(sw or 0); dt = float(t1) - float(t0)
-pps = (int(rx1) - int(rx0)) / dt
-fwd = (int(f1) - int(f0)) / dt
-print(f"allocations={n} payload={size}B")
-print(f"testpmd io fwd: {tp/1e6:.3f} Mpps")
-print(f"testpmd 5tswap: {sw/1e6:.3f} Mpps")
-print(f"turn-dataplane: {pps/1e6:.3f} Mpps received, {fwd/1e6:.3f} Mpps ChannelData->peer, punted {int(p1)-int(p0)}")
-print(f"ratio turn-dataplane / testpmd io: {fwd/tp:.2f}" if tp else "testpmd figure missing")
-print(f"ratio turn-dataplane / testpmd 5tswap: {fwd/sw:.2f}" if sw else "testpmd 5tswap figure missing")
+
+$PY - "$io_pps" "$swap_pps" "$s0" "$s1" "$t0" "$t1" "$heap" <<PY
+import csv, json, os, sys
+io, sw, s0, s1, t0, t1, heap = sys.argv[1:]
+io = float(io) if io else 0.0
+sw = float(sw) if sw else 0.0
+s0 = json.loads(s0)["/dpturn/stats"]; s1 = json.loads(s1)["/dpturn/stats"]
+dt = float(t1) - float(t0)
+d = lambda k: s1.get(k, 0) - s0.get(k, 0)
+fwd = d("$COUNTER") / dt
+rx = d("rx_packets") / dt
+punted = sum(d(k) for k in s1 if k.startswith("punt_"))
+drops = sum(d(k) for k in s1 if k.startswith("drop_"))
+try:
+    h = json.loads(heap)["/eal/heap_info"]
+    heap_mib = int(h.get("Alloc_size", 0)) / 2**20
+except Exception:
+    heap_mib = float("nan")
+frame = $FRAME
+gbps = lambda pps: pps * frame * 8 / 1e9
+row = {
+    "mode": "$MODE", "allocations": $N, "payload": $SIZE, "frame_bytes": frame, "workers": $WORKERS,
+    "testpmd_io_mpps": round(io / 1e6, 3), "testpmd_5tswap_mpps": round(sw / 1e6, 3) if sw else "",
+    "dpturn_mpps": round(fwd / 1e6, 3), "dpturn_rx_mpps": round(rx / 1e6, 3),
+    "testpmd_io_gbps": round(gbps(io), 3), "dpturn_gbps": round(gbps(fwd), 3),
+    "ratio_io": round(fwd / io, 3) if io else "", "ratio_5tswap": round(fwd / sw, 3) if sw else "",
+    "punted": punted, "dropped": drops, "heap_MiB": round(heap_mib, 1), "eal_mem": " ".join("${MEM[*]}".split()),
+}
+print(f"mode=$MODE allocations=$N payload=${SIZE}B frame={frame}B workers=$WORKERS")
+print(f"testpmd io fwd: {io/1e6:.3f} Mpps ({gbps(io):.2f} Gbit/s)")
+if sw: print(f"testpmd 5tswap: {sw/1e6:.3f} Mpps")
+print(f"turn-dataplane: {rx/1e6:.3f} Mpps received, {fwd/1e6:.3f} Mpps $COUNTER ({gbps(fwd):.2f} Gbit/s), punted {punted}, dropped {drops}")
+print(f"ratio turn-dataplane / testpmd io: {fwd/io:.2f}" if io else "testpmd io figure missing")
+if sw: print(f"ratio turn-dataplane / testpmd 5tswap: {fwd/sw:.2f}")
+print(f"DPDK heap in use (turn-dataplane): {heap_mib:.1f} MiB")
+out = os.environ.get("CSV")
+if out:
+    new = not os.path.exists(out) or os.path.getsize(out) == 0
+    with open(out, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new: w.writeheader()
+        w.writerow(row)
 PY

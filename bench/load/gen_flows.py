@@ -1,19 +1,43 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-# Writes the input of the data-plane load benchmark: a pcap with one
-# client -> server ChannelData frame per allocation (so a replay loops over
-# every flow), and the matching state in Redis protocol (docs/state.md):
-# each allocation has a permission and channel 0x4000 to an off-link peer.
+# Writes the input of the data-plane load benchmark: a pcap with one frame
+# per allocation (so a replay loops over every flow), and the matching state
+# in Redis protocol (docs/state.md): each allocation has a permission for an
+# off-link peer 10.99.0.1 and (except in mode peer-di) channel 0x4000 bound
+# to 10.99.0.1:5000.
 #
-#   gen_flows.py N PAYLOAD OUT.pcap OUT.redis
+#   gen_flows.py N PAYLOAD OUT.pcap OUT.redis [MODE] [QUEUES]
+#
+# MODE (which fast path every frame takes):
+#   cd       client ChannelData -> peer (RFC 8656 §12.6)      [default]
+#   send     client Send indication -> peer (§10.2)
+#   peer-cd  peer UDP -> client as ChannelData (§12.6, channel bound)
+#   peer-di  peer UDP -> client as Data indication (§10.3, no channel)
+# QUEUES > 1: flow i goes to OUT.pcap.(i % QUEUES) instead (one net_pcap rx
+# queue per worker). Relay addresses: 10.78.0.2 (ports 49152..65535) for the
+# first 16384 allocations, then 10.78.0.3, 10.78.0.4, ... (10.78.1.x past 253); their list is
+# written to OUT.pcap.relays (the data plane needs them as relay-ip for the
+# peer modes: at most 4, so peer modes take at most 65536 allocations).
 import struct
 import sys
 import time
 
 n, size, pcap_path, redis_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+mode = sys.argv[5] if len(sys.argv) > 5 else "cd"
+queues = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+MODES = ("cd", "send", "peer-cd", "peer-di")
+if mode not in MODES:
+    sys.exit(f"gen_flows.py: mode '{mode}' is not one of {', '.join(MODES)}")
+if n < 1 or n > (1 << 22) or size < 1 or size > 1400 or queues < 1 or queues > 64:
+    sys.exit(f"gen_flows.py: N={n} (1..4194304), PAYLOAD={size} (1..1400), QUEUES={queues} (1..64)")
+if mode.startswith("peer") and n > 4 * 16384:
+    sys.exit(f"gen_flows.py: mode {mode} takes at most 65536 allocations (4 relay IPs x 16384 ports), got {n}")
 SERVER_MAC = bytes.fromhex("027063617000")   # net_pcap's port MAC
 GW_MAC = bytes.fromhex("020000000001")
 SERVER = bytes([10, 78, 0, 2])
+PEER = bytes([10, 99, 0, 1])
+PEER_PORT = 5000
+MAGIC = 0x2112A442
 exp = int(time.time()) + 3600
 
 
@@ -26,15 +50,24 @@ def csum(b):
     return (~s) & 0xFFFF
 
 
-def frame(src_ip, sport, payload):
+def frame(src_ip, sport, dst_ip, dport, payload):
     udp_len = 8 + len(payload)
-    pseudo = src_ip + SERVER + struct.pack("!BBH", 0, 17, udp_len)
-    udp = struct.pack("!HHHH", sport, 3478, udp_len, 0) + payload
+    pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, 17, udp_len)
+    udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
     c = csum(pseudo + udp) or 0xFFFF
     udp = udp[:6] + struct.pack("!H", c) + udp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, 64, 17, 0, src_ip, SERVER)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, 64, 17, 0, src_ip, dst_ip)
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
     return SERVER_MAC + GW_MAC + b"\x08\x00" + ip + udp
+
+
+def send_indication(i, data):
+    txn = struct.pack("!III", 0x62656E63, i, 0)
+    xport = PEER_PORT ^ (MAGIC >> 16)
+    xip = bytes(a ^ b for a, b in zip(PEER, struct.pack("!I", MAGIC)))
+    pad = (-len(data)) % 4
+    attrs = struct.pack("!HHBBH", 0x0012, 8, 0, 1, xport) + xip + struct.pack("!HH", 0x0013, len(data)) + data + b"\0" * pad
+    return struct.pack("!HHI", 0x0016, len(attrs), MAGIC) + txn + attrs
 
 
 def cmd(*a):
@@ -45,21 +78,41 @@ def cmd(*a):
     return "\r\n".join(out) + "\r\n"
 
 
+def relay_ip(i):
+    k = 2 + (i >> 14)
+    return f"10.78.{k >> 8}.{k & 255}"
+
+
 data = bytes(i & 0xFF for i in range(size))
 cd = struct.pack("!HH", 0x4000, size) + data
-with open(pcap_path, "wb") as p, open(redis_path, "w") as r:
+paths = [pcap_path] if queues == 1 else [f"{pcap_path}.{q}" for q in range(queues)]
+pcaps = [open(p, "wb") for p in paths]
+for p in pcaps:
     p.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+relays = set()
+with open(redis_path, "w") as r:
     for i in range(n):
-        ip = bytes([10, 1, (i >> 8) & 255, i & 255])
-        port = 10000 + (i >> 16)
-        f = frame(ip, port, cd)
-        p.write(struct.pack("<IIII", 0, 0, len(f), len(f)) + f)
-        client = f"10.1.{(i >> 8) & 255}.{i & 255}:{port}"
-        relay = f"10.78.0.2:{49152 + i % 16384}" if n <= 16384 else f"10.78.{1 + (i >> 14)}.2:{49152 + i % 16384}"
-        aid = f"bench/{relay}"
+        cip = bytes([10, 1 + (i >> 16), (i >> 8) & 255, i & 255])
+        cport = 10000
+        rip, rport = relay_ip(i), 49152 + i % 16384
+        relays.add(rip)
+        if mode == "cd":
+            f = frame(cip, cport, SERVER, 3478, cd)
+        elif mode == "send":
+            f = frame(cip, cport, SERVER, 3478, send_indication(i, data))
+        else:
+            f = frame(PEER, PEER_PORT, bytes(int(x) for x in rip.split(".")), rport, data)
+        pcaps[i % queues].write(struct.pack("<IIII", 0, 0, len(f), len(f)) + f)
+        client = f"{'.'.join(map(str, cip))}:{cport}"
+        aid = f"bench/{rip}:{rport}"
         r.write(cmd("HSET", f"dpturn:alloc:{aid}", "id", aid, "instance", "bench", "transport", "udp",
-                    "client", client, "server", "10.78.0.2:3478", "relay", relay, "username", "u",
+                    "client", client, "server", "10.78.0.2:3478", "relay", f"{rip}:{rport}", "username", "u",
                     "realm", "r", "expires", exp))
         r.write(cmd("ZADD", "dpturn:allocs", exp, aid))
         r.write(cmd("HSET", f"dpturn:alloc:{aid}:perm", "10.99.0.1", exp))
-        r.write(cmd("HSET", f"dpturn:alloc:{aid}:chan", "16384", f"10.99.0.1:5000 {exp}"))
+        if mode != "peer-di":
+            r.write(cmd("HSET", f"dpturn:alloc:{aid}:chan", "16384", f"10.99.0.1:{PEER_PORT} {exp}"))
+for p in pcaps:
+    p.close()
+with open(pcap_path + ".relays", "w") as f:
+    f.write("\n".join(sorted(relays)) + "\n")
