@@ -19,7 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def rows(path):
     with open(path, newline="") as f:
-        r = list(csv.DictReader(f))
+        lines = f.read().splitlines()
+    # Google Benchmark's --benchmark_out CSV starts with context lines.
+    start = next((i for i, l in enumerate(lines) if l.startswith("name,")), 0)
+    r = list(csv.DictReader(lines[start:]))
     if not r:
         raise SystemExit(f"plot.py: {path}: no rows")
     return r
@@ -106,7 +109,7 @@ def vs_coturn(d):
         s = [a for a in r if a["server"] == server]
         if not s:
             continue
-        x = [num(a["achieved_msgs_per_s"]) if a["achieved_msgs_per_s"] else num(a["offered_msgs_per_s"]) for a in s]
+        x = [num(a["wire_pps_mean"]) for a in s]
         axs[0].plot(x, [num(a["loss_pct"]) for a in s], mk, label=server)
         axs[1].plot(x, [num(a["avg_rtt_ms"]) for a in s], mk, label=server)
         axs[2].plot(x, [num(a["cpu_s_per_mpkt"]) for a in s], mk, label=f"{server}")
@@ -118,7 +121,7 @@ def vs_coturn(d):
     axs[2].set_ylabel("server CPU s per million relayed packets")
     axs[2].set_yscale("log")
     for ax in axs:
-        ax.set_xlabel("messages/s sent by turnutils_uclient (achieved)")
+        ax.set_xlabel("offered load: client packets/s on the wire (mean while sending)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("dpturn vs coturn, same namespaces topology and client", fontsize=10)

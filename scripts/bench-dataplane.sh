@@ -51,21 +51,24 @@ if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -ge "$NCPU" ]; then
   exit 2
 fi
 LCORES="0-$WORKERS"
-TMP=$(mktemp -d /tmp/dpturn-bench-dp.XXXXXX)
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; TMP=$(cd "$KEEP" && pwd); else TMP=$(mktemp -d /tmp/dpturn-bench-dp.XXXXXX); fi
 ID=$$
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && { kill "$p" 2>/dev/null || true; }; done
   sleep 0.3
-  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp -r "$TMP"/. "$KEEP"/ 2>/dev/null; fi
-  rm -rf "$TMP"
+  [ -n "${KEEP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
 # A free Redis port (other benchmarks and tests run beside us).
 RPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 $PY bench/load/gen_flows.py "$N" "$SIZE" "$TMP/flows.pcap" "$TMP/state.redis" "$MODE" "$WORKERS"
-FRAME=$((42 + SIZE + $(case $MODE in cd) echo 4 ;; send) echo $((36 + (4 - SIZE % 4) % 4)) ;; *) echo 0 ;; esac)))
+case $MODE in  # input frame bytes: Ethernet + IPv4 + UDP + TURN framing + payload
+  cd) FRAME=$((42 + 4 + SIZE)) ;;
+  send) FRAME=$((42 + 36 + SIZE + (4 - SIZE % 4) % 4)) ;;
+  *) FRAME=$((42 + SIZE)) ;;
+esac
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-cli -p "$RPORT" --pipe <"$TMP/state.redis" >"$TMP/redis-pipe.log"
@@ -89,7 +92,7 @@ fi
 VDEV+=",infinite_rx=1"
 
 # testpmd: runs until SIGINT; measured from its per-second Rx-pps lines once
-# forwarding has started (the first two are warm-up).
+# forwarding has started (the median, the first line being warm-up).
 testpmd() {  # forward-mode log
   dpdk-testpmd -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-tp$ID" "--vdev=$VDEV" -- \
     --forward-mode="$1" --port-topology=loop --auto-start --stats-period=1 --nb-cores="$WORKERS" \
@@ -97,10 +100,11 @@ testpmd() {  # forward-mode log
   local pid=$!
   PIDS+=($pid)
   for _ in $(seq 1 $((600 + N / 1000))); do grep -q 'Rx-pps' "$2" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-  sleep $((SECS + 2))
+  sleep $((SECS + 1))
   kill -INT $pid 2>/dev/null || true
   wait $pid || true
-  grep -o 'Rx-pps: *[0-9]*' "$2" | awk '{print $2}' | tail -n +3 | sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "")}'
+  grep -o 'Rx-pps: *[0-9]*' "$2" | awk '{print $2}' | tail -n +2 | sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "")}'
+  grep -q 'Rx-pps' "$2" || { echo "bench-dataplane: testpmd $1 printed no rates:" >&2; tail -5 "$2" >&2; }
 }
 io_pps=$(testpmd io "$TMP/testpmd-io.log")
 swap_pps=""

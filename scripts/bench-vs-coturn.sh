@@ -11,7 +11,9 @@
 #
 # The same load for each server: turnutils_uclient (channels, 200-byte
 # messages) to turnutils_peer (which echoes), at increasing offered loads
-# (-m clients, one message every -z ms each, -n messages each). Per step and
+# (-m clients, one message every -z ms each, -n messages each; uclient does
+# not reach the nominal m x 1000/z, so the load actually offered is measured
+# on the client's link: wire_pps). Per step and
 # server: messages sent and received, loss, uclient's average round trip,
 # server CPU seconds (utime+stime from /proc) per million relayed packets.
 # Relayed packets = 2 x messages received back (client->peer and peer->
@@ -30,7 +32,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=/usr/bin/python3
 BUILD=${BUILD:-build}
-STEPS="5:2:600 10:2:1000 25:2:1000 50:1:1000 100:1:1000 200:1:600 400:1:300"
+STEPS="10:1:2000 25:1:2000 50:1:2000 100:1:1500 200:1:1000 400:1:500"
 CSV=""
 ONLY=""
 SIZE=200
@@ -125,7 +127,7 @@ for t in os.listdir(f"/proc/{pid}/task"):
 print(tot / os.sysconf("SC_CLK_TCK"))
 PY
 }
-# /dpturn/stats and /dpturn/workers merged into one JSON object.
+# /dpturn/stats, /dpturn/workers and /ethdev/stats,0 merged into one JSON object.
 dp_snap() {
   ip netns exec "$NS_S" $PY - "$ROOT/scripts/dp-telemetry.py" "$PREFIX" <<'PY' 2>/dev/null || echo '{}'
 import importlib.util, json, sys
@@ -135,8 +137,19 @@ spec.loader.exec_module(tel)
 d = {}
 for c in ("/dpturn/stats", "/dpturn/workers"):
     d.update(tel.query(sys.argv[2], c)[c])
+# DPDK's own port counters: imissed = frames the PMD could not take in.
+d.update({"eth_" + k: v for k, v in tel.query(sys.argv[2], "/ethdev/stats,0")["/ethdev/stats"].items()
+          if isinstance(v, int)})
 print(json.dumps(d))
 PY
+}
+# UDP receive-buffer drops (kernel sockets) per namespace: client, peer, server.
+rcvbuf_errs() {
+  local out=""
+  for ns in "$NS_C" "$NS_P" "$NS_S"; do
+    out+="$(ip netns exec "$ns" awk '/^Udp:/ {n++; if (n == 1) {for (i = 1; i <= NF; i++) h[i] = $i} else {for (i = 1; i <= NF; i++) if (h[i] == "RcvbufErrors") print $i}}' /proc/net/snmp) "
+  done
+  echo "$out"
 }
 dp_tel() { ip netns exec "$NS_S" "$ROOT/scripts/dp-telemetry.py" --file-prefix "$PREFIX" "$@" 2>/dev/null; }
 
@@ -193,7 +206,7 @@ CONF
   SERVER_PIDS="$PID_turn_control $PID_dataplane"
 }
 
-HEADER="server,clients,interval_ms,messages_per_client,offered_msgs_per_s,sent,received,lost,loss_pct,achieved_msgs_per_s,transmit_s,avg_rtt_ms,max_rtt_ms,relayed_packets,server_cpu_s,cpu_s_per_mpkt,dataplane_whole_cpu_s,cpu_s_per_mpkt_whole_core,dataplane_busy_s,fastpath_packets,uclient_cpu_s,wall_s"
+HEADER="server,clients,interval_ms,messages_per_client,offered_msgs_per_s,sent,received,lost,loss_pct,wire_pps_peak,wire_pps_mean,transmit_s,avg_rtt_ms,max_rtt_ms,relayed_packets,server_cpu_s,cpu_s_per_mpkt,dataplane_whole_cpu_s,cpu_s_per_mpkt_whole_core,dataplane_busy_s,fastpath_packets,dataplane_drops,rcvbuf_errors_client,rcvbuf_errors_peer,rcvbuf_errors_server,uclient_cpu_s,wall_s"
 [ -n "$CSV" ] && { [ -s "$CSV" ] || echo "$HEADER" >"$CSV"; }
 
 run_steps() {  # server-name
@@ -208,10 +221,23 @@ run_steps() {  # server-name
       c0=$(cpu_s "$PID_turn_control"); d0=$(cpu_s "$PID_dataplane")
       w0=$(threads_cpu_s "$PID_dataplane" lcore-worker); tel0=$(dp_snap)
     fi
+    # The offered load as it reaches the wire: packets from the client into
+    # the router (r1 rx), sampled every 100 ms (uclient's own "transmit
+    # time" has a fixed multi-second tail and 1 s resolution).
+    ip netns exec "$NS_R" $PY -c '
+import sys, time
+f = "/sys/class/net/r1/statistics/rx_packets"
+with open(sys.argv[1], "w") as o:
+    while True:
+        o.write(f"{time.time()} {open(f).read().strip()}\n"); o.flush(); time.sleep(0.1)
+' "$TMP/wire-$tag" & local sampler=$!
+    local e0; e0=$(rcvbuf_errs)
     t0=$(date +%s.%N)
     /usr/bin/time -f "%U %S" -o "$TMP/time-$tag" timeout 90 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 \
       -n "$n" -m "$m" -l "$SIZE" -z "$z" -c -u bench -w bench-password 10.77.0.2 >"$TMP/uclient-$tag.log" 2>&1 || true
     local t1; t1=$(date +%s.%N)
+    kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
+    local e1; e1=$(rcvbuf_errs)
     local c1 d1 w1="" tel1="{}"
     if [ "$server" = coturn ]; then c1=$(cpu_s "$PID_coturn"); d1=0
     else
@@ -219,9 +245,28 @@ run_steps() {  # server-name
       w1=$(threads_cpu_s "$PID_dataplane" lcore-worker); tel1=$(dp_snap)
     fi
     $PY - "$server" "$m" "$z" "$n" "$TMP/uclient-$tag.log" "$TMP/time-$tag" "$c0" "$c1" "$d0" "$d1" "${w0:-0}" "${w1:-0}" \
-      "$tel0" "$tel1" "$t0" "$t1" "$CSV" <<'PY'
+      "$tel0" "$tel1" "$t0" "$t1" "$CSV" "$TMP/wire-$tag" "$e0" "$e1" <<'PY'
 import json, re, sys
-(server, m, z, n, log, timef, c0, c1, d0, d1, w0, w1, tel0, tel1, t0, t1, csvf) = sys.argv[1:]
+(server, m, z, n, log, timef, c0, c1, d0, d1, w0, w1, tel0, tel1, t0, t1, csvf, wiref, e0, e1) = sys.argv[1:]
+# Where loss happens: UDP sockets that overflowed, per namespace.
+eb = [b - a for a, b in zip(map(int, e0.split()), map(int, e1.split()))] if e0.split() and e1.split() else ["", "", ""]
+# Wire rate: the peak over 1 s windows, and the mean while sending (the
+# span where the 1 s rate is above a tenth of the peak).
+pts = [tuple(map(float, l.split())) for l in open(wiref) if len(l.split()) == 2]
+rates = []
+for i in range(len(pts)):
+    j = next((k for k in range(i, len(pts)) if pts[k][0] - pts[i][0] >= 1.0), None)
+    if j is None:
+        break
+    rates.append(((pts[j][1] - pts[i][1]) / (pts[j][0] - pts[i][0]), pts[i][0], pts[j][0]))
+peak = max((r[0] for r in rates), default=0.0)
+busy = [r for r in rates if r[0] >= peak / 10] if peak else []
+if busy:
+    ta, tb = busy[0][1], busy[-1][2]
+    pa = next(p for p in pts if p[0] >= ta)[1]; pb = next(p for p in pts if p[0] >= tb)[1]
+    wire_mean = (pb - pa) / max(1e-6, tb - ta)
+else:
+    wire_mean = 0.0
 m, z, n = int(m), int(z), int(n)
 text = open(log, errors="replace").read()
 def last(pat, cast=float, default=None):
@@ -245,9 +290,11 @@ ucpu = sum(map(float, open(timef).read().split()[-2:])) if open(timef).read().st
 server_cpu = float(c1) - float(c0)
 whole = float(d1) - float(d0)
 t0, t1 = float(t0), float(t1)
-fast = busy = ""
+fast = busy = dp_drops = ""
 if server == "dpturn":
     a, b = json.loads(tel0), json.loads(tel1)
+    dp_drops = sum(b[k] - a.get(k, 0) for k in b if k.startswith("drop_") or k in ("eth_imissed", "eth_ierrors",
+                                                                                     "eth_oerrors", "eth_rx_nombuf"))
     keys = ("channel_data_to_peer", "send_indication_to_peer", "peer_to_client_channel_data",
             "peer_to_client_data_indication", "hairpin")
     fast = sum(b.get(k, 0) - a.get(k, 0) for k in keys)
@@ -262,17 +309,18 @@ cpu = server_cpu + (busy if busy != "" else 0.0)
 per = lambda c: round(c / (relayed / 1e6), 3) if relayed else ""
 row = dict(server=server, clients=m, interval_ms=z, messages_per_client=n, offered_msgs_per_s=round(offered),
            sent=sent, received=recv, lost=lost, loss_pct=round(loss_pct, 3),
-           achieved_msgs_per_s=round(sent / tx_s) if tx_s else "", transmit_s=tx_s if tx_s is not None else "",
+           wire_pps_peak=round(peak), wire_pps_mean=round(wire_mean), transmit_s=tx_s if tx_s is not None else "",
            avg_rtt_ms=rtt if rtt is not None else "", max_rtt_ms=rtt_max if rtt_max is not None else "",
            relayed_packets=relayed, server_cpu_s=round(cpu, 3),
            cpu_s_per_mpkt=per(cpu) if (server == "coturn" or busy != "") else "",
            dataplane_whole_cpu_s=round(whole, 3) if server == "dpturn" else "",
            cpu_s_per_mpkt_whole_core=per(server_cpu + whole) if server == "dpturn" else "",
-           dataplane_busy_s=round(busy, 3) if busy != "" else "", fastpath_packets=fast,
+           dataplane_busy_s=round(busy, 3) if busy != "" else "", fastpath_packets=fast, dataplane_drops=dp_drops,
+           rcvbuf_errors_client=eb[0], rcvbuf_errors_peer=eb[1], rcvbuf_errors_server=eb[2],
            uclient_cpu_s=round(ucpu, 2), wall_s=round(t1 - t0, 2))
-print(f"{server:6} m={m:<4} z={z} n={n:<5} offered={offered:>8.0f}/s sent={sent} recv={recv} loss={loss_pct:.2f}% "
+print(f"{server:6} m={m:<4} z={z} n={n:<5} nominal={offered:>7.0f}/s wire={wire_mean:>6.0f}/s (peak {peak:.0f}) sent={sent} recv={recv} loss={loss_pct:.2f}% "
       f"rtt={rtt} ms cpu={cpu:.2f}s whole-core={row['cpu_s_per_mpkt_whole_core']} s/Mpkt "
-      f"per-Mpkt={row['cpu_s_per_mpkt']} uclient-cpu={ucpu:.2f}s wall={t1 - t0:.1f}s" + ("" if complete else " (uclient timed out)"))
+      f"per-Mpkt={row['cpu_s_per_mpkt']} rcvbuf-drops(client,peer,server)={eb} dp-drops={dp_drops} uclient-cpu={ucpu:.2f}s wall={t1 - t0:.1f}s" + ("" if complete else " (uclient timed out)"))
 if csvf:
     import csv
     with open(csvf, "a", newline="") as f:
