@@ -39,6 +39,8 @@ struct Verdict {
   Path path = Path::Punted;
   dp::Drop drop = dp::Drop::Malformed;
   PuntReason punt = PuntReason::Other;
+  uint8_t port = 0;         // Tx: the egress port (index, config order)
+  bool offload = false;     // Tx: the port computes the IPv4 and UDP checksums
   bool to_peer = false;     // which per-allocation counter
   uint32_t alloc = 0;       // AllocEntry slot, for counters
   uint16_t bytes = 0;       // relayed payload bytes
@@ -49,9 +51,13 @@ struct Verdict {
   static Verdict dropped(dp::Drop d) noexcept { Verdict v; v.kind = Drop; v.drop = d; return v; }
 };
 
-// What a port knows about itself (immutable after start-up).
+inline constexpr size_t kMaxPorts = 8;
+
+// What the fast path knows about the data plane's ports and TURN service
+// (immutable after start-up).
 struct PortContext {
-  Mac mac{};
+  Mac macs[kMaxPorts]{};        // each port's MAC: the source of what leaves by it
+  uint8_t csum_offload = 0;     // bit i: port i computes IPv4/UDP checksums on tx
   uint16_t turn_ports[4] = {};  // listening ports, network order; 0 = unused
   uint16_t relay_min = 0, relay_max = 0;  // host order
   uint16_t max_channel = kMaxChannel;     // kMaxLegacyChannel with legacy-channel-range
@@ -88,16 +94,33 @@ inline uint32_t header_sum(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port, 
 inline uint16_t finish_checksum(uint16_t c) noexcept { return c == 0 ? 0xFFFF : c; }
 
 // Send `data_len` payload bytes now at payload offset 0 (headers written
-// here) from (src) to (dst). old_sum: the old checksum's contributions that
-// are no longer there; add_sum: new payload prefix words (CD/STUN headers).
-inline void emit(Frame& f, const Mac& dst_mac, const Mac& src_mac, uint32_t src_ip, uint32_t dst_ip, uint16_t src_port,
-                 uint16_t dst_port, uint16_t payload_len, uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
+// here) from (src) to (dst) through `hop`. old_sum: the old checksum's
+// contributions that are no longer there; add_sum: new payload prefix
+// words (CD/STUN headers). With checksum offload on the egress port the
+// UDP checksum field carries the pseudo-header sum and the IPv4 checksum
+// is left to the port (DPDK's tx offload contract); v.offload says so.
+inline void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext& pc, uint32_t src_ip, uint32_t dst_ip,
+                 uint16_t src_port, uint16_t dst_port, uint16_t payload_len, uint16_t old_checksum, uint32_t removed,
+                 uint32_t added) noexcept {
+  const uint16_t udp_len = static_cast<uint16_t>(kUdpHeader + payload_len);
+  v.port = hop.port;
+  if ((pc.csum_offload >> hop.port) & 1) {
+    v.offload = true;
+    uint8_t b[8];
+    std::memcpy(b, &src_ip, 4);
+    std::memcpy(b + 4, &dst_ip, 4);
+    uint32_t ph = sum16(b, 8) + 17u + udp_len;  // RFC 768 pseudo header
+    ph = (ph & 0xFFFF) + (ph >> 16);
+    ph = (ph & 0xFFFF) + (ph >> 16);
+    write_udp4_headers(f.data(), hop.mac, pc.macs[hop.port], src_ip, dst_ip, src_port, dst_port, payload_len, 64,
+                       static_cast<uint16_t>(ph), /*ip_checksum=*/false);
+    return;
+  }
   uint16_t c = 0;
   if (old_checksum != 0)
     c = finish_checksum(checksum_update(old_checksum, removed,
-                                        added + header_sum(src_ip, dst_ip, src_port, dst_port,
-                                                           static_cast<uint16_t>(kUdpHeader + payload_len))));
-  write_udp4_headers(f.data(), dst_mac, src_mac, src_ip, dst_ip, src_port, dst_port, payload_len, 64, c);
+                                        added + header_sum(src_ip, dst_ip, src_port, dst_port, udp_len)));
+  write_udp4_headers(f.data(), hop.mac, pc.macs[hop.port], src_ip, dst_ip, src_port, dst_port, payload_len, 64, c);
 }
 
 }  // namespace detail
@@ -114,7 +137,7 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, uint32_t rela
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  Mac next;
+  Hop next;
   if (!t.next_hop(a.client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
 
   const ChannelEntry* ch = t.peer(PeerKey{relay_ip, peer_ip, relay_port, peer_port});
@@ -132,7 +155,7 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, uint32_t rela
     uint32_t added = sum16(cd, 4);
     uint16_t plen = static_cast<uint16_t>(kChannelDataHeaderSize + len);
     if (!f.set_len(kL2L3L4 + plen)) return Verdict::dropped(Drop::TooBig);
-    detail::emit(f, next, pc.mac, a.client.server_ip, a.client.client_ip, a.client.server_port, a.client.client_port,
+    detail::emit(f, v, next, pc, a.client.server_ip, a.client.client_ip, a.client.server_port, a.client.client_port,
                  plen, old_checksum, old_header_sum, added);
     v.path = Path::PeerToClientChannelData;
     return v;
@@ -163,7 +186,7 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, uint32_t rela
   store_be16(s + 34, len);
   std::memset(s + kPrefix + len, 0, padded - len);
   uint32_t added = sum16(s, kPrefix);  // the zero padding adds nothing
-  detail::emit(f, next, pc.mac, a.client.server_ip, a.client.client_ip, a.client.server_port, a.client.client_port,
+  detail::emit(f, v, next, pc, a.client.server_ip, a.client.client_ip, a.client.server_port, a.client.client_port,
                plen, old_checksum, old_header_sum, added);
   v.path = Path::PeerToClientDataIndication;
   return v;
@@ -192,11 +215,11 @@ Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& 
     }
     return v;
   }
-  Mac next;
+  Hop next;
   if (!t.next_hop(peer_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
   if (!f.set_len(kL2L3L4 + len)) return Verdict::dropped(Drop::TooBig);
-  emit(f, next, pc.mac, a.relay_ip, peer_ip, a.relay_port, peer_port, len, old_checksum, removed, 0);
   Verdict v;
+  emit(f, v, next, pc, a.relay_ip, peer_ip, a.relay_port, peer_port, len, old_checksum, removed, 0);
   v.kind = Verdict::Tx;
   v.path = path;
   v.to_peer = true;

@@ -24,6 +24,13 @@ struct Mac {
   friend bool operator==(const Mac&, const Mac&) = default;
 };
 
+// The next hop of a packet: which of our ports it leaves by, and the MAC
+// it is addressed to there.
+struct Hop {
+  Mac mac;
+  uint8_t port = 0;  // index into the data plane's ports (config order)
+};
+
 // A validated IPv4/UDP frame. Addresses and ports are kept in network
 // order exactly as in the packet (no byte swaps on the fast path).
 struct Udp4View {
@@ -78,10 +85,11 @@ enum class FrameKind : uint8_t {
 
 // Writes Ethernet + IPv4 + UDP headers for a payload of `payload_len`
 // bytes. The IPv4 checksum is computed (20 bytes); the UDP checksum is the
-// caller's (pass the final value).
+// caller's (pass the final value). ip_checksum=false leaves the IPv4
+// checksum 0 for a port with tx checksum offload.
 inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint32_t src_ip, uint32_t dst_ip,
                                uint16_t src_port, uint16_t dst_port, uint16_t payload_len, uint8_t ttl,
-                               uint16_t udp_checksum) noexcept {
+                               uint16_t udp_checksum, bool ip_checksum = true) noexcept {
   std::memcpy(f, dst.b, 6);
   std::memcpy(f + 6, src.b, 6);
   store_be16(f + 12, kEtherTypeIpv4);
@@ -96,10 +104,12 @@ inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint3
   store_be16(ip + 10, 0);
   std::memcpy(ip + 12, &src_ip, 4);
   std::memcpy(ip + 16, &dst_ip, 4);
-  uint32_t s = 0;
-  for (int i = 0; i < 20; i += 2) s += (uint32_t{ip[i]} << 8) | ip[i + 1];
-  while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
-  store_be16(ip + 10, static_cast<uint16_t>(~s));
+  if (ip_checksum) {  // else the port computes it (tx offload)
+    uint32_t s = 0;
+    for (int i = 0; i < 20; i += 2) s += (uint32_t{ip[i]} << 8) | ip[i + 1];
+    while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+    store_be16(ip + 10, static_cast<uint16_t>(~s));
+  }
   uint8_t* udp = ip + kIpv4Header;
   std::memcpy(udp, &src_port, 2);
   std::memcpy(udp + 2, &dst_port, 2);

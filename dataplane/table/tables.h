@@ -27,6 +27,7 @@
 #include "common/net/address.h"
 #include "dataplane/pipeline/headers.h"
 #include "dataplane/table/entries.h"
+#include "dataplane/table/routes.h"
 
 namespace turn::dp {
 
@@ -70,24 +71,23 @@ public:
       out[i] = (hits >> i) & 1 ? static_cast<const ChannelEntry*>(data[i]) : nullptr;
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
-  // The MAC of the next hop towards ip (network order): ip itself when on
-  // link, else the gateway.
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& out) const noexcept {
-    uint32_t hop = (gateway_ != 0 && (ip & netmask_) != (local_ip_ & netmask_)) ? gateway_ : ip;
+  // Where a packet for ip leaves, and the MAC of that next hop (routes.h).
+  [[nodiscard]] bool next_hop(uint32_t ip, Hop& out) const noexcept {
+    uint32_t hop;
+    if (!routes_.route(ip, out.port, hop)) return false;
     void* d;
     if (rte_hash_lookup_data(neigh_, &hop, &d) < 0) return false;
     auto v = reinterpret_cast<uintptr_t>(d);
-    for (int i = 0; i < 6; ++i) out.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+    for (int i = 0; i < 6; ++i) out.mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
     return true;
   }
-  [[nodiscard]] bool on_link(uint32_t ip) const noexcept { return (ip & netmask_) == (local_ip_ & netmask_); }
+  // Is ip on the link of port `port` (a neighbour we may learn there)?
+  [[nodiscard]] bool on_link(uint8_t port, uint32_t ip) const noexcept { return routes_.on_link(port, ip); }
+
+  // ---- set-up (before the workers start) ---------------------------------
+  void set_routes(const RouteTable& r) noexcept { routes_ = r; }
 
   // ---- neighbour writer (service lcore) ----------------------------------
-  void set_link(uint32_t local_ip, uint32_t netmask, uint32_t gateway) noexcept {
-    local_ip_ = local_ip;
-    netmask_ = netmask;
-    gateway_ = gateway;
-  }
   void learn(uint32_t ip, const Mac& mac) noexcept;
   // Bumped (release) whenever a neighbour changes: workers' caches check it.
   [[nodiscard]] uint32_t neighbour_generation() const noexcept { return neigh_gen_.load(std::memory_order_acquire); }
@@ -150,7 +150,7 @@ private:
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
   std::unordered_map<std::string, WriterAlloc> by_id_;
   std::atomic<size_t> live_allocs_{0};  // by_id_.size(), for readers on other threads
-  uint32_t local_ip_ = 0, netmask_ = 0, gateway_ = 0;
+  RouteTable routes_;
   std::vector<uint32_t> static_neighbors_;  // service-lcore (writer) side only
   std::atomic<uint32_t> neigh_gen_{1};
 };
@@ -161,7 +161,7 @@ struct WorkerTables {
   const Tables* t;
   uint64_t txn = 0;
   uint32_t last_ip = 0, last_gen = 0;
-  Mac last_mac{};
+  Hop last_hop{};
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
   // The worker looks a burst's channels up in bulk beforehand and leaves
   // the answer for the frame being processed here (hint_key/hint).
@@ -176,16 +176,16 @@ struct WorkerTables {
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
   // Media flows send to the same next hop in runs: remember the last answer
   // while the neighbour table has not changed (generation).
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) noexcept {
+  [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) noexcept {
     uint32_t gen = t->neighbour_generation();
     if (ip == last_ip && gen == last_gen) {
-      m = last_mac;
+      h = last_hop;
       return true;
     }
-    if (!t->next_hop(ip, m)) return false;
+    if (!t->next_hop(ip, h)) return false;
     last_ip = ip;
     last_gen = gen;
-    last_mac = m;
+    last_hop = h;
     return true;
   }
   [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }

@@ -7,6 +7,7 @@
 // checks them afterwards; punted frames must come back byte-for-byte
 // unchanged (the kernel path sees exactly what arrived). A counting global
 // operator new proves the fast path never allocates.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -28,6 +29,7 @@
 #include "common/stun/constants.h"
 #include "common/stun/message.h"
 #include "common/turn/channel_data.h"
+#include "dataplane/table/routes.h"
 #include "dataplane/pipeline/fastpath.h"
 
 // ---- allocation counter ----------------------------------------------------
@@ -87,6 +89,7 @@ SocketAddress sa(uint32_t ip_n, uint16_t port_h) {
 }
 
 constexpr Mac kPortMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0xAA}};
+constexpr Mac kPort1Mac{{0x02, 0x00, 0x00, 0x00, 0x01, 0xAA}};  // second port (dual-homed)
 constexpr Mac kRouterMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};   // where input frames come from
 constexpr Mac kClientHopMac{{0x02, 0x00, 0x00, 0x00, 0xC1, 0x01}};
 constexpr Mac kClientBHopMac{{0x02, 0x00, 0x00, 0x00, 0xC1, 0x02}};
@@ -110,7 +113,8 @@ constexpr Tsc kLive = kNow + 1'000'000;
 
 PortContext port_context(uint16_t max_channel = kMaxChannel) {
   PortContext pc;
-  pc.mac = kPortMac;
+  pc.macs[0] = kPortMac;
+  pc.macs[1] = kPort1Mac;
   pc.turn_ports[0] = np(kTurnPort);
   pc.relay_min = 49152;
   pc.relay_max = 65535;
@@ -149,10 +153,10 @@ public:
     return it == perm_index_.end() ? nullptr : &perms_[it->second];
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return allocs_[i]; }
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) const noexcept {
+  [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) const noexcept {
     auto it = neigh_.find(ip);
     if (it == neigh_.end()) return false;
-    m = it->second;
+    h = it->second;
     return true;
   }
   [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }
@@ -194,7 +198,7 @@ public:
     peers_[PeerKey{a.relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
   }
   void set_alloc_expiry(uint32_t idx, Tsc t) { allocs_[idx].expires.store(t); }
-  void add_neighbor(uint32_t ip, const Mac& m) { neigh_[ip] = m; }
+  void add_neighbor(uint32_t ip, const Mac& m, uint8_t port = 0) { neigh_[ip] = Hop{m, port}; }
 
   uint64_t txn = 0;
 
@@ -206,7 +210,7 @@ private:
   std::unordered_map<ChannelKey, uint32_t, RawHash> channels_;
   std::unordered_map<PeerKey, uint32_t, RawHash> peers_;
   std::unordered_map<PermissionKey, uint32_t, RawHash> perm_index_;
-  std::unordered_map<uint32_t, Mac> neigh_;
+  std::unordered_map<uint32_t, Hop> neigh_;
   uint32_t index_base_ = 0;
 };
 
@@ -1141,6 +1145,115 @@ TEST_F(FastPath, NeverAllocates) {
   g_count_allocations = false;
   delete p;
   EXPECT_EQ(g_allocations.load() - before, 1u);
+}
+
+// ---- several ports: route-based egress, the egress port's MAC, tx checksum offload
+
+// ChannelData from a client on port 0 to a peer whose next hop is on port 1
+// (the internal side of a dual-homed edge): leaves by port 1 with port 1's
+// MAC as the source; the reply from the peer leaves by port 0.
+TEST_F(FastPath, EgressPortAndSourceMacFollowTheRoute) {
+  t_.add_neighbor(kPeer1, kPeerHopMac, 1);
+  auto data = pattern(100);
+  Buf b(from_client_a(channel_data(0x4000, data)));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(v.port, 1);
+  EXPECT_FALSE(v.offload);
+  EXPECT_EQ(b.out(), udp_frame(kPeerHopMac, kPort1Mac, kServer, kPeer1, kRelayAPort, kPeer1Port, data, kOut));
+  Buf r(from_peer1(data));
+  Verdict w = run(r);
+  ASSERT_EQ(w.kind, Verdict::Tx);
+  EXPECT_EQ(w.port, 0);
+  EXPECT_EQ(0, std::memcmp(r.out().data() + 6, kPortMac.b, 6));
+}
+
+// What a NIC with IPv4/UDP tx checksum offload does to the frame (DPDK's
+// contract: IPv4 checksum field 0, UDP checksum field = pseudo-header sum).
+std::vector<uint8_t> complete_offload(std::vector<uint8_t> f) {
+  EXPECT_EQ(load_be16(f.data() + 24), 0) << "IPv4 checksum is left to the port";
+  uint32_t s = 0;
+  for (size_t i = 14; i < 34; i += 2) s += load_be16(f.data() + i);
+  while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+  store_be16(f.data() + 24, static_cast<uint16_t>(~s));
+  uint32_t u = 0;  // UDP header + payload, the field holding the pseudo-header sum
+  for (size_t i = 34; i < f.size(); i += 2) u += (uint32_t{f[i]} << 8) | (i + 1 < f.size() ? f[i + 1] : 0);
+  while (u >> 16) u = (u & 0xFFFF) + (u >> 16);
+  uint16_t c = static_cast<uint16_t>(~u);
+  store_be16(f.data() + 40, c == 0 ? 0xFFFF : c);
+  return f;
+}
+
+TEST_F(FastPath, ChecksumOffloadLeavesExactlyWhatTheNicCompletes) {
+  for (bool to_port1 : {false, true}) {
+    t_.add_neighbor(kPeer1, kPeerHopMac, to_port1 ? 1 : 0);
+    for (size_t len : {0u, 1u, 7u, 200u, 1201u}) {
+      auto data = pattern(len, static_cast<uint8_t>(len));
+      // Software checksums (no offload anywhere) are the reference.
+      pc_.csum_offload = 0;
+      Buf soft(from_client_a(channel_data(0x4000, data)));
+      ASSERT_EQ(run(soft).kind, Verdict::Tx);
+      // Offload on port 1 only: only frames leaving by port 1 use it.
+      pc_.csum_offload = 0b10;
+      Buf hard(from_client_a(channel_data(0x4000, data)));
+      Verdict v = run(hard);
+      ASSERT_EQ(v.kind, Verdict::Tx);
+      EXPECT_EQ(v.offload, to_port1);
+      EXPECT_EQ(v.port, to_port1 ? 1 : 0);
+      auto got = to_port1 ? complete_offload(hard.out()) : hard.out();
+      EXPECT_EQ(got, soft.out()) << "len " << len << " port " << to_port1;
+      // Peer -> client (ChannelData and Data indication) through port 1 too.
+    }
+  }
+  pc_.csum_offload = 0b01;
+  auto data = pattern(33);
+  Buf soft_in(from_peer1(data));
+  pc_.csum_offload = 0;
+  ASSERT_EQ(run(soft_in).kind, Verdict::Tx);
+  pc_.csum_offload = 0b01;
+  Buf hard_in(from_peer1(data));
+  Verdict v = run(hard_in);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_TRUE(v.offload);
+  EXPECT_EQ(complete_offload(hard_in.out()), soft_in.out());
+}
+
+uint32_t cidr_mask(unsigned bits) { return bits == 0 ? 0 : htonl(~uint32_t{0} << (32 - bits)); }
+
+TEST(RouteTable, LinksThenLongestRouteThenDefault) {
+  RouteTable rt;
+  // port 0: external 192.0.2.10/24 with the default gateway .1;
+  // port 1: internal 10.1.0.10/16; 10.2.0.0/16 and 10.2.5.0/24 behind internal routers.
+  rt.set({{ip4(192, 0, 2, 10), cidr_mask(24), ip4(192, 0, 2, 1)}, {ip4(10, 1, 0, 10), cidr_mask(16), 0}},
+         {{ip4(10, 2, 0, 0), cidr_mask(16), ip4(10, 1, 0, 1)}, {ip4(10, 2, 5, 0), cidr_mask(24), ip4(10, 1, 0, 2)}});
+  uint8_t port = 99;
+  uint32_t hop = 0;
+  ASSERT_TRUE(rt.route(ip4(192, 0, 2, 77), port, hop));
+  EXPECT_EQ(port, 0);
+  EXPECT_EQ(hop, ip4(192, 0, 2, 77)) << "on link: the destination itself";
+  ASSERT_TRUE(rt.route(ip4(10, 1, 200, 3), port, hop));
+  EXPECT_EQ(port, 1);
+  EXPECT_EQ(hop, ip4(10, 1, 200, 3));
+  ASSERT_TRUE(rt.route(ip4(10, 2, 9, 9), port, hop));
+  EXPECT_EQ(port, 1);
+  EXPECT_EQ(hop, ip4(10, 1, 0, 1));
+  ASSERT_TRUE(rt.route(ip4(10, 2, 5, 9), port, hop));
+  EXPECT_EQ(hop, ip4(10, 1, 0, 2)) << "longest prefix wins whatever the config order";
+  ASSERT_TRUE(rt.route(ip4(8, 8, 8, 8), port, hop));
+  EXPECT_EQ(port, 0);
+  EXPECT_EQ(hop, ip4(192, 0, 2, 1)) << "default gateway";
+  EXPECT_TRUE(rt.on_link(1, ip4(10, 1, 3, 4)));
+  EXPECT_FALSE(rt.on_link(0, ip4(10, 1, 3, 4)));
+  EXPECT_FALSE(rt.on_link(7, ip4(10, 1, 3, 4))) << "no such port";
+
+  RouteTable no_default;
+  no_default.set({{ip4(10, 1, 0, 10), cidr_mask(16), 0}}, {});
+  EXPECT_FALSE(no_default.route(ip4(8, 8, 8, 8), port, hop)) << "nothing routes it: the kernel path decides";
+
+  RouteTable bad;
+  EXPECT_THROW(bad.set({{ip4(10, 1, 0, 10), cidr_mask(16), 0}}, {{ip4(10, 2, 0, 0), cidr_mask(16), ip4(10, 9, 0, 1)}}),
+               std::invalid_argument);
+  EXPECT_THROW(bad.set({}, {}), std::invalid_argument);
 }
 
 }  // namespace
