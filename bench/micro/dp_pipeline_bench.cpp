@@ -58,8 +58,8 @@ public:
     return k == PermissionKey{a_.relay_ip, kPeer, a_.relay_port} ? &perm_ : nullptr;
   }
   const AllocEntry& alloc(uint32_t) const noexcept { return a_; }
-  bool next_hop(uint32_t, Mac& m) noexcept {
-    m = kGwMac;
+  bool next_hop(uint32_t, Hop& h) noexcept {
+    h = Hop{kGwMac, 0};
     return true;
   }
   uint64_t next_transaction_id() noexcept { return ++txn_; }
@@ -74,7 +74,7 @@ private:
 
 PortContext port_context() {
   PortContext pc;
-  pc.mac = kPortMac;
+  pc.macs[0] = kPortMac;
   pc.turn_ports[0] = np(kTurnPort);
   pc.relay_min = 49152;
   pc.relay_max = 65535;

@@ -42,6 +42,7 @@
 
 #include "bench/micro/dp_frames.h"
 #include "dataplane/pipeline/fastpath.h"
+#include "dataplane/table/routes.h"
 #include "dataplane/table/tables.h"
 
 namespace turn::dp {
@@ -110,7 +111,9 @@ bool build(uint32_t n, std::string& err) {
     err = e.what();
     return false;
   }
-  g.t->set_link(kServer, ip4(255, 255, 255, 0), ip4(10, 78, 0, 1));
+  RouteTable routes;
+  routes.set({RouteTable::Link{kServer, ip4(255, 255, 255, 0), ip4(10, 78, 0, 1)}}, {});
+  g.t->set_routes(routes);
   g.t->set_static_neighbor(ip4(10, 78, 0, 1), kGwMac);
   Tsc far = ~Tsc{0} >> 1;
   char id[48];
@@ -235,7 +238,7 @@ void BM_LookupClient(benchmark::State& st) {
 void BM_ProcessFrameChannelData(benchmark::State& st) {
   NEED_TABLES(st);
   PortContext pc;
-  pc.mac = kPortMac;
+  pc.macs[0] = kPortMac;
   pc.turn_ports[0] = np(kTurnPort);
   pc.relay_min = 49152;
   pc.relay_max = 65535;
