@@ -22,6 +22,9 @@
 #   KEEP=DIR      keep logs, pcaps and configs in DIR
 #   EAL_MEM="..." override the memory EAL options (default: --in-memory on
 #                 hugepages when enough are free, else --no-huge -m MiB)
+#   PERF=FILE     also profile the turn-dataplane process during the
+#                 measurement (perf record -e cpu-clock: FILE.data, and the
+#                 top symbols in FILE.txt)
 #
 # Gbit/s = Mpps x input frame bytes (Ethernet header to payload, no FCS or
 # preamble) x 8. heap_MiB = DPDK heap in use by turn-dataplane (telemetry
@@ -80,7 +83,7 @@ MBUFS=$((N + 32768))
 NEED_MB=$(( (N + 65536) * 23 / 10000 + N * 4 / 10000 + 512 ))
 if [ -n "${EAL_MEM:-}" ]; then
   read -r -a MEM <<<"$EAL_MEM"
-elif [ $(( $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0) * 2 )) -ge $((NEED_MB * 5 / 4)) ]; then
+elif [ $(( $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0) * 2 )) -ge "$NEED_MB" ]; then
   MEM=(--in-memory)
 else
   MEM=(--no-huge -m "$NEED_MB" --no-shconf)
@@ -138,10 +141,17 @@ done
 [ $loaded = 1 ] || { echo "bench-dataplane: turn-dataplane did not load $N allocations (got ${a:-0})" >&2; tail -5 "$TMP/dp.log" >&2; exit 1; }
 sleep 2  # warm-up
 s0=$(tel /dpturn/stats); t0=$(date +%s.%N)
-sleep "$SECS"
+if [ -n "${PERF:-}" ]; then
+  perf record -q -e cpu-clock -p "$DP" -o "$PERF.data" -- sleep "$SECS" >/dev/null 2>&1 || echo "bench-dataplane: perf record failed" >&2
+else
+  sleep "$SECS"
+fi
 s1=$(tel /dpturn/stats); t1=$(date +%s.%N)
 heap=$(tel /eal/heap_info,0 || echo '{}')
 kill -INT $DP; wait $DP || true
+if [ -n "${PERF:-}" ] && [ -s "$PERF.data" ]; then
+  perf report -i "$PERF.data" --stdio --no-children --sort dso,symbol 2>/dev/null | grep -v "^#" | grep -v "^$" | sed "s/ *- *- *$//" | head -40 >"$PERF.txt" || true
+fi
 
 $PY - "$io_pps" "$swap_pps" "$s0" "$s1" "$t0" "$t1" "$heap" <<PY
 import csv, json, os, sys

@@ -108,12 +108,13 @@ rest = f[f.rindex(")") + 2:].split()
 print((int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK"))
 PY
 }
-# /proc time of one thread of pid whose comm matches a prefix (lcore workers
-# are named "lcore-worker-N" by EAL).
-threads_cpu_s() {  # pid comm-prefix -> summed seconds
+# /proc time of the threads of pid whose comm starts with one of the given
+# prefixes (EAL names worker lcores "rte-worker-N" in DPDK 22.11,
+# "dpdk-worker<N>" in 23.11 and later).
+threads_cpu_s() {  # pid comm-prefix[,prefix...] -> summed seconds
   $PY - "$1" "$2" <<'PY'
 import os, sys
-pid, prefix = sys.argv[1], sys.argv[2]
+pid, prefix = sys.argv[1], tuple(sys.argv[2].split(","))
 tot = 0
 for t in os.listdir(f"/proc/{pid}/task"):
     try:
@@ -206,7 +207,7 @@ CONF
   SERVER_PIDS="$PID_turn_control $PID_dataplane"
 }
 
-HEADER="server,clients,interval_ms,messages_per_client,offered_msgs_per_s,sent,received,lost,loss_pct,wire_pps_peak,wire_pps_mean,transmit_s,avg_rtt_ms,max_rtt_ms,relayed_packets,server_cpu_s,cpu_s_per_mpkt,dataplane_whole_cpu_s,cpu_s_per_mpkt_whole_core,dataplane_busy_s,fastpath_packets,dataplane_drops,rcvbuf_errors_client,rcvbuf_errors_peer,rcvbuf_errors_server,uclient_cpu_s,wall_s"
+HEADER="server,clients,interval_ms,messages_per_client,offered_msgs_per_s,sent,received,lost,loss_pct,wire_pps_peak,wire_pps_mean,transmit_s,avg_rtt_ms,max_rtt_ms,relayed_packets,server_cpu_s,cpu_s_per_mpkt,dataplane_whole_cpu_s,cpu_s_per_mpkt_whole_core,dataplane_busy_s,dataplane_worker_busy_s,dataplane_worker_proc_s,fastpath_packets,dataplane_drops,rcvbuf_errors_client,rcvbuf_errors_peer,rcvbuf_errors_server,uclient_cpu_s,wall_s"
 [ -n "$CSV" ] && { [ -s "$CSV" ] || echo "$HEADER" >"$CSV"; }
 
 run_steps() {  # server-name
@@ -219,7 +220,7 @@ run_steps() {  # server-name
     if [ "$server" = coturn ]; then c0=$(cpu_s "$PID_coturn"); d0=0
     else
       c0=$(cpu_s "$PID_turn_control"); d0=$(cpu_s "$PID_dataplane")
-      w0=$(threads_cpu_s "$PID_dataplane" lcore-worker); tel0=$(dp_snap)
+      w0=$(threads_cpu_s "$PID_dataplane" rte-worker,dpdk-worker,lcore-worker); tel0=$(dp_snap)
     fi
     # The offered load as it reaches the wire: packets from the client into
     # the router (r1 rx), sampled every 100 ms (uclient's own "transmit
@@ -242,7 +243,7 @@ with open(sys.argv[1], "w") as o:
     if [ "$server" = coturn ]; then c1=$(cpu_s "$PID_coturn"); d1=0
     else
       c1=$(cpu_s "$PID_turn_control"); d1=$(cpu_s "$PID_dataplane")
-      w1=$(threads_cpu_s "$PID_dataplane" lcore-worker); tel1=$(dp_snap)
+      w1=$(threads_cpu_s "$PID_dataplane" rte-worker,dpdk-worker,lcore-worker); tel1=$(dp_snap)
     fi
     $PY - "$server" "$m" "$z" "$n" "$TMP/uclient-$tag.log" "$TMP/time-$tag" "$c0" "$c1" "$d0" "$d1" "${w0:-0}" "${w1:-0}" \
       "$tel0" "$tel1" "$t0" "$t1" "$CSV" "$TMP/wire-$tag" "$e0" "$e1" <<'PY'
@@ -300,11 +301,13 @@ if server == "dpturn":
     fast = sum(b.get(k, 0) - a.get(k, 0) for k in keys)
     hz = b.get("tsc_hz") or next((v for k, v in b.items() if k.endswith("tsc_hz")), None)
     bc = [k for k in b if k.endswith("busy_cycles")]
-    if hz and bc:
+    if hz and bc and float(w1) - float(w0) > 0:
         # Workers: busy cycles only; the rest of the process (main lcore,
         # sync thread, telemetry): its own /proc time.
         busy = sum(b[k] - a.get(k, 0) for k in bc) / float(hz)
         busy = busy + max(0.0, whole - (float(w1) - float(w0)))
+    elif hz and bc:
+        print("bench-vs-coturn: no worker threads found by name: busy-cycle CPU left blank", file=sys.stderr)
 cpu = server_cpu + (busy if busy != "" else 0.0)
 per = lambda c: round(c / (relayed / 1e6), 3) if relayed else ""
 row = dict(server=server, clients=m, interval_ms=z, messages_per_client=n, offered_msgs_per_s=round(offered),
@@ -315,7 +318,9 @@ row = dict(server=server, clients=m, interval_ms=z, messages_per_client=n, offer
            cpu_s_per_mpkt=per(cpu) if (server == "coturn" or busy != "") else "",
            dataplane_whole_cpu_s=round(whole, 3) if server == "dpturn" else "",
            cpu_s_per_mpkt_whole_core=per(server_cpu + whole) if server == "dpturn" else "",
-           dataplane_busy_s=round(busy, 3) if busy != "" else "", fastpath_packets=fast, dataplane_drops=dp_drops,
+           dataplane_busy_s=round(busy, 3) if busy != "" else "",
+           dataplane_worker_busy_s=round(sum(b[k] - a.get(k, 0) for k in bc) / float(hz), 3) if busy != "" else "",
+           dataplane_worker_proc_s=round(float(w1) - float(w0), 3) if server == "dpturn" else "", fastpath_packets=fast, dataplane_drops=dp_drops,
            rcvbuf_errors_client=eb[0], rcvbuf_errors_peer=eb[1], rcvbuf_errors_server=eb[2],
            uclient_cpu_s=round(ucpu, 2), wall_s=round(t1 - t0, 2))
 print(f"{server:6} m={m:<4} z={z} n={n:<5} nominal={offered:>7.0f}/s wire={wire_mean:>6.0f}/s (peak {peak:.0f}) sent={sent} recv={recv} loss={loss_pct:.2f}% "
