@@ -226,7 +226,18 @@ int main(int argc, char** argv) {
     for (const DpRoute& r : cfg.routes) routes.push_back({r.net, r.netmask, r.gateway});
     RouteTable rt;
     rt.set(links, routes);
-    tables->set_routes(rt);
+    std::vector<RouteTable6::Link> links6;
+    for (const DpInterface& i : cfg.interfaces) {
+      RouteTable6::Link l;
+      l.present = i.has_ip6;
+      std::memcpy(l.ip.b, i.ip6.data(), 16);
+      l.bits = i.prefix6;
+      std::memcpy(l.gateway.b, i.gateway6.data(), 16);
+      links6.push_back(l);
+    }
+    RouteTable6 rt6;
+    rt6.set(links6);
+    tables->set_routes(rt, rt6);
 
     // Every port and its exception port, one queue pair per worker each.
     const auto nq = static_cast<uint16_t>(workers);
@@ -256,7 +267,7 @@ int main(int argc, char** argv) {
       std::memcpy(m.b, nmac.data(), 6);
       tables->set_static_neighbor(nip, m);
     }
-    rte_ring* learn = rte_ring_create("dp_learn", 4096, socket, RING_F_SC_DEQ);
+    rte_ring* learn = rte_ring_create_elem("dp_learn", sizeof(Observation), 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
 
     for (size_t i = 0; i < cfg.turn_ports.size() && i < 4; ++i) pc.turn_ports[i] = htons(cfg.turn_ports[i]);
@@ -264,6 +275,7 @@ int main(int argc, char** argv) {
     pc.relay_max = cfg.max_port;
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
+    for (size_t i = 0; i < cfg.relay_ips6.size() && i < 4; ++i) std::memcpy(pc.relay_ips6[i].b, cfg.relay_ips6[i].data(), 16);
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);
