@@ -259,6 +259,8 @@ int main(int argc, char** argv) {
         r.tap_name = in.tap_name;
       }
       pc.macs[i] = r.mac;
+      pc.local_ips[pc.nlocal++] = in.ip;
+      if (in.has_ip6) std::memcpy(pc.local_ips6[pc.nlocal6++].b, in.ip6.data(), 16);
       if (r.checksum_offload) pc.csum_offload = static_cast<uint8_t>(pc.csum_offload | (1u << i));
       g_report.ports.push_back(r);
     }

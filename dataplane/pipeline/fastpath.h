@@ -64,6 +64,13 @@ struct PortContext {
   uint16_t max_channel = kMaxChannel;     // kMaxLegacyChannel with legacy-channel-range
   uint32_t relay_ips[4] = {};  // network order; 0 = unused (hairpin detection)
   Ip6 relay_ips6[4] = {};      // IPv6 relay addresses; all-zero = unused
+  // The ports' own addresses. A client that reached turn-control on an
+  // address none of our ports carries (a dual-homed host whose other
+  // interface the kernel owns) must be answered from that address over
+  // that interface: the kernel path does it. None set: not checked.
+  uint32_t local_ips[kMaxPorts] = {};
+  Ip6 local_ips6[kMaxPorts] = {};
+  uint8_t nlocal = 0, nlocal6 = 0;
 
   [[nodiscard]] bool is_turn_port(uint16_t port_n) const noexcept {
     for (uint16_t p : turn_ports)
@@ -78,6 +85,16 @@ struct PortContext {
     for (uint32_t r : relay_ips)
       if (r != 0 && r == ip_n) return true;
     return false;
+  }
+  [[nodiscard]] bool is_local_ip(uint32_t ip) const noexcept {
+    for (uint8_t i = 0; i < nlocal; ++i)
+      if (local_ips[i] == ip) return true;
+    return nlocal == 0;
+  }
+  [[nodiscard]] bool is_local_ip6(const Ip6& ip) const noexcept {
+    for (uint8_t i = 0; i < nlocal6; ++i)
+      if (local_ips6[i] == ip) return true;
+    return nlocal6 == 0;
   }
   [[nodiscard]] bool is_relay_ip6(const Ip6& ip) const noexcept {
     for (const Ip6& r : relay_ips6)
@@ -107,6 +124,7 @@ struct V4 {
   static Addr peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip; }
   static const uint8_t* bytes(const Addr& a) noexcept { return reinterpret_cast<const uint8_t*>(&a); }
   static bool is_relay_ip(const PortContext& pc, Addr a) noexcept { return pc.is_relay_ip(a); }
+  static bool is_local_ip(const PortContext& pc, Addr a) noexcept { return pc.is_local_ip(a); }
   static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, Addr s, Addr d, uint16_t sp, uint16_t dp,
                     uint16_t plen, uint16_t csum, bool ip_csum) noexcept {
     write_udp4_headers(f, dst, src, s, d, sp, dp, plen, 64, csum, ip_csum);
@@ -128,6 +146,7 @@ struct V6 {
   static const Addr& peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip6; }
   static const uint8_t* bytes(const Addr& a) noexcept { return a.b; }
   static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_relay_ip6(a); }
+  static bool is_local_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_local_ip6(a); }
   static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, const Addr& s, const Addr& d, uint16_t sp,
                     uint16_t dp, uint16_t plen, uint16_t csum, bool) noexcept {
     write_udp6_headers(f, dst, src, s, d, sp, dp, plen, 64, csum);
@@ -189,6 +208,10 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typenam
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const typename F::ClientKey& client = F::client(a);
+  // The reply must come from the address the client sent to (RFC 8656
+  // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
+  // Nothing has been written to the frame yet.
+  if (!F::is_local_ip(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbor);
   Hop next;
   if (!t.next_hop(client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
 

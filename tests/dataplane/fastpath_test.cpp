@@ -1254,6 +1254,19 @@ std::vector<uint8_t> complete_offload(std::vector<uint8_t> f) {
   return f;
 }
 
+// A client that reached turn-control on an address none of our ports
+// carries (the kernel-owned interface of a dual-homed host): its peer data
+// goes to the kernel, which answers from that address over that interface.
+TEST_F(FastPath, ClientOfAnotherInterfaceIsTheKernelsToAnswer) {
+  auto data = pattern(30);
+  pc_.local_ips[0] = kServer;
+  pc_.nlocal = 1;
+  Buf ours(from_peer1(data));
+  EXPECT_EQ(run(ours).kind, Verdict::Tx) << "the client talks to this port's address";
+  pc_.local_ips[0] = ip4(192, 0, 2, 99);
+  expect_punt(from_peer1(data), PuntReason::NoNeighbor);
+}
+
 TEST_F(FastPath, ChecksumOffloadLeavesExactlyWhatTheNicCompletes) {
   for (bool to_port1 : {false, true}) {
     t_.add_neighbor(kPeer1, kPeerHopMac, to_port1 ? 1 : 0);
