@@ -119,9 +119,12 @@ struct V4 {
   static constexpr uint16_t kHeaders = kL2L3L4;  // Ethernet + IPv4 + UDP
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv4;
   static constexpr uint16_t kAddrLen = 4;
-  static const ClientKey& client(const AllocEntry& a) noexcept { return a.client; }
-  static Addr relay_ip(const AllocEntry& a) noexcept { return a.relay_ip; }
-  static Addr peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip; }
+  template <class T>
+  static const ClientKey& client(const T&, const AllocEntry& a) noexcept { return a.client; }
+  template <class T>
+  static Addr relay_ip(const T&, const AllocEntry& a) noexcept { return a.relay_ip; }
+  template <class T>
+  static Addr peer_ip(const T&, const ChannelEntry& c) noexcept { return c.peer_ip; }
   static const uint8_t* bytes(const Addr& a) noexcept { return reinterpret_cast<const uint8_t*>(&a); }
   static bool is_relay_ip(const PortContext& pc, Addr a) noexcept { return pc.is_relay_ip(a); }
   static bool is_local_ip(const PortContext& pc, Addr a) noexcept { return pc.is_local_ip(a); }
@@ -141,9 +144,12 @@ struct V6 {
   static constexpr uint16_t kHeaders = kL2L3L4v6;  // Ethernet + IPv6 + UDP
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv6;
   static constexpr uint16_t kAddrLen = 16;
-  static const ClientKey& client(const AllocEntry& a) noexcept { return a.client6; }
-  static const Addr& relay_ip(const AllocEntry& a) noexcept { return a.relay_ip6; }
-  static const Addr& peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip6; }
+  template <class T>
+  static const ClientKey& client(const T& t, const AllocEntry& a) noexcept { return t.alloc6(a.index).client; }
+  template <class T>
+  static const Addr& relay_ip(const T& t, const AllocEntry& a) noexcept { return t.alloc6(a.index).relay_ip; }
+  template <class T>
+  static const Addr& peer_ip(const T& t, const ChannelEntry& c) noexcept { return t.channel_peer6(c.index); }
   static const uint8_t* bytes(const Addr& a) noexcept { return a.b; }
   static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_relay_ip6(a); }
   static bool is_local_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_local_ip6(a); }
@@ -207,7 +213,7 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typenam
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  const typename F::ClientKey& client = F::client(a);
+  const typename F::ClientKey& client = F::client(t, a);
   // The reply must come from the address the client sent to (RFC 8656
   // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
   // Nothing has been written to the frame yet.
@@ -278,7 +284,7 @@ template <class F, class Tables>
 Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, const typename F::Addr& peer_ip,
                   uint16_t peer_port, uint16_t len, uint16_t old_checksum, uint32_t removed, Path path,
                   Tsc now) noexcept {
-  const typename F::Addr& relay_ip = F::relay_ip(a);
+  const typename F::Addr& relay_ip = F::relay_ip(t, a);
   if (F::is_relay_ip(pc, peer_ip)) {
     // Relay -> relay on the same server (two relayed WebRTC clients): never
     // touches the wire. The checksum chain continues through the same sums.
@@ -326,7 +332,7 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const ty
   if (ch->expires.load(std::memory_order_relaxed) <= now || a.expires.load(std::memory_order_relaxed) <= now)
     return Verdict::punted(PuntReason::Expired);
   const PermissionEntry* perm = ch->perm.load(std::memory_order_acquire);
-  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(a), F::peer_ip(*ch), a.relay_port});
+  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(t, a), F::peer_ip(t, *ch), a.relay_port});
   if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
 
   // Checksum: remove the old pseudo/UDP header, the 4-byte ChannelData
@@ -341,7 +347,7 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const ty
     removed += sum16(p + tail_at, u.payload_len - tail_at, (tail_at & 1) != 0);
   }
   f.adj(kChannelDataHeaderSize);
-  return detail::relay_out<F>(f, t, pc, a, F::peer_ip(*ch), ch->peer_port, len, u.udp_checksum, removed,
+  return detail::relay_out<F>(f, t, pc, a, F::peer_ip(t, *ch), ch->peer_port, len, u.udp_checksum, removed,
                               Path::ChannelDataToPeer, now);
 }
 
@@ -387,7 +393,7 @@ Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const
   const AllocEntry* a = t.client(typename F::ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
   if (!a) return Verdict::punted(PuntReason::UnknownFlow);
   if (a->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  const PermissionEntry* perm = t.permission(typename F::PermissionKey{F::relay_ip(*a), peer_ip, a->relay_port});
+  const PermissionEntry* perm = t.permission(typename F::PermissionKey{F::relay_ip(t, *a), peer_ip, a->relay_port});
   if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
 
   // Checksum: remove everything but the DATA value. data_at is a multiple

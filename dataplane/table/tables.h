@@ -89,6 +89,8 @@ public:
       out[i] = (hits >> i) & 1 ? static_cast<const ChannelEntry*>(data[i]) : nullptr;
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
+  [[nodiscard]] const AllocEntry6& alloc6(uint32_t index) const noexcept { return allocs6_[index]; }
+  [[nodiscard]] const Ip6& channel_peer6(uint32_t index) const noexcept { return chan_peers6_[index]; }
   // Where a packet for ip leaves, and the MAC of that next hop (routes.h).
   [[nodiscard]] bool next_hop(uint32_t ip, Hop& out) const noexcept {
     uint32_t hop;
@@ -180,10 +182,14 @@ private:
   };
   bool add_allocation(const std::string& id, WriterAlloc w, Tsc expires);
   PermissionEntry* add_permission(WriterAlloc& w, Tsc expires, const void* key, rte_hash* table);
-  bool add_channel(WriterAlloc& w, uint16_t channel_n, ChannelEntry*& e, Tsc expires);
-  template <class Addr>
-  bool upsert_channel_any(const std::string& id, uint16_t channel_n, const Addr& peer_ip, uint16_t peer_port,
-                          Tsc expires);
+  struct PeerRef {
+    uint32_t ip4;  // IPv4 allocations
+    Ip6 ip6;       // IPv6 allocations
+    uint16_t port; // network order
+  };
+  bool add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, Tsc expires);
+  bool same_peer(uint32_t slot, const PeerRef& p, bool v6) const;
+  bool upsert_channel_any(const std::string& id, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires);
   static void free_alloc(void* ctx, void* data);
   static void free_channel(void* ctx, void* data);
   static void free_perm(void* ctx, void* data);
@@ -201,6 +207,8 @@ private:
   rte_hash* perm6_ = nullptr;
   rte_hash* neigh6_ = nullptr;
   AllocEntry* allocs_ = nullptr;
+  AllocEntry6* allocs6_ = nullptr;  // IPv6 addresses of allocs_[i]
+  Ip6* chan_peers6_ = nullptr;      // IPv6 peer of channels_[i]
   ChannelEntry* channels_ = nullptr;
   PermissionEntry* perms_ = nullptr;
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
@@ -236,6 +244,8 @@ struct WorkerTables {
   [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
+  [[nodiscard]] const AllocEntry6& alloc6(uint32_t i) const noexcept { return t->alloc6(i); }
+  [[nodiscard]] const Ip6& channel_peer6(uint32_t i) const noexcept { return t->channel_peer6(i); }
   // Media flows send to the same next hop in runs: remember the last answer
   // while the neighbour table has not changed (generation).
   [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) noexcept {

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <new>
 #include <random>
 #include <string>
@@ -177,6 +178,8 @@ public:
     auto it = perm_index6_.find(k);
     return it == perm_index6_.end() ? nullptr : &perms_[it->second];
   }
+  [[nodiscard]] const AllocEntry6& alloc6(uint32_t i) const { return allocs6_.at(i); }
+  [[nodiscard]] const Ip6& channel_peer6(uint32_t i) const { return chan_peers6_.at(i); }
   [[nodiscard]] bool next_hop(const Ip6& ip, Hop& h) const noexcept {
     for (const auto& [a, hop] : neigh6_)
       if (a == ip) {
@@ -189,12 +192,13 @@ public:
                       const Ip6& relay_ip, uint16_t relay_port_h, Tsc expires = kLive) {
     auto idx = static_cast<uint32_t>(allocs_.size());
     AllocEntry& e = allocs_.emplace_back();
-    e.client6 = ClientKey6{client_ip, server_ip, np(client_port_h), np(server_port_h)};
-    e.relay_ip6 = relay_ip;
+    AllocEntry6& e6 = allocs6_[idx];
+    e6.client = ClientKey6{client_ip, server_ip, np(client_port_h), np(server_port_h)};
+    e6.relay_ip = relay_ip;
     e.relay_port = np(relay_port_h);
     e.index = idx;
     e.expires.store(expires);
-    clients6_[e.client6] = idx;
+    clients6_[e6.client] = idx;
     return idx;
   }
   void add_permission6(uint32_t alloc_idx, const Ip6& peer_ip, Tsc expires = kLive) {
@@ -202,19 +206,21 @@ public:
     PermissionEntry& e = perms_.emplace_back();
     e.alloc = alloc_idx;
     e.expires.store(expires);
-    perm_index6_[PermissionKey6{a.relay_ip6, peer_ip, a.relay_port, 0, 0}] = static_cast<uint32_t>(perms_.size() - 1);
+    perm_index6_[PermissionKey6{alloc6(alloc_idx).relay_ip, peer_ip, a.relay_port, 0, 0}] =
+        static_cast<uint32_t>(perms_.size() - 1);
   }
   void add_channel6(uint32_t alloc_idx, uint16_t channel_h, const Ip6& peer_ip, uint16_t peer_port_h) {
     const AllocEntry& a = allocs_[alloc_idx];
     ChannelEntry& e = chans_.emplace_back();
     e.alloc = alloc_idx;
-    e.peer_ip6 = peer_ip;
     e.peer_port = np(peer_port_h);
     e.channel = np(channel_h);
     e.expires.store(kLive);
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
-    channels6_[ChannelKey6::of(a.client6, e.channel)] = slot;
-    peers6_[PeerKey6{a.relay_ip6, peer_ip, a.relay_port, e.peer_port}] = slot;
+    e.index = slot;
+    chan_peers6_[slot] = peer_ip;
+    channels6_[ChannelKey6::of(alloc6(alloc_idx).client, e.channel)] = slot;
+    peers6_[PeerKey6{alloc6(alloc_idx).relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
   }
   void add_neighbor6(const Ip6& ip, const Mac& m, uint8_t port = 0) { neigh6_.emplace_back(ip, Hop{m, port}); }
 
@@ -273,6 +279,8 @@ private:
   std::unordered_map<PeerKey6, uint32_t, RawHash> peers6_;
   std::unordered_map<PermissionKey6, uint32_t, RawHash> perm_index6_;
   std::vector<std::pair<Ip6, Hop>> neigh6_;
+  std::map<uint32_t, AllocEntry6> allocs6_;
+  std::map<uint32_t, Ip6> chan_peers6_;
   uint32_t index_base_ = 0;
 };
 
