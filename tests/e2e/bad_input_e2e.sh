@@ -13,6 +13,10 @@
 # answered, and each class shows up under a reason in turn-control's
 # /metrics, the kernel's counters (/proc/net/snmp of the server namespace)
 # or, with turn-dataplane in front, its drop/punt counters.
+# Control mode also checks TLS (1.2+ with ECDHE+AEAD only: TLS 1.0/1.1, CBC
+# and NULL suites refused, each shown to work against a permissive
+# openssl s_server first) and the admin API (loopback only by default; no,
+# wrong or partial token -> 401).
 #
 #   tests/e2e/bad_input_e2e.sh BUILD_DIR control     # turn-control alone
 #   tests/e2e/bad_input_e2e.sh BUILD_DIR dataplane   # turn-dataplane in front
@@ -56,7 +60,6 @@ cert=$E2E_TMP/cert.pem
 pkey=$E2E_TMP/key.pem
 state-redis="ip=127.0.0.1 port=6379"
 relay-threads=1
-admin-ip=127.0.0.1
 admin-port=8080
 admin-token=$TOKEN
 CONF
@@ -165,6 +168,47 @@ if [ "$MODE" = dataplane ]; then
   check "data plane punted unknown flows (+$(dd punt_unknown_flow))" test "$(dd punt_unknown_flow)" -gt 0
 else
   check "IP header checksum errors counted by the server's kernel (+$hdr)" test "$hdr" -ge 4
+fi
+
+if [ "$MODE" = control ]; then
+  # TLS (issue 7): TLS 1.2+ with ECDHE + AEAD only. Each attempt dpturn must
+  # refuse first succeeds against a permissive openssl s_server on the same
+  # host (so the client really offers it), then fails against dpturn.
+  tls() {  # port openssl-args...
+    local port=$1; shift
+    echo Q | timeout 10 ip netns exec "$NS_C" openssl s_client -connect $SERVER:$port "$@" >/dev/null 2>&1
+  }
+  check "TLS 1.3 handshake succeeds" tls 5349 -tls1_3
+  check "TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 succeeds" tls 5349 -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256
+  check "TLS 1.2 with ECDHE-ECDSA-CHACHA20-POLY1305 succeeds" tls 5349 -tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305
+  weak=("-tls1 -cipher DEFAULT:@SECLEVEL=0" "-tls1_1 -cipher DEFAULT:@SECLEVEL=0"
+        "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0" "-tls1_2 -cipher ECDHE-ECDSA-AES256-SHA384:@SECLEVEL=0"
+        "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256:@SECLEVEL=0" "-tls1_2 -cipher ECDHE-ECDSA-NULL-SHA:@SECLEVEL=0")
+  for w in "${weak[@]}"; do
+    ip netns exec "$NS_S" timeout 15 openssl s_server -accept $SERVER:5350 -cert "$E2E_TMP/cert.pem" \
+      -key "$E2E_TMP/key.pem" -cipher 'ALL:eNULL:@SECLEVEL=0' -naccept 1 -quiet >/dev/null 2>&1 &
+    sp=$!
+    wait_port "$NS_S" tcp "$SERVER:5350" 5
+    # shellcheck disable=SC2086
+    if tls 5350 $w; then ok_client=1; else ok_client=0; fi
+    kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+    # shellcheck disable=SC2086
+    if tls 5349 $w; then refused=0; else refused=1; fi
+    check "TLS '$w': a permissive server accepts it ($ok_client), dpturn refuses it ($refused)" \
+      test "$ok_client" = 1 -a "$refused" = 1
+  done
+  # Admin API: loopback only by default, and a token is required.
+  check "admin API not reachable from the client network (default admin-ip)" \
+    bash -c "! ip netns exec $NS_C timeout 3 bash -c 'echo > /dev/tcp/$SERVER/8080' 2>/dev/null"
+  code() { ip netns exec "$NS_S" $PY -c "
+import sys, urllib.request, urllib.error
+r = urllib.request.Request('http://127.0.0.1:8080/api/v1/allocations', headers=dict(a.split(': ', 1) for a in sys.argv[1:]))
+try: print(urllib.request.urlopen(r, timeout=5).status)
+except urllib.error.HTTPError as e: print(e.code)" "$@"; }
+  check "admin API: no token -> 401" test "$(code)" = 401
+  check "admin API: wrong token -> 401" test "$(code "Authorization: Bearer wrong-token-0123456789")" = 401
+  check "admin API: a prefix of the token -> 401" test "$(code "Authorization: Bearer ${TOKEN:0:10}")" = 401
+  check "admin API: the token -> 200" test "$(code "Authorization: Bearer $TOKEN")" = 200
 fi
 echo "bad_input_e2e ($MODE): $(( $(date +%s) - T0 )) s"
 echo quit >&7
