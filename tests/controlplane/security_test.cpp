@@ -13,6 +13,8 @@
 //     link-local, 169.254.169.254 and configured denied ranges are refused
 //     with 403 in ChannelBind too, and Send indications / ChannelData never
 //     reach a listener on a refused address;
+//   - a relay port reused after an allocation expired carries nothing of
+//     the old flow;
 //   - quotas hold under a flood of Allocate requests from many source
 //     addresses and from many ports of one address.
 // Existing tests in turn_server_test.cpp cover 401/438 basics, forged
@@ -307,6 +309,47 @@ TEST_F(Security, ForbiddenPeerIsNeverReachedBySendOrChannelData) {
     uint64_t after = drops(cp::CpDrop::NoPermission) + drops(cp::CpDrop::UnboundChannel);
     EXPECT_EQ(after - before, 10u) << "each refused packet counted";
   }
+}
+
+// ---- relay port reuse after expiry -------------------------------------------------
+
+// One relay port: after an allocation expires, the next allocation gets the
+// same port, and the old flow (its peer still sending, its client still
+// sending ChannelData) reaches neither the new client nor the old peer.
+TEST_F(Security, RelayPortReusedAfterExpiryCarriesNoOldFlow) {
+  uint16_t port = free_port_range(1);
+  const std::string p = std::to_string(port);
+  restart({"default-allocate-lifetime=2", "max-allocate-lifetime=2", "min-port=" + p, "max-port=" + p});
+  SocketAddress relay_a, relay_b;
+  auto a = allocated(&relay_a);
+  ASSERT_EQ(relay_a.port, port);
+  UdpPeer old_peer;
+  ASSERT_TRUE(a->channel_bind(0x4000, old_peer.address()).success());
+  old_peer.send_to(relay_a, text_bytes("old flow, live"));
+  ASSERT_TRUE(a->next_frame(2000));
+  auto b = client();
+  EXPECT_EQ(b->allocate().error(), 508);  // the only port is taken
+  ASSERT_TRUE(allocations_become(0, 4000)) << "allocation did not expire";
+
+  Reply rb = b->allocate();
+  ASSERT_TRUE(rb.success()) << rb.error();
+  relay_b = rb.xor_address(Attr::XorRelayedAddress).value();
+  EXPECT_EQ(relay_b.port, port) << "the port was reused";
+  uint64_t no_perm = drops(cp::CpDrop::NoPermission), no_alloc = drops(cp::CpDrop::NoAllocation);
+  for (int i = 0; i < 5; ++i) {
+    old_peer.send_to(relay_b, text_bytes("old flow, after expiry"));
+    a->send_channel_data(0x4000, text_bytes("old client, after expiry"));
+  }
+  EXPECT_FALSE(b->next_frame(500)) << "the new allocation received the old flow";
+  EXPECT_FALSE(a->next_frame(100));
+  EXPECT_FALSE(old_peer.receive(100)) << "the old client still reached its peer";
+  EXPECT_EQ(drops(cp::CpDrop::NoPermission) - no_perm, 5u);
+  EXPECT_EQ(drops(cp::CpDrop::NoAllocation) - no_alloc, 5u);
+  // The new owner's own flow works on the reused port.
+  UdpPeer new_peer;
+  ASSERT_TRUE(b->create_permission(new_peer.address()).success());
+  new_peer.send_to(relay_b, text_bytes("new flow"));
+  EXPECT_TRUE(b->next_frame(2000));
 }
 
 // ---- quotas under floods ---------------------------------------------------------------
