@@ -12,9 +12,11 @@
 #   2. Redis SIGKILLed during relaying and restarted 3 s later: nothing lost;
 #      new allocations work again; Redis records == turn-control's list,
 #      no duplicates.
-#   3. turn-dataplane SIGKILLed and started again: after its resync every
-#      live allocation forwards on the fast path again (per-allocation
-#      counters in Redis), resync time recorded.
+#   3. turn-dataplane SIGKILLed and started again: resync time recorded;
+#      every live allocation forwards again at once (kernel path until the
+#      data plane has learnt its next hops), and on the fast path again
+#      once a client's traffic has made the kernel ARP (per-allocation
+#      counters in Redis); new allocations relay with zero loss.
 #   4. Allocation expiry: an allocation that is not refreshed stops
 #      forwarding at its expiry on the fast path (the peer receives nothing
 #      after it); turn-control's kernel path drops it too (counted).
