@@ -115,15 +115,25 @@ public:
     return it == perm_index_.end() ? nullptr : &perms_[it->second];
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return allocs_[i]; }
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) const noexcept {
+  [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) const noexcept {
     auto it = neigh_.find(ip);
     if (it == neigh_.end()) return false;
-    m = it->second;
+    h = Hop{it->second, 0};
     return true;
   }
+  // IPv6: no IPv6 allocations here; fuzzed IPv6 frames exercise the parser
+  // and the misses (tests/dataplane/fastpath_test.cpp covers the IPv6 hits).
+  [[nodiscard]] const AllocEntry* client(const ClientKey6&) const noexcept { return nullptr; }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey6&) const noexcept { return nullptr; }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey6&) const noexcept { return nullptr; }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey6&) const noexcept { return nullptr; }
+  [[nodiscard]] const AllocEntry6& alloc6(uint32_t) const noexcept { return none6_; }
+  [[nodiscard]] const Ip6& channel_peer6(uint32_t) const noexcept { return none6_.relay_ip; }
+  [[nodiscard]] bool next_hop(const Ip6&, Hop&) const noexcept { return false; }
   [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn_; }
 
 private:
+  AllocEntry6 none6_{};
   void add_alloc(uint32_t i, uint32_t cip, uint16_t cport, uint32_t rip, uint16_t rport, Tsc exp) {
     AllocEntry& e = allocs_[i];
     e.client = ClientKey{cip, kServer, np(cport), np(3478)};
@@ -234,7 +244,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   Tables t(flags);
   PortContext pc;
-  pc.mac = kPortMac;
+  pc.macs[0] = kPortMac;
   pc.turn_ports[0] = np(3478);
   pc.relay_min = 49152;
   pc.relay_max = 65535;
