@@ -59,6 +59,7 @@ struct Report {
   Tables* tables = nullptr;
   StateSync* sync = nullptr;
   std::vector<PortReport> ports;
+  const ServiceContext* service = nullptr;
 };
 Report g_report;
 
@@ -95,6 +96,7 @@ int telemetry_stats(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "channels", g_report.tables->channel_count());
   rte_tel_data_add_dict_u64(d, "permissions", g_report.tables->permission_count());
   rte_tel_data_add_dict_u64(d, "neighbours", g_report.tables->neighbours());
+  rte_tel_data_add_dict_u64(d, "neighbour_probes", g_report.service ? g_report.service->probes_sent : 0);
   const SyncStats& s = g_report.sync->stats();
   rte_tel_data_add_dict_u64(d, "sync_connected", s.connected.load());
   rte_tel_data_add_dict_u64(d, "sync_events", s.events.load());
@@ -271,6 +273,9 @@ int main(int argc, char** argv) {
     }
     rte_ring* learn = rte_ring_create_elem("dp_learn", sizeof(Observation), 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
+    // The service lcore's own frames (neighbour probes) leave through worker 0's queues.
+    rte_ring* inject = rte_ring_create("dp_inject", 64, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!inject) throw std::runtime_error("inject ring: " + std::string(rte_strerror(rte_errno)));
 
     for (size_t i = 0; i < cfg.turn_ports.size() && i < 4; ++i) pc.turn_ports[i] = htons(cfg.turn_ports[i]);
     pc.relay_min = cfg.min_port;
@@ -298,6 +303,7 @@ int main(int argc, char** argv) {
       c.tables = tables.get();
       c.qsbr = qsbr;
       c.learn = learn;
+      c.inject = w == 0 ? inject : nullptr;
       c.pc = pc;
       c.alloc_counters = static_cast<AllocCounters*>(
           rte_zmalloc_socket("dp_acounters", sizeof(AllocCounters) * cfg.allocations, 64, static_cast<int>(rte_lcore_to_socket_id(lcore))));
@@ -365,7 +371,34 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "turn-dataplane: %zu port(s), %u worker(s), tables for %u allocations\n", g_report.ports.size(),
                  workers, cfg.allocations);
-    ServiceContext svc{tables.get(), learn, &g_quit};
+    ServiceContext svc{tables.get(), learn, &g_quit, {}, pool, inject, 0};
+    for (size_t i = 0; i < cfg.interfaces.size(); ++i) {
+      const DpInterface& in = cfg.interfaces[i];
+      const PortReport& r = g_report.ports[i];
+      auto probe4 = [&](uint32_t gw) {
+        ProbeTarget p;
+        p.port = static_cast<uint8_t>(i);
+        p.mac = r.mac;
+        p.sender = in.ip;
+        p.target = gw;
+        svc.probes.push_back(p);
+      };
+      if (in.gateway) probe4(in.gateway);
+      for (const DpRoute& route : cfg.routes)
+        if (((route.gateway ^ in.ip) & in.netmask) == 0) probe4(route.gateway);
+      bool gw6 = false;
+      for (uint8_t b : in.gateway6) gw6 |= b != 0;
+      if (in.has_ip6 && gw6) {
+        ProbeTarget p;
+        p.port = static_cast<uint8_t>(i);
+        p.mac = r.mac;
+        p.v6 = true;
+        std::memcpy(p.sender6.b, in.ip6.data(), 16);
+        std::memcpy(p.target6.b, in.gateway6.data(), 16);
+        svc.probes.push_back(p);
+      }
+    }
+    g_report.service = &svc;
     service_loop(svc);
 
     // Graceful stop: workers leave their loops, then queues are drained by stopping the ports.
@@ -382,6 +415,9 @@ int main(int argc, char** argv) {
     for (auto* c : alloc_counters) rte_free(const_cast<AllocCounters*>(c));
     rte_free(wcounters);
     rte_ring_free(learn);
+    void* left = nullptr;
+    while (rte_ring_dequeue(inject, &left) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(left));
+    rte_ring_free(inject);
     rte_free(qsbr);
     rte_mempool_free(pool);
   } catch (const std::exception& e) {

@@ -10,6 +10,8 @@
 #include <rte_prefetch.h>
 #include <rte_ring_elem.h>
 
+#include "dataplane/pipeline/neighbour_probe.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -183,6 +185,17 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
   }
 }
 
+// Frames the service lcore made (neighbour probes), sent on this worker's
+// queue of their port. Rare: an empty-ring check per loop otherwise.
+inline void inject(const WorkerContext& c, WorkerCounters& k) noexcept {
+  rte_mbuf* m[8];
+  unsigned n = rte_ring_sc_dequeue_burst(c.inject, reinterpret_cast<void**>(m), 8, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    uint16_t p = m[i]->port < c.nports ? m[i]->port : 0;
+    send(c, k, c.ports[p], &m[i], 1, Drop::TxFull);
+  }
+}
+
 }  // namespace
 
 int worker_main(void* arg) {
@@ -197,6 +210,7 @@ int worker_main(void* arg) {
 
   while (!c.quit->load(std::memory_order_relaxed)) {
     rte_rcu_qsbr_quiescent(c.qsbr, c.worker_id);
+    if (c.inject) inject(c, k);
     for (uint8_t p = 0; p < c.nports; ++p) {
       Tsc now = rte_rdtsc();
       bool work = kernel_to_wire(c, k, p, rx);
@@ -218,9 +232,40 @@ int worker_main(void* arg) {
   return 0;
 }
 
+namespace {
+
+void send_probes(ServiceContext& s, bool all) {
+  for (const ProbeTarget& p : s.probes) {
+    Mac known;
+    bool have = p.v6 ? s.tables->neighbour(p.target6, known) : s.tables->neighbour(p.target, known);
+    if (have && (!all || (!p.v6 && s.tables->is_static_neighbor(p.target)))) continue;
+    rte_mbuf* m = rte_pktmbuf_alloc(s.pool);
+    if (!m) return;
+    auto* f = rte_pktmbuf_mtod(m, uint8_t*);
+    size_t n = p.v6 ? write_neighbor_solicitation(f, p.mac, p.sender6, p.target6)
+                    : write_arp_request(f, p.mac, p.sender, p.target);
+    m->data_len = static_cast<uint16_t>(n);
+    m->pkt_len = static_cast<uint32_t>(n);
+    m->port = p.port;
+    if (rte_ring_sp_enqueue(s.inject, m) == 0) ++s.probes_sent;
+    else rte_pktmbuf_free(m);
+  }
+}
+
+}  // namespace
+
 void service_loop(ServiceContext& s) {
   Observation obs[32];
+  const uint64_t hz = rte_get_tsc_hz();
+  uint64_t next_probe = 0, next_refresh = rte_get_tsc_cycles() + 30 * hz;
   while (!s.quit->load(std::memory_order_relaxed)) {
+    uint64_t now = rte_get_tsc_cycles();
+    if (!s.probes.empty() && now >= next_probe) {
+      bool all = now >= next_refresh;
+      send_probes(s, all);
+      next_probe = now + hz;
+      if (all) next_refresh = now + 30 * hz;
+    }
     unsigned got = rte_ring_sc_dequeue_burst_elem(s.learn, obs, sizeof(Observation), 32, nullptr);
     for (unsigned i = 0; i < got; ++i) {
       Mac mac;

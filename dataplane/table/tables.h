@@ -116,6 +116,13 @@ public:
     for (int i = 0; i < 6; ++i) out.mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
     return true;
   }
+  [[nodiscard]] bool neighbour(const Ip6& hop, Mac& mac) const noexcept {
+    void* d;
+    if (rte_hash_lookup_data(neigh6_, &hop, &d) < 0) return false;
+    auto v = reinterpret_cast<uintptr_t>(d);
+    for (int i = 0; i < 6; ++i) mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+    return true;
+  }
   // Is ip on the link of port `port` (a neighbour we may learn there)?
   [[nodiscard]] bool on_link(uint8_t port, uint32_t ip) const noexcept { return routes_.on_link(port, ip); }
   [[nodiscard]] bool on_link(uint8_t port, const Ip6& ip) const noexcept { return routes6_.on_link(port, ip); }
@@ -133,6 +140,11 @@ public:
   [[nodiscard]] uint32_t neighbour_generation() const noexcept { return neigh_gen_.load(std::memory_order_acquire); }
   // A configured next hop: learning never overrides it (no spoofing it away).
   void set_static_neighbor(uint32_t ip, const Mac& mac);
+  [[nodiscard]] bool is_static_neighbor(uint32_t ip) const noexcept {
+    for (uint32_t s : static_neighbors_)
+      if (s == ip) return true;
+    return false;
+  }
   [[nodiscard]] uint32_t neighbours() const noexcept {
     return static_cast<uint32_t>(rte_hash_count(neigh_) + rte_hash_count(neigh6_));
   }

@@ -32,6 +32,7 @@
 #include "common/turn/channel_data.h"
 #include "dataplane/table/routes.h"
 #include "dataplane/pipeline/fastpath.h"
+#include "dataplane/pipeline/neighbour_probe.h"
 
 // ---- allocation counter ----------------------------------------------------
 // Replaces the global allocation functions of this test binary; counts only
@@ -1542,6 +1543,50 @@ TEST_F(FastPath6, MutatedFramesNeverEscapeTheBuffer) {
     Buf b(f, 64, 16);
     run(b);
   }
+}
+
+// ---- neighbour probes (the service lcore asks for its gateways itself) ---------
+
+TEST(NeighbourProbe, ArpRequestForTheGateway) {
+  uint8_t f[64];
+  std::memset(f, 0xEE, sizeof f);
+  ASSERT_EQ(write_arp_request(f, kPortMac, ip4(192, 0, 2, 10), ip4(192, 0, 2, 1)), 42u);
+  const uint8_t want[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0xAA, 0x08, 0x06,  // Ethernet
+                            0, 1, 0x08, 0, 6, 4, 0, 1,                                              // request
+                            0x02, 0, 0, 0, 0, 0xAA, 192, 0, 2, 10,                                  // sender
+                            0, 0, 0, 0, 0, 0, 192, 0, 2, 1};                                        // target
+  EXPECT_EQ(0, std::memcmp(f, want, 42));
+  EXPECT_EQ(f[42], 0xEE) << "nothing written past the frame";
+}
+
+TEST(NeighbourProbe, NeighborSolicitationToTheSolicitedNodeAddress) {
+  uint8_t f[100];
+  std::memset(f, 0xEE, sizeof f);
+  Ip6 src{}, dst{};
+  inet_pton(AF_INET6, "2001:db8:1::10", src.b);
+  inet_pton(AF_INET6, "2001:db8:1::1:2:3", dst.b);
+  ASSERT_EQ(write_neighbor_solicitation(f, kPortMac, src, dst), 86u);
+  EXPECT_EQ(f[86], 0xEE);
+  const uint8_t want_mac[6] = {0x33, 0x33, 0xff, dst.b[13], dst.b[14], dst.b[15]};  // RFC 2464 §7
+  EXPECT_EQ(0, std::memcmp(f, want_mac, 6));
+  EXPECT_EQ(load_be16(f + 12), 0x86DD);
+  const uint8_t* ip = f + 14;
+  EXPECT_EQ(ip[6], 58);
+  EXPECT_EQ(ip[7], 255) << "RFC 4861 §7.1.1: hop limit 255";
+  Ip6 solicited{};
+  inet_pton(AF_INET6, "ff02::1:ff00:0", solicited.b);
+  for (int i = 13; i < 16; ++i) solicited.b[i] = dst.b[i];
+  EXPECT_EQ(0, std::memcmp(ip + 24, solicited.b, 16));
+  const uint8_t* ns = ip + 40;
+  EXPECT_EQ(ns[0], 135);
+  EXPECT_EQ(0, std::memcmp(ns + 8, dst.b, 16));
+  EXPECT_EQ(ns[24], 1);
+  EXPECT_EQ(0, std::memcmp(ns + 26, kPortMac.b, 6));
+  // ICMPv6 checksum over the pseudo header: the whole sum folds to 0xFFFF.
+  std::vector<uint8_t> b(ip + 8, ip + 40);
+  b.insert(b.end(), {0, 0, 0, 32, 0, 0, 0, 58});
+  b.insert(b.end(), ns, ns + 32);
+  EXPECT_EQ(ref_fold_complement(b), 0) << "checksum verifies";
 }
 
 }  // namespace

@@ -163,6 +163,9 @@ relay_all() {  # -> "<at the peer> <on the fast path>" for 25 ChannelData per he
 read -r got fast <<<"$(relay_all)"
 echo "right after resync: $got/100 at the peer, $fast on the fast path; punts: $(dp_stats | $PY -c "import json,sys; d=json.load(sys.stdin)['/dpturn/stats']; print({k: v for k, v in d.items() if k.startswith('punt_') and v})")"
 check "all 4 live allocations forward again right after the data plane restart ($got/100 at the peer)" test "$got" = 100
+# The restarted data plane asks for its gateway itself (ARP at start,
+# dataplane/pipeline/neighbour_probe.h), so the fast path is back at once.
+check "... and on the fast path at once: the gateway was probed at start ($fast/100)" test "$fast" -ge 100
 check "new allocations relay after the restart (uclient, zero loss)" \
   uclient_run after-dp-restart -n 100 -m 4 -l 170 -z 5 -c
 read -r got fast <<<"$(relay_all)"
