@@ -34,14 +34,23 @@ void write(const char* level, const std::string& msg) {
 }  // namespace
 
 void log_open(const std::string& file, bool verbose) {
-  g_verbose = verbose;
-  if (file.empty() || file == "-" || file == "stdout") return;
-  FILE* f = std::fopen(file.c_str(), "a");
-  if (!f) {
-    write("WARN", "cannot open log-file " + file + "; logging to stderr");
-    return;
+  FILE* f = stderr;
+  bool failed = false;
+  if (!(file.empty() || file == "-" || file == "stdout")) {
+    f = std::fopen(file.c_str(), "a");
+    if (!f) {
+      f = stderr;
+      failed = true;
+    }
   }
-  g_out = f;
+  {
+    // A second call (tests; a reopen) replaces the first file and closes it.
+    std::lock_guard lock(g_mutex);
+    g_verbose = verbose;
+    if (g_out != stderr && g_out != f) std::fclose(g_out);
+    g_out = f;
+  }
+  if (failed) write("WARN", "cannot open log-file " + file + "; logging to stderr");
 }
 
 void log_info(const std::string& msg) { write("INFO", msg); }

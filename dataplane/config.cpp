@@ -10,6 +10,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 namespace turn::dp {
@@ -83,6 +84,20 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     cur().ip = ip;
     cur().netmask = mask;
   } else if (k == "gateway") cur().gateway = ipv4(w, k, v);
+  else if (k == "ip6") {
+    auto slash = v.find('/');
+    in6_addr a{};
+    if (inet_pton(AF_INET6, v.substr(0, slash).c_str(), &a) != 1) fail(w, k, v, "not an IPv6 address");
+    unsigned bits = 64;
+    if (slash != std::string::npos) bits = static_cast<unsigned>(num(w, k, v.substr(slash + 1), 1, 128));
+    cur().has_ip6 = true;
+    std::memcpy(cur().ip6.data(), &a, 16);
+    cur().prefix6 = static_cast<uint8_t>(bits);
+  } else if (k == "gateway6") {
+    in6_addr a{};
+    if (inet_pton(AF_INET6, v.c_str(), &a) != 1) fail(w, k, v, "not an IPv6 address");
+    std::memcpy(cur().gateway6.data(), &a, 16);
+  }
   else if (k == "route") {
     // route=NET/LEN,GATEWAY
     auto comma = v.find(',');
@@ -95,7 +110,17 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     else if (v == "off" || v == "false" || v == "no") c.checksum_offload = false;
     else fail(w, k, v, "expected auto or off");
   }
-  else if (k == "relay-ip") c.relay_ips.push_back(ipv4(w, k, v));
+  else if (k == "relay-ip") {
+    in6_addr a6{};
+    if (v.find(':') != std::string::npos) {
+      if (inet_pton(AF_INET6, v.c_str(), &a6) != 1) fail(w, k, v, "not an IP address");
+      std::array<uint8_t, 16> b{};
+      std::memcpy(b.data(), &a6, 16);
+      c.relay_ips6.push_back(b);
+    } else {
+      c.relay_ips.push_back(ipv4(w, k, v));
+    }
+  }
   else if (k == "listening-port") c.turn_ports[0] = static_cast<uint16_t>(num(w, k, v, 1, 65535));
   else if (k == "alt-listening-port") {
     uint16_t p = static_cast<uint16_t>(num(w, k, v, 0, 65535));
@@ -187,8 +212,17 @@ void finish_dp_config(DpConfig& c) {
     for (const DpInterface& f : c.interfaces) on_link |= ((r.gateway ^ f.ip) & f.netmask) == 0;
     if (!on_link) throw DpConfigError("route=" + text(r.net) + ",...: gateway " + text(r.gateway) + " is on none of the ports' links");
   }
+  for (const DpInterface& f : c.interfaces) {
+    bool gw = false;
+    for (uint8_t b : f.gateway6) gw |= b != 0;
+    if (gw && !f.has_ip6) throw DpConfigError("port " + std::to_string(f.port_id) + ": gateway6= needs ip6=");
+  }
   if (c.relay_ips.empty()) c.relay_ips.push_back(c.interfaces.front().ip);
+  if (c.relay_ips6.empty())
+    for (const DpInterface& f : c.interfaces)
+      if (f.has_ip6 && c.relay_ips6.size() < 4) c.relay_ips6.push_back(f.ip6);
   if (c.relay_ips.size() > 4) throw DpConfigError("relay-ip: at most 4 relay addresses");
+  if (c.relay_ips6.size() > 4) throw DpConfigError("relay-ip: at most 4 IPv6 relay addresses");
 }
 
 void load_dp_config(const std::string& path, DpConfig& cfg) {

@@ -31,6 +31,10 @@ struct DpInterface {
   uint32_t gateway = 0;            // network order, 0 = none (at most one interface has the default route)
   std::string tap_name;            // exception interface (a net_tap created at start); default dpt<index>
   int exception_port = -1;         // instead of a TAP: an existing DPDK port (tests: a net_pcap)
+  bool has_ip6 = false;            // IPv6 on this port (fast path for IPv6 allocations)
+  std::array<uint8_t, 16> ip6{};
+  uint8_t prefix6 = 64;
+  std::array<uint8_t, 16> gateway6{};  // all-zero = none
 };
 
 // A static route: destinations in net/mask go through gateway (on the
@@ -43,6 +47,7 @@ struct DpConfig {
   std::vector<DpInterface> interfaces;  // in config order; "port=" starts a new one
   std::vector<DpRoute> routes;
   std::vector<uint32_t> relay_ips; // network order; default: the first interface's ip
+  std::vector<std::array<uint8_t, 16>> relay_ips6;  // IPv6 relay addresses; default: the ports' ip6
   std::vector<uint16_t> turn_ports{3478};  // host order
   uint16_t min_port = 49152, max_port = 65535;
   bool legacy_channel_range = false;

@@ -59,6 +59,7 @@ struct Report {
   Tables* tables = nullptr;
   StateSync* sync = nullptr;
   std::vector<PortReport> ports;
+  const ServiceContext* service = nullptr;
 };
 Report g_report;
 
@@ -95,6 +96,7 @@ int telemetry_stats(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "channels", g_report.tables->channel_count());
   rte_tel_data_add_dict_u64(d, "permissions", g_report.tables->permission_count());
   rte_tel_data_add_dict_u64(d, "neighbours", g_report.tables->neighbours());
+  rte_tel_data_add_dict_u64(d, "neighbour_probes", g_report.service ? g_report.service->probes_sent : 0);
   const SyncStats& s = g_report.sync->stats();
   rte_tel_data_add_dict_u64(d, "sync_connected", s.connected.load());
   rte_tel_data_add_dict_u64(d, "sync_events", s.events.load());
@@ -226,7 +228,18 @@ int main(int argc, char** argv) {
     for (const DpRoute& r : cfg.routes) routes.push_back({r.net, r.netmask, r.gateway});
     RouteTable rt;
     rt.set(links, routes);
-    tables->set_routes(rt);
+    std::vector<RouteTable6::Link> links6;
+    for (const DpInterface& i : cfg.interfaces) {
+      RouteTable6::Link l;
+      l.present = i.has_ip6;
+      std::memcpy(l.ip.b, i.ip6.data(), 16);
+      l.bits = i.prefix6;
+      std::memcpy(l.gateway.b, i.gateway6.data(), 16);
+      links6.push_back(l);
+    }
+    RouteTable6 rt6;
+    rt6.set(links6);
+    tables->set_routes(rt, rt6);
 
     // Every port and its exception port, one queue pair per worker each.
     const auto nq = static_cast<uint16_t>(workers);
@@ -248,6 +261,8 @@ int main(int argc, char** argv) {
         r.tap_name = in.tap_name;
       }
       pc.macs[i] = r.mac;
+      pc.local_ips[pc.nlocal++] = in.ip;
+      if (in.has_ip6) std::memcpy(pc.local_ips6[pc.nlocal6++].b, in.ip6.data(), 16);
       if (r.checksum_offload) pc.csum_offload = static_cast<uint8_t>(pc.csum_offload | (1u << i));
       g_report.ports.push_back(r);
     }
@@ -256,14 +271,18 @@ int main(int argc, char** argv) {
       std::memcpy(m.b, nmac.data(), 6);
       tables->set_static_neighbor(nip, m);
     }
-    rte_ring* learn = rte_ring_create("dp_learn", 4096, socket, RING_F_SC_DEQ);
+    rte_ring* learn = rte_ring_create_elem("dp_learn", sizeof(Observation), 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
+    // The service lcore's own frames (neighbour probes) leave through worker 0's queues.
+    rte_ring* inject = rte_ring_create("dp_inject", 64, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!inject) throw std::runtime_error("inject ring: " + std::string(rte_strerror(rte_errno)));
 
     for (size_t i = 0; i < cfg.turn_ports.size() && i < 4; ++i) pc.turn_ports[i] = htons(cfg.turn_ports[i]);
     pc.relay_min = cfg.min_port;
     pc.relay_max = cfg.max_port;
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
+    for (size_t i = 0; i < cfg.relay_ips6.size() && i < 4; ++i) std::memcpy(pc.relay_ips6[i].b, cfg.relay_ips6[i].data(), 16);
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);
@@ -284,6 +303,7 @@ int main(int argc, char** argv) {
       c.tables = tables.get();
       c.qsbr = qsbr;
       c.learn = learn;
+      c.inject = w == 0 ? inject : nullptr;
       c.pc = pc;
       c.alloc_counters = static_cast<AllocCounters*>(
           rte_zmalloc_socket("dp_acounters", sizeof(AllocCounters) * cfg.allocations, 64, static_cast<int>(rte_lcore_to_socket_id(lcore))));
@@ -351,7 +371,34 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "turn-dataplane: %zu port(s), %u worker(s), tables for %u allocations\n", g_report.ports.size(),
                  workers, cfg.allocations);
-    ServiceContext svc{tables.get(), learn, &g_quit};
+    ServiceContext svc{tables.get(), learn, &g_quit, {}, pool, inject, 0};
+    for (size_t i = 0; i < cfg.interfaces.size(); ++i) {
+      const DpInterface& in = cfg.interfaces[i];
+      const PortReport& r = g_report.ports[i];
+      auto probe4 = [&](uint32_t gw) {
+        ProbeTarget p;
+        p.port = static_cast<uint8_t>(i);
+        p.mac = r.mac;
+        p.sender = in.ip;
+        p.target = gw;
+        svc.probes.push_back(p);
+      };
+      if (in.gateway) probe4(in.gateway);
+      for (const DpRoute& route : cfg.routes)
+        if (((route.gateway ^ in.ip) & in.netmask) == 0) probe4(route.gateway);
+      bool gw6 = false;
+      for (uint8_t b : in.gateway6) gw6 |= b != 0;
+      if (in.has_ip6 && gw6) {
+        ProbeTarget p;
+        p.port = static_cast<uint8_t>(i);
+        p.mac = r.mac;
+        p.v6 = true;
+        std::memcpy(p.sender6.b, in.ip6.data(), 16);
+        std::memcpy(p.target6.b, in.gateway6.data(), 16);
+        svc.probes.push_back(p);
+      }
+    }
+    g_report.service = &svc;
     service_loop(svc);
 
     // Graceful stop: workers leave their loops, then queues are drained by stopping the ports.
@@ -368,6 +415,9 @@ int main(int argc, char** argv) {
     for (auto* c : alloc_counters) rte_free(const_cast<AllocCounters*>(c));
     rte_free(wcounters);
     rte_ring_free(learn);
+    void* left = nullptr;
+    while (rte_ring_dequeue(inject, &left) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(left));
+    rte_ring_free(inject);
     rte_free(qsbr);
     rte_mempool_free(pool);
   } catch (const std::exception& e) {

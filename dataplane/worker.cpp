@@ -8,6 +8,9 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_ring_elem.h>
+
+#include "dataplane/pipeline/neighbour_probe.h"
 
 #include <algorithm>
 #include <cstring>
@@ -16,29 +19,36 @@ namespace turn::dp {
 
 namespace {
 
-// Punted frames teach us next hops: ARP senders and IPv4 sources on the
-// link of the port they arrived on.
+// Punted frames teach us next hops: ARP senders, and IPv4/IPv6 sources on
+// the link of the port they arrived on (IPv6 neighbour discovery replies
+// come from the neighbour itself).
 inline void learn_from(const WorkerContext& c, uint8_t port, const uint8_t* f, uint16_t len) noexcept {
   if (len < 14 + 28) return;
   uint16_t et = load_be16(f + 12);
-  uint32_t ip;
+  Observation o{};
   if (et == kEtherTypeArp) {
+    uint32_t ip;
     std::memcpy(&ip, f + 14 + 14, 4);  // sender protocol address
+    if (!c.tables->on_link(port, ip)) return;
+    std::memcpy(o.ip, &ip, 4);
+    std::memcpy(o.mac, f + 14 + 8, 6);
   } else if (et == kEtherTypeIpv4) {
+    uint32_t ip;
     std::memcpy(&ip, f + 14 + 12, 4);
+    if (!c.tables->on_link(port, ip)) return;
+    std::memcpy(o.ip, &ip, 4);
+    std::memcpy(o.mac, f + 6, 6);
+  } else if (et == kEtherTypeIpv6 && len >= 14 + 40) {
+    Ip6 ip;
+    std::memcpy(ip.b, f + 14 + 8, 16);
+    if (!c.tables->on_link(port, ip)) return;
+    std::memcpy(o.ip, ip.b, 16);
+    std::memcpy(o.mac, f + 6, 6);
+    o.v6 = 1;
   } else {
     return;
   }
-  if (!c.tables->on_link(port, ip)) return;
-  // The ring carries pointer-sized values: one observation is two of them
-  // (ip tagged with the top bit, then the MAC), enqueued as one bulk so
-  // they stay adjacent.
-  uint8_t mac[6];
-  std::memcpy(mac, et == kEtherTypeArp ? f + 14 + 8 : f + 6, 6);
-  uint64_t v = (uint64_t{mac[0]} << 40) | (uint64_t{mac[1]} << 32) | (uint64_t{mac[2]} << 24) |
-               (uint64_t{mac[3]} << 16) | (uint64_t{mac[4]} << 8) | mac[5];
-  void* items[2] = {reinterpret_cast<void*>(uintptr_t{ip} | (uintptr_t{1} << 63)), reinterpret_cast<void*>(v)};
-  rte_ring_mp_enqueue_bulk(c.learn, items, 2, nullptr);
+  rte_ring_mp_enqueue_elem(c.learn, &o, sizeof o);  // full: the next frame teaches it again
 }
 
 constexpr uint16_t kMaxBurst = 64;
@@ -175,6 +185,17 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
   }
 }
 
+// Frames the service lcore made (neighbour probes), sent on this worker's
+// queue of their port. Rare: an empty-ring check per loop otherwise.
+inline void inject(const WorkerContext& c, WorkerCounters& k) noexcept {
+  rte_mbuf* m[8];
+  unsigned n = rte_ring_sc_dequeue_burst(c.inject, reinterpret_cast<void**>(m), 8, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    uint16_t p = m[i]->port < c.nports ? m[i]->port : 0;
+    send(c, k, c.ports[p], &m[i], 1, Drop::TxFull);
+  }
+}
+
 }  // namespace
 
 int worker_main(void* arg) {
@@ -189,6 +210,7 @@ int worker_main(void* arg) {
 
   while (!c.quit->load(std::memory_order_relaxed)) {
     rte_rcu_qsbr_quiescent(c.qsbr, c.worker_id);
+    if (c.inject) inject(c, k);
     for (uint8_t p = 0; p < c.nports; ++p) {
       Tsc now = rte_rdtsc();
       bool work = kernel_to_wire(c, k, p, rx);
@@ -210,17 +232,53 @@ int worker_main(void* arg) {
   return 0;
 }
 
+namespace {
+
+void send_probes(ServiceContext& s, bool all) {
+  for (const ProbeTarget& p : s.probes) {
+    Mac known;
+    bool have = p.v6 ? s.tables->neighbour(p.target6, known) : s.tables->neighbour(p.target, known);
+    if (have && (!all || (!p.v6 && s.tables->is_static_neighbor(p.target)))) continue;
+    rte_mbuf* m = rte_pktmbuf_alloc(s.pool);
+    if (!m) return;
+    auto* f = rte_pktmbuf_mtod(m, uint8_t*);
+    size_t n = p.v6 ? write_neighbor_solicitation(f, p.mac, p.sender6, p.target6)
+                    : write_arp_request(f, p.mac, p.sender, p.target);
+    m->data_len = static_cast<uint16_t>(n);
+    m->pkt_len = static_cast<uint32_t>(n);
+    m->port = p.port;
+    if (rte_ring_sp_enqueue(s.inject, m) == 0) ++s.probes_sent;
+    else rte_pktmbuf_free(m);
+  }
+}
+
+}  // namespace
+
 void service_loop(ServiceContext& s) {
-  void* items[64];
+  Observation obs[32];
+  const uint64_t hz = rte_get_tsc_hz();
+  uint64_t next_probe = 0, next_refresh = rte_get_tsc_cycles() + 30 * hz;
   while (!s.quit->load(std::memory_order_relaxed)) {
-    unsigned got = rte_ring_sc_dequeue_burst(s.learn, items, 64, nullptr);
-    for (unsigned i = 0; i + 1 < got; i += 2) {
-      auto a = reinterpret_cast<uintptr_t>(items[i]);
-      auto b = reinterpret_cast<uintptr_t>(items[i + 1]);
-      if (!(a >> 63)) continue;  // out of step: skip
+    uint64_t now = rte_get_tsc_cycles();
+    if (!s.probes.empty() && now >= next_probe) {
+      bool all = now >= next_refresh;
+      send_probes(s, all);
+      next_probe = now + hz;
+      if (all) next_refresh = now + 30 * hz;
+    }
+    unsigned got = rte_ring_sc_dequeue_burst_elem(s.learn, obs, sizeof(Observation), 32, nullptr);
+    for (unsigned i = 0; i < got; ++i) {
       Mac mac;
-      for (int j = 0; j < 6; ++j) mac.b[j] = static_cast<uint8_t>(b >> (8 * (5 - j)));
-      s.tables->learn(static_cast<uint32_t>(a), mac);
+      std::memcpy(mac.b, obs[i].mac, 6);
+      if (obs[i].v6) {
+        Ip6 ip;
+        std::memcpy(ip.b, obs[i].ip, 16);
+        s.tables->learn(ip, mac);
+      } else {
+        uint32_t ip;
+        std::memcpy(&ip, obs[i].ip, 4);
+        s.tables->learn(ip, mac);
+      }
     }
     if (got == 0) rte_delay_us_sleep(100);  // the service core may idle
   }

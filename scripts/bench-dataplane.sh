@@ -9,7 +9,10 @@
 # Input: net_pcap replaying (infinite_rx) one frame per allocation
 # (bench/load/gen_flows.py), one rx_pcap (= rx queue) per worker; output:
 # net_pcap without a tx file (frames dropped after tx). Bounded: SECONDS
-# of measurement per program.
+# of measurement per program. The exception port is a net_null with
+# no-rx=1: without it net_null "receives" an endless stream that the worker
+# forwards kernel -> wire, halving the measured rate (it did, in the first
+# figures of bench/RESULTS.md and in bench/results/provisional).
 #
 #   scripts/bench-dataplane.sh [ALLOCATIONS=10000] [PAYLOAD=200] [SECONDS=8]
 #
@@ -129,7 +132,7 @@ swap_pps=""
   case $MODE in peer-*) while read -r r; do echo "relay-ip=$r"; done <"$TMP/flows.pcap.relays" ;; esac
 } >"$TMP/dp.conf"
 build/dataplane/turn-dataplane -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-dp$ID" "--vdev=$VDEV" \
-  --vdev=net_null0 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
+  --vdev=net_null0,no-rx=1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
 tel() { scripts/dp-telemetry.py --file-prefix "bench-dp$ID" "$@" 2>/dev/null; }
 loaded=0
 for _ in $(seq 1 $((300 + N / 200))); do

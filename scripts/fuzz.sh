@@ -7,17 +7,26 @@
 # a sanitizer report or a broken invariant. Reproducers are kept under
 # build-fuzz/fuzz-findings/<target>/.
 #
+# Targets: stun_message_fuzz (codec), channel_data_fuzz (ChannelData
+# framing), turn_request_fuzz (turn-control's request handlers),
+# fastpath_fuzz (the data plane's classifier). scripts/test.sh runs each for
+# 30 s (2 min in all); scripts/fuzz-nightly.sh runs them longer and keeps
+# the corpus.
+#
 #   FUZZ_SECONDS=30   seconds per target (default 30)
 #   FUZZ_BUILD_DIR    build directory (default <repo>/build-fuzz)
 #   FUZZ_TARGETS      space-separated subset (default: all)
 #   FUZZ_MAX_LEN      largest input in bytes (default 4096; a STUN message
 #                     over TCP can reach 65552, try 70000 now and then)
+#   FUZZ_CORPUS_ROOT  keep the corpus in FUZZ_CORPUS_ROOT/<target>/ (seeded
+#                     from the checked-in corpus the first time, grown by
+#                     every run) instead of a temporary copy
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
-targets=${FUZZ_TARGETS:-"stun_message_fuzz channel_data_fuzz"}
+targets=${FUZZ_TARGETS:-"stun_message_fuzz channel_data_fuzz turn_request_fuzz fastpath_fuzz"}
 max_len=${FUZZ_MAX_LEN:-4096}
 
 for v in seconds max_len; do
@@ -30,8 +39,9 @@ for tool in meson ninja clang++; do
   command -v "$tool" >/dev/null || { echo "fuzz.sh: $tool not found" >&2; exit 2; }
 done
 
+# hiredis: turn_request_fuzz links turn-control's library (no Redis is used).
 options=(-Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false
-         -Dtests=disabled -Dbench=disabled -Ddpdk=disabled -Dhiredis=disabled)
+         -Dtests=disabled -Dbench=disabled -Ddpdk=disabled -Dhiredis=enabled)
 
 # Configure, or reconfigure an existing directory (idempotent).
 if [[ -f $build/build.ninja ]]; then
@@ -62,13 +72,14 @@ failed=0
 summary=()
 for t in $targets; do
   corpus=$work/$t/corpus
+  [[ -n ${FUZZ_CORPUS_ROOT:-} ]] && corpus=$FUZZ_CORPUS_ROOT/$t
   artifacts=$work/$t/artifacts
   mkdir -p "$corpus" "$artifacts"
-  cp "$root/tests/fuzz/corpus/$t/"* "$corpus/"
+  cp -n "$root/tests/fuzz/corpus/$t/"* "$corpus/"
   seeds=$(find "$corpus" -type f | wc -l)
   args=(-max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/"
         -max_len="$max_len" -timeout=10 -rss_limit_mb=2048)
-  if [[ $t == stun_message_fuzz ]]; then args+=(-dict="$root/tests/fuzz/stun.dict"); fi
+  if [[ $t == stun_message_fuzz || $t == turn_request_fuzz ]]; then args+=(-dict="$root/tests/fuzz/stun.dict"); fi
 
   echo "== $t: ${seconds}s from $seeds seeds"
   log=$work/$t.log

@@ -63,8 +63,17 @@ public:
     return true;
   }
   uint64_t next_transaction_id() noexcept { return ++txn_; }
+  // IPv6: no flows (these benchmarks send IPv4 only).
+  const AllocEntry* client(const ClientKey6&) const noexcept { return nullptr; }
+  const ChannelEntry* channel(const ChannelKey6&) const noexcept { return nullptr; }
+  const ChannelEntry* peer(const PeerKey6&) const noexcept { return nullptr; }
+  const PermissionEntry* permission(const PermissionKey6&) const noexcept { return nullptr; }
+  const AllocEntry6& alloc6(uint32_t) const noexcept { return a6_; }
+  const Ip6& channel_peer6(uint32_t) const noexcept { return a6_.relay_ip; }
+  bool next_hop(const Ip6&, Hop&) noexcept { return false; }
 
 private:
+  AllocEntry6 a6_{};
   bool with_channel_;
   AllocEntry a_;
   PermissionEntry perm_;
@@ -116,10 +125,10 @@ void BM_ChecksumIncremental(benchmark::State& st) {
   (void)parse_udp4(f.data(), f.size(), u);
   for (auto _ : st) {
     benchmark::DoNotOptimize(f.data());
-    uint32_t removed = detail::header_sum(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
+    uint32_t removed = detail::header_sum<detail::V4>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
                                           static_cast<uint16_t>(kUdpHeader + u.payload_len));
     removed += sum16(f.data() + kL2L3L4, 4);
-    uint32_t added = detail::header_sum(kServer, kPeer, np(kRelayPort), np(kPeerPort),
+    uint32_t added = detail::header_sum<detail::V4>(kServer, kPeer, np(kRelayPort), np(kPeerPort),
                                         static_cast<uint16_t>(kUdpHeader + u.payload_len - 4));
     benchmark::DoNotOptimize(checksum_update(u.udp_checksum, removed, added));
   }

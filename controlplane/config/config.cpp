@@ -85,16 +85,24 @@ RedisEndpoint parse_redis(const std::string& where, const std::string& key, cons
     auto eq = item.find('=');
     if (eq == std::string::npos) fail(where, key, shown, "expected name=value items, got '" + item + "'");
     std::string k = item.substr(0, eq), val = item.substr(eq + 1);
+    // Numbers: the error names the item ("port=99999"), not just its value.
+    auto number = [&](uint64_t min, uint64_t max) {
+      try {
+        return parse_uint(where, key, val, min, max);
+      } catch (const ConfigError&) {
+        fail(where, key, k + "=" + val, "not a number in " + std::to_string(min) + ".." + std::to_string(max));
+      }
+    };
     if (k == "ip" || k == "host")
       r.host = val;
     else if (k == "port")
-      r.port = parse_port(where, key, val);
+      r.port = static_cast<uint16_t>(number(1, 65535));
     else if (k == "dbname" || k == "database" || k == "db")
-      r.db = static_cast<int>(parse_uint(where, key, val, 0, 1024));
+      r.db = static_cast<int>(number(0, 1024));
     else if (k == "password")
       r.password = val;
     else if (k == "connect_timeout")
-      r.connect_timeout_s = static_cast<int>(parse_uint(where, key, val, 1, 3600));
+      r.connect_timeout_s = static_cast<int>(number(1, 3600));
     else
       fail(where, key, shown, "unknown item '" + k + "' (ip, port, dbname, password, connect_timeout)");
   }
@@ -124,10 +132,17 @@ const std::map<std::string, Handler>& handlers() {
       {"relay-ip", [](Config& c, auto& w, auto& k, auto& v) { c.relay_ips.push_back(parse_ip(w, k, v)); }},
       {"external-ip",
        [](Config& c, auto& w, auto& k, auto& v) {
+         // "public" or "public/private"; errors show the whole value.
          ExternalIp e;
          auto slash = v.find('/');
-         e.public_ip = parse_ip(w, k, v.substr(0, slash));
-         if (slash != std::string::npos) e.private_ip = parse_ip(w, k, v.substr(slash + 1));
+         auto pub = IpAddress::parse(v.substr(0, slash));
+         if (!pub) fail(w, k, v, "expected PUBLIC-IP or PUBLIC-IP/PRIVATE-IP");
+         e.public_ip = *pub;
+         if (slash != std::string::npos) {
+           auto priv = IpAddress::parse(v.substr(slash + 1));
+           if (!priv) fail(w, k, v, "expected PUBLIC-IP or PUBLIC-IP/PRIVATE-IP");
+           e.private_ip = *priv;
+         }
          c.external_ips.push_back(e);
        }},
       {"min-port", [](Config& c, auto& w, auto& k, auto& v) { c.min_port = parse_port(w, k, v); }},

@@ -298,6 +298,10 @@ void TurnServer::send_unknown_attributes(Request& req, std::span<const uint16_t>
 }
 
 void TurnServer::send_to_client(const FiveTuple& t, const ClientLink& link, Bytes data) {
+  if (client_sink_) [[unlikely]] {
+    client_sink_(t, data);
+    return;
+  }
   if (link.stream) {
     if (!link.stream->send(data)) stats_.drop(CpDrop::StreamBacklog);
     return;

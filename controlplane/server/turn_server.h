@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -68,6 +69,12 @@ public:
   void clear();
 
   [[nodiscard]] size_t allocation_count() const noexcept { return allocations_.size(); }
+
+  // Test seam (fuzzers, tests without sockets): everything this server
+  // would send to a client goes to `sink` instead of a socket. Unset in
+  // turn-control.
+  using ClientSink = std::function<void(const FiveTuple&, Bytes)>;
+  void set_client_sink(ClientSink sink) { client_sink_ = std::move(sink); }
   [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
 
 private:
@@ -122,6 +129,7 @@ private:
   std::array<uint8_t, kHeadroom + kMaxDatagram + 8> relay_buf_{};
   uint64_t indication_counter_ = 0;
   std::array<uint8_t, 8> txid_salt_{};
+  ClientSink client_sink_;
 
   friend class RelaySocket;
 };

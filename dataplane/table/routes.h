@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "dataplane/table/entries.h"
+
 namespace turn::dp {
 
 class RouteTable {
@@ -91,6 +93,61 @@ private:
   LinkSlot links_[kMaxLinks];
   RouteSlot routes_[kMaxRoutes];
   uint8_t nlinks_ = 0, nroutes_ = 0;
+  int default_port_ = -1;
+};
+
+// The IPv6 side of the same ports (index = the port's position): each
+// port's on-link prefix, and one default gateway. Static IPv6 routes are
+// not configurable yet (off-link IPv6 destinations use the default).
+class RouteTable6 {
+public:
+  struct Link {
+    bool present = false;  // the port has an IPv6 address
+    Ip6 ip{};
+    uint8_t bits = 128;
+    Ip6 gateway{};         // all-zero = none
+  };
+
+  void set(const std::vector<Link>& links) {
+    if (links.size() > RouteTable::kMaxLinks) throw std::invalid_argument("1 to 8 ports");
+    n_ = static_cast<uint8_t>(links.size());
+    default_port_ = -1;
+    for (size_t i = 0; i < links.size(); ++i) {
+      links_[i] = links[i];
+      if (links[i].present && !(links[i].gateway == Ip6{}) && default_port_ < 0) default_port_ = static_cast<int>(i);
+    }
+  }
+  [[nodiscard]] bool route(const Ip6& ip, uint8_t& port, Ip6& hop) const noexcept {
+    int best = -1;
+    for (uint8_t i = 0; i < n_; ++i)
+      if (links_[i].present && same_prefix(ip, links_[i].ip, links_[i].bits) &&
+          (best < 0 || links_[i].bits > links_[best].bits))
+        best = i;
+    if (best >= 0) {
+      port = static_cast<uint8_t>(best);
+      hop = ip;
+      return true;
+    }
+    if (default_port_ < 0) return false;
+    port = static_cast<uint8_t>(default_port_);
+    hop = links_[default_port_].gateway;
+    return true;
+  }
+  [[nodiscard]] bool on_link(uint8_t port, const Ip6& ip) const noexcept {
+    return port < n_ && links_[port].present && same_prefix(ip, links_[port].ip, links_[port].bits);
+  }
+  [[nodiscard]] static bool same_prefix(const Ip6& a, const Ip6& b, uint8_t bits) noexcept {
+    unsigned full = bits / 8u;
+    for (unsigned i = 0; i < full; ++i)
+      if (a.b[i] != b.b[i]) return false;
+    if (bits % 8 == 0) return true;
+    auto mask = static_cast<uint8_t>(0xFF << (8 - bits % 8));
+    return ((a.b[full] ^ b.b[full]) & mask) == 0;
+  }
+
+private:
+  Link links_[RouteTable::kMaxLinks];
+  uint8_t n_ = 0;
   int default_port_ = -1;
 };
 

@@ -549,5 +549,103 @@ TEST(AddressRange, Refusals) {
     EXPECT_THROW((void)parse_address_range(bad), ConfigError) << bad;
 }
 
+// ---- every invalid value, table-driven (issue 7) ----------------------------------------
+// Each line must be refused with a ConfigError that names where (t.conf:7),
+// the key and the offending value (secrets: "<hidden>" instead). Free-form
+// keys (cert, pkey, instance-id, log-file) take any text and are checked
+// when used (TLS load, file open).
+
+struct BadValue {
+  std::string line;
+  std::string key;
+  std::string shown;  // what the message must show of the value
+};
+
+TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
+  std::vector<BadValue> cases;
+  auto add = [&](const std::string& key, const std::vector<std::string>& values) {
+    for (const auto& v : values) cases.push_back({key + "=" + v, key, v});
+  };
+  const std::vector<std::string> not_numbers = {"abc", "12ab", "-1", "+5", "0x10", "1e3", "3.5", "1 2",
+                                                "99999999999999999999999"};
+  for (const char* k : {"listening-port", "tls-listening-port", "min-port", "max-port"}) {
+    add(k, not_numbers);
+    add(k, {"0", "65536", "70000"});
+  }
+  for (const char* k : {"alt-listening-port", "alt-tls-listening-port", "admin-port"}) {
+    add(k, not_numbers);
+    add(k, {"65536"});
+  }
+  for (const char* k : {"nonce-lifetime", "max-allocate-lifetime", "default-allocate-lifetime",
+                        "permission-lifetime", "channel-lifetime"}) {
+    add(k, not_numbers);
+    add(k, {"0", "86401"});
+  }
+  for (const char* k : {"user-quota", "total-quota", "request-rate-limit", "unauth-rate-limit", "max-bps"})
+    add(k, not_numbers);
+  add("user-quota", {"1073741825"});
+  add("request-rate-limit", {"16777217"});
+  add("max-bps", {"1099511627777"});
+  add("relay-threads", {"257", "-1", "many"});
+  for (const char* k : {"listening-ip", "relay-ip", "admin-ip"})
+    add(k, {"1.2.3.999", "banana", "1.2.3", "::g", "1.2.3.4.5", "10.0.0.1/24", "localhost"});
+  add("external-ip", {"203.0.113.5/notanip", "nothing", "203.0.113.5/", "/10.0.0.1", "1.2.3.4/5.6.7.8/9"});
+  for (const char* k : {"denied-peer-ip", "allowed-peer-ip"})
+    add(k, {"10.0.0.9-10.0.0.1", "10.0.0.1-::1", "10.0.0.0/33", "::/129", "garbage", "10.0.0.1-", "/8",
+            "10.0.0.0/-1", "10.0.0.0/8x"});
+  for (const char* k : {"no-udp", "no-tcp", "no-tls", "lt-cred-mech", "use-auth-secret", "legacy-channel-range",
+                        "allow-loopback-peers", "no-loopback-peers", "verbose", "no-software-attribute",
+                        "fingerprint"})
+    add(k, {"maybe", "2", "TRUEISH", "-1"});
+  add("realm", {std::string(764, 'r')});
+  cases.push_back({"realm=", "realm", ""});
+  cases.push_back({"static-auth-secret=", "static-auth-secret", ""});
+  for (const char* v : {"nocolon", ":password", "name:"})
+    cases.push_back({std::string("user=") + v, "user", "<hidden>"});
+  cases.push_back({"server-secret=short", "server-secret", "<hidden>"});
+  cases.push_back({"admin-token=short-token", "admin-token", "<hidden>"});
+  for (const char* k : {"state-redis", "redis-userdb"}) {
+    cases.push_back({std::string(k) + "=ip=127.0.0.1 port=99999", k, "99999"});
+    cases.push_back({std::string(k) + "=ip=127.0.0.1 port=redis", k, "redis"});
+    cases.push_back({std::string(k) + "=ip=127.0.0.1 dbname=x", k, "dbname=x"});
+    cases.push_back({std::string(k) + "=ip=127.0.0.1 connect_timeout=0", k, "connect_timeout=0"});
+    cases.push_back({std::string(k) + "=ip=127.0.0.1 colour=blue", k, "colour"});
+    cases.push_back({std::string(k) + "=127.0.0.1", k, "127.0.0.1"});
+  }
+  cases.push_back({"no-auth", "no-auth", ""});
+
+  size_t checked = 0;
+  for (const auto& c : cases) {
+    std::string msg;
+    try {
+      Config cfg;
+      apply_config_line(c.line, "t.conf:7", cfg);
+      ADD_FAILURE() << "accepted: " << c.line;
+      continue;
+    } catch (const ConfigError& e) {
+      msg = e.what();
+    }
+    ++checked;
+    EXPECT_NE(msg.find("t.conf:7"), std::string::npos) << c.line << " -> " << msg;
+    EXPECT_NE(msg.find(c.key), std::string::npos) << c.line << " -> " << msg;
+    if (!c.shown.empty()) {
+      EXPECT_NE(msg.find(c.shown), std::string::npos) << c.line << " -> " << msg;
+    }
+    // A reason follows the value: "...: key=value: why".
+    EXPECT_GT(msg.size(), msg.find(c.key) + c.key.size() + c.shown.size() + 3) << c.line << " -> " << msg;
+  }
+  EXPECT_GT(checked, 250u);
+}
+
+// The admin API is off unless a token is configured and, by default, listens
+// on loopback only (not reachable from other hosts).
+TEST(ConfigValidate, AdminApiDefaultsToLoopbackOnly) {
+  Config c = valid_base();
+  EXPECT_EQ(c.admin_ip, ip("127.0.0.1"));
+  apply_config_line("admin-token=0123456789abcdef", "t:1", c);
+  validate_config(c);
+  EXPECT_EQ(c.admin_ip, ip("127.0.0.1"));
+}
+
 }  // namespace
 }  // namespace turn::cp

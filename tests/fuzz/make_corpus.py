@@ -177,8 +177,78 @@ def channel_seeds():
     }
 
 
+def request_seeds():
+    """turn_request_fuzz: records [op][len16][bytes]; op & 3 = client,
+    op & 4 = re-sign as alice, op & 8 = fingerprint, op & 0x10 = sweep."""
+    def rec(op, data):
+        return bytes([op]) + struct.pack("!H", len(data)) + data
+
+    def bare(method, *attrs, txid=TXID):
+        m = Msg(method, REQ, txid)
+        for t, v in attrs:
+            m.add(t, v)
+        return m.bytes()
+
+    transport = (0x0019, bytes([17, 0, 0, 0]))
+    alloc = bare(ALLOCATE, transport, (0x000D, u32(600)))
+    perm = Msg(CREATE_PERMISSION, REQ, bytes(range(1, 13))).xor_addr(0x0012, "127.0.0.1", 0).bytes()
+    bind = (Msg(CHANNEL_BIND, REQ, bytes(range(2, 14))).add(0x000C, bytes([0x40, 0, 0, 0]))
+            .xor_addr(0x0012, "127.0.0.1", 5004).bytes())
+    bind_meta = (Msg(CHANNEL_BIND, REQ, bytes(range(3, 15))).add(0x000C, bytes([0x40, 1, 0, 0]))
+                 .xor_addr(0x0012, "169.254.169.254", 80).bytes())
+    send = Msg(SEND, IND).xor_addr(0x0012, "127.0.0.1", 5004).add(0x0013, b"hello peer").bytes()
+    cdata = struct.pack("!HH", 0x4000, 5) + b"hello"
+    refresh = bare(REFRESH, (0x000D, u32(0)), txid=bytes(range(4, 16)))
+    unknown = bare(BINDING, (0x7FFF, b"x"))
+    return {
+        "binding": rec(0, bare(BINDING)),
+        "unauthenticated_allocate": rec(0, alloc),
+        "wrong_key_allocate": rec(0, stun_seeds()["allocate_request"]),
+        "signed_allocate": rec(4, alloc),
+        "relay_session": (rec(4, alloc) + rec(4, perm) + rec(4, bind) + rec(0, send) + rec(0, cdata)
+                          + rec(0x0C, bind_meta) + rec(0x14, refresh)),
+        "two_clients": rec(4, alloc) + rec(5, alloc) + rec(6, alloc) + rec(5, perm) + rec(0x10, b""),
+        "fuzzed_source": rec(7, bytes([10, 1, 2, 3, 0x9c, 0x40]) + alloc),
+        "unknown_required": rec(0, unknown),
+        "garbage": rec(0, b"\x00\x01\x00\x08" + bytes(20)) + rec(0, b"\xff" * 40),
+    }
+
+
+def fastpath_seeds():
+    """fastpath_fuzz: [flags][Ethernet frame]; flags 3 = fix both checksums.
+    Addresses as in the target: server/relay 192.0.2.10 (TURN 3478, relay
+    port 49200), client A 198.51.100.10:50000, peer 203.0.113.5:6000."""
+    def ip(a):
+        return bytes(int(x) for x in a.split("."))
+
+    def frame(src, dst, sport, dport, payload, ttl=64):
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0xFFFF) + payload
+        iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, ttl, 17, 0, ip(src), ip(dst))
+        eth = bytes([2, 0, 0, 0, 0, 0xAA, 2, 0, 0, 0, 0, 1]) + b"\x08\x00"
+        return eth + iph + udp
+
+    a, srv, peer = "198.51.100.10", "192.0.2.10", "203.0.113.5"
+    rtp = bytes([0x80, 0x60, 0x12, 0x34]) + bytes(8) + bytes(range(160))
+    cd = struct.pack("!HH", 0x4000, len(rtp)) + rtp
+    send = Msg(SEND, IND).xor_addr(0x0012, peer, 6000).add(0x0013, rtp).bytes()
+    arp = bytes([0xff] * 6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x06" + bytes(28)
+    return {
+        "channel_data_to_peer": b"\x03" + frame(a, srv, 50000, 3478, cd),
+        "channel_data_linked": b"\x13" + frame(a, srv, 50000, 3478, cd),
+        "channel_data_hairpin": b"\x03" + frame(a, srv, 50000, 3478, struct.pack("!HH", 0x4001, 4) + b"ping"),
+        "send_indication_to_peer": b"\x03" + frame(a, srv, 50000, 3478, send),
+        "peer_to_client_channel": b"\x03" + frame(peer, srv, 6000, 49200, rtp),
+        "peer_to_client_data_indication": b"\x03" + frame(peer, srv, 7000, 49200, rtp),
+        "expired_allocation": b"\x07" + frame(peer, srv, 6000, 49200, rtp),
+        "allocate_request_punted": b"\x03" + frame(a, srv, 50000, 3478, stun_seeds()["allocate_request"]),
+        "bad_ip_checksum": b"\x00" + frame(a, srv, 50000, 3478, cd),
+        "arp": b"\x00" + arp,
+    }
+
+
 def main():
-    for target, seeds in (("stun_message_fuzz", stun_seeds()), ("channel_data_fuzz", channel_seeds())):
+    for target, seeds in (("stun_message_fuzz", stun_seeds()), ("channel_data_fuzz", channel_seeds()),
+                          ("turn_request_fuzz", request_seeds()), ("fastpath_fuzz", fastpath_seeds())):
         out = HERE / "corpus" / target
         out.mkdir(parents=True, exist_ok=True)
         for name, data in sorted(seeds.items()):

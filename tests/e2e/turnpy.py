@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""A small TURN client (RFC 8656 over RFC 8489, long-term credentials, MD5
+key) for the fault and bad-input e2e tests: it holds one allocation over a
+UDP socket across server restarts and reports each step's result code.
+
+  turnpy.py session SERVER:PORT USER PASS PEER_IP:PORT
+      Allocate, CreatePermission(PEER), ChannelBind(0x4000, PEER), print
+      "ready <relay>", then read commands from stdin, one per line, and print
+      "<command> <code>" (0 = success, else the STUN error code, -1 = no
+      answer): refresh | perm | bind | send N | cdata N | quit.
+      send/cdata N: N Send indications / ChannelData frames to PEER.
+  turnpy.py sink IP:PORT SECONDS FILE
+      A UDP peer: appends "<unix time> <bytes>" to FILE per datagram, for
+      SECONDS (bounded).
+  turnpy.py ping SERVER:PORT COUNT INTERVAL
+      COUNT Binding requests, one every INTERVAL s, each waited for 1 s:
+      prints "answered A/COUNT max_ms M".
+Environment: TURNPY_LIFETIME (seconds, default 600) for the Allocate.
+Test traffic only inside the test's namespaces.
+"""
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import sys
+import time
+import zlib
+
+COOKIE = 0x2112A442
+BINDING, ALLOCATE, REFRESH, SEND, CREATE_PERMISSION, CHANNEL_BIND = 1, 3, 4, 6, 8, 9
+REQ, IND = 0, 1
+A_USERNAME, A_MI, A_ERROR, A_CHANNEL, A_LIFETIME, A_PEER, A_DATA, A_REALM, A_NONCE = (
+    0x0006, 0x0008, 0x0009, 0x000C, 0x000D, 0x0012, 0x0013, 0x0014, 0x0015)
+A_RELAYED, A_TRANSPORT, A_FINGERPRINT = 0x0016, 0x0019, 0x8028
+
+
+def msg_type(method, cls):
+    return ((method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2)
+            | ((cls & 1) << 4) | ((cls & 2) << 7))
+
+
+class Msg:
+    def __init__(self, method, cls=REQ, txid=None):
+        self.type = msg_type(method, cls)
+        self.txid = txid or os.urandom(12)
+        self.body = b""
+
+    def header(self, length):
+        return struct.pack("!HHI", self.type, length, COOKIE) + self.txid
+
+    def add(self, atype, value):
+        self.body += struct.pack("!HH", atype, len(value)) + value + b"\0" * ((-len(value)) % 4)
+        return self
+
+    def xor_addr(self, atype, ip, port):
+        x = bytes(a ^ b for a, b in zip(socket.inet_aton(ip), struct.pack("!I", COOKIE)))
+        return self.add(atype, struct.pack("!BBH", 0, 1, port ^ (COOKIE >> 16)) + x)
+
+    def integrity(self, key):
+        mac = hmac.new(key, self.header(len(self.body) + 24) + self.body, "sha1").digest()
+        return self.add(A_MI, mac)
+
+    def fingerprint(self):
+        crc = zlib.crc32(self.header(len(self.body) + 8) + self.body) ^ 0x5354554E
+        return self.add(A_FINGERPRINT, struct.pack("!I", crc))
+
+    def bytes(self):
+        return self.header(len(self.body)) + self.body
+
+
+def parse_attrs(data):
+    attrs = {}
+    i = 20
+    while i + 4 <= len(data):
+        t, n = struct.unpack("!HH", data[i:i + 4])
+        attrs.setdefault(t, data[i + 4:i + 4 + n])
+        i += 4 + n + ((-n) % 4)
+    return attrs
+
+
+def unxor(v):
+    port = struct.unpack("!H", v[2:4])[0] ^ (COOKIE >> 16)
+    ip = bytes(a ^ b for a, b in zip(v[4:8], struct.pack("!I", COOKIE)))
+    return socket.inet_ntoa(ip), port
+
+
+class Client:
+    def __init__(self, server, user, password, timeout=1.0):
+        self.server = server
+        self.user = user.encode()
+        self.password = password.encode()
+        self.realm = b""
+        self.nonce = b""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(server)
+
+    def key(self):
+        return hashlib.md5(self.user + b":" + self.realm + b":" + self.password).digest()
+
+    def transact(self, build, tries=3):
+        """build(Msg) adds attributes; signs, retries once on 401/438."""
+        for attempt in range(2):
+            m = Msg(self.method)
+            build(m)
+            if self.nonce:
+                m.add(A_USERNAME, self.user).add(A_REALM, self.realm).add(A_NONCE, self.nonce)
+                m.integrity(self.key())
+            m.fingerprint()
+            raw = m.bytes()
+            resp = None
+            for _ in range(tries):
+                self.sock.send(raw)
+                try:
+                    while True:
+                        d = self.sock.recv(4096)
+                        if len(d) >= 20 and d[8:20] == m.txid:
+                            resp = d
+                            break
+                except socket.timeout:
+                    continue
+                break
+            if resp is None:
+                return -1, {}
+            cls = ((resp[0] << 8 | resp[1]) >> 4 & 1) | ((resp[0] << 8 | resp[1]) >> 7 & 2)
+            attrs = parse_attrs(resp)
+            if cls == 2:
+                return 0, attrs
+            code = 0
+            if A_ERROR in attrs:
+                e = attrs[A_ERROR]
+                code = (e[2] & 7) * 100 + e[3]
+            if code in (401, 438) and attempt == 0 and A_NONCE in attrs:
+                self.realm = attrs.get(A_REALM, self.realm)
+                self.nonce = attrs[A_NONCE]
+                continue
+            return code, attrs
+        return code, attrs
+
+    def request(self, method, build=lambda m: None):
+        self.method = method
+        return self.transact(build)
+
+
+LIFETIME = int(os.environ.get("TURNPY_LIFETIME", "600"))
+
+
+def sink(argv):
+    ip, port = argv[0].rsplit(":", 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, int(port)))
+    end = time.time() + float(argv[1])
+    with open(argv[2], "a") as f:
+        while time.time() < end:
+            s.settimeout(max(0.01, end - time.time()))
+            try:
+                d = s.recv(65535)
+            except socket.timeout:
+                continue
+            f.write("%.3f %d\n" % (time.time(), len(d)))
+            f.flush()
+    return 0
+
+
+def ping(argv):
+    host, port = argv[0].rsplit(":", 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((host, int(port)))
+    s.settimeout(1.0)
+    n, ok, worst = int(argv[1]), 0, 0.0
+    for _ in range(n):
+        m = Msg(BINDING)
+        t = time.time()
+        s.send(m.bytes())
+        try:
+            while True:
+                d = s.recv(4096)
+                if d[8:20] == m.txid:
+                    ok += 1
+                    worst = max(worst, time.time() - t)
+                    break
+        except socket.timeout:
+            pass
+        time.sleep(float(argv[2]))
+    print("answered %d/%d max_ms %.1f" % (ok, n, worst * 1000), flush=True)
+    return 0 if ok == n else 1
+
+
+def session(argv):
+    host, port = argv[0].rsplit(":", 1)
+    peer_ip, peer_port = argv[3].rsplit(":", 1)
+    peer_port = int(peer_port)
+    c = Client((host, int(port)), argv[1], argv[2])
+    code, attrs = c.request(ALLOCATE, lambda m: m.add(A_TRANSPORT, bytes([17, 0, 0, 0])).add(A_LIFETIME, struct.pack("!I", LIFETIME)))
+    if code != 0:
+        print(f"allocate {code}", flush=True)
+        return 1
+    relay = "%s:%d" % unxor(attrs[A_RELAYED])
+    perm = lambda: c.request(CREATE_PERMISSION, lambda m: m.xor_addr(A_PEER, peer_ip, 0))[0]
+    bind = lambda: c.request(CHANNEL_BIND, lambda m: m.add(A_CHANNEL, bytes([0x40, 0, 0, 0])).xor_addr(A_PEER, peer_ip, peer_port))[0]
+    if perm() != 0 or bind() != 0:
+        print("setup failed", flush=True)
+        return 1
+    print(f"ready {relay}", flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd:
+            continue
+        if cmd[0] == "quit":
+            break
+        if cmd[0] == "refresh":
+            code = c.request(REFRESH, lambda m: m.add(A_LIFETIME, struct.pack("!I", 600)))[0]
+        elif cmd[0] == "perm":
+            code = perm()
+        elif cmd[0] == "bind":
+            code = bind()
+        elif cmd[0] == "send":
+            for i in range(int(cmd[1])):
+                c.sock.send(Msg(SEND, IND).xor_addr(A_PEER, peer_ip, peer_port).add(A_DATA, b"send %d" % i).bytes())
+            code = 0
+        elif cmd[0] == "cdata":
+            for i in range(int(cmd[1])):
+                d = b"cdata %d" % i
+                c.sock.send(struct.pack("!HH", 0x4000, len(d)) + d)
+            code = 0
+        else:
+            code = -2
+        print(f"{cmd[0]} {code}", flush=True)
+    c.request(REFRESH, lambda m: m.add(A_LIFETIME, struct.pack("!I", 0)))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 6 and sys.argv[1] == "session":
+        sys.exit(session(sys.argv[2:]))
+    if len(sys.argv) >= 5 and sys.argv[1] == "ping":
+        sys.exit(ping(sys.argv[2:]))
+    if len(sys.argv) >= 5 and sys.argv[1] == "sink":
+        sys.exit(sink(sys.argv[2:]))
+    print(__doc__)
+    sys.exit(2)
