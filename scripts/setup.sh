@@ -17,6 +17,9 @@ PACKAGES=(
   libdpdk-dev dpdk dpdk-dev libssl-dev openssl libhiredis-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev
   redis-server redis-tools coturn iproute2 ethtool procps python3 python3-scapy curl
+  # tests/browser (headless Chromium, driven over its DevTools pipe) and
+  # deploy/systemd (systemd-analyze verify)
+  chromium systemd
 )
 
 missing=()
