@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
     pc.relay_max = cfg.max_port;
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
+    pc.local_ip = cfg.ip;
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);

@@ -56,6 +56,11 @@ struct PortContext {
   uint16_t relay_min = 0, relay_max = 0;  // host order
   uint16_t max_channel = kMaxChannel;     // kMaxLegacyChannel with legacy-channel-range
   uint32_t relay_ips[4] = {};  // network order; 0 = unused (hairpin detection)
+  // The port's own address (network order; 0 = not checked). A client that
+  // reached turn-control on another address (a dual-homed host: inside
+  // clients on the internal interface, which the kernel owns) is answered
+  // through that interface, never out of this port.
+  uint32_t local_ip = 0;
 
   [[nodiscard]] bool is_turn_port(uint16_t port_n) const noexcept {
     for (uint16_t p : turn_ports)
@@ -114,6 +119,11 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, uint32_t rela
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
+  // The client talks to another of the host's addresses: the reply must
+  // come from that address (RFC 8656 §10.3/§12.6: from the server address
+  // the client sent to) over the interface that owns it, so the kernel
+  // path sends it. Nothing has been written to the frame yet.
+  if (pc.local_ip != 0 && a.client.server_ip != pc.local_ip) return Verdict::punted(PuntReason::NoNeighbor);
   Mac next;
   if (!t.next_hop(a.client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
 
