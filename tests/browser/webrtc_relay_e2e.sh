@@ -84,6 +84,11 @@ control)
     chromium_relay udp "$S_PEER_IP" udp "turn:$S_CLIENT_IP:3478"
   check "Chromium, TCP 443: every message relayed, relay<->relay pair" \
     chromium_relay tcp443 "$S_PEER_IP" tcp "turn:$S_CLIENT_IP:443?transport=tcp"
+  # Chromium releases each relay (Refresh with lifetime 0) when a peer
+  # connection closes: nothing stays behind in relay usage.
+  for _ in $(seq 1 30); do usage=$(ctl usage); grep -q '^0 active allocation' <<<"$usage" && break; sleep 0.1; done
+  check "every relay Chromium allocated is released after close ($(head -1 <<<"$usage"))" \
+    grep -q '^0 active allocation' <<<"$usage"
   metrics=$(ctl metrics)
   check "turn-control counted the browser's allocations" \
     grep -qE '^dpturn_requests_total\{method="allocate",result="success"\} ([4-9]|[1-9][0-9]+)' <<<"$metrics"
