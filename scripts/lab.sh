@@ -17,11 +17,16 @@
 #  6. relay usage lists both, with their addresses
 #  7. the call ends, the relays are released: relay usage is empty
 #
-#   scripts/lab.sh          (root; builds nothing: run scripts/setup.sh first)
+#   scripts/lab.sh              (root; builds nothing: run scripts/setup.sh first)
+#   scripts/lab.sh --dataplane  the same with turn-dataplane owning the external
+#                               interface (net_af_packet; its TAP carries the
+#                               external address, deploy/systemd/dpturn-tap-up),
+#                               as deploy/examples/dataplane-ext.conf; the
+#                               outside browser then uses UDP 3478
 #   DPTURN_BUILD=DIR scripts/lab.sh
 #
 # Traffic stays inside the three namespaces. Every step is bounded; the
-# whole run takes about 20 s. Everything it created is removed on any exit.
+# whole run takes about 10 s. Everything it created is removed on any exit.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${DPTURN_BUILD:-$ROOT/build}
@@ -29,8 +34,16 @@ TC=$BUILD/controlplane/turn-control
 CTL=$BUILD/controlplane/turnctl
 
 die() { echo "lab: $*" >&2; exit 1; }
+DATAPLANE=0
+case "${1:-}" in
+  --dataplane) DATAPLANE=1 ;;
+  "") ;;
+  *) die "usage: $0 [--dataplane]" ;;
+esac
 [ "$(id -u)" = 0 ] || die "run as root (it creates network namespaces)"
 [ -x "$TC" ] && [ -x "$CTL" ] || die "no build in $BUILD (scripts/setup.sh builds it)"
+DP=$BUILD/dataplane/turn-dataplane
+[ "$DATAPLANE" = 0 ] || [ -x "$DP" ] || die "no turn-dataplane in $BUILD (DPDK missing?)"
 for p in redis-server chromium curl openssl ip; do
   command -v "$p" >/dev/null || die "$p missing (scripts/setup.sh installs it)"
 done
@@ -83,6 +96,7 @@ wait_listen() {  # ns proto ip:port
   done
   return 1
 }
+dp_stats() { ip netns exec "$NS_E" /usr/bin/python3 "$ROOT/scripts/dp-telemetry.py" --file-prefix "dpl$ID"; }
 ctl() { ip netns exec "$NS_E" "$CTL" --url http://127.0.0.1:8080 --token "$TOKEN" "$@"; }
 api() {  # method path [json] [curl options...]: the admin API as an application calls it
   local method=$1 path=$2 data=${3:-}
@@ -93,18 +107,45 @@ api() {  # method path [json] [curl options...]: the admin API as an application
 
 step "Network: outside, edge (dual-homed) and inside namespaces"
 for ns in "$NS_O" "$NS_E" "$NS_I"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+echo "namespaces: $NS_O $NS_E $NS_I"
 ip link add ext0 netns "$NS_E" type veth peer name eth0 netns "$NS_O"
 ip link add int0 netns "$NS_E" type veth peer name eth0 netns "$NS_I"
-ip -n "$NS_E" addr add $EXT/24 dev ext0
 ip -n "$NS_E" addr add $INT/24 dev int0
 ip -n "$NS_O" addr add $OUT/24 dev eth0
 ip -n "$NS_I" addr add $IN/24 dev eth0
 for l in "$NS_E ext0" "$NS_E int0" "$NS_O eth0" "$NS_I eth0"; do set -- $l; ip -n "$1" link set "$2" up; done
-echo "outside: $OUT    edge: ext0 $EXT, int0 $INT    inside: $IN"
+if [ "$DATAPLANE" = 0 ]; then
+  ip -n "$NS_E" addr add $EXT/24 dev ext0
+  echo "outside: $OUT    edge: ext0 $EXT, int0 $INT    inside: $IN"
+fi
+redis_up() {
+  bg "$NS_E" redis redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP"
+  wait_listen "$NS_E" tcp 127.0.0.1:6379 || die "redis did not start"
+}
+redis_up
+
+if [ "$DATAPLANE" = 1 ]; then
+  step "turn-dataplane takes the external interface (DPDK net_af_packet, TAP exception path)"
+  # The kernel must not answer on ext0 itself: no address, no ARP, strict
+  # reverse-path filter; veths: no transmit checksum offload (docs/dataplane.md).
+  ip netns exec "$NS_E" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.ext0.rp_filter=1
+  ip -n "$NS_E" link set ext0 arp off
+  ip netns exec "$NS_E" ethtool -K ext0 tx off >/dev/null
+  ip netns exec "$NS_O" ethtool -K eth0 tx off >/dev/null
+  # deploy/examples/dataplane-ext.conf with its addresses moved here; the
+  # outside host stands in for the internet router (gateway).
+  sed -e "s/203\.0\.113\.10/$EXT/g" -e "s/^gateway=.*/gateway=$OUT/" -e "s/^tap=.*/tap=dpx$ID/" \
+      -e "s/^allocations=.*/allocations=1024/" -e "s/^channels=.*/channels=4096/" \
+      "$ROOT/deploy/examples/dataplane-ext.conf" >"$TMP/dataplane-ext.conf"
+  sed 's/^/    /' "$TMP/dataplane-ext.conf" | grep -v '^    #'
+  bg "$NS_E" dataplane "$DP" -l 0-1 --in-memory --no-pci --vdev=net_af_packet0,iface=ext0 \
+    --file-prefix="dpl$ID" -- -c "$TMP/dataplane-ext.conf"
+  show ip netns exec "$NS_E" "$ROOT/deploy/systemd/dpturn-tap-up" "dpx$ID" "$EXT/24" "$OUT" \
+    || die "the TAP did not come up (see $TMP/dataplane.log)"
+  echo "outside: $OUT    edge: ext0 (DPDK) + TAP dpx$ID $EXT, int0 $INT    inside: $IN"
+fi
 
 step "The operator sets the realm and switches TURN on: UDP/TCP 3478, TCP 443, TLS 5349"
-bg "$NS_E" redis redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP"
-wait_listen "$NS_E" tcp 127.0.0.1:6379 || die "redis did not start"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=lab.dpturn.test \
   -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1
 # deploy/examples/edge-dual-homed.conf with its addresses moved into the namespaces.
@@ -159,8 +200,12 @@ step "An outside browser and an inside bridge call each other through their rela
 # blocks 3478), the inside one UDP 3478 on the internal address. Media
 # (200 data-channel messages each way) goes relay to relay inside the edge.
 HOLD=$TMP/hold READY=$TMP/ready
+OUT_URL="turn:$EXT:443?transport=tcp" OUT_PROTO=tcp
+# With the data plane: UDP, the transport it fast-paths.
+[ "$DATAPLANE" = 1 ] && OUT_URL="turn:$EXT:3478" OUT_PROTO=udp
+[ "$DATAPLANE" = 1 ] && dp_before=$(dp_stats)
 timeout 80 /usr/bin/python3 "$ROOT/tests/browser/cdp_webrtc.py" \
-  --url "turn:$EXT:443?transport=tcp" --user browser --password "$PASS" --relay-protocol tcp \
+  --url "$OUT_URL" --user browser --password "$PASS" --relay-protocol "$OUT_PROTO" \
   --url-b "turn:$INT:3478" --user-b bridge --password-b "$PASS" --relay-ip "$EXT" --messages 200 \
   --cmd-b "ip netns exec $NS_I $CHROMIUM" --ready-file "$READY" --hold-file "$HOLD" --timeout 70 \
   --chromium-log "$TMP/chromium.log" -- ip netns exec "$NS_O" "$CHROMIUM" >"$TMP/call.log" 2>&1 &
@@ -169,9 +214,21 @@ for _ in $(seq 1 600); do [ -e "$READY" ] || ! kill -0 "$call" 2>/dev/null && br
 grep -E '^(ok|NOT OK):|candidates:' "$TMP/call.log" | sed 's/^/    /'
 expect "the call connected and every message arrived, relay to relay" test -e "$READY"
 
+if [ "$DATAPLANE" = 1 ]; then
+  echo "turn-dataplane during the call (the inside bridge is behind int0, a kernel interface: data for it"
+  echo "goes to the kernel path, punt_no_neighbor; docs/deployment.md):"
+  /usr/bin/python3 - "$dp_before" "$(dp_stats)" <<'PY'
+import json, sys
+b = json.loads(sys.argv[1])['/dpturn/stats']; a = json.loads(sys.argv[2])['/dpturn/stats']
+keys = ('rx_packets', 'tx_packets', 'channel_data_to_peer', 'send_indication_to_peer', 'peer_to_client_channel_data',
+        'peer_to_client_data_indication', 'hairpin', 'punted', 'punt_control', 'punt_no_neighbor', 'punt_unknown_flow')
+print('    ' + ', '.join(f"{k} {a.get(k, 0) - b.get(k, 0)}" for k in keys))
+PY
+fi
+
 step "Relay usage during the call"
 usage=$(ctl usage); echo "$usage"
-expect "relay usage lists the outside browser ($OUT, TCP 443)" grep -qE "^  browser  tcp $OUT:[0-9]+ -> relay $EXT:" <<<"$usage"
+expect "relay usage lists the outside browser ($OUT, $OUT_URL)" grep -qE "^  browser  $OUT_PROTO $OUT:[0-9]+ -> relay $EXT:" <<<"$usage"
 expect "relay usage lists the inside bridge ($IN, UDP 3478)" grep -qE "^  bridge  udp $IN:[0-9]+ -> relay $EXT:" <<<"$usage"
 
 step "The call ends: the relays are released and relay usage is empty"

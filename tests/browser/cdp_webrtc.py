@@ -15,7 +15,7 @@
 #   cdp_webrtc.py ... --url-b turn:IP2:3478 [--user-b U2 --password-b P2]
 #                 --cmd-b "ip netns exec NS2 chromium" [--ready-file F --hold-file G]
 #                 -- ip netns exec NS1 chromium
-#   With --ready-file, the driver writes it once the messages are checked and
+#   With --ready-file, the driver writes it once every check so far passed and
 #   keeps both connections (and their relays) open until --hold-file exists
 #   (bounded by --timeout), then closes them.
 # Exit 0 when all checks pass.
@@ -215,7 +215,7 @@ def two_browsers(a, deadline, log, check):
         check_messages(check, rb, a.messages, ("a2b",))
         check_pair(check, "A", ra["pairs"].get("offer"), a.relay_ip, a.relay_protocol)
         check_pair(check, "B", rb["pairs"].get("answer"), a.relay_ip, None)
-        if a.ready_file:
+        if a.ready_file and check.fails == 0:  # only a call that fully worked is "ready"
             with open(a.ready_file, "w") as f:
                 json.dump({"A": ra["pairs"].get("offer"), "B": rb["pairs"].get("answer")}, f)
             while a.hold_file and not os.path.exists(a.hold_file) and time.monotonic() < deadline - 3:
