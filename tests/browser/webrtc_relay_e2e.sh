@@ -11,7 +11,8 @@
 #   webrtc_relay_e2e.sh BUILD_DIR control     turn-control alone (UDP 3478, then TCP 443)
 #   webrtc_relay_e2e.sh BUILD_DIR dataplane   turn-dataplane (net_af_packet, TAP exception
 #                                             path) in front of turn-control; its telemetry
-#                                             must show the relayed packets on the fast path
+#                                             must show the relayed packets on the fast path;
+#                                             then again after a data-plane restart
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR control|dataplane}" && pwd)
@@ -167,6 +168,25 @@ PY
   check ">= 90% of relayed packets on the fast path ($share%: fast $fast, data punts to the kernel)" \
     /usr/bin/python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 90 else 1)" "${share:-0}"
   check "turn-dataplane still running" kill -0 "$PID_dataplane"
+
+  # A data-plane restart (systemd's Restart=, docs/deployment.md): SIGTERM,
+  # start again, the new TAP gets the address back through
+  # deploy/systemd/dpturn-tap-up (the unit's ExecStartPost). turn-control,
+  # untouched, keeps serving on that address, and the fast path is back.
+  stop_pid "$PID_dataplane" TERM
+  wait "$PID_dataplane"; rc=$?
+  check "turn-dataplane stops cleanly on SIGTERM (exit $rc)" test "$rc" = 0
+  start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
+    --vdev=net_af_packet0,iface=eth0 --file-prefix="$PREFIX" -- -c "$E2E_TMP/dp.conf"
+  check "dpturn-tap-up gives the new TAP its address" \
+    ip netns exec "$NS_S" "$ROOT/deploy/systemd/dpturn-tap-up" dpt0 10.77.0.2/24 10.77.0.1
+  before=$(stats)
+  check "after the data-plane restart: Chromium again, every message relayed" \
+    chromium_relay udp-restarted 10.77.0.2 udp "turn:10.77.0.2:3478"
+  after=$(stats)
+  hairpin=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[2])["/dpturn/stats"]["hairpin"] - json.loads(sys.argv[1])["/dpturn/stats"].get("hairpin", 0))' "$before" "$after")
+  check "after the restart the relayed packets take the fast path again (hairpin $hairpin >= $MSGS)" \
+    test "${hairpin:-0}" -ge "$MSGS"
   ;;
 *) echo "unknown mode $MODE"; exit 2 ;;
 esac
