@@ -20,17 +20,38 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-struct DpConfig {
+inline constexpr size_t kMaxInterfaces = 8;
+
+// One network port and its exception path. A dual-homed edge has two
+// (external and internal); egress is chosen per packet by route.
+struct DpInterface {
   uint16_t port_id = 0;            // DPDK port that faces the network
   uint32_t ip = 0;                 // network order: the port's address (shared with the TAP)
   uint32_t netmask = 0xFFFFFFFF;   // network order
-  uint32_t gateway = 0;            // network order, 0 = none
-  std::vector<uint32_t> relay_ips; // network order; default: ip
+  uint32_t gateway = 0;            // network order, 0 = none (at most one interface has the default route)
+  std::string tap_name;            // exception interface (a net_tap created at start); default dpt<index>
+  int exception_port = -1;         // instead of a TAP: an existing DPDK port (tests: a net_pcap)
+  bool has_ip6 = false;            // IPv6 on this port (fast path for IPv6 allocations)
+  std::array<uint8_t, 16> ip6{};
+  uint8_t prefix6 = 64;
+  std::array<uint8_t, 16> gateway6{};  // all-zero = none
+};
+
+// A static route: destinations in net/mask go through gateway (on the
+// link of one of the interfaces).
+struct DpRoute {
+  uint32_t net = 0, netmask = 0, gateway = 0;  // network order
+};
+
+struct DpConfig {
+  std::vector<DpInterface> interfaces;  // in config order; "port=" starts a new one
+  std::vector<DpRoute> routes;
+  std::vector<uint32_t> relay_ips; // network order; default: the first interface's ip
+  std::vector<std::array<uint8_t, 16>> relay_ips6;  // IPv6 relay addresses; default: the ports' ip6
   std::vector<uint16_t> turn_ports{3478};  // host order
   uint16_t min_port = 49152, max_port = 65535;
   bool legacy_channel_range = false;
-  std::string tap_name = "dpt0";   // exception interface (a net_tap created at start)
-  int exception_port = -1;         // instead of a TAP: an existing DPDK port (tests: a net_pcap)
+  bool checksum_offload = true;    // use the port's IPv4/UDP tx checksum offload where it has one
   std::vector<std::pair<uint32_t, std::array<uint8_t, 6>>> neighbors;  // static next hops
   std::string redis_host = "127.0.0.1";
   uint16_t redis_port = 6379;
@@ -46,5 +67,9 @@ struct DpConfig {
 
 void load_dp_config(const std::string& path, DpConfig& cfg);
 void apply_dp_line(const std::string& line, const std::string& where, DpConfig& cfg);
+// Whole-config rules (after every line): each interface has an address,
+// ports and TAP names are distinct, routes' gateways are on a link.
+// Fills defaults (TAP names, relay-ip). Throws DpConfigError.
+void finish_dp_config(DpConfig& cfg);
 
 }  // namespace turn::dp

@@ -7,6 +7,7 @@
 // lcore is a worker with its own rx/tx queue. A sync
 // thread feeds the tables from Redis. Setup code: may throw; main catches,
 // prints and exits 1.
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -46,11 +47,18 @@ void on_signal(int) { g_quit.store(true); }
 
 // What telemetry and the exit report read (setup-time object, read-only
 // for the callbacks; counters are read racily, which x86-64 keeps untorn).
+struct PortReport {
+  uint16_t port = 0, tap = 0;
+  std::string name, tap_name;
+  Mac mac{};
+  uint32_t ip = 0;
+  bool checksum_offload = false;
+};
 struct Report {
   std::vector<WorkerContext>* workers = nullptr;
   Tables* tables = nullptr;
   StateSync* sync = nullptr;
-  uint16_t port = 0, tap = 0;
+  std::vector<PortReport> ports;
 };
 Report g_report;
 
@@ -103,8 +111,52 @@ int telemetry_workers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, (p + "tx_packets").c_str(), w.counters->tx_packets);
     rte_tel_data_add_dict_u64(d, (p + "busy_polls").c_str(), w.counters->busy_polls);
     rte_tel_data_add_dict_u64(d, (p + "idle_polls").c_str(), w.counters->idle_polls);
+    rte_tel_data_add_dict_u64(d, (p + "busy_cycles").c_str(), w.counters->busy_cycles);
+    rte_tel_data_add_dict_u64(d, (p + "total_cycles").c_str(), rte_rdtsc() - w.counters->start_tsc);
+  }
+  rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
+  return 0;
+}
+
+// Per port: the ethdev counters of the network port and of its exception
+// port, with what the port is.
+int telemetry_ports(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (size_t i = 0; i < g_report.ports.size(); ++i) {
+    const PortReport& r = g_report.ports[i];
+    std::string p = "port" + std::to_string(i) + "_";
+    char mac[18], ip[INET_ADDRSTRLEN];
+    std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", r.mac.b[0], r.mac.b[1], r.mac.b[2], r.mac.b[3],
+                  r.mac.b[4], r.mac.b[5]);
+    inet_ntop(AF_INET, &r.ip, ip, sizeof ip);
+    rte_tel_data_add_dict_string(d, (p + "name").c_str(), r.name.c_str());
+    rte_tel_data_add_dict_string(d, (p + "mac").c_str(), mac);
+    rte_tel_data_add_dict_string(d, (p + "ip").c_str(), ip);
+    rte_tel_data_add_dict_string(d, (p + "exception").c_str(), r.tap_name.c_str());
+    rte_tel_data_add_dict_u64(d, (p + "checksum_offload").c_str(), r.checksum_offload ? 1 : 0);
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(r.port, &st) == 0) {
+      rte_tel_data_add_dict_u64(d, (p + "rx_packets").c_str(), st.ipackets);
+      rte_tel_data_add_dict_u64(d, (p + "tx_packets").c_str(), st.opackets);
+      rte_tel_data_add_dict_u64(d, (p + "rx_bytes").c_str(), st.ibytes);
+      rte_tel_data_add_dict_u64(d, (p + "tx_bytes").c_str(), st.obytes);
+      rte_tel_data_add_dict_u64(d, (p + "rx_missed").c_str(), st.imissed);
+      rte_tel_data_add_dict_u64(d, (p + "rx_errors").c_str(), st.ierrors);
+      rte_tel_data_add_dict_u64(d, (p + "tx_errors").c_str(), st.oerrors);
+      rte_tel_data_add_dict_u64(d, (p + "rx_nombuf").c_str(), st.rx_nombuf);
+    }
+    if (rte_eth_stats_get(r.tap, &st) == 0) {
+      rte_tel_data_add_dict_u64(d, (p + "exception_rx_packets").c_str(), st.ipackets);
+      rte_tel_data_add_dict_u64(d, (p + "exception_tx_packets").c_str(), st.opackets);
+    }
   }
   return 0;
+}
+
+std::string port_name(uint16_t port) {
+  char name[RTE_ETH_NAME_MAX_LEN] = {};
+  rte_eth_dev_get_name_by_port(port, name);
+  return name;
 }
 
 std::string report_text() {
@@ -150,8 +202,7 @@ int main(int argc, char** argv) {
       else throw DpConfigError("command line: unexpected argument '" + a + "'");
     }
     for (const auto& o : overrides) apply_dp_line(o, "command line", cfg);
-    if (cfg.ip == 0) throw DpConfigError("ip= is required: the port's IPv4 address/prefix (shared with turn-control)");
-    if (cfg.relay_ips.empty()) cfg.relay_ips.push_back(cfg.ip);
+    finish_dp_config(cfg);
     unsigned workers = rte_lcore_count() - 1;
     if (workers == 0) throw DpConfigError("needs at least 2 lcores (EAL -l 0-1): one service core and one worker");
     if (check_only) {
@@ -169,33 +220,67 @@ int main(int argc, char** argv) {
     auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("dp_qsbr", qsz, RTE_CACHE_LINE_SIZE));
     if (!qsbr || rte_rcu_qsbr_init(qsbr, workers) != 0) throw std::runtime_error("RCU QSBR init failed");
     auto tables = std::make_unique<Tables>(TableSizes{cfg.allocations, cfg.channels}, qsbr, socket);
-    tables->set_link(cfg.ip, cfg.netmask, cfg.gateway);
+    std::vector<RouteTable::Link> links;
+    std::vector<RouteTable::Route> routes;
+    for (const DpInterface& i : cfg.interfaces) links.push_back({i.ip, i.netmask, i.gateway});
+    for (const DpRoute& r : cfg.routes) routes.push_back({r.net, r.netmask, r.gateway});
+    RouteTable rt;
+    rt.set(links, routes);
+    std::vector<RouteTable6::Link> links6;
+    for (const DpInterface& i : cfg.interfaces) {
+      RouteTable6::Link l;
+      l.present = i.has_ip6;
+      std::memcpy(l.ip.b, i.ip6.data(), 16);
+      l.bits = i.prefix6;
+      std::memcpy(l.gateway.b, i.gateway6.data(), 16);
+      links6.push_back(l);
+    }
+    RouteTable6 rt6;
+    rt6.set(links6);
+    tables->set_routes(rt, rt6);
 
-    start_port(cfg.port_id, static_cast<uint16_t>(workers), static_cast<uint16_t>(workers), pool);
-    Mac mac = port_mac(cfg.port_id);
-    uint16_t tap;
-    if (cfg.exception_port >= 0) {
-      tap = static_cast<uint16_t>(cfg.exception_port);
-      start_port(tap, static_cast<uint16_t>(workers), static_cast<uint16_t>(workers), pool);
-    } else {
-      tap = create_tap(cfg.tap_name, mac, static_cast<uint16_t>(workers), pool);
+    // Every port and its exception port, one queue pair per worker each.
+    const auto nq = static_cast<uint16_t>(workers);
+    PortContext pc;
+    for (size_t i = 0; i < cfg.interfaces.size(); ++i) {
+      const DpInterface& in = cfg.interfaces[i];
+      PortReport r;
+      r.port = in.port_id;
+      r.ip = in.ip;
+      r.checksum_offload = start_port(in.port_id, nq, nq, pool, cfg.checksum_offload);
+      r.mac = port_mac(in.port_id);
+      r.name = port_name(in.port_id);
+      if (in.exception_port >= 0) {
+        r.tap = static_cast<uint16_t>(in.exception_port);
+        start_port(r.tap, nq, nq, pool);
+        r.tap_name = "port " + std::to_string(r.tap) + " (" + port_name(r.tap) + ")";
+      } else {
+        r.tap = create_tap(in.tap_name, r.mac, nq, pool);
+        r.tap_name = in.tap_name;
+      }
+      pc.macs[i] = r.mac;
+      if (r.checksum_offload) pc.csum_offload = static_cast<uint8_t>(pc.csum_offload | (1u << i));
+      g_report.ports.push_back(r);
     }
     for (const auto& [nip, nmac] : cfg.neighbors) {
       Mac m;
       std::memcpy(m.b, nmac.data(), 6);
       tables->set_static_neighbor(nip, m);
     }
-    rte_ring* learn = rte_ring_create("dp_learn", 4096, socket, RING_F_SC_DEQ);
+    rte_ring* learn = rte_ring_create_elem("dp_learn", sizeof(Observation), 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
 
-    PortContext pc;
-    pc.mac = mac;
     for (size_t i = 0; i < cfg.turn_ports.size() && i < 4; ++i) pc.turn_ports[i] = htons(cfg.turn_ports[i]);
     pc.relay_min = cfg.min_port;
     pc.relay_max = cfg.max_port;
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
-    pc.local_ip = cfg.ip;
+    for (size_t i = 0; i < cfg.relay_ips6.size() && i < 4; ++i) std::memcpy(pc.relay_ips6[i].b, cfg.relay_ips6[i].data(), 16);
+    pc.check_server_ip = true;
+    for (size_t i = 0; i < cfg.interfaces.size() && i < kMaxPorts; ++i) {
+      pc.port_ips[i] = cfg.interfaces[i].ip;
+      if (cfg.interfaces[i].has_ip6) std::memcpy(pc.port_ips6[i].b, cfg.interfaces[i].ip6.data(), 16);
+    }
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);
@@ -206,8 +291,11 @@ int main(int argc, char** argv) {
     RTE_LCORE_FOREACH_WORKER(lcore) {
       WorkerContext& c = ctx[w];
       c.worker_id = w;
-      c.port = cfg.port_id;
-      c.tap = tap;
+      c.nports = static_cast<uint8_t>(g_report.ports.size());
+      for (size_t i = 0; i < g_report.ports.size(); ++i) {
+        c.ports[i] = g_report.ports[i].port;
+        c.taps[i] = g_report.ports[i].tap;
+      }
       c.queue = static_cast<uint16_t>(w);
       c.burst = cfg.burst;
       c.tables = tables.get();
@@ -244,7 +332,10 @@ int main(int argc, char** argv) {
         v.emplace_back(p + "rx_packets", wc.counters->rx_packets);
         v.emplace_back(p + "busy_polls", wc.counters->busy_polls);
         v.emplace_back(p + "idle_polls", wc.counters->idle_polls);
+        v.emplace_back(p + "busy_cycles", wc.counters->busy_cycles);
+        v.emplace_back(p + "total_cycles", rte_rdtsc() - wc.counters->start_tsc);
       }
+      v.emplace_back("tsc_hz", rte_get_tsc_hz());
       v.emplace_back("allocations", tables->allocation_count());
       v.emplace_back("sync_lag_ms", sync.stats().lag_ms.load());
       v.emplace_back("sync_events", sync.stats().events.load());
@@ -252,9 +343,12 @@ int main(int argc, char** argv) {
       v.emplace_back("workers", ctx.size());
       return v;
     });
-    g_report = Report{&ctx, tables.get(), &sync, cfg.port_id, tap};
+    g_report.workers = &ctx;
+    g_report.tables = tables.get();
+    g_report.sync = &sync;
     rte_telemetry_register_cmd("/dpturn/stats", telemetry_stats, "dpturn data plane totals: paths, drops, punts, tables, sync");
-    rte_telemetry_register_cmd("/dpturn/workers", telemetry_workers, "dpturn per-worker counters");
+    rte_telemetry_register_cmd("/dpturn/workers", telemetry_workers, "dpturn per-worker counters and load (busy/total TSC cycles)");
+    rte_telemetry_register_cmd("/dpturn/ports", telemetry_ports, "dpturn ports: address, exception path, checksum offload, ethdev counters");
     sync.start();
     if (!sync.wait_ready(5000))
       std::fprintf(stderr, "turn-dataplane: redis %s:%u not reachable yet; forwarding starts when it is (new flows go to the kernel path meanwhile)\n",
@@ -265,12 +359,15 @@ int main(int argc, char** argv) {
       rte_eal_remote_launch(worker_main, &ctx[w], lcore);
       ++w;
     }
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &cfg.ip, ip, sizeof ip);
-    std::string exc = cfg.exception_port >= 0 ? "port " + std::to_string(cfg.exception_port) : cfg.tap_name;
-    std::fprintf(stderr, "turn-dataplane: port %u (%02x:%02x:%02x:%02x:%02x:%02x) %s, %u worker(s), exception path %s, tables for %u allocations\n",
-                 cfg.port_id, mac.b[0], mac.b[1], mac.b[2], mac.b[3], mac.b[4], mac.b[5], ip, workers,
-                 exc.c_str(), cfg.allocations);
+    for (const PortReport& r : g_report.ports) {
+      char ip[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &r.ip, ip, sizeof ip);
+      std::fprintf(stderr, "turn-dataplane: port %u %s (%02x:%02x:%02x:%02x:%02x:%02x) %s, exception path %s, checksums %s\n",
+                   r.port, r.name.c_str(), r.mac.b[0], r.mac.b[1], r.mac.b[2], r.mac.b[3], r.mac.b[4], r.mac.b[5], ip,
+                   r.tap_name.c_str(), r.checksum_offload ? "offloaded" : "in software");
+    }
+    std::fprintf(stderr, "turn-dataplane: %zu port(s), %u worker(s), tables for %u allocations\n", g_report.ports.size(),
+                 workers, cfg.allocations);
     ServiceContext svc{tables.get(), learn, &g_quit};
     service_loop(svc);
 
@@ -280,8 +377,10 @@ int main(int argc, char** argv) {
     std::string rep = report_text();
     std::fprintf(stderr, "turn-dataplane: stopping\n%s", rep.c_str());
     if (!cfg.stats_file.empty()) std::ofstream(cfg.stats_file) << rep;
-    stop_port(cfg.port_id);
-    if (tap != cfg.port_id) stop_port(tap);
+    for (const PortReport& r : g_report.ports) {
+      stop_port(r.port);
+      stop_port(r.tap);
+    }
     tables.reset();
     for (auto* c : alloc_counters) rte_free(const_cast<AllocCounters*>(c));
     rte_free(wcounters);

@@ -28,7 +28,7 @@ Mac port_mac(uint16_t port) {
   return m;
 }
 
-void start_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte_mempool* pool) {
+bool start_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte_mempool* pool, bool want_checksum_offload) {
   if (!rte_eth_dev_is_valid_port(port))
     throw std::runtime_error("port " + std::to_string(port) + ": no such DPDK port (" +
                              std::to_string(rte_eth_dev_count_avail()) +
@@ -48,6 +48,9 @@ void start_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte_mempo
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
   }
+  constexpr uint64_t kCsum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+  bool offload = want_checksum_offload && (info.tx_offload_capa & kCsum) == kCsum;
+  if (offload) conf.txmode.offloads |= kCsum;
   if (int rc = rte_eth_dev_configure(port, rx_queues, tx_queues, &conf); rc != 0) fail(port, "configure", rc);
   uint16_t nrx = kRxDesc, ntx = kTxDesc;
   rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
@@ -58,6 +61,7 @@ void start_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte_mempo
     if (int rc = rte_eth_tx_queue_setup(port, q, ntx, socket, nullptr); rc != 0) fail(port, "tx_queue_setup", rc);
   if (int rc = rte_eth_dev_start(port); rc != 0) fail(port, "start", rc);
   rte_eth_promiscuous_enable(port);  // veths and vdevs: accept what the link delivers
+  return offload;
 }
 
 uint16_t create_tap(const std::string& name, const Mac& mac, uint16_t queues, rte_mempool* pool) {

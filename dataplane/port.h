@@ -15,7 +15,11 @@
 
 namespace turn::dp {
 
-void start_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte_mempool* pool);
+// Configures and starts `port`. With want_checksum_offload, turns on the
+// port's IPv4 and UDP tx checksum offload if it has both; returns whether
+// it did.
+bool start_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte_mempool* pool,
+                bool want_checksum_offload = false);
 // Creates net_tap "name" with `mac` and one queue pair per worker; returns its port id.
 uint16_t create_tap(const std::string& name, const Mac& mac, uint16_t queues, rte_mempool* pool);
 Mac port_mac(uint16_t port);

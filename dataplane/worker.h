@@ -16,15 +16,26 @@
 
 namespace turn::dp {
 
+// A neighbour seen in a punted frame (worker -> service lcore, on an
+// rte_ring of these elements).
+struct Observation {
+  uint8_t ip[16];  // IPv4 in the first 4 bytes (network order) unless v6
+  uint8_t mac[6];
+  uint8_t v6;
+  uint8_t pad;
+};
+static_assert(sizeof(Observation) % 4 == 0);
+
 struct alignas(64) WorkerContext {
   unsigned worker_id = 0;       // 0..n-1: RCU thread id and queue index
-  uint16_t port = 0;            // network port
-  uint16_t tap = 0;             // exception port (TAP); its rx queue `queue` is ours too
-  uint16_t queue = 0;           // rx/tx queue on the port, tx queue on the TAP
+  uint8_t nports = 1;           // network ports (config order); each has an exception port
+  uint16_t ports[kMaxPorts] = {};  // DPDK port ids facing the network
+  uint16_t taps[kMaxPorts] = {};   // their exception ports (TAP): what one punts, the other sends out
+  uint16_t queue = 0;           // this worker's rx/tx queue on every port and TAP
   uint16_t burst = 32;
   const Tables* tables = nullptr;
   rte_rcu_qsbr* qsbr = nullptr;
-  rte_ring* learn = nullptr;    // (ip, mac) observed in punted frames -> service lcore
+  rte_ring* learn = nullptr;    // Observations from punted frames -> service lcore
   PortContext pc;
   AllocCounters* alloc_counters = nullptr;  // this worker's, indexed by allocation slot
   WorkerCounters* counters = nullptr;

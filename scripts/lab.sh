@@ -18,10 +18,10 @@
 #  7. the call ends, the relays are released: relay usage is empty
 #
 #   scripts/lab.sh              (root; builds nothing: run scripts/setup.sh first)
-#   scripts/lab.sh --dataplane  the same with turn-dataplane owning the external
-#                               interface (net_af_packet; its TAP carries the
-#                               external address, deploy/systemd/dpturn-tap-up),
-#                               as deploy/examples/dataplane-ext.conf; the
+#   scripts/lab.sh --dataplane  the same with turn-dataplane owning both
+#                               interfaces (net_af_packet; its TAPs carry the
+#                               addresses, deploy/systemd/dpturn-tap-up), as
+#                               deploy/examples/dataplane-edge.conf; the
 #                               outside browser then uses UDP 3478
 #   DPTURN_BUILD=DIR scripts/lab.sh
 #
@@ -110,12 +110,12 @@ for ns in "$NS_O" "$NS_E" "$NS_I"; do ip netns add "$ns"; ip -n "$ns" link set l
 echo "namespaces: $NS_O $NS_E $NS_I"
 ip link add ext0 netns "$NS_E" type veth peer name eth0 netns "$NS_O"
 ip link add int0 netns "$NS_E" type veth peer name eth0 netns "$NS_I"
-ip -n "$NS_E" addr add $INT/24 dev int0
 ip -n "$NS_O" addr add $OUT/24 dev eth0
 ip -n "$NS_I" addr add $IN/24 dev eth0
 for l in "$NS_E ext0" "$NS_E int0" "$NS_O eth0" "$NS_I eth0"; do set -- $l; ip -n "$1" link set "$2" up; done
 if [ "$DATAPLANE" = 0 ]; then
   ip -n "$NS_E" addr add $EXT/24 dev ext0
+  ip -n "$NS_E" addr add $INT/24 dev int0
   echo "outside: $OUT    edge: ext0 $EXT, int0 $INT    inside: $IN"
 fi
 redis_up() {
@@ -125,24 +125,35 @@ redis_up() {
 redis_up
 
 if [ "$DATAPLANE" = 1 ]; then
-  step "turn-dataplane takes the external interface (DPDK net_af_packet, TAP exception path)"
-  # The kernel must not answer on ext0 itself: no address, no ARP, strict
-  # reverse-path filter; veths: no transmit checksum offload (docs/dataplane.md).
-  ip netns exec "$NS_E" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.ext0.rp_filter=1
-  ip -n "$NS_E" link set ext0 arp off
-  ip netns exec "$NS_E" ethtool -K ext0 tx off >/dev/null
+  step "turn-dataplane takes both interfaces (DPDK net_af_packet ports, one TAP each)"
+  # The kernel must not answer on ext0/int0 itself: no address, no ARP,
+  # strict reverse-path filter; veths: no transmit checksum offload
+  # (docs/dataplane.md).
+  ip netns exec "$NS_E" sysctl -qw net.ipv4.conf.all.rp_filter=1
+  for i in ext0 int0; do
+    ip netns exec "$NS_E" sysctl -qw "net.ipv4.conf.$i.rp_filter=1"
+    ip -n "$NS_E" link set "$i" arp off
+    ip netns exec "$NS_E" ethtool -K "$i" tx off >/dev/null
+  done
   ip netns exec "$NS_O" ethtool -K eth0 tx off >/dev/null
-  # deploy/examples/dataplane-ext.conf with its addresses moved here; the
-  # outside host stands in for the internet router (gateway).
-  sed -e "s/203\.0\.113\.10/$EXT/g" -e "s/^gateway=.*/gateway=$OUT/" -e "s/^tap=.*/tap=dpx$ID/" \
-      -e "s/^allocations=.*/allocations=1024/" -e "s/^channels=.*/channels=4096/" \
-      "$ROOT/deploy/examples/dataplane-ext.conf" >"$TMP/dataplane-ext.conf"
-  sed 's/^/    /' "$TMP/dataplane-ext.conf" | grep -v '^    #'
+  ip netns exec "$NS_I" ethtool -K eth0 tx off >/dev/null
+  # deploy/examples/dataplane-edge.conf and .env with their addresses moved
+  # here; the outside host stands in for the internet router (gateway), an
+  # unused inside address for the internal router.
+  move() {
+    sed -e "s/203\.0\.113\.10/$EXT/g" -e "s/203\.0\.113\.1\b/$OUT/g" -e "s/10\.10\.0\.10/$INT/g" \
+        -e "s/10\.10\.0\.1\b/10.81.2.254/g" -e "s/^allocations=.*/allocations=1024/" -e "s/^channels=.*/channels=4096/" "$@"
+  }
+  move "$ROOT/deploy/examples/dataplane-edge.conf" >"$TMP/dataplane-edge.conf"
+  move "$ROOT/deploy/examples/dataplane-edge.env" >"$TMP/dataplane-edge.env"
+  grep -vE '^(#|$)' "$TMP/dataplane-edge.conf" | sed 's/^/    /'
+  # The .env's EAL arguments name PCI NICs; here: the veths.
   bg "$NS_E" dataplane "$DP" -l 0-1 --in-memory --no-pci --vdev=net_af_packet0,iface=ext0 \
-    --file-prefix="dpl$ID" -- -c "$TMP/dataplane-ext.conf"
-  show ip netns exec "$NS_E" "$ROOT/deploy/systemd/dpturn-tap-up" "dpx$ID" "$EXT/24" "$OUT" \
-    || die "the TAP did not come up (see $TMP/dataplane.log)"
-  echo "outside: $OUT    edge: ext0 (DPDK) + TAP dpx$ID $EXT, int0 $INT    inside: $IN"
+    --vdev=net_af_packet1,iface=int0 --file-prefix="dpl$ID" -- -c "$TMP/dataplane-edge.conf"
+  DPTURN_TAPS=$(. "$TMP/dataplane-edge.env" && echo "$DPTURN_TAPS")
+  show ip netns exec "$NS_E" "$ROOT/deploy/systemd/dpturn-tap-up" $DPTURN_TAPS \
+    || die "the TAPs did not come up (see $TMP/dataplane.log)"
+  echo "outside: $OUT    edge: ext0 (DPDK port 0) + TAP dpx0 $EXT, int0 (port 1) + TAP dpx1 $INT    inside: $IN"
 fi
 
 step "The operator sets the realm and switches TURN on: UDP/TCP 3478, TCP 443, TLS 5349"
@@ -215,22 +226,24 @@ grep -E '^(ok|NOT OK):|candidates:' "$TMP/call.log" | sed 's/^/    /'
 expect "the call connected and every message arrived, relay to relay" test -e "$READY"
 
 if [ "$DATAPLANE" = 1 ]; then
-  echo "turn-dataplane during the call (the inside bridge is behind int0, a kernel interface: data for it"
-  echo "goes to the kernel path, punt_no_neighbor; docs/deployment.md):"
-  /usr/bin/python3 - "$dp_before" "$(dp_stats)" <<'PY'
+  echo "turn-dataplane during the call:"
+  counts=$(/usr/bin/python3 - "$dp_before" "$(dp_stats)" <<'PY'
 import json, sys
 b = json.loads(sys.argv[1])['/dpturn/stats']; a = json.loads(sys.argv[2])['/dpturn/stats']
-keys = ('rx_packets', 'tx_packets', 'channel_data_to_peer', 'send_indication_to_peer', 'peer_to_client_channel_data',
-        'peer_to_client_data_indication', 'hairpin', 'punted', 'punt_control', 'punt_no_neighbor', 'punt_unknown_flow')
-print('    ' + ', '.join(f"{k} {a.get(k, 0) - b.get(k, 0)}" for k in keys))
+keys = ('rx_packets', 'tx_packets', 'hairpin', 'punted', 'punt_control', 'punt_no_neighbor', 'punt_unknown_flow')
+print(' '.join(f"{k}={a.get(k, 0) - b.get(k, 0)}" for k in keys))
 PY
+)
+  echo "    $counts"
+  hp=$(sed -n 's/.*hairpin=\([0-9]*\).*/\1/p' <<<"$counts")
+  expect "browser <-> bridge media went relay to relay on the fast path (hairpin $hp >= 200)" test "${hp:-0}" -ge 200
 fi
 
 step "Relay usage during the call"
 usage=$(ctl usage); echo "$usage"
 if [ "$DATAPLANE" = 1 ]; then
   dps=$(ctl status | sed -n '/^data planes/,$p'); echo "$dps"
-  expect "turnctl status lists the data plane (edge1-ext) as up" grep -qE "^  edge1-ext	up" <<<"$dps"
+  expect "turnctl status lists the data plane (edge1-dp) as up" grep -qE "^  edge1-dp	up" <<<"$dps"
 fi
 expect "relay usage lists the outside browser ($OUT, $OUT_URL)" grep -qE "^  browser  $OUT_PROTO $OUT:[0-9]+ -> relay $EXT:" <<<"$usage"
 expect "relay usage lists the inside bridge ($IN, UDP 3478)" grep -qE "^  bridge  udp $IN:[0-9]+ -> relay $EXT:" <<<"$usage"

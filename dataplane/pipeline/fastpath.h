@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "common/stun/constants.h"
 #include "common/turn/channel_data.h"
@@ -39,6 +40,8 @@ struct Verdict {
   Path path = Path::Punted;
   dp::Drop drop = dp::Drop::Malformed;
   PuntReason punt = PuntReason::Other;
+  uint8_t port = 0;         // Tx: the egress port (index, config order)
+  bool offload = false;     // Tx: the port computes the IPv4 and UDP checksums
   bool to_peer = false;     // which per-allocation counter
   uint32_t alloc = 0;       // AllocEntry slot, for counters
   uint16_t bytes = 0;       // relayed payload bytes
@@ -49,18 +52,26 @@ struct Verdict {
   static Verdict dropped(dp::Drop d) noexcept { Verdict v; v.kind = Drop; v.drop = d; return v; }
 };
 
-// What a port knows about itself (immutable after start-up).
+inline constexpr size_t kMaxPorts = 8;
+
+// What the fast path knows about the data plane's ports and TURN service
+// (immutable after start-up).
 struct PortContext {
-  Mac mac{};
+  Mac macs[kMaxPorts]{};        // each port's MAC: the source of what leaves by it
+  uint8_t csum_offload = 0;     // bit i: port i computes IPv4/UDP checksums on tx
   uint16_t turn_ports[4] = {};  // listening ports, network order; 0 = unused
   uint16_t relay_min = 0, relay_max = 0;  // host order
   uint16_t max_channel = kMaxChannel;     // kMaxLegacyChannel with legacy-channel-range
   uint32_t relay_ips[4] = {};  // network order; 0 = unused (hairpin detection)
-  // The port's own address (network order; 0 = not checked). A client that
-  // reached turn-control on another address (a dual-homed host: inside
-  // clients on the internal interface, which the kernel owns) is answered
-  // through that interface, never out of this port.
-  uint32_t local_ip = 0;
+  Ip6 relay_ips6[4] = {};      // IPv6 relay addresses; all-zero = unused
+  // The ports' own addresses. A client that reached turn-control on an
+  // address no port of ours carries (an interface the kernel owns: the
+  // internal NIC of an edge host that gave DPDK only the external one) is
+  // answered by the kernel through that interface, never out of a port
+  // here. Off (not checked) until check_server_ip is set (unit tests).
+  bool check_server_ip = false;
+  uint32_t port_ips[kMaxPorts] = {};  // network order; 0 = unused
+  Ip6 port_ips6[kMaxPorts] = {};      // all-zero = unused
 
   [[nodiscard]] bool is_turn_port(uint16_t port_n) const noexcept {
     for (uint16_t p : turn_ports)
@@ -76,58 +87,139 @@ struct PortContext {
       if (r != 0 && r == ip_n) return true;
     return false;
   }
+  [[nodiscard]] bool is_relay_ip6(const Ip6& ip) const noexcept {
+    for (const Ip6& r : relay_ips6)
+      if (r == ip && !(r == Ip6{})) return true;
+    return false;
+  }
+  [[nodiscard]] bool serves(uint32_t server_ip_n) const noexcept {
+    if (!check_server_ip) return true;
+    for (uint32_t a : port_ips)
+      if (a != 0 && a == server_ip_n) return true;
+    return false;
+  }
+  [[nodiscard]] bool serves6(const Ip6& server_ip) const noexcept {
+    if (!check_server_ip) return true;
+    for (const Ip6& a : port_ips6)
+      if (a == server_ip && !(a == Ip6{})) return true;
+    return false;
+  }
 };
 
 namespace detail {
 
-inline uint32_t header_sum(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port, uint16_t udp_len) noexcept {
-  uint8_t b[12];
-  std::memcpy(b, &src_ip, 4);
-  std::memcpy(b + 4, &dst_ip, 4);
-  std::memcpy(b + 8, &src_port, 2);
-  std::memcpy(b + 10, &dst_port, 2);
-  // pseudo header (addresses, protocol, UDP length) + UDP header (ports, length)
-  return sum16(b, 12) + 17u + udp_len + udp_len;
-}
-
 inline uint16_t finish_checksum(uint16_t c) noexcept { return c == 0 ? 0xFFFF : c; }
 
-// Send `data_len` payload bytes now at payload offset 0 (headers written
-// here) from (src) to (dst). old_sum: the old checksum's contributions that
-// are no longer there; add_sum: new payload prefix words (CD/STUN headers).
-inline void emit(Frame& f, const Mac& dst_mac, const Mac& src_mac, uint32_t src_ip, uint32_t dst_ip, uint16_t src_port,
-                 uint16_t dst_port, uint16_t payload_len, uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
-  uint16_t c = 0;
+// The address family of a flow: its keys, header sizes and header writers.
+// The stages below are written once over these.
+struct V4 {
+  using Addr = uint32_t;  // network order
+  using View = Udp4View;
+  using ClientKey = dp::ClientKey;
+  using ChannelKey = dp::ChannelKey;
+  using PeerKey = dp::PeerKey;
+  using PermissionKey = dp::PermissionKey;
+  static constexpr uint16_t kHeaders = kL2L3L4;  // Ethernet + IPv4 + UDP
+  static constexpr uint8_t kStunFamily = stun::kFamilyIpv4;
+  static constexpr uint16_t kAddrLen = 4;
+  static const ClientKey& client(const AllocEntry& a) noexcept { return a.client; }
+  static Addr relay_ip(const AllocEntry& a) noexcept { return a.relay_ip; }
+  static Addr peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip; }
+  static const uint8_t* bytes(const Addr& a) noexcept { return reinterpret_cast<const uint8_t*>(&a); }
+  static bool is_relay_ip(const PortContext& pc, Addr a) noexcept { return pc.is_relay_ip(a); }
+  static bool serves(const PortContext& pc, Addr server) noexcept { return pc.serves(server); }
+  static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, Addr s, Addr d, uint16_t sp, uint16_t dp,
+                    uint16_t plen, uint16_t csum, bool ip_csum) noexcept {
+    write_udp4_headers(f, dst, src, s, d, sp, dp, plen, 64, csum, ip_csum);
+  }
+};
+
+struct V6 {
+  using Addr = Ip6;
+  using View = Udp6View;
+  using ClientKey = ClientKey6;
+  using ChannelKey = ChannelKey6;
+  using PeerKey = PeerKey6;
+  using PermissionKey = PermissionKey6;
+  static constexpr uint16_t kHeaders = kL2L3L4v6;  // Ethernet + IPv6 + UDP
+  static constexpr uint8_t kStunFamily = stun::kFamilyIpv6;
+  static constexpr uint16_t kAddrLen = 16;
+  static const ClientKey& client(const AllocEntry& a) noexcept { return a.client6; }
+  static const Addr& relay_ip(const AllocEntry& a) noexcept { return a.relay_ip6; }
+  static const Addr& peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip6; }
+  static const uint8_t* bytes(const Addr& a) noexcept { return a.b; }
+  static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_relay_ip6(a); }
+  static bool serves(const PortContext& pc, const Addr& server) noexcept { return pc.serves6(server); }
+  static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, const Addr& s, const Addr& d, uint16_t sp,
+                    uint16_t dp, uint16_t plen, uint16_t csum, bool) noexcept {
+    write_udp6_headers(f, dst, src, s, d, sp, dp, plen, 64, csum);
+  }
+};
+
+// Pseudo header (RFC 768 / RFC 8200 §8.1: addresses, protocol, UDP length)
+// plus the UDP header (ports, length), unfolded.
+template <class F>
+uint32_t header_sum(const typename F::Addr& src_ip, const typename F::Addr& dst_ip, uint16_t src_port,
+                    uint16_t dst_port, uint16_t udp_len) noexcept {
+  uint8_t b[4];
+  std::memcpy(b, &src_port, 2);
+  std::memcpy(b + 2, &dst_port, 2);
+  return sum16(F::bytes(src_ip), F::kAddrLen) + sum16(F::bytes(dst_ip), F::kAddrLen) + sum16(b, 4) + 17u + udp_len +
+         udp_len;
+}
+
+// Send `payload_len` bytes, now at offset F::kHeaders, from (src) to (dst)
+// through `hop`. removed: the old checksum's contributions that are gone;
+// added: new payload prefix words (ChannelData/STUN headers). With checksum
+// offload on the egress port (IPv4) the UDP checksum field carries the
+// pseudo-header sum and the IPv4 checksum is left to the port (DPDK's tx
+// offload contract); v.offload says so.
+template <class F>
+void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext& pc, const typename F::Addr& src_ip,
+          const typename F::Addr& dst_ip, uint16_t src_port, uint16_t dst_port, uint16_t payload_len,
+          uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
+  const uint16_t udp_len = static_cast<uint16_t>(kUdpHeader + payload_len);
+  v.port = hop.port;
+  if constexpr (std::is_same_v<F, V4>) {
+    if ((pc.csum_offload >> hop.port) & 1) {
+      v.offload = true;
+      uint32_t ph = sum16(F::bytes(src_ip), 4) + sum16(F::bytes(dst_ip), 4) + 17u + udp_len;
+      F::write_headers(f.data(), hop.mac, pc.macs[hop.port], src_ip, dst_ip, src_port, dst_port, payload_len, fold(ph),
+               /*ip_csum=*/false);
+      return;
+    }
+  }
+  uint16_t c = 0;  // IPv4 "no checksum" stays so; IPv6 never has 0 (parse_udp6)
   if (old_checksum != 0)
-    c = finish_checksum(checksum_update(old_checksum, removed,
-                                        added + header_sum(src_ip, dst_ip, src_port, dst_port,
-                                                           static_cast<uint16_t>(kUdpHeader + payload_len))));
-  write_udp4_headers(f.data(), dst_mac, src_mac, src_ip, dst_ip, src_port, dst_port, payload_len, 64, c);
+    c = finish_checksum(
+        checksum_update(old_checksum, removed, added + header_sum<F>(src_ip, dst_ip, src_port, dst_port, udp_len)));
+  F::write_headers(f.data(), hop.mac, pc.macs[hop.port], src_ip, dst_ip, src_port, dst_port, payload_len, c, true);
 }
 
 }  // namespace detail
 
 // Peer -> client (and the second half of a hairpin). The frame's payload
-// (at f.data() + kL2L3L4, `len` bytes) came from (peer_ip, peer_port) to
-// our relay (relay_ip, relay_port).
-template <class Tables>
-Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, uint32_t relay_ip, uint16_t relay_port,
-                       uint32_t peer_ip, uint16_t peer_port, uint16_t len, uint16_t old_checksum,
-                       uint32_t old_header_sum, Tsc now) noexcept {
-  const PermissionEntry* perm = t.permission(PermissionKey{relay_ip, peer_ip, relay_port});
+// (at f.data() + F::kHeaders, `len` bytes) came from (peer_ip, peer_port)
+// to our relay (relay_ip, relay_port).
+template <class F, class Tables>
+Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typename F::Addr& relay_ip,
+                       uint16_t relay_port, const typename F::Addr& peer_ip, uint16_t peer_port, uint16_t len,
+                       uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
+  const PermissionEntry* perm = t.permission(typename F::PermissionKey{relay_ip, peer_ip, relay_port});
   if (!perm) return Verdict::punted(PuntReason::UnknownFlow);
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  // The client talks to another of the host's addresses: the reply must
-  // come from that address (RFC 8656 §10.3/§12.6: from the server address
-  // the client sent to) over the interface that owns it, so the kernel
-  // path sends it. Nothing has been written to the frame yet.
-  if (pc.local_ip != 0 && a.client.server_ip != pc.local_ip) return Verdict::punted(PuntReason::NoNeighbor);
-  Mac next;
-  if (!t.next_hop(a.client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
+  const typename F::ClientKey& client = F::client(a);
+  // The client talks to an address of the host that no port here carries:
+  // the reply must come from that address (RFC 8656 §10.3/§12.6: from the
+  // server address the client sent to) over the interface that owns it, so
+  // the kernel path sends it. Nothing has been written to the frame yet.
+  if (!F::serves(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbor);
+  Hop next;
+  if (!t.next_hop(client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
 
-  const ChannelEntry* ch = t.peer(PeerKey{relay_ip, peer_ip, relay_port, peer_port});
+  const ChannelEntry* ch = t.peer(typename F::PeerKey{relay_ip, peer_ip, relay_port, peer_port});
   Verdict v;
   v.kind = Verdict::Tx;
   v.alloc = a.index;
@@ -136,24 +228,27 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, uint32_t rela
     // ChannelData: 4-byte header in front of the data (§12.4); no padding
     // over UDP (§12.5).
     if (!f.prepend(kChannelDataHeaderSize)) return Verdict::dropped(Drop::TooBig);
-    uint8_t* cd = f.data() + kL2L3L4;
+    uint8_t* cd = f.data() + F::kHeaders;
     std::memcpy(cd, &ch->channel, 2);
     store_be16(cd + 2, len);
     uint32_t added = sum16(cd, 4);
     uint16_t plen = static_cast<uint16_t>(kChannelDataHeaderSize + len);
-    if (!f.set_len(kL2L3L4 + plen)) return Verdict::dropped(Drop::TooBig);
-    detail::emit(f, next, pc.mac, a.client.server_ip, a.client.client_ip, a.client.server_port, a.client.client_port,
-                 plen, old_checksum, old_header_sum, added);
+    if (!f.set_len(F::kHeaders + plen)) return Verdict::dropped(Drop::TooBig);
+    detail::emit<F>(f, v, next, pc, client.server_ip, client.client_ip, client.server_port, client.client_port, plen,
+                    old_checksum, old_header_sum, added);
     v.path = Path::PeerToClientChannelData;
     return v;
   }
-  // Data indication (§10.3): STUN header, XOR-PEER-ADDRESS, DATA, padding.
-  constexpr uint16_t kPrefix = 20 + 4 + 8 + 4;
+  // Data indication (§10.3): STUN header, XOR-PEER-ADDRESS (RFC 8489
+  // §14.2: port and address XORed with the cookie, IPv6 also with the
+  // transaction id), DATA, padding.
+  constexpr uint16_t kPeerAttr = 4 + 4 + F::kAddrLen;
+  constexpr uint16_t kPrefix = 20 + kPeerAttr + 4;
   uint16_t padded = static_cast<uint16_t>(pad4(len));
   if (!f.prepend(kPrefix)) return Verdict::dropped(Drop::TooBig);
   uint16_t plen = static_cast<uint16_t>(kPrefix + padded);
-  if (!f.set_len(kL2L3L4 + plen)) return Verdict::dropped(Drop::TooBig);
-  uint8_t* s = f.data() + kL2L3L4;
+  if (!f.set_len(F::kHeaders + plen)) return Verdict::dropped(Drop::TooBig);
+  uint8_t* s = f.data() + F::kHeaders;
   store_be16(s, stun::message_type(stun::Method::Data, stun::Class::Indication));
   store_be16(s + 2, static_cast<uint16_t>(kPrefix - 20 + padded));
   store_be32(s + 4, stun::kMagicCookie);
@@ -161,20 +256,19 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, uint32_t rela
   std::memcpy(s + 8, &txn, 8);
   std::memcpy(s + 16, &a.index, 4);
   store_be16(s + 20, static_cast<uint16_t>(stun::Attr::XorPeerAddress));
-  store_be16(s + 22, 8);
+  store_be16(s + 22, 4 + F::kAddrLen);
   s[24] = 0;
-  s[25] = stun::kFamilyIpv4;
+  s[25] = F::kStunFamily;
   uint16_t xport = static_cast<uint16_t>(load_be16(reinterpret_cast<const uint8_t*>(&peer_port)) ^ (stun::kMagicCookie >> 16));
   store_be16(s + 26, xport);
-  uint8_t pip[4];
-  std::memcpy(pip, &peer_ip, 4);
-  for (int i = 0; i < 4; ++i) s[28 + i] = pip[i] ^ s[4 + i];
-  store_be16(s + 32, static_cast<uint16_t>(stun::Attr::Data));
-  store_be16(s + 34, len);
+  const uint8_t* pip = F::bytes(peer_ip);
+  for (int i = 0; i < F::kAddrLen; ++i) s[28 + i] = pip[i] ^ s[4 + i];  // cookie, then transaction id
+  store_be16(s + 28 + F::kAddrLen, static_cast<uint16_t>(stun::Attr::Data));
+  store_be16(s + 30 + F::kAddrLen, len);
   std::memset(s + kPrefix + len, 0, padded - len);
   uint32_t added = sum16(s, kPrefix);  // the zero padding adds nothing
-  detail::emit(f, next, pc.mac, a.client.server_ip, a.client.client_ip, a.client.server_port, a.client.client_port,
-               plen, old_checksum, old_header_sum, added);
+  detail::emit<F>(f, v, next, pc, client.server_ip, client.client_ip, client.server_port, client.client_port, plen,
+                  old_checksum, old_header_sum, added);
   v.path = Path::PeerToClientDataIndication;
   return v;
 }
@@ -184,16 +278,18 @@ namespace detail {
 // After a client's payload has been reduced to `len` bytes to send from the
 // allocation's relay address to (peer_ip, peer_port): either transmit, or
 // (hairpin) hand it to peer_to_client for another allocation of ours.
-template <class Tables>
-Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, uint32_t peer_ip, uint16_t peer_port,
-                  uint16_t len, uint16_t old_checksum, uint32_t removed, Path path, Tsc now) noexcept {
-  if (pc.is_relay_ip(peer_ip)) {
+template <class F, class Tables>
+Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, const typename F::Addr& peer_ip,
+                  uint16_t peer_port, uint16_t len, uint16_t old_checksum, uint32_t removed, Path path,
+                  Tsc now) noexcept {
+  const typename F::Addr& relay_ip = F::relay_ip(a);
+  if (F::is_relay_ip(pc, peer_ip)) {
     // Relay -> relay on the same server (two relayed WebRTC clients): never
     // touches the wire. The checksum chain continues through the same sums.
-    uint32_t mid = header_sum(a.relay_ip, peer_ip, a.relay_port, peer_port, static_cast<uint16_t>(kUdpHeader + len));
+    uint32_t mid = header_sum<F>(relay_ip, peer_ip, a.relay_port, peer_port, static_cast<uint16_t>(kUdpHeader + len));
     // finish_checksum: an intermediate sum of 0xFFFF must not read as "no checksum" (0).
     uint16_t mid_checksum = old_checksum == 0 ? 0 : finish_checksum(checksum_update(old_checksum, removed, mid));
-    Verdict v = peer_to_client(f, t, pc, peer_ip, peer_port, a.relay_ip, a.relay_port, len, mid_checksum, mid, now);
+    Verdict v = peer_to_client<F>(f, t, pc, peer_ip, peer_port, relay_ip, a.relay_port, len, mid_checksum, mid, now);
     if (v.kind == Verdict::Tx) {
       v.path = Path::Hairpin;
       v.to_peer = false;
@@ -202,11 +298,11 @@ Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& 
     }
     return v;
   }
-  Mac next;
+  Hop next;
   if (!t.next_hop(peer_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
-  if (!f.set_len(kL2L3L4 + len)) return Verdict::dropped(Drop::TooBig);
-  emit(f, next, pc.mac, a.relay_ip, peer_ip, a.relay_port, peer_port, len, old_checksum, removed, 0);
+  if (!f.set_len(F::kHeaders + len)) return Verdict::dropped(Drop::TooBig);
   Verdict v;
+  emit<F>(f, v, next, pc, relay_ip, peer_ip, a.relay_port, peer_port, len, old_checksum, removed, 0);
   v.kind = Verdict::Tx;
   v.path = path;
   v.to_peer = true;
@@ -218,15 +314,15 @@ Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& 
 }  // namespace detail
 
 // Client -> peer, ChannelData. `u` describes the received frame.
-template <class Tables>
-Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const Udp4View& u, Tsc now) noexcept {
-  const uint8_t* p = f.data() + kL2L3L4;
+template <class F, class Tables>
+Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
+  const uint8_t* p = f.data() + F::kHeaders;
   if (u.payload_len < kChannelDataHeaderSize) return Verdict::dropped(Drop::BadChannelData);
   uint16_t channel_h = load_be16(p);
   uint16_t len = load_be16(p + 2);
   if (channel_h < kMinChannel || channel_h > pc.max_channel) return Verdict::dropped(Drop::BadChannelData);
   if (len > u.payload_len - kChannelDataHeaderSize) return Verdict::dropped(Drop::BadChannelData);
-  ChannelKey key{u.src_ip, u.dst_ip, u.src_port, u.dst_port, 0, 0};
+  typename F::ChannelKey key{u.src_ip, u.dst_ip, u.src_port, u.dst_port, 0, 0};
   std::memcpy(&key.channel, p, 2);
   const ChannelEntry* ch = t.channel(key);
   if (!ch) return Verdict::punted(PuntReason::UnknownFlow);  // not installed (yet): the kernel path decides
@@ -234,14 +330,14 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const Ud
   if (ch->expires.load(std::memory_order_relaxed) <= now || a.expires.load(std::memory_order_relaxed) <= now)
     return Verdict::punted(PuntReason::Expired);
   const PermissionEntry* perm = ch->perm.load(std::memory_order_acquire);
-  if (!perm) perm = t.permission(PermissionKey{a.relay_ip, ch->peer_ip, a.relay_port});
+  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(a), F::peer_ip(*ch), a.relay_port});
   if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
 
   // Checksum: remove the old pseudo/UDP header, the 4-byte ChannelData
   // header and any UDP padding after the data; the data words keep their
   // alignment (they move by 4 bytes).
-  uint32_t removed = detail::header_sum(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
-                                        static_cast<uint16_t>(kUdpHeader + u.payload_len));
+  uint32_t removed = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
+                                           static_cast<uint16_t>(kUdpHeader + u.payload_len));
   removed += sum16(p, 4);
   uint16_t tail_at = static_cast<uint16_t>(kChannelDataHeaderSize + len);
   if (tail_at < u.payload_len) {
@@ -249,14 +345,15 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const Ud
     removed += sum16(p + tail_at, u.payload_len - tail_at, (tail_at & 1) != 0);
   }
   f.adj(kChannelDataHeaderSize);
-  return detail::relay_out(f, t, pc, a, ch->peer_ip, ch->peer_port, len, u.udp_checksum, removed,
-                           Path::ChannelDataToPeer, now);
+  return detail::relay_out<F>(f, t, pc, a, F::peer_ip(*ch), ch->peer_port, len, u.udp_checksum, removed,
+                              Path::ChannelDataToPeer, now);
 }
 
 // Client -> peer, Send indication: only XOR-PEER-ADDRESS and DATA are read.
-template <class Tables>
-Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const Udp4View& u, Tsc now) noexcept {
-  const uint8_t* p = f.data() + kL2L3L4;
+template <class F, class Tables>
+Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
+                               Tsc now) noexcept {
+  const uint8_t* p = f.data() + F::kHeaders;
   const size_t n = u.payload_len;
   if (n < stun::kHeaderSize || load_be32(p + 4) != stun::kMagicCookie) return Verdict::punted(PuntReason::NotTurn);
   uint16_t type = load_be16(p);
@@ -277,59 +374,77 @@ Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const
     pos += 4 + pad4(al);
   }
   if (peer_at == 0 || data_at == 0) return Verdict::dropped(Drop::BadSendIndication);
-  if (peer_len == 20 && p[peer_at + 1] == stun::kFamilyIpv6) return Verdict::punted(PuntReason::Ipv6);
-  if (peer_len != 8 || p[peer_at + 1] != stun::kFamilyIpv4) return Verdict::dropped(Drop::BadSendIndication);
+  // A peer of the other family: this allocation's relay cannot reach it
+  // (§10.2: the server answers nothing; the kernel path counts it).
+  if (peer_len == 4 + 20 - F::kAddrLen && p[peer_at + 1] != F::kStunFamily &&
+      (p[peer_at + 1] == stun::kFamilyIpv4 || p[peer_at + 1] == stun::kFamilyIpv6))
+    return Verdict::dropped(Drop::FamilyMismatch);
+  if (peer_len != 4 + F::kAddrLen || p[peer_at + 1] != F::kStunFamily) return Verdict::dropped(Drop::BadSendIndication);
   uint16_t peer_port_h = static_cast<uint16_t>(load_be16(p + peer_at + 2) ^ (stun::kMagicCookie >> 16));
-  uint8_t pip[4];
-  for (int i = 0; i < 4; ++i) pip[i] = p[peer_at + 4 + i] ^ p[4 + i];
-  uint32_t peer_ip;
-  std::memcpy(&peer_ip, pip, 4);
+  typename F::Addr peer_ip;
+  uint8_t pip[F::kAddrLen];
+  for (int i = 0; i < F::kAddrLen; ++i) pip[i] = p[peer_at + 4 + i] ^ p[4 + i];  // cookie, then transaction id
+  std::memcpy(&peer_ip, pip, F::kAddrLen);
   uint16_t peer_port;
   store_be16(reinterpret_cast<uint8_t*>(&peer_port), peer_port_h);
 
-  const AllocEntry* a = t.client(ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
+  const AllocEntry* a = t.client(typename F::ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
   if (!a) return Verdict::punted(PuntReason::UnknownFlow);
   if (a->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  const PermissionEntry* perm = t.permission(PermissionKey{a->relay_ip, peer_ip, a->relay_port});
+  const PermissionEntry* perm = t.permission(typename F::PermissionKey{F::relay_ip(*a), peer_ip, a->relay_port});
   if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
 
   // Checksum: remove everything but the DATA value. data_at is a multiple
   // of 4, so the data keeps its word alignment when it moves to offset 0.
-  uint32_t removed = detail::header_sum(u.src_ip, u.dst_ip, u.src_port, u.dst_port, static_cast<uint16_t>(kUdpHeader + n));
+  uint32_t removed = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
+                                           static_cast<uint16_t>(kUdpHeader + n));
   removed += sum16(p, data_at);
   size_t tail = data_at + data_len;
   if (tail < n) removed += sum16(p + tail, n - tail, (tail & 1) != 0);
   f.adj(static_cast<uint16_t>(data_at));
-  return detail::relay_out(f, t, pc, *a, peer_ip, peer_port, data_len, u.udp_checksum, removed,
-                           Path::SendIndicationToPeer, now);
+  return detail::relay_out<F>(f, t, pc, *a, peer_ip, peer_port, data_len, u.udp_checksum, removed,
+                              Path::SendIndicationToPeer, now);
+}
+
+// One validated UDP frame of family F: to a TURN port (client -> peer) or
+// to a relay address (peer -> client)?
+template <class F, class Tables>
+Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
+  const uint8_t* payload = f.data() + F::kHeaders;
+  if (pc.is_turn_port(u.dst_port)) {
+    if (u.payload_len == 0) return Verdict::punted(PuntReason::NotTurn);
+    uint8_t first = payload[0];
+    if (first >= 0x40 && first < 0x80) return client_channel_data<F>(f, t, pc, u, now);
+    if (first < 0x40) return client_send_indication<F>(f, t, pc, u, now);
+    return Verdict::punted(PuntReason::NotTurn);
+  }
+  if (pc.is_relay_port(u.dst_port) && F::is_relay_ip(pc, u.dst_ip)) {
+    uint32_t old = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
+                                         static_cast<uint16_t>(kUdpHeader + u.payload_len));
+    return peer_to_client<F>(f, t, pc, u.dst_ip, u.dst_port, u.src_ip, u.src_port, u.payload_len, u.udp_checksum,
+                             old, now);
+  }
+  return Verdict::punted(PuntReason::NotTurn);
 }
 
 // The whole decision for one received frame.
 template <class Tables>
 Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
+  if (f.len >= kEthHeader && load_be16(f.data() + 12) == kEtherTypeIpv6) {
+    Udp6View u6;
+    switch (parse_udp6(f.data(), f.len, u6)) {
+      case FrameKind::Udp6: return process_udp<detail::V6>(f, t, pc, u6, now);
+      case FrameKind::Malformed: return Verdict::dropped(Drop::Malformed);
+      default: return Verdict::punted(PuntReason::Ipv6);  // NDP, extension headers, TCP: the kernel's
+    }
+  }
   Udp4View u;
   switch (parse_udp4(f.data(), f.len, u)) {
     case FrameKind::Malformed: return Verdict::dropped(Drop::Malformed);
     case FrameKind::Arp: return Verdict::punted(PuntReason::Arp);
-    case FrameKind::Other: return Verdict::punted(PuntReason::Other);
-    case FrameKind::Udp4: break;
+    case FrameKind::Udp4: return process_udp<detail::V4>(f, t, pc, u, now);
+    default: return Verdict::punted(PuntReason::Other);
   }
-  const uint8_t* payload = f.data() + kL2L3L4;
-  if (pc.is_turn_port(u.dst_port)) {
-    if (u.payload_len == 0) return Verdict::punted(PuntReason::NotTurn);
-    uint8_t first = payload[0];
-    if (first >= 0x40 && first < 0x80) return client_channel_data(f, t, pc, u, now);
-    if (first < 0x40) return client_send_indication(f, t, pc, u, now);
-    return Verdict::punted(PuntReason::NotTurn);
-  }
-  if (pc.is_relay_port(u.dst_port) && pc.is_relay_ip(u.dst_ip)) {
-    uint32_t old = detail::header_sum(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
-                                      static_cast<uint16_t>(kUdpHeader + u.payload_len));
-    Verdict v = peer_to_client(f, t, pc, u.dst_ip, u.dst_port, u.src_ip, u.src_port, u.payload_len, u.udp_checksum,
-                               old, now);
-    return v;
-  }
-  return Verdict::punted(PuntReason::NotTurn);
 }
 
 }  // namespace turn::dp

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The packet shapes the fast path handles: Ethernet II / IPv4 without
-// options or fragments / UDP. parse_udp4() validates a frame in place and
-// returns offsets; anything else is punted to the kernel. Pure functions
+// options or fragments / UDP, and Ethernet II / IPv6 without extension
+// headers / UDP. parse_udp4() and parse_udp6() validate a frame in place
+// and return offsets; anything else is punted to the kernel. Pure functions
 // over bytes: the oracle in tests and the code on the worker loop.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <cstring>
 
 #include "common/util/bytes.h"
+#include "dataplane/table/entries.h"
 
 namespace turn::dp {
 
@@ -18,10 +20,20 @@ inline constexpr size_t kUdpHeader = 8;
 inline constexpr size_t kL2L3L4 = kEthHeader + kIpv4Header + kUdpHeader;  // 42
 inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr uint16_t kEtherTypeArp = 0x0806;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86DD;
+inline constexpr size_t kIpv6Header = 40;
+inline constexpr size_t kL2L3L4v6 = kEthHeader + kIpv6Header + kUdpHeader;  // 62
 
 struct Mac {
   uint8_t b[6];
   friend bool operator==(const Mac&, const Mac&) = default;
+};
+
+// The next hop of a packet: which of our ports it leaves by, and the MAC
+// it is addressed to there.
+struct Hop {
+  Mac mac;
+  uint8_t port = 0;  // index into the data plane's ports (config order)
 };
 
 // A validated IPv4/UDP frame. Addresses and ports are kept in network
@@ -36,8 +48,19 @@ struct Udp4View {
   uint16_t payload_off;  // = 42
 };
 
+// A validated IPv6/UDP frame (no extension headers).
+struct Udp6View {
+  Ip6 src_ip;
+  Ip6 dst_ip;
+  uint16_t src_port;     // network order
+  uint16_t dst_port;     // network order
+  uint16_t payload_len;  // from the UDP length field
+  uint16_t udp_checksum; // never 0 (RFC 8200 §8.1)
+};
+
 enum class FrameKind : uint8_t {
   Udp4,        // handled by the fast path
+  Udp6,        // handled by the fast path (parse_udp6)
   Arp,         // learn, then to the kernel
   Other,       // to the kernel: IPv6, TCP, ICMP, IP options, fragments, VLAN
   Malformed,   // counted and dropped: lengths that lie
@@ -76,12 +99,58 @@ enum class FrameKind : uint8_t {
   return FrameKind::Udp4;
 }
 
+// Ethernet / IPv6 / UDP. Extension headers (fragments included) and
+// anything but UDP go to the kernel; a zero UDP checksum is invalid over
+// IPv6 (RFC 8200 §8.1) and dropped like other lies.
+[[nodiscard]] inline FrameKind parse_udp6(const uint8_t* f, size_t len, Udp6View& v) noexcept {
+  if (len < kEthHeader + kIpv6Header) return FrameKind::Malformed;
+  const uint8_t* ip = f + kEthHeader;
+  if ((ip[0] >> 4) != 6) return FrameKind::Malformed;
+  if (ip[6] != 17) return FrameKind::Other;  // extension headers, ICMPv6 (NDP), TCP
+  uint16_t plen = load_be16(ip + 4);
+  if (plen < kUdpHeader || plen > len - kEthHeader - kIpv6Header) return FrameKind::Malformed;
+  const uint8_t* udp = ip + kIpv6Header;
+  uint16_t ulen = load_be16(udp + 4);
+  if (ulen < kUdpHeader || ulen > plen) return FrameKind::Malformed;
+  uint16_t c = load_be16(udp + 6);
+  if (c == 0) return FrameKind::Malformed;
+  std::memcpy(v.src_ip.b, ip + 8, 16);
+  std::memcpy(v.dst_ip.b, ip + 24, 16);
+  std::memcpy(&v.src_port, udp, 2);
+  std::memcpy(&v.dst_port, udp + 2, 2);
+  v.payload_len = static_cast<uint16_t>(ulen - kUdpHeader);
+  v.udp_checksum = c;
+  return FrameKind::Udp6;
+}
+
+// Writes Ethernet + IPv6 + UDP headers (traffic class and flow label 0).
+inline void write_udp6_headers(uint8_t* f, const Mac& dst, const Mac& src, const Ip6& src_ip, const Ip6& dst_ip,
+                               uint16_t src_port, uint16_t dst_port, uint16_t payload_len, uint8_t hop_limit,
+                               uint16_t udp_checksum) noexcept {
+  std::memcpy(f, dst.b, 6);
+  std::memcpy(f + 6, src.b, 6);
+  store_be16(f + 12, kEtherTypeIpv6);
+  uint8_t* ip = f + kEthHeader;
+  store_be32(ip, 0x60000000u);
+  store_be16(ip + 4, static_cast<uint16_t>(kUdpHeader + payload_len));
+  ip[6] = 17;
+  ip[7] = hop_limit;
+  std::memcpy(ip + 8, src_ip.b, 16);
+  std::memcpy(ip + 24, dst_ip.b, 16);
+  uint8_t* udp = ip + kIpv6Header;
+  std::memcpy(udp, &src_port, 2);
+  std::memcpy(udp + 2, &dst_port, 2);
+  store_be16(udp + 4, static_cast<uint16_t>(kUdpHeader + payload_len));
+  store_be16(udp + 6, udp_checksum);
+}
+
 // Writes Ethernet + IPv4 + UDP headers for a payload of `payload_len`
 // bytes. The IPv4 checksum is computed (20 bytes); the UDP checksum is the
-// caller's (pass the final value).
+// caller's (pass the final value). ip_checksum=false leaves the IPv4
+// checksum 0 for a port with tx checksum offload.
 inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint32_t src_ip, uint32_t dst_ip,
                                uint16_t src_port, uint16_t dst_port, uint16_t payload_len, uint8_t ttl,
-                               uint16_t udp_checksum) noexcept {
+                               uint16_t udp_checksum, bool ip_checksum = true) noexcept {
   std::memcpy(f, dst.b, 6);
   std::memcpy(f + 6, src.b, 6);
   store_be16(f + 12, kEtherTypeIpv4);
@@ -96,10 +165,12 @@ inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint3
   store_be16(ip + 10, 0);
   std::memcpy(ip + 12, &src_ip, 4);
   std::memcpy(ip + 16, &dst_ip, 4);
-  uint32_t s = 0;
-  for (int i = 0; i < 20; i += 2) s += (uint32_t{ip[i]} << 8) | ip[i + 1];
-  while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
-  store_be16(ip + 10, static_cast<uint16_t>(~s));
+  if (ip_checksum) {  // else the port computes it (tx offload)
+    uint32_t s = 0;
+    for (int i = 0; i < 20; i += 2) s += (uint32_t{ip[i]} << 8) | ip[i + 1];
+    while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+    store_be16(ip + 10, static_cast<uint16_t>(~s));
+  }
   uint8_t* udp = ip + kIpv4Header;
   std::memcpy(udp, &src_port, 2);
   std::memcpy(udp + 2, &dst_port, 2);

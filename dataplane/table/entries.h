@@ -2,8 +2,11 @@
 // Keys and values of the data plane's allocation tables. Keys are
 // fixed-size, padding-free PODs compared as raw bytes by rte_hash; all
 // addresses and ports are in network order, exactly as they appear in
-// packets, so the fast path builds keys without byte swaps. IPv4 only for
-// now (IPv6 flows are punted to the kernel path).
+// packets, so the fast path builds keys without byte swaps. IPv4 and IPv6
+// flows have their own keys (and tables): an IPv4 lookup never pays for
+// 16-byte addresses. Allocations whose client and relay families differ
+// (RFC 8656 §7.2 REQUESTED-ADDRESS-FAMILY across families) are not
+// installed: the kernel path in turn-control relays them.
 //
 // Concurrency: entries are written by the single table writer (the sync
 // thread) before they are published in a table, and freed only after an
@@ -16,6 +19,12 @@
 #include <type_traits>
 
 namespace turn::dp {
+
+struct Ip6 {
+  uint8_t b[16];
+  friend bool operator==(const Ip6&, const Ip6&) = default;
+  friend auto operator<=>(const Ip6&, const Ip6&) = default;
+};
 
 // Keys are 8-byte aligned and a multiple of 8 bytes long (explicit zero
 // padding, never implicit): rte_hash_crc reads them 8 bytes at a time.
@@ -66,6 +75,48 @@ struct alignas(8) PermissionKey {
   friend bool operator==(const PermissionKey&, const PermissionKey&) = default;
 };
 
+// The same four keys for IPv6 flows (40 bytes each).
+struct alignas(8) ClientKey6 {
+  Ip6 client_ip;
+  Ip6 server_ip;
+  uint16_t client_port;
+  uint16_t server_port;
+  uint32_t zero = 0;
+  friend bool operator==(const ClientKey6&, const ClientKey6&) = default;
+};
+struct alignas(8) ChannelKey6 {
+  Ip6 client_ip;
+  Ip6 server_ip;
+  uint16_t client_port;
+  uint16_t server_port;
+  uint16_t channel;  // network order
+  uint16_t zero = 0;
+  [[nodiscard]] static ChannelKey6 of(const ClientKey6& c, uint16_t channel_n) noexcept {
+    return ChannelKey6{c.client_ip, c.server_ip, c.client_port, c.server_port, channel_n, 0};
+  }
+  friend bool operator==(const ChannelKey6&, const ChannelKey6&) = default;
+};
+struct alignas(8) PeerKey6 {
+  Ip6 relay_ip;
+  Ip6 peer_ip;
+  uint16_t relay_port;
+  uint16_t peer_port;
+  uint32_t zero = 0;
+  friend bool operator==(const PeerKey6&, const PeerKey6&) = default;
+};
+struct alignas(8) PermissionKey6 {
+  Ip6 relay_ip;
+  Ip6 peer_ip;
+  uint16_t relay_port;
+  uint16_t zero = 0;
+  uint32_t zero2 = 0;
+  friend bool operator==(const PermissionKey6&, const PermissionKey6&) = default;
+};
+
+static_assert(sizeof(ClientKey6) == 40 && std::has_unique_object_representations_v<ClientKey6>);
+static_assert(sizeof(ChannelKey6) == 40 && std::has_unique_object_representations_v<ChannelKey6>);
+static_assert(sizeof(PeerKey6) == 40 && std::has_unique_object_representations_v<PeerKey6>);
+static_assert(sizeof(PermissionKey6) == 40 && std::has_unique_object_representations_v<PermissionKey6>);
 static_assert(sizeof(ClientKey) == 16 && std::has_unique_object_representations_v<ClientKey>);
 static_assert(sizeof(ChannelKey) == 16 && std::has_unique_object_representations_v<ChannelKey>);
 static_assert(sizeof(PeerKey) == 16 && std::has_unique_object_representations_v<PeerKey>);
@@ -80,6 +131,10 @@ struct AllocEntry {
   uint16_t reserved = 0;
   uint32_t index;         // slot: per-worker counters are indexed by it
   std::atomic<Tsc> expires{0};
+  // IPv6 allocations (client and relay both IPv6): these instead of the
+  // IPv4 fields above. Kept after them, off the IPv4 path's cache line.
+  ClientKey6 client6{};
+  Ip6 relay_ip6{};
 };
 
 struct PermissionEntry {
@@ -97,6 +152,7 @@ struct ChannelEntry {
   // that ChannelData needs no permission lookup (nullptr: look it up). Both
   // live until their allocation is removed, so the link never dangles.
   std::atomic<const PermissionEntry*> perm{nullptr};
+  Ip6 peer_ip6{};         // IPv6 allocations: the peer (peer_ip unused)
 };
 
 // Per worker and allocation: what the fast path relayed (summed by the

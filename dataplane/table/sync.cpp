@@ -49,6 +49,21 @@ bool v4(const std::string& text, uint32_t& ip, uint16_t& port) {
   return true;
 }
 
+bool v6(const std::string& text, Ip6& ip, uint16_t& port) {
+  auto a = SocketAddress::parse(text);
+  if (!a || a->ip.is_v4()) return false;
+  std::memcpy(ip.b, a->ip.bytes.data(), 16);
+  port = htons(a->port);
+  return true;
+}
+
+bool v6ip(const std::string& text, Ip6& ip) {
+  auto a = IpAddress::parse(text);
+  if (!a || a->is_v4()) return false;
+  std::memcpy(ip.b, a->bytes.data(), 16);
+  return true;
+}
+
 bool v4ip(const std::string& text, uint32_t& ip) {
   auto a = IpAddress::parse(text);
   if (!a || !a->is_v4()) return false;
@@ -127,16 +142,25 @@ void StateSync::apply_event(const Fields& f) {
         stats_.skipped++;  // TCP/TLS clients stay on the kernel path
         return;
       }
+      // Client and relay of one family: IPv4 or IPv6 tables. Across
+      // families (RFC 8656 §7.2) the kernel path relays.
       ClientKey ck{};
+      ClientKey6 ck6{};
       uint32_t relay_ip;
+      Ip6 relay_ip6;
       uint16_t relay_port;
-      if (!v4(rec->client.to_string(), ck.client_ip, ck.client_port) ||
-          !v4(rec->server.to_string(), ck.server_ip, ck.server_port) ||
-          !v4(rec->relay.to_string(), relay_ip, relay_port)) {
+      bool ok4 = v4(rec->client.to_string(), ck.client_ip, ck.client_port) &&
+                 v4(rec->server.to_string(), ck.server_ip, ck.server_port) &&
+                 v4(rec->relay.to_string(), relay_ip, relay_port);
+      bool ok6 = !ok4 && v6(rec->client.to_string(), ck6.client_ip, ck6.client_port) &&
+                 v6(rec->server.to_string(), ck6.server_ip, ck6.server_port) &&
+                 v6(rec->relay.to_string(), relay_ip6, relay_port);
+      if (!ok4 && !ok6) {
         stats_.skipped++;
         return;
       }
-      if (!tables_.upsert_allocation(id, ck, relay_ip, relay_port, deadline(rec->expires_s))) {
+      if (ok4 ? !tables_.upsert_allocation(id, ck, relay_ip, relay_port, deadline(rec->expires_s))
+              : !tables_.upsert_allocation(id, ck6, relay_ip6, relay_port, deadline(rec->expires_s))) {
         stats_.table_full++;
         return;
       }
@@ -153,18 +177,31 @@ void StateSync::apply_event(const Fields& f) {
       break;
     case state::EventType::Permission: {
       uint32_t ip;
+      Ip6 ip6;
       auto e = state::parse_u64(state::field(f, "expires"));
-      if (e && v4ip(std::string(state::field(f, "peer")), ip) && !tables_.upsert_permission(id, ip, deadline(*e)))
+      std::string peer(state::field(f, "peer"));
+      if (!e) break;
+      // A family that does not match the allocation's is refused (false):
+      // turn-control answers 443 for those, so none should arrive.
+      // (An allocation we do not hold, e.g. TCP, is no table overflow.)
+      if ((v4ip(peer, ip) ? !tables_.upsert_permission(id, ip, deadline(*e))
+                          : v6ip(peer, ip6) && !tables_.upsert_permission(id, ip6, deadline(*e))) &&
+          tables_.index_of(id) >= 0)
         stats_.table_full++;
       break;
     }
     case state::EventType::Channel: {
       uint32_t ip;
+      Ip6 ip6;
       uint16_t port;
       auto e = state::parse_u64(state::field(f, "expires"));
       auto ch = state::parse_u64(state::field(f, "channel"));
-      if (e && ch && *ch >= 0x4000 && *ch <= 0x7FFE && v4(std::string(state::field(f, "peer")), ip, port) &&
-          !tables_.upsert_channel(id, htons(static_cast<uint16_t>(*ch)), ip, port, deadline(*e)))
+      std::string peer(state::field(f, "peer"));
+      if (!e || !ch || *ch < 0x4000 || *ch > 0x7FFE) break;
+      auto ch_n = htons(static_cast<uint16_t>(*ch));
+      if ((v4(peer, ip, port) ? !tables_.upsert_channel(id, ch_n, ip, port, deadline(*e))
+                              : v6(peer, ip6, port) && !tables_.upsert_channel(id, ch_n, ip6, port, deadline(*e))) &&
+          tables_.index_of(id) >= 0)
         stats_.table_full++;
       break;
     }

@@ -6,6 +6,9 @@
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
+#include <algorithm>
+#include <type_traits>
+
 #include <stdexcept>
 
 namespace turn::dp {
@@ -55,6 +58,13 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   peer_ = make_hash("dp_peer", hc, sizeof(PeerKey), socket);
   perm_ = make_hash("dp_perm", hc, sizeof(PermissionKey), socket);
   neigh_ = make_hash("dp_neigh", 1 << 16, sizeof(uint32_t), socket);
+  // IPv6: a quarter of the capacity (at least 1024 entries each).
+  uint32_t ha6 = std::max<uint32_t>(1024, ha / 4), hc6 = std::max<uint32_t>(1024, hc / 4);
+  client6_ = make_hash("dp_client6", ha6, sizeof(ClientKey6), socket);
+  channel6_ = make_hash("dp_channel6", hc6, sizeof(ChannelKey6), socket);
+  peer6_ = make_hash("dp_peer6", hc6, sizeof(PeerKey6), socket);
+  perm6_ = make_hash("dp_perm6", hc6, sizeof(PermissionKey6), socket);
+  neigh6_ = make_hash("dp_neigh6", 1 << 14, sizeof(Ip6), socket);
   allocs_ = make_array<AllocEntry>("dp_allocs", sizes.allocations, socket);
   channels_ = make_array<ChannelEntry>("dp_channels", sizes.channels, socket);
   perms_ = make_array<PermissionEntry>("dp_perms", sizes.channels, socket);
@@ -64,6 +74,10 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   attach_rcu(channel_, qsbr, this, &Tables::free_channel, "channel");
   attach_rcu(peer_, qsbr, this, [](void*, void*) {}, "peer");
   attach_rcu(perm_, qsbr, this, &Tables::free_perm, "perm");
+  attach_rcu(client6_, qsbr, this, &Tables::free_alloc, "client6");
+  attach_rcu(channel6_, qsbr, this, &Tables::free_channel, "channel6");
+  attach_rcu(peer6_, qsbr, this, [](void*, void*) {}, "peer6");
+  attach_rcu(perm6_, qsbr, this, &Tables::free_perm, "perm6");
   free_allocs_.reserve(sizes.allocations);
   for (uint32_t i = sizes.allocations; i-- > 0;) free_allocs_.push_back(i);
   free_channels_.reserve(sizes.channels);
@@ -73,7 +87,7 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
 }
 
 Tables::~Tables() {
-  for (rte_hash* h : {client_, channel_, peer_, perm_, neigh_})
+  for (rte_hash* h : {client_, channel_, peer_, perm_, neigh_, client6_, channel6_, peer6_, perm6_, neigh6_})
     if (h) rte_hash_free(h);
   rte_free(allocs_);
   rte_free(channels_);
@@ -93,8 +107,12 @@ void Tables::free_perm(void* ctx, void* data) {
   self->free_perms_.push_back(static_cast<uint32_t>(static_cast<PermissionEntry*>(data) - self->perms_));
 }
 
-size_t Tables::channel_count() const noexcept { return static_cast<size_t>(rte_hash_count(channel_)); }
-size_t Tables::permission_count() const noexcept { return static_cast<size_t>(rte_hash_count(perm_)); }
+size_t Tables::channel_count() const noexcept {
+  return static_cast<size_t>(rte_hash_count(channel_)) + static_cast<size_t>(rte_hash_count(channel6_));
+}
+size_t Tables::permission_count() const noexcept {
+  return static_cast<size_t>(rte_hash_count(perm_)) + static_cast<size_t>(rte_hash_count(perm6_));
+}
 
 void Tables::set_static_neighbor(uint32_t ip, const Mac& mac) {
   static_neighbors_.push_back(ip);
@@ -115,17 +133,7 @@ void Tables::learn(uint32_t ip, const Mac& mac) noexcept {
   neigh_gen_.fetch_add(1, std::memory_order_release);
 }
 
-bool Tables::upsert_allocation(const std::string& id, const ClientKey& client, uint32_t relay_ip, uint16_t relay_port,
-                               Tsc expires) {
-  auto it = by_id_.find(id);
-  if (it != by_id_.end()) {
-    WriterAlloc& w = it->second;
-    if (w.client == client && w.relay_ip == relay_ip && w.relay_port == relay_port) {
-      allocs_[w.index].expires.store(expires, std::memory_order_relaxed);
-      return true;
-    }
-    remove_allocation(id);  // same id, different tuple: replace
-  }
+bool Tables::add_allocation(const std::string& id, WriterAlloc w, Tsc expires) {
   // Empty: every slot is live or waiting out its RCU grace period (the
   // defer queue reclaims on later deletes and adds).
   if (free_allocs_.empty()) return false;
@@ -134,18 +142,68 @@ bool Tables::upsert_allocation(const std::string& id, const ClientKey& client, u
   uint32_t idx = free_allocs_.back();
   free_allocs_.pop_back();
   AllocEntry& e = allocs_[idx];
-  e.client = client;
-  e.relay_ip = relay_ip;
-  e.relay_port = relay_port;
+  e.client = w.client;
+  e.relay_ip = w.relay_ip;
+  e.relay_port = w.relay_port;
+  e.client6 = w.client6;
+  e.relay_ip6 = w.relay_ip6;
   e.index = idx;
   e.expires.store(expires, std::memory_order_relaxed);
-  if (rte_hash_add_key_data(client_, &client, &e) != 0) {
+  int rc = w.v6 ? rte_hash_add_key_data(client6_, &w.client6, &e) : rte_hash_add_key_data(client_, &w.client, &e);
+  if (rc != 0) {
     free_allocs_.push_back(idx);
     return false;
   }
-  by_id_.emplace(id, WriterAlloc{idx, client, relay_ip, relay_port, {}, {}});
+  w.index = idx;
+  by_id_.emplace(id, std::move(w));
   live_allocs_.store(by_id_.size(), std::memory_order_relaxed);
   return true;
+}
+
+void Tables::learn(const Ip6& ip, const Mac& mac) noexcept {
+  uintptr_t v = 0;
+  for (int i = 0; i < 6; ++i) v = (v << 8) | mac.b[i];
+  void* old;
+  if (rte_hash_lookup_data(neigh6_, &ip, &old) >= 0 && reinterpret_cast<uintptr_t>(old) == v) return;
+  rte_hash_add_key_data(neigh6_, &ip, reinterpret_cast<void*>(v));
+  neigh_gen_.fetch_add(1, std::memory_order_release);
+}
+
+bool Tables::upsert_allocation(const std::string& id, const ClientKey& client, uint32_t relay_ip, uint16_t relay_port,
+                               Tsc expires) {
+  auto it = by_id_.find(id);
+  if (it != by_id_.end()) {
+    WriterAlloc& w = it->second;
+    if (!w.v6 && w.client == client && w.relay_ip == relay_ip && w.relay_port == relay_port) {
+      allocs_[w.index].expires.store(expires, std::memory_order_relaxed);
+      return true;
+    }
+    remove_allocation(id);  // same id, different tuple: replace
+  }
+  WriterAlloc w{};
+  w.client = client;
+  w.relay_ip = relay_ip;
+  w.relay_port = relay_port;
+  return add_allocation(id, std::move(w), expires);
+}
+
+bool Tables::upsert_allocation(const std::string& id, const ClientKey6& client, const Ip6& relay_ip,
+                               uint16_t relay_port, Tsc expires) {
+  auto it = by_id_.find(id);
+  if (it != by_id_.end()) {
+    WriterAlloc& w = it->second;
+    if (w.v6 && w.client6 == client && w.relay_ip6 == relay_ip && w.relay_port == relay_port) {
+      allocs_[w.index].expires.store(expires, std::memory_order_relaxed);
+      return true;
+    }
+    remove_allocation(id);
+  }
+  WriterAlloc w{};
+  w.v6 = true;
+  w.client6 = client;
+  w.relay_ip6 = relay_ip;
+  w.relay_port = relay_port;
+  return add_allocation(id, std::move(w), expires);
 }
 
 bool Tables::refresh_allocation(const std::string& id, Tsc expires) {
@@ -159,10 +217,17 @@ void Tables::remove_channel(WriterAlloc& w, uint16_t channel_n) {
   auto it = w.channels.find(channel_n);
   if (it == w.channels.end()) return;
   ChannelEntry& e = channels_[it->second];
-  PeerKey pk{w.relay_ip, e.peer_ip, w.relay_port, e.peer_port};
-  rte_hash_del_key(peer_, &pk);
-  ChannelKey ck = ChannelKey::of(w.client, channel_n);
-  rte_hash_del_key(channel_, &ck);  // frees the entry after the grace period
+  if (w.v6) {
+    PeerKey6 pk{w.relay_ip6, e.peer_ip6, w.relay_port, e.peer_port};
+    rte_hash_del_key(peer6_, &pk);
+    ChannelKey6 ck = ChannelKey6::of(w.client6, channel_n);
+    rte_hash_del_key(channel6_, &ck);  // frees the entry after the grace period
+  } else {
+    PeerKey pk{w.relay_ip, e.peer_ip, w.relay_port, e.peer_port};
+    rte_hash_del_key(peer_, &pk);
+    ChannelKey ck = ChannelKey::of(w.client, channel_n);
+    rte_hash_del_key(channel_, &ck);
+  }
   w.channels.erase(it);
 }
 
@@ -175,48 +240,134 @@ void Tables::remove_allocation(const std::string& id) {
     PermissionKey k{w.relay_ip, peer_ip, w.relay_port, 0};
     rte_hash_del_key(perm_, &k);
   }
+  for (const auto& [peer_ip, slot] : w.perms6) {
+    PermissionKey6 k{w.relay_ip6, peer_ip, w.relay_port, 0, 0};
+    rte_hash_del_key(perm6_, &k);
+  }
   allocs_[w.index].expires.store(0, std::memory_order_relaxed);  // stop forwarding at once
-  rte_hash_del_key(client_, &w.client);
+  if (w.v6) rte_hash_del_key(client6_, &w.client6);
+  else rte_hash_del_key(client_, &w.client);
   by_id_.erase(it);
   live_allocs_.store(by_id_.size(), std::memory_order_relaxed);
 }
 
-bool Tables::upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expires) {
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return false;
-  WriterAlloc& w = it->second;
-  if (auto p = w.perms.find(peer_ip); p != w.perms.end()) {
-    perms_[p->second].expires.store(expires, std::memory_order_relaxed);
-    return true;
-  }
-  if (free_perms_.empty()) return false;
+PermissionEntry* Tables::add_permission(WriterAlloc& w, Tsc expires, const void* key, rte_hash* table) {
+  if (free_perms_.empty()) return nullptr;
   uint32_t slot = free_perms_.back();
   free_perms_.pop_back();
   PermissionEntry& e = perms_[slot];
   e.alloc = w.index;
   e.expires.store(expires, std::memory_order_relaxed);
-  PermissionKey k{w.relay_ip, peer_ip, w.relay_port, 0};
-  if (rte_hash_add_key_data(perm_, &k, &e) != 0) {
+  if (rte_hash_add_key_data(table, key, &e) != 0) {
     free_perms_.push_back(slot);
-    return false;
+    return nullptr;
   }
-  w.perms.emplace(peer_ip, slot);
+  return &e;
+}
+
+bool Tables::upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expires) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second.v6) return false;
+  WriterAlloc& w = it->second;
+  if (auto p = w.perms.find(peer_ip); p != w.perms.end()) {
+    perms_[p->second].expires.store(expires, std::memory_order_relaxed);
+    return true;
+  }
+  PermissionKey k{w.relay_ip, peer_ip, w.relay_port, 0};
+  PermissionEntry* e = add_permission(w, expires, &k, perm_);
+  if (!e) return false;
+  w.perms.emplace(peer_ip, static_cast<uint32_t>(e - perms_));
   // Channels bound before their permission arrived: link them now
   // (readers see nullptr, and look the permission up, or the entry).
   for (const auto& [num, cslot] : w.channels)
-    if (channels_[cslot].peer_ip == peer_ip)
-      channels_[cslot].perm.store(&e, std::memory_order_release);
+    if (channels_[cslot].peer_ip == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
   return true;
 }
 
-bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t peer_ip, uint16_t peer_port,
-                            Tsc expires) {
+bool Tables::upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc expires) {
   auto it = by_id_.find(id);
-  if (it == by_id_.end()) return false;
+  if (it == by_id_.end() || !it->second.v6) return false;
   WriterAlloc& w = it->second;
+  if (auto p = w.perms6.find(peer_ip); p != w.perms6.end()) {
+    perms_[p->second].expires.store(expires, std::memory_order_relaxed);
+    return true;
+  }
+  PermissionKey6 k{w.relay_ip6, peer_ip, w.relay_port, 0, 0};
+  PermissionEntry* e = add_permission(w, expires, &k, perm6_);
+  if (!e) return false;
+  w.perms6.emplace(peer_ip, static_cast<uint32_t>(e - perms_));
+  for (const auto& [num, cslot] : w.channels)
+    if (channels_[cslot].peer_ip6 == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
+  return true;
+}
+
+// The family-independent part of a channel binding (RFC 8656 §12): the
+// caller has checked the family, filled nothing yet. On success `e` is the
+// new entry, published in the channel and peer tables.
+bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, ChannelEntry*& out, Tsc expires) {
+  if (free_channels_.empty()) return false;
+  uint32_t slot = free_channels_.back();
+  free_channels_.pop_back();
+  ChannelEntry& e = *out;  // the caller's staged copy
+  ChannelEntry& dst = channels_[slot];
+  dst.alloc = w.index;
+  dst.peer_ip = e.peer_ip;
+  dst.peer_ip6 = e.peer_ip6;
+  dst.peer_port = e.peer_port;
+  dst.channel = channel_n;
+  dst.expires.store(expires, std::memory_order_relaxed);
+  const PermissionEntry* perm = nullptr;
+  if (w.v6) {
+    if (auto p = w.perms6.find(e.peer_ip6); p != w.perms6.end()) perm = &perms_[p->second];
+  } else {
+    if (auto p = w.perms.find(e.peer_ip); p != w.perms.end()) perm = &perms_[p->second];
+  }
+  dst.perm.store(perm, std::memory_order_release);
+  int rc;
+  if (w.v6) {
+    ChannelKey6 ck = ChannelKey6::of(w.client6, channel_n);
+    PeerKey6 pk{w.relay_ip6, e.peer_ip6, w.relay_port, e.peer_port};
+    if ((rc = rte_hash_add_key_data(channel6_, &ck, &dst)) == 0 && rte_hash_add_key_data(peer6_, &pk, &dst) != 0) {
+      rte_hash_del_key(channel6_, &ck);  // its callback returns the slot after the grace period
+      return false;
+    }
+  } else {
+    ChannelKey ck = ChannelKey::of(w.client, channel_n);
+    PeerKey pk{w.relay_ip, e.peer_ip, w.relay_port, e.peer_port};
+    if ((rc = rte_hash_add_key_data(channel_, &ck, &dst)) == 0 && rte_hash_add_key_data(peer_, &pk, &dst) != 0) {
+      rte_hash_del_key(channel_, &ck);
+      return false;
+    }
+  }
+  if (rc != 0) {
+    free_channels_.push_back(slot);
+    return false;
+  }
+  w.channels.emplace(channel_n, slot);
+  out = &dst;
+  return true;
+}
+
+namespace {
+bool same_peer(const ChannelEntry& a, const ChannelEntry& b, bool v6) {
+  return a.peer_port == b.peer_port && (v6 ? a.peer_ip6 == b.peer_ip6 : a.peer_ip == b.peer_ip);
+}
+}  // namespace
+
+template <class Addr>
+bool Tables::upsert_channel_any(const std::string& id, uint16_t channel_n, const Addr& peer_ip, uint16_t peer_port,
+                                Tsc expires) {
+  constexpr bool v6 = std::is_same_v<Addr, Ip6>;
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second.v6 != v6) return false;
+  WriterAlloc& w = it->second;
+  ChannelEntry staged;
+  if constexpr (v6) staged.peer_ip6 = peer_ip;
+  else staged.peer_ip = peer_ip;
+  staged.peer_port = peer_port;
   if (auto c = w.channels.find(channel_n); c != w.channels.end()) {
     ChannelEntry& e = channels_[c->second];
-    if (e.peer_ip == peer_ip && e.peer_port == peer_port) {
+    if (same_peer(e, staged, v6)) {
       e.expires.store(expires, std::memory_order_relaxed);
       return true;
     }
@@ -224,36 +375,23 @@ bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t 
   }
   // The same peer under another (expired) channel number: that binding goes,
   // or deleting it later would take the new channel's peer mapping with it.
-  for (auto c = w.channels.begin(); c != w.channels.end(); ++c) {
-    const ChannelEntry& old = channels_[c->second];
-    if (old.peer_ip == peer_ip && old.peer_port == peer_port) {
+  for (auto c = w.channels.begin(); c != w.channels.end(); ++c)
+    if (same_peer(channels_[c->second], staged, v6)) {
       remove_channel(w, c->first);
       break;
     }
-  }
-  if (free_channels_.empty()) return false;
-  uint32_t slot = free_channels_.back();
-  free_channels_.pop_back();
-  ChannelEntry& e = channels_[slot];
-  e.alloc = w.index;
-  e.peer_ip = peer_ip;
-  e.peer_port = peer_port;
-  e.channel = channel_n;
-  e.expires.store(expires, std::memory_order_relaxed);
-  auto p = w.perms.find(peer_ip);
-  e.perm.store(p == w.perms.end() ? nullptr : &perms_[p->second], std::memory_order_release);
-  ChannelKey ck = ChannelKey::of(w.client, channel_n);
-  PeerKey pk{w.relay_ip, peer_ip, w.relay_port, peer_port};
-  if (rte_hash_add_key_data(channel_, &ck, &e) != 0) {
-    free_channels_.push_back(slot);
-    return false;
-  }
-  if (rte_hash_add_key_data(peer_, &pk, &e) != 0) {
-    rte_hash_del_key(channel_, &ck);  // its callback returns the slot after the grace period
-    return false;
-  }
-  w.channels.emplace(channel_n, slot);
-  return true;
+  ChannelEntry* e = &staged;
+  return add_channel(w, channel_n, e, expires);
+}
+
+bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t peer_ip, uint16_t peer_port,
+                            Tsc expires) {
+  return upsert_channel_any(id, channel_n, peer_ip, peer_port, expires);
+}
+
+bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, const Ip6& peer_ip, uint16_t peer_port,
+                            Tsc expires) {
+  return upsert_channel_any(id, channel_n, peer_ip, peer_port, expires);
 }
 
 void Tables::expire(Tsc now, Tsc grace) {

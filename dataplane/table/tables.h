@@ -19,6 +19,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include <atomic>
+#include <map>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -27,6 +28,7 @@
 #include "common/net/address.h"
 #include "dataplane/pipeline/headers.h"
 #include "dataplane/table/entries.h"
+#include "dataplane/table/routes.h"
 
 namespace turn::dp {
 
@@ -59,6 +61,23 @@ public:
     void* d;
     return rte_hash_lookup_data(perm_, &k, &d) >= 0 ? static_cast<const PermissionEntry*>(d) : nullptr;
   }
+  // IPv6 flows: the same four tables over 40-byte keys.
+  [[nodiscard]] const AllocEntry* client(const ClientKey6& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(client6_, &k, &d) >= 0 ? static_cast<const AllocEntry*>(d) : nullptr;
+  }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey6& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(channel6_, &k, &d) >= 0 ? static_cast<const ChannelEntry*>(d) : nullptr;
+  }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey6& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(peer6_, &k, &d) >= 0 ? static_cast<const ChannelEntry*>(d) : nullptr;
+  }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey6& k) const noexcept {
+    void* d;
+    return rte_hash_lookup_data(perm6_, &k, &d) >= 0 ? static_cast<const PermissionEntry*>(d) : nullptr;
+  }
   // Bulk channel lookup for a burst (l3fwd's pattern): up to
   // RTE_HASH_LOOKUP_BULK_MAX keys; out[i] is nullptr on a miss.
   void channel_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
@@ -70,30 +89,45 @@ public:
       out[i] = (hits >> i) & 1 ? static_cast<const ChannelEntry*>(data[i]) : nullptr;
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
-  // The MAC of the next hop towards ip (network order): ip itself when on
-  // link, else the gateway.
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& out) const noexcept {
-    uint32_t hop = (gateway_ != 0 && (ip & netmask_) != (local_ip_ & netmask_)) ? gateway_ : ip;
+  // Where a packet for ip leaves, and the MAC of that next hop (routes.h).
+  [[nodiscard]] bool next_hop(uint32_t ip, Hop& out) const noexcept {
+    uint32_t hop;
+    if (!routes_.route(ip, out.port, hop)) return false;
     void* d;
     if (rte_hash_lookup_data(neigh_, &hop, &d) < 0) return false;
     auto v = reinterpret_cast<uintptr_t>(d);
-    for (int i = 0; i < 6; ++i) out.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+    for (int i = 0; i < 6; ++i) out.mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
     return true;
   }
-  [[nodiscard]] bool on_link(uint32_t ip) const noexcept { return (ip & netmask_) == (local_ip_ & netmask_); }
+  [[nodiscard]] bool next_hop(const Ip6& ip, Hop& out) const noexcept {
+    Ip6 hop;
+    if (!routes6_.route(ip, out.port, hop)) return false;
+    void* d;
+    if (rte_hash_lookup_data(neigh6_, &hop, &d) < 0) return false;
+    auto v = reinterpret_cast<uintptr_t>(d);
+    for (int i = 0; i < 6; ++i) out.mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+    return true;
+  }
+  // Is ip on the link of port `port` (a neighbour we may learn there)?
+  [[nodiscard]] bool on_link(uint8_t port, uint32_t ip) const noexcept { return routes_.on_link(port, ip); }
+  [[nodiscard]] bool on_link(uint8_t port, const Ip6& ip) const noexcept { return routes6_.on_link(port, ip); }
+
+  // ---- set-up (before the workers start) ---------------------------------
+  void set_routes(const RouteTable& r, const RouteTable6& r6) noexcept {
+    routes_ = r;
+    routes6_ = r6;
+  }
 
   // ---- neighbour writer (service lcore) ----------------------------------
-  void set_link(uint32_t local_ip, uint32_t netmask, uint32_t gateway) noexcept {
-    local_ip_ = local_ip;
-    netmask_ = netmask;
-    gateway_ = gateway;
-  }
   void learn(uint32_t ip, const Mac& mac) noexcept;
+  void learn(const Ip6& ip, const Mac& mac) noexcept;
   // Bumped (release) whenever a neighbour changes: workers' caches check it.
   [[nodiscard]] uint32_t neighbour_generation() const noexcept { return neigh_gen_.load(std::memory_order_acquire); }
   // A configured next hop: learning never overrides it (no spoofing it away).
   void set_static_neighbor(uint32_t ip, const Mac& mac);
-  [[nodiscard]] uint32_t neighbours() const noexcept { return static_cast<uint32_t>(rte_hash_count(neigh_)); }
+  [[nodiscard]] uint32_t neighbours() const noexcept {
+    return static_cast<uint32_t>(rte_hash_count(neigh_) + rte_hash_count(neigh6_));
+  }
 
   // ---- allocation writer (sync thread) -----------------------------------
   // Every call is idempotent: applying an event twice leaves the same state.
@@ -104,6 +138,13 @@ public:
   void remove_allocation(const std::string& id);
   bool upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expires);
   bool upsert_channel(const std::string& id, uint16_t channel_n, uint32_t peer_ip, uint16_t peer_port, Tsc expires);
+  // IPv6 allocations (client and relay IPv6; the permission and channel
+  // calls then take IPv6 peers). A family that does not match the
+  // allocation's is refused (false).
+  bool upsert_allocation(const std::string& id, const ClientKey6& client, const Ip6& relay_ip, uint16_t relay_port,
+                         Tsc expires);
+  bool upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc expires);
+  bool upsert_channel(const std::string& id, uint16_t channel_n, const Ip6& peer_ip, uint16_t peer_port, Tsc expires);
   // Drops entries whose deadline passed long ago (the control plane deletes
   // them too; this bounds memory if a delete is ever missed).
   void expire(Tsc now, Tsc grace);
@@ -132,7 +173,17 @@ private:
     uint16_t relay_port;
     std::unordered_map<uint32_t, uint32_t> perms;      // peer ip -> PermissionEntry slot
     std::unordered_map<uint16_t, uint32_t> channels;   // channel (net order) -> ChannelEntry slot
+    bool v6 = false;                                   // then these instead of client/relay_ip/perms:
+    ClientKey6 client6{};
+    Ip6 relay_ip6{};
+    std::map<Ip6, uint32_t> perms6;
   };
+  bool add_allocation(const std::string& id, WriterAlloc w, Tsc expires);
+  PermissionEntry* add_permission(WriterAlloc& w, Tsc expires, const void* key, rte_hash* table);
+  bool add_channel(WriterAlloc& w, uint16_t channel_n, ChannelEntry*& e, Tsc expires);
+  template <class Addr>
+  bool upsert_channel_any(const std::string& id, uint16_t channel_n, const Addr& peer_ip, uint16_t peer_port,
+                          Tsc expires);
   static void free_alloc(void* ctx, void* data);
   static void free_channel(void* ctx, void* data);
   static void free_perm(void* ctx, void* data);
@@ -144,13 +195,19 @@ private:
   rte_hash* peer_ = nullptr;
   rte_hash* perm_ = nullptr;
   rte_hash* neigh_ = nullptr;
+  rte_hash* client6_ = nullptr;
+  rte_hash* channel6_ = nullptr;
+  rte_hash* peer6_ = nullptr;
+  rte_hash* perm6_ = nullptr;
+  rte_hash* neigh6_ = nullptr;
   AllocEntry* allocs_ = nullptr;
   ChannelEntry* channels_ = nullptr;
   PermissionEntry* perms_ = nullptr;
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
   std::unordered_map<std::string, WriterAlloc> by_id_;
   std::atomic<size_t> live_allocs_{0};  // by_id_.size(), for readers on other threads
-  uint32_t local_ip_ = 0, netmask_ = 0, gateway_ = 0;
+  RouteTable routes_;
+  RouteTable6 routes6_;
   std::vector<uint32_t> static_neighbors_;  // service-lcore (writer) side only
   std::atomic<uint32_t> neigh_gen_{1};
 };
@@ -161,8 +218,13 @@ struct WorkerTables {
   const Tables* t;
   uint64_t txn = 0;
   uint32_t last_ip = 0, last_gen = 0;
-  Mac last_mac{};
+  Hop last_hop{};
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
+  [[nodiscard]] const AllocEntry* client(const ClientKey6& k) const noexcept { return t->client(k); }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey6& k) const noexcept { return t->channel(k); }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey6& k) const noexcept { return t->peer(k); }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey6& k) const noexcept { return t->permission(k); }
+  [[nodiscard]] bool next_hop(const Ip6& ip, Hop& h) const noexcept { return t->next_hop(ip, h); }
   // The worker looks a burst's channels up in bulk beforehand and leaves
   // the answer for the frame being processed here (hint_key/hint).
   const ChannelKey* hint_key = nullptr;
@@ -176,16 +238,16 @@ struct WorkerTables {
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
   // Media flows send to the same next hop in runs: remember the last answer
   // while the neighbour table has not changed (generation).
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) noexcept {
+  [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) noexcept {
     uint32_t gen = t->neighbour_generation();
     if (ip == last_ip && gen == last_gen) {
-      m = last_mac;
+      h = last_hop;
       return true;
     }
-    if (!t->next_hop(ip, m)) return false;
+    if (!t->next_hop(ip, h)) return false;
     last_ip = ip;
     last_gen = gen;
-    last_mac = m;
+    last_hop = h;
     return true;
   }
   [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }

@@ -179,7 +179,7 @@ PY
   start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
     --vdev=net_af_packet0,iface=eth0 --file-prefix="$PREFIX" -- -c "$E2E_TMP/dp.conf"
   check "dpturn-tap-up gives the new TAP its address" \
-    ip netns exec "$NS_S" "$ROOT/deploy/systemd/dpturn-tap-up" dpt0 10.77.0.2/24 10.77.0.1
+    ip netns exec "$NS_S" "$ROOT/deploy/systemd/dpturn-tap-up" dpt0=10.77.0.2/24,10.77.0.1
   before=$(stats)
   check "after the data-plane restart: Chromium again, every message relayed" \
     chromium_relay udp-restarted 10.77.0.2 udp "turn:10.77.0.2:3478"

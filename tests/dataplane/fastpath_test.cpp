@@ -7,6 +7,7 @@
 // checks them afterwards; punted frames must come back byte-for-byte
 // unchanged (the kernel path sees exactly what arrived). A counting global
 // operator new proves the fast path never allocates.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -28,6 +29,7 @@
 #include "common/stun/constants.h"
 #include "common/stun/message.h"
 #include "common/turn/channel_data.h"
+#include "dataplane/table/routes.h"
 #include "dataplane/pipeline/fastpath.h"
 
 // ---- allocation counter ----------------------------------------------------
@@ -87,6 +89,7 @@ SocketAddress sa(uint32_t ip_n, uint16_t port_h) {
 }
 
 constexpr Mac kPortMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0xAA}};
+constexpr Mac kPort1Mac{{0x02, 0x00, 0x00, 0x00, 0x01, 0xAA}};  // second port (dual-homed)
 constexpr Mac kRouterMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};   // where input frames come from
 constexpr Mac kClientHopMac{{0x02, 0x00, 0x00, 0x00, 0xC1, 0x01}};
 constexpr Mac kClientBHopMac{{0x02, 0x00, 0x00, 0x00, 0xC1, 0x02}};
@@ -110,7 +113,8 @@ constexpr Tsc kLive = kNow + 1'000'000;
 
 PortContext port_context(uint16_t max_channel = kMaxChannel) {
   PortContext pc;
-  pc.mac = kPortMac;
+  pc.macs[0] = kPortMac;
+  pc.macs[1] = kPort1Mac;
   pc.turn_ports[0] = np(kTurnPort);
   pc.relay_min = 49152;
   pc.relay_max = 65535;
@@ -149,13 +153,70 @@ public:
     return it == perm_index_.end() ? nullptr : &perms_[it->second];
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return allocs_[i]; }
-  [[nodiscard]] bool next_hop(uint32_t ip, Mac& m) const noexcept {
+  [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) const noexcept {
     auto it = neigh_.find(ip);
     if (it == neigh_.end()) return false;
-    m = it->second;
+    h = it->second;
     return true;
   }
   [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }
+  // IPv6 flows.
+  [[nodiscard]] const AllocEntry* client(const ClientKey6& k) const noexcept {
+    auto it = clients6_.find(k);
+    return it == clients6_.end() ? nullptr : &allocs_[it->second];
+  }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey6& k) const noexcept {
+    auto it = channels6_.find(k);
+    return it == channels6_.end() ? nullptr : &chans_[it->second];
+  }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey6& k) const noexcept {
+    auto it = peers6_.find(k);
+    return it == peers6_.end() ? nullptr : &chans_[it->second];
+  }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey6& k) const noexcept {
+    auto it = perm_index6_.find(k);
+    return it == perm_index6_.end() ? nullptr : &perms_[it->second];
+  }
+  [[nodiscard]] bool next_hop(const Ip6& ip, Hop& h) const noexcept {
+    for (const auto& [a, hop] : neigh6_)
+      if (a == ip) {
+        h = hop;
+        return true;
+      }
+    return false;
+  }
+  uint32_t add_alloc6(const Ip6& client_ip, uint16_t client_port_h, const Ip6& server_ip, uint16_t server_port_h,
+                      const Ip6& relay_ip, uint16_t relay_port_h, Tsc expires = kLive) {
+    auto idx = static_cast<uint32_t>(allocs_.size());
+    AllocEntry& e = allocs_.emplace_back();
+    e.client6 = ClientKey6{client_ip, server_ip, np(client_port_h), np(server_port_h)};
+    e.relay_ip6 = relay_ip;
+    e.relay_port = np(relay_port_h);
+    e.index = idx;
+    e.expires.store(expires);
+    clients6_[e.client6] = idx;
+    return idx;
+  }
+  void add_permission6(uint32_t alloc_idx, const Ip6& peer_ip, Tsc expires = kLive) {
+    const AllocEntry& a = allocs_[alloc_idx];
+    PermissionEntry& e = perms_.emplace_back();
+    e.alloc = alloc_idx;
+    e.expires.store(expires);
+    perm_index6_[PermissionKey6{a.relay_ip6, peer_ip, a.relay_port, 0, 0}] = static_cast<uint32_t>(perms_.size() - 1);
+  }
+  void add_channel6(uint32_t alloc_idx, uint16_t channel_h, const Ip6& peer_ip, uint16_t peer_port_h) {
+    const AllocEntry& a = allocs_[alloc_idx];
+    ChannelEntry& e = chans_.emplace_back();
+    e.alloc = alloc_idx;
+    e.peer_ip6 = peer_ip;
+    e.peer_port = np(peer_port_h);
+    e.channel = np(channel_h);
+    e.expires.store(kLive);
+    auto slot = static_cast<uint32_t>(chans_.size() - 1);
+    channels6_[ChannelKey6::of(a.client6, e.channel)] = slot;
+    peers6_[PeerKey6{a.relay_ip6, peer_ip, a.relay_port, e.peer_port}] = slot;
+  }
+  void add_neighbor6(const Ip6& ip, const Mac& m, uint8_t port = 0) { neigh6_.emplace_back(ip, Hop{m, port}); }
 
   // Writers (the test's own).
   uint32_t add_alloc(uint32_t client_ip, uint16_t client_port_h, uint32_t relay_ip, uint16_t relay_port_h,
@@ -194,7 +255,7 @@ public:
     peers_[PeerKey{a.relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
   }
   void set_alloc_expiry(uint32_t idx, Tsc t) { allocs_[idx].expires.store(t); }
-  void add_neighbor(uint32_t ip, const Mac& m) { neigh_[ip] = m; }
+  void add_neighbor(uint32_t ip, const Mac& m, uint8_t port = 0) { neigh_[ip] = Hop{m, port}; }
 
   uint64_t txn = 0;
 
@@ -206,7 +267,12 @@ private:
   std::unordered_map<ChannelKey, uint32_t, RawHash> channels_;
   std::unordered_map<PeerKey, uint32_t, RawHash> peers_;
   std::unordered_map<PermissionKey, uint32_t, RawHash> perm_index_;
-  std::unordered_map<uint32_t, Mac> neigh_;
+  std::unordered_map<uint32_t, Hop> neigh_;
+  std::unordered_map<ClientKey6, uint32_t, RawHash> clients6_;
+  std::unordered_map<ChannelKey6, uint32_t, RawHash> channels6_;
+  std::unordered_map<PeerKey6, uint32_t, RawHash> peers6_;
+  std::unordered_map<PermissionKey6, uint32_t, RawHash> perm_index6_;
+  std::vector<std::pair<Ip6, Hop>> neigh6_;
   uint32_t index_base_ = 0;
 };
 
@@ -287,6 +353,12 @@ void refresh_checksums(std::vector<uint8_t>& f) {
   store_be16(ip + 10, ref_fold_complement(std::vector<uint8_t>(ip, ip + 20)));
   size_t ulen = load_be16(ip + 20 + 4);
   if (load_be16(ip + 20 + 6) != 0) store_be16(ip + 26, ref_udp_checksum(ip + 12, ip + 16, ip + 20, ulen));
+}
+
+// Writes a big-endian 16-bit field into a test frame (bounds-checked).
+void set16(std::vector<uint8_t>& f, size_t at, uint16_t v) {
+  f.at(at) = static_cast<uint8_t>(v >> 8);
+  f.at(at + 1) = static_cast<uint8_t>(v);
 }
 
 std::vector<uint8_t> pattern(size_t n, uint8_t seed = 1) {
@@ -756,7 +828,8 @@ TEST_F(FastPath, HairpinWithoutPermissionOnTheOtherSideIsPunted) {
 // or hairpinned from A, goes to the kernel unchanged instead of out of
 // this port towards the gateway.
 TEST_F(FastPath, ClientOnAnotherInterfaceIsPunted) {
-  pc_.local_ip = kServer;
+  pc_.check_server_ip = true;
+  pc_.port_ips[0] = kServer;
   const uint32_t inside_server = ip4(10, 10, 0, 10), inside_client = ip4(10, 10, 0, 50);
   t_.add_neighbor(inside_client, kClientBHopMac);
   uint32_t c = t_.add_alloc(inside_client, 40010, kServer, 49410, kLive, inside_server);
@@ -866,10 +939,12 @@ TEST_F(FastPath, PuntStunRequestsAndOtherMethods) {
               PuntReason::NotTurn);
 }
 
-TEST_F(FastPath, PuntIpv6PeerInSendIndication) {
+// An IPv6 peer in a Send indication on an IPv4 relay: the relay cannot
+// reach it (RFC 8656 §10.2 discards); dropped and counted as such.
+TEST_F(FastPath, DropIpv6PeerInSendIndicationOnIpv4Relay) {
   SocketAddress v6 = *SocketAddress::parse("[2001:db8::5]:6000");
   auto data = pattern(12);
-  expect_punt(from_client_a(send_indication(v6, &data, kSoftwareBefore | kFingerprint)), PuntReason::Ipv6);
+  expect_drop(from_client_a(send_indication(v6, &data, kSoftwareBefore | kFingerprint)), Drop::FamilyMismatch);
 }
 
 TEST_F(FastPath, PuntNonIpv4UdpFrames) {
@@ -895,10 +970,10 @@ TEST_F(FastPath, PuntNonIpv4UdpFrames) {
     refresh_checksums(f);
     expect_punt(f, PuntReason::Other);
   }
-  // IPv6, VLAN, TCP, ICMP.
+  // An IPv6 EtherType over an IPv4 header lies: dropped. VLAN, TCP, ICMP: the kernel's.
   auto v6 = from_client_a(channel_data(0x4000, pattern(8)));
   store_be16(v6.data() + 12, 0x86DD);
-  expect_punt(v6, PuntReason::Other);
+  expect_drop(v6, Drop::Malformed);
   auto vlan = from_client_a(channel_data(0x4000, pattern(8)));
   store_be16(vlan.data() + 12, 0x8100);
   expect_punt(vlan, PuntReason::Other);
@@ -916,7 +991,7 @@ TEST_F(FastPath, DropMalformedFrames) {
   auto good = from_client_a(channel_data(0x4000, pattern(20)));
   // IPv4 total length beyond the frame.
   auto f = good;
-  store_be16(f.data() + 16, static_cast<uint16_t>(load_be16(f.data() + 16) + 1));
+  set16(f, 16, static_cast<uint16_t>(((f.at(16) << 8) | f.at(17)) + 1));
   expect_drop(f, Drop::Malformed);
   // Frame cut short (length fields as received).
   expect_drop(std::vector<uint8_t>(good.begin(), good.end() - 5), Drop::Malformed);
@@ -1161,6 +1236,327 @@ TEST_F(FastPath, NeverAllocates) {
   g_count_allocations = false;
   delete p;
   EXPECT_EQ(g_allocations.load() - before, 1u);
+}
+
+// ---- several ports: route-based egress, the egress port's MAC, tx checksum offload
+
+// ChannelData from a client on port 0 to a peer whose next hop is on port 1
+// (the internal side of a dual-homed edge): leaves by port 1 with port 1's
+// MAC as the source; the reply from the peer leaves by port 0.
+TEST_F(FastPath, EgressPortAndSourceMacFollowTheRoute) {
+  t_.add_neighbor(kPeer1, kPeerHopMac, 1);
+  auto data = pattern(100);
+  Buf b(from_client_a(channel_data(0x4000, data)));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(v.port, 1);
+  EXPECT_FALSE(v.offload);
+  EXPECT_EQ(b.out(), udp_frame(kPeerHopMac, kPort1Mac, kServer, kPeer1, kRelayAPort, kPeer1Port, data, kOut));
+  Buf r(from_peer1(data));
+  Verdict w = run(r);
+  ASSERT_EQ(w.kind, Verdict::Tx);
+  EXPECT_EQ(w.port, 0);
+  EXPECT_EQ(0, std::memcmp(r.out().data() + 6, kPortMac.b, 6));
+}
+
+// What a NIC with IPv4/UDP tx checksum offload does to the frame (DPDK's
+// contract: IPv4 checksum field 0, UDP checksum field = pseudo-header sum).
+std::vector<uint8_t> complete_offload(std::vector<uint8_t> f) {
+  EXPECT_EQ(load_be16(f.data() + 24), 0) << "IPv4 checksum is left to the port";
+  uint32_t s = 0;
+  for (size_t i = 14; i < 34; i += 2) s += load_be16(f.data() + i);
+  while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+  store_be16(f.data() + 24, static_cast<uint16_t>(~s));
+  uint32_t u = 0;  // UDP header + payload, the field holding the pseudo-header sum
+  for (size_t i = 34; i < f.size(); i += 2) u += (uint32_t{f[i]} << 8) | (i + 1 < f.size() ? f[i + 1] : 0);
+  while (u >> 16) u = (u & 0xFFFF) + (u >> 16);
+  uint16_t c = static_cast<uint16_t>(~u);
+  store_be16(f.data() + 40, c == 0 ? 0xFFFF : c);
+  return f;
+}
+
+TEST_F(FastPath, ChecksumOffloadLeavesExactlyWhatTheNicCompletes) {
+  for (bool to_port1 : {false, true}) {
+    t_.add_neighbor(kPeer1, kPeerHopMac, to_port1 ? 1 : 0);
+    for (size_t len : {0u, 1u, 7u, 200u, 1201u}) {
+      auto data = pattern(len, static_cast<uint8_t>(len));
+      // Software checksums (no offload anywhere) are the reference.
+      pc_.csum_offload = 0;
+      Buf soft(from_client_a(channel_data(0x4000, data)));
+      ASSERT_EQ(run(soft).kind, Verdict::Tx);
+      // Offload on port 1 only: only frames leaving by port 1 use it.
+      pc_.csum_offload = 0b10;
+      Buf hard(from_client_a(channel_data(0x4000, data)));
+      Verdict v = run(hard);
+      ASSERT_EQ(v.kind, Verdict::Tx);
+      EXPECT_EQ(v.offload, to_port1);
+      EXPECT_EQ(v.port, to_port1 ? 1 : 0);
+      auto got = to_port1 ? complete_offload(hard.out()) : hard.out();
+      EXPECT_EQ(got, soft.out()) << "len " << len << " port " << to_port1;
+      // Peer -> client (ChannelData and Data indication) through port 1 too.
+    }
+  }
+  pc_.csum_offload = 0b01;
+  auto data = pattern(33);
+  Buf soft_in(from_peer1(data));
+  pc_.csum_offload = 0;
+  ASSERT_EQ(run(soft_in).kind, Verdict::Tx);
+  pc_.csum_offload = 0b01;
+  Buf hard_in(from_peer1(data));
+  Verdict v = run(hard_in);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_TRUE(v.offload);
+  EXPECT_EQ(complete_offload(hard_in.out()), soft_in.out());
+}
+
+uint32_t cidr_mask(unsigned bits) { return bits == 0 ? 0 : htonl(~uint32_t{0} << (32 - bits)); }
+
+TEST(RouteTable, LinksThenLongestRouteThenDefault) {
+  RouteTable rt;
+  // port 0: external 192.0.2.10/24 with the default gateway .1;
+  // port 1: internal 10.1.0.10/16; 10.2.0.0/16 and 10.2.5.0/24 behind internal routers.
+  rt.set({{ip4(192, 0, 2, 10), cidr_mask(24), ip4(192, 0, 2, 1)}, {ip4(10, 1, 0, 10), cidr_mask(16), 0}},
+         {{ip4(10, 2, 0, 0), cidr_mask(16), ip4(10, 1, 0, 1)}, {ip4(10, 2, 5, 0), cidr_mask(24), ip4(10, 1, 0, 2)}});
+  uint8_t port = 99;
+  uint32_t hop = 0;
+  ASSERT_TRUE(rt.route(ip4(192, 0, 2, 77), port, hop));
+  EXPECT_EQ(port, 0);
+  EXPECT_EQ(hop, ip4(192, 0, 2, 77)) << "on link: the destination itself";
+  ASSERT_TRUE(rt.route(ip4(10, 1, 200, 3), port, hop));
+  EXPECT_EQ(port, 1);
+  EXPECT_EQ(hop, ip4(10, 1, 200, 3));
+  ASSERT_TRUE(rt.route(ip4(10, 2, 9, 9), port, hop));
+  EXPECT_EQ(port, 1);
+  EXPECT_EQ(hop, ip4(10, 1, 0, 1));
+  ASSERT_TRUE(rt.route(ip4(10, 2, 5, 9), port, hop));
+  EXPECT_EQ(hop, ip4(10, 1, 0, 2)) << "longest prefix wins whatever the config order";
+  ASSERT_TRUE(rt.route(ip4(8, 8, 8, 8), port, hop));
+  EXPECT_EQ(port, 0);
+  EXPECT_EQ(hop, ip4(192, 0, 2, 1)) << "default gateway";
+  EXPECT_TRUE(rt.on_link(1, ip4(10, 1, 3, 4)));
+  EXPECT_FALSE(rt.on_link(0, ip4(10, 1, 3, 4)));
+  EXPECT_FALSE(rt.on_link(7, ip4(10, 1, 3, 4))) << "no such port";
+
+  RouteTable no_default;
+  no_default.set({{ip4(10, 1, 0, 10), cidr_mask(16), 0}}, {});
+  EXPECT_FALSE(no_default.route(ip4(8, 8, 8, 8), port, hop)) << "nothing routes it: the kernel path decides";
+
+  RouteTable bad;
+  EXPECT_THROW(bad.set({{ip4(10, 1, 0, 10), cidr_mask(16), 0}}, {{ip4(10, 2, 0, 0), cidr_mask(16), ip4(10, 9, 0, 1)}}),
+               std::invalid_argument);
+  EXPECT_THROW(bad.set({}, {}), std::invalid_argument);
+}
+
+// ---- IPv6 flows ----------------------------------------------------------------
+
+Ip6 ip6(const char* text) {
+  Ip6 a{};
+  EXPECT_EQ(inet_pton(AF_INET6, text, a.b), 1) << text;
+  return a;
+}
+
+// RFC 8200 §8.1 checksum of a UDP datagram over IPv6 (checksum field ignored).
+uint16_t ref_udp6_checksum(const uint8_t* src, const uint8_t* dst, const uint8_t* udp, size_t udp_len) {
+  std::vector<uint8_t> b(src, src + 16);
+  b.insert(b.end(), dst, dst + 16);
+  for (int sh : {24, 16, 8, 0}) b.push_back(static_cast<uint8_t>(udp_len >> sh));
+  b.insert(b.end(), {0, 0, 0, 17});
+  size_t at = b.size();
+  b.insert(b.end(), udp, udp + udp_len);
+  b[at + 6] = 0;
+  b[at + 7] = 0;
+  uint16_t c = ref_fold_complement(b);
+  return c == 0 ? 0xFFFF : c;
+}
+
+std::vector<uint8_t> udp6_frame(const Mac& dst, const Mac& src, const Ip6& sip, const Ip6& dip, uint16_t sport_h,
+                                uint16_t dport_h, const std::vector<uint8_t>& payload, uint8_t hop_limit = 64,
+                                uint32_t flow = 0) {
+  std::vector<uint8_t> f(62 + payload.size());
+  std::memcpy(f.data(), dst.b, 6);
+  std::memcpy(f.data() + 6, src.b, 6);
+  store_be16(f.data() + 12, 0x86DD);
+  uint8_t* ip = f.data() + 14;
+  store_be32(ip, 0x60000000u | flow);
+  store_be16(ip + 4, static_cast<uint16_t>(8 + payload.size()));
+  ip[6] = 17;
+  ip[7] = hop_limit;
+  std::memcpy(ip + 8, sip.b, 16);
+  std::memcpy(ip + 24, dip.b, 16);
+  uint8_t* udp = ip + 40;
+  store_be16(udp, sport_h);
+  store_be16(udp + 2, dport_h);
+  store_be16(udp + 4, static_cast<uint16_t>(8 + payload.size()));
+  if (!payload.empty()) std::memcpy(udp + 8, payload.data(), payload.size());
+  store_be16(udp + 6, ref_udp6_checksum(ip + 8, ip + 24, udp, 8 + payload.size()));
+  return f;
+}
+
+class FastPath6 : public FastPath {
+protected:
+  const Ip6 kServer6 = ip6("2001:db8:1::10");
+  const Ip6 kClient6 = ip6("2001:db8:c::2");
+  const Ip6 kPeer6 = ip6("2001:db8:2::5");
+  const Ip6 kRelay6b = ip6("2001:db8:1::11");
+  void SetUp() override {
+    FastPath::SetUp();
+    pc_.relay_ips6[0] = kServer6;
+    pc_.relay_ips6[1] = kRelay6b;
+    a6_ = t_.add_alloc6(kClient6, kClientAPort, kServer6, kTurnPort, kServer6, kRelayAPort);
+    t_.add_permission6(a6_, kPeer6);
+    t_.add_channel6(a6_, 0x4000, kPeer6, kPeer1Port);
+    t_.add_neighbor6(kClient6, kClientHopMac, 0);
+    t_.add_neighbor6(kPeer6, kPeerHopMac, 1);
+  }
+  std::vector<uint8_t> from_client6(const std::vector<uint8_t>& payload) {
+    return udp6_frame(kPortMac, kRouterMac, kClient6, kServer6, kClientAPort, kTurnPort, payload, 51, 0x12345);
+  }
+  std::vector<uint8_t> from_peer6(const std::vector<uint8_t>& payload) {
+    return udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, kRelayAPort, payload, 51);
+  }
+  uint32_t a6_ = 0;
+};
+
+TEST_F(FastPath6, ChannelDataToPeerExactBytes) {
+  for (size_t len : {0u, 1u, 3u, 160u, 1201u}) {
+    auto data = pattern(len, static_cast<uint8_t>(len));
+    for (size_t padding : {0u, 3u}) {
+      Buf b(from_client6(channel_data(0x4000, data, padding, 0xE7)));
+      Verdict v = run(b);
+      ASSERT_EQ(v.kind, Verdict::Tx) << len;
+      EXPECT_EQ(v.path, Path::ChannelDataToPeer);
+      EXPECT_EQ(v.port, 1) << "the peer's next hop is on port 1";
+      EXPECT_EQ(v.alloc, a6_);
+      EXPECT_EQ(v.bytes, len);
+      EXPECT_FALSE(v.offload) << "IPv6 has no header checksum; the UDP one is updated incrementally";
+      auto want = udp6_frame(kPeerHopMac, kPort1Mac, kServer6, kPeer6, kRelayAPort, kPeer1Port, data);
+      EXPECT_EQ(b.out(), want) << "len " << len << " padding " << padding << "\ngot\n" << hex(b.out()) << "\nwant\n"
+                               << hex(want);
+    }
+  }
+}
+
+TEST_F(FastPath6, SendIndicationToPeerExactBytes) {
+  for (unsigned shape : {0u, 1u, 3u, 15u}) {
+    for (size_t len : {0u, 5u, 200u}) {
+      auto& data = static_data(pattern(len, static_cast<uint8_t>(shape)));
+      SocketAddress peer = *SocketAddress::parse("[2001:db8:2::5]:6000");
+      Buf b(from_client6(send_indication(peer, &data, shape)));
+      Verdict v = run(b);
+      ASSERT_EQ(v.kind, Verdict::Tx) << shape << " " << len;
+      EXPECT_EQ(v.path, Path::SendIndicationToPeer);
+      EXPECT_EQ(b.out(), udp6_frame(kPeerHopMac, kPort1Mac, kServer6, kPeer6, kRelayAPort, kPeer1Port, data));
+    }
+  }
+  // An IPv4 peer on an IPv6 relay cannot be reached (RFC 8656 §10.2): dropped and counted.
+  auto& data = static_data(pattern(8));
+  expect_drop(from_client6(send_indication(*SocketAddress::parse("203.0.113.5:6000"), &data, 0)),
+              Drop::FamilyMismatch);
+  // An IPv6 peer without a permission: the kernel path decides.
+  expect_punt(from_client6(send_indication(*SocketAddress::parse("[2001:db8:2::99]:6000"), &data, 0)),
+              PuntReason::NoPermission);
+}
+
+TEST_F(FastPath6, PeerToClientChannelDataAndDataIndication) {
+  auto data = pattern(77);
+  Buf b(from_peer6(data));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(v.path, Path::PeerToClientChannelData);
+  EXPECT_EQ(v.port, 0);
+  EXPECT_EQ(b.out(), udp6_frame(kClientHopMac, kPortMac, kServer6, kClient6, kTurnPort, kClientAPort,
+                                channel_data(0x4000, data)));
+  // From a permitted peer port without a channel: a Data indication whose
+  // XOR-PEER-ADDRESS (IPv6: XORed with cookie and transaction id) decodes.
+  Buf d(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, 6001, kRelayAPort, data, 51));
+  Verdict w = run(d);
+  ASSERT_EQ(w.kind, Verdict::Tx);
+  EXPECT_EQ(w.path, Path::PeerToClientDataIndication);
+  auto out = d.out();
+  ASSERT_GT(out.size(), 62u);
+  EXPECT_EQ(load_be16(out.data() + 12), 0x86DD);
+  EXPECT_EQ(load_be16(out.data() + 14 + 40 + 6), ref_udp6_checksum(out.data() + 22, out.data() + 38, out.data() + 54,
+                                                                    out.size() - 54));
+  Bytes payload(out.data() + 62, out.size() - 62);
+  stun::MessageView m;
+  ASSERT_EQ(stun::parse(payload, m), stun::ParseError::Ok);
+  EXPECT_EQ(m.method(), stun::Method::Data);
+  const stun::AttributeRef* xp = m.find(stun::Attr::XorPeerAddress);
+  ASSERT_NE(xp, nullptr);
+  auto addr = stun::read_xor_address(m.value(*xp), m.xor_mask());
+  ASSERT_TRUE(addr.ok());
+  EXPECT_EQ(addr.value(), *SocketAddress::parse("[2001:db8:2::5]:6001")) << addr.value().to_string();
+  const stun::AttributeRef* dd = m.find(stun::Attr::Data);
+  ASSERT_NE(dd, nullptr);
+  Bytes got = m.value(*dd);
+  EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), data);
+}
+
+// As ClientOnAnotherInterfaceIsPunted, for an IPv6 client that reached an
+// address no port carries.
+TEST_F(FastPath6, ClientOnAnotherInterfaceIsPunted) {
+  pc_.check_server_ip = true;
+  pc_.port_ips6[0] = kServer6;
+  const Ip6 inside_server = ip6("fd00:10::10"), inside_client = ip6("fd00:10::50");
+  uint32_t c = t_.add_alloc6(inside_client, 40010, inside_server, kTurnPort, kServer6, 49410);
+  t_.add_neighbor6(inside_client, kClientBHopMac, 0);
+  t_.add_permission6(c, kPeer6);
+  expect_punt(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, 49410, pattern(8), 51),
+              PuntReason::NoNeighbor);
+  Buf b(from_peer6(pattern(8)));  // a client of the port's own address: fast path
+  EXPECT_EQ(run(b).kind, Verdict::Tx);
+}
+
+TEST_F(FastPath6, HairpinBetweenTwoIpv6Allocations) {
+  uint32_t b6 = t_.add_alloc6(ip6("2001:db8:c::3"), kClientBPort, kServer6, kTurnPort, kRelay6b, kRelayBPort);
+  t_.add_neighbor6(ip6("2001:db8:c::3"), kClientBHopMac, 0);
+  t_.add_permission6(b6, kServer6);
+  t_.add_permission6(a6_, kRelay6b);
+  auto& data = static_data(pattern(50));
+  SocketAddress to_b = *SocketAddress::parse("[2001:db8:1::11]:49300");
+  Buf b(from_client6(send_indication(to_b, &data, 0)));
+  Verdict v = run(b);
+  ASSERT_EQ(v.kind, Verdict::Tx);
+  EXPECT_EQ(v.path, Path::Hairpin);
+  EXPECT_EQ(v.alloc, b6);
+  EXPECT_EQ(v.from_alloc, a6_);
+  auto out = b.out();
+  EXPECT_EQ(load_be16(out.data() + 14 + 40 + 6), ref_udp6_checksum(out.data() + 22, out.data() + 38, out.data() + 54,
+                                                                    out.size() - 54));
+}
+
+TEST_F(FastPath6, WhatTheKernelKeepsAndWhatIsDropped) {
+  auto cd = from_client6(channel_data(0x4000, pattern(20)));
+  auto zero = cd;
+  set16(zero, 14 + 40 + 6, 0);  // UDP checksum 0 is invalid over IPv6
+  expect_drop(zero, Drop::Malformed);
+  auto lying = cd;
+  set16(lying, 14 + 4, 2000);  // payload length beyond the frame
+  expect_drop(lying, Drop::Malformed);
+  auto ext = cd;
+  ext.at(14 + 6) = 0;  // hop-by-hop extension header
+  expect_punt(ext, PuntReason::Ipv6);
+  auto icmp = cd;
+  icmp.at(14 + 6) = 58;  // ICMPv6 (neighbour discovery)
+  expect_punt(icmp, PuntReason::Ipv6);
+  expect_punt(from_client6(channel_data(0x4001, pattern(20))), PuntReason::UnknownFlow);
+  expect_drop(std::vector<uint8_t>(cd.begin(), cd.begin() + 40), Drop::Malformed);
+}
+
+TEST_F(FastPath6, MutatedFramesNeverEscapeTheBuffer) {
+  std::mt19937 rng(6);
+  auto& data = static_data(pattern(40));
+  std::vector<std::vector<uint8_t>> seeds = {
+      from_client6(channel_data(0x4000, pattern(40))),
+      from_client6(send_indication(*SocketAddress::parse("[2001:db8:2::5]:6000"), &data, 3)), from_peer6(pattern(33))};
+  for (int round = 0; round < 3000; ++round) {
+    auto f = seeds[static_cast<size_t>(round) % seeds.size()];
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) f[14 + rng() % (f.size() - 14)] = static_cast<uint8_t>(rng());
+    if (rng() % 4 == 0) f.resize(14 + rng() % (f.size() - 14));
+    Buf b(f, 64, 16);
+    run(b);
+  }
 }
 
 }  // namespace

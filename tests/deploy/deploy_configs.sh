@@ -27,22 +27,35 @@ DP=$BUILD/dataplane/turn-dataplane
 if [ -x "$DP" ]; then
   # The .env's EAL arguments name a PCI NIC; here: no device at all.
   out=$("$DP" -l 0-1 --no-huge -m 64 --no-pci --no-shconf --file-prefix="dptdeploy$$" \
-        -- -c "$ROOT/deploy/examples/dataplane-ext.conf" --check-config 2>&1)
+        -- -c "$ROOT/deploy/examples/dataplane-edge.conf" --check-config 2>&1)
   echo "$out" | tail -2
-  check "dataplane-ext.conf: turn-dataplane --check-config says config ok" grep -qx "config ok" <<<"$out"
+  check "dataplane-edge.conf: turn-dataplane --check-config says config ok" grep -qx "config ok" <<<"$out"
   out=$("$DP" -l 0-1 --no-huge -m 64 --no-pci --no-shconf --file-prefix="dptdeploy$$" \
-        -- -c "$ROOT/deploy/examples/dataplane-ext.conf" --bogus-key=1 --check-config 2>&1)
+        -- -c "$ROOT/deploy/examples/dataplane-edge.conf" --bogus-key=1 --check-config 2>&1)
   check "turn-dataplane --check-config refuses a bad key" grep -q "bogus-key" <<<"$out"
 else
   echo "note: turn-dataplane not built (no DPDK); its example is not checked"
 fi
-# The .env's DPTURN_DP_CONFIG and TAP settings name the files and the address the examples use.
-check "dataplane-ext.env names the example's config, TAP and address" bash -c "
-  . '$ROOT/deploy/examples/dataplane-ext.env' &&
-  [ \"\$DPTURN_DP_CONFIG\" = /etc/dpturn/dataplane-ext.conf ] &&
-  grep -qx \"tap=\$DPTURN_TAP\" '$ROOT/deploy/examples/dataplane-ext.conf' &&
-  grep -qx \"ip=\$DPTURN_TAP_ADDRESS\" '$ROOT/deploy/examples/dataplane-ext.conf' &&
-  grep -qx \"gateway=\$DPTURN_TAP_GATEWAY\" '$ROOT/deploy/examples/dataplane-ext.conf'"
+# The .env names the example's config, and gives each of its TAPs the
+# port's address (and the default route through the port with gateway=).
+check "dataplane-edge.env names the example's config and each TAP's address" \
+  /usr/bin/python3 - "$ROOT/deploy/examples/dataplane-edge.env" "$ROOT/deploy/examples/dataplane-edge.conf" <<'PY'
+import shlex, sys
+env = dict(l.split("=", 1) for l in open(sys.argv[1]).read().splitlines() if l and not l.startswith("#"))
+env = {k: " ".join(shlex.split(v)) for k, v in env.items()}
+assert env["DPTURN_DP_CONFIG"] == "/etc/dpturn/dataplane-edge.conf", env
+ports, cur = [], None
+for line in open(sys.argv[2]).read().splitlines():
+    k, _, v = line.partition("=")
+    if k == "port": cur = {}; ports.append(cur)
+    elif k in ("ip", "gateway", "tap", "route") and cur is not None: cur.setdefault(k, []).append(v)
+want = set()
+for p in ports:
+    want.add(f"{p['tap'][0]}={p['ip'][0]}" + (f",{p['gateway'][0]}" if "gateway" in p else ""))
+    want.update(f"route={r}" for r in p.get("route", []))
+got = set(env["DPTURN_TAPS"].split())
+assert got == want, (got, want)
+PY
 check "dpturn-tap-up is valid sh" sh -n "$ROOT/deploy/systemd/dpturn-tap-up"
 
 if command -v systemd-analyze >/dev/null; then
@@ -54,7 +67,7 @@ if command -v systemd-analyze >/dev/null; then
         -e "s|/usr/local/lib/dpturn/dpturn-tap-up|$ROOT/deploy/systemd/dpturn-tap-up|g" "$u" >"$TMP/units/$(basename "$u")"
   done
   [ -x "$DP" ] || sed -i "s|$DP|/bin/true|g" "$TMP/units/dpturn-dataplane@.service"
-  for u in dpturn-control.service dpturn-dataplane@ext.service; do
+  for u in dpturn-control.service dpturn-dataplane@edge.service; do
     out=$(cd "$TMP/units" && systemd-analyze verify --man=no "./$u" 2>&1); rc=$?
     # Dependencies on units this machine lacks (redis-server) are not errors of ours.
     out=$(grep -v "redis-server.service" <<<"$out")

@@ -83,7 +83,7 @@ wait_port() {  # ns proto(tcp|udp) ip:port timeout_s
   local ns=$1 proto=$2 addr=$3 t=${4:-10}
   local flag=-tln; [ "$proto" = udp ] && flag=-uln
   for _ in $(seq 1 $((t * 10))); do
-    ip netns exec "$ns" ss $flag 2>/dev/null | grep -q " $addr " && return 0
+    ip netns exec "$ns" ss $flag 2>/dev/null | grep -qF " $addr " && return 0
     sleep 0.1
   done
   return 1

@@ -234,9 +234,10 @@ def build():
            "arp")
     # 18. A stranger -> A's relay: no permission for it.
     punted(inbound(("203.0.113.99", 1234), A["relay"], payload(20, 18)), "unknown_flow")
-    # 19. IPv6 UDP.
+    # 19. IPv6 UDP to an address that is not one of our IPv6 relays (this
+    # data plane has none configured): the kernel's.
     punted(Ether(dst=PORT_MAC, src=GW_MAC) / IPv6(src="2001:db8::5", dst="2001:db8::10") /
-           UDP(sport=6000, dport=49200) / Raw(payload(20, 19)), "other")
+           UDP(sport=6000, dport=49200) / Raw(payload(20, 19)), "not_turn")
     # 20. A -> P1 again without a UDP checksum: none on the way out either.
     d = payload(64, 20)
     forward(from_client(A, channel_data(0x4000, d), checksum=False), outbound(A["relay"], P1, d, checksum=False),

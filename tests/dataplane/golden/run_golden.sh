@@ -104,8 +104,8 @@ if [ "$started" != 1 ]; then
   echo "FAIL: turn-dataplane did not start"; cat "$TMP/dp.log"; exit 1
 fi
 grep -q 'sync: snapshot: 4 allocation(s)' "$TMP/dp.log" || fail "snapshot loaded 4 allocations (dp.log: $(grep snapshot "$TMP/dp.log"))"
-grep -q 'port 0 (02:70:63:61:70:00)' "$TMP/dp.log" \
-  || fail "port 0's MAC is gen.py's PORT_MAC 02:70:63:61:70:00 ($(grep -o 'port 0 ([^)]*)' "$TMP/dp.log"))"
+grep -q 'port 0 net_pcap0 (02:70:63:61:70:00)' "$TMP/dp.log" \
+  || fail "port 0's MAC is gen.py's PORT_MAC 02:70:63:61:70:00 ($(grep -o 'port 0 [^ ]* ([^)]*)' "$TMP/dp.log"))"
 
 # ---- 3. stop ------------------------------------------------------------------------
 sleep "$RUN_SECONDS"

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// turn-dataplane's config: single-port configs as before, several ports
+// ("port=" starts one), routes, and clear errors naming the key and value.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "dataplane/config.h"
+
+namespace turn::dp {
+namespace {
+
+uint32_t ip(const char* s) {
+  in_addr a{};
+  inet_pton(AF_INET, s, &a);
+  return a.s_addr;
+}
+
+DpConfig parse(const std::vector<std::string>& lines) {
+  DpConfig c;
+  int n = 0;
+  for (const auto& l : lines) apply_dp_line(l, "t:" + std::to_string(++n), c);
+  finish_dp_config(c);
+  return c;
+}
+
+std::string error_of(const std::vector<std::string>& lines) {
+  try {
+    parse(lines);
+  } catch (const DpConfigError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(DpConfig, SinglePortNeedsNoPortLine) {
+  DpConfig c = parse({"ip=10.78.0.2/24", "gateway=10.78.0.1"});
+  ASSERT_EQ(c.interfaces.size(), 1u);
+  EXPECT_EQ(c.interfaces[0].port_id, 0);
+  EXPECT_EQ(c.interfaces[0].ip, ip("10.78.0.2"));
+  EXPECT_EQ(c.interfaces[0].netmask, ip("255.255.255.0"));
+  EXPECT_EQ(c.interfaces[0].gateway, ip("10.78.0.1"));
+  EXPECT_EQ(c.interfaces[0].tap_name, "dpt0");
+  EXPECT_EQ(c.relay_ips, std::vector<uint32_t>{ip("10.78.0.2")}) << "relay-ip defaults to the first port's address";
+  EXPECT_TRUE(c.checksum_offload);
+}
+
+TEST(DpConfig, DualHomedEdge) {
+  DpConfig c = parse({"port=0", "ip=192.0.2.10/24", "gateway=192.0.2.1", "tap=ext0", "port=1", "ip=10.1.0.10/16",
+                      "route=10.2.0.0/16,10.1.0.1", "relay-ip=192.0.2.10", "checksum-offload=off"});
+  ASSERT_EQ(c.interfaces.size(), 2u);
+  EXPECT_EQ(c.interfaces[0].tap_name, "ext0");
+  EXPECT_EQ(c.interfaces[1].port_id, 1);
+  EXPECT_EQ(c.interfaces[1].tap_name, "dpt1");
+  EXPECT_EQ(c.interfaces[1].gateway, 0u);
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].gateway, ip("10.1.0.1"));
+  EXPECT_FALSE(c.checksum_offload);
+}
+
+TEST(DpConfig, ErrorsNameTheKeyAndValue) {
+  struct Case {
+    std::vector<std::string> lines;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{"gateway=10.0.0.1"}, "ip= is required"},
+      {{"ip=10.0.0.300/24"}, "ip=10.0.0.300/24: not an IPv4 address"},
+      {{"ip=10.0.0.3/33"}, "prefix length out of range 0..32"},
+      {{"port=0", "ip=10.0.0.2/24", "port=0", "ip=10.0.1.2/24"}, "port=0 is listed twice"},
+      {{"port=0", "ip=10.0.0.2/24", "tap=a", "port=1", "ip=10.0.1.2/24", "tap=a"}, "tap=a is already"},
+      {{"ip=10.0.0.2/24", "gateway=10.9.0.1"}, "gateway=10.9.0.1 is not on the port's link"},
+      {{"port=0", "ip=10.0.0.2/24", "gateway=10.0.0.1", "port=1", "ip=10.0.1.2/24", "gateway=10.0.1.1"},
+       "more than one port"},
+      {{"ip=10.0.0.2/24", "route=10.5.0.0/16,10.7.0.1"}, "gateway 10.7.0.1 is on none"},
+      {{"ip=10.0.0.2/24", "route=10.5.0.1/16,10.0.0.1"}, "host bits set"},
+      {{"ip=10.0.0.2/24", "route=10.5.0.0/16"}, "expected NET/LEN,GATEWAY"},
+      {{"ip=10.0.0.2/24", "checksum-offload=maybe"}, "checksum-offload=maybe: expected auto or off"},
+      {{"ip=10.0.0.2/24", "tap=bad name!"}, "tap=bad name!"},
+      {{"ip=10.0.0.2/24", "port=2000"}, "port=2000: out of range"},
+      {{"ip=10.0.0.2/24", "exception-port=0"}, "exception-port=0 is a network port"},
+      {{"ip=10.0.0.2/24", "frobnicate=1"}, "frobnicate=1: unknown key"},
+      {{"ip=10.0.0.2/24", "relay-ip=10.0.0.2", "relay-ip=10.0.0.3", "relay-ip=10.0.0.4", "relay-ip=10.0.0.5",
+        "relay-ip=10.0.0.6"},
+       "at most 4"},
+  };
+  for (const auto& c : cases) {
+    std::string e = error_of(c.lines);
+    EXPECT_NE(e.find(c.want), std::string::npos) << "got: " << e << "\nwant: " << c.want;
+  }
+  std::vector<std::string> nine;
+  for (int i = 0; i < 9; ++i) {
+    nine.push_back("port=" + std::to_string(i));
+    nine.push_back("ip=10.0." + std::to_string(i) + ".2/24");
+  }
+  EXPECT_NE(error_of(nine).find("at most 8 ports"), std::string::npos) << error_of(nine);
+}
+
+}  // namespace
+}  // namespace turn::dp

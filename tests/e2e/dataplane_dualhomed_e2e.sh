@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# turn-dataplane on a dual-homed edge, in network namespaces this test
+# creates: two DPDK ports in one process, each with its own exception TAP,
+# egress chosen per packet by route.
+#
+#   client ns 10.77.1.2 --veth-- [port 0: net_af_packet on eth0]  TAP dpt0 = 10.77.1.1 (TURN listener)
+#             fd77:1::2                                                      fd77:1::1
+#                                  turn-dataplane + turn-control + redis (server ns)
+#   peer ns   10.77.2.2 --tap--- [port 1: net_tap dpn<ID>]        TAP dpt1 = 10.77.2.1 (relay address)
+#             fd77:2::2                                                      fd77:2::1
+#
+# Port 1 is a net_tap whose kernel end is moved into the peer namespace:
+# net_tap offers IPv4/UDP tx checksum offload, so every packet the fast
+# path sends to the peer leaves with checksums the port completes, and the
+# peer's kernel (which verifies UDP checksums) drops any that are wrong.
+# coturn's turnutils_uclient relays through port 0 -> port 1 -> port 0 with
+# zero loss, on the fast path, and the per-port counters show both ports;
+# then the same over IPv6 (uclient -x: IPv6 relay, IPv6 peer).
+#
+#   tests/e2e/dataplane_dualhomed_e2e.sh BUILD_DIR
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+. "$HERE/lib.sh"
+need_root
+trap cleanup EXIT
+
+MSGS=${E2E_MSGS:-300}
+PREFIX="dpdual$E2E_ID"
+TAPNET="dpn$E2E_ID"
+
+for ns in "$NS_S" "$NS_C" "$NS_P"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip link add eth0 netns "$NS_S" type veth peer name eth0 netns "$NS_C"
+ip -n "$NS_C" addr add 10.77.1.2/24 dev eth0
+ip -n "$NS_C" link set eth0 up
+ip -n "$NS_C" route add default via 10.77.1.1
+ip -n "$NS_C" addr add fd77:1::2/64 dev eth0 nodad
+ip -n "$NS_C" route add fd77:2::/64 via fd77:1::1
+ip netns exec "$NS_C" ethtool -K eth0 tx off >/dev/null
+ip -n "$NS_S" link set eth0 up
+ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
+ip netns exec "$NS_S" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
+ip -n "$NS_S" link set eth0 arp off
+ip netns exec "$NS_S" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1  # the TAP speaks IPv6 for it
+
+start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
+cat >"$E2E_TMP/dp.conf" <<CONF
+# external: clients
+port=0
+ip=10.77.1.1/24
+ip6=fd77:1::1/64
+tap=dpt0
+# internal: peers (the conference bridge side)
+port=1
+ip=10.77.2.1/24
+ip6=fd77:2::1/64
+tap=dpt1
+relay-ip=10.77.2.1
+relay-ip=fd77:2::1
+listening-port=3478
+legacy-channel-range
+state-redis="ip=127.0.0.1 port=6379"
+instance-id=dp-dual
+allocations=4096
+channels=16384
+CONF
+start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
+  --vdev=net_af_packet0,iface=eth0 --vdev="net_tap0,iface=$TAPNET" --file-prefix="$PREFIX" -- -c "$E2E_TMP/dp.conf"
+for _ in $(seq 1 100); do grep -q 'port(s),' "$E2E_TMP/dataplane.log" 2>/dev/null && break; sleep 0.1; done
+grep -q 'port(s),' "$E2E_TMP/dataplane.log" || { fail "turn-dataplane starts"; cat "$E2E_TMP/dataplane.log"; exit 1; }
+grep 'turn-dataplane: port' "$E2E_TMP/dataplane.log"
+# The internal port's kernel end goes to the peer namespace.
+ip -n "$NS_S" link set "$TAPNET" netns "$NS_P" || { fail "move $TAPNET to the peer namespace"; exit 1; }
+ip -n "$NS_P" addr add 10.77.2.2/24 dev "$TAPNET"
+ip -n "$NS_P" addr add fd77:2::2/64 dev "$TAPNET" nodad
+ip -n "$NS_P" link set "$TAPNET" up
+ip -n "$NS_P" route add fd77:1::/64 via fd77:2::1
+ip netns exec "$NS_P" ethtool -K "$TAPNET" tx off >/dev/null 2>&1
+for i in 0 1; do
+  ip -n "$NS_S" addr add "10.77.$((i + 1)).1/24" dev "dpt$i" || { fail "exception TAP dpt$i created"; exit 1; }
+  ip -n "$NS_S" addr add "fd77:$((i + 1))::1/64" dev "dpt$i" nodad
+  ip netns exec "$NS_S" ethtool -K "dpt$i" tx off >/dev/null
+done
+cat >"$E2E_TMP/tc.conf" <<CONF
+listening-ip=10.77.1.1
+listening-ip=fd77:1::1
+relay-ip=10.77.2.1
+relay-ip=fd77:2::1
+realm=dual.e2e
+user=alice:wonderland-42
+legacy-channel-range
+state-redis="ip=127.0.0.1 port=6379"
+instance-id=dual
+relay-threads=1
+CONF
+start turn-control "$NS_S" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc.conf"
+wait_port "$NS_S" udp "10.77.1.1:3478" 10 || { fail "turn-control listens"; exit 1; }
+start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
+wait_port "$NS_P" udp "10.77.2.2:3480" 10 || { fail "turnutils_peer listens"; exit 1; }
+start peer6 "$NS_P" turnutils_peer -L fd77:2::2 -p 3480
+wait_port "$NS_P" udp "[fd77:2::2]:3480" 10 || { fail "turnutils_peer listens on IPv6"; exit 1; }
+
+stats() { ip netns exec "$NS_S" "$ROOT/scripts/dp-telemetry.py" --file-prefix "$PREFIX" "$@"; }
+json() {  # command key
+  python3 -c "import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]].get(sys.argv[2], 0))" "$1" "$2"
+}
+
+ports=$(stats /dpturn/ports)
+echo "$ports"
+check "port 0 is the af_packet port, checksums in software" \
+  test "$(json /dpturn/ports port0_checksum_offload <<<"$ports")" = 0
+check "port 1 is the net_tap port, checksums offloaded" \
+  test "$(json /dpturn/ports port1_checksum_offload <<<"$ports")" = 1
+
+uclient() {  # name args... -> zero loss (UCLIENT_PEER / UCLIENT_SERVER choose the family)
+  local name=$1; shift
+  local out="$E2E_TMP/uclient-$name.log"
+  timeout 120 ip netns exec "$NS_C" turnutils_uclient -e "${UCLIENT_PEER:-10.77.2.2}" -r 3480 -n "$MSGS" -m 2 -l 170 \
+    -z 5 -c -u alice -w wonderland-42 "$@" "${UCLIENT_SERVER:-10.77.1.1}" >"$out" 2>&1
+  local sent recv lost
+  sent=$(sed -n 's/.*tot_send_msgs=\([0-9]*\), tot_recv.*/\1/p' "$out" | tail -1)
+  recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\)$/\1/p' "$out" | tail -1)
+  [ -z "$recv" ] && recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\).*/\1/p' "$out" | tail -1)
+  lost=$(sed -n 's/.*Total lost packets \([0-9]*\).*/\1/p' "$out" | tail -1)
+  echo "uclient $name: sent=${sent:-?} received=${recv:-?} lost=${lost:-?}"
+  [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" = "$recv" ] && [ "$lost" = 0 ]
+}
+
+for mode in channels send channels-ipv6 send-ipv6; do
+  b=$(stats /dpturn/stats); bp=$(stats /dpturn/ports)
+  args=()
+  case $mode in send*) args+=(-s) ;; esac
+  case $mode in *ipv6) args+=(-x); export UCLIENT_PEER=fd77:2::2 UCLIENT_SERVER=fd77:1::1 ;; esac
+  check "$mode: zero loss across the two ports" uclient "$mode" "${args[@]}"
+  a=$(stats /dpturn/stats); ap=$(stats /dpturn/ports)
+  read -r to_peer to_client p1tx p0tx <<<"$(python3 - "$b" "$a" "$bp" "$ap" <<'PY'
+import json, sys
+b, a, bp, ap = (json.loads(x) for x in sys.argv[1:])
+s = lambda k: a['/dpturn/stats'].get(k, 0) - b['/dpturn/stats'].get(k, 0)
+p = lambda k: ap['/dpturn/ports'].get(k, 0) - bp['/dpturn/ports'].get(k, 0)
+print(s('channel_data_to_peer') + s('send_indication_to_peer'),
+      s('peer_to_client_channel_data') + s('peer_to_client_data_indication'),
+      p('port1_tx_packets'), p('port0_tx_packets'))
+PY
+)"
+  echo "$mode: fast path to peer $to_peer (port 1 tx $p1tx), to client $to_client (port 0 tx $p0tx)"
+  check "$mode: client -> peer on the fast path leaves by port 1 ($to_peer of $((2 * MSGS)))" \
+    test "$to_peer" -ge $((2 * MSGS * 99 / 100)) -a "$p1tx" -ge "$to_peer"
+  check "$mode: peer -> client on the fast path leaves by port 0 ($to_client)" \
+    test "$to_client" -ge $((2 * MSGS * 99 / 100)) -a "$p0tx" -ge "$to_client"
+done
+
+check "turn-dataplane still running" kill -0 "$PID_dataplane"
+stop_pid "$PID_dataplane" TERM
+wait "$PID_dataplane"; rc=$?
+check "turn-dataplane stops cleanly on SIGTERM (exit $rc)" test "$rc" = 0
+finish
