@@ -151,9 +151,13 @@ def check_pair(check, side, p, relay_ip, relay_protocol):
     desc = (f"{loc.get('type')} {loc.get('address')}:{loc.get('port')} <-> {rem.get('type')} "
             f"{rem.get('address')}:{rem.get('port')}, {p.get('state')}, sent {p.get('bytesSent')} "
             f"received {p.get('bytesReceived')} bytes, rtt {p.get('currentRoundTripTime')}")
-    check(f"{side}: selected pair is relay<->relay via {relay_ip}: {desc}",
-          loc.get("type") == "relay" and rem.get("type") == "relay" and p.get("state") == "succeeded"
-          and loc.get("address") == relay_ip and rem.get("address") == relay_ip)
+    # The transport's selected pair; its state reads "in-progress" while a
+    # consent/RTT check on it is outstanding (seen under load), so what
+    # counts is that it carried the data both ways and has not failed.
+    check(f"{side}: selected pair is relay<->relay via {relay_ip} and carried the data: {desc}",
+          loc.get("type") == "relay" and rem.get("type") == "relay"
+          and p.get("state") in ("succeeded", "in-progress") and (p.get("bytesSent") or 0) > 0
+          and (p.get("bytesReceived") or 0) > 0 and loc.get("address") == relay_ip and rem.get("address") == relay_ip)
     if relay_protocol:
         check(f"{side}: Chromium reaches the TURN server over {loc.get('relayProtocol')} "
               f"(expected {relay_protocol}, {loc.get('url')})", loc.get("relayProtocol") == relay_protocol)
