@@ -259,6 +259,8 @@ int main(int argc, char** argv) {
         r.tap_name = in.tap_name;
       }
       pc.macs[i] = r.mac;
+      pc.local_ips[pc.nlocal++] = in.ip;
+      if (in.has_ip6) std::memcpy(pc.local_ips6[pc.nlocal6++].b, in.ip6.data(), 16);
       if (r.checksum_offload) pc.csum_offload = static_cast<uint8_t>(pc.csum_offload | (1u << i));
       g_report.ports.push_back(r);
     }
@@ -276,11 +278,6 @@ int main(int argc, char** argv) {
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
     for (size_t i = 0; i < cfg.relay_ips6.size() && i < 4; ++i) std::memcpy(pc.relay_ips6[i].b, cfg.relay_ips6[i].data(), 16);
-    pc.check_server_ip = true;
-    for (size_t i = 0; i < cfg.interfaces.size() && i < kMaxPorts; ++i) {
-      pc.port_ips[i] = cfg.interfaces[i].ip;
-      if (cfg.interfaces[i].has_ip6) std::memcpy(pc.port_ips6[i].b, cfg.interfaces[i].ip6.data(), 16);
-    }
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);

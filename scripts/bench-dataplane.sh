@@ -7,7 +7,10 @@
 #     incremental checksum) for N allocations.
 # Input: net_pcap replaying (infinite_rx) one 200-byte-payload ChannelData
 # frame per allocation; output: net_pcap without a tx file (frames dropped
-# after tx). One worker lcore each. Bounded: SECONDS per program.
+# after tx). One worker lcore each. Bounded: SECONDS per program. The
+# exception port is a net_null with no-rx=1: without it net_null "receives"
+# an endless stream that the worker would forward kernel -> wire, halving
+# the measured rate (it did, in the first figures of bench/RESULTS.md).
 #
 #   scripts/bench-dataplane.sh [ALLOCATIONS=10000] [PAYLOAD=200] [SECONDS=8]
 set -euo pipefail
@@ -54,7 +57,7 @@ max-port=65535
 instance-id=bench
 mbufs=$((N + 32768))
 CONF
-build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-dp "$VDEV" --vdev=net_null0 -- \
+build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=bench-dp "$VDEV" --vdev=net_null0,no-rx=1 -- \
   -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
 for _ in $(seq 1 100); do grep -q 'worker(s)' "$TMP/dp.log" && break; sleep 0.1; done
 sleep 2  # warm-up

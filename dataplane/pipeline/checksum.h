@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace turn::dp {
 
@@ -42,6 +43,24 @@ namespace turn::dp {
   s += static_cast<uint16_t>(~fold(removed));
   s += fold(added);
   return static_cast<uint16_t>(~fold(s));
+}
+
+// The one's-complement sum of a 20-byte IPv4 header, folded, in the
+// machine's byte order: five 32-bit loads instead of ten 16-bit ones. The
+// sum is byte-order independent (RFC 1071 §2(B)), so 0xFFFF still means
+// "valid" and the complement can be stored as it is (native order).
+[[nodiscard]] inline uint16_t ipv4_header_fold_native(const uint8_t* ip) noexcept {
+  uint64_t s = 0;
+  for (int i = 0; i < 20; i += 4) {
+    uint32_t w;
+    std::memcpy(&w, ip + i, 4);
+    s += w;
+  }
+  s = (s & 0xFFFFFFFF) + (s >> 32);
+  s = (s & 0xFFFF) + (s >> 16);
+  s = (s & 0xFFFF) + (s >> 16);
+  s = (s & 0xFFFF) + (s >> 16);
+  return static_cast<uint16_t>(s);
 }
 
 // UDP over IPv4 pseudo-header sum (RFC 768): addresses, protocol, length.

@@ -65,13 +65,12 @@ struct PortContext {
   uint32_t relay_ips[4] = {};  // network order; 0 = unused (hairpin detection)
   Ip6 relay_ips6[4] = {};      // IPv6 relay addresses; all-zero = unused
   // The ports' own addresses. A client that reached turn-control on an
-  // address no port of ours carries (an interface the kernel owns: the
-  // internal NIC of an edge host that gave DPDK only the external one) is
-  // answered by the kernel through that interface, never out of a port
-  // here. Off (not checked) until check_server_ip is set (unit tests).
-  bool check_server_ip = false;
-  uint32_t port_ips[kMaxPorts] = {};  // network order; 0 = unused
-  Ip6 port_ips6[kMaxPorts] = {};      // all-zero = unused
+  // address none of our ports carries (a dual-homed host whose other
+  // interface the kernel owns) must be answered from that address over
+  // that interface: the kernel path does it. None set: not checked.
+  uint32_t local_ips[kMaxPorts] = {};
+  Ip6 local_ips6[kMaxPorts] = {};
+  uint8_t nlocal = 0, nlocal6 = 0;
 
   [[nodiscard]] bool is_turn_port(uint16_t port_n) const noexcept {
     for (uint16_t p : turn_ports)
@@ -87,21 +86,19 @@ struct PortContext {
       if (r != 0 && r == ip_n) return true;
     return false;
   }
+  [[nodiscard]] bool is_local_ip(uint32_t ip) const noexcept {
+    for (uint8_t i = 0; i < nlocal; ++i)
+      if (local_ips[i] == ip) return true;
+    return nlocal == 0;
+  }
+  [[nodiscard]] bool is_local_ip6(const Ip6& ip) const noexcept {
+    for (uint8_t i = 0; i < nlocal6; ++i)
+      if (local_ips6[i] == ip) return true;
+    return nlocal6 == 0;
+  }
   [[nodiscard]] bool is_relay_ip6(const Ip6& ip) const noexcept {
     for (const Ip6& r : relay_ips6)
       if (r == ip && !(r == Ip6{})) return true;
-    return false;
-  }
-  [[nodiscard]] bool serves(uint32_t server_ip_n) const noexcept {
-    if (!check_server_ip) return true;
-    for (uint32_t a : port_ips)
-      if (a != 0 && a == server_ip_n) return true;
-    return false;
-  }
-  [[nodiscard]] bool serves6(const Ip6& server_ip) const noexcept {
-    if (!check_server_ip) return true;
-    for (const Ip6& a : port_ips6)
-      if (a == server_ip && !(a == Ip6{})) return true;
     return false;
   }
 };
@@ -122,12 +119,15 @@ struct V4 {
   static constexpr uint16_t kHeaders = kL2L3L4;  // Ethernet + IPv4 + UDP
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv4;
   static constexpr uint16_t kAddrLen = 4;
-  static const ClientKey& client(const AllocEntry& a) noexcept { return a.client; }
-  static Addr relay_ip(const AllocEntry& a) noexcept { return a.relay_ip; }
-  static Addr peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip; }
+  template <class T>
+  static const ClientKey& client(const T&, const AllocEntry& a) noexcept { return a.client; }
+  template <class T>
+  static Addr relay_ip(const T&, const AllocEntry& a) noexcept { return a.relay_ip; }
+  template <class T>
+  static Addr peer_ip(const T&, const ChannelEntry& c) noexcept { return c.peer_ip; }
   static const uint8_t* bytes(const Addr& a) noexcept { return reinterpret_cast<const uint8_t*>(&a); }
   static bool is_relay_ip(const PortContext& pc, Addr a) noexcept { return pc.is_relay_ip(a); }
-  static bool serves(const PortContext& pc, Addr server) noexcept { return pc.serves(server); }
+  static bool is_local_ip(const PortContext& pc, Addr a) noexcept { return pc.is_local_ip(a); }
   static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, Addr s, Addr d, uint16_t sp, uint16_t dp,
                     uint16_t plen, uint16_t csum, bool ip_csum) noexcept {
     write_udp4_headers(f, dst, src, s, d, sp, dp, plen, 64, csum, ip_csum);
@@ -144,12 +144,15 @@ struct V6 {
   static constexpr uint16_t kHeaders = kL2L3L4v6;  // Ethernet + IPv6 + UDP
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv6;
   static constexpr uint16_t kAddrLen = 16;
-  static const ClientKey& client(const AllocEntry& a) noexcept { return a.client6; }
-  static const Addr& relay_ip(const AllocEntry& a) noexcept { return a.relay_ip6; }
-  static const Addr& peer_ip(const ChannelEntry& c) noexcept { return c.peer_ip6; }
+  template <class T>
+  static const ClientKey& client(const T& t, const AllocEntry& a) noexcept { return t.alloc6(a.index).client; }
+  template <class T>
+  static const Addr& relay_ip(const T& t, const AllocEntry& a) noexcept { return t.alloc6(a.index).relay_ip; }
+  template <class T>
+  static const Addr& peer_ip(const T& t, const ChannelEntry& c) noexcept { return t.channel_peer6(c.index); }
   static const uint8_t* bytes(const Addr& a) noexcept { return a.b; }
   static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_relay_ip6(a); }
-  static bool serves(const PortContext& pc, const Addr& server) noexcept { return pc.serves6(server); }
+  static bool is_local_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_local_ip6(a); }
   static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, const Addr& s, const Addr& d, uint16_t sp,
                     uint16_t dp, uint16_t plen, uint16_t csum, bool) noexcept {
     write_udp6_headers(f, dst, src, s, d, sp, dp, plen, 64, csum);
@@ -210,12 +213,11 @@ Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typenam
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  const typename F::ClientKey& client = F::client(a);
-  // The client talks to an address of the host that no port here carries:
-  // the reply must come from that address (RFC 8656 §10.3/§12.6: from the
-  // server address the client sent to) over the interface that owns it, so
-  // the kernel path sends it. Nothing has been written to the frame yet.
-  if (!F::serves(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbor);
+  const typename F::ClientKey& client = F::client(t, a);
+  // The reply must come from the address the client sent to (RFC 8656
+  // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
+  // Nothing has been written to the frame yet.
+  if (!F::is_local_ip(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbor);
   Hop next;
   if (!t.next_hop(client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
 
@@ -282,7 +284,7 @@ template <class F, class Tables>
 Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, const typename F::Addr& peer_ip,
                   uint16_t peer_port, uint16_t len, uint16_t old_checksum, uint32_t removed, Path path,
                   Tsc now) noexcept {
-  const typename F::Addr& relay_ip = F::relay_ip(a);
+  const typename F::Addr& relay_ip = F::relay_ip(t, a);
   if (F::is_relay_ip(pc, peer_ip)) {
     // Relay -> relay on the same server (two relayed WebRTC clients): never
     // touches the wire. The checksum chain continues through the same sums.
@@ -330,7 +332,7 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const ty
   if (ch->expires.load(std::memory_order_relaxed) <= now || a.expires.load(std::memory_order_relaxed) <= now)
     return Verdict::punted(PuntReason::Expired);
   const PermissionEntry* perm = ch->perm.load(std::memory_order_acquire);
-  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(a), F::peer_ip(*ch), a.relay_port});
+  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(t, a), F::peer_ip(t, *ch), a.relay_port});
   if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
 
   // Checksum: remove the old pseudo/UDP header, the 4-byte ChannelData
@@ -345,7 +347,7 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const ty
     removed += sum16(p + tail_at, u.payload_len - tail_at, (tail_at & 1) != 0);
   }
   f.adj(kChannelDataHeaderSize);
-  return detail::relay_out<F>(f, t, pc, a, F::peer_ip(*ch), ch->peer_port, len, u.udp_checksum, removed,
+  return detail::relay_out<F>(f, t, pc, a, F::peer_ip(t, *ch), ch->peer_port, len, u.udp_checksum, removed,
                               Path::ChannelDataToPeer, now);
 }
 
@@ -391,7 +393,7 @@ Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const
   const AllocEntry* a = t.client(typename F::ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
   if (!a) return Verdict::punted(PuntReason::UnknownFlow);
   if (a->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  const PermissionEntry* perm = t.permission(typename F::PermissionKey{F::relay_ip(*a), peer_ip, a->relay_port});
+  const PermissionEntry* perm = t.permission(typename F::PermissionKey{F::relay_ip(t, *a), peer_ip, a->relay_port});
   if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
 
   // Checksum: remove everything but the DATA value. data_at is a multiple

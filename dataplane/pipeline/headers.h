@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/util/bytes.h"
+#include "dataplane/pipeline/checksum.h"
 #include "dataplane/table/entries.h"
 
 namespace turn::dp {
@@ -79,10 +80,7 @@ enum class FrameKind : uint8_t {
   if (total < kIpv4Header || total > len - kEthHeader) return FrameKind::Malformed;
   // Header checksum (RFC 791): a corrupted header must not be forwarded
   // under a freshly computed one.
-  uint32_t hs = 0;
-  for (int i = 0; i < 20; i += 2) hs += (uint32_t{ip[i]} << 8) | ip[i + 1];
-  while (hs >> 16) hs = (hs & 0xFFFF) + (hs >> 16);
-  if (hs != 0xFFFF) return FrameKind::Malformed;
+  if (ipv4_header_fold_native(ip) != 0xFFFF) return FrameKind::Malformed;
   if ((load_be16(ip + 6) & 0x3FFF) != 0) return FrameKind::Other;  // MF or offset: fragment
   if (ip[9] != 17) return FrameKind::Other;
   if (total < kIpv4Header + kUdpHeader) return FrameKind::Malformed;
@@ -166,10 +164,8 @@ inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint3
   std::memcpy(ip + 12, &src_ip, 4);
   std::memcpy(ip + 16, &dst_ip, 4);
   if (ip_checksum) {  // else the port computes it (tx offload)
-    uint32_t s = 0;
-    for (int i = 0; i < 20; i += 2) s += (uint32_t{ip[i]} << 8) | ip[i + 1];
-    while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
-    store_be16(ip + 10, static_cast<uint16_t>(~s));
+    auto c = static_cast<uint16_t>(~ipv4_header_fold_native(ip));
+    std::memcpy(ip + 10, &c, 2);  // native order, as summed
   }
   uint8_t* udp = ip + kIpv4Header;
   std::memcpy(udp, &src_port, 2);

@@ -124,17 +124,23 @@ static_assert(sizeof(PermissionKey) == 16 && std::has_unique_object_representati
 
 using Tsc = uint64_t;
 
-struct AllocEntry {
+// One cache line: the IPv4 fast path reads nothing else of an allocation.
+struct alignas(64) AllocEntry {
   ClientKey client;       // where to send peer data (client ip/port from server ip/port)
   uint32_t relay_ip;      // the relayed transport address
   uint16_t relay_port;
   uint16_t reserved = 0;
   uint32_t index;         // slot: per-worker counters are indexed by it
   std::atomic<Tsc> expires{0};
-  // IPv6 allocations (client and relay both IPv6): these instead of the
-  // IPv4 fields above. Kept after them, off the IPv4 path's cache line.
-  ClientKey6 client6{};
-  Ip6 relay_ip6{};
+};
+static_assert(sizeof(AllocEntry) == 64);
+
+// IPv6 allocations (client and relay both IPv6): their addresses, in a
+// side array at the same slot (client and relay_ip of the AllocEntry are
+// unused for them), so that IPv4 entries stay one cache line.
+struct AllocEntry6 {
+  ClientKey6 client;
+  Ip6 relay_ip;
 };
 
 struct PermissionEntry {
@@ -144,16 +150,17 @@ struct PermissionEntry {
 
 struct ChannelEntry {
   uint32_t alloc;         // AllocEntry slot
-  uint32_t peer_ip;       // network order
+  uint32_t peer_ip;       // network order (IPv6 allocations: the side array at `index`)
   uint16_t peer_port;     // network order
   uint16_t channel;       // network order
+  uint32_t index;         // this entry's slot
   std::atomic<Tsc> expires{0};
   // The permission for peer_ip on this allocation, linked by the writer so
   // that ChannelData needs no permission lookup (nullptr: look it up). Both
   // live until their allocation is removed, so the link never dangles.
   std::atomic<const PermissionEntry*> perm{nullptr};
-  Ip6 peer_ip6{};         // IPv6 allocations: the peer (peer_ip unused)
 };
+static_assert(sizeof(ChannelEntry) == 32);
 
 // Per worker and allocation: what the fast path relayed (summed by the
 // sync thread into Redis every second).

@@ -7,7 +7,6 @@
 #include <rte_malloc.h>
 
 #include <algorithm>
-#include <type_traits>
 
 #include <stdexcept>
 
@@ -66,6 +65,8 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   perm6_ = make_hash("dp_perm6", hc6, sizeof(PermissionKey6), socket);
   neigh6_ = make_hash("dp_neigh6", 1 << 14, sizeof(Ip6), socket);
   allocs_ = make_array<AllocEntry>("dp_allocs", sizes.allocations, socket);
+  allocs6_ = make_array<AllocEntry6>("dp_allocs6", sizes.allocations, socket);
+  chan_peers6_ = make_array<Ip6>("dp_chan_peers6", sizes.channels, socket);
   channels_ = make_array<ChannelEntry>("dp_channels", sizes.channels, socket);
   perms_ = make_array<PermissionEntry>("dp_perms", sizes.channels, socket);
   // Channel entries are shared by the channel and peer tables: the slot is
@@ -90,6 +91,8 @@ Tables::~Tables() {
   for (rte_hash* h : {client_, channel_, peer_, perm_, neigh_, client6_, channel6_, peer6_, perm6_, neigh6_})
     if (h) rte_hash_free(h);
   rte_free(allocs_);
+  rte_free(allocs6_);
+  rte_free(chan_peers6_);
   rte_free(channels_);
   rte_free(perms_);
 }
@@ -145,8 +148,7 @@ bool Tables::add_allocation(const std::string& id, WriterAlloc w, Tsc expires) {
   e.client = w.client;
   e.relay_ip = w.relay_ip;
   e.relay_port = w.relay_port;
-  e.client6 = w.client6;
-  e.relay_ip6 = w.relay_ip6;
+  allocs6_[idx] = AllocEntry6{w.client6, w.relay_ip6};
   e.index = idx;
   e.expires.store(expires, std::memory_order_relaxed);
   int rc = w.v6 ? rte_hash_add_key_data(client6_, &w.client6, &e) : rte_hash_add_key_data(client_, &w.client, &e);
@@ -218,7 +220,7 @@ void Tables::remove_channel(WriterAlloc& w, uint16_t channel_n) {
   if (it == w.channels.end()) return;
   ChannelEntry& e = channels_[it->second];
   if (w.v6) {
-    PeerKey6 pk{w.relay_ip6, e.peer_ip6, w.relay_port, e.peer_port};
+    PeerKey6 pk{w.relay_ip6, chan_peers6_[it->second], w.relay_port, e.peer_port};
     rte_hash_del_key(peer6_, &pk);
     ChannelKey6 ck = ChannelKey6::of(w.client6, channel_n);
     rte_hash_del_key(channel6_, &ck);  // frees the entry after the grace period
@@ -297,43 +299,43 @@ bool Tables::upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc ex
   if (!e) return false;
   w.perms6.emplace(peer_ip, static_cast<uint32_t>(e - perms_));
   for (const auto& [num, cslot] : w.channels)
-    if (channels_[cslot].peer_ip6 == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
+    if (chan_peers6_[cslot] == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
   return true;
 }
 
 // The family-independent part of a channel binding (RFC 8656 §12): the
-// caller has checked the family, filled nothing yet. On success `e` is the
-// new entry, published in the channel and peer tables.
-bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, ChannelEntry*& out, Tsc expires) {
+// caller has checked the family. Publishes a new entry in the channel and
+// peer tables.
+bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, Tsc expires) {
   if (free_channels_.empty()) return false;
   uint32_t slot = free_channels_.back();
   free_channels_.pop_back();
-  ChannelEntry& e = *out;  // the caller's staged copy
   ChannelEntry& dst = channels_[slot];
   dst.alloc = w.index;
-  dst.peer_ip = e.peer_ip;
-  dst.peer_ip6 = e.peer_ip6;
-  dst.peer_port = e.peer_port;
+  dst.index = slot;
+  dst.peer_ip = peer.ip4;
+  chan_peers6_[slot] = peer.ip6;
+  dst.peer_port = peer.port;
   dst.channel = channel_n;
   dst.expires.store(expires, std::memory_order_relaxed);
   const PermissionEntry* perm = nullptr;
   if (w.v6) {
-    if (auto p = w.perms6.find(e.peer_ip6); p != w.perms6.end()) perm = &perms_[p->second];
+    if (auto p = w.perms6.find(peer.ip6); p != w.perms6.end()) perm = &perms_[p->second];
   } else {
-    if (auto p = w.perms.find(e.peer_ip); p != w.perms.end()) perm = &perms_[p->second];
+    if (auto p = w.perms.find(peer.ip4); p != w.perms.end()) perm = &perms_[p->second];
   }
   dst.perm.store(perm, std::memory_order_release);
   int rc;
   if (w.v6) {
     ChannelKey6 ck = ChannelKey6::of(w.client6, channel_n);
-    PeerKey6 pk{w.relay_ip6, e.peer_ip6, w.relay_port, e.peer_port};
+    PeerKey6 pk{w.relay_ip6, peer.ip6, w.relay_port, peer.port};
     if ((rc = rte_hash_add_key_data(channel6_, &ck, &dst)) == 0 && rte_hash_add_key_data(peer6_, &pk, &dst) != 0) {
       rte_hash_del_key(channel6_, &ck);  // its callback returns the slot after the grace period
       return false;
     }
   } else {
     ChannelKey ck = ChannelKey::of(w.client, channel_n);
-    PeerKey pk{w.relay_ip, e.peer_ip, w.relay_port, e.peer_port};
+    PeerKey pk{w.relay_ip, peer.ip4, w.relay_port, peer.port};
     if ((rc = rte_hash_add_key_data(channel_, &ck, &dst)) == 0 && rte_hash_add_key_data(peer_, &pk, &dst) != 0) {
       rte_hash_del_key(channel_, &ck);
       return false;
@@ -344,31 +346,21 @@ bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, ChannelEntry*& out,
     return false;
   }
   w.channels.emplace(channel_n, slot);
-  out = &dst;
   return true;
 }
 
-namespace {
-bool same_peer(const ChannelEntry& a, const ChannelEntry& b, bool v6) {
-  return a.peer_port == b.peer_port && (v6 ? a.peer_ip6 == b.peer_ip6 : a.peer_ip == b.peer_ip);
+bool Tables::same_peer(uint32_t slot, const PeerRef& p, bool v6) const {
+  const ChannelEntry& e = channels_[slot];
+  return e.peer_port == p.port && (v6 ? chan_peers6_[slot] == p.ip6 : e.peer_ip == p.ip4);
 }
-}  // namespace
 
-template <class Addr>
-bool Tables::upsert_channel_any(const std::string& id, uint16_t channel_n, const Addr& peer_ip, uint16_t peer_port,
-                                Tsc expires) {
-  constexpr bool v6 = std::is_same_v<Addr, Ip6>;
+bool Tables::upsert_channel_any(const std::string& id, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires) {
   auto it = by_id_.find(id);
   if (it == by_id_.end() || it->second.v6 != v6) return false;
   WriterAlloc& w = it->second;
-  ChannelEntry staged;
-  if constexpr (v6) staged.peer_ip6 = peer_ip;
-  else staged.peer_ip = peer_ip;
-  staged.peer_port = peer_port;
   if (auto c = w.channels.find(channel_n); c != w.channels.end()) {
-    ChannelEntry& e = channels_[c->second];
-    if (same_peer(e, staged, v6)) {
-      e.expires.store(expires, std::memory_order_relaxed);
+    if (same_peer(c->second, peer, v6)) {
+      channels_[c->second].expires.store(expires, std::memory_order_relaxed);
       return true;
     }
     remove_channel(w, channel_n);  // rebound elsewhere (after expiry): replace
@@ -376,22 +368,21 @@ bool Tables::upsert_channel_any(const std::string& id, uint16_t channel_n, const
   // The same peer under another (expired) channel number: that binding goes,
   // or deleting it later would take the new channel's peer mapping with it.
   for (auto c = w.channels.begin(); c != w.channels.end(); ++c)
-    if (same_peer(channels_[c->second], staged, v6)) {
+    if (same_peer(c->second, peer, v6)) {
       remove_channel(w, c->first);
       break;
     }
-  ChannelEntry* e = &staged;
-  return add_channel(w, channel_n, e, expires);
+  return add_channel(w, channel_n, peer, expires);
 }
 
 bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t peer_ip, uint16_t peer_port,
                             Tsc expires) {
-  return upsert_channel_any(id, channel_n, peer_ip, peer_port, expires);
+  return upsert_channel_any(id, channel_n, PeerRef{peer_ip, {}, peer_port}, false, expires);
 }
 
 bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, const Ip6& peer_ip, uint16_t peer_port,
                             Tsc expires) {
-  return upsert_channel_any(id, channel_n, peer_ip, peer_port, expires);
+  return upsert_channel_any(id, channel_n, PeerRef{0, peer_ip, peer_port}, true, expires);
 }
 
 void Tables::expire(Tsc now, Tsc grace) {

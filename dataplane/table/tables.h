@@ -89,14 +89,22 @@ public:
       out[i] = (hits >> i) & 1 ? static_cast<const ChannelEntry*>(data[i]) : nullptr;
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
+  [[nodiscard]] const AllocEntry6& alloc6(uint32_t index) const noexcept { return allocs6_[index]; }
+  [[nodiscard]] const Ip6& channel_peer6(uint32_t index) const noexcept { return chan_peers6_[index]; }
   // Where a packet for ip leaves, and the MAC of that next hop (routes.h).
   [[nodiscard]] bool next_hop(uint32_t ip, Hop& out) const noexcept {
     uint32_t hop;
-    if (!routes_.route(ip, out.port, hop)) return false;
+    return routes_.route(ip, out.port, hop) && neighbour(hop, out.mac);
+  }
+  [[nodiscard]] bool route(uint32_t ip, uint8_t& port, uint32_t& hop) const noexcept {
+    return routes_.route(ip, port, hop);
+  }
+  // The MAC of an on-link neighbour (network order IPv4).
+  [[nodiscard]] bool neighbour(uint32_t hop, Mac& mac) const noexcept {
     void* d;
     if (rte_hash_lookup_data(neigh_, &hop, &d) < 0) return false;
     auto v = reinterpret_cast<uintptr_t>(d);
-    for (int i = 0; i < 6; ++i) out.mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+    for (int i = 0; i < 6; ++i) mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
     return true;
   }
   [[nodiscard]] bool next_hop(const Ip6& ip, Hop& out) const noexcept {
@@ -180,10 +188,14 @@ private:
   };
   bool add_allocation(const std::string& id, WriterAlloc w, Tsc expires);
   PermissionEntry* add_permission(WriterAlloc& w, Tsc expires, const void* key, rte_hash* table);
-  bool add_channel(WriterAlloc& w, uint16_t channel_n, ChannelEntry*& e, Tsc expires);
-  template <class Addr>
-  bool upsert_channel_any(const std::string& id, uint16_t channel_n, const Addr& peer_ip, uint16_t peer_port,
-                          Tsc expires);
+  struct PeerRef {
+    uint32_t ip4;  // IPv4 allocations
+    Ip6 ip6;       // IPv6 allocations
+    uint16_t port; // network order
+  };
+  bool add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, Tsc expires);
+  bool same_peer(uint32_t slot, const PeerRef& p, bool v6) const;
+  bool upsert_channel_any(const std::string& id, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires);
   static void free_alloc(void* ctx, void* data);
   static void free_channel(void* ctx, void* data);
   static void free_perm(void* ctx, void* data);
@@ -201,6 +213,8 @@ private:
   rte_hash* perm6_ = nullptr;
   rte_hash* neigh6_ = nullptr;
   AllocEntry* allocs_ = nullptr;
+  AllocEntry6* allocs6_ = nullptr;  // IPv6 addresses of allocs_[i]
+  Ip6* chan_peers6_ = nullptr;      // IPv6 peer of channels_[i]
   ChannelEntry* channels_ = nullptr;
   PermissionEntry* perms_ = nullptr;
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
@@ -217,8 +231,8 @@ private:
 struct WorkerTables {
   const Tables* t;
   uint64_t txn = 0;
-  uint32_t last_ip = 0, last_gen = 0;
-  Hop last_hop{};
+  uint32_t last_hop_ip = 0, last_gen = 0;
+  Mac last_mac{};
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
   [[nodiscard]] const AllocEntry* client(const ClientKey6& k) const noexcept { return t->client(k); }
   [[nodiscard]] const ChannelEntry* channel(const ChannelKey6& k) const noexcept { return t->channel(k); }
@@ -236,18 +250,24 @@ struct WorkerTables {
   [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
-  // Media flows send to the same next hop in runs: remember the last answer
-  // while the neighbour table has not changed (generation).
+  [[nodiscard]] const AllocEntry6& alloc6(uint32_t i) const noexcept { return t->alloc6(i); }
+  [[nodiscard]] const Ip6& channel_peer6(uint32_t i) const noexcept { return t->channel_peer6(i); }
+  // Most packets leave through the same next hop (the gateway, or a few
+  // on-link hosts in runs): the route is a few compares, the neighbour
+  // lookup is remembered while the neighbour table has not changed
+  // (generation).
   [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) noexcept {
+    uint32_t hop;
+    if (!t->route(ip, h.port, hop)) return false;
     uint32_t gen = t->neighbour_generation();
-    if (ip == last_ip && gen == last_gen) {
-      h = last_hop;
+    if (hop == last_hop_ip && gen == last_gen && hop != 0) {
+      h.mac = last_mac;
       return true;
     }
-    if (!t->next_hop(ip, h)) return false;
-    last_ip = ip;
+    if (!t->neighbour(hop, h.mac)) return false;
+    last_hop_ip = hop;
     last_gen = gen;
-    last_hop = h;
+    last_mac = h.mac;
     return true;
   }
   [[nodiscard]] uint64_t next_transaction_id() noexcept { return ++txn; }

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <new>
 #include <random>
 #include <string>
@@ -177,6 +178,8 @@ public:
     auto it = perm_index6_.find(k);
     return it == perm_index6_.end() ? nullptr : &perms_[it->second];
   }
+  [[nodiscard]] const AllocEntry6& alloc6(uint32_t i) const { return allocs6_.at(i); }
+  [[nodiscard]] const Ip6& channel_peer6(uint32_t i) const { return chan_peers6_.at(i); }
   [[nodiscard]] bool next_hop(const Ip6& ip, Hop& h) const noexcept {
     for (const auto& [a, hop] : neigh6_)
       if (a == ip) {
@@ -189,12 +192,13 @@ public:
                       const Ip6& relay_ip, uint16_t relay_port_h, Tsc expires = kLive) {
     auto idx = static_cast<uint32_t>(allocs_.size());
     AllocEntry& e = allocs_.emplace_back();
-    e.client6 = ClientKey6{client_ip, server_ip, np(client_port_h), np(server_port_h)};
-    e.relay_ip6 = relay_ip;
+    AllocEntry6& e6 = allocs6_[idx];
+    e6.client = ClientKey6{client_ip, server_ip, np(client_port_h), np(server_port_h)};
+    e6.relay_ip = relay_ip;
     e.relay_port = np(relay_port_h);
     e.index = idx;
     e.expires.store(expires);
-    clients6_[e.client6] = idx;
+    clients6_[e6.client] = idx;
     return idx;
   }
   void add_permission6(uint32_t alloc_idx, const Ip6& peer_ip, Tsc expires = kLive) {
@@ -202,19 +206,21 @@ public:
     PermissionEntry& e = perms_.emplace_back();
     e.alloc = alloc_idx;
     e.expires.store(expires);
-    perm_index6_[PermissionKey6{a.relay_ip6, peer_ip, a.relay_port, 0, 0}] = static_cast<uint32_t>(perms_.size() - 1);
+    perm_index6_[PermissionKey6{alloc6(alloc_idx).relay_ip, peer_ip, a.relay_port, 0, 0}] =
+        static_cast<uint32_t>(perms_.size() - 1);
   }
   void add_channel6(uint32_t alloc_idx, uint16_t channel_h, const Ip6& peer_ip, uint16_t peer_port_h) {
     const AllocEntry& a = allocs_[alloc_idx];
     ChannelEntry& e = chans_.emplace_back();
     e.alloc = alloc_idx;
-    e.peer_ip6 = peer_ip;
     e.peer_port = np(peer_port_h);
     e.channel = np(channel_h);
     e.expires.store(kLive);
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
-    channels6_[ChannelKey6::of(a.client6, e.channel)] = slot;
-    peers6_[PeerKey6{a.relay_ip6, peer_ip, a.relay_port, e.peer_port}] = slot;
+    e.index = slot;
+    chan_peers6_[slot] = peer_ip;
+    channels6_[ChannelKey6::of(alloc6(alloc_idx).client, e.channel)] = slot;
+    peers6_[PeerKey6{alloc6(alloc_idx).relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
   }
   void add_neighbor6(const Ip6& ip, const Mac& m, uint8_t port = 0) { neigh6_.emplace_back(ip, Hop{m, port}); }
 
@@ -273,6 +279,8 @@ private:
   std::unordered_map<PeerKey6, uint32_t, RawHash> peers6_;
   std::unordered_map<PermissionKey6, uint32_t, RawHash> perm_index6_;
   std::vector<std::pair<Ip6, Hop>> neigh6_;
+  std::map<uint32_t, AllocEntry6> allocs6_;
+  std::map<uint32_t, Ip6> chan_peers6_;
   uint32_t index_base_ = 0;
 };
 
@@ -825,11 +833,12 @@ TEST_F(FastPath, HairpinWithoutPermissionOnTheOtherSideIsPunted) {
 
 // A dual-homed host: client C reached turn-control on the internal
 // address, which another (kernel) interface owns. Data for C, from a peer
-// or hairpinned from A, goes to the kernel unchanged instead of out of
+// or hairpinned from A (the case ClientOfAnotherInterfaceIsTheKernelsToAnswer
+// leaves out), goes to the kernel unchanged instead of out of
 // this port towards the gateway.
 TEST_F(FastPath, ClientOnAnotherInterfaceIsPunted) {
-  pc_.check_server_ip = true;
-  pc_.port_ips[0] = kServer;
+  pc_.local_ips[0] = kServer;
+  pc_.nlocal = 1;
   const uint32_t inside_server = ip4(10, 10, 0, 10), inside_client = ip4(10, 10, 0, 50);
   t_.add_neighbor(inside_client, kClientBHopMac);
   uint32_t c = t_.add_alloc(inside_client, 40010, kServer, 49410, kLive, inside_server);
@@ -1275,6 +1284,19 @@ std::vector<uint8_t> complete_offload(std::vector<uint8_t> f) {
   return f;
 }
 
+// A client that reached turn-control on an address none of our ports
+// carries (the kernel-owned interface of a dual-homed host): its peer data
+// goes to the kernel, which answers from that address over that interface.
+TEST_F(FastPath, ClientOfAnotherInterfaceIsTheKernelsToAnswer) {
+  auto data = pattern(30);
+  pc_.local_ips[0] = kServer;
+  pc_.nlocal = 1;
+  Buf ours(from_peer1(data));
+  EXPECT_EQ(run(ours).kind, Verdict::Tx) << "the client talks to this port's address";
+  pc_.local_ips[0] = ip4(192, 0, 2, 99);
+  expect_punt(from_peer1(data), PuntReason::NoNeighbor);
+}
+
 TEST_F(FastPath, ChecksumOffloadLeavesExactlyWhatTheNicCompletes) {
   for (bool to_port1 : {false, true}) {
     t_.add_neighbor(kPeer1, kPeerHopMac, to_port1 ? 1 : 0);
@@ -1495,8 +1517,8 @@ TEST_F(FastPath6, PeerToClientChannelDataAndDataIndication) {
 // As ClientOnAnotherInterfaceIsPunted, for an IPv6 client that reached an
 // address no port carries.
 TEST_F(FastPath6, ClientOnAnotherInterfaceIsPunted) {
-  pc_.check_server_ip = true;
-  pc_.port_ips6[0] = kServer6;
+  pc_.local_ips6[0] = kServer6;
+  pc_.nlocal6 = 1;
   const Ip6 inside_server = ip6("fd00:10::10"), inside_client = ip6("fd00:10::50");
   uint32_t c = t_.add_alloc6(inside_client, 40010, inside_server, kTurnPort, kServer6, 49410);
   t_.add_neighbor6(inside_client, kClientBHopMac, 0);

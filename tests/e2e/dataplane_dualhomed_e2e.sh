@@ -66,8 +66,15 @@ instance-id=dp-dual
 allocations=4096
 channels=16384
 CONF
-start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
-  --vdev=net_af_packet0,iface=eth0 --vdev="net_tap0,iface=$TAPNET" --file-prefix="$PREFIX" -- -c "$E2E_TMP/dp.conf"
+# Two workers (both on core 1 here: this checks queues, not speed): each
+# port has a queue pair per worker, flows spread by the port (af_packet's
+# fanout hash; net_tap's flow steering), every worker polls every port.
+WORKERS=${DP_WORKERS:-2}
+LCORES="0@0"
+for w in $(seq 1 "$WORKERS"); do LCORES="$LCORES,$w@$(( $(nproc) > 1 ? 1 : 0 ))"; done
+start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" --lcores="$LCORES" --in-memory --no-pci \
+  --vdev="net_af_packet0,iface=eth0,qpairs=$WORKERS" --vdev="net_tap0,iface=$TAPNET" --file-prefix="$PREFIX" -- \
+  -c "$E2E_TMP/dp.conf"
 for _ in $(seq 1 100); do grep -q 'port(s),' "$E2E_TMP/dataplane.log" 2>/dev/null && break; sleep 0.1; done
 grep -q 'port(s),' "$E2E_TMP/dataplane.log" || { fail "turn-dataplane starts"; cat "$E2E_TMP/dataplane.log"; exit 1; }
 grep 'turn-dataplane: port' "$E2E_TMP/dataplane.log"
@@ -152,6 +159,12 @@ PY
     test "$to_client" -ge $((2 * MSGS * 99 / 100)) -a "$p0tx" -ge "$to_client"
 done
 
+workers=$(stats /dpturn/workers)
+echo "$workers" | grep -E 'rx_packets|busy_cycles'
+for w in $(seq 0 $((WORKERS - 1))); do
+  check "worker $w relayed its share of the flows" \
+    test "$(json /dpturn/workers "worker${w}_rx_packets" <<<"$workers")" -gt 100
+done
 check "turn-dataplane still running" kill -0 "$PID_dataplane"
 stop_pid "$PID_dataplane" TERM
 wait "$PID_dataplane"; rc=$?
