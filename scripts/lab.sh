@@ -199,6 +199,7 @@ if [ -n "$sid" ]; then
 import json, sys
 s = json.loads(sys.argv[1])
 sys.exit(0 if s.get("reachable") is True and isinstance(s.get("roundTripTimeMs"), (int, float)) else 1)' "$st"
+  show ctl servers status "$sid"
   show ctl servers list
 else
   echo "    FAILED: this build has no TURN server registry (POST /api/v1/turn-servers)"
