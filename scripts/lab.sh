@@ -67,6 +67,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   for ns in "$NS_O" "$NS_E" "$NS_I"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "/var/run/dpdk/dpl$ID"  # the data plane's runtime directory (--file-prefix)
   if [ "$FAILED" != 0 ] || [ "${LAB_KEEP:-0}" = 1 ]; then
     echo "lab: logs kept in $TMP"
   else

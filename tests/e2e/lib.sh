@@ -16,6 +16,7 @@ NS_C="dpt-c-$E2E_ID"   # client side
 NS_P="dpt-p-$E2E_ID"   # peer side
 E2E_TMP=$(mktemp -d /tmp/dpturn-e2e.XXXXXX)
 E2E_PIDS=()
+E2E_DPDK_PREFIXES=()   # DPDK --file-prefix values to remove from /var/run/dpdk at the end
 E2E_FAILS=0
 E2E_PASSES=0
 
@@ -101,6 +102,7 @@ start_redis() {  # ns port
 #   dataplane_up BUILD FILE_PREFIX INSTANCE_ID  -> PID_dataplane, $E2E_TMP/dp.conf
 dataplane_up() {
   local build=$1 prefix=$2 instance=$3
+  E2E_DPDK_PREFIXES+=("$prefix")
   # The data plane's port: no IP, and the kernel must not answer on it (the
   # TAP carries the address): strict reverse-path filter, no ARP.
   ip -n "$NS_S" link set eth0 up
@@ -137,6 +139,7 @@ make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
 cleanup() {
   for pid in "${E2E_PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
   for ns in "$NS_S" "$NS_C" "$NS_P"; do ip netns del "$ns" 2>/dev/null || true; done
+  for p in "${E2E_DPDK_PREFIXES[@]:-}"; do [ -n "$p" ] && rm -rf "/var/run/dpdk/$p"; done
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$E2E_FAILS" -gt 0 ]; then
     log "logs kept in $E2E_TMP"
     for f in "$E2E_TMP"/*.log; do echo "----- $f (tail)"; tail -n 15 "$f"; done
