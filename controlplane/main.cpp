@@ -71,13 +71,18 @@ int main(int argc, char** argv) {
     std::cerr << "turn-control: " << e.what() << "\n";
     return 1;
   }
+  const auto ignored = [](const std::string& key) {
+    return key + ": coturn key accepted and ignored (docs/migrating-from-coturn.md)";
+  };
   if (check_only) {
+    for (const auto& k : cfg.ignored_keys) std::cout << "ignored: " << ignored(k) << "\n";
     std::cout << "config ok\n";
     return 0;
   }
 
   try {
     log_open(cfg.log_file, cfg.verbose);
+    for (const auto& k : cfg.ignored_keys) log_warn(ignored(k));
     Runtime rt(cfg);
     rt.start();
     // Signals: SIGINT/SIGTERM stop, SIGHUP reloads the TLS certificate.

@@ -341,6 +341,8 @@ int main(int argc, char** argv) {
       v.emplace_back("tsc_hz", rte_get_tsc_hz());
       v.emplace_back("allocations", tables->allocation_count());
       v.emplace_back("sync_lag_ms", sync.stats().lag_ms.load());
+      v.emplace_back("bytes_to_peer", sync.stats().bytes_to_peer.load());
+      v.emplace_back("bytes_to_client", sync.stats().bytes_to_client.load());
       v.emplace_back("sync_events", sync.stats().events.load());
       v.emplace_back("table_full", sync.stats().table_full.load());
       v.emplace_back("workers", ctx.size());

@@ -18,6 +18,9 @@ PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev
   redis-server redis-tools coturn iproute2 ethtool procps python3 python3-scapy curl
   python3-matplotlib time
+  # tests/browser (headless Chromium, driven over its DevTools pipe) and
+  # deploy/systemd (systemd-analyze verify)
+  chromium systemd
 )
 
 missing=()

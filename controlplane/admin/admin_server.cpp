@@ -2,6 +2,9 @@
 // Admin API routes and /metrics.
 #include "controlplane/admin/admin_server.h"
 
+#include "controlplane/admin/status_page.h"
+#include "controlplane/admin/turn_registry.h"
+
 #include <httplib.h>
 
 #include <chrono>
@@ -107,7 +110,8 @@ std::vector<DataplaneStats> read_dataplanes(const Config& cfg) {
 
 }  // namespace
 
-AdminServer::AdminServer(const Config& cfg, Runtime& rt) : cfg_(cfg), rt_(rt), http_(std::make_unique<httplib::Server>()) {
+AdminServer::AdminServer(const Config& cfg, Runtime& rt)
+    : cfg_(cfg), rt_(rt), turn_servers_(std::make_unique<TurnServerRegistry>(cfg)), http_(std::make_unique<httplib::Server>()) {
   routes();
 }
 
@@ -118,7 +122,12 @@ void AdminServer::start() {
   if (!http_->bind_to_port(host.c_str(), cfg_.admin_port))
     throw std::runtime_error("admin API: cannot bind " + SocketAddress{cfg_.admin_ip, cfg_.admin_port}.to_string());
   thread_ = std::thread([this] { http_->listen_after_bind(); });
-  log_info("admin API on http://" + SocketAddress{cfg_.admin_ip, cfg_.admin_port}.to_string() + "/api/v1/");
+  // httplib's stop() does nothing until the listening thread has marked the
+  // server running: a stop() right after start() would leave that thread
+  // in accept() forever (and stop() joining it). Wait, bounded, for it.
+  for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  log_info("admin API on http://" + SocketAddress{cfg_.admin_ip, cfg_.admin_port}.to_string() +
+           "/api/v1/, status page on http://" + SocketAddress{cfg_.admin_ip, cfg_.admin_port}.to_string() + "/");
 }
 
 void AdminServer::stop() {
@@ -126,17 +135,127 @@ void AdminServer::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool AdminServer::token_ok(const std::string& token) const {
+  const auto& want = cfg_.admin_token;
+  return !token.empty() && crypto::equal_ct({reinterpret_cast<const uint8_t*>(token.data()), token.size()},
+                                            {reinterpret_cast<const uint8_t*>(want.data()), want.size()});
+}
+
+namespace {
+std::string cookie_value(const httplib::Request& req, const std::string& name) {
+  std::string all = req.get_header_value("Cookie");
+  size_t pos = 0;
+  while (pos < all.size()) {
+    size_t end = all.find(';', pos);
+    if (end == std::string::npos) end = all.size();
+    std::string part = trim(std::string_view(all).substr(pos, end - pos));
+    if (part.rfind(name + "=", 0) == 0) return part.substr(name.size() + 1);
+    pos = end + 1;
+  }
+  return "";
+}
+
+void html(httplib::Response& res, int status, std::string body) {
+  res.status = status;
+  res.set_header("Content-Security-Policy", status_page::kContentSecurityPolicy);
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(std::move(body), "text/html; charset=utf-8");
+}
+}  // namespace
+
+bool AdminServer::session_ok(const httplib::Request& req) {
+  std::string id = cookie_value(req, kSessionCookie);
+  if (id.empty()) return false;
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(sessions_mutex_);
+  std::erase_if(sessions_, [&](const Session& s) { return s.expires <= now; });
+  bool found = false;
+  for (const auto& s : sessions_)  // every one compared, in constant time
+    found |= crypto::equal_ct({reinterpret_cast<const uint8_t*>(id.data()), id.size()},
+                              {reinterpret_cast<const uint8_t*>(s.id.data()), s.id.size()});
+  return found;
+}
+
+std::string AdminServer::new_session() {
+  uint8_t raw[32];
+  crypto::random_bytes(raw);
+  std::string id = to_hex(raw, sizeof raw);
+  std::lock_guard lock(sessions_mutex_);
+  if (sessions_.size() >= kMaxSessions) sessions_.erase(sessions_.begin());  // the oldest
+  sessions_.push_back({id, std::chrono::steady_clock::now() + kSessionLifetime});
+  return id;
+}
+
+void AdminServer::end_session(const httplib::Request& req) {
+  std::string id = cookie_value(req, kSessionCookie);
+  std::lock_guard lock(sessions_mutex_);
+  std::erase_if(sessions_, [&](const Session& s) { return s.id == id; });
+}
+
+void AdminServer::login_redirect(httplib::Response& res, const std::string& to) {
+  res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + new_session() + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSessionLifetime).count()));
+  res.set_header("Location", to);
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.status = 303;
+}
+
+// The status page: GET / (or /status) shows it to a logged-in browser, else
+// the login form. ?token=T logs in and redirects to the same path without
+// the token. POST /login takes the form, POST /logout ends the session.
+void AdminServer::page_routes() {
+  auto& s = *http_;
+  auto page = [this](const httplib::Request& req, httplib::Response& res) {
+    std::string token;
+    if (auto h = req.get_header_value("Authorization"); h.rfind("Bearer ", 0) == 0) token = h.substr(7);
+    if (token_ok(token) || session_ok(req)) return html(res, 200, std::string(status_page::page_html()));
+    if (req.has_param("token")) {
+      if (token_ok(req.get_param_value("token"))) return login_redirect(res, req.path);
+      return html(res, 401, status_page::login_html("Wrong admin token."));
+    }
+    html(res, 200, status_page::login_html(""));
+  };
+  s.Get("/", page);
+  s.Get("/status", page);
+  s.Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
+    if (token_ok(req.get_param_value("token"))) return login_redirect(res, "/");
+    log_warn("admin: status page login with a wrong token from " + req.remote_addr);
+    html(res, 401, status_page::login_html("Wrong admin token."));
+  });
+  s.Post("/logout", [this](const httplib::Request& req, httplib::Response& res) {
+    end_session(req);
+    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    res.set_header("Location", "/");
+    res.status = 303;
+  });
+  auto asset = [](std::string_view body, const char* type) {
+    return [body, type](const httplib::Request&, httplib::Response& res) {
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(std::string(body), type);
+    };
+  };
+  s.Get("/ui/app.js", asset(status_page::app_js(), "text/javascript; charset=utf-8"));
+  s.Get("/ui/app.css", asset(status_page::app_css(), "text/css; charset=utf-8"));
+  s.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+}
+
 void AdminServer::routes() {
   auto& s = *http_;
-  // Every route needs the token.
+  // Every API route needs the token: in a header, or (GET only) the status
+  // page's session cookie. The page routes check for themselves.
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const std::string& p = req.path;
+    if (p == "/" || p == "/status" || p == "/login" || p == "/logout" || p.rfind("/ui/", 0) == 0 || p == "/favicon.ico")
+      return httplib::Server::HandlerResponse::Unhandled;
     std::string token;
     if (auto h = req.get_header_value("Authorization"); h.rfind("Bearer ", 0) == 0) token = h.substr(7);
     if (token.empty()) token = req.get_header_value("X-Admin-Token");
-    const auto& want = cfg_.admin_token;
-    bool ok = !token.empty() &&
-              crypto::equal_ct({reinterpret_cast<const uint8_t*>(token.data()), token.size()},
-                               {reinterpret_cast<const uint8_t*>(want.data()), want.size()});
+    bool ok = token_ok(token) || ((req.method == "GET" || req.method == "HEAD") && session_ok(req));
     if (!ok) {
       res.set_header("WWW-Authenticate", "Bearer");
       error(res, 401, "missing or wrong admin token");
@@ -144,6 +263,7 @@ void AdminServer::routes() {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
+  page_routes();
 
   s.Get("/api/v1/health", [this](const httplib::Request&, httplib::Response& res) {
     auto* store = rt_.state_store();
@@ -243,122 +363,269 @@ void AdminServer::routes() {
     reply(res, 200, {{"allocations", list}, {"count", list.size()}});
   });
 
+  // TURN server registry (docs/admin-api.md).
+  s.Post("/api/v1/turn-servers", [this](const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    TurnServerEntry e;
+    if (auto err = TurnServerRegistry::parse(body, e)) return reply(res, 400, err->to_json());
+    json view = e.to_json();
+    if (!turn_servers_->add(std::move(e)))
+      return error(res, 409, "registry full: " + std::to_string(TurnServerRegistry::kMaxServers) + " TURN servers");
+    log_info("admin: TURN server " + view["id"].get<std::string>() + " (" + view["serverAddress"].get<std::string>() +
+             ") registered");
+    res.set_header("Location", "/api/v1/turn-servers/" + view["id"].get<std::string>());
+    reply(res, 201, view);
+  });
+
+  s.Get("/api/v1/turn-servers", [this](const httplib::Request&, httplib::Response& res) {
+    json list = json::array();
+    for (const auto& e : turn_servers_->list()) list.push_back(e.to_json(true));
+    reply(res, 200, {{"turnServers", list}, {"count", list.size()}, {"persistence", turn_servers_->persistence()}});
+  });
+
+  s.Get(R"(/api/v1/turn-servers/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.matches[1];
+    auto e = turn_servers_->get(id);
+    if (!e) return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+    reply(res, 200, e->to_json(true));
+  });
+
+  s.Delete(R"(/api/v1/turn-servers/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.matches[1];
+    if (!turn_servers_->remove(id))
+      return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+    log_info("admin: TURN server " + id + " deleted");
+    reply(res, 200, {{"deleted", id}});
+  });
+
+  s.Get(R"(/api/v1/turn-servers/([^/]+)/status)", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.matches[1];
+    bool busy = false;
+    auto st = turn_servers_->probe(id, busy);
+    if (busy)
+      return error(res, 503, "too many probes in flight (at most " +
+                                 std::to_string(TurnServerRegistry::kMaxConcurrentProbes) + "); retry");
+    if (!st) return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+    reply(res, 200,
+          {{"id", id},
+           {"reachable", st->reachable},
+           {"roundTripTimeMs", st->rtt_ms ? json(*st->rtt_ms) : json(nullptr)},
+           {"error", st->reachable ? json(nullptr) : json(st->error)},
+           {"checkedAt", st->checked_s}});
+  });
+
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics(), "text/plain; version=0.0.4");
   });
 
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) error(res, res.status, "no such resource");
+    if (res.body.empty() && res.status >= 400) error(res, res.status, "no such resource");
   });
 }
 
+namespace {
+
+// Prometheus text exposition format 0.0.4: one # HELP and # TYPE per
+// family, its samples together, label values escaped (\\, \", \n).
+class Exposition {
+public:
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  void family(const std::string& name, const char* type, const std::string& help) {
+    out_ += "# HELP " + name + " " + escape(help, false) + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void sample(const std::string& name, const Labels& labels, uint64_t v) { line(name, labels, std::to_string(v)); }
+  void sample_double(const std::string& name, const Labels& labels, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    line(name, labels, buf);
+  }
+  std::string take() { return std::move(out_); }
+
+  static std::string escape(const std::string& v, bool quote = true) {
+    std::string e;
+    for (char c : v) {
+      if (c == '\\') e += "\\\\";
+      else if (c == '\n') e += "\\n";
+      else if (c == '"' && quote) e += "\\\"";
+      else e.push_back(c);
+    }
+    return e;
+  }
+
+private:
+  void line(const std::string& name, const Labels& labels, const std::string& value) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += "{";
+      for (size_t i = 0; i < labels.size(); ++i)
+        out_ += (i ? "," : "") + labels[i].first + "=\"" + escape(labels[i].second) + "\"";
+      out_ += "}";
+    }
+    out_ += " " + value + "\n";
+  }
+  std::string out_;
+};
+
+}  // namespace
+
 std::string AdminServer::metrics() const {
-  std::string out;
-  auto counter = [&](const std::string& name, const std::string& help) {
-    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";
-  };
-  auto gauge = [&](const std::string& name, const std::string& help) {
-    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
-  };
+  Exposition m;
   auto stats = rt_.stats();
   auto sum = [&](auto field) {
     uint64_t v = 0;
     for (const auto* s : stats) v += (s->*field).load(std::memory_order_relaxed);
     return v;
   };
-  gauge("dpturn_allocations", "Live allocations.");
-  out += "dpturn_allocations " + std::to_string(rt_.shared().registry.size()) + "\n";
+
+  m.family("dpturn_build_info", "gauge", "turn-control's version (always 1).");
+  m.sample("dpturn_build_info", {{"version", DPTURN_VERSION}}, 1);
+  m.family("dpturn_listener_up", "gauge", "1 while a listener is bound, 0 if it failed (see /api/v1/status for why).");
+  for (const auto& l : rt_.listeners())
+    m.sample("dpturn_listener_up",
+             {{"transport", transport_name(l.transport)}, {"ip", l.address.ip.to_string()}, {"port", std::to_string(l.address.port)}},
+             l.up ? 1 : 0);
+
+  m.family("dpturn_allocations", "gauge", "Live allocations.");
+  m.sample("dpturn_allocations", {}, rt_.shared().registry.size());
   size_t perms = 0, chans = 0;
   for (const auto& a : rt_.shared().registry.snapshot()) {
     std::lock_guard lock(a->mutex);
     perms += a->permissions.size();
     chans += a->channels.size();
   }
-  gauge("dpturn_permissions", "Live permissions.");
-  out += "dpturn_permissions " + std::to_string(perms) + "\n";
-  gauge("dpturn_channels", "Live channel bindings.");
-  out += "dpturn_channels " + std::to_string(chans) + "\n";
+  m.family("dpturn_permissions", "gauge", "Live permissions (RFC 8656 section 9).");
+  m.sample("dpturn_permissions", {}, perms);
+  m.family("dpturn_channels", "gauge", "Live channel bindings (RFC 8656 section 12).");
+  m.sample("dpturn_channels", {}, chans);
 
-  counter("dpturn_requests_total", "STUN/TURN requests by method and result.");
-  for (int m = 0; m < 16; ++m) {
+  m.family("dpturn_requests_total", "counter",
+           "STUN/TURN requests by method and result (unanswered: dropped or still in progress).");
+  for (int meth = 0; meth < 16; ++meth) {
     uint64_t req = 0, ok = 0, err = 0;
     for (const auto* s : stats) {
-      req += s->requests[m].load();
-      ok += s->successes[m].load();
-      err += s->errors[m].load();
+      req += s->requests[meth].load();
+      ok += s->successes[meth].load();
+      err += s->errors[meth].load();
     }
-    if (req == 0) continue;
-    std::string method = kMethodNames[m];
-    out += "dpturn_requests_total{method=\"" + method + "\",result=\"success\"} " + std::to_string(ok) + "\n";
-    out += "dpturn_requests_total{method=\"" + method + "\",result=\"error\"} " + std::to_string(err) + "\n";
-    out += "dpturn_requests_total{method=\"" + method + "\",result=\"unanswered\"} " +
-           std::to_string(req >= ok + err ? req - ok - err : 0) + "\n";
+    // The request methods always, others once seen.
+    bool request_method = meth == 1 || meth == 3 || meth == 4 || meth == 8 || meth == 9;
+    if (req == 0 && !request_method) continue;
+    std::string method = kMethodNames[meth];
+    m.sample("dpturn_requests_total", {{"method", method}, {"result", "success"}}, ok);
+    m.sample("dpturn_requests_total", {{"method", method}, {"result", "error"}}, err);
+    m.sample("dpturn_requests_total", {{"method", method}, {"result", "unanswered"}}, req >= ok + err ? req - ok - err : 0);
   }
-  counter("dpturn_auth_failures_total", "Requests whose MESSAGE-INTEGRITY did not verify (401).");
-  out += "dpturn_auth_failures_total " + std::to_string(sum(&Stats::auth_failures)) + "\n";
-  counter("dpturn_stale_nonces_total", "438 answers.");
-  out += "dpturn_stale_nonces_total " + std::to_string(sum(&Stats::stale_nonces)) + "\n";
-  counter("dpturn_quota_refusals_total", "486 answers.");
-  out += "dpturn_quota_refusals_total " + std::to_string(sum(&Stats::quota_refusals)) + "\n";
-  counter("dpturn_forbidden_peers_total", "403 answers (peer policy).");
-  out += "dpturn_forbidden_peers_total " + std::to_string(sum(&Stats::forbidden_peers)) + "\n";
+  m.family("dpturn_auth_failures_total", "counter", "Requests whose MESSAGE-INTEGRITY did not verify (401).");
+  m.sample("dpturn_auth_failures_total", {}, sum(&Stats::auth_failures));
+  m.family("dpturn_stale_nonces_total", "counter", "438 (Stale Nonce) answers.");
+  m.sample("dpturn_stale_nonces_total", {}, sum(&Stats::stale_nonces));
+  m.family("dpturn_quota_refusals_total", "counter", "486 (Allocation Quota Reached) answers.");
+  m.sample("dpturn_quota_refusals_total", {}, sum(&Stats::quota_refusals));
+  m.family("dpturn_forbidden_peers_total", "counter", "403 answers (peer address policy).");
+  m.sample("dpturn_forbidden_peers_total", {}, sum(&Stats::forbidden_peers));
+
   auto dps = read_dataplanes(cfg_);
-  auto dpv = [](DataplaneStats& d, const char* k) { return std::to_string(d.values[k]); };
-  counter("dpturn_relayed_packets_total", "Relayed packets by direction and path (slow: turn-control's kernel sockets; fast: a data plane).");
-  out += "dpturn_relayed_packets_total{direction=\"to_peer\",path=\"slow\"} " + std::to_string(sum(&Stats::packets_to_peer)) + "\n";
-  out += "dpturn_relayed_packets_total{direction=\"to_client\",path=\"slow\"} " + std::to_string(sum(&Stats::packets_to_client)) + "\n";
+  m.family("dpturn_relayed_packets_total", "counter",
+           "Relayed packets by direction and path (slow: turn-control's kernel sockets; fast: a data plane).");
+  m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "slow"}}, sum(&Stats::packets_to_peer));
+  m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "slow"}}, sum(&Stats::packets_to_client));
   for (auto& d : dps) {
     uint64_t to_peer = d.values["path_channel_data_to_peer"] + d.values["path_send_indication_to_peer"] + d.values["path_hairpin"];
     uint64_t to_client = d.values["path_peer_to_client_channel_data"] + d.values["path_peer_to_client_data_indication"] +
                          d.values["path_hairpin"];
-    out += "dpturn_relayed_packets_total{direction=\"to_peer\",path=\"fast\",dataplane=\"" + d.instance + "\"} " + std::to_string(to_peer) + "\n";
-    out += "dpturn_relayed_packets_total{direction=\"to_client\",path=\"fast\",dataplane=\"" + d.instance + "\"} " + std::to_string(to_client) + "\n";
+    m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "fast"}, {"dataplane", d.instance}}, to_peer);
+    m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.instance}}, to_client);
   }
-  counter("dpturn_relayed_bytes_total", "Relayed payload bytes by direction and path.");
-  out += "dpturn_relayed_bytes_total{direction=\"to_peer\",path=\"slow\"} " + std::to_string(sum(&Stats::bytes_to_peer)) + "\n";
-  out += "dpturn_relayed_bytes_total{direction=\"to_client\",path=\"slow\"} " + std::to_string(sum(&Stats::bytes_to_client)) + "\n";
-  counter("dpturn_drops_total", "Dropped packets by reason (control-plane path).");
+  m.family("dpturn_relayed_bytes_total", "counter",
+           "Relayed payload bytes by direction and path (fast: summed from the per-allocation counters a data plane "
+           "pushes every second).");
+  m.sample("dpturn_relayed_bytes_total", {{"direction", "to_peer"}, {"path", "slow"}}, sum(&Stats::bytes_to_peer));
+  m.sample("dpturn_relayed_bytes_total", {{"direction", "to_client"}, {"path", "slow"}}, sum(&Stats::bytes_to_client));
+  for (auto& d : dps) {
+    m.sample("dpturn_relayed_bytes_total", {{"direction", "to_peer"}, {"path", "fast"}, {"dataplane", d.instance}},
+             d.values["bytes_to_peer"]);
+    m.sample("dpturn_relayed_bytes_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.instance}},
+             d.values["bytes_to_client"]);
+  }
+  m.family("dpturn_drops_total", "counter", "Dropped packets by reason and path.");
   for (size_t i = 0; i < kCpDropKeys.size(); ++i) {
     uint64_t v = 0;
     for (const auto* s : stats) v += s->drops[i].load();
-    out += "dpturn_drops_total{reason=\"" + std::string(kCpDropKeys[i]) + "\",path=\"slow\"} " + std::to_string(v) + "\n";
+    m.sample("dpturn_drops_total", {{"reason", std::string(kCpDropKeys[i])}, {"path", "slow"}}, v);
   }
   for (auto& d : dps)
     for (const auto& [k, v] : d.values)
       if (k.rfind("drop_", 0) == 0)
-        out += "dpturn_drops_total{reason=\"" + k.substr(5) + "\",path=\"fast\",dataplane=\"" + d.instance + "\"} " + std::to_string(v) + "\n";
+        m.sample("dpturn_drops_total", {{"reason", k.substr(5)}, {"path", "fast"}, {"dataplane", d.instance}}, v);
+
+  // Per relay thread of turn-control: the kernel path's load.
+  m.family("dpturn_thread_requests_total", "counter", "STUN/TURN requests handled per turn-control relay thread.");
+  for (size_t t = 0; t < stats.size(); ++t) {
+    uint64_t v = 0;
+    for (const auto& r : stats[t]->requests) v += r.load();
+    m.sample("dpturn_thread_requests_total", {{"thread", std::to_string(t)}}, v);
+  }
+  m.family("dpturn_thread_relayed_packets_total", "counter", "Packets relayed per turn-control relay thread (both directions).");
+  for (size_t t = 0; t < stats.size(); ++t)
+    m.sample("dpturn_thread_relayed_packets_total", {{"thread", std::to_string(t)}},
+             stats[t]->packets_to_peer.load() + stats[t]->packets_to_client.load());
+
+  m.family("dpturn_dataplanes", "gauge", "Data planes that published counters to the state Redis in the last 10 s.");
+  m.sample("dpturn_dataplanes", {}, dps.size());
   if (!dps.empty()) {
-    gauge("dpturn_dataplane_up", "1 while a data plane has published its counters in the last 5 s.");
-    for (auto& d : dps) out += "dpturn_dataplane_up{dataplane=\"" + d.instance + "\"} " + (d.age_s <= 5 ? "1" : "0") + "\n";
-    counter("dpturn_dataplane_punts_total", "Frames a data plane handed to the kernel path, by reason.");
+    m.family("dpturn_dataplane_up", "gauge", "1 while a data plane has published its counters in the last 5 s.");
+    for (auto& d : dps) m.sample("dpturn_dataplane_up", {{"dataplane", d.instance}}, d.age_s <= 5 ? 1 : 0);
+    m.family("dpturn_dataplane_punts_total", "counter", "Frames a data plane handed to the kernel path, by reason.");
     for (auto& d : dps)
       for (const auto& [k, v] : d.values)
         if (k.rfind("punt_", 0) == 0)
-          out += "dpturn_dataplane_punts_total{reason=\"" + k.substr(5) + "\",dataplane=\"" + d.instance + "\"} " + std::to_string(v) + "\n";
-    counter("dpturn_dataplane_polls_total", "Worker rx polls that returned packets (busy) or none (idle): the load per worker.");
+          m.sample("dpturn_dataplane_punts_total", {{"reason", k.substr(5)}, {"dataplane", d.instance}}, v);
+    m.family("dpturn_dataplane_polls_total", "counter",
+             "Worker rx polls that returned packets (busy) or none (idle): the load per worker.");
     for (auto& d : dps)
       for (const auto& [k, v] : d.values) {
         auto us = k.find('_');
         if (k.rfind("worker", 0) != 0 || us == std::string::npos) continue;
         std::string w = k.substr(6, us - 6), what = k.substr(us + 1);
         if (what == "busy_polls" || what == "idle_polls")
-          out += "dpturn_dataplane_polls_total{worker=\"" + w + "\",result=\"" + what.substr(0, 4) + "\",dataplane=\"" +
-                 d.instance + "\"} " + std::to_string(v) + "\n";
+          m.sample("dpturn_dataplane_polls_total", {{"worker", w}, {"result", what.substr(0, 4)}, {"dataplane", d.instance}}, v);
       }
-    gauge("dpturn_dataplane_allocations", "Allocations in a data plane's tables.");
-    for (auto& d : dps) out += "dpturn_dataplane_allocations{dataplane=\"" + d.instance + "\"} " + dpv(d, "allocations") + "\n";
-    gauge("dpturn_dataplane_sync_lag_ms", "Age of the last state event a data plane applied.");
-    for (auto& d : dps) out += "dpturn_dataplane_sync_lag_ms{dataplane=\"" + d.instance + "\"} " + dpv(d, "sync_lag_ms") + "\n";
+    m.family("dpturn_dataplane_worker_rx_packets_total", "counter", "Packets received per data-plane worker.");
+    for (auto& d : dps)
+      for (const auto& [k, v] : d.values) {
+        auto us = k.find('_');
+        if (k.rfind("worker", 0) == 0 && us != std::string::npos && k.substr(us + 1) == "rx_packets")
+          m.sample("dpturn_dataplane_worker_rx_packets_total", {{"worker", k.substr(6, us - 6)}, {"dataplane", d.instance}}, v);
+      }
+    m.family("dpturn_dataplane_allocations", "gauge", "Allocations in a data plane's tables.");
+    for (auto& d : dps) m.sample("dpturn_dataplane_allocations", {{"dataplane", d.instance}}, d.values["allocations"]);
+    m.family("dpturn_dataplane_sync_lag_ms", "gauge",
+             "Age of the last state event a data plane applied (its lag behind the state Redis).");
+    for (auto& d : dps) m.sample("dpturn_dataplane_sync_lag_ms", {{"dataplane", d.instance}}, d.values["sync_lag_ms"]);
   }
   if (auto* store = rt_.state_store()) {
-    gauge("dpturn_state_redis_up", "1 while the state Redis is reachable.");
-    out += "dpturn_state_redis_up " + std::string(store->connected() ? "1" : "0") + "\n";
-    gauge("dpturn_state_queue_depth", "State events waiting to be written to Redis (sync lag).");
-    out += "dpturn_state_queue_depth " + std::to_string(store->queue_depth()) + "\n";
-    counter("dpturn_state_events_total", "State events written to Redis.");
-    out += "dpturn_state_events_total " + std::to_string(store->events_written()) + "\n";
+    m.family("dpturn_state_redis_up", "gauge", "1 while the state Redis is reachable.");
+    m.sample("dpturn_state_redis_up", {}, store->connected() ? 1 : 0);
+    m.family("dpturn_state_queue_depth", "gauge", "State events waiting to be written to Redis.");
+    m.sample("dpturn_state_queue_depth", {}, store->queue_depth());
+    m.family("dpturn_state_sync_lag_seconds", "gauge",
+             "Age of the oldest state event not yet written to Redis (0: Redis is up to date).");
+    m.sample_double("dpturn_state_sync_lag_seconds", {}, store->sync_lag_seconds());
+    m.family("dpturn_state_events_total", "counter", "State events written to Redis.");
+    m.sample("dpturn_state_events_total", {}, store->events_written());
   }
-  return out;
+
+  auto servers = turn_servers_->list();
+  m.family("dpturn_turn_servers", "gauge", "TURN servers in the registry (/api/v1/turn-servers).");
+  m.sample("dpturn_turn_servers", {}, servers.size());
+  m.family("dpturn_turn_server_up", "gauge", "Last probe of a registered TURN server: 1 reachable, 0 not (probed ones only).");
+  for (const auto& e : servers)
+    if (e.last_status) m.sample("dpturn_turn_server_up", {{"id", e.id}, {"server", e.server_address}}, e.last_status->reachable ? 1 : 0);
+  m.family("dpturn_turn_server_rtt_seconds", "gauge", "Round trip of the last successful probe's authenticated Allocate.");
+  for (const auto& e : servers)
+    if (e.last_status && e.last_status->rtt_ms)
+      m.sample_double("dpturn_turn_server_rtt_seconds", {{"id", e.id}, {"server", e.server_address}}, *e.last_status->rtt_ms / 1000.0);
+  return m.take();
 }
 
 }  // namespace turn::cp

@@ -1,22 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
-// AdminServer: turn-control's HTTP admin API (docs/admin-api.md) and
-// Prometheus /metrics. Bound to admin-ip (127.0.0.1 by default); every
-// request needs the admin token ("Authorization: Bearer <token>"), compared
-// in constant time. Runs its own thread; reads shared state only through
+// AdminServer: turn-control's HTTP admin API (docs/admin-api.md), the
+// status page and Prometheus /metrics. Bound to admin-ip (127.0.0.1 by
+// default); every API request needs the admin token ("Authorization: Bearer
+// <token>"), compared in constant time. The status page logs in with the
+// same token and gets a session cookie, which is accepted for GET only.
+// Runs its own threads (httplib's pool); reads shared state only through
 // thread-safe interfaces (Registry, CredentialStore, Stats atomics).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace turn::cp {
 
 class Runtime;
+class TurnServerRegistry;
 struct Config;
 
 class AdminServer {
@@ -29,10 +37,28 @@ public:
   // Prometheus text exposition of every counter (also used by tests).
   [[nodiscard]] std::string metrics() const;
 
+  static constexpr const char* kSessionCookie = "dpturn_session";
+  static constexpr std::chrono::hours kSessionLifetime{12};
+  static constexpr size_t kMaxSessions = 256;
+
 private:
   void routes();
+  void page_routes();
+  [[nodiscard]] bool token_ok(const std::string& token) const;
+  [[nodiscard]] bool session_ok(const httplib::Request& req);
+  std::string new_session();
+  void end_session(const httplib::Request& req);
+  void login_redirect(httplib::Response& res, const std::string& to);
+
+  struct Session {
+    std::string id;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex sessions_mutex_;
+  std::vector<Session> sessions_;
   const Config& cfg_;
   Runtime& rt_;
+  std::unique_ptr<TurnServerRegistry> turn_servers_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
 };

@@ -2,26 +2,216 @@
 // Blocking TURN client.
 #include "controlplane/client/turn_client.h"
 
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <functional>
+#include <thread>
 
 #include "common/stun/attributes.h"
 #include "common/stun/builder.h"
 #include "controlplane/net/socket.h"
+#include "controlplane/net/tls.h"
 
 namespace turn::cp {
 
 using stun::Attr;
 using Clock = std::chrono::steady_clock;
 
-TurnClient::TurnClient(Options o) : o_(std::move(o)) {}
+const char* turn_transport_name(TurnTransport t) noexcept {
+  switch (t) {
+    case TurnTransport::Udp: return "udp";
+    case TurnTransport::Tcp: return "tcp";
+    case TurnTransport::Tls: return "tls";
+  }
+  return "?";
+}
+
+std::string TurnTarget::host_port() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+namespace {
+
+bool fail(std::string* err, std::string msg) {
+  if (err) *err = std::move(msg);
+  return false;
+}
+
+// A DNS name (RFC 1123 labels) or an IP literal.
+bool valid_host(const std::string& h) {
+  if (h.empty() || h.size() > 253) return false;
+  if (IpAddress::parse(h)) return true;
+  size_t label = 0;
+  for (char c : h) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') {
+      if (++label > 63) return false;
+    } else {
+      return false;
+    }
+  }
+  return label > 0;
+}
+
+}  // namespace
+
+bool parse_turn_target(const std::string& text, TurnTarget& out, std::string* err) {
+  const std::string quoted = "'" + text + "'";
+  std::string rest = text;
+  bool uri = false;
+  out = TurnTarget{};
+  // RFC 7065 §3: turnURI = scheme ":" host [ ":" port ] [ "?transport=" transport ].
+  if (rest.rfind("turns:", 0) == 0) {
+    rest = rest.substr(6);
+    uri = true;
+    out.transport = TurnTransport::Tls;
+    out.transport_given = true;
+  } else if (rest.rfind("turn:", 0) == 0) {
+    rest = rest.substr(5);
+    uri = true;
+  }
+  if (auto q = rest.find('?'); q != std::string::npos) {
+    std::string query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    if (!uri) return fail(err, quoted + ": a query is only allowed in a turn: or turns: URI");
+    if (query == "transport=tcp") {
+      if (out.transport != TurnTransport::Tls) out.transport = TurnTransport::Tcp;
+    } else if (query == "transport=udp" && out.transport != TurnTransport::Tls) {
+      out.transport = TurnTransport::Udp;
+    } else {
+      return fail(err, quoted + ": unsupported query '" + query + "' (transport=udp or transport=tcp; turns: is TCP only)");
+    }
+    out.transport_given = true;
+  }
+  std::string host = rest, port;
+  if (!rest.empty() && rest[0] == '[') {
+    auto close = rest.find(']');
+    if (close == std::string::npos) return fail(err, quoted + ": unclosed '['");
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size()) {
+      if (rest[close + 1] != ':') return fail(err, quoted + ": expected ':' after ']'");
+      port = rest.substr(close + 2);
+      if (port.empty()) return fail(err, quoted + ": empty port");
+    }
+    auto ip = IpAddress::parse(host);
+    if (!ip || ip->family() != Family::V6) return fail(err, quoted + ": '" + host + "' is not an IPv6 address");
+  } else if (std::count(rest.begin(), rest.end(), ':') > 1) {
+    return fail(err, quoted + ": IPv6 addresses go in brackets, e.g. [2001:db8::1]:3478");
+  } else if (auto colon = rest.find(':'); colon != std::string::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (port.empty()) return fail(err, quoted + ": empty port");
+  }
+  if (host.empty()) return fail(err, quoted + ": no host");
+  if (!valid_host(host)) return fail(err, quoted + ": '" + host + "' is neither an IP address nor a host name");
+  if (port.empty()) {
+    if (!uri) return fail(err, quoted + ": expected IP:PORT (or a turn:/turns: URI)");
+    out.port = out.transport == TurnTransport::Tls ? 5349 : 3478;  // RFC 7065 §3
+  } else {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoul(port) == 0 || std::stoul(port) > 65535)
+      return fail(err, quoted + ": port '" + port + "' is not 1-65535");
+    out.port = static_cast<uint16_t>(std::stoul(port));
+  }
+  out.host = host;
+  return true;
+}
+
+bool resolve_turn_target(const TurnTarget& target, SocketAddress& out, std::string* err) {
+  if (auto ip = IpAddress::parse(target.host)) {
+    out = SocketAddress{*ip, target.port};
+    return true;
+  }
+  addrinfo hints{};
+  hints.ai_socktype = target.transport == TurnTransport::Udp ? SOCK_DGRAM : SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(target.port);
+  if (int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &res); rc != 0)
+    return fail(err, "cannot resolve '" + target.host + "': " + gai_strerror(rc));
+  sockaddr_storage ss{};
+  std::memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  out = from_sockaddr(ss);
+  return true;
+}
+
+ProbeResult probe_turn_server(const TurnTarget& target, const std::string& username, const std::string& password,
+                              std::chrono::milliseconds timeout, int hold_s) {
+  ProbeResult r;
+  TurnClient::Options o;
+  if (!resolve_turn_target(target, o.server, &r.error)) return r;
+  o.tcp = target.transport != TurnTransport::Udp;
+  o.tls = target.transport == TurnTransport::Tls;
+  if (!IpAddress::parse(target.host)) o.sni = target.host;
+  o.username = username;
+  o.password = password;
+  o.timeout = timeout;
+  TurnClient c(o);
+  if (!c.connect() || !c.allocate(600)) {
+    r.error = c.error();
+    return r;
+  }
+  r.rtt_ms = static_cast<double>(c.last_rtt().count()) / 1000.0;
+  r.relay = c.relay().to_string();
+  for (int t = 0; t < hold_s; ++t) std::this_thread::sleep_for(std::chrono::seconds(1));
+  // RFC 8656 §7.2: LIFETIME 0 deletes the allocation at once.
+  if (!c.refresh(0)) {
+    r.error = "Allocate succeeded, Refresh(0) failed: " + c.error();
+    return r;
+  }
+  r.reachable = true;
+  return r;
+}
+
+TurnClient::TurnClient(Options o) : o_(std::move(o)) {
+  if (o_.tls) o_.tcp = true;
+}
 TurnClient::~TurnClient() {
+  if (ssl_) SSL_free(ssl_);
+  if (ssl_ctx_) SSL_CTX_free(ssl_ctx_);
   if (fd_ >= 0) close(fd_);
+}
+
+bool TurnClient::tls_handshake() {
+  ssl_ctx_ = SSL_CTX_new(TLS_client_method());
+  if (!ssl_ctx_) {
+    error_ = "TLS: " + openssl_error();
+    return false;
+  }
+  SSL_CTX_set_min_proto_version(ssl_ctx_, TLS1_2_VERSION);
+  // A reachability probe: the certificate is not verified (servers are
+  // often registered by IP address); the TURN exchange itself is.
+  SSL_CTX_set_verify(ssl_ctx_, SSL_VERIFY_NONE, nullptr);
+  ssl_ = SSL_new(ssl_ctx_);
+  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) {
+    error_ = "TLS: " + openssl_error();
+    return false;
+  }
+  if (!o_.sni.empty()) SSL_set_tlsext_host_name(ssl_, o_.sni.c_str());
+  // The handshake is bounded by the socket timeouts set in connect().
+  ERR_clear_error();
+  if (int rc = SSL_connect(ssl_); rc != 1) {
+    int e = SSL_get_error(ssl_, rc);
+    std::string why = e == SSL_ERROR_SYSCALL ? (errno ? errno_text(errno) : std::string("connection closed"))
+                                             : openssl_error();
+    if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
+      why = "no answer in " + std::to_string(o_.timeout.count()) + " ms";
+    error_ = "TLS handshake with " + o_.server.to_string() + ": " + why;
+    return false;
+  }
+  return true;
 }
 
 bool TurnClient::connect() {
@@ -33,13 +223,18 @@ bool TurnClient::connect() {
     return false;
   }
   if (o_.tcp) {
+    // Bounds connect() (Linux honours SO_SNDTIMEO there) and the TLS handshake.
     timeval tv{static_cast<time_t>(o_.timeout.count() / 1000), static_cast<suseconds_t>(o_.timeout.count() % 1000 * 1000)};
     setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-    error_ = "connect " + o_.server.to_string() + ": " + errno_text(errno);
+    int e = errno;
+    error_ = "connect " + o_.server.to_string() + ": " +
+             (e == EINPROGRESS ? "no answer in " + std::to_string(o_.timeout.count()) + " ms" : errno_text(e));
     return false;
   }
+  if (o_.tls) return tls_handshake();
   return true;
 }
 
@@ -58,7 +253,9 @@ bool TurnClient::exchange(const std::vector<uint8_t>& request, std::vector<uint8
       return false;
     }
     if (now >= next_send && (!o_.tcp || next_send == start)) {
-      if (send(fd_, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+      bool sent = ssl_ ? SSL_write(ssl_, request.data(), static_cast<int>(request.size())) == static_cast<int>(request.size())
+                       : send(fd_, request.data(), request.size(), MSG_NOSIGNAL) >= 0;
+      if (!sent) {
         error_ = "send to " + o_.server.to_string() + ": " + errno_text(errno);
         return false;
       }
@@ -67,9 +264,12 @@ bool TurnClient::exchange(const std::vector<uint8_t>& request, std::vector<uint8
     }
     auto wait = std::min(deadline, o_.tcp ? deadline : next_send) - Clock::now();
     pollfd p{fd_, POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())));
+    int r = ssl_ && SSL_pending(ssl_) > 0
+                ? 1
+                : poll(&p, 1, static_cast<int>(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())));
     if (r <= 0) continue;
-    ssize_t n = recv(fd_, buf.data() + have, buf.size() - have, 0);
+    ssize_t n = ssl_ ? SSL_read(ssl_, buf.data() + have, static_cast<int>(buf.size() - have))
+                     : recv(fd_, buf.data() + have, buf.size() - have, 0);
     if (n <= 0) {
       error_ = n == 0 ? "connection closed by " + o_.server.to_string()
                       : "receive from " + o_.server.to_string() + ": " + errno_text(errno);

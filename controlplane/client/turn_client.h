@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// TurnClient: a small blocking TURN client (UDP or TCP) for turnctl probe,
-// the registry's reachability checks and tests. Long-term credentials,
-// 401/438 handled, retransmission over UDP (RFC 8489 §6.2.1, bounded).
-// Not for the relay path.
+// TurnClient: a small blocking TURN client (UDP, TCP or TLS) for turnctl
+// probe, the admin API's TURN server registry and tests. Long-term
+// credentials, 401/438 handled, retransmission over UDP (RFC 8489 §6.2.1,
+// bounded). Not for the relay path.
+//
+// probe_turn_server() is the one reachability check (turnctl probe and
+// GET /api/v1/turn-servers/{id}/status): an authenticated Allocate, then
+// Refresh with LIFETIME 0, which deletes the allocation (RFC 8656 §7.2).
 #pragma once
 
 #include <chrono>
@@ -15,13 +19,53 @@
 #include "common/net/address.h"
 #include "common/stun/message.h"
 
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
 namespace turn::cp {
+
+enum class TurnTransport { Udp, Tcp, Tls };
+[[nodiscard]] const char* turn_transport_name(TurnTransport t) noexcept;  // "udp", "tcp", "tls"
+
+// Where a TURN server is: host (IP literal or DNS name), port, transport.
+struct TurnTarget {
+  std::string host;
+  uint16_t port = 0;
+  TurnTransport transport = TurnTransport::Udp;
+  bool transport_given = false;  // by "turns:" or "?transport=" (a bare HOST:PORT gives none)
+  [[nodiscard]] std::string host_port() const;  // "1.2.3.4:3478", "[::1]:3478", "turn.example.org:3478"
+};
+
+// Parses "IP:PORT", "[IPv6]:PORT", "HOST:PORT" or an RFC 7065 TURN URI
+// "turn:HOST[:PORT][?transport=udp|tcp]" / "turns:HOST[:PORT][?transport=tcp]"
+// (default ports 3478 and 5349, RFC 7065 §3). A bare form needs its port.
+// Nothing is resolved. On failure returns false and *err says why, quoting
+// the text.
+bool parse_turn_target(const std::string& text, TurnTarget& out, std::string* err);
+
+// getaddrinfo() of target.host; false and *err on failure.
+bool resolve_turn_target(const TurnTarget& target, SocketAddress& out, std::string* err);
+
+struct ProbeResult {
+  bool reachable = false;
+  double rtt_ms = 0;     // round trip of the authenticated Allocate
+  std::string relay;     // the relayed address the server gave
+  std::string error;     // why not reachable
+};
+
+// Authenticated Allocate, optional hold, Refresh(0). Every transaction is
+// bounded by `timeout` (retransmissions included), so a probe takes at
+// most 3 x timeout plus the hold.
+ProbeResult probe_turn_server(const TurnTarget& target, const std::string& username, const std::string& password,
+                              std::chrono::milliseconds timeout, int hold_s = 0);
 
 class TurnClient {
 public:
   struct Options {
     SocketAddress server;
     bool tcp = false;
+    bool tls = false;        // TLS over TCP (tcp is implied); the certificate is not verified: a probe checks TURN
+    std::string sni;         // server name for TLS (DNS names only)
     std::string username;
     std::string password;
     std::chrono::milliseconds timeout{2000};  // whole transaction, retransmissions included
@@ -51,9 +95,12 @@ public:
 private:
   bool transact(uint16_t method, const std::function<void(void*)>& add_attrs);
   bool exchange(const std::vector<uint8_t>& request, std::vector<uint8_t>& response);
+  bool tls_handshake();
 
   Options o_;
   int fd_ = -1;
+  SSL_CTX* ssl_ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
   std::string realm_, nonce_;
   crypto::Key key_;
   SocketAddress relay_, mapped_;

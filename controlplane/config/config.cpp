@@ -110,13 +110,17 @@ RedisEndpoint parse_redis(const std::string& where, const std::string& key, cons
 }
 
 // coturn keys dpturn accepts and ignores, because its behaviour is the
-// default here or the feature does not apply. Warned about once.
+// default here or the feature does not apply. Each one is reported
+// (Config::ignored_keys), never silently dropped.
 const std::set<std::string> kIgnoredCoturnKeys = {
     "no-cli", "cli-ip", "cli-port", "cli-password", "no-multicast-peers", "stale-nonce",
     "mobility", "no-stdout-log", "simple-log", "new-log-timestamp", "syslog", "pidfile",
     "proc-user", "proc-group", "no-rfc5780", "no-stun-backward-compatibility",
     "response-origin-only-with-rfc5780", "check-origin-consistency", "no-tlsv1", "no-tlsv1_1",
     "no-tlsv1_2", "no-dtls", "dh2066", "log-binding", "no-software-attribute-legacy",
+    // Siblings of the above; no-tcp-relay: RFC 6062 TCP relays are never
+    // offered (an Allocate for TCP gets 442), which is what it asks for.
+    "syslog-facility", "new-log-timestamp-format", "cli-max-output-sessions", "no-tcp-relay",
 };
 
 using Handler = std::function<void(Config&, const std::string& where, const std::string& key,
@@ -262,7 +266,10 @@ void apply_config_line(const std::string& raw, const std::string& where, Config&
     it->second(cfg, where, key, value);
     return;
   }
-  if (kIgnoredCoturnKeys.count(key)) return;
+  if (kIgnoredCoturnKeys.count(key)) {
+    cfg.ignored_keys.push_back(where + ": " + key);
+    return;
+  }
   fail(where, key, "", "unknown key (see docs/configuration.md)");
 }
 

@@ -111,6 +111,9 @@ struct Config {
 
   // Where the values came from, for messages.
   std::string source;
+  // coturn keys accepted and ignored, as "file:line: key"; turn-control
+  // reports each one (--check-config prints them, a start logs them).
+  std::vector<std::string> ignored_keys;
 };
 
 // Parses a turnserver.conf-style file. Throws ConfigError naming file, line,

@@ -73,7 +73,14 @@ size_t RedisStateStore::queue_depth() const {
   return queue_.size();
 }
 
+double RedisStateStore::sync_lag_seconds() const {
+  std::lock_guard lock(mutex_);
+  if (queue_.empty()) return 0;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_.front().queued).count();
+}
+
 void RedisStateStore::push(Event e) {
+  e.queued = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= kMaxQueue) {

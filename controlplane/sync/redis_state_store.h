@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -51,6 +52,9 @@ public:
   [[nodiscard]] bool connected() const { return connected_.load(); }
   [[nodiscard]] uint64_t events_written() const { return written_.load(); }
   [[nodiscard]] size_t queue_depth() const;
+  // Age of the oldest event still waiting for the writer (0 when none): how
+  // far Redis, and the data planes reading it, are behind this instance.
+  [[nodiscard]] double sync_lag_seconds() const;
 
 private:
   struct Event {
@@ -60,6 +64,7 @@ private:
     SocketAddress peer;
     uint16_t channel = 0;
     uint64_t expires_s = 0;
+    std::chrono::steady_clock::time_point queued{};  // set by push()
   };
   void push(Event e);
   void run();

@@ -7,9 +7,11 @@
 //     usage                      "TURN relay usage": live allocations
 //     user list | user add NAME [--password P] | user del NAME
 //     metrics                    Prometheus text
+//     servers add|list|get|status|delete   the TURN server registry
 // The token comes from --token, $DPTURN_ADMIN_TOKEN or --token-file.
 #include <httplib.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -41,7 +43,13 @@ int usage(int code) {
          "  user add NAME [--password P] create (random password printed if none given)\n"
          "  user del NAME                delete\n"
          "  metrics                      Prometheus metrics\n"
-         "  probe turn:HOST[:PORT][?transport=udp|tcp] -u USER -p PASS [--hold SECONDS]\n"
+         "  servers list                 registered TURN servers with their last status\n"
+         "  servers add SERVER_ADDRESS CLIENT_ADDRESS -u USER -p PASS [--type udp|tcp|tls]\n"
+         "                               register a TURN server (type defaults to the URI's, else udp)\n"
+         "  servers get ID | servers delete ID\n"
+         "  servers status ID [--json]   probe it now: reachable and round trip (exit 1 if not)\n"
+         "  probe turn:HOST[:PORT][?transport=udp|tcp] | turns:HOST[:PORT] | IP:PORT\n"
+         "        -u USER -p PASS [--hold SECONDS] [--json]\n"
          "                               authenticated Allocate + Refresh(0) against any TURN\n"
          "                               server; prints reachable and the round trip\n"
          "environment: DPTURN_ADMIN_URL, DPTURN_ADMIN_TOKEN\n";
@@ -57,47 +65,11 @@ std::string random_password() {
   return p;
 }
 
-// RFC 7065 TURN URI: turn:host[:port][?transport=udp|tcp]
-bool parse_turn_uri(const std::string& uri, turn::SocketAddress& server, bool& tcp, std::string& err) {
-  std::string rest;
-  if (uri.rfind("turn:", 0) == 0) rest = uri.substr(5);
-  else { err = "expected turn:HOST[:PORT][?transport=udp|tcp], got '" + uri + "'"; return false; }
-  tcp = false;
-  if (auto q = rest.find('?'); q != std::string::npos) {
-    std::string query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-    if (query == "transport=tcp") tcp = true;
-    else if (query != "transport=udp") { err = "unsupported query '" + query + "'"; return false; }
-  }
-  std::string host = rest, port = "3478";
-  if (!rest.empty() && rest[0] == '[') {
-    auto close = rest.find(']');
-    if (close == std::string::npos) { err = "unclosed [ in '" + uri + "'"; return false; }
-    host = rest.substr(1, close - 1);
-    if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
-  } else if (auto colon = rest.rfind(':'); colon != std::string::npos) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-  }
-  addrinfo hints{};
-  hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
-  addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    err = "cannot resolve '" + host + ":" + port + "': " + gai_strerror(rc);
-    return false;
-  }
-  sockaddr_storage ss{};
-  std::memcpy(&ss, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  server = turn::cp::from_sockaddr(ss);
-  return true;
-}
-
 int probe(const std::vector<std::string>& args, const std::string& user, const std::string& pass, int hold_s,
           bool as_json) {
-  turn::cp::TurnClient::Options o;
+  turn::cp::TurnTarget target;
   std::string err;
-  if (args.size() != 2 || !parse_turn_uri(args[1], o.server, o.tcp, err)) {
+  if (args.size() != 2 || !turn::cp::parse_turn_target(args[1], target, &err)) {
     std::cerr << "turnctl probe: " << (err.empty() ? "needs one TURN URI" : err) << "\n";
     return 2;
   }
@@ -105,27 +77,18 @@ int probe(const std::vector<std::string>& args, const std::string& user, const s
     std::cerr << "turnctl probe: -u USER and -p PASS are required\n";
     return 2;
   }
-  o.username = user;
-  o.password = pass;
-  turn::cp::TurnClient c(o);
-  bool ok = c.connect() && c.allocate(600);
-  double rtt_ms = static_cast<double>(c.last_rtt().count()) / 1000.0;
-  std::string relay = ok ? c.relay().to_string() : "";
-  if (ok && hold_s > 0) {
-    for (int t = 0; t < hold_s; ++t) std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-  if (ok && !c.refresh(0)) ok = false;
+  auto r = turn::cp::probe_turn_server(target, user, pass, std::chrono::milliseconds(2000), hold_s);
   if (as_json) {
-    std::cout << json{{"reachable", ok}, {"roundTripTimeMs", ok ? rtt_ms : 0.0}, {"relay", relay},
-                      {"error", ok ? "" : c.error()}}.dump() << "\n";
-  } else if (ok) {
+    std::cout << json{{"reachable", r.reachable}, {"roundTripTimeMs", r.reachable ? json(r.rtt_ms) : json(nullptr)},
+                      {"relay", r.relay}, {"error", r.reachable ? json(nullptr) : json(r.error)}}.dump() << "\n";
+  } else if (r.reachable) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.3f", rtt_ms);
-    std::cout << "reachable: " << args[1] << " round trip " << buf << " ms, relay " << relay << "\n";
+    std::snprintf(buf, sizeof buf, "%.3f", r.rtt_ms);
+    std::cout << "reachable: " << args[1] << " round trip " << buf << " ms, relay " << r.relay << "\n";
   } else {
-    std::cout << "unreachable: " << args[1] << ": " << c.error() << "\n";
+    std::cout << "unreachable: " << args[1] << ": " << r.error << "\n";
   }
-  return ok ? 0 : 1;
+  return r.reachable ? 0 : 1;
 }
 
 std::string age(uint64_t s) {
@@ -140,7 +103,7 @@ int main(int argc, char** argv) {
   std::string url = std::getenv("DPTURN_ADMIN_URL") ? std::getenv("DPTURN_ADMIN_URL") : "http://127.0.0.1:8080";
   std::string token = std::getenv("DPTURN_ADMIN_TOKEN") ? std::getenv("DPTURN_ADMIN_TOKEN") : "";
   std::vector<std::string> args;
-  std::string password, probe_user, probe_pass;
+  std::string password, probe_user, probe_pass, type;
   int hold_s = 0;
   bool as_json = false;
   for (int i = 1; i < argc; ++i) {
@@ -163,10 +126,12 @@ int main(int argc, char** argv) {
     else if (a == "-p" || a == "--pass") probe_pass = value();
     else if (a == "--hold") hold_s = std::atoi(value().c_str());
     else if (a == "--json") as_json = true;
+    else if (a == "--type") type = value();
     else args.push_back(a);
   }
   if (args.empty()) return usage(2);
 
+  signal(SIGPIPE, SIG_IGN);  // TLS probes write with SSL_write (no MSG_NOSIGNAL)
   if (args[0] == "probe") return probe(args, probe_user, probe_pass, hold_s, as_json);
 
   httplib::Client cli(url);
@@ -245,6 +210,73 @@ int main(int argc, char** argv) {
   if (cmd == "metrics") {
     call("GET", "/metrics");
     return 0;
+  }
+  if (cmd == "servers" && args.size() >= 2) {
+    const std::string& sub = args[1];
+    auto line = [](const json& e) {
+      std::string st = "not probed yet";
+      if (e.contains("lastStatus") && e["lastStatus"].is_object()) {
+        const json& l = e["lastStatus"];
+        char buf[64];
+        if (l["reachable"].get<bool>()) {
+          std::snprintf(buf, sizeof buf, "%.3f", l["roundTripTimeMs"].get<double>());
+          st = std::string("reachable, ") + buf + " ms";
+        } else {
+          st = "UNREACHABLE: " + l["error"].get<std::string>();
+        }
+      }
+      std::cout << e["id"].get<std::string>() << "  " << e["type"].get<std::string>() << "  server "
+                << e["serverAddress"].get<std::string>() << "  client " << e["clientAddress"].get<std::string>()
+                << "  user " << e["username"].get<std::string>() << "  (" << st << ")\n";
+    };
+    if (sub == "list" && args.size() == 2) {
+      json l = call("GET", "/api/v1/turn-servers");
+      std::cout << l["count"] << " TURN server(s), stored in " << l["persistence"].get<std::string>() << "\n";
+      for (const auto& e : l["turnServers"]) line(e);
+      return 0;
+    }
+    if (sub == "add" && args.size() == 4) {
+      if (probe_user.empty() || probe_pass.empty()) {
+        std::cerr << "turnctl servers add: -u USER and -p PASS are required\n";
+        return 2;
+      }
+      if (type.empty()) {
+        turn::cp::TurnTarget t;
+        type = turn::cp::parse_turn_target(args[2], t, nullptr) ? turn::cp::turn_transport_name(t.transport) : "udp";
+      }
+      json e = call("POST", "/api/v1/turn-servers",
+                    json{{"serverAddress", args[2]}, {"clientAddress", args[3]}, {"username", probe_user},
+                         {"password", probe_pass}, {"type", type}}.dump());
+      std::cout << e["id"].get<std::string>() << "\n";
+      return 0;
+    }
+    if (sub == "get" && args.size() == 3) {
+      std::cout << call("GET", "/api/v1/turn-servers/" + args[2]).dump(2) << "\n";
+      return 0;
+    }
+    if (sub == "delete" && args.size() == 3) {
+      call("DELETE", "/api/v1/turn-servers/" + args[2]);
+      std::cout << "deleted " << args[2] << "\n";
+      return 0;
+    }
+    if (sub == "status" && args.size() == 3) {
+      json st = call("GET", "/api/v1/turn-servers/" + args[2] + "/status");
+      if (!st.contains("reachable")) {  // 503: too many probes in flight
+        std::cerr << "turnctl: " << st.value("error", st.dump()) << "\n";
+        return 1;
+      }
+      bool ok = st["reachable"].get<bool>();
+      if (as_json) {
+        std::cout << st.dump() << "\n";
+      } else if (ok) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.3f", st["roundTripTimeMs"].get<double>());
+        std::cout << "reachable: " << args[2] << " round trip " << buf << " ms\n";
+      } else {
+        std::cout << "unreachable: " << args[2] << ": " << st["error"].get<std::string>() << "\n";
+      }
+      return ok ? 0 : 1;
+    }
   }
   if (cmd == "user" && args.size() >= 2) {
     if (args[1] == "list") {

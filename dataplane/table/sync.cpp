@@ -310,6 +310,8 @@ void StateSync::push_counters() {
     redisAppendCommand(ctx_, "HINCRBY %s dp_bytes_to_client %llu", key.c_str(),
                        static_cast<unsigned long long>(sum.to_client_bytes - base.to_client_bytes));
     n += 4;
+    stats_.bytes_to_peer += sum.to_peer_bytes - base.to_peer_bytes;
+    stats_.bytes_to_client += sum.to_client_bytes - base.to_client_bytes;
     base = sum;
   });
   for (size_t i = 0; i < n; ++i) {

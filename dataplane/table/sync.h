@@ -37,6 +37,10 @@ struct SyncStats {
   std::atomic<uint64_t> skipped{0};     // records the fast path cannot take (IPv6, TCP clients)
   std::atomic<uint64_t> table_full{0};
   std::atomic<uint64_t> lag_ms{0};      // age of the last applied event
+  // Relayed payload bytes, summed from the per-allocation counters as they
+  // are pushed to Redis (every second).
+  std::atomic<uint64_t> bytes_to_peer{0};
+  std::atomic<uint64_t> bytes_to_client{0};
 };
 
 class StateSync {

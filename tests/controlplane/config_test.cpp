@@ -198,8 +198,14 @@ TEST(ConfigKeys, BooleanSpellings) {
 TEST(ConfigKeys, IgnoredCoturnKeysAreAccepted) {
   Config c;
   for (const char* k : {"no-cli", "stale-nonce", "no-multicast-peers", "mobility", "syslog", "no-stdout-log",
-                        "pidfile=/run/turnserver.pid", "no-tlsv1", "no-dtls", "log-binding"})
+                        "pidfile=/run/turnserver.pid", "no-tlsv1", "no-dtls", "log-binding", "no-tcp-relay",
+                        "syslog-facility=LOCAL0", "new-log-timestamp-format=%FT%T", "cli-max-output-sessions=256"})
     EXPECT_NO_THROW(apply_config_line(k, "t:1", c)) << k;
+  // Each one is recorded with where it was, for turn-control to report.
+  ASSERT_EQ(c.ignored_keys.size(), 14u);
+  EXPECT_EQ(c.ignored_keys[0], "t:1: no-cli");
+  EXPECT_EQ(c.ignored_keys[6], "t:1: pidfile");
+  EXPECT_EQ(c.ignored_keys[13], "t:1: cli-max-output-sessions");
 }
 
 TEST(ConfigKeys, NoAuthIsRefused) {

@@ -832,6 +832,28 @@ TEST_F(FastPath, HairpinWithoutPermissionOnTheOtherSideIsPunted) {
 
 // ---- punts: unchanged, to the kernel -------------------------------------------------
 
+// A dual-homed host: client C reached turn-control on the internal
+// address, which another (kernel) interface owns. Data for C, from a peer
+// or hairpinned from A (the case ClientOfAnotherInterfaceIsTheKernelsToAnswer
+// leaves out), goes to the kernel unchanged instead of out of
+// this port towards the gateway.
+TEST_F(FastPath, ClientOnAnotherInterfaceIsPunted) {
+  pc_.local_ips[0] = kServer;
+  pc_.nlocal = 1;
+  const uint32_t inside_server = ip4(10, 10, 0, 10), inside_client = ip4(10, 10, 0, 50);
+  t_.add_neighbor(inside_client, kClientBHopMac);
+  uint32_t c = t_.add_alloc(inside_client, 40010, kServer, 49410, kLive, inside_server);
+  t_.add_permission(c, kPeer1);
+  t_.add_permission(c, kServer);
+  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 49410, pattern(8)), PuntReason::NoNeighbor);
+  t_.add_channel(a_, 0x4020, kServer, 49410);
+  t_.add_permission(a_, kServer);
+  expect_punt(from_client_a(channel_data(0x4020, pattern(12))), PuntReason::NoNeighbor);
+  // Clients on this port's address still take the fast path.
+  Buf b(from_peer1(pattern(8), kIn));
+  EXPECT_EQ(run(b).kind, Verdict::Tx);
+}
+
 TEST_F(FastPath, PuntUnknownChannel) {
   expect_punt(from_client_a(channel_data(0x4ABC, pattern(10))), PuntReason::UnknownFlow);
   // Bound, but by another client.
@@ -1491,6 +1513,21 @@ TEST_F(FastPath6, PeerToClientChannelDataAndDataIndication) {
   ASSERT_NE(dd, nullptr);
   Bytes got = m.value(*dd);
   EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), data);
+}
+
+// As ClientOnAnotherInterfaceIsPunted, for an IPv6 client that reached an
+// address no port carries.
+TEST_F(FastPath6, ClientOnAnotherInterfaceIsPunted) {
+  pc_.local_ips6[0] = kServer6;
+  pc_.nlocal6 = 1;
+  const Ip6 inside_server = ip6("fd00:10::10"), inside_client = ip6("fd00:10::50");
+  uint32_t c = t_.add_alloc6(inside_client, 40010, inside_server, kTurnPort, kServer6, 49410);
+  t_.add_neighbor6(inside_client, kClientBHopMac, 0);
+  t_.add_permission6(c, kPeer6);
+  expect_punt(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, 49410, pattern(8), 51),
+              PuntReason::NoNeighbor);
+  Buf b(from_peer6(pattern(8)));  // a client of the port's own address: fast path
+  EXPECT_EQ(run(b).kind, Verdict::Tx);
 }
 
 TEST_F(FastPath6, HairpinBetweenTwoIpv6Allocations) {

@@ -44,33 +44,7 @@ for pair in "$NS_C:10.77.1" "$NS_P:10.77.2"; do
   ip -n "$ns" route add default via "$net.1"
   ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
 done
-# The data plane's port: no IP, and the kernel must not answer on it (the
-# TAP carries the address): strict reverse-path filter, no ARP.
-ip -n "$NS_S" link set eth0 up
-ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
-ip netns exec "$NS_S" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
-ip -n "$NS_S" link set eth0 arp off
-
-start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
-cat >"$E2E_TMP/dp.conf" <<CONF
-ip=10.77.0.2/24
-gateway=10.77.0.1
-listening-port=3478
-min-port=49152
-max-port=65535
-legacy-channel-range
-tap=dpt0
-state-redis="ip=127.0.0.1 port=6379"
-instance-id=dp-e2e
-allocations=4096
-channels=16384
-CONF
-start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
-  --vdev=net_af_packet0,iface=eth0 --file-prefix="$PREFIX" -- -c "$E2E_TMP/dp.conf"
-for _ in $(seq 1 100); do ip -n "$NS_S" link show dpt0 >/dev/null 2>&1 && break; sleep 0.1; done
-ip -n "$NS_S" addr add 10.77.0.2/24 dev dpt0 && ip -n "$NS_S" route add default via 10.77.0.1 \
-  || { fail "TAP dpt0 created by turn-dataplane"; exit 1; }
-ip netns exec "$NS_S" ethtool -K dpt0 tx off >/dev/null
+dataplane_up "$BUILD" "$PREFIX" dp-e2e || exit 1
 cat >"$E2E_TMP/tc.conf" <<CONF
 listening-ip=10.77.0.2
 relay-ip=10.77.0.2

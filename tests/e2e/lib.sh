@@ -16,6 +16,7 @@ NS_C="dpt-c-$E2E_ID"   # client side
 NS_P="dpt-p-$E2E_ID"   # peer side
 E2E_TMP=$(mktemp -d /tmp/dpturn-e2e.XXXXXX)
 E2E_PIDS=()
+E2E_DPDK_PREFIXES=()   # DPDK --file-prefix values to remove from /var/run/dpdk at the end
 E2E_FAILS=0
 E2E_PASSES=0
 
@@ -95,6 +96,41 @@ start_redis() {  # ns port
   wait_port "$1" tcp "127.0.0.1:$2" 10
 }
 
+# turn-dataplane on the server namespace's eth0 (net_af_packet) with Redis
+# beside it; its TAP dpt0 carries 10.77.0.2/24, default route via 10.77.0.1
+# (the router namespace). The shape of tests/e2e/dataplane_e2e.sh.
+#   dataplane_up BUILD FILE_PREFIX INSTANCE_ID  -> PID_dataplane, $E2E_TMP/dp.conf
+dataplane_up() {
+  local build=$1 prefix=$2 instance=$3
+  E2E_DPDK_PREFIXES+=("$prefix")
+  # The data plane's port: no IP, and the kernel must not answer on it (the
+  # TAP carries the address): strict reverse-path filter, no ARP.
+  ip -n "$NS_S" link set eth0 up
+  ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
+  ip netns exec "$NS_S" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
+  ip -n "$NS_S" link set eth0 arp off
+  start_redis "$NS_S" 6379 || { fail "redis starts"; return 1; }
+  cat >"$E2E_TMP/dp.conf" <<CONF
+ip=10.77.0.2/24
+gateway=10.77.0.1
+listening-port=3478
+min-port=49152
+max-port=65535
+legacy-channel-range
+tap=dpt0
+state-redis="ip=127.0.0.1 port=6379"
+instance-id=$instance
+allocations=4096
+channels=16384
+CONF
+  start dataplane "$NS_S" "$build/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
+    --vdev=net_af_packet0,iface=eth0 --file-prefix="$prefix" -- -c "$E2E_TMP/dp.conf"
+  for _ in $(seq 1 100); do ip -n "$NS_S" link show dpt0 >/dev/null 2>&1 && break; sleep 0.1; done
+  ip -n "$NS_S" addr add 10.77.0.2/24 dev dpt0 && ip -n "$NS_S" route add default via 10.77.0.1 \
+    || { fail "TAP dpt0 created by turn-dataplane"; return 1; }
+  ip netns exec "$NS_S" ethtool -K dpt0 tx off >/dev/null
+}
+
 make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=dpturn-e2e" -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1
@@ -103,6 +139,7 @@ make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
 cleanup() {
   for pid in "${E2E_PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
   for ns in "$NS_S" "$NS_C" "$NS_P"; do ip netns del "$ns" 2>/dev/null || true; done
+  for p in "${E2E_DPDK_PREFIXES[@]:-}"; do [ -n "$p" ] && rm -rf "/var/run/dpdk/$p"; done
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$E2E_FAILS" -gt 0 ]; then
     log "logs kept in $E2E_TMP"
     for f in "$E2E_TMP"/*.log; do echo "----- $f (tail)"; tail -n 15 "$f"; done

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# deploy/: the example configs parse (turn-control --check-config,
+# turn-dataplane --check-config) and the systemd units pass
+# `systemd-analyze verify` (with the binaries pointed at this build). A
+# unit with a misspelt directive must fail the same check, so the check
+# itself is known to bite. docs/deployment.md.
+#
+#   tests/deploy/deploy_configs.sh BUILD_DIR
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+TMP=$(mktemp -d /tmp/dpturn-deploy.XXXXXX)
+trap 'rm -rf "$TMP" "/var/run/dpdk/dptdeploy$$"' EXIT
+fails=0
+ok() { echo "PASS: $*"; }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+out=$("$BUILD/controlplane/turn-control" -c "$ROOT/deploy/examples/edge-dual-homed.conf" --check-config 2>&1)
+echo "$out"
+check "edge-dual-homed.conf: turn-control --check-config says config ok, nothing ignored" \
+  test "$out" = "config ok"
+
+DP=$BUILD/dataplane/turn-dataplane
+if [ -x "$DP" ]; then
+  # The .env's EAL arguments name a PCI NIC; here: no device at all.
+  out=$("$DP" -l 0-1 --no-huge -m 64 --no-pci --no-shconf --file-prefix="dptdeploy$$" \
+        -- -c "$ROOT/deploy/examples/dataplane-edge.conf" --check-config 2>&1)
+  echo "$out" | tail -2
+  check "dataplane-edge.conf: turn-dataplane --check-config says config ok" grep -qx "config ok" <<<"$out"
+  out=$("$DP" -l 0-1 --no-huge -m 64 --no-pci --no-shconf --file-prefix="dptdeploy$$" \
+        -- -c "$ROOT/deploy/examples/dataplane-edge.conf" --bogus-key=1 --check-config 2>&1)
+  check "turn-dataplane --check-config refuses a bad key" grep -q "bogus-key" <<<"$out"
+else
+  echo "note: turn-dataplane not built (no DPDK); its example is not checked"
+fi
+# The .env names the example's config, and gives each of its TAPs the
+# port's address (and the default route through the port with gateway=).
+check "dataplane-edge.env names the example's config and each TAP's address" \
+  /usr/bin/python3 - "$ROOT/deploy/examples/dataplane-edge.env" "$ROOT/deploy/examples/dataplane-edge.conf" <<'PY'
+import shlex, sys
+env = dict(l.split("=", 1) for l in open(sys.argv[1]).read().splitlines() if l and not l.startswith("#"))
+env = {k: " ".join(shlex.split(v)) for k, v in env.items()}
+assert env["DPTURN_DP_CONFIG"] == "/etc/dpturn/dataplane-edge.conf", env
+ports, cur = [], None
+for line in open(sys.argv[2]).read().splitlines():
+    k, _, v = line.partition("=")
+    if k == "port": cur = {}; ports.append(cur)
+    elif k in ("ip", "gateway", "tap", "route") and cur is not None: cur.setdefault(k, []).append(v)
+want = set()
+for p in ports:
+    want.add(f"{p['tap'][0]}={p['ip'][0]}" + (f",{p['gateway'][0]}" if "gateway" in p else ""))
+    want.update(f"route={r}" for r in p.get("route", []))
+got = set(env["DPTURN_TAPS"].split())
+assert got == want, (got, want)
+PY
+check "dpturn-tap-up is valid sh" sh -n "$ROOT/deploy/systemd/dpturn-tap-up"
+
+if command -v systemd-analyze >/dev/null; then
+  # The units as installed, with /usr/local paths pointed at this build.
+  mkdir -p "$TMP/units"
+  for u in "$ROOT"/deploy/systemd/*.service; do
+    sed -e "s|/usr/local/bin/turn-control|$BUILD/controlplane/turn-control|g" \
+        -e "s|/usr/local/bin/turn-dataplane|${DP}|g" \
+        -e "s|/usr/local/lib/dpturn/dpturn-tap-up|$ROOT/deploy/systemd/dpturn-tap-up|g" "$u" >"$TMP/units/$(basename "$u")"
+  done
+  [ -x "$DP" ] || sed -i "s|$DP|/bin/true|g" "$TMP/units/dpturn-dataplane@.service"
+  for u in dpturn-control.service dpturn-dataplane@edge.service; do
+    out=$(cd "$TMP/units" && systemd-analyze verify --man=no "./$u" 2>&1); rc=$?
+    # Dependencies on units this machine lacks (redis-server) are not errors of ours.
+    out=$(grep -v "redis-server.service" <<<"$out")
+    [ -n "$out" ] && echo "$out"
+    check "systemd-analyze verify $u" test "$rc" = 0 -a -z "$out"
+  done
+  sed 's/^ProtectSystem=/ProtectSytem=/' "$TMP/units/dpturn-control.service" >"$TMP/units/broken.service"
+  out=$(cd "$TMP/units" && systemd-analyze verify --man=no ./broken.service 2>&1)
+  check "systemd-analyze verify catches a misspelt directive (the check bites)" grep -q "ProtectSytem" <<<"$out"
+else
+  echo "note: systemd-analyze not installed; units not verified"
+fi
+echo "deploy_configs: $fails failure(s)"
+[ $fails = 0 ]
