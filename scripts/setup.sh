@@ -17,6 +17,7 @@ PACKAGES=(
   libdpdk-dev dpdk dpdk-dev libssl-dev openssl libhiredis-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev
   redis-server redis-tools coturn iproute2 ethtool procps python3 python3-scapy curl
+  chromium python3-websocket python3-prometheus-client
 )
 
 missing=()
