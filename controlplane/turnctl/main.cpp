@@ -21,10 +21,6 @@
 #include <string>
 #include <vector>
 
-#include <netdb.h>
-
-#include <thread>
-
 #include "common/crypto/integrity.h"
 #include "controlplane/client/turn_client.h"
 #include "controlplane/net/socket.h"
