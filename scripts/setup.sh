@@ -20,7 +20,7 @@ PACKAGES=(
   python3-matplotlib time
   # tests/browser (headless Chromium, driven over its DevTools pipe) and
   # deploy/systemd (systemd-analyze verify)
-  chromium systemd
+  chromium systemd python3-websocket python3-prometheus-client
 )
 
 missing=()

@@ -54,9 +54,10 @@ constexpr std::string_view kPage = R"html(<!DOCTYPE html>
 
   <section class="two">
     <div>
-      <h2>Local credentials <span class="count" id="users-count"></span></h2>
+      <h2>Credentials <span class="count" id="users-count"></span></h2>
       <ul class="chips" id="users"></ul>
-      <p class="empty" id="users-empty">No credentials in the local database.</p>
+      <p class="empty" id="users-empty">No credentials.</p>
+      <p class="muted small">Names only. <span class="chip local legend">marked</span> = added through the admin API.</p>
     </div>
     <div>
       <h2>Registered TURN servers <span class="count" id="servers-count"></span></h2>
@@ -162,8 +163,12 @@ constexpr std::string_view kJs = R"js('use strict';
   }
 
   function renderUsers(u) {
-    const names = (u.users || []).map((x) => x.name);
-    $('users').replaceChildren(...names.map((n) => el('li', {class: 'chip'}, n)));
+    // Every known name (configuration, admin API, Redis user DB); the ones
+    // added through the admin API are marked. Names only, never keys.
+    const local = new Set((u.users || []).map((x) => x.name));
+    const names = [...new Set(u.all_names || [])].sort();
+    $('users').replaceChildren(...names.map((n) => el('li', {class: 'chip' + (local.has(n) ? ' local' : ''),
+      'data-name': n, title: local.has(n) ? 'added through the admin API' : 'configuration or Redis user DB'}, n)));
     $('users-empty').hidden = names.length > 0;
     $('users-count').textContent = names.length;
   }
@@ -274,7 +279,7 @@ main { padding: 20px 28px; max-width: 1500px; margin: 0 auto; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; margin-bottom: 8px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
 .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card .value { font-size: 22px; font-weight: 600; margin-top: 4px; }
+.card .value { font-size: 22px; font-weight: 600; margin-top: 4px; overflow-wrap: anywhere; }
 .card .value.small { font-size: 14px; font-weight: 500; }
 .dp { display: inline-block; margin-right: 8px; }
 h2 { font-size: 15px; margin: 22px 0 8px; }
@@ -295,8 +300,12 @@ tbody tr:hover { background: #f8fafc; }
 .empty { color: var(--muted); background: var(--card); border: 1px dashed var(--line); border-radius: 8px; padding: 14px; margin: 0; }
 .chips { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px; }
 .chip { background: var(--card); border: 1px solid var(--line); border-radius: 14px; padding: 3px 12px; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
+.chip.local { border-color: #93c5fd; background: #eff6ff; }
+.chip.legend { padding: 0 8px; font-size: 12px; }
 .two { display: grid; grid-template-columns: minmax(220px, 1fr) 3fr; gap: 24px; }
-@media (max-width: 900px) { .two { grid-template-columns: 1fr; } }
+@media (max-width: 900px) { .chip.local { border-color: #93c5fd; background: #eff6ff; }
+.chip.legend { padding: 0 8px; font-size: 12px; }
+.two { grid-template-columns: 1fr; } }
 footer { color: var(--muted); font-size: 12px; padding: 10px 28px 24px; max-width: 1500px; margin: 0 auto; }
 body.login { display: flex; align-items: center; justify-content: center; min-height: 100vh; }
 .login-box { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 28px 32px; width: 340px; display: flex; flex-direction: column; gap: 8px; }

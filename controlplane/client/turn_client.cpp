@@ -148,7 +148,7 @@ bool resolve_turn_target(const TurnTarget& target, SocketAddress& out, std::stri
 }
 
 ProbeResult probe_turn_server(const TurnTarget& target, const std::string& username, const std::string& password,
-                              std::chrono::milliseconds timeout, int hold_s) {
+                              std::chrono::milliseconds timeout, int hold_s, const SocketAddress* peer) {
   ProbeResult r;
   TurnClient::Options o;
   if (!resolve_turn_target(target, o.server, &r.error)) return r;
@@ -165,6 +165,14 @@ ProbeResult probe_turn_server(const TurnTarget& target, const std::string& usern
   }
   r.rtt_ms = static_cast<double>(c.last_rtt().count()) / 1000.0;
   r.relay = c.relay().to_string();
+  if (peer && !c.create_permission(peer->ip)) {
+    r.error = "CreatePermission " + peer->ip.to_string() + ": " + c.error();
+    return r;
+  }
+  if (peer && !c.channel_bind(0x4000, *peer)) {  // RFC 8656 §12: 0x4000 is the first channel number
+    r.error = "ChannelBind 0x4000 " + peer->to_string() + ": " + c.error();
+    return r;
+  }
   for (int t = 0; t < hold_s; ++t) std::this_thread::sleep_for(std::chrono::seconds(1));
   // RFC 8656 §7.2: LIFETIME 0 deletes the allocation at once.
   if (!c.refresh(0)) {

@@ -55,9 +55,11 @@ struct ProbeResult {
 
 // Authenticated Allocate, optional hold, Refresh(0). Every transaction is
 // bounded by `timeout` (retransmissions included), so a probe takes at
-// most 3 x timeout plus the hold.
+// most 3 x timeout plus the hold. With a `peer`, a CreatePermission for it
+// and a ChannelBind (channel 0x4000) follow the Allocate (turnctl probe
+// --peer: an allocation that shows peers and channels while held).
 ProbeResult probe_turn_server(const TurnTarget& target, const std::string& username, const std::string& password,
-                              std::chrono::milliseconds timeout, int hold_s = 0);
+                              std::chrono::milliseconds timeout, int hold_s = 0, const SocketAddress* peer = nullptr);
 
 class TurnClient {
 public:

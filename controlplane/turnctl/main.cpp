@@ -17,12 +17,9 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <netdb.h>
-
-#include <thread>
 
 #include "common/crypto/integrity.h"
 #include "controlplane/client/turn_client.h"
@@ -49,9 +46,10 @@ int usage(int code) {
          "  servers get ID | servers delete ID\n"
          "  servers status ID [--json]   probe it now: reachable and round trip (exit 1 if not)\n"
          "  probe turn:HOST[:PORT][?transport=udp|tcp] | turns:HOST[:PORT] | IP:PORT\n"
-         "        -u USER -p PASS [--hold SECONDS] [--json]\n"
+         "        -u USER -p PASS [--hold SECONDS] [--peer IP:PORT] [--json]\n"
          "                               authenticated Allocate + Refresh(0) against any TURN\n"
          "                               server; prints reachable and the round trip\n"
+         "                               (--peer: also CreatePermission + ChannelBind 0x4000)\n"
          "environment: DPTURN_ADMIN_URL, DPTURN_ADMIN_TOKEN\n";
   return code;
 }
@@ -66,7 +64,7 @@ std::string random_password() {
 }
 
 int probe(const std::vector<std::string>& args, const std::string& user, const std::string& pass, int hold_s,
-          bool as_json) {
+          bool as_json, const std::string& peer_text) {
   turn::cp::TurnTarget target;
   std::string err;
   if (args.size() != 2 || !turn::cp::parse_turn_target(args[1], target, &err)) {
@@ -77,7 +75,16 @@ int probe(const std::vector<std::string>& args, const std::string& user, const s
     std::cerr << "turnctl probe: -u USER and -p PASS are required\n";
     return 2;
   }
-  auto r = turn::cp::probe_turn_server(target, user, pass, std::chrono::milliseconds(2000), hold_s);
+  std::optional<turn::SocketAddress> peer;
+  if (!peer_text.empty()) {
+    peer = turn::SocketAddress::parse(peer_text);
+    if (!peer || peer->port == 0) {
+      std::cerr << "turnctl probe: --peer wants IP:PORT, got '" << peer_text << "'\n";
+      return 2;
+    }
+  }
+  auto r = turn::cp::probe_turn_server(target, user, pass, std::chrono::milliseconds(2000), hold_s,
+                                       peer ? &*peer : nullptr);
   if (as_json) {
     std::cout << json{{"reachable", r.reachable}, {"roundTripTimeMs", r.reachable ? json(r.rtt_ms) : json(nullptr)},
                       {"relay", r.relay}, {"error", r.reachable ? json(nullptr) : json(r.error)}}.dump() << "\n";
@@ -103,7 +110,7 @@ int main(int argc, char** argv) {
   std::string url = std::getenv("DPTURN_ADMIN_URL") ? std::getenv("DPTURN_ADMIN_URL") : "http://127.0.0.1:8080";
   std::string token = std::getenv("DPTURN_ADMIN_TOKEN") ? std::getenv("DPTURN_ADMIN_TOKEN") : "";
   std::vector<std::string> args;
-  std::string password, probe_user, probe_pass, type;
+  std::string password, probe_user, probe_pass, type, peer;
   int hold_s = 0;
   bool as_json = false;
   for (int i = 1; i < argc; ++i) {
@@ -127,12 +134,13 @@ int main(int argc, char** argv) {
     else if (a == "--hold") hold_s = std::atoi(value().c_str());
     else if (a == "--json") as_json = true;
     else if (a == "--type") type = value();
+    else if (a == "--peer") peer = value();
     else args.push_back(a);
   }
   if (args.empty()) return usage(2);
 
   signal(SIGPIPE, SIG_IGN);  // TLS probes write with SSL_write (no MSG_NOSIGNAL)
-  if (args[0] == "probe") return probe(args, probe_user, probe_pass, hold_s, as_json);
+  if (args[0] == "probe") return probe(args, probe_user, probe_pass, hold_s, as_json, peer);
 
   httplib::Client cli(url);
   cli.set_connection_timeout(3);

@@ -113,6 +113,8 @@ check "turnctl status lists the data plane as up" grep -qE "^  dp-e2e	up	1 worke
 metrics=$(ctl metrics)
 check "/metrics counts fast-path packets from the data plane" \
   grep -qE '^dpturn_relayed_packets_total\{direction="to_peer",path="fast",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
+check "/metrics counts fast-path bytes from the data plane" \
+  grep -qE '^dpturn_relayed_bytes_total\{direction="to_peer",path="fast",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
 check "/metrics has the data plane's per-worker load" grep -qE '^dpturn_dataplane_polls_total\{worker="0",result="busy",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
 
 before=$(stats)
