@@ -429,9 +429,8 @@ Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F
   return Verdict::punted(PuntReason::NotTurn);
 }
 
-// The whole decision for one received frame.
 template <class Tables>
-Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
+Verdict classify_and_forward(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
   if (f.len >= kEthHeader && load_be16(f.data() + 12) == kEtherTypeIpv6) {
     Udp6View u6;
     switch (parse_udp6(f.data(), f.len, u6)) {
@@ -447,6 +446,18 @@ Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexc
     case FrameKind::Udp4: return process_udp<detail::V4>(f, t, pc, u, now);
     default: return Verdict::punted(PuntReason::Other);
   }
+}
+
+// The whole decision for one received frame. A punted frame goes to the
+// kernel exactly as received: no stage writes a byte before it can still
+// punt, and the offsets a stage moved (the ChannelData or STUN header
+// stripped before the next hop was known) are put back here.
+template <class Tables>
+Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
+  const Frame received = f;
+  Verdict v = classify_and_forward(f, t, pc, now);
+  if (v.kind == Verdict::Punt) f = received;
+  return v;
 }
 
 }  // namespace turn::dp

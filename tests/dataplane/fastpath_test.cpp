@@ -521,6 +521,7 @@ protected:
     EXPECT_EQ(v.kind, Verdict::Punt);
     EXPECT_EQ(static_cast<int>(v.punt), static_cast<int>(r)) << kPuntKeys[static_cast<size_t>(v.punt)];
     EXPECT_EQ(b.at_original_place(), b.original()) << "a punted frame goes to the kernel unchanged";
+    EXPECT_EQ(b.out(), b.original()) << "... and its offsets too";
   }
   void expect_drop(std::vector<uint8_t> frame, Drop d) {
     Buf b(std::move(frame));
