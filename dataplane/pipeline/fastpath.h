@@ -161,14 +161,28 @@ struct V6 {
 
 // Pseudo header (RFC 768 / RFC 8200 §8.1: addresses, protocol, UDP length)
 // plus the UDP header (ports, length), unfolded.
+// Addresses and ports are summed as native 32-bit words and the folded
+// result byte-swapped into the big-endian domain of the other terms (the
+// one's-complement sum is byte-order independent, RFC 1071 §2(B)).
 template <class F>
-uint32_t header_sum(const typename F::Addr& src_ip, const typename F::Addr& dst_ip, uint16_t src_port,
-                    uint16_t dst_port, uint16_t udp_len) noexcept {
-  uint8_t b[4];
-  std::memcpy(b, &src_port, 2);
-  std::memcpy(b + 2, &dst_port, 2);
-  return sum16(F::bytes(src_ip), F::kAddrLen) + sum16(F::bytes(dst_ip), F::kAddrLen) + sum16(b, 4) + 17u + udp_len +
-         udp_len;
+[[gnu::always_inline]] inline uint32_t header_sum(const typename F::Addr& src_ip, const typename F::Addr& dst_ip,
+                                                  uint16_t src_port, uint16_t dst_port, uint16_t udp_len) noexcept {
+  uint64_t s = (uint32_t{src_port} << 16) | dst_port;  // the two ports: one native word
+  const uint8_t* a = F::bytes(src_ip);
+  const uint8_t* b = F::bytes(dst_ip);
+  for (int i = 0; i < F::kAddrLen; i += 4) {
+    uint32_t x, y;
+    std::memcpy(&x, a + i, 4);
+    std::memcpy(&y, b + i, 4);
+    s += uint64_t{x} + y;
+  }
+  s = (s & 0xFFFFFFFF) + (s >> 32);
+  s = (s & 0xFFFF) + (s >> 16);
+  s = (s & 0xFFFF) + (s >> 16);
+  s = (s & 0xFFFF) + (s >> 16);
+  auto native = static_cast<uint16_t>(s);
+  uint16_t be = load_be16(reinterpret_cast<const uint8_t*>(&native));
+  return uint32_t{be} + 17u + udp_len + udp_len;
 }
 
 // Send `payload_len` bytes, now at offset F::kHeaders, from (src) to (dst)
