@@ -91,37 +91,17 @@ public:
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
   [[nodiscard]] const AllocEntry6& alloc6(uint32_t index) const noexcept { return allocs6_[index]; }
   [[nodiscard]] const Ip6& channel_peer6(uint32_t index) const noexcept { return chan_peers6_[index]; }
-  // Where a packet for ip leaves, and the MAC of that next hop (routes.h).
-  [[nodiscard]] bool next_hop(uint32_t ip, Hop& out) const noexcept {
-    uint32_t hop;
-    return routes_.route(ip, out.port, hop) && neighbour(hop, out.mac);
-  }
+  // Where a packet for ip leaves (routes.h); the worker caches the
+  // neighbour lookup that follows (WorkerTables::next_hop).
   [[nodiscard]] bool route(uint32_t ip, uint8_t& port, uint32_t& hop) const noexcept {
     return routes_.route(ip, port, hop);
   }
-  // The MAC of an on-link neighbour (network order IPv4).
-  [[nodiscard]] bool neighbour(uint32_t hop, Mac& mac) const noexcept {
-    void* d;
-    if (rte_hash_lookup_data(neigh_, &hop, &d) < 0) return false;
-    auto v = reinterpret_cast<uintptr_t>(d);
-    for (int i = 0; i < 6; ++i) mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
-    return true;
-  }
+  // The MAC of an on-link neighbour (IPv4 network order, or IPv6).
+  [[nodiscard]] bool neighbour(uint32_t hop, Mac& mac) const noexcept { return lookup_mac(neigh_, &hop, mac); }
+  [[nodiscard]] bool neighbour(const Ip6& hop, Mac& mac) const noexcept { return lookup_mac(neigh6_, &hop, mac); }
   [[nodiscard]] bool next_hop(const Ip6& ip, Hop& out) const noexcept {
     Ip6 hop;
-    if (!routes6_.route(ip, out.port, hop)) return false;
-    void* d;
-    if (rte_hash_lookup_data(neigh6_, &hop, &d) < 0) return false;
-    auto v = reinterpret_cast<uintptr_t>(d);
-    for (int i = 0; i < 6; ++i) out.mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
-    return true;
-  }
-  [[nodiscard]] bool neighbour(const Ip6& hop, Mac& mac) const noexcept {
-    void* d;
-    if (rte_hash_lookup_data(neigh6_, &hop, &d) < 0) return false;
-    auto v = reinterpret_cast<uintptr_t>(d);
-    for (int i = 0; i < 6; ++i) mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
-    return true;
+    return routes6_.route(ip, out.port, hop) && neighbour(hop, out.mac);
   }
   // Is ip on the link of port `port` (a neighbour we may learn there)?
   [[nodiscard]] bool on_link(uint8_t port, uint32_t ip) const noexcept { return routes_.on_link(port, ip); }
@@ -186,6 +166,14 @@ public:
   }
 
 private:
+  // Neighbour tables keep the MAC in the data pointer (48 bits).
+  static bool lookup_mac(const rte_hash* h, const void* key, Mac& mac) noexcept {
+    void* d;
+    if (rte_hash_lookup_data(h, key, &d) < 0) return false;
+    auto v = reinterpret_cast<uintptr_t>(d);
+    for (int i = 0; i < 6; ++i) mac.b[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+    return true;
+  }
   struct WriterAlloc {
     uint32_t index;
     ClientKey client;
