@@ -14,7 +14,7 @@ namespace turn::dp {
 // One's-complement sum of bytes as big-endian 16-bit words, not folded.
 // `odd_start` = the first byte is the low half of a word (the region starts
 // at an odd offset of the checksummed data).
-[[nodiscard]] inline uint32_t sum16(const uint8_t* p, size_t n, bool odd_start = false) noexcept {
+[[nodiscard, gnu::always_inline]] inline uint32_t sum16(const uint8_t* p, size_t n, bool odd_start = false) noexcept {
   uint32_t s = 0;
   size_t i = 0;
   if (odd_start && n > 0) {
@@ -26,7 +26,7 @@ namespace turn::dp {
   return s;
 }
 
-[[nodiscard]] inline uint16_t fold(uint32_t s) noexcept {
+[[nodiscard, gnu::always_inline]] inline uint16_t fold(uint32_t s) noexcept {
   while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
   return static_cast<uint16_t>(s);
 }
@@ -38,7 +38,7 @@ namespace turn::dp {
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') over accumulated sums. `removed`
 // and `added` are unfolded one's-complement sums of the old and new words.
-[[nodiscard]] inline uint16_t checksum_update(uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
+[[nodiscard, gnu::always_inline]] inline uint16_t checksum_update(uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
   uint32_t s = static_cast<uint16_t>(~old_checksum);
   s += static_cast<uint16_t>(~fold(removed));
   s += fold(added);
@@ -49,7 +49,7 @@ namespace turn::dp {
 // machine's byte order: five 32-bit loads instead of ten 16-bit ones. The
 // sum is byte-order independent (RFC 1071 §2(B)), so 0xFFFF still means
 // "valid" and the complement can be stored as it is (native order).
-[[nodiscard]] inline uint16_t ipv4_header_fold_native(const uint8_t* ip) noexcept {
+[[nodiscard, gnu::always_inline]] inline uint16_t ipv4_header_fold_native(const uint8_t* ip) noexcept {
   uint64_t s = 0;
   for (int i = 0; i < 20; i += 4) {
     uint32_t w;

@@ -31,6 +31,13 @@
 
 namespace turn::dp {
 
+// Every stage is inlined into the worker's loop: the Verdict and the Frame
+// then live in registers. Returned through memory across calls they were
+// written with byte stores and read back with wider loads that cannot be
+// store-forwarded (a stall per packet in each of emit, relay_out and the
+// worker, seen in the profile of bench/RESULTS.md).
+#define TURN_DP_STAGE [[gnu::always_inline]] inline
+
 enum class PuntReason : uint8_t { NotTurn, Control, UnknownFlow, Expired, NoPermission, NoNeighbor, Ipv6, Arp, Other, Count };
 inline constexpr const char* kPuntKeys[] = {"not_turn", "control", "unknown_flow", "expired", "no_permission",
                                             "no_neighbor", "ipv6", "arp", "other"};
@@ -72,31 +79,31 @@ struct PortContext {
   Ip6 local_ips6[kMaxPorts] = {};
   uint8_t nlocal = 0, nlocal6 = 0;
 
-  [[nodiscard]] bool is_turn_port(uint16_t port_n) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool is_turn_port(uint16_t port_n) const noexcept {
     for (uint16_t p : turn_ports)
       if (p != 0 && p == port_n) return true;
     return false;
   }
-  [[nodiscard]] bool is_relay_port(uint16_t port_n) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool is_relay_port(uint16_t port_n) const noexcept {
     uint16_t p = static_cast<uint16_t>((port_n >> 8) | (port_n << 8));
     return p >= relay_min && p <= relay_max;
   }
-  [[nodiscard]] bool is_relay_ip(uint32_t ip_n) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool is_relay_ip(uint32_t ip_n) const noexcept {
     for (uint32_t r : relay_ips)
       if (r != 0 && r == ip_n) return true;
     return false;
   }
-  [[nodiscard]] bool is_local_ip(uint32_t ip) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool is_local_ip(uint32_t ip) const noexcept {
     for (uint8_t i = 0; i < nlocal; ++i)
       if (local_ips[i] == ip) return true;
     return nlocal == 0;
   }
-  [[nodiscard]] bool is_local_ip6(const Ip6& ip) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool is_local_ip6(const Ip6& ip) const noexcept {
     for (uint8_t i = 0; i < nlocal6; ++i)
       if (local_ips6[i] == ip) return true;
     return nlocal6 == 0;
   }
-  [[nodiscard]] bool is_relay_ip6(const Ip6& ip) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool is_relay_ip6(const Ip6& ip) const noexcept {
     for (const Ip6& r : relay_ips6)
       if (r == ip && !(r == Ip6{})) return true;
     return false;
@@ -126,9 +133,9 @@ struct V4 {
   template <class T>
   static Addr peer_ip(const T&, const ChannelEntry& c) noexcept { return c.peer_ip; }
   static const uint8_t* bytes(const Addr& a) noexcept { return reinterpret_cast<const uint8_t*>(&a); }
-  static bool is_relay_ip(const PortContext& pc, Addr a) noexcept { return pc.is_relay_ip(a); }
-  static bool is_local_ip(const PortContext& pc, Addr a) noexcept { return pc.is_local_ip(a); }
-  static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, Addr s, Addr d, uint16_t sp, uint16_t dp,
+  [[gnu::always_inline]] static bool is_relay_ip(const PortContext& pc, Addr a) noexcept { return pc.is_relay_ip(a); }
+  [[gnu::always_inline]] static bool is_local_ip(const PortContext& pc, Addr a) noexcept { return pc.is_local_ip(a); }
+  [[gnu::always_inline]] static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, Addr s, Addr d, uint16_t sp, uint16_t dp,
                     uint16_t plen, uint16_t csum, bool ip_csum) noexcept {
     write_udp4_headers(f, dst, src, s, d, sp, dp, plen, 64, csum, ip_csum);
   }
@@ -151,9 +158,9 @@ struct V6 {
   template <class T>
   static const Addr& peer_ip(const T& t, const ChannelEntry& c) noexcept { return t.channel_peer6(c.index); }
   static const uint8_t* bytes(const Addr& a) noexcept { return a.b; }
-  static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_relay_ip6(a); }
-  static bool is_local_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_local_ip6(a); }
-  static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, const Addr& s, const Addr& d, uint16_t sp,
+  [[gnu::always_inline]] static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_relay_ip6(a); }
+  [[gnu::always_inline]] static bool is_local_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_local_ip6(a); }
+  [[gnu::always_inline]] static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, const Addr& s, const Addr& d, uint16_t sp,
                     uint16_t dp, uint16_t plen, uint16_t csum, bool) noexcept {
     write_udp6_headers(f, dst, src, s, d, sp, dp, plen, 64, csum);
   }
@@ -192,7 +199,7 @@ template <class F>
 // pseudo-header sum and the IPv4 checksum is left to the port (DPDK's tx
 // offload contract); v.offload says so.
 template <class F>
-void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext& pc, const typename F::Addr& src_ip,
+TURN_DP_STAGE void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext& pc, const typename F::Addr& src_ip,
           const typename F::Addr& dst_ip, uint16_t src_port, uint16_t dst_port, uint16_t payload_len,
           uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
   const uint16_t udp_len = static_cast<uint16_t>(kUdpHeader + payload_len);
@@ -219,7 +226,7 @@ void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext& pc, const typ
 // (at f.data() + F::kHeaders, `len` bytes) came from (peer_ip, peer_port)
 // to our relay (relay_ip, relay_port).
 template <class F, class Tables>
-Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typename F::Addr& relay_ip,
+TURN_DP_STAGE Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typename F::Addr& relay_ip,
                        uint16_t relay_port, const typename F::Addr& peer_ip, uint16_t peer_port, uint16_t len,
                        uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
   const PermissionEntry* perm = t.permission(typename F::PermissionKey{relay_ip, peer_ip, relay_port});
@@ -295,7 +302,7 @@ namespace detail {
 // allocation's relay address to (peer_ip, peer_port): either transmit, or
 // (hairpin) hand it to peer_to_client for another allocation of ours.
 template <class F, class Tables>
-Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, const typename F::Addr& peer_ip,
+TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, const typename F::Addr& peer_ip,
                   uint16_t peer_port, uint16_t len, uint16_t old_checksum, uint32_t removed, Path path,
                   Tsc now) noexcept {
   const typename F::Addr& relay_ip = F::relay_ip(t, a);
@@ -331,7 +338,7 @@ Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& 
 
 // Client -> peer, ChannelData. `u` describes the received frame.
 template <class F, class Tables>
-Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
+TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
   const uint8_t* p = f.data() + F::kHeaders;
   if (u.payload_len < kChannelDataHeaderSize) return Verdict::dropped(Drop::BadChannelData);
   uint16_t channel_h = load_be16(p);
@@ -367,7 +374,7 @@ Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const ty
 
 // Client -> peer, Send indication: only XOR-PEER-ADDRESS and DATA are read.
 template <class F, class Tables>
-Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
+TURN_DP_STAGE Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
                                Tsc now) noexcept {
   const uint8_t* p = f.data() + F::kHeaders;
   const size_t n = u.payload_len;
@@ -425,7 +432,7 @@ Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const
 // One validated UDP frame of family F: to a TURN port (client -> peer) or
 // to a relay address (peer -> client)?
 template <class F, class Tables>
-Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
+TURN_DP_STAGE Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
   const uint8_t* payload = f.data() + F::kHeaders;
   if (pc.is_turn_port(u.dst_port)) {
     if (u.payload_len == 0) return Verdict::punted(PuntReason::NotTurn);
@@ -444,7 +451,7 @@ Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F
 }
 
 template <class Tables>
-Verdict classify_and_forward(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
+TURN_DP_STAGE Verdict classify_and_forward(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
   if (f.len >= kEthHeader && load_be16(f.data() + 12) == kEtherTypeIpv6) {
     Udp6View u6;
     switch (parse_udp6(f.data(), f.len, u6)) {
@@ -467,10 +474,15 @@ Verdict classify_and_forward(Frame& f, Tables& t, const PortContext& pc, Tsc now
 // punt, and the offsets a stage moved (the ChannelData or STUN header
 // stripped before the next hop was known) are put back here.
 template <class Tables>
-Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
-  const Frame received = f;
+TURN_DP_STAGE Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
+  // Only the offsets move; saved as they are (a copy of the whole Frame
+  // read back 16 bytes over narrower stores: a store-forwarding stall).
+  const uint16_t off = f.off, len = f.len;
   Verdict v = classify_and_forward(f, t, pc, now);
-  if (v.kind == Verdict::Punt) f = received;
+  if (v.kind == Verdict::Punt) {
+    f.off = off;
+    f.len = len;
+  }
   return v;
 }
 

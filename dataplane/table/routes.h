@@ -49,7 +49,7 @@ public:
 
   // Port index (config order) and next-hop IP for ip (network order);
   // false when nothing routes it (no default gateway).
-  [[nodiscard]] bool route(uint32_t ip, uint8_t& port, uint32_t& hop) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool route(uint32_t ip, uint8_t& port, uint32_t& hop) const noexcept {
     int l = link_of(ip);
     if (l >= 0) {
       port = static_cast<uint8_t>(l);

@@ -93,7 +93,7 @@ public:
   [[nodiscard]] const Ip6& channel_peer6(uint32_t index) const noexcept { return chan_peers6_[index]; }
   // Where a packet for ip leaves (routes.h); the worker caches the
   // neighbour lookup that follows (WorkerTables::next_hop).
-  [[nodiscard]] bool route(uint32_t ip, uint8_t& port, uint32_t& hop) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool route(uint32_t ip, uint8_t& port, uint32_t& hop) const noexcept {
     return routes_.route(ip, port, hop);
   }
   // The MAC of an on-link neighbour (IPv4 network order, or IPv6).
@@ -256,7 +256,7 @@ struct WorkerTables {
   // on-link hosts in runs): the route is a few compares, the neighbour
   // lookup is remembered while the neighbour table has not changed
   // (generation).
-  [[nodiscard]] bool next_hop(uint32_t ip, Hop& h) noexcept {
+  [[nodiscard, gnu::always_inline]] bool next_hop(uint32_t ip, Hop& h) noexcept {
     uint32_t hop;
     if (!t->route(ip, h.port, hop)) return false;
     uint32_t gen = t->neighbour_generation();
