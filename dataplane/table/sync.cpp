@@ -295,11 +295,33 @@ void StateSync::tail() {
 }
 
 void StateSync::push_counters() {
-  size_t n = 0;
-  tables_.for_each([&](const std::string& id, uint32_t idx) {
+  // A bounded sweep: at most kCounterPushesPerCycle allocations' deltas per
+  // cycle (one cycle a second), resuming where the last cycle stopped, and
+  // replies read every kCounterPipeline commands. Pushing every active
+  // allocation every second was 4M HINCRBYs a second at 1M allocations: a
+  // 240 MB hiredis buffer grown by realloc, page clearing and formatting
+  // that took the sync thread's core and the shared cache (the 1M-allocation
+  // profile in bench/RESULTS.md). Now at most ~1.3 MB is buffered, 64k
+  // commands a second at most, and at 1M active allocations each one's
+  // traffic reaches Redis within ~64 s.
+  const size_t cap = slot_ids_.size();
+  size_t pending = 0, pushed = 0;
+  auto drain = [&] {
+    for (; pending > 0; --pending) {
+      void* r;
+      if (redisGetReply(ctx_, &r) != REDIS_OK) throw std::runtime_error("counter push failed");
+      freeReplyObject(r);
+    }
+  };
+  for (size_t visited = 0; visited < cap && pushed < kCounterPushesPerCycle; ++visited) {
+    const auto idx = static_cast<uint32_t>(counter_cursor_);
+    counter_cursor_ = counter_cursor_ + 1 == cap ? 0 : counter_cursor_ + 1;
+    const std::string& id = slot_ids_[idx];
+    if (id.empty()) continue;
     AllocCounters sum = sum_counters(idx);
     AllocCounters& base = baseline_[idx];
-    if (sum.to_peer_packets == base.to_peer_packets && sum.to_client_packets == base.to_client_packets) return;
+    if (sum.to_peer_packets == base.to_peer_packets && sum.to_client_packets == base.to_client_packets) continue;
+    if (tables_.index_of(id) != int64_t{idx}) continue;  // a freed slot keeps its last id
     std::string key = state::traffic_key(id);
     redisAppendCommand(ctx_, "HINCRBY %s dp_packets_to_peer %llu", key.c_str(),
                        static_cast<unsigned long long>(sum.to_peer_packets - base.to_peer_packets));
@@ -309,16 +331,14 @@ void StateSync::push_counters() {
                        static_cast<unsigned long long>(sum.to_client_packets - base.to_client_packets));
     redisAppendCommand(ctx_, "HINCRBY %s dp_bytes_to_client %llu", key.c_str(),
                        static_cast<unsigned long long>(sum.to_client_bytes - base.to_client_bytes));
-    n += 4;
+    pending += 4;
+    ++pushed;
     stats_.bytes_to_peer += sum.to_peer_bytes - base.to_peer_bytes;
     stats_.bytes_to_client += sum.to_client_bytes - base.to_client_bytes;
     base = sum;
-  });
-  for (size_t i = 0; i < n; ++i) {
-    void* r;
-    if (redisGetReply(ctx_, &r) != REDIS_OK) throw std::runtime_error("counter push failed");
-    freeReplyObject(r);
+    if (pending >= kCounterPipeline) drain();
   }
+  drain();
 }
 
 void StateSync::push_stats() {

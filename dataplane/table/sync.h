@@ -6,7 +6,8 @@
 // stream (Redis restarted, stream trimmed) cannot leave stale state.
 // While Redis is away the tables stay as they are: established flows keep
 // forwarding. Every second it adds the fast path's per-allocation traffic
-// to Redis (HINCRBY dp_* on dpturn:alloc:<id>:traffic).
+// to Redis (HINCRBY dp_* on dpturn:alloc:<id>:traffic): up to 16,384
+// allocations a second, round robin beyond that.
 //
 // Runs on its own (non-EAL) thread; the only hiredis user of the data plane.
 #pragma once
@@ -80,6 +81,11 @@ private:
   std::vector<const AllocCounters*> counters_;
   std::vector<AllocCounters> baseline_;   // per slot: what was already pushed
   std::vector<std::string> slot_ids_;     // per slot: the allocation id
+  // push_counters: allocations pushed per cycle at most, commands per
+  // pipelined round trip, and where the next cycle's sweep starts.
+  static constexpr size_t kCounterPushesPerCycle = 16384;
+  static constexpr size_t kCounterPipeline = 1024;
+  size_t counter_cursor_ = 0;
   redisContext* ctx_ = nullptr;
   std::string last_id_ = "0-0";
   std::thread thread_;
