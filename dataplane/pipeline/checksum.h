@@ -5,6 +5,7 @@
 // what it removes and adds what it writes.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -13,13 +14,29 @@ namespace turn::dp {
 
 // One's-complement sum of bytes as big-endian 16-bit words, not folded.
 // `odd_start` = the first byte is the low half of a word (the region starts
-// at an odd offset of the checksummed data).
+// at an odd offset of the checksummed data). The body is summed as native
+// 32-bit words and the folded result byte-swapped into the big-endian
+// domain (the sum is byte-order independent, RFC 1071 §2(B)): a byte loop
+// was 7% of the Send-indication path.
 [[nodiscard, gnu::always_inline]] inline uint32_t sum16(const uint8_t* p, size_t n, bool odd_start = false) noexcept {
   uint32_t s = 0;
   size_t i = 0;
   if (odd_start && n > 0) {
     s += p[0];
     i = 1;
+  }
+  if (n - i >= 8) {
+    uint64_t acc = 0;
+    for (; i + 4 <= n; i += 4) {
+      uint32_t w;
+      std::memcpy(&w, p + i, 4);
+      acc += w;
+    }
+    while (acc >> 16) acc = (acc & 0xFFFF) + (acc >> 16);
+    auto folded = static_cast<uint16_t>(acc);
+    if constexpr (std::endian::native == std::endian::little)
+      folded = static_cast<uint16_t>((folded >> 8) | (folded << 8));
+    s += folded;
   }
   for (; i + 1 < n; i += 2) s += (uint32_t{p[i]} << 8) | p[i + 1];
   if (i < n) s += uint32_t{p[i]} << 8;

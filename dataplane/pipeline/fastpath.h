@@ -404,10 +404,16 @@ TURN_DP_STAGE Verdict client_send_indication(Frame& f, Tables& t, const PortCont
     return Verdict::dropped(Drop::FamilyMismatch);
   if (peer_len != 4 + F::kAddrLen || p[peer_at + 1] != F::kStunFamily) return Verdict::dropped(Drop::BadSendIndication);
   uint16_t peer_port_h = static_cast<uint16_t>(load_be16(p + peer_at + 2) ^ (stun::kMagicCookie >> 16));
+  // The address XORed with the cookie, then the transaction id, a word at
+  // a time (bytes stored and read back as one word stalled the pipeline).
   typename F::Addr peer_ip;
-  uint8_t pip[F::kAddrLen];
-  for (int i = 0; i < F::kAddrLen; ++i) pip[i] = p[peer_at + 4 + i] ^ p[4 + i];  // cookie, then transaction id
-  std::memcpy(&peer_ip, pip, F::kAddrLen);
+  for (int i = 0; i < F::kAddrLen; i += 4) {
+    uint32_t x, y;
+    std::memcpy(&x, p + peer_at + 4 + i, 4);
+    std::memcpy(&y, p + 4 + i, 4);
+    x ^= y;
+    std::memcpy(reinterpret_cast<uint8_t*>(&peer_ip) + i, &x, 4);
+  }
   uint16_t peer_port;
   store_be16(reinterpret_cast<uint8_t*>(&peer_port), peer_port_h);
 
@@ -469,21 +475,38 @@ TURN_DP_STAGE Verdict classify_and_forward(Frame& f, Tables& t, const PortContex
   }
 }
 
-// The whole decision for one received frame. A punted frame goes to the
-// kernel exactly as received: no stage writes a byte before it can still
-// punt, and the offsets a stage moved (the ChannelData or STUN header
-// stripped before the next hop was known) are put back here.
+// A punted frame goes to the kernel exactly as received: no stage writes a
+// byte before it can still punt, and the offsets a stage moved (the
+// ChannelData or STUN header stripped before the next hop was known) are
+// put back here. Only the offsets are saved (a copy of the whole Frame read
+// back 16 bytes over narrower stores: a store-forwarding stall).
+struct PuntRestore {
+  Frame& f;
+  const uint16_t off, len;
+  explicit PuntRestore(Frame& fr) noexcept : f(fr), off(fr.off), len(fr.len) {}
+  [[gnu::always_inline]] Verdict operator()(Verdict v) const noexcept {
+    if (v.kind == Verdict::Punt) {
+      f.off = off;
+      f.len = len;
+    }
+    return v;
+  }
+};
+
+// The whole decision for one received frame.
 template <class Tables>
 TURN_DP_STAGE Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
-  // Only the offsets move; saved as they are (a copy of the whole Frame
-  // read back 16 bytes over narrower stores: a store-forwarding stall).
-  const uint16_t off = f.off, len = f.len;
-  Verdict v = classify_and_forward(f, t, pc, now);
-  if (v.kind == Verdict::Punt) {
-    f.off = off;
-    f.len = len;
-  }
-  return v;
+  PuntRestore restore(f);
+  return restore(classify_and_forward(f, t, pc, now));
+}
+
+// The same for a frame the worker has already parsed (parse_udp4 said
+// Udp4; u is its view): the worker's bulk pass parses each frame once.
+template <class Tables>
+TURN_DP_STAGE Verdict process_udp4_frame(Frame& f, Tables& t, const PortContext& pc, const Udp4View& u,
+                                         Tsc now) noexcept {
+  PuntRestore restore(f);
+  return restore(process_udp<detail::V4>(f, t, pc, u, now));
 }
 
 }  // namespace turn::dp

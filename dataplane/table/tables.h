@@ -78,17 +78,25 @@ public:
     void* d;
     return rte_hash_lookup_data(perm6_, &k, &d) >= 0 ? static_cast<const PermissionEntry*>(d) : nullptr;
   }
-  // Bulk channel lookup for a burst (l3fwd's pattern): up to
-  // RTE_HASH_LOOKUP_BULK_MAX keys; out[i] is nullptr on a miss.
+  // Bulk lookups for a burst (l3fwd's pattern: the hashes, buckets and
+  // keys of up to RTE_HASH_LOOKUP_BULK_MAX keys fetched in parallel);
+  // out[i] is nullptr on a miss.
   void channel_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
-    uint64_t hits = 0;
-    void* data[RTE_HASH_LOOKUP_BULK_MAX];
-    rte_hash_lookup_bulk_data(channel_, reinterpret_cast<const void**>(const_cast<const ChannelKey**>(keys)), n,
-                              &hits, data);
-    for (uint32_t i = 0; i < n; ++i)
-      out[i] = (hits >> i) & 1 ? static_cast<const ChannelEntry*>(data[i]) : nullptr;
+    bulk(channel_, keys, n, out);
+  }
+  void client_bulk(const ClientKey* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
+    bulk(client_, keys, n, out);
+  }
+  void permission_bulk(const PermissionKey* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
+    bulk(perm_, keys, n, out);
+  }
+  void peer_bulk(const PeerKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+    bulk(peer_, keys, n, out);
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
+  // The slot of an entry this table returned, without reading the entry
+  // (the worker prefetches the slot's counters before the entry arrives).
+  [[nodiscard]] uint32_t slot_of(const AllocEntry* e) const noexcept { return static_cast<uint32_t>(e - allocs_); }
   [[nodiscard]] const AllocEntry6& alloc6(uint32_t index) const noexcept { return allocs6_[index]; }
   [[nodiscard]] const Ip6& channel_peer6(uint32_t index) const noexcept { return chan_peers6_[index]; }
   // Where a packet for ip leaves (routes.h); the worker caches the
@@ -166,6 +174,13 @@ public:
   }
 
 private:
+  template <class K, class E>
+  static void bulk(rte_hash* h, const K* const* keys, uint32_t n, const E** out) noexcept {
+    uint64_t hits = 0;
+    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    rte_hash_lookup_bulk_data(h, reinterpret_cast<const void**>(const_cast<const K**>(keys)), n, &hits, data);
+    for (uint32_t i = 0; i < n; ++i) out[i] = (hits >> i) & 1 ? static_cast<const E*>(data[i]) : nullptr;
+  }
   // Neighbour tables keep the MAC in the data pointer (48 bits).
   static bool lookup_mac(const rte_hash* h, const void* key, Mac& mac) noexcept {
     void* d;
@@ -233,22 +248,36 @@ struct WorkerTables {
   uint64_t txn = 0;
   uint32_t last_hop_ip = 0, last_gen = 0;
   Mac last_mac{};
-  [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
   [[nodiscard]] const AllocEntry* client(const ClientKey6& k) const noexcept { return t->client(k); }
   [[nodiscard]] const ChannelEntry* channel(const ChannelKey6& k) const noexcept { return t->channel(k); }
   [[nodiscard]] const ChannelEntry* peer(const PeerKey6& k) const noexcept { return t->peer(k); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey6& k) const noexcept { return t->permission(k); }
   [[nodiscard]] bool next_hop(const Ip6& ip, Hop& h) const noexcept { return t->next_hop(ip, h); }
-  // The worker looks a burst's channels up in bulk beforehand and leaves
-  // the answer for the frame being processed here (hint_key/hint).
-  const ChannelKey* hint_key = nullptr;
-  const ChannelEntry* hint = nullptr;
+  // The worker looks a burst's keys up in bulk beforehand (worker.cpp) and
+  // leaves the answers for the frame being processed here: a lookup whose
+  // key is the hinted one takes the hinted answer (nullptr = known miss).
+  template <class K, class E>
+  struct Hint {
+    const K* key = nullptr;
+    const E* entry = nullptr;
+    [[nodiscard, gnu::always_inline]] bool matches(const K& k) const noexcept { return key && *key == k; }
+  };
+  Hint<ChannelKey, ChannelEntry> hint_channel{};
+  Hint<ClientKey, AllocEntry> hint_client{};
+  Hint<PermissionKey, PermissionEntry> hint_permission{};
+  Hint<PeerKey, ChannelEntry> hint_peer{};
   [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept {
-    if (hint_key && *hint_key == k) return hint;
-    return t->channel(k);
+    return hint_channel.matches(k) ? hint_channel.entry : t->channel(k);
   }
-  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
-  [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
+  [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept {
+    return hint_client.matches(k) ? hint_client.entry : t->client(k);
+  }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept {
+    return hint_peer.matches(k) ? hint_peer.entry : t->peer(k);
+  }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept {
+    return hint_permission.matches(k) ? hint_permission.entry : t->permission(k);
+  }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
   [[nodiscard]] const AllocEntry6& alloc6(uint32_t i) const noexcept { return t->alloc6(i); }
   [[nodiscard]] const Ip6& channel_peer6(uint32_t i) const noexcept { return t->channel_peer6(i); }

@@ -635,6 +635,31 @@ TEST_F(FastPath, ChannelDataLegacyRangeWhenEnabled) {
 }
 
 // A checksum whose sum comes out as 0 must be sent as 0xFFFF (RFC 768), not 0.
+// sum16 sums the body as native 32-bit words: it must equal the plain
+// big-endian 16-bit word sum (after folding) for every length, start parity
+// and content, all-zero and all-0xFF included.
+TEST(Checksum, Sum16MatchesTheByteWiseDefinition) {
+  auto reference = [](const uint8_t* p, size_t n, bool odd) {
+    uint32_t s = 0;
+    size_t i = 0;
+    if (odd && n > 0) s += p[i++];
+    for (; i + 1 < n; i += 2) s += (uint32_t{p[i]} << 8) | p[i + 1];
+    if (i < n) s += uint32_t{p[i]} << 8;
+    return fold(s);
+  };
+  std::mt19937 rng(7);
+  std::vector<uint8_t> buf(1600);
+  for (int fill = 0; fill < 3; ++fill) {
+    for (auto& b : buf) b = fill == 0 ? 0 : fill == 1 ? 0xFF : static_cast<uint8_t>(rng());
+    for (size_t n = 0; n <= 200; ++n)
+      for (size_t off = 0; off < 4; ++off)
+        for (bool odd : {false, true})
+          ASSERT_EQ(fold(sum16(buf.data() + off, n, odd)), reference(buf.data() + off, n, odd))
+              << "fill " << fill << " n " << n << " off " << off << " odd " << odd;
+    ASSERT_EQ(fold(sum16(buf.data(), 1600)), reference(buf.data(), 1600, false));
+  }
+}
+
 TEST_F(FastPath, ChannelDataChecksumThatFoldsToZeroIsSentAsFFFF) {
   auto data = pattern(20);
   // Tune the last data word so that the relayed datagram's sum is 0xFFFF.
