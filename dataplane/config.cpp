@@ -75,7 +75,7 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     return c.interfaces.back();
   };
   if (k == "port") {
-    if (c.interfaces.size() >= kMaxInterfaces) fail(w, k, v, "at most " + std::to_string(kMaxInterfaces) + " ports");
+    if (c.interfaces.size() >= kMaxPorts) fail(w, k, v, "at most " + std::to_string(kMaxPorts) + " ports");
     DpInterface i;
     i.port_id = static_cast<uint16_t>(num(w, k, v, 0, 1023));
     c.interfaces.push_back(i);
@@ -220,9 +220,13 @@ void finish_dp_config(DpConfig& c) {
   if (c.relay_ips.empty()) c.relay_ips.push_back(c.interfaces.front().ip);
   if (c.relay_ips6.empty())
     for (const DpInterface& f : c.interfaces)
-      if (f.has_ip6 && c.relay_ips6.size() < 4) c.relay_ips6.push_back(f.ip6);
-  if (c.relay_ips.size() > 4) throw DpConfigError("relay-ip: at most 4 relay addresses");
-  if (c.relay_ips6.size() > 4) throw DpConfigError("relay-ip: at most 4 IPv6 relay addresses");
+      if (f.has_ip6 && c.relay_ips6.size() < kMaxRelayAddresses) c.relay_ips6.push_back(f.ip6);
+  if (c.relay_ips.size() > kMaxRelayAddresses)
+    throw DpConfigError("relay-ip: at most " + std::to_string(kMaxRelayAddresses) + " IPv4 relay addresses (" +
+                        std::to_string(c.relay_ips.size()) + " given)");
+  if (c.relay_ips6.size() > kMaxRelayAddresses)
+    throw DpConfigError("relay-ip: at most " + std::to_string(kMaxRelayAddresses) + " IPv6 relay addresses (" +
+                        std::to_string(c.relay_ips6.size()) + " given)");
 }
 
 void load_dp_config(const std::string& path, DpConfig& cfg) {

@@ -13,14 +13,14 @@
 #include <utility>
 #include <vector>
 
+#include "dataplane/dp_limits.h"
+
 namespace turn::dp {
 
 class DpConfigError : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
-
-inline constexpr size_t kMaxInterfaces = 8;
 
 // One network port and its exception path. A dual-homed edge has two
 // (external and internal); egress is chosen per packet by route.

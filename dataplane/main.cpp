@@ -261,8 +261,12 @@ int main(int argc, char** argv) {
         r.tap_name = in.tap_name;
       }
       pc.macs[i] = r.mac;
-      pc.local_ips[pc.nlocal++] = in.ip;
-      if (in.has_ip6) std::memcpy(pc.local_ips6[pc.nlocal6++].b, in.ip6.data(), 16);
+      pc.local4.add(in.ip);
+      if (in.has_ip6) {
+        Ip6 a;
+        std::memcpy(a.b, in.ip6.data(), 16);
+        pc.local6.add(a);
+      }
       if (r.checksum_offload) pc.csum_offload = static_cast<uint8_t>(pc.csum_offload | (1u << i));
       g_report.ports.push_back(r);
     }
@@ -281,8 +285,12 @@ int main(int argc, char** argv) {
     pc.relay_min = cfg.min_port;
     pc.relay_max = cfg.max_port;
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
-    for (size_t i = 0; i < cfg.relay_ips.size() && i < 4; ++i) pc.relay_ips[i] = cfg.relay_ips[i];
-    for (size_t i = 0; i < cfg.relay_ips6.size() && i < 4; ++i) std::memcpy(pc.relay_ips6[i].b, cfg.relay_ips6[i].data(), 16);
+    for (uint32_t ip : cfg.relay_ips) pc.relay4.add(ip);  // finish_dp_config allows kMaxRelayAddresses
+    for (const auto& ip6 : cfg.relay_ips6) {
+      Ip6 a;
+      std::memcpy(a.b, ip6.data(), 16);
+      pc.relay6.add(a);
+    }
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);

@@ -87,7 +87,7 @@ PortContext port_context() {
   pc.turn_ports[0] = np(kTurnPort);
   pc.relay_min = 49152;
   pc.relay_max = 65535;
-  pc.relay_ips[0] = kServer;
+  pc.relay4.add(kServer);
   return pc;
 }
 

@@ -242,7 +242,7 @@ void BM_ProcessFrameChannelData(benchmark::State& st) {
   pc.turn_ports[0] = np(kTurnPort);
   pc.relay_min = 49152;
   pc.relay_max = 65535;
-  pc.relay_ips[0] = kServer;
+  pc.relay4.add(kServer);
   WorkerTables wt{g.t.get()};
   auto tmpl = udp_frame(ip4(10, 0, 0, 1), 10000, kServer, kTurnPort, channel_data(kChannel, 200));
   // Per flow: source ip/port and the IPv4 header checksum (verified by the

@@ -26,6 +26,7 @@
 #include "dataplane/pipeline/checksum.h"
 #include "dataplane/pipeline/frame.h"
 #include "dataplane/pipeline/headers.h"
+#include "dataplane/dp_limits.h"
 #include "dataplane/stats/drop_reasons.h"
 #include "dataplane/table/entries.h"
 
@@ -59,7 +60,23 @@ struct Verdict {
   static Verdict dropped(dp::Drop d) noexcept { Verdict v; v.kind = Drop; v.drop = d; return v; }
 };
 
-inline constexpr size_t kMaxPorts = 8;
+// A short set of addresses (network order), searched linearly.
+template <class Addr, size_t N>
+struct AddrSet {
+  Addr a[N]{};
+  uint8_t n = 0;
+  bool add(const Addr& x) noexcept {
+    if (n == N) return false;
+    a[n++] = x;
+    return true;
+  }
+  [[nodiscard]] bool empty() const noexcept { return n == 0; }
+  [[nodiscard, gnu::always_inline]] bool contains(const Addr& x) const noexcept {
+    for (uint8_t i = 0; i < n; ++i)
+      if (a[i] == x) return true;
+    return false;
+  }
+};
 
 // What the fast path knows about the data plane's ports and TURN service
 // (immutable after start-up).
@@ -69,15 +86,15 @@ struct PortContext {
   uint16_t turn_ports[4] = {};  // listening ports, network order; 0 = unused
   uint16_t relay_min = 0, relay_max = 0;  // host order
   uint16_t max_channel = kMaxChannel;     // kMaxLegacyChannel with legacy-channel-range
-  uint32_t relay_ips[4] = {};  // network order; 0 = unused (hairpin detection)
-  Ip6 relay_ips6[4] = {};      // IPv6 relay addresses; all-zero = unused
+  // Our relay addresses (hairpin detection, and what peer data is sent to).
+  AddrSet<uint32_t, kMaxRelayAddresses> relay4;
+  AddrSet<Ip6, kMaxRelayAddresses> relay6;
   // The ports' own addresses. A client that reached turn-control on an
   // address none of our ports carries (a dual-homed host whose other
   // interface the kernel owns) must be answered from that address over
   // that interface: the kernel path does it. None set: not checked.
-  uint32_t local_ips[kMaxPorts] = {};
-  Ip6 local_ips6[kMaxPorts] = {};
-  uint8_t nlocal = 0, nlocal6 = 0;
+  AddrSet<uint32_t, kMaxPorts> local4;
+  AddrSet<Ip6, kMaxPorts> local6;
 
   [[nodiscard, gnu::always_inline]] bool is_turn_port(uint16_t port_n) const noexcept {
     for (uint16_t p : turn_ports)
@@ -88,25 +105,13 @@ struct PortContext {
     uint16_t p = static_cast<uint16_t>((port_n >> 8) | (port_n << 8));
     return p >= relay_min && p <= relay_max;
   }
-  [[nodiscard, gnu::always_inline]] bool is_relay_ip(uint32_t ip_n) const noexcept {
-    for (uint32_t r : relay_ips)
-      if (r != 0 && r == ip_n) return true;
-    return false;
-  }
+  [[nodiscard, gnu::always_inline]] bool is_relay_ip(uint32_t ip) const noexcept { return relay4.contains(ip); }
+  [[nodiscard, gnu::always_inline]] bool is_relay_ip6(const Ip6& ip) const noexcept { return relay6.contains(ip); }
   [[nodiscard, gnu::always_inline]] bool is_local_ip(uint32_t ip) const noexcept {
-    for (uint8_t i = 0; i < nlocal; ++i)
-      if (local_ips[i] == ip) return true;
-    return nlocal == 0;
+    return local4.empty() || local4.contains(ip);
   }
   [[nodiscard, gnu::always_inline]] bool is_local_ip6(const Ip6& ip) const noexcept {
-    for (uint8_t i = 0; i < nlocal6; ++i)
-      if (local_ips6[i] == ip) return true;
-    return nlocal6 == 0;
-  }
-  [[nodiscard, gnu::always_inline]] bool is_relay_ip6(const Ip6& ip) const noexcept {
-    for (const Ip6& r : relay_ips6)
-      if (r == ip && !(r == Ip6{})) return true;
-    return false;
+    return local6.empty() || local6.contains(ip);
   }
 };
 

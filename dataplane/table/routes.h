@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "dataplane/dp_limits.h"
 #include "dataplane/table/entries.h"
 
 namespace turn::dp {
@@ -23,12 +25,12 @@ public:
   struct Route {
     uint32_t net, netmask, gateway;  // network order; gateway on one of the links
   };
-  static constexpr size_t kMaxLinks = 8, kMaxRoutes = 32;
+  static constexpr size_t kMaxLinks = kMaxPorts, kMaxRoutes = 32;
 
   // Throws std::invalid_argument: no link or too many, too many routes, a
   // route whose gateway is on no link.
   void set(const std::vector<Link>& links, const std::vector<Route>& routes) {
-    if (links.empty() || links.size() > kMaxLinks) throw std::invalid_argument("1 to 8 ports");
+    if (links.empty() || links.size() > kMaxLinks) throw std::invalid_argument("1 to " + std::to_string(kMaxPorts) + " ports");
     if (routes.size() > kMaxRoutes) throw std::invalid_argument("at most 32 routes");
     nlinks_ = static_cast<uint8_t>(links.size());
     nroutes_ = 0;  // gateways are resolved against the links only (no recursion)
@@ -109,7 +111,7 @@ public:
   };
 
   void set(const std::vector<Link>& links) {
-    if (links.size() > RouteTable::kMaxLinks) throw std::invalid_argument("1 to 8 ports");
+    if (links.size() > RouteTable::kMaxLinks) throw std::invalid_argument("1 to " + std::to_string(kMaxPorts) + " ports");
     n_ = static_cast<uint8_t>(links.size());
     default_port_ = -1;
     for (size_t i = 0; i < links.size(); ++i) {

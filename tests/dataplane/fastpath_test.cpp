@@ -121,8 +121,8 @@ PortContext port_context(uint16_t max_channel = kMaxChannel) {
   pc.relay_min = 49152;
   pc.relay_max = 65535;
   pc.max_channel = max_channel;
-  pc.relay_ips[0] = kServer;
-  pc.relay_ips[1] = kRelay2;
+  pc.relay4.add(kServer);
+  pc.relay4.add(kRelay2);
   return pc;
 }
 
@@ -864,8 +864,7 @@ TEST_F(FastPath, HairpinWithoutPermissionOnTheOtherSideIsPunted) {
 // leaves out), goes to the kernel unchanged instead of out of
 // this port towards the gateway.
 TEST_F(FastPath, ClientOnAnotherInterfaceIsPunted) {
-  pc_.local_ips[0] = kServer;
-  pc_.nlocal = 1;
+  pc_.local4.add(kServer);
   const uint32_t inside_server = ip4(10, 10, 0, 10), inside_client = ip4(10, 10, 0, 50);
   t_.add_neighbor(inside_client, kClientBHopMac);
   uint32_t c = t_.add_alloc(inside_client, 40010, kServer, 49410, kLive, inside_server);
@@ -1316,11 +1315,11 @@ std::vector<uint8_t> complete_offload(std::vector<uint8_t> f) {
 // goes to the kernel, which answers from that address over that interface.
 TEST_F(FastPath, ClientOfAnotherInterfaceIsTheKernelsToAnswer) {
   auto data = pattern(30);
-  pc_.local_ips[0] = kServer;
-  pc_.nlocal = 1;
+  pc_.local4.add(kServer);
   Buf ours(from_peer1(data));
   EXPECT_EQ(run(ours).kind, Verdict::Tx) << "the client talks to this port's address";
-  pc_.local_ips[0] = ip4(192, 0, 2, 99);
+  pc_.local4 = {};
+  pc_.local4.add(ip4(192, 0, 2, 99));
   expect_punt(from_peer1(data), PuntReason::NoNeighbor);
 }
 
@@ -1449,8 +1448,8 @@ protected:
   const Ip6 kRelay6b = ip6("2001:db8:1::11");
   void SetUp() override {
     FastPath::SetUp();
-    pc_.relay_ips6[0] = kServer6;
-    pc_.relay_ips6[1] = kRelay6b;
+    pc_.relay6.add(kServer6);
+    pc_.relay6.add(kRelay6b);
     a6_ = t_.add_alloc6(kClient6, kClientAPort, kServer6, kTurnPort, kServer6, kRelayAPort);
     t_.add_permission6(a6_, kPeer6);
     t_.add_channel6(a6_, 0x4000, kPeer6, kPeer1Port);
@@ -1544,8 +1543,7 @@ TEST_F(FastPath6, PeerToClientChannelDataAndDataIndication) {
 // As ClientOnAnotherInterfaceIsPunted, for an IPv6 client that reached an
 // address no port carries.
 TEST_F(FastPath6, ClientOnAnotherInterfaceIsPunted) {
-  pc_.local_ips6[0] = kServer6;
-  pc_.nlocal6 = 1;
+  pc_.local6.add(kServer6);
   const Ip6 inside_server = ip6("fd00:10::10"), inside_client = ip6("fd00:10::50");
   uint32_t c = t_.add_alloc6(inside_client, 40010, inside_server, kTurnPort, kServer6, 49410);
   t_.add_neighbor6(inside_client, kClientBHopMac, 0);

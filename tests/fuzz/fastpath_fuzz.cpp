@@ -249,8 +249,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pc.relay_min = 49152;
   pc.relay_max = 65535;
   pc.max_channel = (flags & 0x40) ? kMaxLegacyChannel : kMaxChannel;
-  pc.relay_ips[0] = kServer;
-  pc.relay_ips[1] = kRelay2;
+  pc.relay4.add(kServer);
+  pc.relay4.add(kRelay2);
 
   std::vector<uint8_t> before(fr, fr + n);
   Udp4View in{};
