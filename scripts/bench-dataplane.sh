@@ -153,7 +153,16 @@ s1=$(tel /dpturn/stats); t1=$(date +%s.%N)
 heap=$(tel /eal/heap_info,0 || echo '{}')
 kill -INT $DP; wait $DP || true
 if [ -n "${PERF:-}" ] && [ -s "$PERF.data" ]; then
-  perf report -i "$PERF.data" --stdio --no-children --sort dso,symbol 2>/dev/null | grep -v "^#" | grep -v "^$" | sed "s/ *- *- *$//" | head -40 >"$PERF.txt" || true
+  {
+    echo "# samples per thread (worker lcores are rte-worker-N; the rest run on the main lcore's CPU)"
+    perf report -i "$PERF.data" --stdio --no-children --sort comm 2>/dev/null | grep -v "^#" | grep -v "^$" | head -8
+    echo "# top symbols, whole process"
+    perf report -i "$PERF.data" --stdio --no-children --sort dso,symbol 2>/dev/null | grep -v "^#" | grep -v "^$" | sed "s/ *- *- *$//" | head -40
+    for w in $(perf report -i "$PERF.data" --stdio --no-children --sort comm 2>/dev/null | grep -o "rte-worker-[0-9]*" | sort -u); do
+      echo "# top symbols, $w"
+      perf report -i "$PERF.data" --stdio --no-children --comms "$w" --sort dso,symbol 2>/dev/null | grep -v "^#" | grep -v "^$" | sed "s/ *- *- *$//" | head -25
+    done
+  } >"$PERF.txt" || true
 fi
 
 $PY - "$io_pps" "$swap_pps" "$s0" "$s1" "$t0" "$t1" "$heap" <<PY

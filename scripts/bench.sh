@@ -115,7 +115,19 @@ if want dp; then
         for p in 64 200 500 1000 1200 1400; do dp_point "$OUT/dp_payload.csv" cd 10000 "$p" 1 8 1; done
         for n in 1000 10000 100000 1000000; do dp_point "$OUT/dp_allocs.csv" cd "$n" 200 1 8 1; done
         for w in $(seq 1 "$MAXW"); do dp_point "$OUT/dp_workers.csv" cd 10000 200 "$w" 8 1; done
-        for m in cd send peer-cd peer-di; do dp_point "$OUT/dp_paths.csv" "$m" 10000 200 1 8 1; done ;;
+        for m in cd send peer-cd peer-di; do dp_point "$OUT/dp_paths.csv" "$m" 10000 200 1 8 1; done
+        # Profiles of the two target points (perf -e cpu-clock; FILE.txt kept, FILE.data removed: large).
+        if command -v perf >/dev/null; then
+          for n in 10000 1000000; do
+            say "dp: profile, cd allocations=$n"
+            echo "PERF=$OUT/perf-cd-$n SWAP=0 CSV=$OUT/dp_profiled.csv scripts/bench-dataplane.sh $n 200 8" >>"$OUT/commands.txt"
+            PERF="$OUT/perf-cd-$n" SWAP=0 CSV="$OUT/dp_profiled.csv" BUILD=$BUILD scripts/bench-dataplane.sh "$n" 200 8 >>"$OUT/dp.log" 2>&1 \
+              || say "profile point failed (see dp.log)"
+            rm -f "$OUT/perf-cd-$n.data"
+          done
+        else
+          skip "dp profiles: perf missing (apt-get install linux-perf)"
+        fi ;;
       quick)
         dp_point "$OUT/dp_paths.csv" cd 10000 200 1 2 0
         dp_point "$OUT/dp_allocs.csv" cd 100000 200 1 2 0 ;;

@@ -18,6 +18,8 @@ PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev
   redis-server redis-tools coturn iproute2 ethtool procps python3 python3-scapy curl
   python3-matplotlib time
+  # scripts/bench.sh: profiles of the data-plane target points
+  linux-perf
   # tests/browser (headless Chromium, driven over its DevTools pipe) and
   # deploy/systemd (systemd-analyze verify)
   chromium systemd python3-websocket python3-prometheus-client
