@@ -159,6 +159,8 @@ if [ -n "${PERF:-}" ] && [ -s "$PERF.data" ]; then
     echo "# top symbols, whole process"
     perf report -i "$PERF.data" --stdio --no-children --sort dso,symbol 2>/dev/null | grep -v "^#" | grep -v "^$" | sed "s/ *- *- *$//" | head -40
     for w in $(perf report -i "$PERF.data" --stdio --no-children --sort comm 2>/dev/null | grep -o "rte-worker-[0-9]*" | sort -u); do
+      echo "# by library, $w"
+      perf report -i "$PERF.data" --stdio --no-children --comms "$w" --sort dso 2>/dev/null | grep -v "^#" | grep -v "^$" | head -8
       echo "# top symbols, $w"
       perf report -i "$PERF.data" --stdio --no-children --comms "$w" --sort dso,symbol 2>/dev/null | grep -v "^#" | grep -v "^$" | sed "s/ *- *- *$//" | head -25
     done

@@ -15,20 +15,20 @@ struct Frame {
   uint16_t len = 0;         // data length (mbuf->data_len)
   uint16_t cap = 0;         // buffer length (mbuf->buf_len)
 
-  [[nodiscard]] uint8_t* data() const noexcept { return base + off; }
+  [[nodiscard, gnu::always_inline]] uint8_t* data() const noexcept { return base + off; }
   // Grow at the front by n bytes (headroom).
-  [[nodiscard]] bool prepend(uint16_t n) noexcept {
+  [[nodiscard, gnu::always_inline]] bool prepend(uint16_t n) noexcept {
     if (off < n) return false;
     off = static_cast<uint16_t>(off - n);
     len = static_cast<uint16_t>(len + n);
     return true;
   }
   // Drop n bytes at the front.
-  void adj(uint16_t n) noexcept {
+  [[gnu::always_inline]] void adj(uint16_t n) noexcept {
     off = static_cast<uint16_t>(off + n);
     len = static_cast<uint16_t>(len - n);
   }
-  [[nodiscard]] bool set_len(uint32_t n) noexcept {
+  [[nodiscard, gnu::always_inline]] bool set_len(uint32_t n) noexcept {
     if (off + n > cap) return false;
     len = static_cast<uint16_t>(n);
     return true;

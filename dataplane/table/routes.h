@@ -85,7 +85,7 @@ private:
   };
   static uint8_t bits(uint32_t mask) noexcept { return static_cast<uint8_t>(__builtin_popcount(mask)); }
   // The link holding ip, longest prefix; -1 if none.
-  [[nodiscard]] int link_of(uint32_t ip) const noexcept {
+  [[nodiscard, gnu::always_inline]] int link_of(uint32_t ip) const noexcept {
     int best = -1;
     for (uint8_t i = 0; i < nlinks_; ++i)
       if (((ip ^ links_[i].ip) & links_[i].netmask) == 0 && (best < 0 || links_[i].bits > links_[best].bits)) best = i;
