@@ -131,6 +131,7 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
   for (uint16_t i = 0; i < n; ++i) {
     if (i + kAhead < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + kAhead], void*));
     parsed[i] = Parsed::No;
+    slot[i] = 0;
     const rte_mbuf* m = rx[i];
     const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
     if (m->nb_segs != 1 || parse_udp4(f, m->data_len, views[i]) != FrameKind::Udp4) continue;
