@@ -43,11 +43,12 @@ def dp_section(d, name, title):
     for a in r:
         body.append([NAMES.get(a["mode"], a["mode"]), a["allocations"], a["payload"], a["frame_bytes"], a["workers"],
                      a["testpmd_io_mpps"], a.get("testpmd_5tswap_mpps", ""), a["dpturn_mpps"], a["testpmd_io_gbps"],
-                     a["dpturn_gbps"], a["ratio_io"], a.get("ratio_5tswap", ""), a["punted"], a["heap_MiB"],
-                     a["eal_mem"]])
+                     a["dpturn_gbps"], a["ratio_io"], a.get("ratio_5tswap", ""),
+                     a.get("per_worker_mpps", "").replace(";", " / "), a["punted"], a["heap_MiB"], a["eal_mem"]])
     return f"### {title}\n\n" + table(
         ["path", "allocations", "payload B", "frame B", "workers", "testpmd io Mpps", "5tswap Mpps",
-         "turn-dataplane Mpps", "io Gbit/s", "dpturn Gbit/s", "/ io", "/ 5tswap", "punted", "heap MiB", "EAL memory"],
+         "turn-dataplane Mpps", "io Gbit/s", "dpturn Gbit/s", "/ io", "/ 5tswap", "per worker Mpps", "punted",
+         "heap MiB", "EAL memory"],
         body) + f"\n\n![{name}]({name}.png)\n"
 
 

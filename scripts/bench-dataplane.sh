@@ -30,7 +30,9 @@
 #                 top symbols in FILE.txt)
 #
 # Gbit/s = Mpps x input frame bytes (Ethernet header to payload, no FCS or
-# preamble) x 8. heap_MiB = DPDK heap in use by turn-dataplane (telemetry
+# preamble) x 8, in total and per worker (per_worker_mpps; busy_fraction =
+# the share of the worker loop's TSC time spent on iterations that moved
+# packets). heap_MiB = DPDK heap in use by turn-dataplane (telemetry
 # /eal/heap_info: tables + mbufs + rings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,13 +145,13 @@ for _ in $(seq 1 $((300 + N / 200))); do
 done
 [ $loaded = 1 ] || { echo "bench-dataplane: turn-dataplane did not load $N allocations (got ${a:-0})" >&2; tail -5 "$TMP/dp.log" >&2; exit 1; }
 sleep 2  # warm-up
-s0=$(tel /dpturn/stats); t0=$(date +%s.%N)
+s0=$(tel /dpturn/stats /dpturn/workers); t0=$(date +%s.%N)  # one connection: the same instant
 if [ -n "${PERF:-}" ]; then
   perf record -q -e cpu-clock -p "$DP" -o "$PERF.data" -- sleep "$SECS" >/dev/null 2>&1 || echo "bench-dataplane: perf record failed" >&2
 else
   sleep "$SECS"
 fi
-s1=$(tel /dpturn/stats); t1=$(date +%s.%N)
+s1=$(tel /dpturn/stats /dpturn/workers); t1=$(date +%s.%N)
 heap=$(tel /eal/heap_info,0 || echo '{}')
 kill -INT $DP; wait $DP || true
 if [ -n "${PERF:-}" ] && [ -s "$PERF.data" ]; then
@@ -170,9 +172,20 @@ fi
 $PY - "$io_pps" "$swap_pps" "$s0" "$s1" "$t0" "$t1" "$heap" <<PY
 import csv, json, os, sys
 io, sw, s0, s1, t0, t1, heap = sys.argv[1:]
+def replies(text):  # the telemetry replies, one JSON object each, merged
+    out, dec, i = {}, json.JSONDecoder(), 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        obj, i = dec.raw_decode(text, i)
+        out.update(obj)
+    return out
+s0, s1 = replies(s0), replies(s1)
+w0, w1 = s0.get("/dpturn/workers", {}), s1.get("/dpturn/workers", {})
 io = float(io) if io else 0.0
 sw = float(sw) if sw else 0.0
-s0 = json.loads(s0)["/dpturn/stats"]; s1 = json.loads(s1)["/dpturn/stats"]
+s0 = s0["/dpturn/stats"]; s1 = s1["/dpturn/stats"]
 dt = float(t1) - float(t0)
 d = lambda k: s1.get(k, 0) - s0.get(k, 0)
 fwd = d("$COUNTER") / dt
@@ -184,6 +197,12 @@ try:
     heap_mib = int(h.get("Alloc_size", 0)) / 2**20
 except Exception:
     heap_mib = float("nan")
+# Per worker: packets sent and the share of its loop iterations' TSC time
+# that moved packets (busy / total cycles).
+wd = lambda k: w1.get(k, 0) - w0.get(k, 0)
+per_worker = [wd(f"worker{i}_tx_packets") / dt / 1e6 for i in range($WORKERS)]
+busy = [wd(f"worker{i}_busy_cycles") / wd(f"worker{i}_total_cycles") if wd(f"worker{i}_total_cycles") else 0.0
+        for i in range($WORKERS)]
 frame = $FRAME
 gbps = lambda pps: pps * frame * 8 / 1e9
 row = {
@@ -192,12 +211,15 @@ row = {
     "dpturn_mpps": round(fwd / 1e6, 3), "dpturn_rx_mpps": round(rx / 1e6, 3),
     "testpmd_io_gbps": round(gbps(io), 3), "dpturn_gbps": round(gbps(fwd), 3),
     "ratio_io": round(fwd / io, 3) if io else "", "ratio_5tswap": round(fwd / sw, 3) if sw else "",
+    "per_worker_mpps": ";".join(f"{x:.3f}" for x in per_worker),
+    "busy_fraction": ";".join(f"{x:.2f}" for x in busy),
     "punted": punted, "dropped": drops, "heap_MiB": round(heap_mib, 1), "eal_mem": " ".join("${MEM[*]}".split()),
 }
 print(f"mode=$MODE allocations=$N payload=${SIZE}B frame={frame}B workers=$WORKERS")
 print(f"testpmd io fwd: {io/1e6:.3f} Mpps ({gbps(io):.2f} Gbit/s)")
 if sw: print(f"testpmd 5tswap: {sw/1e6:.3f} Mpps")
 print(f"turn-dataplane: {rx/1e6:.3f} Mpps received, {fwd/1e6:.3f} Mpps $COUNTER ({gbps(fwd):.2f} Gbit/s), punted {punted}, dropped {drops}")
+print("per worker: " + ", ".join(f"worker{i} {x:.3f} Mpps, {gbps(x * 1e6):.2f} Gbit/s (busy {b:.0%})" for i, (x, b) in enumerate(zip(per_worker, busy))))
 print(f"ratio turn-dataplane / testpmd io: {fwd/io:.2f}" if io else "testpmd io figure missing")
 if sw: print(f"ratio turn-dataplane / testpmd 5tswap: {fwd/sw:.2f}")
 print(f"DPDK heap in use (turn-dataplane): {heap_mib:.1f} MiB")
