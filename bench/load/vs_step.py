@@ -262,7 +262,7 @@ def step(kv):
     print(f"{server:6} m={m:<4} z={z} n={n:<5} wire={wire_mean:>6.0f}/s (peak {peak:.0f}) sent={u['sent']} "
           f"recv={u['recv']} loss={row['loss_pct']}% rtt={u['rtt']} ms cpu={row['server_cpu_s']}s "
           f"per-Mpkt={row['cpu_s_per_mpkt']} whole-core={row['cpu_s_per_mpkt_whole_core'] or '-'} "
-          f"coturn/dpturn={row['cpu_ratio_coturn_over_dpturn'] or '-'} nvcsw={nv} cpu1-other={row['cpu1_other_s']}s "
+          f"coturn/dpturn={row['cpu_ratio_coturn_over_dpturn'] or '-'} nvcsw={nv} cpu1-other={row['cpu1_other_s'] if row['cpu1_other_s'] != '' else '-'}s "
           f"cpu0-busy={row['cpu0_busy_s']}s rcvbuf-drops(c,p,s)={eb} dp-drops={row['dataplane_drops'] if server == 'dpturn' else '-'} "
           f"uclient-cpu={ucpu:.2f}s wall={t1 - t0:.1f}s placement={row['placement']}" + note +
           ("" if u["complete"] else " (uclient timed out)"))
