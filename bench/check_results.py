@@ -60,6 +60,8 @@ def check(name, path):
             elif c in NUMERIC and c not in ("avg_rtt_ms", "cpu_s_per_mpkt", "cpu_s_per_mpkt_whole_core",
                                              "items_per_second", "table_MiB", "entries"):
                 errors.append(f"{name} row {i}: {c} is empty")
+        if name == "vs_coturn.csv":
+            check_vs_row(i, r)
         if name.startswith("dp_") and "dpturn_mpps" in r:
             if not float(r["dpturn_mpps"] or 0) > 0:
                 errors.append(f"{name} row {i}: turn-dataplane forwarded nothing on path {r['mode']}")
@@ -68,6 +70,24 @@ def check(name, path):
             if int(float(r["punted"] or 0)) != 0:
                 errors.append(f"{name} row {i}: {r['punted']} frames punted (the input should all take the fast path)")
     return rows
+
+
+def check_vs_row(i, r):
+    """The CPU-placement columns of bench-vs-coturn.sh (older CSVs lack them: not checked there)."""
+    for c in ("pinned_nvcsw", "cpu_ratio_coturn_over_dpturn", "cpu1_other_s", "worker_busy_s"):
+        v = r.get(c)
+        if v not in ("", None):
+            try:
+                x = float(v)
+            except ValueError:
+                errors.append(f"vs_coturn.csv row {i}: {c}={v!r} is not a number")
+                continue
+            if math.isnan(x) or x < 0:
+                errors.append(f"vs_coturn.csv row {i}: {c}={v!r} is negative or NaN")
+    pinning = r.get("pinning")
+    if pinning not in (None, "", "none") and r.get("placement") != "ok":
+        errors.append(f"vs_coturn.csv row {i} ({r['server']} -m {r['clients']}): threads not where pinned: "
+                      f"{r.get('placement')!r}")
 
 
 def main():

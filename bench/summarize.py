@@ -79,12 +79,17 @@ def main():
     if vs:
         body = [[a["server"], a["clients"], a["interval_ms"], a["messages_per_client"], a["wire_pps_mean"],
                  a["sent"], a["received"], a["loss_pct"], a["avg_rtt_ms"], a["relayed_packets"], a["server_cpu_s"],
-                 a["cpu_s_per_mpkt"], a["cpu_s_per_mpkt_whole_core"], a.get("dataplane_drops", ""),
+                 a["cpu_s_per_mpkt"], a["cpu_s_per_mpkt_whole_core"], a.get("cpu_ratio_coturn_over_dpturn", ""),
+                 f"{a.get('worker_user_s', '')}/{a.get('worker_sys_s', '')}" if a["server"] == "dpturn" else
+                 f"{a.get('server_user_s', '')}/{a.get('server_sys_s', '')}",
+                 a.get("pinned_nvcsw", ""), a.get("cpu1_other_s", ""), a.get("dataplane_drops", ""),
                  f"{a.get('rcvbuf_errors_client', '')}/{a.get('rcvbuf_errors_peer', '')}/{a.get('rcvbuf_errors_server', '')}",
                  a["uclient_cpu_s"]] for a in vs]
-        out.append("### dpturn vs coturn (turnutils_uclient)\n\n" + table(
+        pin = sorted({a.get("pinning") or "not recorded" for a in vs})
+        out.append("### dpturn vs coturn (turnutils_uclient)\n\n" + f"CPU placement: {', '.join(pin)}\n\n" + table(
             ["server", "-m", "-z", "-n", "offered pkt/s (wire)", "sent", "received", "loss %", "avg RTT ms",
-             "relayed", "server CPU s", "CPU s / Mpkt", "CPU s / Mpkt whole-core", "dp drops",
+             "relayed", "server CPU s", "CPU s / Mpkt", "CPU s / Mpkt whole-core", "coturn / dpturn",
+             "user/sys s (dpturn: worker)", "invol. switches", "CPU 1 other s", "dp drops",
              "UDP rcvbuf drops c/p/s", "uclient CPU s"], body) + "\n\n![vs_coturn](vs_coturn.png)\n")
         # Targets: loss onset and CPU per packet.
         lines = []

@@ -13,18 +13,48 @@
 # messages) to turnutils_peer (which echoes), at increasing offered loads
 # (-m clients, one message every -z ms each, -n messages each; uclient does
 # not reach the nominal m x 1000/z, so the load actually offered is measured
-# on the client's link: wire_pps). Per step and
-# server: messages sent and received, loss, uclient's average round trip,
-# server CPU seconds (utime+stime from /proc) per million relayed packets.
-# Relayed packets = 2 x messages received back (client->peer and peer->
-# client for each echo that completed), the same formula for both servers.
-# dpturn's CPU: turn-control's /proc time plus turn-dataplane's, the latter
-# two ways: (a) busy cycles of the workers (telemetry worker<i>_busy_cycles /
-# tsc_hz, when the data plane reports them) plus the main lcore's and sync
-# thread's /proc time; (b) the whole-process /proc time, which counts every
-# poll-mode worker as 100% busy (the honest whole-core figure).
+# on the client's link: wire_pps). Per step and server: messages sent and
+# received, loss, uclient's average round trip, server CPU seconds per
+# million relayed packets. Relayed packets = 2 x messages received back
+# (client->peer and peer->client for each echo that completed), the same
+# formula for both servers.
+#
+# CPU placement, the same for both servers (recorded per step: pinning,
+# placement, and the table in the log): the server's packet-moving
+# thread(s) alone on SERVER_CPU (default 1): coturn's whole process
+# (--relay-threads=COTURN_RELAY_THREADS, default 1), turn-dataplane's worker
+# lcore. Everything else on OTHER_CPU (default 0): turnutils_uclient,
+# turnutils_peer, redis-server, turn-control, turn-dataplane's main/service
+# lcore, sync thread and EAL threads, this script's samplers.
+#
+# Server CPU (bench/load/vs_step.py has the details):
+#   coturn: run time of the whole process (every thread).
+#   dpturn: worker busy cycles / tsc_hz (TSC time of the loop iterations
+#           that moved packets, /dpturn/workers) + turn-dataplane's other
+#           threads + turn-control + redis-server. Whole-core: the same
+#           with the worker's run time (idle polling included).
+# Run time = the scheduler's exact on-CPU time per thread
+# (/proc/PID/task/TID/schedstat); utime/stime are sampled at the tick and
+# miss work that the client's timers keep in step with it.
+# Busy cycles are CPU time only while the worker is not switched out: per
+# step the worker's involuntary context switches (pinned_nvcsw) and the time
+# CPU 1 spent on anything but the pinned thread(s) (cpu1_other_s) say so.
+# worker_user_s / worker_sys_s: the worker thread's tick-sampled user and
+# system time (system: the af_packet PMD's sendto() per tx burst, in which
+# the kernel forwards the frame through the veth and router namespace).
+# --perf DIR profiles the pinned thread(s) during each step (perf record -e
+# cpu-clock -g) and writes the user / kernel split, which the tick samples
+# get wrong.
 #
 #   scripts/bench-vs-coturn.sh [--quick] [--steps "M:Z:N ..."] [--csv FILE] [--only dpturn|coturn]
+#                              [--no-pin] [--perf DIR]
+#   env: SERVER_CPU=1 OTHER_CPU=0 SERVER_NICE=-20 OTHER_NICE=-10 COTURN_RELAY_THREADS=1 BUILD=build
+#
+# SERVER_NICE: the pinned server thread(s) run at this nice value (both
+# servers alike), so that another job that lands on SERVER_CPU on a shared
+# host gets ~1% of it instead of half; OTHER_NICE: the same for everything
+# else of the test on OTHER_CPU (client, peer, turn-control, ...), so that
+# the offered load depends less on other jobs; "" leaves them at 0.
 #
 # Each uclient run is bounded (timeout 90 s). Needs root (namespaces).
 set -euo pipefail
@@ -36,6 +66,13 @@ STEPS="10:1:2000 25:1:2000 50:1:2000 100:1:1500 200:1:1000 400:1:500"
 CSV=""
 ONLY=""
 SIZE=200
+PIN=1
+PERF_DIR=""
+SERVER_CPU=${SERVER_CPU:-1}
+OTHER_CPU=${OTHER_CPU:-0}
+COTURN_RELAY_THREADS=${COTURN_RELAY_THREADS:-1}
+SERVER_NICE=${SERVER_NICE--20}
+OTHER_NICE=${OTHER_NICE--10}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) STEPS="10:2:300 100:1:200"; shift ;;
@@ -43,9 +80,32 @@ while [ $# -gt 0 ]; do
     --csv) CSV=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
+    --no-pin) PIN=0; shift ;;
+    --perf) PERF_DIR=$2; shift 2 ;;
     *) echo "bench-vs-coturn: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
+if [ $PIN = 1 ] && ! taskset -c "$SERVER_CPU,$OTHER_CPU" true 2>/dev/null; then
+  echo "bench-vs-coturn: cannot pin to CPUs $SERVER_CPU and $OTHER_CPU here (nproc $(nproc)): running unpinned" >&2
+  PIN=0
+fi
+if [ $PIN = 1 ]; then
+  [ "$SERVER_CPU" != "$OTHER_CPU" ] || { echo "bench-vs-coturn: SERVER_CPU and OTHER_CPU must differ" >&2; exit 2; }
+  PIN_OTHER="${OTHER_NICE:+nice -n $OTHER_NICE }taskset -c $OTHER_CPU"
+  DP_CORES=(--lcores "0@$OTHER_CPU,1@$SERVER_CPU")
+  PINNING="server:$SERVER_CPU${SERVER_NICE:+ nice $SERVER_NICE} rest:$OTHER_CPU${OTHER_NICE:+ nice $OTHER_NICE}"
+else
+  PIN_OTHER=""
+  DP_CORES=(-l 0-1)
+  PINNING="none"
+  SERVER_CPU="" OTHER_CPU="" SERVER_NICE="" OTHER_NICE=""
+fi
+# Everything of the test but the servers runs in this script's session.
+if [ -n "$OTHER_NICE" ] && [ -w /proc/$$/autogroup ]; then echo "$OTHER_NICE" >/proc/$$/autogroup 2>/dev/null || true; fi
+if [ -n "$PERF_DIR" ]; then
+  command -v perf >/dev/null || { echo "bench-vs-coturn: --perf needs perf (linux-perf)" >&2; exit 1; }
+  mkdir -p "$PERF_DIR"; PERF_DIR=$(cd "$PERF_DIR" && pwd)
+fi
 if [ "$(id -u)" -ne 0 ]; then echo "bench-vs-coturn: needs root (network namespaces)" >&2; exit 77; fi
 for t in turnutils_uclient turnutils_peer turnserver redis-server ethtool; do
   command -v $t >/dev/null || { echo "bench-vs-coturn: $t missing (scripts/setup.sh installs it)" >&2; exit 1; }
@@ -90,43 +150,26 @@ topo_up() {
   ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
 }
 
-start() {  # name ns cmd...
-  local name=$1 ns=$2; shift 2
-  ip netns exec "$ns" "$@" >"$TMP/$name.log" 2>&1 &
+start() {  # name ns cpu-list nice cmd...   (cpu-list / nice "" = not pinned / as is)
+  local name=$1 ns=$2 cpus=$3 ni=$4; shift 4
+  local pin=()
+  # The server in a session of its own: with sched autogroup a session's
+  # tasks compete with other sessions as one group, whose nice is set in
+  # /proc/PID/autogroup (a thread's nice acts only inside its group).
+  [ "$name" != coturn ] && [ "$name" != dataplane ] || pin+=(setsid)
+  [ -z "$ni" ] || pin+=(nice -n "$ni")
+  [ -z "$cpus" ] || pin+=(taskset -c "$cpus")
+  ip netns exec "$ns" "${pin[@]}" "$@" >"$TMP/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_${name//-/_}=$!"
+}
+group_nice() {  # pid nice: the nice of pid's autogroup (sched autogroup), when there is one
+  [ -n "$2" ] && [ -w "/proc/$1/autogroup" ] || return 0
+  echo "$2" >"/proc/$1/autogroup" 2>/dev/null || echo "bench-vs-coturn: cannot set autogroup nice of $1" >&2
 }
 wait_udp() {  # ns ip:port
   for _ in $(seq 1 100); do ip netns exec "$1" ss -uln 2>/dev/null | grep -q " $2 " && return 0; sleep 0.1; done
   echo "bench-vs-coturn: nothing listens on $2" >&2; return 1
-}
-cpu_s() {  # pid -> utime+stime in seconds
-  $PY - "$1" <<'PY'
-import os, sys
-f = open(f"/proc/{sys.argv[1]}/stat").read()
-rest = f[f.rindex(")") + 2:].split()
-print((int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK"))
-PY
-}
-# /proc time of the threads of pid whose comm starts with one of the given
-# prefixes (EAL names worker lcores "rte-worker-N" in DPDK 22.11,
-# "dpdk-worker<N>" in 23.11 and later).
-threads_cpu_s() {  # pid comm-prefix[,prefix...] -> summed seconds
-  $PY - "$1" "$2" <<'PY'
-import os, sys
-pid, prefix = sys.argv[1], tuple(sys.argv[2].split(","))
-tot = 0
-for t in os.listdir(f"/proc/{pid}/task"):
-    try:
-        comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
-        if comm.startswith(prefix):
-            f = open(f"/proc/{pid}/task/{t}/stat").read()
-            rest = f[f.rindex(")") + 2:].split()
-            tot += int(rest[11]) + int(rest[12])
-    except OSError:
-        pass
-print(tot / os.sysconf("SC_CLK_TCK"))
-PY
 }
 # /dpturn/stats, /dpturn/workers and /ethdev/stats,0 merged into one JSON object.
 dp_snap() {
@@ -157,17 +200,18 @@ dp_tel() { ip netns exec "$NS_S" "$ROOT/scripts/dp-telemetry.py" --file-prefix "
 start_coturn() {
   ip -n "$NS_S" addr add 10.77.0.2/24 dev eth0
   ip -n "$NS_S" route add default via 10.77.0.1
-  start coturn "$NS_S" turnserver -n --listening-ip=10.77.0.2 --listening-port=3478 --relay-ip=10.77.0.2 \
+  start coturn "$NS_S" "$SERVER_CPU" "$SERVER_NICE" turnserver -n --relay-threads="$COTURN_RELAY_THREADS" --listening-ip=10.77.0.2 --listening-port=3478 --relay-ip=10.77.0.2 \
     --min-port=49152 --max-port=65535 --lt-cred-mech --user=bench:bench-password --realm=bench.test \
     --no-tls --no-dtls --no-cli --log-file=stdout --simple-log --no-stdout-log
   wait_udp "$NS_S" 10.77.0.2:3478
   SERVER_PIDS="$PID_coturn"
+  group_nice "$PID_coturn" "$SERVER_NICE"
 }
 
 start_dpturn() {
   ip netns exec "$NS_S" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
   ip -n "$NS_S" link set eth0 arp off
-  start redis "$NS_S" redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP"
+  start redis "$NS_S" "$OTHER_CPU" "$OTHER_NICE" redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP"
   for _ in $(seq 1 50); do ip netns exec "$NS_S" redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
   cat >"$TMP/dp.conf" <<CONF
 ip=10.77.0.2/24
@@ -182,7 +226,11 @@ instance-id=bench-vs
 allocations=4096
 channels=16384
 CONF
-  start dataplane "$NS_S" "$ROOT/$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
+  # EAL: lcore 0 (main / service lcore) on OTHER_CPU, lcore 1 (the worker)
+  # on SERVER_CPU; EAL's control threads (interrupts, telemetry) and the
+  # sync thread started from main take OTHER_CPU (the CPUs not given to an
+  # lcore, or the main lcore's when none is left).
+  start dataplane "$NS_S" "" "$OTHER_NICE" "$ROOT/$BUILD/dataplane/turn-dataplane" "${DP_CORES[@]}" --in-memory --no-pci \
     --vdev=net_af_packet0,iface=eth0 --file-prefix="$PREFIX" -- -c "$TMP/dp.conf"
   for _ in $(seq 1 100); do ip -n "$NS_S" link show dpt0 >/dev/null 2>&1 && break; sleep 0.1; done
   ip -n "$NS_S" addr add 10.77.0.2/24 dev dpt0
@@ -202,30 +250,41 @@ request-rate-limit=0
 unauth-rate-limit=0
 no-tls
 CONF
-  start turn-control "$NS_S" "$ROOT/$BUILD/controlplane/turn-control" -c "$TMP/tc.conf"
+  start turn-control "$NS_S" "$OTHER_CPU" "$OTHER_NICE" "$ROOT/$BUILD/controlplane/turn-control" -c "$TMP/tc.conf"
   wait_udp "$NS_S" 10.77.0.2:3478
   SERVER_PIDS="$PID_turn_control $PID_dataplane"
+  # The worker lcore thread(s) only: the main lcore shares OTHER_CPU with the client.
+  if [ -n "$SERVER_NICE" ]; then for t in $(worker_tids); do renice -n "$SERVER_NICE" -p "$t" >/dev/null; done; fi
+  group_nice "$PID_dataplane" "$SERVER_NICE"
 }
 
-HEADER="server,clients,interval_ms,messages_per_client,offered_msgs_per_s,sent,received,lost,loss_pct,wire_pps_peak,wire_pps_mean,transmit_s,avg_rtt_ms,max_rtt_ms,relayed_packets,server_cpu_s,cpu_s_per_mpkt,dataplane_whole_cpu_s,cpu_s_per_mpkt_whole_core,dataplane_busy_s,dataplane_worker_busy_s,dataplane_worker_proc_s,fastpath_packets,dataplane_drops,rcvbuf_errors_client,rcvbuf_errors_peer,rcvbuf_errors_server,uclient_cpu_s,wall_s"
-[ -n "$CSV" ] && { [ -s "$CSV" ] || echo "$HEADER" >"$CSV"; }
+PROCCPU="$PY $ROOT/bench/load/proc_cpu.py"
+ROWS="$TMP/rows.csv"
+[ -n "$CSV" ] && { [ -s "$CSV" ] || echo "$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import vs_step; print(",".join(vs_step.HEADER))' "$ROOT/bench/load")" >"$CSV"; }
+
+tracked() {  # the NAME=PID list whose CPU and placement are measured
+  if [ "$1" = coturn ]; then echo "coturn=$PID_coturn peer=$PID_peer"
+  else echo "dataplane=$PID_dataplane turn-control=$PID_turn_control redis=$PID_redis peer=$PID_peer"; fi
+}
+worker_tids() {  # turn-dataplane's worker lcore threads
+  local t
+  for t in /proc/"$PID_dataplane"/task/*; do
+    case "$(cat "$t/comm" 2>/dev/null)" in lcore-worker*|rte-worker*|dpdk-worker*) echo "${t##*/}" ;; esac
+  done
+}
 
 run_steps() {  # server-name
-  local server=$1
+  local server=$1 first=1
   for step in $STEPS; do
     IFS=: read -r m z n <<<"$step"
     local tag="$server-$m-$z-$n"
-    # CPU and counters before.
-    local c0 d0 w0="" t0 tel0="{}"
-    if [ "$server" = coturn ]; then c0=$(cpu_s "$PID_coturn"); d0=0
-    else
-      c0=$(cpu_s "$PID_turn_control"); d0=$(cpu_s "$PID_dataplane")
-      w0=$(threads_cpu_s "$PID_dataplane" rte-worker,dpdk-worker,lcore-worker); tel0=$(dp_snap)
-    fi
+    local load; load=$(cut -d' ' -f1 /proc/loadavg)
+    local tel0="{}" tel1="{}"
+    [ "$server" = dpturn ] && tel0=$(dp_snap)
     # The offered load as it reaches the wire: packets from the client into
     # the router (r1 rx), sampled every 100 ms (uclient's own "transmit
     # time" has a fixed multi-second tail and 1 s resolution).
-    ip netns exec "$NS_R" $PY -c '
+    $PIN_OTHER ip netns exec "$NS_R" $PY -c '
 import sys, time
 f = "/sys/class/net/r1/statistics/rx_packets"
 with open(sys.argv[1], "w") as o:
@@ -233,105 +292,79 @@ with open(sys.argv[1], "w") as o:
         o.write(f"{time.time()} {open(f).read().strip()}\n"); o.flush(); time.sleep(0.1)
 ' "$TMP/wire-$tag" & local sampler=$!
     local e0; e0=$(rcvbuf_errs)
-    t0=$(date +%s.%N)
-    /usr/bin/time -f "%U %S" -o "$TMP/time-$tag" timeout 90 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 \
-      -n "$n" -m "$m" -l "$SIZE" -z "$z" -c -u bench -w bench-password 10.77.0.2 >"$TMP/uclient-$tag.log" 2>&1 || true
+    # The /proc snapshots right around uclient (the telemetry queries, slow
+    # on a loaded host, outside them).
+    # shellcheck disable=SC2046
+    $PROCCPU snap $(tracked "$server") >"$TMP/snap0-$tag"
+    local t0; t0=$(date +%s.%N)
+    $PIN_OTHER /usr/bin/time -f "%U %S" -o "$TMP/time-$tag" timeout 90 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 \
+      -n "$n" -m "$m" -l "$SIZE" -z "$z" -c -u bench -w bench-password 10.77.0.2 >"$TMP/uclient-$tag.log" 2>&1 &
+    local uc=$! perfpid=""
+    if [ -n "$PERF_DIR" ]; then
+      local target
+      if [ "$server" = coturn ]; then target=(-p "$PID_coturn"); else target=(-t "$(worker_tids | paste -sd,)"); fi
+      $PIN_OTHER perf record -q -e cpu-clock -g "${target[@]}" -o "$TMP/perf-$tag.data" >/dev/null 2>&1 & perfpid=$!
+    fi
+    if [ $first = 1 ]; then
+      # Where every thread runs, uclient's included, once the load runs.
+      sleep 2
+      local ucl="" p
+      for p in $($PROCCPU descendants "$uc"); do ucl+=" uclient-tree-$p=$p"; done
+      # shellcheck disable=SC2046
+      { echo "placement during $tag ($PINNING):"; $PROCCPU placement $(tracked "$server") $ucl; } | tee -a "$TMP/placement.txt"
+      first=0
+    fi
+    wait "$uc" || true
     local t1; t1=$(date +%s.%N)
+    # shellcheck disable=SC2046
+    $PROCCPU snap $(tracked "$server") >"$TMP/snap1-$tag"
+    if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null || true; wait "$perfpid" 2>/dev/null || true; fi
     kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
     local e1; e1=$(rcvbuf_errs)
-    local c1 d1 w1="" tel1="{}"
-    if [ "$server" = coturn ]; then c1=$(cpu_s "$PID_coturn"); d1=0
-    else
-      c1=$(cpu_s "$PID_turn_control"); d1=$(cpu_s "$PID_dataplane")
-      w1=$(threads_cpu_s "$PID_dataplane" rte-worker,dpdk-worker,lcore-worker); tel1=$(dp_snap)
-    fi
-    $PY - "$server" "$m" "$z" "$n" "$TMP/uclient-$tag.log" "$TMP/time-$tag" "$c0" "$c1" "$d0" "$d1" "${w0:-0}" "${w1:-0}" \
-      "$tel0" "$tel1" "$t0" "$t1" "$CSV" "$TMP/wire-$tag" "$e0" "$e1" <<'PY'
-import json, re, sys
-(server, m, z, n, log, timef, c0, c1, d0, d1, w0, w1, tel0, tel1, t0, t1, csvf, wiref, e0, e1) = sys.argv[1:]
-# Where loss happens: UDP sockets that overflowed, per namespace.
-eb = [b - a for a, b in zip(map(int, e0.split()), map(int, e1.split()))] if e0.split() and e1.split() else ["", "", ""]
-# Wire rate: the peak over 1 s windows, and the mean while sending (the
-# span where the 1 s rate is above a tenth of the peak).
-pts = [tuple(map(float, l.split())) for l in open(wiref) if len(l.split()) == 2]
-rates = []
-for i in range(len(pts)):
-    j = next((k for k in range(i, len(pts)) if pts[k][0] - pts[i][0] >= 1.0), None)
-    if j is None:
-        break
-    rates.append(((pts[j][1] - pts[i][1]) / (pts[j][0] - pts[i][0]), pts[i][0], pts[j][0]))
-peak = max((r[0] for r in rates), default=0.0)
-busy = [r for r in rates if r[0] >= peak / 10] if peak else []
-if busy:
-    ta, tb = busy[0][1], busy[-1][2]
-    pa = next(p for p in pts if p[0] >= ta)[1]; pb = next(p for p in pts if p[0] >= tb)[1]
-    wire_mean = (pb - pa) / max(1e-6, tb - ta)
-else:
-    wire_mean = 0.0
-m, z, n = int(m), int(z), int(n)
-text = open(log, errors="replace").read()
-def last(pat, cast=float, default=None):
-    r = re.findall(pat, text)
-    return cast(r[-1]) if r else default
-sent = last(r"tot_send_msgs=(\d+), tot_recv_msgs=\d+\s*$", int, None) or last(r"tot_send_msgs=(\d+)", int, 0)
-recv = last(r"tot_recv_msgs=(\d+)\s*$", int, None)
-if recv is None:
-    recv = last(r"tot_recv_msgs=(\d+)", int, 0)
-lost = last(r"Total lost packets (\d+)", int, None)
-tx_s = last(r"Total transmit time is (\d+)", int, None)
-rtt = last(r"Average round trip delay ([0-9.]+) ms", float, None)
-rtt_max = last(r"Average round trip delay [0-9.]+ ms; min = [0-9.]+ ms, max = ([0-9.]+) ms", float, None)
-complete = lost is not None
-if lost is None:  # uclient did not finish (timeout): count what it did not get back
-    lost = max(0, m * n - recv)
-offered = m * 1000.0 / z
-loss_pct = 100.0 * lost / max(1, m * n)
-relayed = 2 * recv
-ucpu = sum(map(float, open(timef).read().split()[-2:])) if open(timef).read().strip() else float("nan")
-server_cpu = float(c1) - float(c0)
-whole = float(d1) - float(d0)
-t0, t1 = float(t0), float(t1)
-fast = busy = dp_drops = ""
-if server == "dpturn":
-    a, b = json.loads(tel0), json.loads(tel1)
-    dp_drops = sum(b[k] - a.get(k, 0) for k in b if k.startswith("drop_") or k in ("eth_imissed", "eth_ierrors",
-                                                                                     "eth_oerrors", "eth_rx_nombuf"))
-    keys = ("channel_data_to_peer", "send_indication_to_peer", "peer_to_client_channel_data",
-            "peer_to_client_data_indication", "hairpin")
-    fast = sum(b.get(k, 0) - a.get(k, 0) for k in keys)
-    hz = b.get("tsc_hz") or next((v for k, v in b.items() if k.endswith("tsc_hz")), None)
-    bc = [k for k in b if k.endswith("busy_cycles")]
-    if hz and bc and float(w1) - float(w0) > 0:
-        # Workers: busy cycles only; the rest of the process (main lcore,
-        # sync thread, telemetry): its own /proc time.
-        busy = sum(b[k] - a.get(k, 0) for k in bc) / float(hz)
-        busy = busy + max(0.0, whole - (float(w1) - float(w0)))
-    elif hz and bc:
-        print("bench-vs-coturn: no worker threads found by name: busy-cycle CPU left blank", file=sys.stderr)
-cpu = server_cpu + (busy if busy != "" else 0.0)
-per = lambda c: round(c / (relayed / 1e6), 3) if relayed else ""
-row = dict(server=server, clients=m, interval_ms=z, messages_per_client=n, offered_msgs_per_s=round(offered),
-           sent=sent, received=recv, lost=lost, loss_pct=round(loss_pct, 3),
-           wire_pps_peak=round(peak), wire_pps_mean=round(wire_mean), transmit_s=tx_s if tx_s is not None else "",
-           avg_rtt_ms=rtt if rtt is not None else "", max_rtt_ms=rtt_max if rtt_max is not None else "",
-           relayed_packets=relayed, server_cpu_s=round(cpu, 3),
-           cpu_s_per_mpkt=per(cpu) if (server == "coturn" or busy != "") else "",
-           dataplane_whole_cpu_s=round(whole, 3) if server == "dpturn" else "",
-           cpu_s_per_mpkt_whole_core=per(server_cpu + whole) if server == "dpturn" else "",
-           dataplane_busy_s=round(busy, 3) if busy != "" else "",
-           dataplane_worker_busy_s=round(sum(b[k] - a.get(k, 0) for k in bc) / float(hz), 3) if busy != "" else "",
-           dataplane_worker_proc_s=round(float(w1) - float(w0), 3) if server == "dpturn" else "", fastpath_packets=fast, dataplane_drops=dp_drops,
-           rcvbuf_errors_client=eb[0], rcvbuf_errors_peer=eb[1], rcvbuf_errors_server=eb[2],
-           uclient_cpu_s=round(ucpu, 2), wall_s=round(t1 - t0, 2))
-print(f"{server:6} m={m:<4} z={z} n={n:<5} nominal={offered:>7.0f}/s wire={wire_mean:>6.0f}/s (peak {peak:.0f}) sent={sent} recv={recv} loss={loss_pct:.2f}% "
-      f"rtt={rtt} ms cpu={cpu:.2f}s whole-core={row['cpu_s_per_mpkt_whole_core']} s/Mpkt "
-      f"per-Mpkt={row['cpu_s_per_mpkt']} rcvbuf-drops(client,peer,server)={eb} dp-drops={dp_drops} uclient-cpu={ucpu:.2f}s wall={t1 - t0:.1f}s" + ("" if complete else " (uclient timed out)"))
-if csvf:
-    import csv
-    with open(csvf, "a", newline="") as f:
-        csv.DictWriter(f, fieldnames=list(row)).writerow(row)
-PY
+    [ "$server" = dpturn ] && tel1=$(dp_snap)
+    $PY "$ROOT/bench/load/vs_step.py" step server="$server" m="$m" z="$z" n="$n" log="$TMP/uclient-$tag.log" \
+      time="$TMP/time-$tag" wire="$TMP/wire-$tag" snap0="$TMP/snap0-$tag" snap1="$TMP/snap1-$tag" \
+      tel0="$tel0" tel1="$tel1" t0="$t0" t1="$t1" e0="$e0" e1="$e1" csv="$CSV" rows="$ROWS" load="$load" \
+      pinning="$PINNING" server_cpu="$SERVER_CPU" other_cpu="$OTHER_CPU" server_nice="$SERVER_NICE"
+    if [ -n "$perfpid" ]; then perf_report "$tag"; fi
   done
+}
+
+# The perf profile of the server's pinned thread(s) during one step: the
+# user / kernel split, and the kernel time under each system call (tx
+# sendto() of the af_packet PMD, coturn's sendmsg/recvmsg, the TAP's read).
+perf_report() {  # tag
+  local d="$TMP/perf-$1.data" o="$PERF_DIR/perf-$1.txt"
+  [ -s "$d" ] || { echo "perf: no samples for $1" >&2; return 0; }
+  perf report -i "$d" --stdio --no-children --sort dso 2>/dev/null >"$TMP/perf-dso-$1.txt" || true
+  {
+    echo "# perf record -e cpu-clock -g on the pinned server thread(s) during step $1"
+    $PY - "$TMP/perf-dso-$1.txt" "$ROWS" <<'PY'
+import csv, re, sys
+text = open(sys.argv[1]).read()
+ns = re.search(r"Event count \(approx\.\): (\d+)", text)
+total = int(ns.group(1)) / 1e9 if ns else float("nan")  # cpu-clock counts nanoseconds
+kern = sum(float(p) for p, dso in re.findall(r"^\s+([0-9.]+)%\s+(\S+)", text, re.M) if dso == "[kernel.kallsyms]")
+row = list(csv.DictReader(open(sys.argv[2])))[-1]
+print(f"## sampled {total:.3f} s of the thread(s); kernel {kern:.2f}% = {kern * total / 100:.3f} s, "
+      f"user {100 - kern:.2f}% = {(100 - kern) * total / 100:.3f} s")
+if row["server"] == "dpturn":
+    print(f"## worker busy cycles this step {row['worker_busy_s']} s: outside the kernel "
+          f"{float(row['worker_busy_s']) - kern * total / 100:.3f} s (the kernel part is all in busy iterations "
+          f"if the system calls below are the tx sendto()); relayed {row['relayed_packets']}")
+else:
+    print(f"## coturn CPU this step {row['server_cpu_s']} s; relayed {row['relayed_packets']}")
+PY
+    echo "## user / kernel split (samples by dso, self time)"
+    grep -E '^ +[0-9]' "$TMP/perf-dso-$1.txt" | head -10 || true
+    echo "## kernel entry points (time including callees)"
+    perf report -i "$d" --stdio --children --sort sym -g none 2>/dev/null \
+      | grep -E '\[k\] (__x64_sys_|do_syscall_64|handle_softirqs|__do_softirq|net_rx_action|asm_sysvec|asm_common_interrupt|veth_xmit|__dev_queue_xmit|ip_forward|udp_queue_rcv_one_skb|tpacket_rcv|packet_sendmsg|udp_sendmsg)' | head -30 || true
+    echo "## top symbols (self)"
+    perf report -i "$d" --stdio --no-children --sort dso,sym -g none 2>/dev/null | grep -E '^ +[0-9]' | head -25 || true
+  } >"$o"
+  rm -f "$d"
+  echo "perf profile: $o"; sed -n '2,3p' "$o"
 }
 
 for server in coturn dpturn; do
@@ -340,12 +373,17 @@ for server in coturn dpturn; do
     echo "bench-vs-coturn: $BUILD/dataplane/turn-dataplane not built: skipping dpturn" >&2; continue
   fi
   topo_up
-  start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
+  start peer "$NS_P" "$OTHER_CPU" "$OTHER_NICE" turnutils_peer -L 10.77.2.2 -p 3480
   wait_udp "$NS_P" 10.77.2.2:3480
   "start_$server"
   sleep 1
+  # shellcheck disable=SC2046
+  { echo "placement after start ($PINNING):"; $PROCCPU placement $(tracked "$server"); } | tee -a "$TMP/placement.txt"
   run_steps "$server"
   if [ "$server" = dpturn ]; then dp_tel /dpturn/stats >"$TMP/dp-final-stats.json" || true; fi
   stop_all
   topo_down
 done
+echo
+echo "pinning: $PINNING; coturn relay threads: $COTURN_RELAY_THREADS"
+[ -s "$ROWS" ] && $PY "$ROOT/bench/load/vs_step.py" summary "$ROWS"

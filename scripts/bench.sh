@@ -15,6 +15,7 @@
 #              the meson test (suite bench) that checks the CSVs are well formed
 #   --out DIR  results directory (default bench/results/YYYY-MM-DD-HHMM[-quick])
 #   --only     micro,dp,vs,alloc (default: all)
+#   env VS_STEPS="M:Z:N ..."  the vs part's uclient steps (bench-vs-coturn.sh --steps)
 #
 # Parts that cannot run here (no root for namespaces, no dpdk-testpmd, no
 # coturn) are skipped with a line saying why in skipped.txt. Results
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     --smoke) MODE=smoke; shift ;;
     --out) OUT=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -66,6 +67,7 @@ done
   echo "buildtype: $(meson introspect --buildoptions "$BUILD" 2>/dev/null | $PY -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="buildtype"))' 2>/dev/null || echo unknown)"
   echo "hugepages (2 MiB): $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages 2>/dev/null) total, $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null) free at start"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "other poll-mode processes at start: $(ps -eo pid,args | grep -E '[t]estpmd|[t]urn-dataplane' | cut -c1-100 | paste -sd';' || true)"
   echo
   lscpu
 } >"$OUT/machine.txt"
@@ -146,6 +148,7 @@ if want vs; then
     say "vs coturn ($MODE)"
     STEPS_ARG=()
     [ $MODE = quick ] && STEPS_ARG=(--steps "50:1:400")
+    [ -n "${VS_STEPS:-}" ] && STEPS_ARG=(--steps "$VS_STEPS")
     run scripts/bench-vs-coturn.sh "${STEPS_ARG[@]}" --csv "$OUT/vs_coturn.csv" >"$OUT/vs_coturn.log" 2>&1 \
       || say "vs coturn failed (see vs_coturn.log)"
   fi
