@@ -320,6 +320,7 @@ void service_loop(ServiceContext& s) {
   Observation obs[32];
   const uint64_t hz = rte_get_tsc_hz();
   uint64_t next_probe = 0, next_refresh = rte_get_tsc_cycles() + 30 * hz;
+  unsigned idle_us = 100;
   while (!s.quit->load(std::memory_order_relaxed)) {
     uint64_t now = rte_get_tsc_cycles();
     if (!s.probes.empty() && now >= next_probe) {
@@ -342,7 +343,17 @@ void service_loop(ServiceContext& s) {
         s.tables->learn(ip, mac);
       }
     }
-    if (got == 0) rte_delay_us_sleep(100);  // the service core may idle
+    // The service core may idle: sleep 100 us after work, doubling while
+    // idle up to 2 ms (learning a neighbour waits at most that long; probes
+    // are due once a second). A fixed 100 us sleep cost 85 ms of CPU a
+    // second in wake-ups alone: most of turn-dataplane's CPU at low load
+    // (bench/RESULTS.md, dpturn vs coturn).
+    if (got == 0) {
+      rte_delay_us_sleep(idle_us);
+      idle_us = std::min(idle_us * 2, 2000u);
+    } else {
+      idle_us = 100;
+    }
   }
 }
 
