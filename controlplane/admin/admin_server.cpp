@@ -45,6 +45,9 @@ void reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(2) + "\n", "application/json");
 }
 void error(httplib::Response& res, int status, const std::string& msg) { reply(res, status, json{{"error", msg}}); }
+void no_such_server(httplib::Response& res, const std::string& id) {
+  reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+}
 
 // One direction's relay counters: the kernel path's (turn-control's own
 // sockets) plus the fast path's (a data plane's, from Redis).
@@ -478,14 +481,14 @@ void AdminServer::routes() {
   s.Get(R"(/api/v1/turn-servers/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     std::string id = req.matches[1];
     auto e = turn_servers_->get(id);
-    if (!e) return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+    if (!e) return no_such_server(res, id);
     reply(res, 200, e->to_json(true));
   });
 
   s.Delete(R"(/api/v1/turn-servers/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     std::string id = req.matches[1];
     if (!turn_servers_->remove(id))
-      return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+      return no_such_server(res, id);
     log_info("admin: TURN server " + id + " deleted");
     reply(res, 200, {{"deleted", id}});
   });
@@ -497,7 +500,7 @@ void AdminServer::routes() {
     if (busy)
       return error(res, 503, "too many probes in flight (at most " +
                                  std::to_string(TurnServerRegistry::kMaxConcurrentProbes) + "); retry");
-    if (!st) return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+    if (!st) return no_such_server(res, id);
     reply(res, 200,
           {{"id", id},
            {"reachable", st->reachable},
