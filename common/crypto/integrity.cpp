@@ -68,7 +68,7 @@ public:
       static const uint8_t kEmpty = 0;
       good = EVP_MAC_init(ctx_, key.empty() ? &kEmpty : key.data(), key.size(), nullptr) == 1;
       if (good && key.size() <= key_.size()) {  // longer keys (not a Key) are not kept: keyed each time
-        std::memcpy(key_.data(), key.data(), key.size());
+        if (!key.empty()) std::memcpy(key_.data(), key.data(), key.size());  // an empty span's data() may be null
         key_size_ = key.size();
         keyed_ = true;
       }
