@@ -83,14 +83,17 @@ int main(int argc, char** argv) {
   try {
     log_open(cfg.log_file, cfg.verbose);
     for (const auto& k : cfg.ignored_keys) log_warn(ignored(k));
-    Runtime rt(cfg);
-    rt.start();
     // Signals: SIGINT/SIGTERM stop, SIGHUP reloads the TLS certificate.
+    // Blocked here, before any thread exists, and taken with sigwait below
+    // (the Runtime's threads block them too).
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    Runtime rt(cfg);
+    rt.start();
     for (;;) {
       int sig = 0;
       sigwait(&set, &sig);

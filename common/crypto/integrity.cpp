@@ -26,24 +26,69 @@ const EVP_MD* digest(const char* name) {
   return md;
 }
 
-template <size_t N>
-std::array<uint8_t, N> hmac(const char* md_name, Bytes key, std::span<const Bytes> parts) {
-  std::array<uint8_t, N> out{};
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac_algorithm());
-  if (ctx == nullptr) throw std::runtime_error("OpenSSL: EVP_MAC_CTX_new failed");
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(md_name), 0),
-      OSSL_PARAM_construct_end()};
-  // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
-  static const uint8_t kEmpty = 0;
-  bool good = EVP_MAC_init(ctx, key.empty() ? &kEmpty : key.data(), key.size(), params) == 1;
-  for (Bytes part : parts) good = good && EVP_MAC_update(ctx, part.data(), part.size()) == 1;
-  size_t len = 0;
-  good = good && EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == N;
-  EVP_MAC_CTX_free(ctx);
-  if (!good) throw std::runtime_error("OpenSSL: HMAC failed");
-  return out;
-}
+// One HMAC context per thread and digest, made once with its digest set
+// (a fresh EVP_MAC_CTX per call, with the digest looked up by name in
+// EVP_MAC_init, cost more than the HMAC itself over a STUN message), and
+// keyed again only when the key changes: the same key as the last call (a
+// client's request and the response signed with its key, a client's next
+// request) re-arms the context with EVP_MAC_init(ctx, NULL, ...), which for
+// HMAC keeps the key and its precomputed inner/outer pads (OpenSSL 3
+// providers/implementations/macs/hmac_prov.c, hmac_init). thread_local:
+// an EVP_MAC_CTX must not be shared between threads, and turn-control runs
+// several relay threads plus the admin API's (its probes sign requests).
+class HmacContext {
+public:
+  explicit HmacContext(const char* md_name) : ctx_(EVP_MAC_CTX_new(hmac_algorithm())) {
+    if (ctx_ == nullptr) throw std::runtime_error("OpenSSL: EVP_MAC_CTX_new failed");
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(md_name), 0),
+        OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(ctx_, params) != 1) {
+      EVP_MAC_CTX_free(ctx_);
+      throw std::runtime_error(std::string("OpenSSL: HMAC-") + md_name + " not available");
+    }
+  }
+  ~HmacContext() {
+    EVP_MAC_CTX_free(ctx_);
+    OPENSSL_cleanse(key_.data(), key_.size());
+  }
+  HmacContext(const HmacContext&) = delete;
+  HmacContext& operator=(const HmacContext&) = delete;
+
+  template <size_t N>
+  std::array<uint8_t, N> mac(Bytes key, std::span<const Bytes> parts) {
+    std::array<uint8_t, N> out{};
+    bool same_key = keyed_ && key.size() == key_size_ && CRYPTO_memcmp(key.data(), key_.data(), key.size()) == 0;
+    bool good;
+    if (same_key) {
+      good = EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1;
+    } else {
+      keyed_ = false;
+      // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
+      static const uint8_t kEmpty = 0;
+      good = EVP_MAC_init(ctx_, key.empty() ? &kEmpty : key.data(), key.size(), nullptr) == 1;
+      if (good && key.size() <= key_.size()) {  // longer keys (not a Key) are not kept: keyed each time
+        if (!key.empty()) std::memcpy(key_.data(), key.data(), key.size());  // an empty span's data() may be null
+        key_size_ = key.size();
+        keyed_ = true;
+      }
+    }
+    for (Bytes part : parts) good = good && EVP_MAC_update(ctx_, part.data(), part.size()) == 1;
+    size_t len = 0;
+    good = good && EVP_MAC_final(ctx_, out.data(), &len, out.size()) == 1 && len == N;
+    if (!good) {
+      keyed_ = false;  // key again next time
+      throw std::runtime_error("OpenSSL: HMAC failed");
+    }
+    return out;
+  }
+
+private:
+  EVP_MAC_CTX* ctx_;
+  std::array<uint8_t, 64> key_{};  // the key ctx_ holds (a Key's largest)
+  size_t key_size_ = 0;
+  bool keyed_ = false;
+};
 
 void digest_into(const char* name, std::span<const Bytes> parts, uint8_t* out, unsigned expect) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -130,9 +175,13 @@ Sha256 userhash(std::string_view username, std::string_view realm) {
   return out;
 }
 
-Sha1 hmac_sha1(Bytes key, std::span<const Bytes> parts) { return hmac<20>("SHA1", key, parts); }
+Sha1 hmac_sha1(Bytes key, std::span<const Bytes> parts) {
+  thread_local HmacContext ctx("SHA1");
+  return ctx.mac<20>(key, parts);
+}
 Sha256 hmac_sha256(Bytes key, std::span<const Bytes> parts) {
-  return hmac<32>("SHA256", key, parts);
+  thread_local HmacContext ctx("SHA256");
+  return ctx.mac<32>(key, parts);
 }
 Sha256 sha256(Bytes data) {
   Sha256 out{};

@@ -4,7 +4,8 @@
 // over OpenSSL 3. Comparisons are constant-time (CRYPTO_memcmp).
 //
 // Thread-safe: the OpenSSL algorithm handles are fetched once and shared;
-// every call uses its own context.
+// each thread keeps its own HMAC context per digest (made on first use,
+// keyed again only when the key changes, freed when the thread ends).
 #pragma once
 
 #include <array>

@@ -7,6 +7,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -44,8 +45,78 @@ void reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(2) + "\n", "application/json");
 }
 void error(httplib::Response& res, int status, const std::string& msg) { reply(res, status, json{{"error", msg}}); }
+void no_such_server(httplib::Response& res, const std::string& id) {
+  reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+}
 
-json allocation_json(const AllocationInfo& a, uint64_t now) {
+// One direction's relay counters: the kernel path's (turn-control's own
+// sockets) plus the fast path's (a data plane's, from Redis).
+struct PathCounters {
+  uint64_t kernel_packets = 0, kernel_bytes = 0, fastpath_packets = 0, fastpath_bytes = 0;
+  PathCounters& operator+=(const PathCounters& o) {
+    kernel_packets += o.kernel_packets;
+    kernel_bytes += o.kernel_bytes;
+    fastpath_packets += o.fastpath_packets;
+    fastpath_bytes += o.fastpath_bytes;
+    return *this;
+  }
+  [[nodiscard]] json to_json() const {
+    return {{"packets", kernel_packets + fastpath_packets},
+            {"bytes", kernel_bytes + fastpath_bytes},
+            {"kernel_packets", kernel_packets},
+            {"kernel_bytes", kernel_bytes},
+            {"fastpath_packets", fastpath_packets},
+            {"fastpath_bytes", fastpath_bytes}};
+  }
+};
+struct Usage {
+  PathCounters to_peer, to_client;
+  Usage& operator+=(const Usage& o) {
+    to_peer += o.to_peer;
+    to_client += o.to_client;
+    return *this;
+  }
+};
+
+// The fast path's per-allocation counters: the dp_* fields turn-dataplane
+// adds with HINCRBY to dpturn:alloc:<id>:traffic every second (docs/state.md,
+// dataplane/table/sync.cpp). One pipelined HMGET per allocation. Fills
+// usage[i].*.fastpath_* for allocs[i]; returns "redis" when read, "off"
+// without a state Redis (no data plane can relay then), else why not.
+std::string read_fastpath_usage(const Config& cfg, const std::vector<std::shared_ptr<AllocationInfo>>& allocs,
+                                std::vector<Usage>& usage) {
+  if (!cfg.state_redis.enabled) return "off";
+  static constexpr const char* kFields[] = {"dp_packets_to_peer", "dp_bytes_to_peer", "dp_packets_to_client",
+                                            "dp_bytes_to_client"};
+  static constexpr size_t kBatch = 1000;  // bounded pipeline: replies for at most this many at a time
+  try {
+    RedisClient c(cfg.state_redis);
+    c.connect();
+    for (size_t from = 0; from < allocs.size(); from += kBatch) {
+      size_t to = std::min(allocs.size(), from + kBatch);
+      for (size_t i = from; i < to; ++i)
+        c.append({"HMGET", state::traffic_key(allocs[i]->id), kFields[0], kFields[1], kFields[2], kFields[3]});
+      auto replies = c.replies();
+      for (size_t i = from; i < to; ++i) {
+        const auto& r = replies[i - from];
+        if (r.type != RedisReply::Type::Array || r.elements.size() != 4) continue;  // error reply: none counted
+        uint64_t v[4] = {};
+        for (size_t f = 0; f < 4; ++f) v[f] = state::parse_u64(r.elements[f].str).value_or(0);  // nil: none yet
+        usage[i].to_peer.fastpath_packets = v[0];
+        usage[i].to_peer.fastpath_bytes = v[1];
+        usage[i].to_client.fastpath_packets = v[2];
+        usage[i].to_client.fastpath_bytes = v[3];
+      }
+    }
+  } catch (const std::exception& e) {
+    for (auto& u : usage) u.to_peer.fastpath_packets = u.to_peer.fastpath_bytes = u.to_client.fastpath_packets =
+        u.to_client.fastpath_bytes = 0;
+    return std::string("unreachable: ") + e.what();
+  }
+  return "redis";
+}
+
+json allocation_json(const AllocationInfo& a, const Usage& u, uint64_t now) {
   uint64_t exp = a.expires_s.load();
   json perms = json::array(), chans = json::array();
   {
@@ -67,8 +138,8 @@ json allocation_json(const AllocationInfo& a, uint64_t now) {
           {"lifetime_remaining_s", exp > now ? exp - now : 0},
           {"permissions", perms},
           {"channels", chans},
-          {"to_peer", {{"packets", a.packets_to_peer.load()}, {"bytes", a.bytes_to_peer.load()}}},
-          {"to_client", {{"packets", a.packets_to_client.load()}, {"bytes", a.bytes_to_client.load()}}}};
+          {"to_peer", u.to_peer.to_json()},
+          {"to_client", u.to_client.to_json()}};
 }
 
 // Data planes publish their counters to Redis every second (docs/state.md).
@@ -356,11 +427,35 @@ void AdminServer::routes() {
     reply(res, 200, {{"deleted", name}});
   });
 
+  // "TURN relay usage": packets and bytes each way, kernel path plus fast
+  // path, per allocation and per user (docs/admin-api.md).
   s.Get("/api/v1/allocations", [this](const httplib::Request&, httplib::Response& res) {
     auto now = static_cast<uint64_t>(std::time(nullptr));
+    auto allocs = rt_.shared().registry.snapshot();
+    std::vector<Usage> usage(allocs.size());
+    for (size_t i = 0; i < allocs.size(); ++i) {
+      const auto& a = *allocs[i];
+      usage[i].to_peer.kernel_packets = a.packets_to_peer.load();
+      usage[i].to_peer.kernel_bytes = a.bytes_to_peer.load();
+      usage[i].to_client.kernel_packets = a.packets_to_client.load();
+      usage[i].to_client.kernel_bytes = a.bytes_to_client.load();
+    }
+    std::string fastpath = read_fastpath_usage(cfg_, allocs, usage);
     json list = json::array();
-    for (const auto& a : rt_.shared().registry.snapshot()) list.push_back(allocation_json(*a, now));
-    reply(res, 200, {{"allocations", list}, {"count", list.size()}});
+    std::map<std::string, std::pair<size_t, Usage>> by_user;
+    for (size_t i = 0; i < allocs.size(); ++i) {
+      list.push_back(allocation_json(*allocs[i], usage[i], now));
+      auto& [count, total] = by_user[allocs[i]->username];
+      ++count;
+      total += usage[i];
+    }
+    json users = json::array();
+    for (const auto& [name, cu] : by_user)
+      users.push_back({{"username", name},
+                       {"allocations", cu.first},
+                       {"to_peer", cu.second.to_peer.to_json()},
+                       {"to_client", cu.second.to_client.to_json()}});
+    reply(res, 200, {{"allocations", list}, {"count", list.size()}, {"users", users}, {"fastpath_counters", fastpath}});
   });
 
   // TURN server registry (docs/admin-api.md).
@@ -386,14 +481,14 @@ void AdminServer::routes() {
   s.Get(R"(/api/v1/turn-servers/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     std::string id = req.matches[1];
     auto e = turn_servers_->get(id);
-    if (!e) return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+    if (!e) return no_such_server(res, id);
     reply(res, 200, e->to_json(true));
   });
 
   s.Delete(R"(/api/v1/turn-servers/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     std::string id = req.matches[1];
     if (!turn_servers_->remove(id))
-      return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+      return no_such_server(res, id);
     log_info("admin: TURN server " + id + " deleted");
     reply(res, 200, {{"deleted", id}});
   });
@@ -405,7 +500,7 @@ void AdminServer::routes() {
     if (busy)
       return error(res, 503, "too many probes in flight (at most " +
                                  std::to_string(TurnServerRegistry::kMaxConcurrentProbes) + "); retry");
-    if (!st) return reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
+    if (!st) return no_such_server(res, id);
     reply(res, 200,
           {{"id", id},
            {"reachable", st->reachable},

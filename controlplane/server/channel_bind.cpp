@@ -12,9 +12,8 @@ using stun::ErrorCode;
 
 void TurnServer::handle_channel_bind(Request& req) {
   const auto& m = req.msg;
-  Allocation* a = find(req.tuple);
-  if (!a) return send_error(req, ErrorCode::AllocationMismatch);
-  if (a->username != req.username) return send_error(req, ErrorCode::WrongCredentials);
+  Allocation* a = own_allocation(req);  // else 437 or 441, answered
+  if (!a) return;
   const auto* ch_attr = m.find(Attr::ChannelNumber);
   const auto* peer_attr = m.find(Attr::XorPeerAddress);
   if (!ch_attr || !peer_attr) return send_error(req, ErrorCode::BadRequest);

@@ -11,9 +11,8 @@ using stun::ErrorCode;
 
 void TurnServer::handle_create_permission(Request& req) {
   const auto& m = req.msg;
-  Allocation* a = find(req.tuple);
-  if (!a) return send_error(req, ErrorCode::AllocationMismatch);
-  if (a->username != req.username) return send_error(req, ErrorCode::WrongCredentials);
+  Allocation* a = own_allocation(req);  // else 437 or 441, answered
+  if (!a) return;
   // §9.2: one or more XOR-PEER-ADDRESS; all must be acceptable or none is installed.
   std::array<IpAddress, stun::MessageView::kMaxAttributes> peers;
   size_t n = 0;

@@ -10,9 +10,8 @@ using stun::ErrorCode;
 
 void TurnServer::handle_refresh(Request& req) {
   const auto& m = req.msg;
-  Allocation* a = find(req.tuple);
-  if (!a) return send_error(req, ErrorCode::AllocationMismatch);  // §7.3 step 1
-  if (a->username != req.username) return send_error(req, ErrorCode::WrongCredentials);  // §5
+  Allocation* a = own_allocation(req);  // else 437 or 441, answered
+  if (!a) return;
   // RFC 6156 §5.2 / RFC 8656 §7.3: REQUESTED-ADDRESS-FAMILY must match the allocation.
   if (const auto* f = m.find(Attr::RequestedAddressFamily)) {
     auto fam = stun::read_address_family(m.value(*f));

@@ -2,6 +2,7 @@
 // Process assembly: threads, listeners, sinks.
 #include "controlplane/server/runtime.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -35,15 +36,39 @@ std::vector<const Stats*> Runtime::stats() const {
   return out;
 }
 
+namespace {
+
+// Blocks the stop/reload signals in the calling thread for its lifetime, and
+// then puts the caller's own mask back. Every thread start() makes (relay
+// loops, the state store's and user db's writers, the admin server and its
+// pool, which make theirs in turn) inherits the blocked mask, so a signal
+// sent to the process goes to a thread that has not blocked it: turn-control's
+// main, which blocks them itself and sigwait()s, or, in a program that does
+// not handle them (a test), any such thread, where the default action ends
+// the process as it should.
+class StopSignalsBlocked {
+public:
+  StopSignalsBlocked() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, &saved_);
+  }
+  ~StopSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  StopSignalsBlocked(const StopSignalsBlocked&) = delete;
+  StopSignalsBlocked& operator=(const StopSignalsBlocked&) = delete;
+
+private:
+  sigset_t saved_{};
+};
+
+}  // namespace
+
 void Runtime::start() {
-  // Block the stop/reload signals in every thread; main() sigwait()s them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const StopSignalsBlocked blocked;  // for the threads made below only; restored on return or throw
+  signal(SIGPIPE, SIG_IGN);  // process-wide: peers that close their TCP/TLS connections must not kill us
 
   std::vector<IpAddress> listen_ips = cfg_.listening_ips;
   if (listen_ips.empty()) listen_ips = interface_addresses();

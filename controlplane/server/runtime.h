@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Runtime: the whole turn-control process once configured: shared state,
 // one event loop + TurnServer + listeners per thread, the state store, the
-// admin API. start() blocks signals in every thread it makes (main waits
-// for them with sigwait); stop() ends everything in order.
+// admin API. start() makes every thread it starts block SIGINT, SIGTERM
+// and SIGHUP, and leaves the caller's own signal mask as it found it:
+// turn-control's main blocks them itself and sigwait()s them; any other
+// program (a test) still dies of them. stop() ends everything in order.
 #pragma once
 
 #include <memory>

@@ -314,6 +314,19 @@ void TurnServer::send_to_client(const FiveTuple& t, const ClientLink& link, Byte
 
 // ---- allocation lifecycle ---------------------------------------------------
 
+Allocation* TurnServer::own_allocation(Request& req) {
+  Allocation* a = find(req.tuple);
+  if (!a) {
+    send_error(req, ErrorCode::AllocationMismatch);
+    return nullptr;
+  }
+  if (a->username != req.username) {
+    send_error(req, ErrorCode::WrongCredentials);
+    return nullptr;
+  }
+  return a;
+}
+
 Allocation* TurnServer::find(const FiveTuple& t) {
   auto it = allocations_.find(t);
   if (it == allocations_.end()) return nullptr;

@@ -100,6 +100,10 @@ private:
 
   // Allocation lifecycle.
   Allocation* find(const FiveTuple& t);
+  // The allocation a Refresh, CreatePermission or ChannelBind is about: the
+  // one of the request's 5-tuple, else 437 (RFC 8656 §7.3, §9.2, §11.2), and
+  // only for the user who made it, else 441 (§5). nullptr once answered.
+  Allocation* own_allocation(Request& req);
   void destroy(Allocation& a, const char* why);
   bool peer_allowed(const IpAddress& peer) const;
   void install_permission(Allocation& a, const IpAddress& peer);

@@ -4,7 +4,8 @@
 //   turnctl [--url URL] [--token TOKEN] COMMAND
 //     status                     listeners, realm, Redis
 //     health                     exit 0 when healthy
-//     usage                      "TURN relay usage": live allocations
+//     usage [--json]             "TURN relay usage": live allocations, per user
+//                                (kernel path + fast path counters)
 //     user list | user add NAME [--password P] | user del NAME
 //     metrics                    Prometheus text
 //     servers add|list|get|status|delete   the TURN server registry
@@ -35,7 +36,8 @@ int usage(int code) {
          "commands:\n"
          "  status                       listeners, realm, relay addresses, Redis\n"
          "  health                       exit 0 when healthy, 1 otherwise\n"
-         "  usage                        TURN relay usage (live allocations)\n"
+         "  usage [--json]               TURN relay usage: live allocations and per-user totals,\n"
+         "                               packets/bytes each way, kernel path + data-plane fast path\n"
          "  user list                    credentials in the local database\n"
          "  user add NAME [--password P] create (random password printed if none given)\n"
          "  user del NAME                delete\n"
@@ -201,17 +203,39 @@ int main(int argc, char** argv) {
   }
   if (cmd == "usage") {
     json u = call("GET", "/api/v1/allocations");
-    std::cout << u["count"] << " active allocation(s)\n";
+    if (as_json) {
+      std::cout << u.dump(2) << "\n";
+      return 0;
+    }
+    // Kernel path + fast path; the fast path's share in parentheses.
+    auto both = [](const json& a) {
+      auto dir = [](const json& d) {
+        return std::to_string(d.value("packets", 0ULL)) + " pkt/" + std::to_string(d.value("bytes", 0ULL)) +
+               " B (fast path " + std::to_string(d.value("fastpath_packets", 0ULL)) + " pkt/" +
+               std::to_string(d.value("fastpath_bytes", 0ULL)) + " B)";
+      };
+      return "to peer " + dir(a["to_peer"]) + ", to client " + dir(a["to_client"]);
+    };
+    std::string fastpath = u.value("fastpath_counters", "off");
+    std::cout << u["count"] << " active allocation(s); packets and bytes relayed: turn-control's kernel path + "
+              << (fastpath == "redis" ? "the data planes' fast path (from Redis)"
+                  : fastpath == "off" ? "no fast path (no state-redis)"
+                                      : "fast path NOT COUNTED (Redis " + fastpath + ")")
+              << "\n";
     for (const auto& a : u["allocations"]) {
       std::cout << "  " << a["username"].get<std::string>() << "  " << a["transport"].get<std::string>() << " "
                 << a["client"].get<std::string>() << " -> relay " << a["relay_advertised"].get<std::string>()
-                << "  lifetime " << age(a["lifetime_remaining_s"]) << "  to peer " << a["to_peer"]["packets"]
-                << " pkt/" << a["to_peer"]["bytes"] << " B, to client " << a["to_client"]["packets"] << " pkt/"
-                << a["to_client"]["bytes"] << " B\n";
+                << "  lifetime " << age(a["lifetime_remaining_s"]) << "  " << both(a) << "\n";
       for (const auto& p : a["permissions"]) std::cout << "      permission " << p["peer"].get<std::string>() << "\n";
       for (const auto& c : a["channels"])
         std::cout << "      channel 0x" << std::hex << c["channel"].get<int>() << std::dec << " -> "
                   << c["peer"].get<std::string>() << "\n";
+    }
+    if (u.contains("users") && !u["users"].empty()) {
+      std::cout << "per user:\n";
+      for (const auto& x : u["users"])
+        std::cout << "  " << x["username"].get<std::string>() << ": " << x["allocations"] << " allocation(s), "
+                  << both(x) << "\n";
     }
     return 0;
   }

@@ -18,9 +18,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/state/records.h"
 #include "controlplane/admin/turn_registry.h"
 #include "controlplane/sync/redis_client.h"
 #include "tests/controlplane/turn_fixture.h"
@@ -501,7 +503,7 @@ public:
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    // The Runtime blocks signals in this thread; the child must not inherit that (SIGTERM below).
+    // The child starts with no signal blocked and default dispositions, whatever this process has.
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, all;
@@ -551,6 +553,122 @@ cp::TurnServerEntry entry(const std::string& server, const std::string& type = "
                                            e);
   EXPECT_FALSE(err) << err->to_json().dump();
   return e;
+}
+
+// ---- relay usage: kernel path + fast path ---------------------------------------------
+
+// A data plane's per-allocation counters, written exactly as
+// turn-dataplane's StateSync::push_counters writes them every second
+// (dataplane/table/sync.cpp): HINCRBY of the four dp_* fields of the
+// allocation's traffic hash by what it relayed since its last push.
+void push_dataplane_counters(cp::RedisClient& c, const std::string& id, uint64_t to_peer_packets,
+                             uint64_t to_peer_bytes, uint64_t to_client_packets, uint64_t to_client_bytes) {
+  std::string key = state::traffic_key(id);
+  c.append({"HINCRBY", key, "dp_packets_to_peer", std::to_string(to_peer_packets)});
+  c.append({"HINCRBY", key, "dp_bytes_to_peer", std::to_string(to_peer_bytes)});
+  c.append({"HINCRBY", key, "dp_packets_to_client", std::to_string(to_client_packets)});
+  c.append({"HINCRBY", key, "dp_bytes_to_client", std::to_string(to_client_bytes)});
+  for (const auto& r : c.replies()) ASSERT_EQ(r.type, cp::RedisReply::Type::Integer) << r.str;
+}
+
+// {packets, bytes, kernel_packets, kernel_bytes, fastpath_packets, fastpath_bytes} of one direction.
+std::vector<uint64_t> counts(const json& dir) {
+  std::vector<uint64_t> out;
+  for (const char* k : {"packets", "bytes", "kernel_packets", "kernel_bytes", "fastpath_packets", "fastpath_bytes"})
+    out.push_back(dir.contains(k) ? dir[k].get<uint64_t>() : ~0ULL);
+  return out;
+}
+using Counts = std::vector<uint64_t>;
+
+TEST_F(AdminApi, RelayUsageSumsTheKernelPathAndTheFastPathPerAllocationAndPerUser) {
+  // Without a state Redis no data plane can relay: the fast path is "off".
+  EXPECT_EQ(call("GET", "/api/v1/allocations").body["fastpath_counters"], "off");
+
+  auto redis = std::make_unique<RedisServer>();
+  ASSERT_TRUE(redis->up()) << "redis-server (scripts/setup.sh installs it) did not start";
+  start_with({"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\""});
+
+  // Kernel path: alice's first allocation relays 3 x 100 bytes to a peer
+  // and gets 1 x 40 back; her second and bob's relay nothing here.
+  SocketAddress relay1, relay2, relay3;
+  auto a1 = allocated(&relay1);
+  auto a2 = allocated(&relay2);
+  auto b1 = allocated(&relay3, Proto::Udp, kBob, kBobPass);
+  UdpPeer peer;
+  ASSERT_TRUE(a1->create_permission(peer.address()).success());
+  std::vector<uint8_t> hundred(100, 0xab), forty(40, 0xcd);
+  for (int i = 0; i < 3; ++i) {
+    a1->send_indication(peer.address(), Bytes{hundred});
+    ASSERT_TRUE(peer.receive(kReplyTimeoutMs)) << i;
+  }
+  peer.send_to(relay1, Bytes{forty});
+  ASSERT_TRUE(a1->next_frame(kReplyTimeoutMs)) << "the Data indication";
+
+  auto ids = [&] {
+    std::map<std::string, std::string> by_client;  // client address -> allocation id
+    auto list = call("GET", "/api/v1/allocations");
+    for (const auto& a : list.body["allocations"])
+      by_client[a["client"].get<std::string>()] = a["id"].get<std::string>();
+    return by_client;
+  }();
+  ASSERT_EQ(ids.size(), 3u);
+  const std::string id1 = ids[a1->local().to_string()], id2 = ids[a2->local().to_string()],
+                    id3 = ids[b1->local().to_string()];
+  ASSERT_FALSE(id1.empty() || id2.empty() || id3.empty());
+
+  // Fast path: two pushes for alice's first (they add up), one for her
+  // second, none for bob's.
+  cp::RedisClient rc(redis->endpoint());
+  rc.connect();
+  push_dataplane_counters(rc, id1, 10, 1000, 20, 2400);
+  push_dataplane_counters(rc, id1, 5, 500, 1, 60);
+  push_dataplane_counters(rc, id2, 7, 1120, 0, 0);
+
+  auto u = call("GET", "/api/v1/allocations");
+  ASSERT_EQ(u.status, 200) << u.text;
+  EXPECT_EQ(u.body["fastpath_counters"], "redis");
+  std::map<std::string, json> by_id;
+  for (const auto& a : u.body["allocations"]) by_id[a["id"].get<std::string>()] = a;
+  //                                   total pkts, bytes, kernel pkts, bytes, fast pkts, bytes
+  EXPECT_EQ(counts(by_id[id1]["to_peer"]), (Counts{18, 1800, 3, 300, 15, 1500}));
+  EXPECT_EQ(counts(by_id[id1]["to_client"]), (Counts{22, 2500, 1, 40, 21, 2460}));
+  EXPECT_EQ(counts(by_id[id2]["to_peer"]), (Counts{7, 1120, 0, 0, 7, 1120}));
+  EXPECT_EQ(counts(by_id[id2]["to_client"]), (Counts{0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(counts(by_id[id3]["to_peer"]), (Counts{0, 0, 0, 0, 0, 0}));
+
+  // Per user: alice's two allocations summed, bob's one.
+  ASSERT_EQ(u.body["users"].size(), 2u) << u.text;
+  const json& alice = u.body["users"][0];
+  const json& bob = u.body["users"][1];
+  EXPECT_EQ(alice["username"], kAlice);
+  EXPECT_EQ(alice["allocations"], 2);
+  EXPECT_EQ(counts(alice["to_peer"]), (Counts{25, 2920, 3, 300, 22, 2620}));
+  EXPECT_EQ(counts(alice["to_client"]), (Counts{22, 2500, 1, 40, 21, 2460}));
+  EXPECT_EQ(bob["username"], kBob);
+  EXPECT_EQ(bob["allocations"], 1);
+  EXPECT_EQ(counts(bob["to_peer"]), (Counts{0, 0, 0, 0, 0, 0}));
+
+  // turn-control's own per-second write of its cp_* fields into the same
+  // hash leaves the data plane's dp_* fields alone.
+  for (int i = 0; i < 40 && rc.command({"HEXISTS", state::traffic_key(id1), "cp_packets_to_peer"}).integer == 0; ++i)
+    sleep_ms(50);
+  EXPECT_EQ(rc.command({"HGET", state::traffic_key(id1), "cp_packets_to_peer"}).str, "3");
+  EXPECT_EQ(counts(call("GET", "/api/v1/allocations").body["users"][0]["to_peer"]),
+            (Counts{25, 2920, 3, 300, 22, 2620}));
+
+  // Redis away: the API still answers, says the fast path is not counted,
+  // and reports the kernel path alone.
+  redis.reset();
+  auto away = call("GET", "/api/v1/allocations");
+  ASSERT_EQ(away.status, 200);
+  EXPECT_EQ(away.body["fastpath_counters"].get<std::string>().rfind("unreachable: ", 0), 0u) << away.text;
+  bool seen = false;
+  for (const auto& a : away.body["allocations"]) {
+    if (a["id"] != id1) continue;
+    seen = true;
+    EXPECT_EQ(counts(a["to_peer"]), (Counts{3, 300, 3, 300, 0, 0}));
+  }
+  EXPECT_TRUE(seen) << away.text;
 }
 
 TEST(TurnServerRegistry, PersistsInRedisAcrossRestartsAndInstances) {

@@ -129,6 +129,21 @@ timeout 60 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 -n 600 -
   -u alice -w wonderland-42 10.77.0.2 >"$E2E_TMP/uclient-redis-down.log" 2>&1 &
 uc=$!
 sleep 2
+# Relay usage (turnctl usage, /api/v1/allocations) counts the fast path: this
+# live flow's allocation carries the data plane's per-allocation dp_*
+# counters, pushed to Redis every second.
+fastpath_usage() {
+  ctl usage --json | python3 -c '
+import json, sys
+d = [a[k] for a in json.load(sys.stdin)["allocations"] for k in ("to_peer", "to_client")]
+print(sum(x["fastpath_packets"] for x in d), sum(x["fastpath_bytes"] for x in d))'
+}
+for _ in $(seq 1 30); do read -r fp_pkts fp_bytes <<<"$(fastpath_usage)"; [ "${fp_pkts:-0}" -gt 0 ] && break; sleep 0.1; done
+usage=$(ctl usage); echo "$usage" | grep -E '^[0-9]|fast path [1-9]'
+check "turnctl usage counts the live flow's fast-path traffic ($fp_pkts pkt, $fp_bytes B)" \
+  test "${fp_pkts:-0}" -gt 0 -a "${fp_bytes:-0}" -ge $((${fp_pkts:-0} * 170))
+check "turnctl usage shows the fast-path share of that allocation" \
+  grep -qE '^  alice  udp 10\.77\.1\.2:[0-9]+ -> relay .* to peer [1-9][0-9]* pkt/[1-9][0-9]* B \(fast path [1-9]' <<<"$usage"
 stop_pid "$PID_redis" KILL
 sleep 2
 wait $uc

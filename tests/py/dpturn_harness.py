@@ -189,3 +189,33 @@ def missing_tool_exit(what):
         sys.exit(1)
     print(f"SKIP: {what} missing (scripts/setup.sh installs it)")
     sys.exit(77)
+
+
+class Checks:
+    """PASS:/FAIL: lines; call it as check(what, ok, detail)."""
+
+    def __init__(self):
+        self.fails = []
+
+    def __call__(self, what, ok, detail=""):
+        print(("PASS: " if ok else "FAIL: ") + what + ("" if ok or not detail else f"\n      {detail}"), flush=True)
+        if not ok:
+            self.fails.append(what)
+        return ok
+
+
+def run_checks(name, build_dir, body):
+    """Runs body(env, check) with a fresh Harness, closes it (keeping the logs
+    when a check failed), prints the count and exits 1 on any failure (an
+    exception in body counts as one)."""
+    check = Checks()
+    env = Harness(build_dir, name)
+    try:
+        body(env, check)
+    except Exception as e:  # noqa: BLE001 -- reported as a failed check
+        check("test ran", False, f"{type(e).__name__}: {e}")
+    finally:
+        env.failed = env.failed or bool(check.fails)
+        env.close()
+    print(f"{name}: {len(check.fails)} failed")
+    sys.exit(1 if check.fails else 0)

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/stun/attributes.h"
@@ -98,6 +100,58 @@ TEST(Primitives, KnownAnswers) {
   const Bytes split[] = {as_bytes("Hi "), as_bytes(""), as_bytes("There")};
   EXPECT_EQ(hmac_sha1(Bytes{key}, split), hmac_sha1(Bytes{key}, msg));
   EXPECT_EQ(hmac_sha256(Bytes{key}, split), hmac_sha256(Bytes{key}, msg));
+}
+
+// hmac_sha1/hmac_sha256 keep one context per thread and digest and key it
+// again only when the key changes: a repeated key, a changed key, keys of
+// other lengths (empty, over the 64-byte block), both digests interleaved
+// and several threads at once must all give the RFC 2202 / RFC 4231 answers.
+TEST(Primitives, ReusedContextsGiveTheKnownAnswersInAnyOrderAndThread) {
+  const std::vector<uint8_t> k20(20, 0x0b), k4 = {'J', 'e', 'f', 'e'}, k80(80, 0xaa), none;
+  const Bytes hi[] = {as_bytes("Hi There")};
+  const Bytes jefe[] = {as_bytes("what do ya want for nothing?")};
+  const Bytes big[] = {as_bytes("Test Using Larger Than Block-Size Key - Hash Key First")};
+  const Bytes empty_msg[] = {as_bytes("")};
+  struct Case {
+    const std::vector<uint8_t>* key;
+    std::span<const Bytes> msg;
+    std::vector<uint8_t> sha1, sha256;
+  };
+  const std::vector<Case> cases = {
+      // RFC 2202 §3 cases 1, 2, 6; RFC 4231 §4.2, §4.3 (its §4.7 has a
+      // 131-byte key; this 80-byte one's SHA-256 answer is OpenSSL's:
+      // `openssl mac -digest SHA256 -macopt hexkey:aa..aa HMAC`).
+      {&k20, hi, from_hex("b617318655057264e28bc0b6fb378c8ef146be00"),
+       from_hex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")},
+      {&k4, jefe, from_hex("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"),
+       from_hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")},
+      {&k80, big, from_hex("aa4ae5e15272d00e95705637ce8a3b55ed402112"),
+       from_hex("6953025ed96f0c09f80a96f78e6538dbe2e7b820e3dd970e7ddd39091b32352f")},
+      // HMAC under the empty key of the empty message (OpenSSL's own answer:
+      // `openssl mac -digest SHA1 -macopt hexkey: HMAC </dev/null`).
+      {&none, empty_msg, from_hex("fbdb1d1b18aa6c08324b7d64b71fb76370690e1d"),
+       from_hex("b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")},
+  };
+  // Each case twice in a row (same key: the context is re-armed, not
+  // rekeyed), then the next (a new key), SHA-1 and SHA-256 interleaved.
+  auto run = [&](int rounds) {
+    int bad = 0;
+    for (int r = 0; r < rounds; ++r)
+      for (size_t i = 0; i < cases.size(); ++i) {
+        const Case& c = cases[(i + static_cast<size_t>(r)) % cases.size()];
+        for (int twice = 0; twice < 2; ++twice) {
+          bad += test::to_vector(Bytes{hmac_sha1(Bytes{*c.key}, c.msg)}) != c.sha1;
+          bad += test::to_vector(Bytes{hmac_sha256(Bytes{*c.key}, c.msg)}) != c.sha256;
+        }
+      }
+    return bad;
+  };
+  EXPECT_EQ(run(3), 0);
+  std::vector<std::thread> threads;
+  std::vector<int> bad(4, -1);
+  for (size_t t = 0; t < bad.size(); ++t) threads.emplace_back([&, t] { bad[t] = run(200); });
+  for (auto& t : threads) t.join();
+  for (size_t t = 0; t < bad.size(); ++t) EXPECT_EQ(bad[t], 0) << "thread " << t;
 }
 
 TEST(EqualCt, ComparesContentAndLength) {
