@@ -217,6 +217,13 @@ void expect_valid_checksums(const std::vector<uint8_t>& f, bool udp_checksum_exp
   EXPECT_EQ(got, ref_udp_checksum(ip + 12, ip + 16, ip + 20, ulen)) << "UDP checksum vs full recomputation";
 }
 
+// The output frame is exactly `want` (hex dumps of both on failure), and
+// both its checksums check out.
+void expect_output(const Buf& b, const std::vector<uint8_t>& want, bool udp_checksum_expected = true) {
+  EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
+  expect_valid_checksums(b.out(), udp_checksum_expected);
+}
+
 // ---- fixture -----------------------------------------------------------------
 
 class FastPath : public ::testing::Test {
@@ -337,8 +344,7 @@ TEST_P(ChannelDataToPeer, ExactOutputBytes) {
   Ip4Opts o = kOut;
   o.udp_checksum = c.checksum;
   auto want = udp_frame(kPeerHopMac, kPortMac, kServer, kPeer1, kRelayAPort, kPeer1Port, data, o);
-  EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
-  expect_valid_checksums(b.out(), c.checksum);
+  expect_output(b, want, c.checksum);
 }
 
 INSTANTIATE_TEST_SUITE_P(Lengths, ChannelDataToPeer,
@@ -420,8 +426,7 @@ TEST_P(SendToPeer, ExactOutputBytes) {
   Ip4Opts o = kOut;
   o.udp_checksum = checksum;
   auto want = udp_frame(kPeer2HopMac, kPortMac, kServer, kPeer2, kRelayAPort, kPeer2Port, data, o);
-  EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
-  expect_valid_checksums(b.out(), checksum);
+  expect_output(b, want, checksum);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -451,8 +456,7 @@ TEST_F(FastPath, PeerToClientChannelData) {
       o.udp_checksum = checksum;
       auto want = udp_frame(kClientHopMac, kPortMac, kServer, kClientA, kTurnPort, kClientAPort,
                             channel_data(0x4000, data), o);
-      EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
-      expect_valid_checksums(b.out(), checksum);
+      expect_output(b, want, checksum);
     }
   }
 }
@@ -539,8 +543,7 @@ TEST_F(FastPath, HairpinSendIndicationToChannelData) {
     EXPECT_EQ(v.alloc, b_);
     auto want = udp_frame(kClientBHopMac, kPortMac, kServer, kClientB, kTurnPort, kClientBPort,
                           channel_data(0x4567, data), kOut);
-    EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
-    expect_valid_checksums(b.out());
+    expect_output(b, want);
   }
 }
 
@@ -566,8 +569,7 @@ TEST_F(FastPath, HairpinIntermediateChecksumZero) {
   EXPECT_EQ(v.path, Path::Hairpin);
   auto want = udp_frame(kClientBHopMac, kPortMac, kServer, kClientB, kTurnPort, kClientBPort,
                         channel_data(0x4567, data), kOut);
-  EXPECT_EQ(b.out(), want) << "got\n" << hex(b.out()) << "\nwant\n" << hex(want);
-  expect_valid_checksums(b.out());
+  expect_output(b, want);
 }
 
 TEST_F(FastPath, HairpinWithoutPermissionOnTheOtherSideIsPunted) {
