@@ -14,7 +14,8 @@
 #   . "$HERE/lib.sh"
 #   need_root
 # Sourcing sets BUILD (the script's first argument, absolute), ROOT (the
-# repository) and the EXIT trap.
+# repository) and the EXIT trap. A script with other arguments passes the
+# build directory itself: . tests/e2e/lib.sh BUILD_DIR
 
 set -uo pipefail
 
