@@ -13,23 +13,14 @@
 #include "common/stun/constants.h"
 #include "common/util/bytes.h"
 #include "dataplane/pipeline/checksum.h"
+#include "dataplane/pipeline/fastpath.h"
 #include "dataplane/pipeline/headers.h"
+#include "tests/dataplane/net_order.h"
 
 namespace turn::dp::benchfr {
 
-inline uint32_t ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {  // network order
-  const uint8_t x[4] = {a, b, c, d};
-  uint32_t v;
-  std::memcpy(&v, x, 4);
-  return v;
-}
-inline uint16_t np(uint16_t host) {  // network order
-  uint8_t x[2];
-  store_be16(x, host);
-  uint16_t v;
-  std::memcpy(&v, x, 2);
-  return v;
-}
+using fake::ip4;  // network order (tests/dataplane/net_order.h)
+using fake::np;
 
 inline constexpr Mac kPortMac{{0x02, 0x70, 0x63, 0x61, 0x70, 0x00}};
 inline constexpr Mac kGwMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
@@ -88,6 +79,18 @@ inline std::vector<uint8_t> plain(size_t n) {
   std::vector<uint8_t> p(n);
   for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(i);
   return p;
+}
+
+// One port (kPortMac) with TURN on turn_port (host order) and relay ports
+// 49152-65535 on server_ip.
+inline PortContext port_context(uint32_t server_ip, uint16_t turn_port) {
+  PortContext pc;
+  pc.macs[0] = kPortMac;
+  pc.turn_ports[0] = np(turn_port);
+  pc.relay_min = 49152;
+  pc.relay_max = 65535;
+  pc.relay4.add(server_ip);
+  return pc;
 }
 
 // A buffer with DPDK's default headroom (128) that a template frame is

@@ -237,12 +237,7 @@ void BM_LookupClient(benchmark::State& st) {
 // the per-frame path the worker falls back to.
 void BM_ProcessFrameChannelData(benchmark::State& st) {
   NEED_TABLES(st);
-  PortContext pc;
-  pc.macs[0] = kPortMac;
-  pc.turn_ports[0] = np(kTurnPort);
-  pc.relay_min = 49152;
-  pc.relay_max = 65535;
-  pc.relay4.add(kServer);
+  PortContext pc = port_context(kServer, kTurnPort);
   WorkerTables wt{g.t.get()};
   auto tmpl = udp_frame(ip4(10, 0, 0, 1), 10000, kServer, kTurnPort, channel_data(kChannel, 200));
   // Per flow: source ip/port and the IPv4 header checksum (verified by the

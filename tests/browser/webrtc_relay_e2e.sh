@@ -15,26 +15,18 @@
 #                                             then again after a data-plane restart
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR control|dataplane}" && pwd)
 MODE=${2:?usage: $0 BUILD_DIR control|dataplane}
-ROOT=$(cd "$HERE/../.." && pwd)
-. "$ROOT/tests/e2e/lib.sh"
+. "$HERE/../e2e/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
-PY=/usr/bin/python3   # Debian's python (not a pyenv one first on PATH)
 CHROMIUM=$(command -v chromium || true)
 if [ -z "$CHROMIUM" ] || [ ! -x "$PY" ]; then
   echo "SKIP: needs Debian's chromium and /usr/bin/python3 (scripts/setup.sh installs them)"
   exit 77
 fi
-NS_R="dpt-r-$E2E_ID"
-trap 'cleanup; ip netns del "$NS_R" 2>/dev/null || true' EXIT
-
 TC=$BUILD/controlplane/turn-control
-CTL=$BUILD/controlplane/turnctl
 TOKEN=browser-token-0123456789abcdef
 MSGS=${BROWSER_MSGS:-200}
 USER=webrtc PASS=relay-only-pass-1
-ctl() { ip netns exec "$NS_S" "$CTL" --url http://127.0.0.1:8080 --token "$TOKEN" "$@"; }
 
 # chromium_relay NAME RELAY_IP udp|tcp TURN_URI... : one browser run, bounded.
 chromium_relay() {
@@ -100,28 +92,17 @@ dataplane)
   # As tests/e2e/dataplane_e2e.sh: client ns -- router ns -- server ns whose
   # eth0 is owned by turn-dataplane (net_af_packet); TAP dpt0 = 10.77.0.2
   # carries everything it does not fast-path to turn-control.
-  PREFIX="dptbr$E2E_ID"
-  for ns in "$NS_R" "$NS_S" "$NS_C"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
-  ip link add r0 netns "$NS_R" type veth peer name eth0 netns "$NS_S"
-  ip link add r1 netns "$NS_R" type veth peer name eth0 netns "$NS_C"
-  ip -n "$NS_R" addr add 10.77.0.1/24 dev r0
-  ip -n "$NS_R" addr add 10.77.1.1/24 dev r1
-  ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
-  for i in r0 r1; do ip -n "$NS_R" link set "$i" up; ip netns exec "$NS_R" ethtool -K "$i" tx off >/dev/null; done
-  ip -n "$NS_C" addr add 10.77.1.2/24 dev eth0
-  ip -n "$NS_C" link set eth0 up
-  ip -n "$NS_C" route add default via 10.77.1.1
-  ip netns exec "$NS_C" ethtool -K eth0 tx off >/dev/null
-  dataplane_up "$BUILD" "$PREFIX" dp-browser || exit 1
-  write_tc_conf 10.77.0.2 10.77.0.2 "user=$USER:$PASS"
-  start turn-control "$NS_S" "$TC" -c "$E2E_TMP/tc.conf"
-  wait_port "$NS_S" udp "10.77.0.2:3478" 10 || { fail "turn-control listens"; exit 1; }
+  dp_topology_up
+  start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
+  dp_write_conf dp-browser
+  dp_start || { fail "TAP dpt0 created by turn-dataplane"; exit 1; }
+  write_tc_conf "$SRV" "$SRV" "user=$USER:$PASS"
+  tc_start || { fail "turn-control listens"; exit 1; }
 
-  stats() { ip netns exec "$NS_S" "$PY" "$ROOT/scripts/dp-telemetry.py" --file-prefix "$PREFIX"; }
-  before=$(stats) || { fail "turn-dataplane telemetry answers"; exit 1; }
+  before=$(dp_stats) || { fail "turn-dataplane telemetry answers"; exit 1; }
   check "Chromium through turn-dataplane, UDP 3478: every message relayed, relay<->relay pair" \
     chromium_relay udp 10.77.0.2 udp "turn:10.77.0.2:3478"
-  after=$(stats)
+  after=$(dp_stats)
   # Relayed packets through the fast path: the hairpin counter (relay ->
   # relay of the same server, never out the wire) and the paths it feeds.
   read -r hairpin fast punted drops share <<<"$("$PY" - "$before" "$after" <<'PY'
@@ -154,13 +135,13 @@ PY
   wait "$PID_dataplane"; rc=$?
   check "turn-dataplane stops cleanly on SIGTERM (exit $rc)" test "$rc" = 0
   start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
-    --vdev=net_af_packet0,iface=eth0 --file-prefix="$PREFIX" -- -c "$E2E_TMP/dp.conf"
+    --vdev=net_af_packet0,iface=eth0 --file-prefix="$DP_PREFIX" -- -c "$E2E_TMP/dp.conf"
   check "dpturn-tap-up gives the new TAP its address" \
     ip netns exec "$NS_S" "$ROOT/deploy/systemd/dpturn-tap-up" dpt0=10.77.0.2/24,10.77.0.1
-  before=$(stats)
+  before=$(dp_stats)
   check "after the data-plane restart: Chromium again, every message relayed" \
     chromium_relay udp-restarted 10.77.0.2 udp "turn:10.77.0.2:3478"
-  after=$(stats)
+  after=$(dp_stats)
   hairpin=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[2])["/dpturn/stats"]["hairpin"] - json.loads(sys.argv[1])["/dpturn/stats"].get("hairpin", 0))' "$before" "$after")
   check "after the restart the relayed packets take the fast path again (hairpin $hairpin >= $MSGS)" \
     test "${hairpin:-0}" -ge "$MSGS"

@@ -22,30 +22,19 @@
 #   tests/e2e/bad_input_e2e.sh BUILD_DIR dataplane   # turn-dataplane in front
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR control|dataplane}" && pwd)
 MODE=${2:-control}
-ROOT=$(cd "$HERE/../.." && pwd)
-. "$HERE/lib.sh"
-. "$HERE/dp_lib.sh"
+. "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
 /usr/bin/python3 -c "import scapy" 2>/dev/null || { echo "SKIP: python3-scapy missing"; exit 77; }
-PY=/usr/bin/python3
 ROUNDS=${BARRAGE_ROUNDS:-20}
 T0=$(date +%s)
 
 if [ "$MODE" = dataplane ]; then
-  [ -x "$BUILD/dataplane/turn-dataplane" ] || { echo "SKIP: turn-dataplane not built"; exit 77; }
-  trap 'cleanup; dp_cleanup_router' EXIT
-  dp_topology_up
-  start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
-  dp_write_configs
+  need_dataplane
   make_cert "$E2E_TMP"
-  printf 'alt-listening-port=443\ncert=%s\npkey=%s\n' "$E2E_TMP/cert.pem" "$E2E_TMP/key.pem" >>"$E2E_TMP/tc.conf"
-  dp_start || { fail "TAP dpt0 created by turn-dataplane"; exit 1; }
-  tc_start || { fail "turn-control listens"; exit 1; }
+  dp_stack_up "$(printf 'alt-listening-port=443\ncert=%s\npkey=%s' "$E2E_TMP/cert.pem" "$E2E_TMP/key.pem")" || exit 1
   SERVER=$SRV PEER_NET=10.77.2.2
 else
-  trap cleanup EXIT
   netns_up
   start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
   make_cert "$E2E_TMP"
@@ -68,8 +57,7 @@ CONF
   SERVER=$S_CLIENT_IP PEER_NET=$P_IP
 fi
 wait_port "$NS_S" tcp "$SERVER:5349" 10 || fail "TLS listener up"
-start peer "$NS_P" turnutils_peer -L $PEER_NET -p 3480
-wait_port "$NS_P" udp "$PEER_NET:3480" 10 || { fail "turnutils_peer listens"; exit 1; }
+start_peer peer "$PEER_NET" || exit 1
 
 # A held allocation: its relay port is a barrage target from the peer side.
 mkfifo "$E2E_TMP/session.in"

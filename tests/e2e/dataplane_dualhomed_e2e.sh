@@ -21,14 +21,10 @@
 #   tests/e2e/dataplane_dualhomed_e2e.sh BUILD_DIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-. "$HERE/lib.sh"
+. "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
-trap cleanup EXIT
 
 MSGS=${E2E_MSGS:-300}
-PREFIX="dpdual$E2E_ID"
 TAPNET="dpn$E2E_ID"
 
 for ns in "$NS_S" "$NS_C" "$NS_P"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
@@ -72,8 +68,9 @@ CONF
 WORKERS=${DP_WORKERS:-2}
 LCORES="0@0"
 for w in $(seq 1 "$WORKERS"); do LCORES="$LCORES,$w@$(( $(nproc) > 1 ? 1 : 0 ))"; done
+E2E_DPDK_PREFIXES+=("$DP_PREFIX")
 start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" --lcores="$LCORES" --in-memory --no-pci \
-  --vdev="net_af_packet0,iface=eth0,qpairs=$WORKERS" --vdev="net_tap0,iface=$TAPNET" --file-prefix="$PREFIX" -- \
+  --vdev="net_af_packet0,iface=eth0,qpairs=$WORKERS" --vdev="net_tap0,iface=$TAPNET" --file-prefix="$DP_PREFIX" -- \
   -c "$E2E_TMP/dp.conf"
 for _ in $(seq 1 100); do grep -q 'port(s),' "$E2E_TMP/dataplane.log" 2>/dev/null && break; sleep 0.1; done
 grep -q 'port(s),' "$E2E_TMP/dataplane.log" || { fail "turn-dataplane starts"; cat "$E2E_TMP/dataplane.log"; exit 1; }
@@ -104,17 +101,14 @@ relay-threads=1
 CONF
 start turn-control "$NS_S" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc.conf"
 wait_port "$NS_S" udp "10.77.1.1:3478" 10 || { fail "turn-control listens"; exit 1; }
-start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
-wait_port "$NS_P" udp "10.77.2.2:3480" 10 || { fail "turnutils_peer listens"; exit 1; }
-start peer6 "$NS_P" turnutils_peer -L fd77:2::2 -p 3480
-wait_port "$NS_P" udp "[fd77:2::2]:3480" 10 || { fail "turnutils_peer listens on IPv6"; exit 1; }
+start_peer peer 10.77.2.2 || exit 1
+start_peer peer6 fd77:2::2 || exit 1
 
-stats() { ip netns exec "$NS_S" "$ROOT/scripts/dp-telemetry.py" --file-prefix "$PREFIX" "$@"; }
 json() {  # command key
   python3 -c "import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]].get(sys.argv[2], 0))" "$1" "$2"
 }
 
-ports=$(stats /dpturn/ports)
+ports=$(dp_stats /dpturn/ports)
 echo "$ports"
 check "port 0 is the af_packet port, checksums in software" \
   test "$(json /dpturn/ports port0_checksum_offload <<<"$ports")" = 0
@@ -126,22 +120,16 @@ uclient() {  # name args... -> zero loss (UCLIENT_PEER / UCLIENT_SERVER choose t
   local out="$E2E_TMP/uclient-$name.log"
   timeout 120 ip netns exec "$NS_C" turnutils_uclient -e "${UCLIENT_PEER:-10.77.2.2}" -r 3480 -n "$MSGS" -m 2 -l 170 \
     -z 5 -c -u alice -w wonderland-42 "$@" "${UCLIENT_SERVER:-10.77.1.1}" >"$out" 2>&1
-  local sent recv lost
-  sent=$(sed -n 's/.*tot_send_msgs=\([0-9]*\), tot_recv.*/\1/p' "$out" | tail -1)
-  recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\)$/\1/p' "$out" | tail -1)
-  [ -z "$recv" ] && recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\).*/\1/p' "$out" | tail -1)
-  lost=$(sed -n 's/.*Total lost packets \([0-9]*\).*/\1/p' "$out" | tail -1)
-  echo "uclient $name: sent=${sent:-?} received=${recv:-?} lost=${lost:-?}"
-  [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" = "$recv" ] && [ "$lost" = 0 ]
+  uclient_result "$name"
 }
 
 for mode in channels send channels-ipv6 send-ipv6; do
-  b=$(stats /dpturn/stats); bp=$(stats /dpturn/ports)
+  b=$(dp_stats /dpturn/stats); bp=$(dp_stats /dpturn/ports)
   args=()
   case $mode in send*) args+=(-s) ;; esac
   case $mode in *ipv6) args+=(-x); export UCLIENT_PEER=fd77:2::2 UCLIENT_SERVER=fd77:1::1 ;; esac
   check "$mode: zero loss across the two ports" uclient "$mode" "${args[@]}"
-  a=$(stats /dpturn/stats); ap=$(stats /dpturn/ports)
+  a=$(dp_stats /dpturn/stats); ap=$(dp_stats /dpturn/ports)
   read -r to_peer to_client p1tx p0tx <<<"$(python3 - "$b" "$a" "$bp" "$ap" <<'PY'
 import json, sys
 b, a, bp, ap = (json.loads(x) for x in sys.argv[1:])
@@ -159,7 +147,7 @@ PY
     test "$to_client" -ge $((2 * MSGS * 99 / 100)) -a "$p0tx" -ge "$to_client"
 done
 
-workers=$(stats /dpturn/workers)
+workers=$(dp_stats /dpturn/workers)
 echo "$workers" | grep -E 'rx_packets|busy_cycles'
 for w in $(seq 0 $((WORKERS - 1))); do
   check "worker $w relayed its share of the flows" \

@@ -15,71 +15,17 @@
 #   tests/e2e/dataplane_e2e.sh BUILD_DIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-. "$HERE/lib.sh"
+. "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
-trap cleanup EXIT
-NS_R="dpt-r-$E2E_ID"
-cleanup_router() { ip netns del "$NS_R" 2>/dev/null || true; }
-trap 'cleanup; cleanup_router' EXIT
 
 MSGS=${E2E_MSGS:-300}
-PREFIX="dpte2e$E2E_ID"
 
-# Topology.
-for ns in "$NS_R" "$NS_S" "$NS_C" "$NS_P"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
-ip link add r0 netns "$NS_R" type veth peer name eth0 netns "$NS_S"
-ip link add r1 netns "$NS_R" type veth peer name eth0 netns "$NS_C"
-ip link add r2 netns "$NS_R" type veth peer name eth0 netns "$NS_P"
-ip -n "$NS_R" addr add 10.77.0.1/24 dev r0
-ip -n "$NS_R" addr add 10.77.1.1/24 dev r1
-ip -n "$NS_R" addr add 10.77.2.1/24 dev r2
-ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
-for i in r0 r1 r2; do ip -n "$NS_R" link set "$i" up; ip netns exec "$NS_R" ethtool -K "$i" tx off >/dev/null; done
-for pair in "$NS_C:10.77.1" "$NS_P:10.77.2"; do
-  ns=${pair%%:*} net=${pair##*:}
-  ip -n "$ns" addr add "$net.2/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" route add default via "$net.1"
-  ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-done
-dataplane_up "$BUILD" "$PREFIX" dp-e2e || exit 1
-cat >"$E2E_TMP/tc.conf" <<CONF
-listening-ip=10.77.0.2
-relay-ip=10.77.0.2
-realm=dp.e2e
-user=alice:wonderland-42
-legacy-channel-range
-state-redis="ip=127.0.0.1 port=6379"
-instance-id=dpe2e
-relay-threads=1
-admin-ip=127.0.0.1
-admin-port=8080
-admin-token=e2e-token-0123456789abcdef
-CONF
-start turn-control "$NS_S" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc.conf"
-wait_port "$NS_S" udp "10.77.0.2:3478" 10 || { fail "turn-control listens"; exit 1; }
-start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
-wait_port "$NS_P" udp "10.77.2.2:3480" 10 || { fail "turnutils_peer listens"; exit 1; }
-
-stats() { ip netns exec "$NS_S" "$ROOT/scripts/dp-telemetry.py" --file-prefix "$PREFIX"; }
-stat() {  # json key
-  python3 -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats'].get(sys.argv[1], 0))" "$1" <<<"$2"
-}
+dp_stack_up || exit 1
+start_peer peer 10.77.2.2 || exit 1
 
 uclient() {  # name args... -> zero loss
   local name=$1; shift
-  local out="$E2E_TMP/uclient-$name.log"
-  timeout 120 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 -n "$MSGS" -m 2 -l 170 -z 5 -c \
-    -u alice -w wonderland-42 "$@" 10.77.0.2 >"$out" 2>&1
-  local sent recv lost
-  sent=$(sed -n 's/.*tot_send_msgs=\([0-9]*\), tot_recv.*/\1/p' "$out" | tail -1)
-  recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\)$/\1/p' "$out" | tail -1)
-  [ -z "$recv" ] && recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\).*/\1/p' "$out" | tail -1)
-  lost=$(sed -n 's/.*Total lost packets \([0-9]*\).*/\1/p' "$out" | tail -1)
-  echo "uclient $name: sent=${sent:-?} received=${recv:-?} lost=${lost:-?}"
-  [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" = "$recv" ] && [ "$lost" = 0 ]
+  uclient_run "$name" -n "$MSGS" -m 2 -l 170 -z 5 -c "$@"
 }
 
 # Fast-path share: relayed packets on the fast path / all relayed packets
@@ -98,15 +44,14 @@ print(f"{fast} {slow} {100.0 * fast / max(1, fast + slow):.2f}")
 PY
 }
 
-before=$(stats)
+before=$(dp_stats)
 check "channels: zero loss through turn-dataplane" uclient channels
-after=$(stats)
+after=$(dp_stats)
 read -r fast slow share <<<"$(fast_share "$before" "$after")"
 echo "channels: fast path $fast, kernel path $slow, share $share%"
 check "channels: >= 99% of relayed packets on the fast path ($share%)" python3 -c "import sys; sys.exit(0 if $share >= 99 and $fast >= 4 * $MSGS * 0.99 else 1)"
 
 # turn-control sees the data plane: status lists it, /metrics counts the fast path.
-ctl() { ip netns exec "$NS_S" "$BUILD/controlplane/turnctl" --url http://127.0.0.1:8080 --token e2e-token-0123456789abcdef "$@"; }
 sleep 1.5  # the data plane publishes its counters every second
 status=$(ctl status); echo "$status" | tail -3
 check "turnctl status lists the data plane as up" grep -qE "^  dp-e2e	up	1 worker" <<<"$status"
@@ -117,16 +62,16 @@ check "/metrics counts fast-path bytes from the data plane" \
   grep -qE '^dpturn_relayed_bytes_total\{direction="to_peer",path="fast",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
 check "/metrics has the data plane's per-worker load" grep -qE '^dpturn_dataplane_polls_total\{worker="0",result="busy",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
 
-before=$(stats)
+before=$(dp_stats)
 check "Send indications: zero loss through turn-dataplane" uclient send -s
-after=$(stats)
+after=$(dp_stats)
 read -r fast slow share <<<"$(fast_share "$before" "$after")"
 echo "send: fast path $fast, kernel path $slow, share $share%"
 check "Send indications: >= 99% on the fast path ($share%)" python3 -c "import sys; sys.exit(0 if $share >= 99 and $fast >= 4 * $MSGS * 0.99 else 1)"
 
 # Redis killed in the middle of relaying: established flows keep forwarding.
 timeout 60 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 -n 600 -m 1 -l 170 -z 10 -c \
-  -u alice -w wonderland-42 10.77.0.2 >"$E2E_TMP/uclient-redis-down.log" 2>&1 &
+  -u alice -w wonderland-42 $SRV >"$E2E_TMP/uclient-redis-down.log" 2>&1 &
 uc=$!
 sleep 2
 # Relay usage (turnctl usage, /api/v1/allocations) counts the fast path: this
@@ -151,9 +96,9 @@ lost=$(sed -n 's/.*Total lost packets \([0-9]*\).*/\1/p' "$E2E_TMP/uclient-redis
 recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\)$/\1/p' "$E2E_TMP/uclient-redis-down.log" | tail -1)
 echo "redis killed mid-run: received=${recv:-?} lost=${lost:-?}"
 check "Redis killed mid-run: established flow loses nothing" test "${lost:-x}" = 0 -a "${recv:-0}" = 600
-s=$(stats)
-check "data plane reports the state store as disconnected" test "$(stat sync_connected "$s")" = 0
-check "no malformed drops or tx drops" test "$(stat drop_tx_full "$s")" = 0
+s=$(dp_stats)
+check "data plane reports the state store as disconnected" test "$(dp_stat sync_connected "$s")" = 0
+check "no malformed drops or tx drops" test "$(dp_stat drop_tx_full "$s")" = 0
 
 check "turn-dataplane still running (no crash)" kill -0 "$PID_dataplane"
 # Graceful stop: SIGTERM ends turn-dataplane with exit status 0.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Faults with turn-dataplane in front of turn-control (issue 7), in network
-# namespaces this test creates (tests/e2e/dp_lib.sh), with real clients
+# namespaces this test creates (tests/e2e/lib.sh, dp_stack_up), with real clients
 # (coturn's turnutils_uclient / turnutils_peer) and a held session
 # (tests/e2e/turnpy.py) that keeps one allocation across every fault:
 #
@@ -24,23 +24,13 @@
 #   tests/e2e/faults_dataplane_e2e.sh BUILD_DIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-. "$HERE/lib.sh"
-. "$HERE/dp_lib.sh"
+. "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
-[ -x "$BUILD/dataplane/turn-dataplane" ] || { echo "SKIP: turn-dataplane not built"; exit 77; }
-trap 'cleanup; dp_cleanup_router' EXIT
-PY=/usr/bin/python3
+need_dataplane
 T0=$(date +%s)
 
-dp_topology_up
-start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
-dp_write_configs
-dp_start || { fail "TAP dpt0 created by turn-dataplane"; exit 1; }
-tc_start || { fail "turn-control listens"; exit 1; }
-start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
-wait_port "$NS_P" udp "10.77.2.2:3480" 10 || { fail "turnutils_peer listens"; exit 1; }
+dp_stack_up || exit 1
+start_peer peer 10.77.2.2 || exit 1
 start sink "$NS_P" $PY "$HERE/turnpy.py" sink 10.77.2.2:3490 80 "$E2E_TMP/sink.txt"
 
 # The held session: one allocation with a permission and channel 0x4000 to

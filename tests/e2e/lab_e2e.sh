@@ -10,15 +10,12 @@
 #   tests/e2e/lab_e2e.sh BUILD_DIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-. "$HERE/lib.sh"
+. "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
 if ! command -v chromium >/dev/null || [ ! -x /usr/bin/python3 ]; then
   echo "SKIP: needs Debian's chromium and /usr/bin/python3 (scripts/setup.sh installs them)"
   exit 77
 fi
-trap cleanup EXIT
 
 story() {  # name [lab.sh args]
   local name=$1; shift

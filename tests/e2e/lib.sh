@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Shared helpers for end-to-end tests: network namespaces that the test
-# creates itself (client, server, peer), processes started by PID and
-# stopped by PID, assertions, and cleanup that runs on any exit.
+# creates itself (client, server, peer, router), processes started by PID
+# and stopped by PID, assertions, the turn-dataplane topology, and cleanup
+# that runs on any exit (sourcing this file sets the EXIT trap).
 #
 # Traffic stays inside these namespaces (10.77.x.y / fd77::/16 on veth pairs
 # created here) or on loopback. Nothing is sent anywhere else.
+#
+# A test script, run as `SCRIPT BUILD_DIR [ARGS...]`, starts:
+#   set -uo pipefail
+#   HERE=$(cd "$(dirname "$0")" && pwd)
+#   . "$HERE/lib.sh"
+#   need_root
+# Sourcing sets BUILD (the script's first argument, absolute), ROOT (the
+# repository) and the EXIT trap. A script with other arguments passes the
+# build directory itself: . tests/e2e/lib.sh BUILD_DIR
 
 set -uo pipefail
 
+BUILD=$(cd "${1:?usage: $0 BUILD_DIR [ARGS...]}" && pwd) || exit 2
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PY=/usr/bin/python3    # Debian's python (scapy, websocket), not a pyenv one first on PATH
 E2E_ID="${E2E_ID:-$$}"
 E2E_ID=$((E2E_ID % 100000))
 NS_S="dpt-s-$E2E_ID"   # server
 NS_C="dpt-c-$E2E_ID"   # client side
 NS_P="dpt-p-$E2E_ID"   # peer side
+NS_R="dpt-r-$E2E_ID"   # router (dp_topology_up)
 E2E_TMP=$(mktemp -d /tmp/dpturn-e2e.XXXXXX)
 E2E_PIDS=()
 E2E_DPDK_PREFIXES=()   # DPDK --file-prefix values to remove from /var/run/dpdk at the end
@@ -96,22 +110,58 @@ start_redis() {  # ns port
   wait_port "$1" tcp "127.0.0.1:$2" 10
 }
 
-# turn-dataplane on the server namespace's eth0 (net_af_packet) with Redis
-# beside it; its TAP dpt0 carries 10.77.0.2/24, default route via 10.77.0.1
-# (the router namespace). The shape of tests/e2e/dataplane_e2e.sh.
-#   dataplane_up BUILD FILE_PREFIX INSTANCE_ID  -> PID_dataplane, $E2E_TMP/dp.conf
-dataplane_up() {
-  local build=$1 prefix=$2 instance=$3
-  E2E_DPDK_PREFIXES+=("$prefix")
-  # The data plane's port: no IP, and the kernel must not answer on it (the
-  # TAP carries the address): strict reverse-path filter, no ARP.
+# start_peer NAME IP: coturn's turnutils_peer (echoes) on IP port 3480 in the
+# peer namespace; fails the test step if it does not listen.
+start_peer() {
+  local addr="$2:3480"
+  [[ $2 == *:* ]] && addr="[$2]:3480"
+  start "$1" "$NS_P" turnutils_peer -L "$2" -p 3480
+  wait_port "$NS_P" udp "$addr" 10 || { fail "turnutils_peer listens on $addr"; return 1; }
+}
+
+# ---- turn-dataplane in front of turn-control --------------------------------
+#
+#   client ns (10.77.1.2) --+                       +-- server ns: eth0 owned by
+#                           |-- router ns ----------|   turn-dataplane (net_af_packet),
+#   peer ns   (10.77.2.2) --+   (10.77.{0,1,2}.1)   |   TAP dpt0 = 10.77.0.2 with
+#                                                   +   turn-control + redis behind it
+#
+# dp_stack_up brings all of it up; its steps one by one: dp_topology_up,
+# start_redis, dp_write_conf, dp_start, tc_write_conf, tc_start.
+SRV=10.77.0.2             # the server: turn-dataplane's, its TAP's and turn-control's address
+DP_PREFIX="dpe2e$E2E_ID"  # turn-dataplane's DPDK --file-prefix
+TOKEN=e2e-token-0123456789abcdef
+
+need_dataplane() {
+  [ -x "$BUILD/dataplane/turn-dataplane" ] || { echo "SKIP: turn-dataplane not built"; exit 77; }
+}
+
+# The four namespaces and their links; the server's eth0 is up without an
+# address (coturn or turn-dataplane takes it).
+dp_topology_up() {
+  for ns in "$NS_R" "$NS_S" "$NS_C" "$NS_P"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  ip link add r0 netns "$NS_R" type veth peer name eth0 netns "$NS_S"
+  ip link add r1 netns "$NS_R" type veth peer name eth0 netns "$NS_C"
+  ip link add r2 netns "$NS_R" type veth peer name eth0 netns "$NS_P"
+  ip -n "$NS_R" addr add 10.77.0.1/24 dev r0
+  ip -n "$NS_R" addr add 10.77.1.1/24 dev r1
+  ip -n "$NS_R" addr add 10.77.2.1/24 dev r2
+  ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+  for i in r0 r1 r2; do ip -n "$NS_R" link set "$i" up; ip netns exec "$NS_R" ethtool -K "$i" tx off >/dev/null; done
+  for pair in "$NS_C:10.77.1" "$NS_P:10.77.2"; do
+    local ns=${pair%%:*} net=${pair##*:}
+    ip -n "$ns" addr add "$net.2/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" route add default via "$net.1"
+    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
+  done
   ip -n "$NS_S" link set eth0 up
   ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
-  ip netns exec "$NS_S" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
-  ip -n "$NS_S" link set eth0 arp off
-  start_redis "$NS_S" 6379 || { fail "redis starts"; return 1; }
+}
+
+dp_write_conf() {  # [instance-id] -> $E2E_TMP/dp.conf
   cat >"$E2E_TMP/dp.conf" <<CONF
-ip=10.77.0.2/24
+ip=$SRV/24
 gateway=10.77.0.1
 listening-port=3478
 min-port=49152
@@ -119,16 +169,89 @@ max-port=65535
 legacy-channel-range
 tap=dpt0
 state-redis="ip=127.0.0.1 port=6379"
-instance-id=$instance
+instance-id=${1:-dp-e2e}
 allocations=4096
 channels=16384
 CONF
-  start dataplane "$NS_S" "$build/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
-    --vdev=net_af_packet0,iface=eth0 --file-prefix="$prefix" -- -c "$E2E_TMP/dp.conf"
+}
+
+tc_write_conf() {  # -> $E2E_TMP/tc.conf: turn-control behind the data plane
+  cat >"$E2E_TMP/tc.conf" <<CONF
+listening-ip=$SRV
+relay-ip=$SRV
+realm=dp.e2e
+user=alice:wonderland-42
+legacy-channel-range
+state-redis="ip=127.0.0.1 port=6379"
+instance-id=dpe2e
+relay-threads=1
+admin-ip=127.0.0.1
+admin-port=8080
+admin-token=$TOKEN
+CONF
+}
+
+# Starts turn-dataplane (again, after a kill) on the server's eth0 and
+# brings its TAP up with the server's address. Returns non-zero if the TAP
+# does not appear. Sets PID_dataplane.
+dp_start() {
+  E2E_DPDK_PREFIXES+=("$DP_PREFIX")
+  # The data plane's port: no IP, and the kernel must not answer on it (the
+  # TAP carries the address): strict reverse-path filter, no ARP.
+  ip netns exec "$NS_S" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
+  ip -n "$NS_S" link set eth0 arp off
+  start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
+    --vdev=net_af_packet0,iface=eth0 --file-prefix="$DP_PREFIX" -- -c "$E2E_TMP/dp.conf"
   for _ in $(seq 1 100); do ip -n "$NS_S" link show dpt0 >/dev/null 2>&1 && break; sleep 0.1; done
-  ip -n "$NS_S" addr add 10.77.0.2/24 dev dpt0 && ip -n "$NS_S" route add default via 10.77.0.1 \
-    || { fail "TAP dpt0 created by turn-dataplane"; return 1; }
+  ip -n "$NS_S" addr add $SRV/24 dev dpt0 2>/dev/null || return 1
+  ip -n "$NS_S" route replace default via 10.77.0.1 || return 1
   ip netns exec "$NS_S" ethtool -K dpt0 tx off >/dev/null
+}
+
+tc_start() {  # (again) -> PID_turn_control; non-zero if it does not listen
+  start turn-control "$NS_S" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc.conf"
+  wait_port "$NS_S" udp "$SRV:3478" 10
+}
+
+# dp_stack_up [TC_LINES]: topology, Redis, turn-dataplane, turn-control (with
+# TC_LINES appended to its configuration); fails the test step and returns
+# non-zero at the first part that does not come up.
+dp_stack_up() {
+  dp_topology_up
+  start_redis "$NS_S" 6379 || { fail "redis starts"; return 1; }
+  dp_write_conf
+  tc_write_conf
+  if [ -n "${1:-}" ]; then printf '%s\n' "$1" >>"$E2E_TMP/tc.conf"; fi
+  dp_start || { fail "TAP dpt0 created by turn-dataplane"; return 1; }
+  tc_start || { fail "turn-control listens"; return 1; }
+}
+
+dp_stats() { ip netns exec "$NS_S" "$ROOT/scripts/dp-telemetry.py" --file-prefix "$DP_PREFIX" "$@"; }
+dp_stat() {  # key json -> the counter (0 if absent)
+  python3 -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats'].get(sys.argv[1], 0))" "$1" <<<"$2"
+}
+ctl() { ip netns exec "$NS_S" "$BUILD/controlplane/turnctl" --url http://127.0.0.1:8080 --token "$TOKEN" "$@"; }
+rcli() { ip netns exec "$NS_S" redis-cli -p 6379 "$@"; }
+
+# uclient_run NAME ARGS... : bounded coturn client run from the client
+# namespace through the relay to turnutils_peer; prints sent/received/lost;
+# true when nothing was lost.
+uclient_run() {
+  local name=$1; shift
+  local out="$E2E_TMP/uclient-$name.log"
+  timeout 120 ip netns exec "$NS_C" turnutils_uclient -e 10.77.2.2 -r 3480 -u alice -w wonderland-42 "$@" $SRV \
+    >"$out" 2>&1
+  uclient_result "$name"
+}
+uclient_result() {  # NAME (reads $E2E_TMP/uclient-NAME.log)
+  local out="$E2E_TMP/uclient-$1.log" sent recv lost
+  sent=$(sed -n 's/.*tot_send_msgs=\([0-9]*\), tot_recv.*/\1/p' "$out" | tail -1)
+  # The final summary line ends with tot_recv_msgs; the progress lines go on.
+  recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\)$/\1/p' "$out" | tail -1)
+  [ -z "$recv" ] && recv=$(sed -n 's/.*tot_recv_msgs=\([0-9]*\).*/\1/p' "$out" | tail -1)
+  lost=$(sed -n 's/.*Total lost packets \([0-9]*\).*/\1/p' "$out" | tail -1)
+  echo "uclient $1: sent=${sent:-?} received=${recv:-?} lost=${lost:-?}"
+  [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" = "$recv" ] && [ "$lost" = 0 ]
 }
 
 make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
@@ -138,7 +261,7 @@ make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
 
 cleanup() {
   for pid in "${E2E_PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
-  for ns in "$NS_S" "$NS_C" "$NS_P"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$NS_S" "$NS_C" "$NS_P" "$NS_R"; do ip netns del "$ns" 2>/dev/null || true; done
   for p in "${E2E_DPDK_PREFIXES[@]:-}"; do [ -n "$p" ] && rm -rf "/var/run/dpdk/$p"; done
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$E2E_FAILS" -gt 0 ]; then
     log "logs kept in $E2E_TMP"
@@ -152,3 +275,5 @@ finish() {
   echo "e2e: $E2E_PASSES passed, $E2E_FAILS failed"
   [ "$E2E_FAILS" -eq 0 ]
 }
+
+trap cleanup EXIT

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Sustained overload (issue 7) with turn-dataplane in front of turn-control,
-# in network namespaces this test creates (tests/e2e/dp_lib.sh): several
+# in network namespaces this test creates (tests/e2e/lib.sh, dp_stack_up): several
 # coturn turnutils_uclient instances send as fast as they can (-z 0, bounded
 # by message count and a timeout) for about 15 s, well above what this
 # topology carries. Meanwhile:
@@ -17,31 +17,21 @@
 #   tests/e2e/overload_e2e.sh BUILD_DIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-. "$HERE/lib.sh"
-. "$HERE/dp_lib.sh"
+. "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
-[ -x "$BUILD/dataplane/turn-dataplane" ] || { echo "SKIP: turn-dataplane not built"; exit 77; }
-trap 'cleanup; dp_cleanup_router' EXIT
-PY=/usr/bin/python3
+need_dataplane
 BLASTERS=${OVERLOAD_BLASTERS:-4}
 T0=$(date +%s)
 
-dp_topology_up
-start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
-dp_write_configs
-dp_start || { fail "TAP dpt0 created by turn-dataplane"; exit 1; }
-tc_start || { fail "turn-control listens"; exit 1; }
-start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
-wait_port "$NS_P" udp "10.77.2.2:3480" 10 || { fail "turnutils_peer listens"; exit 1; }
+dp_stack_up || exit 1
+start_peer peer 10.77.2.2 || exit 1
 check "baseline: zero loss before the overload" uclient_run baseline -n 100 -m 2 -l 170 -z 5 -c
 
 udp_errs() {  # ns -> RcvbufErrors + SndbufErrors + InErrors (UDP)
   ip netns exec "$1" cat /proc/net/snmp | awk '$1=="Udp:" && !h {for(i=2;i<=NF;i++) n[i]=$i; h=1; next}
     $1=="Udp:" && h {for(i=2;i<=NF;i++) if(n[i]=="RcvbufErrors"||n[i]=="SndbufErrors"||n[i]=="InErrors") s+=$i; print s+0}'
 }
-imissed() { ip netns exec "$NS_S" "$ROOT/scripts/dp-telemetry.py" --file-prefix "$DP_PREFIX" /ethdev/stats,0 |
+imissed() { dp_stats /ethdev/stats,0 |
   $PY -c "import json,sys; d=json.load(sys.stdin)['/ethdev/stats']; print(d.get('imissed',0)+d.get('ierrors',0)+d.get('rx_nombuf',0))"; }
 dp_drops() { $PY -c "import json,sys; d=json.load(sys.stdin)['/dpturn/stats']; print(sum(v for k,v in d.items() if k.startswith('drop_')))" <<<"$1"; }
 

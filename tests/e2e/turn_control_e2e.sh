@@ -10,10 +10,8 @@
 #   tests/e2e/turn_control_e2e.sh BUILD_DIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-. "$HERE/lib.sh"
+. "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
-trap cleanup EXIT
 
 TC=$BUILD/controlplane/turn-control
 CTL=$BUILD/controlplane/turnctl
@@ -55,7 +53,6 @@ wait_port "$NS_S" udp "$S_CLIENT_IP:3478" 10 && wait_port "$NS_S" tcp "$S_CLIENT
 start peer "$NS_P" turnutils_peer -L "$P_IP" -p 3480
 wait_port "$NS_P" udp "$P_IP:3480" 10 || { fail "turnutils_peer listens"; exit 1; }
 
-ctl() { ip netns exec "$NS_S" "$CTL" --url http://127.0.0.1:8080 --token "$TOKEN" "$@"; }
 
 # Status shows every listener up.
 status=$(ctl status)

@@ -3,23 +3,12 @@
 // stream framing. The input is read both as one datagram and as a TCP byte
 // stream cut into frames by stun::stream_frame_length().
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
 #include "common/stun/message.h"
 #include "common/turn/channel_data.h"
-
-#define TURN_FUZZ_CHECK(cond)                                                            \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 using namespace turn;
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Bytes in{data, size};

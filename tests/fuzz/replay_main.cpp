@@ -11,7 +11,8 @@
 #include <iterator>
 #include <vector>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+#include "tests/fuzz/fuzz_check.h"  // LLVMFuzzerTestOneInput
+
 // Optional, as in libFuzzer: a target that defines it is initialised first.
 extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** argv);
 

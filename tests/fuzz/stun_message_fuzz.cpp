@@ -17,14 +17,7 @@
 #include "common/stun/attributes.h"
 #include "common/stun/builder.h"
 #include "common/stun/message.h"
-
-#define TURN_FUZZ_CHECK(cond)                                                            \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -284,8 +277,6 @@ void compare(const MessageView& m1, const AttributeRef& a1, const MessageView& m
 }
 
 }  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Bytes in{data, size};

@@ -51,14 +51,7 @@
 #include "controlplane/server/shared_state.h"
 #include "controlplane/server/stats.h"
 #include "controlplane/server/turn_server.h"
-
-#define TURN_FUZZ_CHECK(cond)                                                            \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -167,8 +160,6 @@ Bytes sign(const stun::MessageView& m, const SocketAddress& client, bool fingerp
 }
 
 }  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   World& w = world();
