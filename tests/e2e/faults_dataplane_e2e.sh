@@ -38,13 +38,17 @@ start sink "$NS_P" $PY "$HERE/turnpy.py" sink 10.77.2.2:3490 80 "$E2E_TMP/sink.t
 mkfifo "$E2E_TMP/session.in"
 ip netns exec "$NS_C" $PY "$HERE/turnpy.py" session $SRV:3478 alice wonderland-42 10.77.2.2:3490 \
   <"$E2E_TMP/session.in" >"$E2E_TMP/session.out" 2>&1 &
-E2E_PIDS+=($!)
+SESSION_PID=$!
+E2E_PIDS+=($SESSION_PID)
 exec 7>"$E2E_TMP/session.in"
 for _ in $(seq 1 50); do grep -q "^ready" "$E2E_TMP/session.out" && break; sleep 0.1; done
 check "held session allocated ($(head -1 "$E2E_TMP/session.out"))" grep -q "^ready" "$E2E_TMP/session.out"
-session() {  # command -> prints the answer code
+session() {  # command -> prints the answer code ("dead" once the session process is gone)
   local n; n=$(wc -l <"$E2E_TMP/session.out")
-  echo "$1" >&7
+  # A write to the FIFO of a dead session would kill this script (SIGPIPE)
+  # before the remaining checks could fail cleanly.
+  kill -0 "$SESSION_PID" 2>/dev/null || { echo dead; return; }
+  ( trap '' PIPE; echo "$1" >&7 ) 2>/dev/null || { echo dead; return; }
   for _ in $(seq 1 60); do
     [ "$(wc -l <"$E2E_TMP/session.out")" -gt "$n" ] && break; sleep 0.1
   done
