@@ -12,7 +12,7 @@
 # of measurement per program. The exception port is a net_null with
 # no-rx=1: without it net_null "receives" an endless stream that the worker
 # forwards kernel -> wire, halving the measured rate (it did, in the first
-# figures of bench/RESULTS.md and in bench/results/provisional).
+# figures of session 2, since replaced in bench/RESULTS.md).
 #
 #   scripts/bench-dataplane.sh [ALLOCATIONS=10000] [PAYLOAD=200] [SECONDS=8]
 #
