@@ -86,13 +86,11 @@ rm -f "$TMP/state.redis"
 # plus the tables (~0.4 KiB per allocation, see dp_table_bench).
 MBUFS=$((N + 32768))
 NEED_MB=$(( (N + 65536) * 23 / 10000 + N * 4 / 10000 + 512 ))
-if [ -n "${EAL_MEM:-}" ]; then
-  read -r -a MEM <<<"$EAL_MEM"
-elif [ $(( $(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0) * 2 )) -ge "$NEED_MB" ]; then
-  MEM=(--in-memory)
-else
-  MEM=(--no-huge -m "$NEED_MB" --no-shconf)
-fi
+[ -n "${EAL_MEM:-}" ] && DPTURN_EAL_MEM=$EAL_MEM  # the older name of the override
+. scripts/lib/dpdk.sh
+eal_mem "$NEED_MB"
+MEM=("${EAL_MEM[@]}")
+echo "$EAL_MEM_WHY"
 VDEV="net_pcap0"
 if [ "$WORKERS" = 1 ]; then VDEV+=",rx_pcap=$TMP/flows.pcap"; else
   for q in $(seq 0 $((WORKERS - 1))); do VDEV+=",rx_pcap=$TMP/flows.pcap.$q"; done

@@ -49,8 +49,9 @@ exception-port=1
 min-port=49152
 max-port=65535
 CONF
-MEM=(--in-memory)
-[ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)" -lt 400 ] && MEM=(--no-huge -m 1024 --no-shconf)
+. scripts/lib/dpdk.sh
+eal_mem 800
+MEM=("${EAL_MEM[@]}")
 build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=dpturn-resync \
   --vdev=net_null0 --vdev=net_null1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 1 600); do grep -q 'snapshot:' "$TMP/dp.log" && break; sleep 0.1; done

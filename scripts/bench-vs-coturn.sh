@@ -230,7 +230,9 @@ CONF
   # on SERVER_CPU; EAL's control threads (interrupts, telemetry) and the
   # sync thread started from main take OTHER_CPU (the CPUs not given to an
   # lcore, or the main lcore's when none is left).
-  start dataplane "$NS_S" "" "$OTHER_NICE" "$ROOT/$BUILD/dataplane/turn-dataplane" "${DP_CORES[@]}" --in-memory --no-pci \
+  . "$ROOT/scripts/lib/dpdk.sh"
+  eal_mem 256
+  start dataplane "$NS_S" "" "$OTHER_NICE" "$ROOT/$BUILD/dataplane/turn-dataplane" "${DP_CORES[@]}" "${EAL_MEM[@]}" --no-pci \
     --vdev=net_af_packet0,iface=eth0 --file-prefix="$PREFIX" -- -c "$TMP/dp.conf"
   for _ in $(seq 1 100); do ip -n "$NS_S" link show dpt0 >/dev/null 2>&1 && break; sleep 0.1; done
   ip -n "$NS_S" addr add 10.77.0.2/24 dev dpt0

@@ -149,7 +149,9 @@ if [ "$DATAPLANE" = 1 ]; then
   move "$ROOT/deploy/examples/dataplane-edge.env" >"$TMP/dataplane-edge.env"
   grep -vE '^(#|$)' "$TMP/dataplane-edge.conf" | sed 's/^/    /'
   # The .env's EAL arguments name PCI NICs; here: the veths.
-  bg "$NS_E" dataplane "$DP" -l 0-1 --in-memory --no-pci --vdev=net_af_packet0,iface=ext0 \
+  . "$ROOT/scripts/lib/dpdk.sh"
+  eal_mem 256
+  bg "$NS_E" dataplane "$DP" -l 0-1 "${EAL_MEM[@]}" --no-pci --vdev=net_af_packet0,iface=ext0 \
     --vdev=net_af_packet1,iface=int0 --file-prefix="dpl$ID" -- -c "$TMP/dataplane-edge.conf"
   DPTURN_TAPS=$(. "$TMP/dataplane-edge.env" && echo "$DPTURN_TAPS")
   show ip netns exec "$NS_E" "$ROOT/deploy/systemd/dpturn-tap-up" $DPTURN_TAPS \

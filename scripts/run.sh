@@ -134,12 +134,12 @@ legacy-channel-range
 tap=dpt0
 state-redis="ip=127.0.0.1 port=6379"
 CONF
-  free_hp=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
-  MEM_ARGS=(--in-memory)
-  [ "$free_hp" -lt 256 ] && MEM_ARGS=(--no-huge -m 512)
+  . "$ROOT/scripts/lib/dpdk.sh"
+  eal_mem 512
+  echo "[run] $EAL_MEM_WHY"
   ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
   ip -n "$NS" link set eth0 arp off
-  ip netns exec "$NS" "$DP" -l 0-1 --no-pci "${MEM_ARGS[@]}" --file-prefix=dpturn-run \
+  ip netns exec "$NS" "$DP" -l 0-1 --no-pci "${EAL_MEM[@]}" --file-prefix=dpturn-run \
     --vdev=net_af_packet0,iface=eth0 -- -c "$WORK/dataplane.conf" >"$WORK/dataplane.log" 2>&1 &
   DP_PID=$!
   for _ in $(seq 1 100); do ip -n "$NS" link show dpt0 >/dev/null 2>&1 && break; kill -0 $DP_PID 2>/dev/null || break; sleep 0.1; done

@@ -16,7 +16,7 @@ PACKAGES=(
   g++ clang libclang-rt-14-dev meson ninja-build pkg-config
   libdpdk-dev dpdk dpdk-dev libssl-dev openssl libhiredis-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev
-  redis-server redis-tools coturn iproute2 ethtool procps python3 python3-scapy curl
+  redis-server redis-tools coturn iproute2 ethtool procps psmisc python3 python3-scapy curl
   python3-matplotlib time
   # scripts/bench.sh: profiles of the data-plane target points
   linux-perf
@@ -46,8 +46,10 @@ else
   log "packages: all present"
 fi
 
-# Hugepages for DPDK (2 MiB pages). Tests run with --no-huge/--in-memory and
-# do not need them; the relay does. A container may refuse: say so, go on.
+# Hugepages for DPDK (2 MiB pages). The relay and the benchmarks use them;
+# every script that starts DPDK falls back to --no-huge when too few are
+# free (scripts/lib/dpdk.sh), so the tests pass with these 512 and with none.
+# A container may refuse: say so, go on.
 HUGEPAGES=${DPTURN_HUGEPAGES:-512}
 hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 if [ -w "$hp" ] || [ "$(id -u)" -ne 0 ]; then

@@ -7,9 +7,14 @@
 #   scripts/test.sh                 # everything
 #   FUZZ_SECONDS=60 scripts/test.sh # longer fuzzing (default 30 s per target)
 #   SKIP_ASAN=1 / SKIP_FUZZ=1       # for quick local iterations
+#   DPTURN_FRESH=1 scripts/test.sh  # first reset the machine as CI does (scripts/fresh-machine.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# CI (CI=true) starts from what a fresh machine has: no hugepages, no
+# namespaces or DPDK runtime directories left by earlier runs. Then setup
+# reserves its default, as it does on a new user's first run.
+if [ "${CI:-}" = true ] || [ "${DPTURN_FRESH:-0}" = 1 ]; then scripts/fresh-machine.sh; fi
 scripts/setup.sh || { echo "setup failed"; exit 1; }
 
 status=0

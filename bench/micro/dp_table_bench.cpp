@@ -18,7 +18,7 @@
 //   dp_table_bench [--sizes=1000,100000,1000000,4000000] [--eal="EAL args"]
 //                  [Google Benchmark flags]
 // EAL default: hugepages (--in-memory) when enough 2 MiB pages are free,
-// else --no-huge -m 4096 (4 KiB pages: more TLB misses, slower lookups);
+// else --no-huge -m 4096 --no-shconf (4 KiB pages: more TLB misses, slower lookups);
 // the mode is printed in the benchmark context ("eal").
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -278,8 +279,11 @@ std::string eal_default() {
   long free_pages = 0;
   std::ifstream("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") >> free_pages;
   // 4M allocations take about 1.2 GiB of tables: ask for 1.5 GiB of pages.
+  // DPDK 22.11 refuses --no-huge with --in-memory (--no-huge implies legacy
+  // memory); --no-shconf keeps the fallback's runtime directory free of
+  // shared config files (scripts/lib/dpdk.sh chooses the same way).
   if (free_pages >= 768) return "--in-memory --no-pci --no-telemetry -l 0 --log-level=*:warning";
-  return "--no-huge -m 4096 --in-memory --no-pci --no-telemetry -l 0 --log-level=*:warning";
+  return "--no-huge -m 4096 --no-shconf --no-pci --no-telemetry -l 0 --log-level=*:warning";
 }
 
 }  // namespace
@@ -311,8 +315,17 @@ int main(int argc, char** argv) {
       rest.push_back(argv[i]);
     }
   }
-  // Unique file prefix: other DPDK processes may run beside us.
-  eal += " --file-prefix=dptablebench" + std::to_string(getpid());
+  // Unique file prefix: other DPDK processes may run beside us. Its
+  // runtime directory is removed on the way out, pass or fail.
+  const std::string prefix = "dptablebench" + std::to_string(getpid());
+  eal += " --file-prefix=" + prefix;
+  struct RuntimeDir {
+    std::string path;
+    ~RuntimeDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } runtime_dir{"/var/run/dpdk/" + prefix};
   std::vector<std::string> eal_args{argv[0]};
   {
     std::stringstream ss(eal);

@@ -25,11 +25,14 @@ void TurnServer::handle_refresh(Request& req) {
   }
   auto b = start_response(req, stun::Class::SuccessResponse);
   b.add_u32(Attr::Lifetime, lifetime);
-  finish_and_send(req, b, true);
   if (lifetime == 0) {
+    // Released before the answer leaves: a client that reads its success
+    // response finds the allocation gone from the registry and /metrics.
     destroy(*a, "refreshed with lifetime 0");
+    finish_and_send(req, b, true);
     return;
   }
+  finish_and_send(req, b, true);
   a->expires = loop_.now() + std::chrono::seconds(lifetime);
   a->info->expires_s = loop_.now_s() + lifetime;
   for (auto* s : shared_.sinks) s->allocation_refreshed(a->info);

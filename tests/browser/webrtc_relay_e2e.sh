@@ -134,7 +134,8 @@ PY
   stop_pid "$PID_dataplane" TERM
   wait "$PID_dataplane"; rc=$?
   check "turn-dataplane stops cleanly on SIGTERM (exit $rc)" test "$rc" = 0
-  start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
+  eal_mem 256
+  start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 "${EAL_MEM[@]}" --no-pci \
     --vdev=net_af_packet0,iface=eth0 --file-prefix="$DP_PREFIX" -- -c "$E2E_TMP/dp.conf"
   check "dpturn-tap-up gives the new TAP its address" \
     ip netns exec "$NS_S" "$ROOT/deploy/systemd/dpturn-tap-up" dpt0=10.77.0.2/24,10.77.0.1

@@ -69,7 +69,9 @@ WORKERS=${DP_WORKERS:-2}
 LCORES="0@0"
 for w in $(seq 1 "$WORKERS"); do LCORES="$LCORES,$w@$(( $(nproc) > 1 ? 1 : 0 ))"; done
 E2E_DPDK_PREFIXES+=("$DP_PREFIX")
-start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" --lcores="$LCORES" --in-memory --no-pci \
+eal_mem 256
+log "$EAL_MEM_WHY"
+start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" --lcores="$LCORES" "${EAL_MEM[@]}" --no-pci \
   --vdev="net_af_packet0,iface=eth0,qpairs=$WORKERS" --vdev="net_tap0,iface=$TAPNET" --file-prefix="$DP_PREFIX" -- \
   -c "$E2E_TMP/dp.conf"
 for _ in $(seq 1 100); do grep -q 'port(s),' "$E2E_TMP/dataplane.log" 2>/dev/null && break; sleep 0.1; done

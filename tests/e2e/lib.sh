@@ -21,6 +21,7 @@ set -uo pipefail
 
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR [ARGS...]}" && pwd) || exit 2
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib/dpdk.sh"   # eal_mem, dpdk_prefix_clean
 PY=/usr/bin/python3    # Debian's python (scapy, websocket), not a pyenv one first on PATH
 E2E_ID="${E2E_ID:-$$}"
 E2E_ID=$((E2E_ID % 100000))
@@ -196,11 +197,12 @@ CONF
 # does not appear. Sets PID_dataplane.
 dp_start() {
   E2E_DPDK_PREFIXES+=("$DP_PREFIX")
+  eal_mem 256
   # The data plane's port: no IP, and the kernel must not answer on it (the
   # TAP carries the address): strict reverse-path filter, no ARP.
   ip netns exec "$NS_S" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
   ip -n "$NS_S" link set eth0 arp off
-  start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 --in-memory --no-pci \
+  start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" -l 0-1 "${EAL_MEM[@]}" --no-pci \
     --vdev=net_af_packet0,iface=eth0 --file-prefix="$DP_PREFIX" -- -c "$E2E_TMP/dp.conf"
   for _ in $(seq 1 100); do ip -n "$NS_S" link show dpt0 >/dev/null 2>&1 && break; sleep 0.1; done
   ip -n "$NS_S" addr add $SRV/24 dev dpt0 2>/dev/null || return 1
@@ -262,7 +264,7 @@ make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
 cleanup() {
   for pid in "${E2E_PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
   for ns in "$NS_S" "$NS_C" "$NS_P" "$NS_R"; do ip netns del "$ns" 2>/dev/null || true; done
-  for p in "${E2E_DPDK_PREFIXES[@]:-}"; do [ -n "$p" ] && rm -rf "/var/run/dpdk/$p"; done
+  dpdk_prefix_clean "${E2E_DPDK_PREFIXES[@]:-}"
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$E2E_FAILS" -gt 0 ]; then
     log "logs kept in $E2E_TMP"
     for f in "$E2E_TMP"/*.log; do echo "----- $f (tail)"; tail -n 15 "$f"; done
