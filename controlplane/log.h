@@ -11,7 +11,7 @@
 
 namespace turn::cp {
 
-enum class LogKey { AuthFailure, PeerDenied, Quota, Capacity, Internal, Count };
+enum class LogKey { AuthFailure, PeerDenied, Quota, Capacity, Internal, State, Count };
 
 void log_open(const std::string& file, bool verbose);
 void log_info(const std::string& msg);

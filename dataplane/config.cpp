@@ -2,6 +2,7 @@
 // turn-dataplane configuration parsing.
 #include "dataplane/config.h"
 
+#include "common/state/keys.h"
 #include "common/util/text.h"
 
 #include <arpa/inet.h>
@@ -151,22 +152,12 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     }
     c.neighbors.emplace_back(ip, mac);
   } else if (k == "state-redis") {
-    // coturn-style "ip=... port=... dbname=... password=..."
-    size_t pos = 0;
-    while (pos < v.size()) {
-      size_t end = v.find(' ', pos);
-      if (end == std::string::npos) end = v.size();
-      std::string item = v.substr(pos, end - pos);
-      pos = end + 1;
-      if (item.empty()) continue;
-      auto eq = item.find('=');
-      if (eq == std::string::npos) fail(w, k, v, "expected name=value items");
-      std::string ik = item.substr(0, eq), iv = item.substr(eq + 1);
-      if (ik == "ip" || ik == "host") c.redis_host = iv;
-      else if (ik == "port") c.redis_port = static_cast<uint16_t>(num(w, k, iv, 1, 65535));
-      else if (ik == "dbname" || ik == "db") c.redis_db = static_cast<int>(num(w, k, iv, 0, 1024));
-      else if (ik == "password") c.redis_password = iv;
-      else if (ik != "connect_timeout") fail(w, k, v, "unknown item '" + ik + "'");
+    // The same syntax as turn-control's (common/redis/endpoint.h): coturn's
+    // "ip=... port=..." or "sentinel=IP:PORT[,...] master=NAME ...".
+    try {
+      c.store = redis::parse_endpoint(v);
+    } catch (const redis::EndpointError& e) {
+      fail(w, k, e.item(), e.why());
     }
   } else if (k == "allocations") c.allocations = static_cast<uint32_t>(num(w, k, v, 16, 1u << 24));
   else if (k == "channels") c.channels = static_cast<uint32_t>(num(w, k, v, 16, 1u << 26));
@@ -174,7 +165,7 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
   else if (k == "mbufs") c.mbufs = static_cast<uint32_t>(num(w, k, v, 1023, 1u << 22));
   else if (k == "stats-file") c.stats_file = v;
   else if (k == "instance-id") {
-    if (v.empty() || v.size() > 64) fail(w, k, v, "1-64 characters");
+    if (!state::valid_instance_id(v)) fail(w, k, v, std::string(state::kInstanceIdRule));
     c.instance_id = v;
   }
   else fail(w, k, v, "unknown key (see docs/dataplane.md)");

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/redis/endpoint.h"
 #include "dataplane/dp_limits.h"
 
 namespace turn::dp {
@@ -53,11 +54,11 @@ struct DpConfig {
   bool legacy_channel_range = false;
   bool checksum_offload = true;    // use the port's IPv4/UDP tx checksum offload where it has one
   std::vector<std::pair<uint32_t, std::array<uint8_t, 6>>> neighbors;  // static next hops
-  std::string redis_host = "127.0.0.1";
-  uint16_t redis_port = 6379;
-  int redis_db = 0;
-  std::string redis_password;
-  std::string instance_id;         // names this data plane in Redis; hostname by default
+  redis::Endpoint store = redis::local_endpoint();  // state-redis
+  // This host's instance: the data plane loads and follows the allocations
+  // turn-control writes under the same instance-id. Hostname by default
+  // (as turn-control's).
+  std::string instance_id;
   uint32_t allocations = 1 << 16;
   uint32_t channels = 1 << 18;
   uint16_t burst = 32;

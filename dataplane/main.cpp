@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "common/state/records.h"
 #include "dataplane/config.h"
 #include "dataplane/port.h"
 #include "dataplane/table/sync.h"
@@ -39,6 +40,7 @@
 #include "dataplane/worker.h"
 
 using namespace turn::dp;
+namespace state = turn::state;
 
 namespace {
 
@@ -328,33 +330,29 @@ int main(int argc, char** argv) {
       gethostname(host, sizeof host - 1);
       cfg.instance_id = host;
     }
-    StateSync sync({cfg.redis_host, cfg.redis_port, cfg.redis_db, cfg.redis_password, cfg.instance_id}, *tables,
-                   alloc_counters);
+    StateSync sync({cfg.store, cfg.instance_id}, *tables, alloc_counters);
     sync.set_stats_provider([&] {
+      // Runs on the sync thread; the sync thread adds its own figures.
       Totals t = totals();
-      std::vector<std::pair<std::string, uint64_t>> v;
-      v.emplace_back("rx_packets", t.rx);
-      v.emplace_back("tx_packets", t.tx);
-      for (size_t i = 0; i < t.paths.size(); ++i) v.emplace_back("path_" + std::string(kPathKeys[i]), t.paths[i]);
-      for (size_t i = 0; i < t.drops.size(); ++i) v.emplace_back("drop_" + std::string(kDropKeys[i]), t.drops[i]);
-      for (size_t i = 0; i < t.punts.size(); ++i) v.emplace_back("punt_" + std::string(kPuntKeys[i]), t.punts[i]);
-      for (const auto& wc : ctx) {
-        std::string p = "worker" + std::to_string(wc.worker_id) + "_";
-        v.emplace_back(p + "rx_packets", wc.counters->rx_packets);
-        v.emplace_back(p + "busy_polls", wc.counters->busy_polls);
-        v.emplace_back(p + "idle_polls", wc.counters->idle_polls);
-        v.emplace_back(p + "busy_cycles", wc.counters->busy_cycles);
-        v.emplace_back(p + "total_cycles", rte_rdtsc() - wc.counters->start_tsc);
+      state::DataplaneStatus s;
+      s.rx_packets = t.rx;
+      s.tx_packets = t.tx;
+      for (size_t i = 0; i < t.paths.size(); ++i) s.paths.emplace_back(kPathKeys[i], t.paths[i]);
+      for (size_t i = 0; i < t.drops.size(); ++i) s.drops.emplace_back(kDropKeys[i], t.drops[i]);
+      for (size_t i = 0; i < t.punts.size(); ++i) s.punts.emplace_back(kPuntKeys[i], t.punts[i]);
+      auto path = [&](Path p) { return t.paths[static_cast<size_t>(p)]; };
+      s.packets_to_peer = path(Path::ChannelDataToPeer) + path(Path::SendIndicationToPeer) + path(Path::Hairpin);
+      s.packets_to_client =
+          path(Path::PeerToClientChannelData) + path(Path::PeerToClientDataIndication) + path(Path::Hairpin);
+      for (const PortReport& r : g_report.ports) {
+        rte_eth_stats es{};
+        if (rte_eth_stats_get(r.port, &es) == 0) s.rx_ring_drops += es.imissed;
       }
-      v.emplace_back("tsc_hz", rte_get_tsc_hz());
-      v.emplace_back("allocations", tables->allocation_count());
-      v.emplace_back("sync_lag_ms", sync.stats().lag_ms.load());
-      v.emplace_back("bytes_to_peer", sync.stats().bytes_to_peer.load());
-      v.emplace_back("bytes_to_client", sync.stats().bytes_to_client.load());
-      v.emplace_back("sync_events", sync.stats().events.load());
-      v.emplace_back("table_full", sync.stats().table_full.load());
-      v.emplace_back("workers", ctx.size());
-      return v;
+      for (const auto& wc : ctx)
+        s.workers.push_back({wc.counters->rx_packets, wc.counters->busy_polls, wc.counters->idle_polls,
+                             wc.counters->busy_cycles, rte_rdtsc() - wc.counters->start_tsc});
+      s.tsc_hz = rte_get_tsc_hz();
+      return s;
     });
     g_report.workers = &ctx;
     g_report.tables = tables.get();
@@ -364,8 +362,8 @@ int main(int argc, char** argv) {
     rte_telemetry_register_cmd("/dpturn/ports", telemetry_ports, "dpturn ports: address, exception path, checksum offload, ethdev counters");
     sync.start();
     if (!sync.wait_ready(5000))
-      std::fprintf(stderr, "turn-dataplane: redis %s:%u not reachable yet; forwarding starts when it is (new flows go to the kernel path meanwhile)\n",
-                   cfg.redis_host.c_str(), cfg.redis_port);
+      std::fprintf(stderr, "turn-dataplane: state store (%s) not reachable yet; forwarding starts when it is (new flows go to the kernel path meanwhile)\n",
+                   cfg.store.describe().c_str());
 
     w = 0;
     RTE_LCORE_FOREACH_WORKER(lcore) {

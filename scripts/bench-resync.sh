@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# How long a (re)started turn-dataplane takes to load its tables from Redis:
-# writes N allocations (each with one permission and one channel, in the
-# docs/state.md schema) into a private redis-server on loopback, starts
-# turn-dataplane on net_null ports, and reads the snapshot time it logs.
+# How long a (re)started or resyncing turn-dataplane takes to load its own
+# host's share from a store that holds the whole fleet's: writes FLEET
+# allocations (each with one permission and one channel, in the
+# common/state schema: one hash each) for FLEET/OWN instances into a private redis-server
+# on loopback, OWN of them for instance "bench"; starts turn-dataplane on
+# net_null ports as instance "bench" and reads the snapshot time it logs,
+# then makes it resync (the store restarted: a second snapshot) and reads
+# that too.
 #
-#   scripts/bench-resync.sh [N=100000]
+#   scripts/bench-resync.sh [OWN=100000] [FLEET=OWN]
+#   e.g. scripts/bench-resync.sh 100000 1000000   # docs/fleet.md, bench/RESULTS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-100000}
+OWN=${1:-100000}
+FLEET=${2:-$OWN}
+[ "$FLEET" -ge "$OWN" ] || { echo "bench-resync.sh: FLEET ($FLEET) must be >= OWN ($OWN)" >&2; exit 2; }
 TMP=$(mktemp -d /tmp/dpturn-bench-resync.XXXXXX)
 PORT=36391
 PIDS=()
@@ -18,33 +25,34 @@ trap cleanup EXIT
 redis-server --port $PORT --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 1 50); do redis-cli -p $PORT ping >/dev/null 2>&1 && break; sleep 0.1; done
 
-python3 - "$N" >"$TMP/load.txt" <<'PY'
+# Instance k holds allocations k*OWN .. (k+1)*OWN-1; instance 0 is "bench".
+python3 - "$OWN" "$FLEET" <<'PY' | redis-cli -p $PORT --pipe >/dev/null
 import sys, time
-n = int(sys.argv[1]); exp = int(time.time()) + 3600
+own, fleet = int(sys.argv[1]), int(sys.argv[2]); exp = int(time.time()) + 3600
 def cmd(*a):
     out = [f"*{len(a)}"]
     for x in a:
         x = str(x); out += [f"${len(x.encode())}", x]
     return "\r\n".join(out) + "\r\n"
 w = sys.stdout.write
-for i in range(n):
+for i in range(fleet):
+    inst = "bench" if i < own else f"fleet-{i // own}"
     c = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}:{10000 + i % 50000}"
-    relay = f"10.200.{(i >> 14) & 255}.1:{49152 + i % 16384}"
-    aid = f"bench/{relay}"
-    w(cmd("HSET", f"dpturn:alloc:{aid}", "id", aid, "instance", "bench", "transport", "udp", "client", c,
-          "server", "10.78.0.2:3478", "relay", relay, "username", "u", "realm", "r", "expires", exp))
-    w(cmd("ZADD", "dpturn:allocs", exp, aid))
-    w(cmd("HSET", f"dpturn:alloc:{aid}:perm", "10.99.0.1", exp))
-    w(cmd("HSET", f"dpturn:alloc:{aid}:chan", "16384", f"10.99.0.1:5000 {exp}"))
+    relay = f"10.{200 + (i >> 20)}.{(i >> 14) & 63}.1:{49152 + i % 16384}"
+    aid = f"{inst}/{relay}"
+    w(cmd("HSET", f"dpturn:alloc:{aid}", "id", aid, "instance", inst, "transport", "udp", "client", c,
+          "server", "10.78.0.2:3478", "relay", relay, "username", "u", "realm", "r", "expires", exp,
+          "perm:10.99.0.1", exp, "chan:16384", f"10.99.0.1:5000 {exp}"))
+    w(cmd("ZADD", f"dpturn:allocs:{inst}", exp, aid))
 PY
-redis-cli -p $PORT --pipe <"$TMP/load.txt" >/dev/null
-echo "loaded $(redis-cli -p $PORT zcard dpturn:allocs) allocations into redis"
+echo "store: $(redis-cli -p $PORT dbsize) keys; instance bench: $(redis-cli -p $PORT zcard dpturn:allocs:bench) allocations of $FLEET in the fleet; $(redis-cli -p $PORT info memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p') used"
 
 cat >"$TMP/dp.conf" <<CONF
 ip=10.78.0.2/24
 state-redis="ip=127.0.0.1 port=$PORT"
-allocations=$((N + N / 8 + 16))
-channels=$((N + N / 8 + 16))
+instance-id=bench
+allocations=$((OWN + OWN / 8 + 16))
+channels=$((OWN + OWN / 8 + 16))
 exception-port=1
 min-port=49152
 max-port=65535
@@ -54,5 +62,10 @@ eal_mem 800
 MEM=("${EAL_MEM[@]}")
 build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=dpturn-resync \
   --vdev=net_null0 --vdev=net_null1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 1 600); do grep -q 'snapshot:' "$TMP/dp.log" && break; sleep 0.1; done
-grep -o 'snapshot: .*' "$TMP/dp.log" || { echo "no snapshot line:"; tail -5 "$TMP/dp.log"; exit 1; }
+snapshots() { grep -c 'snapshot of instance' "$TMP/dp.log" || true; }
+for _ in $(seq 1 600); do [ "$(snapshots)" -ge 1 ] && break; sleep 0.1; done
+[ "$(snapshots)" -ge 1 ] || { echo "no snapshot line:"; tail -5 "$TMP/dp.log"; exit 1; }
+# A resync: every client connection dropped (as a store failover does).
+redis-cli -p $PORT client kill type normal >/dev/null
+for _ in $(seq 1 600); do [ "$(snapshots)" -ge 2 ] && break; sleep 0.1; done
+grep -o 'snapshot of instance.*' "$TMP/dp.log"

@@ -105,13 +105,12 @@ with open(redis_path, "w") as r:
         pcaps[i % queues].write(struct.pack("<IIII", 0, 0, len(f), len(f)) + f)
         client = f"{'.'.join(map(str, cip))}:{cport}"
         aid = f"bench/{rip}:{rport}"
+        # docs/state.md: the record, its permission and channel in one hash.
+        chan = [] if mode == "peer-di" else ["chan:16384", f"10.99.0.1:{PEER_PORT} {exp}"]
         r.write(cmd("HSET", f"dpturn:alloc:{aid}", "id", aid, "instance", "bench", "transport", "udp",
                     "client", client, "server", "10.78.0.2:3478", "relay", f"{rip}:{rport}", "username", "u",
-                    "realm", "r", "expires", exp))
-        r.write(cmd("ZADD", "dpturn:allocs", exp, aid))
-        r.write(cmd("HSET", f"dpturn:alloc:{aid}:perm", "10.99.0.1", exp))
-        if mode != "peer-di":
-            r.write(cmd("HSET", f"dpturn:alloc:{aid}:chan", "16384", f"10.99.0.1:{PEER_PORT} {exp}"))
+                    "realm", "r", "expires", exp, "perm:10.99.0.1", exp, *chan))
+        r.write(cmd("ZADD", "dpturn:allocs:bench", exp, aid))
 for p in pcaps:
     p.close()
 with open(pcap_path + ".relays", "w") as f:

@@ -16,11 +16,12 @@
 
 #include "common/crypto/integrity.h"
 #include "common/state/records.h"
+#include "common/state/store.h"
 #include "common/util/text.h"
 #include "controlplane/config/config.h"
 #include "controlplane/log.h"
 #include "controlplane/server/runtime.h"
-#include "controlplane/sync/redis_client.h"
+#include "common/redis/client.h"
 #include "controlplane/sync/redis_state_store.h"
 #include "controlplane/sync/redis_userdb.h"
 
@@ -76,41 +77,38 @@ struct Usage {
     to_client += o.to_client;
     return *this;
   }
+  void add_kernel(const state::Traffic& t) {
+    to_peer.kernel_packets += t.packets_to_peer;
+    to_peer.kernel_bytes += t.bytes_to_peer;
+    to_client.kernel_packets += t.packets_to_client;
+    to_client.kernel_bytes += t.bytes_to_client;
+  }
+  void add_fast(const state::Traffic& t) {
+    to_peer.fastpath_packets += t.packets_to_peer;
+    to_peer.fastpath_bytes += t.bytes_to_peer;
+    to_client.fastpath_packets += t.packets_to_client;
+    to_client.fastpath_bytes += t.bytes_to_client;
+  }
+  void clear_fast() { to_peer.fastpath_packets = to_peer.fastpath_bytes = to_client.fastpath_packets = to_client.fastpath_bytes = 0; }
 };
 
-// The fast path's per-allocation counters: the dp_* fields turn-dataplane
-// adds with HINCRBY to dpturn:alloc:<id>:traffic every second (docs/state.md,
-// dataplane/table/sync.cpp). One pipelined HMGET per allocation. Fills
-// usage[i].*.fastpath_* for allocs[i]; returns "redis" when read, "off"
-// without a state Redis (no data plane can relay then), else why not.
+// The fast path's per-allocation counters (TrafficRecord's dp_* fields,
+// added by turn-dataplane every second). Fills usage[i].*.fastpath_* for
+// allocs[i]; returns "redis" when read, "off" without a state store (no
+// data plane can relay then), else why not.
 std::string read_fastpath_usage(const Config& cfg, const std::vector<std::shared_ptr<AllocationInfo>>& allocs,
                                 std::vector<Usage>& usage) {
   if (!cfg.state_redis.enabled) return "off";
-  static constexpr const char* kFields[] = {"dp_packets_to_peer", "dp_bytes_to_peer", "dp_packets_to_client",
-                                            "dp_bytes_to_client"};
-  static constexpr size_t kBatch = 1000;  // bounded pipeline: replies for at most this many at a time
   try {
-    RedisClient c(cfg.state_redis);
+    redis::Client c(cfg.state_redis);
     c.connect();
-    for (size_t from = 0; from < allocs.size(); from += kBatch) {
-      size_t to = std::min(allocs.size(), from + kBatch);
-      for (size_t i = from; i < to; ++i)
-        c.append({"HMGET", state::traffic_key(allocs[i]->id), kFields[0], kFields[1], kFields[2], kFields[3]});
-      auto replies = c.replies();
-      for (size_t i = from; i < to; ++i) {
-        const auto& r = replies[i - from];
-        if (r.type != RedisReply::Type::Array || r.elements.size() != 4) continue;  // error reply: none counted
-        uint64_t v[4] = {};
-        for (size_t f = 0; f < 4; ++f) v[f] = state::parse_u64(r.elements[f].str).value_or(0);  // nil: none yet
-        usage[i].to_peer.fastpath_packets = v[0];
-        usage[i].to_peer.fastpath_bytes = v[1];
-        usage[i].to_client.fastpath_packets = v[2];
-        usage[i].to_client.fastpath_bytes = v[3];
-      }
-    }
+    std::vector<std::string> ids;
+    ids.reserve(allocs.size());
+    for (const auto& a : allocs) ids.push_back(a->id);
+    auto traffic = state::read_traffic(c, ids);
+    for (size_t i = 0; i < allocs.size(); ++i) usage[i].add_fast(traffic[i].fast);
   } catch (const std::exception& e) {
-    for (auto& u : usage) u.to_peer.fastpath_packets = u.to_peer.fastpath_bytes = u.to_client.fastpath_packets =
-        u.to_client.fastpath_bytes = 0;
+    for (auto& u : usage) u.clear_fast();
     return std::string("unreachable: ") + e.what();
   }
   return "redis";
@@ -142,39 +140,26 @@ json allocation_json(const AllocationInfo& a, const Usage& u, uint64_t now) {
           {"to_client", u.to_client.to_json()}};
 }
 
-// Data planes publish their counters to Redis every second (docs/state.md).
-struct DataplaneStats {
-  std::string instance;
-  std::map<std::string, uint64_t> values;
+// Every data plane's status (state::DataplaneStatus, rewritten every
+// second) with its age; none when the store is away (the state gauges say why).
+struct DataplaneView {
+  state::DataplaneStatus s;
   uint64_t age_s = 0;
+  [[nodiscard]] bool up() const { return age_s <= 5; }
 };
 
-std::vector<DataplaneStats> read_dataplanes(const Config& cfg) {
-  std::vector<DataplaneStats> out;
+std::vector<DataplaneView> read_dataplanes(const Config& cfg) {
+  std::vector<DataplaneView> out;
   if (!cfg.state_redis.enabled) return out;
   try {
-    RedisClient c(cfg.state_redis);
+    redis::Client c(cfg.state_redis);
     c.connect();
-    std::string prefix(state::kDataplanePrefix);
-    std::string cursor = "0";
     auto now = static_cast<uint64_t>(std::time(nullptr));
-    do {
-      auto r = c.command({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "100"});
-      if (r.elements.size() != 2) break;
-      cursor = r.elements[0].str;
-      for (const auto& k : r.elements[1].elements) {
-        DataplaneStats d;
-        d.instance = k.str.substr(prefix.size());
-        auto h = c.command({"HGETALL", k.str});
-        for (size_t i = 0; i + 1 < h.elements.size(); i += 2)
-          if (auto v = state::parse_u64(h.elements[i + 1].str)) d.values[h.elements[i].str] = *v;
-        uint64_t updated = d.values["updated"];
-        d.age_s = now > updated ? now - updated : 0;
-        out.push_back(std::move(d));
-      }
-    } while (cursor != "0");
+    for (auto& s : state::read_dataplanes(c)) {
+      uint64_t age = now > s.updated_s ? now - s.updated_s : 0;
+      out.push_back({std::move(s), age});
+    }
   } catch (const std::exception&) {
-    // Redis away: no data-plane figures this scrape (dpturn_state_redis_up says why).
   }
   return out;
 }
@@ -336,10 +321,12 @@ void AdminServer::routes() {
   });
   page_routes();
 
+  // A store outage degrades (the fast path waits) but this instance still
+  // serves every call: 200, so that load balancers keep sending calls here.
   s.Get("/api/v1/health", [this](const httplib::Request&, httplib::Response& res) {
     auto* store = rt_.state_store();
     bool redis_ok = !store || store->connected();
-    reply(res, redis_ok ? 200 : 503,
+    reply(res, 200,
           {{"status", redis_ok ? "ok" : "degraded"},
            {"state_redis", store ? (store->connected() ? "connected" : "unreachable") : "off"},
            {"allocations", rt_.shared().registry.size()}});
@@ -365,18 +352,40 @@ void AdminServer::routes() {
            {"relay_ports", std::to_string(cfg_.min_port) + "-" + std::to_string(cfg_.max_port)},
            {"allocations", rt_.shared().registry.size()},
            {"state_redis", store ? (store->connected() ? "connected" : "unreachable") : "off"},
+           {"state_store", [store] {
+              if (!store) return json{{"mode", "off"}};
+              auto st = store->status();
+              return json{{"endpoint", st.endpoint},
+                          {"master", st.master},
+                          {"connected", st.connected},
+                          {"degraded", !st.connected},
+                          {"last_error", st.last_error},
+                          {"queue_depth", st.queue_depth},
+                          {"queue_limit", st.queue_limit},
+                          {"lag_s", st.lag_s},
+                          {"events_written", st.events_written},
+                          {"overflows", st.overflows},
+                          {"resyncs", st.resyncs},
+                          {"replays", st.replays},
+                          {"disconnects", st.disconnects},
+                          {"master_changes", st.master_changes}};
+            }()},
+           {"instance", cfg_.instance_id},
            {"userdb_redis", rt_.userdb() ? (rt_.userdb()->healthy() ? "connected" : "unreachable") : "off"},
            {"dataplanes", [this] {
               json list = json::array();
               for (auto& d : read_dataplanes(cfg_))
-                list.push_back({{"instance", d.instance},
-                                {"up", d.age_s <= 5},
+                list.push_back({{"instance", d.s.instance},
+                                {"up", d.up()},
                                 {"updated_s_ago", d.age_s},
-                                {"workers", d.values["workers"]},
-                                {"allocations", d.values["allocations"]},
-                                {"rx_packets", d.values["rx_packets"]},
-                                {"tx_packets", d.values["tx_packets"]},
-                                {"sync_lag_ms", d.values["sync_lag_ms"]}});
+                                {"store_disconnects", d.s.disconnects},
+                                {"workers", d.s.workers.size()},
+                                {"allocations", d.s.allocations},
+                                {"rx_packets", d.s.rx_packets},
+                                {"tx_packets", d.s.tx_packets},
+                                {"rx_ring_drops", d.s.rx_ring_drops},
+                                {"sync_lag_ms", d.s.sync_lag_ms},
+                                {"snapshots", d.s.snapshots}});
               return list;
             }()}});
   });
@@ -625,11 +634,10 @@ std::string AdminServer::metrics() const {
   m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "slow"}}, sum(&Stats::packets_to_peer));
   m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "slow"}}, sum(&Stats::packets_to_client));
   for (auto& d : dps) {
-    uint64_t to_peer = d.values["path_channel_data_to_peer"] + d.values["path_send_indication_to_peer"] + d.values["path_hairpin"];
-    uint64_t to_client = d.values["path_peer_to_client_channel_data"] + d.values["path_peer_to_client_data_indication"] +
-                         d.values["path_hairpin"];
-    m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "fast"}, {"dataplane", d.instance}}, to_peer);
-    m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.instance}}, to_client);
+    m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "fast"}, {"dataplane", d.s.instance}},
+             d.s.packets_to_peer);
+    m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.s.instance}},
+             d.s.packets_to_client);
   }
   m.family("dpturn_relayed_bytes_total", "counter",
            "Relayed payload bytes by direction and path (fast: summed from the per-allocation counters a data plane "
@@ -637,10 +645,10 @@ std::string AdminServer::metrics() const {
   m.sample("dpturn_relayed_bytes_total", {{"direction", "to_peer"}, {"path", "slow"}}, sum(&Stats::bytes_to_peer));
   m.sample("dpturn_relayed_bytes_total", {{"direction", "to_client"}, {"path", "slow"}}, sum(&Stats::bytes_to_client));
   for (auto& d : dps) {
-    m.sample("dpturn_relayed_bytes_total", {{"direction", "to_peer"}, {"path", "fast"}, {"dataplane", d.instance}},
-             d.values["bytes_to_peer"]);
-    m.sample("dpturn_relayed_bytes_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.instance}},
-             d.values["bytes_to_client"]);
+    m.sample("dpturn_relayed_bytes_total", {{"direction", "to_peer"}, {"path", "fast"}, {"dataplane", d.s.instance}},
+             d.s.bytes_to_peer);
+    m.sample("dpturn_relayed_bytes_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.s.instance}},
+             d.s.bytes_to_client);
   }
   m.family("dpturn_drops_total", "counter", "Dropped packets by reason and path.");
   for (size_t i = 0; i < kCpDropKeys.size(); ++i) {
@@ -648,10 +656,11 @@ std::string AdminServer::metrics() const {
     for (const auto* s : stats) v += s->drops[i].load();
     m.sample("dpturn_drops_total", {{"reason", std::string(kCpDropKeys[i])}, {"path", "slow"}}, v);
   }
-  for (auto& d : dps)
-    for (const auto& [k, v] : d.values)
-      if (k.rfind("drop_", 0) == 0)
-        m.sample("dpturn_drops_total", {{"reason", k.substr(5)}, {"path", "fast"}, {"dataplane", d.instance}}, v);
+  for (auto& d : dps) {
+    for (const auto& [reason, v] : d.s.drops)
+      m.sample("dpturn_drops_total", {{"reason", reason}, {"path", "fast"}, {"dataplane", d.s.instance}}, v);
+    m.sample("dpturn_drops_total", {{"reason", "rx_ring"}, {"path", "fast"}, {"dataplane", d.s.instance}}, d.s.rx_ring_drops);
+  }
 
   // Per relay thread of turn-control: the kernel path's load.
   m.family("dpturn_thread_requests_total", "counter", "STUN/TURN requests handled per turn-control relay thread.");
@@ -669,46 +678,64 @@ std::string AdminServer::metrics() const {
   m.sample("dpturn_dataplanes", {}, dps.size());
   if (!dps.empty()) {
     m.family("dpturn_dataplane_up", "gauge", "1 while a data plane has published its counters in the last 5 s.");
-    for (auto& d : dps) m.sample("dpturn_dataplane_up", {{"dataplane", d.instance}}, d.age_s <= 5 ? 1 : 0);
+    for (auto& d : dps) m.sample("dpturn_dataplane_up", {{"dataplane", d.s.instance}}, d.up() ? 1 : 0);
+    m.family("dpturn_dataplane_store_disconnects_total", "counter",
+             "Times a data plane lost the state store (its tables stayed; new flows went to the kernel path meanwhile).");
+    for (auto& d : dps) m.sample("dpturn_dataplane_store_disconnects_total", {{"dataplane", d.s.instance}}, d.s.disconnects);
     m.family("dpturn_dataplane_punts_total", "counter", "Frames a data plane handed to the kernel path, by reason.");
     for (auto& d : dps)
-      for (const auto& [k, v] : d.values)
-        if (k.rfind("punt_", 0) == 0)
-          m.sample("dpturn_dataplane_punts_total", {{"reason", k.substr(5)}, {"dataplane", d.instance}}, v);
+      for (const auto& [reason, v] : d.s.punts)
+        m.sample("dpturn_dataplane_punts_total", {{"reason", reason}, {"dataplane", d.s.instance}}, v);
     m.family("dpturn_dataplane_polls_total", "counter",
              "Worker rx polls that returned packets (busy) or none (idle): the load per worker.");
     for (auto& d : dps)
-      for (const auto& [k, v] : d.values) {
-        auto us = k.find('_');
-        if (k.rfind("worker", 0) != 0 || us == std::string::npos) continue;
-        std::string w = k.substr(6, us - 6), what = k.substr(us + 1);
-        if (what == "busy_polls" || what == "idle_polls")
-          m.sample("dpturn_dataplane_polls_total", {{"worker", w}, {"result", what.substr(0, 4)}, {"dataplane", d.instance}}, v);
+      for (size_t w = 0; w < d.s.workers.size(); ++w) {
+        m.sample("dpturn_dataplane_polls_total", {{"worker", std::to_string(w)}, {"result", "busy"}, {"dataplane", d.s.instance}},
+                 d.s.workers[w].busy_polls);
+        m.sample("dpturn_dataplane_polls_total", {{"worker", std::to_string(w)}, {"result", "idle"}, {"dataplane", d.s.instance}},
+                 d.s.workers[w].idle_polls);
       }
     m.family("dpturn_dataplane_worker_rx_packets_total", "counter", "Packets received per data-plane worker.");
     for (auto& d : dps)
-      for (const auto& [k, v] : d.values) {
-        auto us = k.find('_');
-        if (k.rfind("worker", 0) == 0 && us != std::string::npos && k.substr(us + 1) == "rx_packets")
-          m.sample("dpturn_dataplane_worker_rx_packets_total", {{"worker", k.substr(6, us - 6)}, {"dataplane", d.instance}}, v);
-      }
+      for (size_t w = 0; w < d.s.workers.size(); ++w)
+        m.sample("dpturn_dataplane_worker_rx_packets_total", {{"worker", std::to_string(w)}, {"dataplane", d.s.instance}},
+                 d.s.workers[w].rx_packets);
     m.family("dpturn_dataplane_allocations", "gauge", "Allocations in a data plane's tables.");
-    for (auto& d : dps) m.sample("dpturn_dataplane_allocations", {{"dataplane", d.instance}}, d.values["allocations"]);
+    for (auto& d : dps) m.sample("dpturn_dataplane_allocations", {{"dataplane", d.s.instance}}, d.s.allocations);
     m.family("dpturn_dataplane_sync_lag_ms", "gauge",
-             "Age of the last state event a data plane applied (its lag behind the state Redis).");
-    for (auto& d : dps) m.sample("dpturn_dataplane_sync_lag_ms", {{"dataplane", d.instance}}, d.values["sync_lag_ms"]);
+             "Age of the last state event a data plane applied (its lag behind the state store).");
+    for (auto& d : dps) m.sample("dpturn_dataplane_sync_lag_ms", {{"dataplane", d.s.instance}}, d.s.sync_lag_ms);
+    m.family("dpturn_dataplane_snapshots_total", "counter", "Snapshots a data plane took of its instance's records (one per (re)connection).");
+    for (auto& d : dps) m.sample("dpturn_dataplane_snapshots_total", {{"dataplane", d.s.instance}}, d.s.snapshots);
+    m.family("dpturn_dataplane_bad_events_total", "counter", "State events or records a data plane could not decode (skipped).");
+    for (auto& d : dps) m.sample("dpturn_dataplane_bad_events_total", {{"dataplane", d.s.instance}}, d.s.bad_events);
   }
   if (auto* store = rt_.state_store()) {
-    m.family("dpturn_state_redis_up", "gauge", "1 while the state Redis is reachable.");
-    m.sample("dpturn_state_redis_up", {}, store->connected() ? 1 : 0);
-    m.family("dpturn_state_queue_depth", "gauge", "State events waiting to be written to Redis.");
-    m.sample("dpturn_state_queue_depth", {}, store->queue_depth());
+    auto st = store->status();
+    m.family("dpturn_state_redis_up", "gauge", "1 while the state store's master is reachable.");
+    m.sample("dpturn_state_redis_up", {}, st.connected ? 1 : 0);
+    m.family("dpturn_state_degraded", "gauge",
+             "1 while the state store is unreachable: calls still connect, on the kernel path; their events are queued.");
+    m.sample("dpturn_state_degraded", {}, st.connected ? 0 : 1);
+    m.family("dpturn_state_queue_depth", "gauge", "State events waiting to be written to the store.");
+    m.sample("dpturn_state_queue_depth", {}, st.queue_depth);
+    m.family("dpturn_state_queue_limit", "gauge", "state-queue-limit: queued events beyond it are dropped for a full resync.");
+    m.sample("dpturn_state_queue_limit", {}, st.queue_limit);
     m.family("dpturn_state_sync_lag_seconds", "gauge",
-             "Age of the oldest state event not yet written to Redis (0: Redis is up to date).");
-    m.sample_double("dpturn_state_sync_lag_seconds", {}, store->sync_lag_seconds());
-    m.family("dpturn_state_events_total", "counter", "State events written to Redis.");
-    m.sample("dpturn_state_events_total", {}, store->events_written());
+             "Age of the oldest state event not yet written to the store (0: the store is up to date).");
+    m.sample_double("dpturn_state_sync_lag_seconds", {}, st.lag_s);
+    m.family("dpturn_state_events_total", "counter", "State events written to the store.");
+    m.sample("dpturn_state_events_total", {}, st.events_written);
+    m.family("dpturn_state_queue_overflows_total", "counter", "Times the event queue filled while the store was away.");
+    m.sample("dpturn_state_queue_overflows_total", {}, st.overflows);
+    m.family("dpturn_state_resyncs_total", "counter", "Full rewrites of this instance's records (first connect, failover, overflow).");
+    m.sample("dpturn_state_resyncs_total", {}, st.resyncs);
+    m.family("dpturn_state_disconnects_total", "counter", "Times the state store was lost.");
+    m.sample("dpturn_state_disconnects_total", {}, st.disconnects);
+    m.family("dpturn_state_master_changes_total", "counter", "Reconnections that found another master (failovers).");
+    m.sample("dpturn_state_master_changes_total", {}, st.master_changes);
   }
+
 
   auto servers = turn_servers_->list();
   m.family("dpturn_turn_servers", "gauge", "TURN servers in the registry (/api/v1/turn-servers).");

@@ -8,7 +8,7 @@
 #include "common/crypto/integrity.h"
 #include "common/util/text.h"
 #include "controlplane/log.h"
-#include "controlplane/sync/redis_client.h"
+#include "common/redis/client.h"
 
 namespace turn::cp {
 
@@ -114,9 +114,9 @@ std::optional<FieldError> TurnServerRegistry::parse(const json& body, TurnServer
 
 TurnServerRegistry::TurnServerRegistry(const Config& cfg) : cfg_(cfg) {
   if (cfg_.state_redis.enabled) {
-    RedisEndpoint ep = cfg_.state_redis;
-    ep.connect_timeout_s = 1;  // an admin request waits at most this long for a Redis that is away
-    redis_ = std::make_unique<RedisClient>(ep);
+    redis::Endpoint ep = cfg_.state_redis;
+    ep.connect_timeout_ms = 1000;  // an admin request waits at most this long for a Redis that is away
+    redis_ = std::make_unique<redis::Client>(ep);
     std::lock_guard lock(mutex_);
     sync_locked();
     if (redis_ok_) log_info("admin: " + std::to_string(entries_.size()) + " registered TURN server(s) loaded from redis");
@@ -155,12 +155,12 @@ void TurnServerRegistry::sync_locked() {
     redis_->append({"HGETALL", kRedisKey});
     auto replies = redis_->replies();
     for (const auto& r : replies)
-      if (r.type == RedisReply::Type::Error) throw RedisError("redis " + redis_->where() + ": " + r.str);
-    if (replies.back().type != RedisReply::Type::Array)
-      throw RedisError("redis " + redis_->where() + ": HGETALL " + kRedisKey + " did not answer a list");
+      if (r.type == redis::Reply::Type::Error) throw redis::Error("redis " + redis_->where() + ": " + r.str);
+    if (replies.back().type != redis::Reply::Type::Array)
+      throw redis::Error("redis " + redis_->where() + ": HGETALL " + kRedisKey + " did not answer a list");
     pending_del_.clear();
     pending_put_.clear();
-    const RedisReply& all = replies.back();
+    const redis::Reply& all = replies.back();
     std::map<std::string, TurnServerEntry> fresh;
     for (size_t i = 0; i + 1 < all.elements.size(); i += 2) {
       const std::string& id = all.elements[i].str;

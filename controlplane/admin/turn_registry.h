@@ -31,11 +31,16 @@
 #include <vector>
 
 #include "controlplane/client/turn_client.h"
+#include "common/state/keys.h"
 #include "controlplane/config/config.h"
+
+namespace turn::redis {
+class Client;
+}
 
 namespace turn::cp {
 
-class RedisClient;
+
 
 struct TurnServerStatus {
   bool reachable = false;
@@ -73,7 +78,7 @@ public:
   static constexpr int kMaxConcurrentProbes = 4;
   // Per transaction; a probe makes at most 3 (401 challenge, Allocate, Refresh).
   static constexpr std::chrono::milliseconds kProbeTimeout{1000};
-  static inline const std::string kRedisKey = "dpturn:turn-servers";
+  static inline const std::string kRedisKey{state::kTurnServers};
 
   explicit TurnServerRegistry(const Config& cfg);
   ~TurnServerRegistry();
@@ -104,7 +109,7 @@ private:
   mutable std::mutex mutex_;
   std::map<std::string, TurnServerEntry> entries_;
   std::set<std::string> pending_put_, pending_del_;
-  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<redis::Client> redis_;
   std::chrono::steady_clock::time_point next_attempt_{};
   bool redis_ok_ = false;
 

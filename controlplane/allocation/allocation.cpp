@@ -6,15 +6,6 @@
 
 namespace turn::cp {
 
-const char* transport_name(Transport t) noexcept {
-  switch (t) {
-    case Transport::Udp: return "udp";
-    case Transport::Tcp: return "tcp";
-    case Transport::Tls: return "tls";
-  }
-  return "?";
-}
-
 namespace {
 inline uint64_t mix(uint64_t h, uint64_t v) noexcept {
   h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);

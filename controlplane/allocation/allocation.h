@@ -18,11 +18,12 @@
 
 #include "common/crypto/integrity.h"
 #include "common/net/address.h"
+#include "common/net/transport.h"
 
 namespace turn::cp {
 
-enum class Transport : uint8_t { Udp = 0, Tcp = 1, Tls = 2 };
-[[nodiscard]] const char* transport_name(Transport t) noexcept;
+using turn::Transport;  // common/net/transport.h
+using turn::transport_name;
 
 // The client side of an allocation: RFC 8656 §2.2 "5-tuple".
 struct FiveTuple {

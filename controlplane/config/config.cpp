@@ -2,6 +2,7 @@
 // turnserver.conf parsing and validation.
 #include "controlplane/config/config.h"
 
+#include "common/state/keys.h"
 #include "common/util/text.h"
 
 #include <unistd.h>
@@ -57,56 +58,15 @@ bool parse_bool(const std::string& where, const std::string& key, const std::str
   fail(where, key, v, "expected a boolean (true/false/yes/no/1/0) or no value");
 }
 
-// coturn's Redis connection string: "ip=127.0.0.1 dbname=0 password=x port=6379 connect_timeout=30"
-RedisEndpoint parse_redis(const std::string& where, const std::string& key, const std::string& raw) {
-  RedisEndpoint r;
-  const std::string& v = raw;
-  std::string shown;  // the value as errors show it: password=<hidden>
-  {
-    size_t p = 0;
-    while (p < raw.size()) {
-      size_t e = raw.find(' ', p);
-      if (e == std::string::npos) e = raw.size();
-      std::string item = raw.substr(p, e - p);
-      if (item.starts_with("password=")) item = "password=<hidden>";
-      shown += (shown.empty() ? "" : " ") + item;
-      p = e + 1;
-    }
+// coturn's Redis connection string ("ip=127.0.0.1 dbname=0 password=x
+// port=6379 connect_timeout=30") or the Sentinel form; one parser for both
+// binaries (common/redis/endpoint.h).
+redis::Endpoint parse_redis(const std::string& where, const std::string& key, const std::string& raw) {
+  try {
+    return redis::parse_endpoint(raw);
+  } catch (const redis::EndpointError& e) {
+    fail(where, key, e.item(), e.why());
   }
-  r.enabled = true;
-  size_t pos = 0;
-  while (pos < v.size()) {
-    while (pos < v.size() && v[pos] == ' ') ++pos;
-    size_t end = v.find(' ', pos);
-    if (end == std::string::npos) end = v.size();
-    std::string item = v.substr(pos, end - pos);
-    pos = end;
-    if (item.empty()) continue;
-    auto eq = item.find('=');
-    if (eq == std::string::npos) fail(where, key, shown, "expected name=value items, got '" + item + "'");
-    std::string k = item.substr(0, eq), val = item.substr(eq + 1);
-    // Numbers: the error names the item ("port=99999"), not just its value.
-    auto number = [&](uint64_t min, uint64_t max) {
-      try {
-        return parse_uint(where, key, val, min, max);
-      } catch (const ConfigError&) {
-        fail(where, key, k + "=" + val, "not a number in " + std::to_string(min) + ".." + std::to_string(max));
-      }
-    };
-    if (k == "ip" || k == "host")
-      r.host = val;
-    else if (k == "port")
-      r.port = static_cast<uint16_t>(number(1, 65535));
-    else if (k == "dbname" || k == "database" || k == "db")
-      r.db = static_cast<int>(number(0, 1024));
-    else if (k == "password")
-      r.password = val;
-    else if (k == "connect_timeout")
-      r.connect_timeout_s = static_cast<int>(number(1, 3600));
-    else
-      fail(where, key, shown, "unknown item '" + k + "' (ip, port, dbname, password, connect_timeout)");
-  }
-  return r;
 }
 
 // coturn keys dpturn accepts and ignores, because its behaviour is the
@@ -184,7 +144,13 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"redis-userdb", [](Config& c, auto& w, auto& k, auto& v) { c.redis_userdb = parse_redis(w, k, v); }},
       {"state-redis", [](Config& c, auto& w, auto& k, auto& v) { c.state_redis = parse_redis(w, k, v); }},
-      {"instance-id", [](Config& c, auto&, auto&, auto& v) { c.instance_id = v; }},
+      {"instance-id", [](Config& c, auto& w, auto& k, auto& v) {
+         if (!state::valid_instance_id(v)) fail(w, k, v, std::string(state::kInstanceIdRule));
+         c.instance_id = v;
+       }},
+      {"state-queue-limit", [](Config& c, auto& w, auto& k, auto& v) {
+         c.state_queue_limit = static_cast<uint32_t>(parse_uint(w, k, v, 100, 10000000));
+       }},
       {"server-secret", [](Config& c, auto& w, auto& k, auto& v) {
          if (v.size() < 16) fail(w, k, "<hidden>", "must be at least 16 characters");
          c.server_secret = v;
@@ -313,6 +279,9 @@ void validate_config(Config& cfg) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     cfg.instance_id = host;
+    if (!state::valid_instance_id(cfg.instance_id))
+      throw ConfigError("instance-id: the host name '" + cfg.instance_id + "' is not a valid instance id (" +
+                        std::string(state::kInstanceIdRule) + "); set instance-id");
   }
 }
 

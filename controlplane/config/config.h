@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/net/address.h"
+#include "common/redis/endpoint.h"
 
 namespace turn::cp {
 
@@ -40,14 +41,6 @@ struct ExternalIp {
   IpAddress private_ip;  // unspecified: applies to every relay address
 };
 
-struct RedisEndpoint {
-  std::string host = "127.0.0.1";
-  uint16_t port = 6379;
-  int db = 0;
-  std::string password;
-  int connect_timeout_s = 5;
-  bool enabled = false;
-};
 
 struct Config {
   // Listeners (RFC 8656 §3.1: UDP/TCP 3478, TLS 5349).
@@ -70,7 +63,7 @@ struct Config {
   bool use_auth_secret = false;
   std::vector<std::string> static_auth_secrets;
   std::vector<StaticUser> users;
-  RedisEndpoint redis_userdb;
+  redis::Endpoint redis_userdb;
   uint32_t nonce_lifetime_s = 600;
   std::string server_secret;  // nonce HMAC key; random when empty (set it for several instances)
 
@@ -93,8 +86,9 @@ struct Config {
   uint32_t unauth_rate_limit = 20;    // 401 answers per second per source IP
 
   // State (dpturn: the data plane reads it).
-  RedisEndpoint state_redis;
-  std::string instance_id;  // names this control plane in Redis; hostname by default
+  redis::Endpoint state_redis;
+  std::string instance_id;  // names this host's instance in the store; hostname by default
+  uint32_t state_queue_limit = 200000;  // events held while the store is away; beyond: a full resync
 
   // Admin API (dpturn).
   IpAddress admin_ip = IpAddress::v4(0x7f000001);

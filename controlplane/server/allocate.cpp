@@ -105,13 +105,9 @@ void TurnServer::handle_allocate(Request& req) {
   }
   if (!relay_ip) return send_error(req, ErrorCode::AddressFamilyNotSupported);
 
-  // §7.2 step 8: quotas. Capacity: the state store must be reachable so
-  // that a data plane can learn of the allocation (docs/state.md).
-  for (auto* s : shared_.sinks)
-    if (!s->accepting()) {
-      log_every(LogKey::Capacity, req.tuple.client.ip, "refusing Allocate: state store unreachable (508)");
-      return send_error(req, ErrorCode::InsufficientCapacity);
-    }
+  // §7.2 step 8: quotas. The state store's reachability is no condition:
+  // while it is away the allocation relays on the kernel path and the data
+  // plane learns it when the store is back (docs/fleet.md).
   if (!shared_.quotas.acquire(req.username)) {
     bump(stats_.quota_refusals);
     log_every(LogKey::Quota, req.tuple.client.ip, "allocation quota reached for '" + req.username + "'");

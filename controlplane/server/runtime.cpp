@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 
 #include "controlplane/admin/admin_server.h"
 #include "controlplane/log.h"
@@ -140,6 +142,9 @@ void Runtime::start() {
   }
   if (cfg_.state_redis.enabled) {
     state_store_ = std::make_unique<RedisStateStore>(cfg_, shared_->registry);
+    state_store_->set_membership_source([this, started = static_cast<uint64_t>(std::time(nullptr))] {
+      return membership(started);
+    });
     restore_from_redis();
     shared_->sinks.push_back(state_store_.get());
     state_store_->start();
@@ -159,6 +164,21 @@ void Runtime::start() {
   }
 }
 
+state::MembershipRecord Runtime::membership(uint64_t started_s) const {
+  state::MembershipRecord m;
+  m.instance = cfg_.instance_id;
+  m.state = state::MemberState::Serving;
+  for (const auto& l : listener_status_)
+    if (l.up) m.listen.push_back({l.transport, l.address});
+  m.relay = cfg_.relay_ips;
+  m.allocations = shared_->registry.size();
+  m.updated_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  m.started_s = started_s;
+  m.version = DPTURN_VERSION;
+  return m;
+}
+
 void Runtime::restore_from_redis() {
   // A restarted turn-control takes back its live UDP allocations (docs/state.md).
   std::vector<std::pair<state::AllocationRecord, std::shared_ptr<AllocationInfo>>> own;
@@ -172,7 +192,7 @@ void Runtime::restore_from_redis() {
   for (auto& [rec, info] : own) {
     FiveTuple t{Transport::Udp, rec.client, rec.server};
     Worker* w = workers_[AddressHash{}(t) % workers_.size()].get();
-    int fd = rec.transport == "udp" ? w->listeners->udp_fd(rec.server) : -1;
+    int fd = rec.transport == Transport::Udp ? w->listeners->udp_fd(rec.server) : -1;
     if (fd >= 0 && w->server->restore(t, ClientLink{fd, nullptr}, info))
       ++restored;
     else

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/state/records.h"
 #include "controlplane/config/config.h"
 #include "controlplane/server/listeners.h"
 #include "controlplane/server/shared_state.h"
@@ -49,6 +50,7 @@ private:
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<ListenerStatus> listener_status_;
   void restore_from_redis();
+  [[nodiscard]] state::MembershipRecord membership(uint64_t started_s) const;
   std::unique_ptr<RedisStateStore> state_store_;
   std::unique_ptr<RedisUserDb> userdb_;
   std::unique_ptr<AdminServer> admin_;

@@ -37,8 +37,6 @@ public:
                                     uint64_t expires_s) = 0;
   virtual void channel_bound(const std::shared_ptr<AllocationInfo>& a, uint16_t channel,
                              const SocketAddress& peer, uint64_t expires_s) = 0;
-  // True while new allocations may be granted (false: Redis unreachable).
-  [[nodiscard]] virtual bool accepting() const { return true; }
 };
 
 // Live allocations of all threads, for the admin API ("TURN relay usage").

@@ -394,8 +394,10 @@ void TurnServer::publish_permissions(Allocation& a) {
 void TurnServer::destroy(Allocation& a, const char* why) {
   log_info("allocation " + a.info->id + " for " + a.username + " (" + transport_name(a.tuple.transport) + " " +
            a.tuple.client.to_string() + ") released: " + why);
-  for (auto* s : shared_.sinks) s->allocation_deleted(a.info);
+  // Out of the registry before the store hears of it: a resync that reads
+  // the registry after the delete event was queued cannot bring it back.
   shared_.registry.remove(a.info->id);
+  for (auto* s : shared_.sinks) s->allocation_deleted(a.info);
   shared_.quotas.release(a.username);
   if (auto it = relay_sockets_.find(&a); it != relay_sockets_.end()) {
     it->second->close_socket();

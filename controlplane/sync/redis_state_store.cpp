@@ -1,29 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-// State publication to Redis (docs/state.md).
+// State publication to the shared store (docs/state.md, docs/fleet.md).
 #include "controlplane/sync/redis_state_store.h"
 
 #include <chrono>
+#include <ctime>
+#include <unordered_set>
 
+#include "common/redis/client.h"
+#include "common/state/store.h"
 #include "controlplane/log.h"
-#include "controlplane/sync/redis_client.h"
 
 namespace turn::cp {
 
+using state::Event;
 using state::EventType;
 
 namespace {
-constexpr size_t kMaxQueue = 200000;  // while Redis is away; a resync follows anyway
-constexpr uint64_t kGraceS = 60;      // keys outlive their expiry this long (clock skew)
-
-std::string coturn_prefix(const AllocationInfo& a) {
-  return "turn/realm/" + a.realm + "/user/" + a.username + "/allocation/" + a.id;
-}
 
 state::AllocationRecord record_of(const AllocationInfo& a, const std::string& instance) {
   state::AllocationRecord r;
   r.id = a.id;
   r.instance = instance;
-  r.transport = transport_name(a.tuple.transport);
+  r.transport = a.tuple.transport;
   r.client = a.tuple.client;
   r.server = a.tuple.server;
   r.relay = a.relay;
@@ -33,17 +31,42 @@ state::AllocationRecord record_of(const AllocationInfo& a, const std::string& in
   return r;
 }
 
-std::vector<std::string> xadd(EventType t, const std::string& id, std::vector<std::string> more = {}) {
-  std::vector<std::string> args = {"XADD", std::string(state::kEventStream), "MAXLEN", "~",
-                                   std::to_string(state::kEventStreamMaxLen), "*", "type",
-                                   std::string(state::event_name(t)), "id", id};
-  for (auto& m : more) args.push_back(std::move(m));
-  return args;
+uint64_t now_s() { return static_cast<uint64_t>(std::time(nullptr)); }
+
+// coturn's allocation status publications
+// (turn/realm/<realm>/user/<user>/allocation/<id>/status, .../total_traffic).
+void append_coturn(redis::Client& c, const Event& e, const AllocationInfo& a) {
+  const std::string status = state::coturn_allocation_prefix(a.realm, a.username, a.id) + "/status";
+  auto lifetime_msg = [&](const char* what, uint64_t lifetime) {
+    std::string msg = std::string(what) + " lifetime=" + std::to_string(lifetime);
+    c.append({"SET", status, msg, "EX", std::to_string(lifetime + state::kRecordGraceS)});
+    c.append({"PUBLISH", status, msg});
+  };
+  switch (e.type) {
+    case EventType::Create:
+      lifetime_msg("new", e.expires_s > a.created_s ? e.expires_s - a.created_s : 0);
+      break;
+    case EventType::Refresh: {
+      uint64_t now = now_s();
+      lifetime_msg("refreshed", e.expires_s > now ? e.expires_s - now : 0);
+      break;
+    }
+    case EventType::Delete:
+      c.append({"DEL", status});
+      c.append({"PUBLISH", status, "deleted"});
+      c.append({"PUBLISH", state::coturn_allocation_prefix(a.realm, a.username, a.id) + "/total_traffic",
+                "rcvp=" + std::to_string(a.packets_to_peer.load()) + ", rcvb=" + std::to_string(a.bytes_to_peer.load()) +
+                    ", sentp=" + std::to_string(a.packets_to_client.load()) +
+                    ", sentb=" + std::to_string(a.bytes_to_client.load())});
+      break;
+    default: break;
+  }
 }
+
 }  // namespace
 
 RedisStateStore::RedisStateStore(const Config& cfg, Registry& registry)
-    : cfg_(cfg), registry_(registry), client_(std::make_unique<RedisClient>(cfg.state_redis)) {}
+    : cfg_(cfg), registry_(registry), client_(std::make_unique<redis::Client>(cfg.state_redis)) {}
 
 RedisStateStore::~RedisStateStore() { stop(); }
 
@@ -51,9 +74,13 @@ void RedisStateStore::start() {
   try {
     client_->connect();
     connected_ = true;
-    log_info("state: connected to redis " + client_->where());
-  } catch (const RedisError& e) {
-    log_warn(std::string("state: ") + e.what() + "; new allocations are refused (508) until it is reachable");
+    master_ = client_->where();
+    last_run_id_ = client_->run_id();
+    log_info("state: connected to " + cfg_.state_redis.describe() + " (master " + master_ + ")");
+  } catch (const redis::Error& e) {
+    last_error_ = e.what();
+    log_warn(std::string("state: ") + e.what() +
+             "; allocations are answered on the kernel path and their events queued until the store answers");
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -79,185 +106,181 @@ double RedisStateStore::sync_lag_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_.front().queued).count();
 }
 
-void RedisStateStore::push(Event e) {
-  e.queued = std::chrono::steady_clock::now();
+StateStoreStatus RedisStateStore::status() const {
+  StateStoreStatus s;
   {
     std::lock_guard lock(mutex_);
-    if (queue_.size() >= kMaxQueue) {
-      queue_.clear();  // the resync after reconnecting rewrites everything
+    s.queue_depth = queue_.size();
+    if (!queue_.empty())
+      s.lag_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_.front().queued).count();
+    s.master = connected_ ? master_ : "";
+    s.last_error = last_error_;
+    s.master_changes = master_changes_;
+    s.readonly_replies = readonly_replies_;
+  }
+  s.connected = connected_.load();
+  s.endpoint = cfg_.state_redis.describe();
+  s.queue_limit = cfg_.state_queue_limit;
+  s.events_written = written_.load();
+  s.overflows = overflows_.load();
+  s.resyncs = resyncs_.load();
+  s.replays = replays_.load();
+  s.disconnects = disconnects_.load();
+  return s;
+}
+
+void RedisStateStore::push(Pending p) {
+  p.queued = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= cfg_.state_queue_limit) {
+      // Bounded memory: drop the queue; the reconnection rewrites every
+      // live allocation from the registry instead (a full resync).
+      if (!need_resync_) {
+        ++overflows_;
+        log_warn("state: " + std::to_string(queue_.size()) +
+                 " events queued while the store is away (state-queue-limit); dropped, a full resync follows");
+      }
+      queue_.clear();
       need_resync_ = true;
     }
-    queue_.push_back(std::move(e));
+    // While away with a resync due anyway, the registry will say it all.
+    if (connected_ || !need_resync_) queue_.push_back(std::move(p));
   }
   cv_.notify_one();
 }
 
 void RedisStateStore::allocation_created(const std::shared_ptr<AllocationInfo>& a) {
-  push({EventType::Create, a, {}, {}, 0, a->expires_s.load()});
+  push({Event::create(record_of(*a, cfg_.instance_id)), a, {}});
 }
 void RedisStateStore::allocation_refreshed(const std::shared_ptr<AllocationInfo>& a) {
-  push({EventType::Refresh, a, {}, {}, 0, a->expires_s.load()});
+  push({Event::refresh(a->id, a->expires_s.load()), a, {}});
 }
 void RedisStateStore::allocation_deleted(const std::shared_ptr<AllocationInfo>& a) {
-  push({EventType::Delete, a, {}, {}, 0, 0});
+  push({Event::deleted(a->id), a, {}});
 }
 void RedisStateStore::permission_installed(const std::shared_ptr<AllocationInfo>& a, const IpAddress& peer,
                                            uint64_t expires_s) {
-  push({EventType::Permission, a, peer, {}, 0, expires_s});
+  push({Event::permission_installed(a->id, {peer, expires_s}), a, {}});
 }
 void RedisStateStore::channel_bound(const std::shared_ptr<AllocationInfo>& a, uint16_t channel,
                                     const SocketAddress& peer, uint64_t expires_s) {
-  push({EventType::Channel, a, {}, peer, channel, expires_s});
+  push({Event::channel_bound(a->id, {channel, peer, expires_s}), a, {}});
 }
 
-
-void RedisStateStore::write(RedisClient& c, const std::vector<Event>& batch) {
-  for (const auto& e : batch) {
-    const AllocationInfo& a = *e.alloc;
-    const std::string key = state::alloc_key(a.id);
-    switch (e.type) {
-      case EventType::Create: {
-        auto rec = record_of(a, cfg_.instance_id);
-        std::vector<std::string> hset = {"HSET", key};
-        for (auto& [k, v] : rec.to_fields()) {
-          hset.push_back(k);
-          hset.push_back(v);
-        }
-        c.append(hset);
-        c.append({"EXPIREAT", key, std::to_string(e.expires_s + kGraceS)});
-        c.append({"ZADD", std::string(state::kAllocIndex), std::to_string(e.expires_s), a.id});
-        std::vector<std::string> more;
-        for (auto& [k, v] : rec.to_fields())
-          if (k != "id") {
-            more.push_back(k);
-            more.push_back(v);
-          }
-        c.append(xadd(EventType::Create, a.id, more));
-        // coturn: turn/realm/<realm>/user/<user>/allocation/<id>/status
-        uint64_t lifetime = e.expires_s > a.created_s ? e.expires_s - a.created_s : 0;
-        c.append({"SET", coturn_prefix(a) + "/status", "new lifetime=" + std::to_string(lifetime), "EX",
-                  std::to_string(lifetime + kGraceS)});
-        c.append({"PUBLISH", coturn_prefix(a) + "/status", "new lifetime=" + std::to_string(lifetime)});
-        break;
-      }
-      case EventType::Refresh: {
-        c.append({"HSET", key, "expires", std::to_string(e.expires_s)});
-        c.append({"EXPIREAT", key, std::to_string(e.expires_s + kGraceS)});
-        c.append({"EXPIREAT", state::permissions_key(a.id), std::to_string(e.expires_s + kGraceS)});
-        c.append({"EXPIREAT", state::channels_key(a.id), std::to_string(e.expires_s + kGraceS)});
-        c.append({"ZADD", std::string(state::kAllocIndex), std::to_string(e.expires_s), a.id});
-        c.append(xadd(EventType::Refresh, a.id, {"expires", std::to_string(e.expires_s)}));
-        uint64_t now = static_cast<uint64_t>(std::time(nullptr));
-        uint64_t lifetime = e.expires_s > now ? e.expires_s - now : 0;
-        c.append({"SET", coturn_prefix(a) + "/status", "refreshed lifetime=" + std::to_string(lifetime), "EX",
-                  std::to_string(lifetime + kGraceS)});
-        c.append({"PUBLISH", coturn_prefix(a) + "/status", "refreshed lifetime=" + std::to_string(lifetime)});
-        break;
-      }
-      case EventType::Permission: {
-        std::string pk = state::permissions_key(a.id);
-        c.append({"HSET", pk, e.peer_ip.to_string(), std::to_string(e.expires_s)});
-        c.append({"EXPIREAT", pk, std::to_string(a.expires_s.load() + kGraceS)});
-        c.append(xadd(EventType::Permission, a.id, {"peer", e.peer_ip.to_string(), "expires", std::to_string(e.expires_s)}));
-        break;
-      }
-      case EventType::Channel: {
-        std::string ck = state::channels_key(a.id);
-        state::ChannelRecord ch{e.channel, e.peer, e.expires_s};
-        c.append({"HSET", ck, std::to_string(e.channel), ch.value()});
-        c.append({"EXPIREAT", ck, std::to_string(a.expires_s.load() + kGraceS)});
-        c.append(xadd(EventType::Channel, a.id,
-                      {"channel", std::to_string(e.channel), "peer", e.peer.to_string(), "expires", std::to_string(e.expires_s)}));
-        break;
-      }
-      case EventType::Delete: {
-        c.append({"DEL", key, state::permissions_key(a.id), state::channels_key(a.id), state::traffic_key(a.id)});
-        c.append({"ZREM", std::string(state::kAllocIndex), a.id});
-        c.append(xadd(EventType::Delete, a.id));
-        c.append({"DEL", coturn_prefix(a) + "/status"});
-        c.append({"PUBLISH", coturn_prefix(a) + "/status", "deleted"});
-        c.append({"PUBLISH", coturn_prefix(a) + "/total_traffic",
-                  "rcvp=" + std::to_string(a.packets_to_peer.load()) + ", rcvb=" + std::to_string(a.bytes_to_peer.load()) +
-                      ", sentp=" + std::to_string(a.packets_to_client.load()) +
-                      ", sentb=" + std::to_string(a.bytes_to_client.load())});
-        break;
-      }
-      case EventType::Resync:
-        break;
-    }
+void RedisStateStore::write(redis::Client& c, const std::vector<Pending>& batch) {
+  for (const auto& p : batch) {
+    state::append_event(c, cfg_.instance_id, p.event, p.alloc->expires_s.load());
+    append_coturn(c, p.event, *p.alloc);
   }
   for (const auto& r : c.replies())
-    if (r.type == RedisReply::Type::Error) log_warn("state: redis error reply: " + r.str);
+    if (r.is_error()) log_every(LogKey::State, IpAddress{}, "state: redis error reply: " + r.str);
   written_ += batch.size();
 }
 
-void RedisStateStore::resync(RedisClient& c) {
+void RedisStateStore::resync(redis::Client& c) {
   // Rewrite every live allocation of this instance from the registry; the
-  // data plane treats records idempotently.
+  // data plane applies records idempotently.
   auto live = registry_.snapshot();
-  std::vector<Event> batch;
+  std::vector<Pending> batch;
+  std::unordered_set<std::string> alive;
   for (const auto& a : live) {
-    batch.push_back({EventType::Create, a, {}, {}, 0, a->expires_s.load()});
+    alive.insert(a->id);
+    batch.push_back({Event::create(record_of(*a, cfg_.instance_id)), a, {}});
     std::lock_guard lock(a->mutex);
-    for (const auto& p : a->permissions) batch.push_back({EventType::Permission, a, p.peer, {}, 0, p.expires_s});
-    for (const auto& ch : a->channels) batch.push_back({EventType::Channel, a, {}, ch.peer, ch.number, ch.expires_s});
+    for (const auto& p : a->permissions)
+      batch.push_back({Event::permission_installed(a->id, {p.peer, p.expires_s}), a, {}});
+    for (const auto& ch : a->channels)
+      batch.push_back({Event::channel_bound(a->id, {ch.number, ch.peer, ch.expires_s}), a, {}});
   }
-  // Records of this instance that are no longer live (deleted while Redis was away).
-  auto ids = c.command({"ZRANGE", std::string(state::kAllocIndex), "0", "-1"});
-  std::string mine = cfg_.instance_id + "/";
-  for (const auto& id : ids.elements) {
-    if (id.str.rfind(mine, 0) != 0) continue;
-    bool alive = false;
-    for (const auto& a : live) alive |= a->id == id.str;
-    if (!alive) {
-      c.append({"DEL", state::alloc_key(id.str), state::permissions_key(id.str), state::channels_key(id.str),
-                state::traffic_key(id.str)});
-      c.append({"ZREM", std::string(state::kAllocIndex), id.str});
-      c.append(xadd(EventType::Delete, id.str));
+  // Records of this instance that are no longer live (ended while the
+  // store was away, or written to a master that failed over).
+  auto ids = c.command({"ZRANGE", state::alloc_index_key(cfg_.instance_id), "0", "-1"});
+  size_t gone = 0;
+  for (const auto& id : ids.elements)
+    if (!alive.count(id.str)) {
+      state::append_event(c, cfg_.instance_id, Event::deleted(id.str), 0);
+      ++gone;
     }
-  }
+  if (gone) c.replies();
+  constexpr size_t kBatch = 1024;
+  for (size_t b = 0; b < batch.size(); b += kBatch)
+    write(c, std::vector<Pending>(batch.begin() + static_cast<long>(b),
+                                  batch.begin() + static_cast<long>(std::min(batch.size(), b + kBatch))));
+  state::append_event(c, cfg_.instance_id, Event::resync(cfg_.instance_id), 0);
   c.replies();
-  write(c, batch);
-  c.command(xadd(EventType::Resync, cfg_.instance_id));
-  log_info("state: resynced " + std::to_string(live.size()) + " allocation(s) to redis");
+  ++resyncs_;
+  log_info("state: rewrote " + std::to_string(live.size()) + " live allocation(s) of instance " + cfg_.instance_id +
+           " to " + c.where() + (gone ? ", deleted " + std::to_string(gone) + " ended meanwhile" : ""));
 }
 
-void RedisStateStore::flush_traffic(RedisClient& c) {
-  // Control-plane (kernel path) counters; the data plane adds its own dp_*.
-  for (const auto& a : registry_.snapshot()) {
-    c.append({"HSET", state::traffic_key(a->id), "cp_packets_to_peer", std::to_string(a->packets_to_peer.load()),
-              "cp_bytes_to_peer", std::to_string(a->bytes_to_peer.load()), "cp_packets_to_client",
-              std::to_string(a->packets_to_client.load()), "cp_bytes_to_client",
-              std::to_string(a->bytes_to_client.load())});
-    c.append({"EXPIREAT", state::traffic_key(a->id), std::to_string(a->expires_s.load() + kGraceS)});
-  }
+void RedisStateStore::flush_traffic(redis::Client& c) {
+  // Kernel-path counters; the data plane adds its own dp_*.
+  for (const auto& a : registry_.snapshot())
+    state::append_kernel_traffic(c, a->id,
+                                 {a->packets_to_peer.load(), a->bytes_to_peer.load(), a->packets_to_client.load(),
+                                  a->bytes_to_client.load()},
+                                 a->expires_s.load());
   c.replies();
+}
+
+void RedisStateStore::publish_membership(redis::Client& c) {
+  if (!membership_) return;
+  state::MembershipRecord m = membership_();
+  state::append_membership(c, m, state::kMemberTtlMs, now_s());
+  c.replies();
+}
+
+bool RedisStateStore::reconnect() {
+  try {
+    client_->connect();
+  } catch (const redis::Error& e) {
+    std::lock_guard lock(mutex_);
+    last_error_ = e.what();
+    return false;
+  }
+  std::string run_id = client_->run_id();
+  std::lock_guard lock(mutex_);
+  bool same = !last_run_id_.empty() && run_id == last_run_id_;
+  if (!same) {
+    // Another master, or the same one restarted: what it holds of ours may
+    // be older than what we wrote. Rewrite everything.
+    if (!master_.empty() && master_ != client_->where()) ++master_changes_;
+    need_resync_ = true;
+  }
+  if (need_resync_) queue_.clear();
+  master_ = client_->where();
+  last_run_id_ = run_id;
+  log_info("state: reconnected to " + cfg_.state_redis.describe() + " (master " + master_ + "); " +
+           (need_resync_ ? "rewriting this instance's records" : "writing the " + std::to_string(queue_.size()) +
+                                                                       " queued event(s)"));
+  if (!need_resync_) ++replays_;
+  return true;
 }
 
 void RedisStateStore::run() {
   auto backoff = std::chrono::milliseconds(250);
-  auto last_traffic = std::chrono::steady_clock::now();
+  auto last_second = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   for (;;) {
     {
       std::unique_lock lock(mutex_);
       if (stop_) break;
     }
+    if (client_->connected() && client_->master_switched()) {
+      log_warn("state: sentinels announced a new master for '" + cfg_.state_redis.master + "'");
+      client_->disconnect();
+    }
     if (!client_->connected()) {
-      try {
-        client_->connect();
-        log_info("state: reconnected to redis " + client_->where());
-        std::lock_guard lock(mutex_);
-        need_resync_ = true;
-        queue_.clear();
-      } catch (const RedisError& e) {
-        if (connected_.exchange(false)) log_warn(std::string("state: lost redis: ") + e.what());
+      if (!reconnect()) {
+        if (connected_.exchange(false)) ++disconnects_;
         std::unique_lock lock(mutex_);
         cv_.wait_for(lock, backoff, [this] { return stop_; });
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
         continue;
       }
     }
     backoff = std::chrono::milliseconds(250);
+    std::vector<Pending> batch;
     try {
       bool resync_now = false;
       {
@@ -268,9 +291,11 @@ void RedisStateStore::run() {
           queue_.clear();
         }
       }
-      if (resync_now) resync(*client_);
-      connected_ = true;
-      std::vector<Event> batch;
+      if (resync_now) {
+        resync(*client_);
+        publish_membership(*client_);
+      }
+      if (!connected_.exchange(true)) log_info("state: store " + client_->where() + " is up to date; fast path follows");
       {
         std::unique_lock lock(mutex_);
         cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || !queue_.empty(); });
@@ -280,62 +305,56 @@ void RedisStateStore::run() {
         }
       }
       if (!batch.empty()) write(*client_, batch);
-      if (std::chrono::steady_clock::now() - last_traffic > std::chrono::seconds(1)) {
-        last_traffic = std::chrono::steady_clock::now();
+      batch.clear();
+      if (std::chrono::steady_clock::now() - last_second >= std::chrono::seconds(1)) {
+        last_second = std::chrono::steady_clock::now();
+        publish_membership(*client_);
         flush_traffic(*client_);
       }
-    } catch (const RedisError& e) {
-      connected_ = false;
-      log_warn(std::string("state: lost redis: ") + e.what() + "; refusing new allocations until it returns");
+    } catch (const redis::Error& e) {
+      if (connected_.exchange(false)) ++disconnects_;
+      log_warn(std::string("state: lost the store: ") + e.what() +
+               "; new allocations go on, on the kernel path; events are queued");
       client_->disconnect();
       std::lock_guard lock(mutex_);
-      need_resync_ = true;
+      last_error_ = e.what();
+      readonly_replies_ = client_->stats().readonly_replies;
+      // What was taken off the queue may not have landed: it goes back first.
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) queue_.push_front(std::move(*it));
     }
   }
   // Drain what is queued before exiting (best effort).
   try {
-    std::vector<Event> rest;
+    std::vector<Pending> rest;
     {
       std::lock_guard lock(mutex_);
       rest.assign(queue_.begin(), queue_.end());
     }
     if (client_->connected() && !rest.empty()) write(*client_, rest);
-  } catch (const RedisError&) {
+  } catch (const redis::Error&) {
   }
 }
 
 std::vector<std::pair<state::AllocationRecord, std::shared_ptr<AllocationInfo>>> RedisStateStore::load_own() {
   std::vector<std::pair<state::AllocationRecord, std::shared_ptr<AllocationInfo>>> out;
-  RedisClient c(cfg_.state_redis);
+  redis::Client c(cfg_.state_redis);
   c.connect();
-  auto now = static_cast<uint64_t>(std::time(nullptr));
-  auto ids = c.command({"ZRANGEBYSCORE", std::string(state::kAllocIndex), std::to_string(now + 1), "+inf"});
-  std::string mine = cfg_.instance_id + "/";
-  for (const auto& id : ids.elements) {
-    if (id.str.rfind(mine, 0) != 0) continue;
-    auto h = c.command({"HGETALL", state::alloc_key(id.str)});
-    state::Fields f;
-    for (size_t i = 0; i + 1 < h.elements.size(); i += 2) f.emplace_back(h.elements[i].str, h.elements[i + 1].str);
-    auto rec = state::AllocationRecord::from_fields(f);
-    if (!rec) continue;
+  auto now = now_s();
+  auto snap = state::read_snapshot(c, cfg_.instance_id, now + 1);
+  if (snap.malformed)
+    log_warn("restore: " + std::to_string(snap.malformed) + " malformed record(s) skipped; first: " + snap.first_error);
+  for (auto& s : snap.allocations) {
     auto info = std::make_shared<AllocationInfo>();
-    info->id = rec->id;
-    info->relay = rec->relay;
-    info->username = rec->username;
-    info->realm = rec->realm;
-    info->expires_s = rec->expires_s;
-    auto perms = c.command({"HGETALL", state::permissions_key(id.str)});
-    for (size_t i = 0; i + 1 < perms.elements.size(); i += 2) {
-      auto ip = IpAddress::parse(perms.elements[i].str);
-      auto exp = state::parse_u64(perms.elements[i + 1].str);
-      if (ip && exp && *exp > now) info->permissions.push_back({*ip, *exp});
-    }
-    auto chans = c.command({"HGETALL", state::channels_key(id.str)});
-    for (size_t i = 0; i + 1 < chans.elements.size(); i += 2) {
-      auto ch = state::ChannelRecord::parse(chans.elements[i].str, chans.elements[i + 1].str);
-      if (ch && ch->expires_s > now) info->channels.push_back({ch->number, ch->peer, ch->expires_s});
-    }
-    out.emplace_back(*rec, info);
+    info->id = s.record.id;
+    info->relay = s.record.relay;
+    info->username = s.record.username;
+    info->realm = s.record.realm;
+    info->expires_s = s.record.expires_s;
+    for (const auto& p : s.permissions)
+      if (p.expires_s > now) info->permissions.push_back({p.peer, p.expires_s});
+    for (const auto& ch : s.channels)
+      if (ch.expires_s > now) info->channels.push_back({ch.number, ch.peer, ch.expires_s});
+    out.emplace_back(std::move(s.record), std::move(info));
   }
   return out;
 }

@@ -5,7 +5,7 @@
 #include "common/crypto/integrity.h"
 #include "controlplane/auth/credentials.h"
 #include "controlplane/log.h"
-#include "controlplane/sync/redis_client.h"
+#include "common/redis/client.h"
 
 namespace turn::cp {
 
@@ -13,7 +13,7 @@ RedisUserDb::RedisUserDb(const Config& cfg, CredentialStore& store) : cfg_(cfg),
 RedisUserDb::~RedisUserDb() { stop(); }
 
 void RedisUserDb::reload() {
-  RedisClient c(cfg_.redis_userdb);
+  redis::Client c(cfg_.redis_userdb);
   c.connect();
   std::string prefix = "turn/realm/" + cfg_.realm + "/user/";
   std::map<std::string, crypto::Key> users;
@@ -59,13 +59,13 @@ void RedisUserDb::stop() {
 }
 
 void RedisUserDb::put_user(const std::string& name, const std::string& md5_hex) {
-  RedisClient c(cfg_.redis_userdb);
+  redis::Client c(cfg_.redis_userdb);
   c.connect();
   c.command({"SET", "turn/realm/" + cfg_.realm + "/user/" + name + "/key", md5_hex});
 }
 
 void RedisUserDb::delete_user(const std::string& name) {
-  RedisClient c(cfg_.redis_userdb);
+  redis::Client c(cfg_.redis_userdb);
   c.connect();
   c.command({"DEL", "turn/realm/" + cfg_.realm + "/user/" + name + "/key"});
 }

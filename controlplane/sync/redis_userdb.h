@@ -24,7 +24,7 @@ public:
   ~RedisUserDb();
   void start();
   void stop();
-  // Writes/deletes a user's key (admin API). Throws RedisError.
+  // Writes/deletes a user's key (admin API). Throws redis::Error.
   void put_user(const std::string& name, const std::string& md5_hex);
   void delete_user(const std::string& name);
   [[nodiscard]] bool healthy() const { return healthy_.load(); }

@@ -94,7 +94,7 @@ dataplane)
   # carries everything it does not fast-path to turn-control.
   dp_topology_up
   start_redis "$NS_S" 6379 || { fail "redis starts"; exit 1; }
-  dp_write_conf dp-browser
+  dp_write_conf "browser-$MODE"
   dp_start || { fail "TAP dpt0 created by turn-dataplane"; exit 1; }
   write_tc_conf "$SRV" "$SRV" "user=$USER:$PASS"
   tc_start || { fail "turn-control listens"; exit 1; }

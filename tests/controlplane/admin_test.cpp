@@ -23,8 +23,9 @@
 #include <string>
 
 #include "common/state/records.h"
+#include "common/state/store.h"
 #include "controlplane/admin/turn_registry.h"
-#include "controlplane/sync/redis_client.h"
+#include "common/redis/client.h"
 #include "tests/controlplane/turn_fixture.h"
 
 extern char** environ;
@@ -525,18 +526,18 @@ public:
   }
   [[nodiscard]] bool up() const {
     try {
-      cp::RedisClient c(endpoint());
+      redis::Client c(endpoint());
       c.connect();
       return c.command({"PING"}).str == "PONG";
     } catch (const std::exception&) {
       return false;
     }
   }
-  [[nodiscard]] cp::RedisEndpoint endpoint() const {
-    cp::RedisEndpoint ep;
+  [[nodiscard]] redis::Endpoint endpoint() const {
+    redis::Endpoint ep;
     ep.port = port_;
     ep.enabled = true;
-    ep.connect_timeout_s = 1;
+    ep.connect_timeout_ms = 1000;
     return ep;
   }
 
@@ -557,18 +558,14 @@ cp::TurnServerEntry entry(const std::string& server, const std::string& type = "
 
 // ---- relay usage: kernel path + fast path ---------------------------------------------
 
-// A data plane's per-allocation counters, written exactly as
-// turn-dataplane's StateSync::push_counters writes them every second
-// (dataplane/table/sync.cpp): HINCRBY of the four dp_* fields of the
-// allocation's traffic hash by what it relayed since its last push.
-void push_dataplane_counters(cp::RedisClient& c, const std::string& id, uint64_t to_peer_packets,
+// A data plane's per-allocation counters, written by the same typed writer
+// turn-dataplane's StateSync::push_counters uses every second
+// (state::append_fast_traffic: HINCRBY of the dp_* fields by what it
+// relayed since its last push).
+void push_dataplane_counters(redis::Client& c, const std::string& id, uint64_t to_peer_packets,
                              uint64_t to_peer_bytes, uint64_t to_client_packets, uint64_t to_client_bytes) {
-  std::string key = state::traffic_key(id);
-  c.append({"HINCRBY", key, "dp_packets_to_peer", std::to_string(to_peer_packets)});
-  c.append({"HINCRBY", key, "dp_bytes_to_peer", std::to_string(to_peer_bytes)});
-  c.append({"HINCRBY", key, "dp_packets_to_client", std::to_string(to_client_packets)});
-  c.append({"HINCRBY", key, "dp_bytes_to_client", std::to_string(to_client_bytes)});
-  for (const auto& r : c.replies()) ASSERT_EQ(r.type, cp::RedisReply::Type::Integer) << r.str;
+  state::append_fast_traffic(c, id, {to_peer_packets, to_peer_bytes, to_client_packets, to_client_bytes});
+  for (const auto& r : c.replies()) ASSERT_EQ(r.type, redis::Reply::Type::Integer) << r.str;
 }
 
 // {packets, bytes, kernel_packets, kernel_bytes, fastpath_packets, fastpath_bytes} of one direction.
@@ -618,7 +615,7 @@ TEST_F(AdminApi, RelayUsageSumsTheKernelPathAndTheFastPathPerAllocationAndPerUse
 
   // Fast path: two pushes for alice's first (they add up), one for her
   // second, none for bob's.
-  cp::RedisClient rc(redis->endpoint());
+  redis::Client rc(redis->endpoint());
   rc.connect();
   push_dataplane_counters(rc, id1, 10, 1000, 20, 2400);
   push_dataplane_counters(rc, id1, 5, 500, 1, 60);
@@ -650,7 +647,8 @@ TEST_F(AdminApi, RelayUsageSumsTheKernelPathAndTheFastPathPerAllocationAndPerUse
 
   // turn-control's own per-second write of its cp_* fields into the same
   // hash leaves the data plane's dp_* fields alone.
-  for (int i = 0; i < 40 && rc.command({"HEXISTS", state::traffic_key(id1), "cp_packets_to_peer"}).integer == 0; ++i)
+  // (Written every second: wait, bounded, for the write after the sends.)
+  for (int i = 0; i < 60 && rc.command({"HGET", state::traffic_key(id1), "cp_packets_to_peer"}).str != "3"; ++i)
     sleep_ms(50);
   EXPECT_EQ(rc.command({"HGET", state::traffic_key(id1), "cp_packets_to_peer"}).str, "3");
   EXPECT_EQ(counts(call("GET", "/api/v1/allocations").body["users"][0]["to_peer"]),
@@ -701,7 +699,7 @@ TEST(TurnServerRegistry, PersistsInRedisAcrossRestartsAndInstances) {
   ASSERT_TRUE(other.remove(id));
   EXPECT_FALSE(second.get(id));
   EXPECT_EQ(second.list().size(), 1u);
-  cp::RedisClient c(redis.endpoint());
+  redis::Client c(redis.endpoint());
   c.connect();
   EXPECT_EQ(c.command({"HLEN", cp::TurnServerRegistry::kRedisKey}).integer, 1);
 }
@@ -726,7 +724,7 @@ TEST(TurnServerRegistry, WorksFromMemoryWhileRedisIsAwayAndCatchesUpAfter) {
   std::this_thread::sleep_for(std::chrono::milliseconds(2200));
   ASSERT_EQ(reg.list().size(), 1u);
   EXPECT_EQ(reg.persistence(), "redis");
-  cp::RedisClient c(redis.endpoint());
+  redis::Client c(redis.endpoint());
   c.connect();
   EXPECT_EQ(c.command({"HLEN", cp::TurnServerRegistry::kRedisKey}).integer, 1);
   EXPECT_EQ(c.command({"HEXISTS", cp::TurnServerRegistry::kRedisKey, e.id}).integer, 1);

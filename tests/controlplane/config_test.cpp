@@ -111,7 +111,7 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"redis-userdb=ip=10.0.0.1 dbname=2 password=pw port=6380 connect_timeout=7", [](const Config& c) {
          const auto& r = c.redis_userdb;
          return r.enabled && r.host == "10.0.0.1" && r.db == 2 && r.password == "pw" && r.port == 6380 &&
-                r.connect_timeout_s == 7;
+                r.connect_timeout_ms == 7000;
        }},
       {"state-redis=host=127.0.0.2 db=3", [](const Config& c) {
          return c.state_redis.enabled && c.state_redis.host == "127.0.0.2" && c.state_redis.db == 3 &&

@@ -95,6 +95,7 @@ def main():
                     "drop_no_permission": 7, "drop_bad_checksum": 2, "punt_not_turn": 11,
                     "worker0_rx_packets": 600, "worker0_busy_polls": 60, "worker0_idle_polls": 940,
                     "worker1_rx_packets": 400, "worker1_busy_polls": 40, "worker1_idle_polls": 960,
+                    "packets_to_peer": 505, "packets_to_client": 355,
                     "bytes_to_peer": 81000, "bytes_to_client": 62000, "allocations": 3, "sync_lag_ms": 12,
                     "workers": 2, "updated": int(time.time())}
         args = ["HSET", b"dpturn:dataplane:" + dp.encode()]
@@ -136,6 +137,10 @@ def main():
             "dpturn_dataplane_allocations": "gauge", "dpturn_dataplane_sync_lag_ms": "gauge",
             "dpturn_state_redis_up": "gauge", "dpturn_state_queue_depth": "gauge",
             "dpturn_state_sync_lag_seconds": "gauge", "dpturn_state_events": "counter",
+            "dpturn_state_degraded": "gauge", "dpturn_state_queue_limit": "gauge",
+            "dpturn_state_queue_overflows": "counter", "dpturn_state_resyncs": "counter",
+            "dpturn_state_disconnects": "counter", "dpturn_state_master_changes": "counter",
+            "dpturn_dataplane_snapshots": "counter", "dpturn_dataplane_bad_events": "counter",
             "dpturn_turn_servers": "gauge", "dpturn_turn_server_up": "gauge", "dpturn_turn_server_rtt_seconds": "gauge",
         }
         missing = [n for n in expected if n not in fams]
@@ -158,6 +163,7 @@ def main():
         rtt = value(fams, "dpturn_turn_server_rtt_seconds", "dpturn_turn_server_rtt_seconds", id=sid)
         check("registered server round trip in seconds (0 < rtt < 1)", rtt is not None and 0 < rtt < 1, str(rtt))
         eq("state redis up", value(fams, "dpturn_state_redis_up", "dpturn_state_redis_up"), 1.0)
+        eq("not degraded", value(fams, "dpturn_state_degraded", "dpturn_state_degraded"), 0.0)
         lag = value(fams, "dpturn_state_sync_lag_seconds", "dpturn_state_sync_lag_seconds")
         check("state sync lag is a small number of seconds", lag is not None and 0 <= lag < 5, str(lag))
         # The data plane: its escaped name comes back exactly.

@@ -58,7 +58,7 @@ relay-ip=fd77:2::1
 listening-port=3478
 legacy-channel-range
 state-redis="ip=127.0.0.1 port=6379"
-instance-id=dp-dual
+instance-id=dual
 allocations=4096
 channels=16384
 CONF

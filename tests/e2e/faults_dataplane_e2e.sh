@@ -61,7 +61,7 @@ tc_ids() { ip netns exec "$NS_S" $PY -c "
 import json, urllib.request
 r = urllib.request.Request('http://127.0.0.1:8080/api/v1/allocations', headers={'Authorization': 'Bearer $TOKEN'})
 print('\n'.join(sorted(a['id'] for a in json.load(urllib.request.urlopen(r, timeout=5))['allocations'])))"; }
-redis_ids() { rcli zrange dpturn:allocs 0 -1 | sort; }
+redis_ids() { rcli zrange "dpturn:allocs:$E2E_INSTANCE" 0 -1 | sort; }
 redis_hashes() { rcli --scan --pattern 'dpturn:alloc:*' | grep -vE ':(perm|chan|traffic)$' | sort; }
 same_state() {  # label: turn-control == Redis zset == Redis hashes
   local a b c; a=$(tc_ids); b=$(redis_ids); c=$(redis_hashes | sed 's/^dpturn:alloc://')

@@ -160,6 +160,10 @@ dp_topology_up() {
   ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
 }
 
+# turn-dataplane and turn-control of one host share an instance-id: the data
+# plane loads and follows the allocations its turn-control writes under it.
+E2E_INSTANCE=dpe2e
+
 dp_write_conf() {  # [instance-id] -> $E2E_TMP/dp.conf
   cat >"$E2E_TMP/dp.conf" <<CONF
 ip=$SRV/24
@@ -170,7 +174,7 @@ max-port=65535
 legacy-channel-range
 tap=dpt0
 state-redis="ip=127.0.0.1 port=6379"
-instance-id=${1:-dp-e2e}
+instance-id=${1:-$E2E_INSTANCE}
 allocations=4096
 channels=16384
 CONF
@@ -184,7 +188,7 @@ realm=dp.e2e
 user=alice:wonderland-42
 legacy-channel-range
 state-redis="ip=127.0.0.1 port=6379"
-instance-id=dpe2e
+instance-id=$E2E_INSTANCE
 relay-threads=1
 admin-ip=127.0.0.1
 admin-port=8080

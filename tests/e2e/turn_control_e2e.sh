@@ -123,16 +123,16 @@ usage=$(ctl usage); echo "$usage"
 during=$(head -1 <<<"$usage" | awk '{print $1}')
 check "relay usage lists the held allocation ($before -> $during)" test "$during" -eq $((before + 1))
 check "relay usage shows client and relay addresses" grep -qE "$USER  udp $C_IP:[0-9]+ -> relay $S_PEER_IP:[0-9]+" <<<"$usage"
-id=$(ip netns exec "$NS_S" redis-cli -p $REDIS_PORT zrange dpturn:allocs 0 -1 | head -1)
-check "Redis holds allocation records (dpturn:allocs, dpturn:alloc:<id>)" \
+id=$(ip netns exec "$NS_S" redis-cli -p $REDIS_PORT zrange dpturn:allocs:e2e 0 -1 | head -1)
+check "Redis holds allocation records (dpturn:allocs:e2e, dpturn:alloc:<id>)" \
   test -n "$id" -a "$(ip netns exec "$NS_S" redis-cli -p $REDIS_PORT hget "dpturn:alloc:$id" realm)" = e2e.dpturn.test
 wait $hold_pid
 after=$(ctl usage | head -1 | awk '{print $1}')
 check "released allocation disappears from relay usage ($before -> $after)" test "$after" = "$before"
-events=$(ip netns exec "$NS_S" redis-cli -p $REDIS_PORT xrange dpturn:events - + | grep -cE '^(create|refresh|perm|chan|delete)$')
+events=$(ip netns exec "$NS_S" redis-cli -p $REDIS_PORT xrange dpturn:events:e2e - + | grep -cE '^(create|refresh|perm|chan|delete)$')
 check "Redis change stream has create/refresh/perm/chan/delete events ($events)" test "$events" -gt 10
 for t in create perm chan delete; do
-  check "stream has '$t' events" bash -c "ip netns exec $NS_S redis-cli -p $REDIS_PORT xrange dpturn:events - + | grep -qx $t"
+  check "stream has '$t' events" bash -c "ip netns exec $NS_S redis-cli -p $REDIS_PORT xrange dpturn:events:e2e - + | grep -qx $t"
 done
 
 # TLS certificate reload without restart (SIGHUP), docs/configuration.md.

@@ -27,6 +27,9 @@ Topology (the port: 192.0.2.10/24, gateway 192.0.2.1, relay IPs .10 and .11):
      perm 192.0.2.10 (A's relay IP); chan 0x4002 -> A's relay 192.0.2.10:49200
   C  client 198.51.100.30:50002  relay 192.0.2.10:49400  slot 2
      perm 203.0.113.7 expired, perm 203.0.113.8 live; chan 0x4000 -> 203.0.113.8:8000 expired
+     (the snapshot reader, common/state/store.cpp, loads live permissions
+     and channels only: C's expired ones never reach the tables; entries
+     that expire while held are tests/dataplane/fastpath_test.cpp's)
   E  client 198.51.100.50:50004  relay 192.0.2.11:49600  slot 3
      perm 192.0.2.10 (A's relay IP); no channel
   D  client 198.51.100.40:50003  relay 192.0.2.10:49500: expired 5 s ago. Its
@@ -63,6 +66,7 @@ B = dict(id="golden/192.0.2.11:49300", client=("198.51.100.20", 50001), relay=(R
 C = dict(id="golden/192.0.2.10:49400", client=("198.51.100.30", 50002), relay=(SERVER, 49400), slot=2)
 E = dict(id="golden/192.0.2.11:49600", client=("198.51.100.50", 50004), relay=(RELAY2, 49600), slot=3)
 D = dict(id="golden/192.0.2.10:49500", client=("198.51.100.40", 50003), relay=(SERVER, 49500))
+OTHER = dict(id="other/192.0.2.99:49700", client=("198.51.100.60", 50005), relay=("192.0.2.99", 49700))
 P1 = ("203.0.113.5", 6000)
 P2 = ("192.0.2.50", 7000)  # on link: its own neighbour entry
 P3 = ("203.0.113.7", 9000)  # C's expired permission
@@ -212,10 +216,10 @@ def build():
     punted(from_client(D, channel_data(0x4000, payload(20, 8))), "unknown_flow")
     # 9. A channel A never bound.
     punted(from_client(A, channel_data(0x4ABC, payload(20, 9))), "unknown_flow")
-    # 10. C's channel expired (its permission is live).
-    punted(from_client(C, channel_data(0x4000, payload(20, 10))), "expired")
-    # 11. P3 -> C's relay: C's permission for P3 expired.
-    punted(inbound(P3, C["relay"], payload(20, 11)), "expired")
+    # 10. C's channel expired (its permission is live): not loaded.
+    punted(from_client(C, channel_data(0x4000, payload(20, 10))), "unknown_flow")
+    # 11. P3 -> C's relay: C's permission for P3 expired: not loaded.
+    punted(inbound(P3, C["relay"], payload(20, 11)), "unknown_flow")
     # 12. IPv4 total length beyond the frame.
     dropped(inbound(P1, A["relay"], payload(20, 12), len=20 + 8 + 20 + 10), "malformed")
     # 13. Truncated UDP: UDP length beyond the IPv4 payload.
@@ -256,19 +260,19 @@ def redis_commands(now):
     def q(s):
         return '"' + s + '"'
 
-    def alloc(a, expires):
-        rec = dict(id=a["id"], instance="golden", transport="udp",
+    def alloc(a, expires, instance="golden"):
+        rec = dict(id=a["id"], instance=instance, transport="udp",
                    client="%s:%d" % a["client"], server="%s:%d" % (SERVER, TURN_PORT),
                    relay="%s:%d" % a["relay"], username="alice", realm="golden.test", expires=str(expires))
         out.append("HSET " + q("dpturn:alloc:" + a["id"]) + " " +
                    " ".join(k + " " + q(v) for k, v in rec.items()))
-        out.append("ZADD dpturn:allocs %d %s" % (expires, q(a["id"])))
+        out.append("ZADD dpturn:allocs:%s %d %s" % (instance, expires, q(a["id"])))
 
     def perm(a, ip, expires):
-        out.append("HSET %s %s %d" % (q("dpturn:alloc:" + a["id"] + ":perm"), q(ip), expires))
+        out.append("HSET %s %s %d" % (q("dpturn:alloc:" + a["id"]), q("perm:" + ip), expires))
 
     def chan(a, number, peer, expires):
-        out.append("HSET %s %d %s" % (q("dpturn:alloc:" + a["id"] + ":chan"), number,
+        out.append("HSET %s %s %s" % (q("dpturn:alloc:" + a["id"]), q("chan:%d" % number),
                                       q("%s:%d %d" % (peer[0], peer[1], expires))))
 
     live = now + 600
@@ -290,8 +294,13 @@ def redis_commands(now):
     perm(E, SERVER, live)
     perm(D, P1[0], live)
     chan(D, 0x4000, P1, live)
-    # The stream exists (a control plane writes it before any record).
-    out.append('XADD dpturn:events * type resync id golden')
+    # Another host's allocation in the same store: this data plane follows
+    # only its own instance ("golden"), so it never loads it.
+    alloc(OTHER, live, instance="other")
+    chan(OTHER, 0x4000, P1, live)
+    # The streams exist (a control plane writes them before any record).
+    out.append('XADD dpturn:events:golden * type resync id golden')
+    out.append('XADD dpturn:events:other * type resync id other')
     return "\n".join(out) + "\n"
 
 
@@ -312,6 +321,7 @@ def dp_conf(redis_port, stats_file):
         "channels=4096",
         "mbufs=2047",
         "stats-file=%s" % stats_file,
+        "instance-id=golden",
     ]) + "\n"
 
 

@@ -85,7 +85,7 @@ NOW=$(date +%s)
 if ! R <"$TMP/state.redis" >"$TMP/redis-load.log" 2>&1 || grep -q '^ERR' "$TMP/redis-load.log"; then
   echo "FAIL: loading the state into redis"; cat "$TMP/redis-load.log"; exit 1
 fi
-echo "redis on 127.0.0.1:$RPORT: $(R zcard dpturn:allocs) allocation record(s) in dpturn:allocs"
+echo "redis on 127.0.0.1:$RPORT: $(R zcard dpturn:allocs:golden) allocation record(s) in dpturn:allocs:golden, $(R zcard dpturn:allocs:other) of another instance"
 
 # ---- 2. turn-dataplane ------------------------------------------------------------
 # shellcheck disable=SC2086  # EAL_MEM is a word list
@@ -103,7 +103,8 @@ done
 if [ "$started" != 1 ]; then
   echo "FAIL: turn-dataplane did not start"; cat "$TMP/dp.log"; exit 1
 fi
-grep -q 'sync: snapshot: 4 allocation(s)' "$TMP/dp.log" || fail "snapshot loaded 4 allocations (dp.log: $(grep snapshot "$TMP/dp.log"))"
+grep -qE 'sync: snapshot of instance golden from [^ ]+: 4 allocation\(s\)' "$TMP/dp.log" \
+  || fail "snapshot loaded golden's 4 live allocations, not the other instance's (dp.log: $(grep snapshot "$TMP/dp.log"))"
 grep -q 'port 0 net_pcap0 (02:70:63:61:70:00)' "$TMP/dp.log" \
   || fail "port 0's MAC is gen.py's PORT_MAC 02:70:63:61:70:00 ($(grep -o 'port 0 [^ ]* ([^)]*)' "$TMP/dp.log"))"
 
@@ -144,6 +145,9 @@ while read -r key field want; do
 done <"$TMP/expected_traffic.txt"
 [ "$(R exists 'dpturn:alloc:golden/192.0.2.10:49400:traffic')" = 0 ] \
   || fail "no traffic counted for C (nothing of it was fast-pathed)"
+# Its status (state::DataplaneStatus) under its instance: its own 4 only.
+[ "$(R hget dpturn:dataplane:golden allocations)" = 4 ] \
+  || fail "dpturn:dataplane:golden allocations = $(R hget dpturn:dataplane:golden allocations), expected 4"
 
 t1=$(date +%s.%N)
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
