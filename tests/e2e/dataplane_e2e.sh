@@ -54,13 +54,13 @@ check "channels: >= 99% of relayed packets on the fast path ($share%)" python3 -
 # turn-control sees the data plane: status lists it, /metrics counts the fast path.
 sleep 1.5  # the data plane publishes its counters every second
 status=$(ctl status); echo "$status" | tail -3
-check "turnctl status lists the data plane as up" grep -qE "^  dp-e2e	up	1 worker" <<<"$status"
+check "turnctl status lists the data plane as up" grep -qE "^  $E2E_INSTANCE	up	1 worker" <<<"$status"
 metrics=$(ctl metrics)
 check "/metrics counts fast-path packets from the data plane" \
-  grep -qE '^dpturn_relayed_packets_total\{direction="to_peer",path="fast",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
+  grep -qE '^dpturn_relayed_packets_total\{direction="to_peer",path="fast",dataplane="'"$E2E_INSTANCE"'"\} [1-9]' <<<"$metrics"
 check "/metrics counts fast-path bytes from the data plane" \
-  grep -qE '^dpturn_relayed_bytes_total\{direction="to_peer",path="fast",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
-check "/metrics has the data plane's per-worker load" grep -qE '^dpturn_dataplane_polls_total\{worker="0",result="busy",dataplane="dp-e2e"\} [1-9]' <<<"$metrics"
+  grep -qE '^dpturn_relayed_bytes_total\{direction="to_peer",path="fast",dataplane="'"$E2E_INSTANCE"'"\} [1-9]' <<<"$metrics"
+check "/metrics has the data plane's per-worker load" grep -qE '^dpturn_dataplane_polls_total\{worker="0",result="busy",dataplane="'"$E2E_INSTANCE"'"\} [1-9]' <<<"$metrics"
 
 before=$(dp_stats)
 check "Send indications: zero loss through turn-dataplane" uclient send -s

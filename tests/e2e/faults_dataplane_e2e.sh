@@ -140,9 +140,9 @@ stop_pid "$PID_dataplane" KILL
 log "turn-dataplane SIGKILLed"
 t_start=$(date +%s%N)
 dp_start || fail "turn-dataplane restarts with its TAP"
-for _ in $(seq 1 100); do grep -q "snapshot: " "$E2E_TMP/dataplane.log" && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -q "snapshot of instance" "$E2E_TMP/dataplane.log" && break; sleep 0.1; done
 t_synced=$(date +%s%N)
-resync=$(grep -o "snapshot: [0-9]* allocation(s) in [0-9]* ms" "$E2E_TMP/dataplane.log" | tail -1)
+resync=$(grep -oE "snapshot of instance [^ ]+ from [^ ]+ [0-9]+ allocation\(s\) in [0-9]+ ms" "$E2E_TMP/dataplane.log" | tail -1)
 echo "turn-dataplane restart: $resync; process start to synced $(( (t_synced - t_start) / 1000000 )) ms"
 check "turn-dataplane resynced from Redis after restart ($resync)" test -n "$resync"
 sleep 1
