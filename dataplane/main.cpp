@@ -104,6 +104,11 @@ int telemetry_stats(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "sync_events", s.events.load());
   rte_tel_data_add_dict_u64(d, "sync_lag_ms", s.lag_ms.load());
   rte_tel_data_add_dict_u64(d, "sync_snapshot_us", s.last_snapshot_us.load());
+  rte_tel_data_add_dict_u64(d, "sync_snapshots", s.snapshots.load());
+  rte_tel_data_add_dict_u64(d, "sync_disconnects", s.disconnects.load());
+  rte_tel_data_add_dict_u64(d, "sync_kept_unconfirmed", s.kept_unconfirmed.load());
+  rte_tel_data_add_dict_u64(d, "sync_unconfirmed", s.unconfirmed.load());
+  rte_tel_data_add_dict_u64(d, "sync_bad_events", s.bad_events.load());
   return 0;
 }
 

@@ -170,10 +170,21 @@ void Client::check_switch() {
       raw = nullptr;
       // ["message", "+switch-master", "<name> <old ip> <old port> <new ip> <new port>"]
       if (m.type == Reply::Type::Array && m.elements.size() == 3 && m.elements[0].str == "message") {
+        // "<name> <old ip> <old port> <new ip> <new port>"; a switch to
+        // the master we are on already (we connected after it) is no news.
         const std::string& payload = m.elements[2].str;
         if (payload.compare(0, ep_.master.size() + 1, ep_.master + " ") == 0) {
-          ++stats_.switch_messages;
-          switched_ = true;
+          auto sp = payload.rfind(' ');
+          auto sp2 = sp == std::string::npos || sp == 0 ? std::string::npos : payload.rfind(' ', sp - 1);
+          bool same = false;
+          if (sp2 != std::string::npos) {
+            std::string ip = payload.substr(sp2 + 1, sp - sp2 - 1), port = payload.substr(sp + 1);
+            same = ctx_ && (ip == master_.host || "[" + ip + "]" == master_.host) && port == std::to_string(master_.port);
+          }
+          if (!same) {
+            ++stats_.switch_messages;
+            switched_ = true;
+          }
         }
       }
     }
@@ -235,8 +246,11 @@ void Client::connect() {
 
 void Client::append_argv(int argc, const char** argv, const size_t* lens) {
   if (pending_ == 0 && ctx_ && master_switched()) {
+    // Not reconnected here: the caller decides what a new master means
+    // (turn-control rewrites its records, a data plane takes a snapshot).
+    std::string at = where();
     disconnect();
-    connect();  // the sentinels name the new master; throws if none
+    throw Error("redis " + at + ": the sentinels switched master '" + ep_.master + "'; connect again");
   }
   if (!ctx_) throw Error(ep_.describe() + ": not connected");
   if (redisAppendCommandArgv(ctx_, argc, argv, lens) != REDIS_OK) {

@@ -99,7 +99,7 @@ public:
 
   // True once a +switch-master for our master has been seen since connect()
   // (sentinel form; never blocks). command() and append() check it first
-  // and reconnect, so callers rarely need it.
+  // and throw (disconnected): the caller connects again, to the new master.
   [[nodiscard]] bool master_switched();
 
   // "host:port" of the connected master ("" when not connected).

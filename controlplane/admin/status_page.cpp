@@ -149,7 +149,15 @@ constexpr std::string_view kJs = R"js('use strict';
     $('threads').textContent = s.threads;
     $('allocation-count').textContent = s.allocations;
     $('relay').textContent = (s.relay_ips || []).join(', ') + ' ports ' + s.relay_ports;
+    const st = s.state_store || {};
     $('state-redis').replaceChildren(redisBadge(s.state_redis));
+    if (st.endpoint) {
+      // Degraded: calls still connect (kernel path); events wait in a bounded queue.
+      $('state-redis').append(el('span', {class: 'muted', id: 'state-store-detail'},
+        ' ' + (st.connected ? 'master ' + st.master : 'degraded: calls on the kernel path') +
+        ', ' + st.queue_depth + '/' + st.queue_limit + ' queued' +
+        (st.master_changes ? ', ' + st.master_changes + ' failover(s)' : '')));
+    }
     $('userdb-redis').replaceChildren(redisBadge(s.userdb_redis));
     const dps = s.dataplanes || [];
     $('dataplanes').replaceChildren(dps.length === 0 ? el('span', {class: 'muted'}, 'none (kernel path)')

@@ -174,8 +174,21 @@ int main(int argc, char** argv) {
     json s = call("GET", "/api/v1/status");
     std::cout << "dpturn " << s["version"].get<std::string>() << ", realm " << s["realm"].get<std::string>() << ", "
               << s["threads"] << " thread(s), " << s["allocations"] << " allocation(s)\n";
-    std::cout << "state redis: " << s["state_redis"].get<std::string>()
-              << ", user db redis: " << s["userdb_redis"].get<std::string>() << "\n";
+    std::cout << "instance " << s.value("instance", std::string("?")) << "; state store: ";
+    const json& st = s.contains("state_store") ? s["state_store"] : json::object();
+    if (!st.contains("endpoint")) {
+      std::cout << "off";
+    } else if (st["connected"].get<bool>()) {
+      std::cout << "connected, master " << st["master"].get<std::string>() << " (" << st["endpoint"].get<std::string>()
+                << ")";
+    } else {
+      std::cout << "DEGRADED: unreachable (" << st["endpoint"].get<std::string>() << ": "
+                << st["last_error"].get<std::string>() << "); new calls relay on the kernel path";
+    }
+    if (st.contains("queue_depth"))
+      std::cout << "; " << st["queue_depth"] << " event(s) queued of " << st["queue_limit"] << ", " << st["resyncs"]
+                << " resync(s), " << st["master_changes"] << " master change(s), " << st["overflows"] << " overflow(s)";
+    std::cout << "\nuser db redis: " << s["userdb_redis"].get<std::string>() << "\n";
     std::cout << "relay: ";
     for (const auto& ip : s["relay_ips"]) std::cout << ip.get<std::string>() << " ";
     std::cout << "ports " << s["relay_ports"].get<std::string>() << "\nlisteners:\n";
@@ -190,7 +203,9 @@ int main(int argc, char** argv) {
       for (const auto& d : s["dataplanes"])
         std::cout << "  " << d["instance"].get<std::string>() << "\t" << (d["up"].get<bool>() ? "up" : "STALE") << "\t"
                   << d["workers"] << " worker(s), " << d["allocations"] << " allocation(s), rx " << d["rx_packets"]
-                  << ", tx " << d["tx_packets"] << ", sync lag " << d["sync_lag_ms"] << " ms\n";
+                  << ", tx " << d["tx_packets"] << ", sync lag " << d["sync_lag_ms"] << " ms, "
+                  << d.value("snapshots", 0) << " snapshot(s), " << d.value("store_disconnects", 0)
+                  << " store loss(es)\n";
     } else {
       std::cout << "data planes: none (media relayed by turn-control on kernel sockets)\n";
     }

@@ -169,6 +169,7 @@ void StateSync::settle_unconfirmed(bool all) {
       ++it;
     }
   }
+  stats_.unconfirmed = unconfirmed_.size();
 }
 
 void StateSync::snapshot() {
@@ -206,6 +207,7 @@ void StateSync::snapshot() {
       tables_.remove_allocation(id);
     }
   }
+  stats_.unconfirmed = unconfirmed_.size();
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   stats_.snapshots++;
   stats_.last_snapshot_allocations = loaded;
@@ -230,6 +232,7 @@ void StateSync::tail() {
     apply(*e);
     stats_.events++;
   }
+  stats_.unconfirmed = unconfirmed_.size();
   if (entries.empty()) return;
   // Lag: stream ids start with the producer's millisecond clock.
   uint64_t ms = std::strtoull(last_id_.c_str(), nullptr, 10);
@@ -322,7 +325,7 @@ void StateSync::run() {
         }
         client_->disconnect();
         for (int i = 0; i < backoff_ms / 50 && !stop_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        backoff_ms = std::min(backoff_ms * 2, 2000);
+        backoff_ms = std::min(backoff_ms * 2, 500);  // a failover takes ~3 s: look again soon
         continue;
       }
     }

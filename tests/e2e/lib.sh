@@ -32,6 +32,7 @@ NS_R="dpt-r-$E2E_ID"   # router (dp_topology_up)
 E2E_TMP=$(mktemp -d /tmp/dpturn-e2e.XXXXXX)
 E2E_PIDS=()
 E2E_DPDK_PREFIXES=()   # DPDK --file-prefix values to remove from /var/run/dpdk at the end
+E2E_EXTRA_NS=()        # more namespaces a test made (fleet_lib.sh), deleted at the end
 E2E_FAILS=0
 E2E_PASSES=0
 
@@ -267,7 +268,9 @@ make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
 
 cleanup() {
   for pid in "${E2E_PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
-  for ns in "$NS_S" "$NS_C" "$NS_P" "$NS_R"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "$NS_S" "$NS_C" "$NS_P" "$NS_R" "${E2E_EXTRA_NS[@]:-}"; do
+    [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
+  done
   dpdk_prefix_clean "${E2E_DPDK_PREFIXES[@]:-}"
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$E2E_FAILS" -gt 0 ]; then
     log "logs kept in $E2E_TMP"

@@ -221,7 +221,11 @@ TEST(RedisClient, FollowsAFailoverThroughSwitchMaster) {
   }
   ASSERT_TRUE(switched) << "no +switch-master within 10 s";
   EXPECT_EQ(c.stats().switch_messages, 1u);
-  // The next command goes to the new master, found again through the sentinel.
+  // The next command says so (disconnected); connecting again finds the
+  // new master through the sentinel.
+  EXPECT_THROW(c.command({"SET", "after", "1"}), Error);
+  EXPECT_FALSE(c.connected());
+  c.connect();
   EXPECT_EQ(c.command({"SET", "after", "1"}).str, "OK");
   EXPECT_EQ(c.where(), "127.0.0.1:" + std::to_string(r.port()));
   EXPECT_NE(c.run_id(), run_id);
