@@ -140,6 +140,58 @@ json allocation_json(const AllocationInfo& a, const Usage& u, uint64_t now) {
           {"to_client", u.to_client.to_json()}};
 }
 
+// One allocation as the store holds it (the fleet view: any instance's).
+json allocation_json(const state::AllocationState& s, const state::TrafficRecord& t, uint64_t now) {
+  json perms = json::array(), chans = json::array();
+  for (const auto& p : s.permissions)
+    perms.push_back({{"peer", p.peer.to_string()}, {"expires_in_s", p.expires_s > now ? p.expires_s - now : 0}});
+  for (const auto& c : s.channels)
+    chans.push_back({{"channel", c.number}, {"peer", c.peer.to_string()},
+                     {"expires_in_s", c.expires_s > now ? c.expires_s - now : 0}});
+  Usage u;
+  u.add_kernel(t.kernel);
+  u.add_fast(t.fast);
+  const auto& r = s.record;
+  return {{"id", r.id},
+          {"instance", r.instance},
+          {"transport", transport_name(r.transport)},
+          {"client", r.client.to_string()},
+          {"server", r.server.to_string()},
+          {"relay", r.relay.to_string()},
+          {"relay_advertised", r.relay.to_string()},
+          {"username", r.username},
+          {"realm", r.realm},
+          {"lifetime_remaining_s", r.expires_s > now ? r.expires_s - now : 0},
+          {"permissions", perms},
+          {"channels", chans},
+          {"to_peer", u.to_peer.to_json()},
+          {"to_client", u.to_client.to_json()}};
+}
+
+// Per-user totals of a list of allocations (their JSON).
+json users_json(const json& allocations) {
+  std::map<std::string, std::pair<size_t, Usage>> by_user;
+  for (const auto& a : allocations) {
+    auto& [count, total] = by_user[a["username"].get<std::string>()];
+    ++count;
+    auto add = [](PathCounters& pc, const json& d) {
+      pc.kernel_packets += d["kernel_packets"].get<uint64_t>();
+      pc.kernel_bytes += d["kernel_bytes"].get<uint64_t>();
+      pc.fastpath_packets += d["fastpath_packets"].get<uint64_t>();
+      pc.fastpath_bytes += d["fastpath_bytes"].get<uint64_t>();
+    };
+    add(total.to_peer, a["to_peer"]);
+    add(total.to_client, a["to_client"]);
+  }
+  json users = json::array();
+  for (const auto& [name, cu] : by_user)
+    users.push_back({{"username", name},
+                     {"allocations", cu.first},
+                     {"to_peer", cu.second.to_peer.to_json()},
+                     {"to_client", cu.second.to_client.to_json()}});
+  return users;
+}
+
 // Every data plane's status (state::DataplaneStatus, rewritten every
 // second) with its age; none when the store is away (the state gauges say why).
 struct DataplaneView {
@@ -438,8 +490,12 @@ void AdminServer::routes() {
 
   // "TURN relay usage": packets and bytes each way, kernel path plus fast
   // path, per allocation and per user (docs/admin-api.md).
-  s.Get("/api/v1/allocations", [this](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/v1/allocations", [this](const httplib::Request& req, httplib::Response& res) {
     auto now = static_cast<uint64_t>(std::time(nullptr));
+    std::string scope = req.has_param("scope") ? req.get_param_value("scope") : "instance";
+    if (scope == "fleet") return fleet_allocations(res, now);
+    if (scope != "instance")
+      return error(res, 400, "scope '" + scope + "': expected 'instance' (this turn-control's) or 'fleet' (every instance's, from the state store)");
     auto allocs = rt_.shared().registry.snapshot();
     std::vector<Usage> usage(allocs.size());
     for (size_t i = 0; i < allocs.size(); ++i) {
@@ -451,20 +507,14 @@ void AdminServer::routes() {
     }
     std::string fastpath = read_fastpath_usage(cfg_, allocs, usage);
     json list = json::array();
-    std::map<std::string, std::pair<size_t, Usage>> by_user;
-    for (size_t i = 0; i < allocs.size(); ++i) {
-      list.push_back(allocation_json(*allocs[i], usage[i], now));
-      auto& [count, total] = by_user[allocs[i]->username];
-      ++count;
-      total += usage[i];
-    }
-    json users = json::array();
-    for (const auto& [name, cu] : by_user)
-      users.push_back({{"username", name},
-                       {"allocations", cu.first},
-                       {"to_peer", cu.second.to_peer.to_json()},
-                       {"to_client", cu.second.to_client.to_json()}});
-    reply(res, 200, {{"allocations", list}, {"count", list.size()}, {"users", users}, {"fastpath_counters", fastpath}});
+    for (size_t i = 0; i < allocs.size(); ++i) list.push_back(allocation_json(*allocs[i], usage[i], now));
+    json users = users_json(list);
+    reply(res, 200, {{"scope", "instance"},
+                     {"instance", cfg_.instance_id},
+                     {"allocations", list},
+                     {"count", list.size()},
+                     {"users", users},
+                     {"fastpath_counters", fastpath}});
   });
 
   // TURN server registry (docs/admin-api.md).
@@ -571,6 +621,43 @@ private:
 };
 
 }  // namespace
+
+void AdminServer::fleet_allocations(httplib::Response& res, uint64_t now) const {
+  if (!cfg_.state_redis.enabled)
+    return error(res, 400, "scope 'fleet' reads every instance's allocations from the state store; state-redis is not set");
+  try {
+    redis::Client c(cfg_.state_redis);
+    c.connect();
+    // Instances seen within an allocation's longest life: a dead instance's
+    // allocations stay listed until they expire (or are adopted).
+    auto instances = state::read_instances(c, now, cfg_.max_allocate_lifetime_s + state::kRecordGraceS);
+    std::map<std::string, state::MembershipRecord> members;
+    for (auto& m : state::read_members(c)) members[m.instance] = std::move(m);
+    json list = json::array(), per_instance = json::array();
+    uint64_t malformed = 0;
+    for (const auto& inst : instances) {
+      auto snap = state::read_snapshot(c, inst, now);
+      malformed += snap.malformed;
+      std::vector<std::string> ids;
+      for (const auto& a : snap.allocations) ids.push_back(a.record.id);
+      auto traffic = state::read_traffic(c, ids);
+      for (size_t i = 0; i < snap.allocations.size(); ++i) list.push_back(allocation_json(snap.allocations[i], traffic[i], now));
+      auto m = members.find(inst);
+      per_instance.push_back({{"instance", inst},
+                              {"allocations", snap.allocations.size()},
+                              {"state", m == members.end() ? "gone" : std::string(state::member_state_name(m->second.state))}});
+    }
+    reply(res, 200, {{"scope", "fleet"},
+                     {"instances", per_instance},
+                     {"allocations", list},
+                     {"count", list.size()},
+                     {"users", users_json(list)},
+                     {"malformed_records", malformed},
+                     {"fastpath_counters", "redis"}});
+  } catch (const std::exception& e) {
+    error(res, 503, std::string("scope 'fleet' needs the state store: ") + e.what());
+  }
+}
 
 std::string AdminServer::metrics() const {
   Exposition m;

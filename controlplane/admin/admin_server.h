@@ -43,6 +43,8 @@ public:
 
 private:
   void routes();
+  // GET /api/v1/allocations?scope=fleet: every instance's, from the store.
+  void fleet_allocations(httplib::Response& res, uint64_t now) const;
   void page_routes();
   [[nodiscard]] bool token_ok(const std::string& token) const;
   [[nodiscard]] bool session_ok(const httplib::Request& req);

@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include <csignal>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -36,8 +37,9 @@ int usage(int code) {
          "commands:\n"
          "  status                       listeners, realm, relay addresses, Redis\n"
          "  health                       exit 0 when healthy, 1 otherwise\n"
-         "  usage [--json]               TURN relay usage: live allocations and per-user totals,\n"
-         "                               packets/bytes each way, kernel path + data-plane fast path\n"
+         "  usage [--fleet] [--json]     TURN relay usage: live allocations and per-user totals,\n"
+         "                               packets/bytes each way, kernel path + data-plane fast path;\n"
+         "                               --fleet: every instance's, from the state store\n"
          "  user list                    credentials in the local database\n"
          "  user add NAME [--password P] create (random password printed if none given)\n"
          "  user del NAME                delete\n"
@@ -217,7 +219,8 @@ int main(int argc, char** argv) {
     return h["status"] == "ok" ? 0 : 1;
   }
   if (cmd == "usage") {
-    json u = call("GET", "/api/v1/allocations");
+    bool fleet = std::find(args.begin(), args.end(), "--fleet") != args.end();
+    json u = call("GET", fleet ? "/api/v1/allocations?scope=fleet" : "/api/v1/allocations");
     if (as_json) {
       std::cout << u.dump(2) << "\n";
       return 0;
@@ -232,13 +235,21 @@ int main(int argc, char** argv) {
       return "to peer " + dir(a["to_peer"]) + ", to client " + dir(a["to_client"]);
     };
     std::string fastpath = u.value("fastpath_counters", "off");
+    if (fleet) {
+      std::cout << "fleet: " << u["instances"].size() << " instance(s)";
+      for (const auto& i : u["instances"])
+        std::cout << "; " << i["instance"].get<std::string>() << " " << i["state"].get<std::string>() << " "
+                  << i["allocations"] << " allocation(s)";
+      std::cout << "\n";
+    }
     std::cout << u["count"] << " active allocation(s); packets and bytes relayed: turn-control's kernel path + "
               << (fastpath == "redis" ? "the data planes' fast path (from Redis)"
                   : fastpath == "off" ? "no fast path (no state-redis)"
                                       : "fast path NOT COUNTED (Redis " + fastpath + ")")
               << "\n";
     for (const auto& a : u["allocations"]) {
-      std::cout << "  " << a["username"].get<std::string>() << "  " << a["transport"].get<std::string>() << " "
+      std::cout << "  " << (fleet ? a["instance"].get<std::string>() + "  " : "") << a["username"].get<std::string>()
+                << "  " << a["transport"].get<std::string>() << " "
                 << a["client"].get<std::string>() << " -> relay " << a["relay_advertised"].get<std::string>()
                 << "  lifetime " << age(a["lifetime_remaining_s"]) << "  " << both(a) << "\n";
       for (const auto& p : a["permissions"]) std::cout << "      permission " << p["peer"].get<std::string>() << "\n";

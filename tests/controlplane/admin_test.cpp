@@ -669,6 +669,77 @@ TEST_F(AdminApi, RelayUsageSumsTheKernelPathAndTheFastPathPerAllocationAndPerUse
   EXPECT_TRUE(seen) << away.text;
 }
 
+TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
+  auto none = call("GET", "/api/v1/allocations?scope=fleet");
+  EXPECT_EQ(none.status, 400) << none.text;
+  EXPECT_NE(none.text.find("state-redis is not set"), std::string::npos) << none.text;
+  auto bad = call("GET", "/api/v1/allocations?scope=planet");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.text.find("scope 'planet'"), std::string::npos) << bad.text;
+
+  auto redis = std::make_unique<RedisServer>();
+  ASSERT_TRUE(redis->up());
+  start_with({"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\"", "instance-id=host-a"});
+  SocketAddress relay;
+  auto mine = allocated(&relay);
+  // Another host's allocation and membership, written as its turn-control
+  // would (the typed writers of common/state).
+  redis::Client rc(redis->endpoint());
+  rc.connect();
+  auto now = static_cast<uint64_t>(std::time(nullptr));
+  state::AllocationRecord other;
+  other.instance = "host-b";
+  other.id = state::allocation_id("host-b", "198.51.100.20:50000");
+  other.client = *SocketAddress::parse("203.0.113.7:40000");
+  other.server = *SocketAddress::parse("198.51.100.20:3478");
+  other.relay = *SocketAddress::parse("198.51.100.20:50000");
+  other.username = "carol";
+  other.realm = kRealm;
+  other.expires_s = now + 300;
+  state::append_event(rc, "host-b", state::Event::create(other), other.expires_s);
+  state::append_event(rc, "host-b", state::Event::channel_bound(other.id, {0x4001, *SocketAddress::parse("203.0.113.9:5000"), now + 300}),
+                      other.expires_s);
+  state::append_fast_traffic(rc, other.id, {7, 700, 8, 800});
+  state::MembershipRecord m;
+  m.instance = "host-b";
+  m.state = state::MemberState::Draining;
+  m.updated_ms = now * 1000;
+  m.started_s = now;
+  state::append_membership(rc, m, 60000, now);
+  for (const auto& r : rc.replies()) ASSERT_FALSE(r.is_error()) << r.str;
+  // Ours reaches the store within a second (and our membership with it).
+  for (int i = 0; i < 40 && rc.command({"ZCARD", state::alloc_index_key("host-a")}).integer == 0; ++i) sleep_ms(50);
+  for (int i = 0; i < 40 && rc.command({"EXISTS", state::member_key("host-a")}).integer == 0; ++i) sleep_ms(50);
+
+  auto f = call("GET", "/api/v1/allocations?scope=fleet");
+  ASSERT_EQ(f.status, 200) << f.text;
+  EXPECT_EQ(f.body["scope"], "fleet");
+  EXPECT_EQ(f.body["count"], 2) << f.text;
+  std::map<std::string, json> inst;
+  for (const auto& i : f.body["instances"]) inst[i["instance"].get<std::string>()] = i;
+  EXPECT_EQ(inst["host-a"]["state"], "serving");
+  EXPECT_EQ(inst["host-a"]["allocations"], 1);
+  EXPECT_EQ(inst["host-b"]["state"], "draining");
+  std::map<std::string, json> by_id;
+  for (const auto& a : f.body["allocations"]) by_id[a["id"].get<std::string>()] = a;
+  ASSERT_TRUE(by_id.count(other.id)) << f.text;
+  EXPECT_EQ(by_id[other.id]["instance"], "host-b");
+  EXPECT_EQ(by_id[other.id]["username"], "carol");
+  EXPECT_EQ(by_id[other.id]["channels"][0]["channel"], 0x4001);
+  EXPECT_EQ(by_id[other.id]["to_peer"]["fastpath_packets"], 7);
+  EXPECT_EQ(by_id["host-a/" + relay.to_string()]["relay"], relay.to_string());
+  EXPECT_EQ(f.body["users"].size(), 2u);
+  // The instance view is still this turn-control's alone.
+  EXPECT_EQ(call("GET", "/api/v1/allocations").body["count"], 1);
+
+  // Without the store there is no fleet view: 503 and why.
+  redis.reset();
+  auto away = call("GET", "/api/v1/allocations?scope=fleet");
+  EXPECT_EQ(away.status, 503) << away.text;
+  EXPECT_NE(away.text.find("needs the state store"), std::string::npos) << away.text;
+  (void)mine;
+}
+
 TEST(TurnServerRegistry, PersistsInRedisAcrossRestartsAndInstances) {
   RedisServer redis;
   ASSERT_TRUE(redis.up()) << "redis-server (scripts/setup.sh installs it) did not start";
