@@ -124,3 +124,109 @@ store_hashes() {  # [instance]: ids whose record hash exists
 }
 # The data plane's allocation count (telemetry) [ns prefix].
 dp_allocations() { dp_stats | "$PY" -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats']['allocations'])"; }
+
+# ---- two relay hosts on one bridge, a store on a management network --------------
+#
+#   client ns C (10.77.1.2) --+                        +-- host a (NS_A): eth0 owned by turn-dataplane,
+#                             |-- router ns R: br0 ----|   TAP dpt0 10.77.0.2; mgmt m0 10.77.8.11
+#   peer ns P   (10.77.2.2) --+   10.77.0.1/24         +-- host b (NS_B): eth0 owned by turn-dataplane,
+#                                                          TAP dpt0 10.77.0.3; mgmt m0 10.77.8.12
+#   store ns ST: bridge mgmt 10.77.8.1/24 (Redis + Sentinels), linked to m0 of each host
+#
+# Hosts reach the store over the management network, not through their data
+# planes. fleet_host_up NAME IP starts a host's turn-dataplane and
+# turn-control (instance-id NAME) on the Sentinel-backed store.
+NS_A="dpt-a-$E2E_ID" NS_B="dpt-b-$E2E_ID" NS_ST="dpt-st-$E2E_ID"
+SRV_A=10.77.0.2 SRV_B=10.77.0.3 MGMT=10.77.8.1
+
+fleet_topology_up() {
+  E2E_EXTRA_NS+=("$NS_A" "$NS_B" "$NS_ST")
+  for ns in "$NS_R" "$NS_A" "$NS_B" "$NS_C" "$NS_P" "$NS_ST"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  ip -n "$NS_R" link add br0 type bridge
+  ip link add ra netns "$NS_R" type veth peer name eth0 netns "$NS_A"
+  ip link add rb netns "$NS_R" type veth peer name eth0 netns "$NS_B"
+  ip link add r1 netns "$NS_R" type veth peer name eth0 netns "$NS_C"
+  ip link add r2 netns "$NS_R" type veth peer name eth0 netns "$NS_P"
+  for i in ra rb; do ip -n "$NS_R" link set "$i" master br0; ip -n "$NS_R" link set "$i" up; done
+  ip -n "$NS_R" addr add 10.77.0.1/24 dev br0
+  ip -n "$NS_R" addr add 10.77.1.1/24 dev r1
+  ip -n "$NS_R" addr add 10.77.2.1/24 dev r2
+  ip -n "$NS_R" link set br0 up
+  ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+  for i in ra rb r1 r2 br0; do ip -n "$NS_R" link set "$i" up; ip netns exec "$NS_R" ethtool -K "$i" tx off >/dev/null 2>&1; done
+  for pair in "$NS_C:10.77.1" "$NS_P:10.77.2"; do
+    local ns=${pair%%:*} net=${pair##*:}
+    ip -n "$ns" addr add "$net.2/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" route add default via "$net.1"
+    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
+  done
+  # The management network.
+  ip -n "$NS_ST" link add mgmt type bridge
+  ip -n "$NS_ST" addr add "$MGMT/24" dev mgmt
+  ip -n "$NS_ST" link set mgmt up
+  local n=11
+  for ns in "$NS_A" "$NS_B"; do
+    ip link add "m$n" netns "$NS_ST" type veth peer name m0 netns "$ns"
+    ip -n "$NS_ST" link set "m$n" master mgmt
+    ip -n "$NS_ST" link set "m$n" up
+    ip -n "$ns" addr add "10.77.8.$n/24" dev m0
+    ip -n "$ns" link set m0 up
+    ip -n "$ns" link set eth0 up
+    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
+    n=$((n + 1))
+  done
+}
+
+# fleet_host_up NAME IP [EXTRA_TC_LINES]: turn-dataplane + turn-control of one host.
+fleet_host_up() {
+  local name=$1 ip=$2 ns prefix
+  ns=$(fleet_ns "$name")
+  prefix="dpf$E2E_ID$name"
+  E2E_DPDK_PREFIXES+=("$prefix")
+  cat >"$E2E_TMP/dp-$name.conf" <<CONF
+ip=$ip/24
+gateway=10.77.0.1
+listening-port=3478
+min-port=49152
+max-port=65535
+legacy-channel-range
+tap=dpt0
+state-redis="$STORE_SENTINEL"
+instance-id=$name
+allocations=4096
+channels=16384
+CONF
+  cat >"$E2E_TMP/tc-$name.conf" <<CONF
+listening-ip=$ip
+relay-ip=$ip
+realm=dp.e2e
+user=alice:wonderland-42
+legacy-channel-range
+state-redis="$STORE_SENTINEL"
+instance-id=$name
+server-secret=fleet-nonce-secret-0123456789
+relay-threads=1
+admin-ip=127.0.0.1
+admin-port=8080
+admin-token=$TOKEN
+${3:-}
+CONF
+  ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
+  ip -n "$ns" link set eth0 arp off
+  eal_mem 256
+  start "dataplane-$name" "$ns" "$BUILD/dataplane/turn-dataplane" -l 0-1 "${EAL_MEM[@]}" --no-pci \
+    --vdev=net_af_packet0,iface=eth0 --file-prefix="$prefix" -- -c "$E2E_TMP/dp-$name.conf"
+  for _ in $(seq 1 100); do ip -n "$ns" link show dpt0 >/dev/null 2>&1 && break; sleep 0.1; done
+  ip -n "$ns" addr add "$ip/24" dev dpt0 2>/dev/null || { fail "host $name: TAP dpt0 up"; return 1; }
+  ip -n "$ns" route replace default via 10.77.0.1 || return 1
+  ip netns exec "$ns" ethtool -K dpt0 tx off >/dev/null
+  start "turn-control-$name" "$ns" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc-$name.conf"
+  wait_port "$ns" udp "$ip:3478" 10 || { fail "host $name: turn-control listens"; return 1; }
+}
+fleet_ns() { case $1 in a) echo "$NS_A" ;; b) echo "$NS_B" ;; *) echo "dpt-$1-$E2E_ID" ;; esac; }
+hctl() {  # host turnctl args...
+  ip netns exec "$(fleet_ns "$1")" "$BUILD/controlplane/turnctl" --url http://127.0.0.1:8080 --token "$TOKEN" "${@:2}"
+}
+hdp_stats() { ip netns exec "$(fleet_ns "$1")" "$ROOT/scripts/dp-telemetry.py" --file-prefix "dpf$E2E_ID$1"; }
+hdp_allocations() { hdp_stats "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats']['allocations'])"; }
