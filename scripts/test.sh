@@ -37,9 +37,9 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
   fi
   echo "=== building build-asan (ASan+UBSan)"
   if ninja -C build-asan; then
-    # The fault suite (long e2e runs) once, in the default build.
+    # The fault and fleet suites (long e2e runs) once, in the default build.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      run_suite build-asan --no-suite faults
+      run_suite build-asan --no-suite faults --no-suite fleet
   else
     echo "build-asan: build failed"; status=1
   fi
