@@ -29,7 +29,9 @@ namespace turn::state {
 
 inline constexpr std::string_view kInstanceIndex = "dpturn:instances";
 inline constexpr std::string_view kTurnServers = "dpturn:turn-servers";
-inline constexpr size_t kEventStreamMaxLen = 1000000;  // per instance, XADD MAXLEN ~
+// Per instance, XADD MAXLEN ~: ~10 MB of store memory at most; a data plane
+// that falls further behind (its last id trimmed away) takes a snapshot.
+inline constexpr size_t kEventStreamMaxLen = 100000;
 inline constexpr uint64_t kRecordGraceS = 60;          // records outlive their expiry this long
 inline constexpr uint64_t kMemberTtlMs = 3000;         // membership: refreshed every 1 s
 inline constexpr uint64_t kDataplaneStatusTtlS = 10;   // data-plane status: rewritten every 1 s

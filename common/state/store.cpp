@@ -105,6 +105,23 @@ std::vector<StreamEntry> read_events(redis::Client& c, std::string_view instance
   return out;
 }
 
+namespace {
+// "<ms>-<seq>" as a pair; "0-0" for anything else.
+std::pair<uint64_t, uint64_t> stream_id(std::string_view id) {
+  auto dash = id.find('-');
+  auto ms = parse_u64(id.substr(0, dash));
+  auto seq = dash == std::string_view::npos ? std::optional<uint64_t>(0) : parse_u64(id.substr(dash + 1));
+  if (!ms || !seq) return {0, 0};
+  return {*ms, *seq};
+}
+}  // namespace
+
+bool stream_gap(redis::Client& c, std::string_view instance, const std::string& after) {
+  auto r = c.command({"XRANGE", event_stream_key(instance), "-", "+", "COUNT", "1"});
+  if (r.type != redis::Reply::Type::Array || r.elements.empty() || r.elements[0].elements.empty()) return false;
+  return stream_id(r.elements[0].elements[0].str) > stream_id(after);
+}
+
 std::vector<std::string> read_instances(redis::Client& c, uint64_t now_s, uint64_t max_age_s) {
   auto r = c.command({"ZRANGEBYSCORE", std::string(kInstanceIndex),
                       std::to_string(now_s > max_age_s ? now_s - max_age_s : 0), "+inf"});

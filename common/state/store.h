@@ -46,6 +46,10 @@ struct StreamEntry {
 [[nodiscard]] std::vector<StreamEntry> read_events(redis::Client& c, std::string_view instance, const std::string& after,
                                                    size_t count, int block_ms);
 
+// True when entries after `after` may have been trimmed from the instance's
+// stream (its first entry is newer): a reader must take a snapshot again.
+[[nodiscard]] bool stream_gap(redis::Client& c, std::string_view instance, const std::string& after);
+
 // Instances in the fleet index seen within `max_age_s` (the fleet-wide views).
 [[nodiscard]] std::vector<std::string> read_instances(redis::Client& c, uint64_t now_s, uint64_t max_age_s);
 // Live membership records (those whose key has not expired). Malformed ones

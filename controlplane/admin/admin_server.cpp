@@ -414,13 +414,17 @@ void AdminServer::routes() {
                           {"last_error", st.last_error},
                           {"queue_depth", st.queue_depth},
                           {"queue_limit", st.queue_limit},
+                          {"resync_pending", st.resync_pending},
                           {"lag_s", st.lag_s},
                           {"events_written", st.events_written},
                           {"overflows", st.overflows},
                           {"resyncs", st.resyncs},
                           {"replays", st.replays},
                           {"disconnects", st.disconnects},
-                          {"master_changes", st.master_changes}};
+                          {"master_changes", st.master_changes},
+                          {"refused_replicas", st.refused_replicas},
+                          {"bad_replies", st.bad_replies},
+                          {"readonly_replies", st.readonly_replies}};
             }()},
            {"instance", cfg_.instance_id},
            {"userdb_redis", rt_.userdb() ? (rt_.userdb()->healthy() ? "connected" : "unreachable") : "off"},
@@ -821,6 +825,12 @@ std::string AdminServer::metrics() const {
     m.sample("dpturn_state_disconnects_total", {}, st.disconnects);
     m.family("dpturn_state_master_changes_total", "counter", "Reconnections that found another master (failovers).");
     m.sample("dpturn_state_master_changes_total", {}, st.master_changes);
+    m.family("dpturn_state_store_refusals_total", "counter",
+             "What the state store's client refused: an address whose ROLE was not master (replica), a reply that "
+             "made no sense (bad_reply), a write refused by a demoted master (readonly); nothing was written there.");
+    m.sample("dpturn_state_store_refusals_total", {{"reason", "replica"}}, st.refused_replicas);
+    m.sample("dpturn_state_store_refusals_total", {{"reason", "bad_reply"}}, st.bad_replies);
+    m.sample("dpturn_state_store_refusals_total", {{"reason", "readonly"}}, st.readonly_replies);
   }
 
 

@@ -111,12 +111,16 @@ StateStoreStatus RedisStateStore::status() const {
   {
     std::lock_guard lock(mutex_);
     s.queue_depth = queue_.size();
+    s.resync_pending = need_resync_;
     if (!queue_.empty())
       s.lag_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - queue_.front().queued).count();
     s.master = connected_ ? master_ : "";
     s.last_error = last_error_;
     s.master_changes = master_changes_;
-    s.readonly_replies = readonly_replies_;
+    s.readonly_replies = client_stats_.readonly_replies;
+    s.refused_replicas = client_stats_.refused_replicas;
+    s.bad_replies = client_stats_.bad_replies;
+    s.switch_messages = client_stats_.switch_messages;
   }
   s.connected = connected_.load();
   s.endpoint = cfg_.state_redis.describe();
@@ -237,6 +241,7 @@ bool RedisStateStore::reconnect() {
   } catch (const redis::Error& e) {
     std::lock_guard lock(mutex_);
     last_error_ = e.what();
+    client_stats_ = client_->stats();
     return false;
   }
   std::string run_id = client_->run_id();
@@ -251,6 +256,7 @@ bool RedisStateStore::reconnect() {
   if (need_resync_) queue_.clear();
   master_ = client_->where();
   last_run_id_ = run_id;
+  client_stats_ = client_->stats();
   log_info("state: reconnected to " + cfg_.state_redis.describe() + " (master " + master_ + "); " +
            (need_resync_ ? "rewriting this instance's records" : "writing the " + std::to_string(queue_.size()) +
                                                                        " queued event(s)"));
@@ -321,7 +327,7 @@ void RedisStateStore::run() {
       client_->disconnect();
       std::lock_guard lock(mutex_);
       last_error_ = e.what();
-      readonly_replies_ = client_->stats().readonly_replies;
+      client_stats_ = client_->stats();
       // What was taken off the queue may not have landed: it goes back first.
       for (auto it = batch.rbegin(); it != batch.rend(); ++it) queue_.push_front(std::move(*it));
     }

@@ -30,12 +30,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/redis/client.h"
 #include "common/state/records.h"
 #include "controlplane/server/shared_state.h"
-
-namespace turn::redis {
-class Client;
-}
 
 namespace turn::cp {
 
@@ -45,6 +42,7 @@ struct StateStoreStatus {
   std::string endpoint;          // what is configured (redis::Endpoint::describe())
   std::string last_error;        // why the store was last lost
   size_t queue_depth = 0;
+  bool resync_pending = false;   // the next connection rewrites everything (nothing needs queueing)
   size_t queue_limit = 0;
   double lag_s = 0;              // age of the oldest queued event
   uint64_t events_written = 0;
@@ -54,6 +52,9 @@ struct StateStoreStatus {
   uint64_t disconnects = 0;      // times the store was lost
   uint64_t master_changes = 0;   // reconnections that found another master (failovers)
   uint64_t readonly_replies = 0; // writes refused by a demoted master
+  uint64_t refused_replicas = 0; // addresses refused: ROLE not master (never written to)
+  uint64_t bad_replies = 0;      // sentinel or ROLE replies that made no sense
+  uint64_t switch_messages = 0;  // +switch-master messages for our master
 };
 
 class RedisStateStore final : public StateSink {
@@ -118,7 +119,7 @@ private:
   std::string last_error_;
   std::string master_;
   uint64_t master_changes_ = 0;    // guarded by mutex_
-  uint64_t readonly_replies_ = 0;  // guarded by mutex_
+  redis::ClientStats client_stats_;  // guarded by mutex_: the writer's copy of client_->stats()
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> written_{0}, overflows_{0}, resyncs_{0}, replays_{0}, disconnects_{0};
 };

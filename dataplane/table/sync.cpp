@@ -341,6 +341,12 @@ void StateSync::run() {
       if (now - last_expire >= std::chrono::seconds(5)) {
         last_expire = now;
         tables_.expire(rte_get_tsc_cycles(), 60 * rte_get_tsc_hz());
+        // Fallen so far behind that the stream was trimmed past us: the
+        // events in between are gone; a snapshot says what is live.
+        if (last_id_ != "0-0" && state::stream_gap(*client_, o_.instance, last_id_)) {
+          log("the stream was trimmed past " + last_id_ + "; taking a snapshot");
+          snapshot();
+        }
       }
     } catch (const std::exception& e) {
       log(std::string("lost the store: ") + e.what() + "; established flows keep forwarding");

@@ -740,6 +740,57 @@ TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
   (void)mine;
 }
 
+TEST_F(AdminApi, AStoreThatIsNotThereCostsSpeedNotCalls) {
+  // Sentinels that do not answer: turn-control starts, answers Allocate,
+  // and says why the store is away (naming the sentinels it asked).
+  uint16_t s1 = free_port(), s2 = free_port();
+  start_with({"state-redis=\"sentinel=127.0.0.1:" + std::to_string(s1) + ",127.0.0.1:" + std::to_string(s2) +
+              " master=dpturn\"", "state-queue-limit=100"});
+  SocketAddress relay;
+  auto c = allocated(&relay);
+  ASSERT_TRUE(c->create_permission(SocketAddress{IpAddress::v4(0x7f000001), 9}).success());
+  auto h = call("GET", "/api/v1/health");
+  EXPECT_EQ(h.status, 200) << "a load balancer keeps sending calls here";
+  EXPECT_EQ(h.body["status"], "degraded");
+  auto st = call("GET", "/api/v1/status").body["state_store"];
+  EXPECT_EQ(st["degraded"], true);
+  std::string why = st["last_error"];
+  EXPECT_NE(why.find("127.0.0.1:" + std::to_string(s1)), std::string::npos) << why;
+  EXPECT_NE(why.find("127.0.0.1:" + std::to_string(s2)), std::string::npos) << why;
+  EXPECT_EQ(st["queue_limit"], 100);
+  auto m = call("GET", "/metrics").text;
+  EXPECT_NE(m.find("\ndpturn_state_degraded 1\n"), std::string::npos) << m;
+  // Never connected: the first connection rewrites everything from the
+  // registry, so nothing needs queueing.
+  EXPECT_EQ(st["resync_pending"], true);
+  EXPECT_EQ(st["queue_depth"], 0);
+
+  // Connected, then the store goes: events queue, up to the limit; beyond
+  // it they are dropped for a full resync, and that is counted.
+  auto redis = std::make_unique<RedisServer>();
+  ASSERT_TRUE(redis->up());
+  start_with({"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\"", "state-queue-limit=100"});
+  for (int i = 0; i < 40 && call("GET", "/api/v1/status").body["state_store"]["connected"] != true; ++i) sleep_ms(50);
+  redis.reset();
+  std::vector<std::unique_ptr<TurnClient>> more;
+  bool queued = false;
+  for (int i = 0; i < 20; ++i) {  // 20 x 6 events (the fixture has 24 relay ports)
+    SocketAddress r;
+    more.push_back(allocated(&r));
+    ASSERT_TRUE(more.back()->create_permission(SocketAddress{IpAddress::v4(0x7f000001), 9}).success());
+    ASSERT_TRUE(more.back()->channel_bind(0x4001, SocketAddress{IpAddress::v4(0x7f000001), 9}).success());
+    ASSERT_TRUE(more.back()->refresh(600).success());
+    ASSERT_TRUE(more.back()->refresh(600).success());
+    queued |= call("GET", "/api/v1/status").body["state_store"]["queue_depth"].get<int>() > 0;
+  }
+  auto after = call("GET", "/api/v1/status").body["state_store"];
+  EXPECT_TRUE(queued) << "events waited in the queue while the store was away";
+  EXPECT_GE(after["overflows"].get<int>(), 1) << after.dump();
+  EXPECT_LE(after["queue_depth"].get<int>(), 100) << after.dump();
+  EXPECT_EQ(after["resync_pending"], true) << after.dump();
+  EXPECT_EQ(after["degraded"], true) << after.dump();
+}
+
 TEST(TurnServerRegistry, PersistsInRedisAcrossRestartsAndInstances) {
   RedisServer redis;
   ASSERT_TRUE(redis.up()) << "redis-server (scripts/setup.sh installs it) did not start";

@@ -617,7 +617,14 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
     cases.push_back({std::string(k) + "=ip=127.0.0.1 connect_timeout=0", k, "connect_timeout=0"});
     cases.push_back({std::string(k) + "=ip=127.0.0.1 colour=blue", k, "colour"});
     cases.push_back({std::string(k) + "=127.0.0.1", k, "127.0.0.1"});
+    cases.push_back({std::string(k) + "=sentinel=10.0.0.9:26379", k, "master=NAME"});
+    cases.push_back({std::string(k) + "=sentinel=10.0.0.9 master=m", k, "sentinel '10.0.0.9'"});
+    cases.push_back({std::string(k) + "=sentinel=10.0.0.9:26379 master=m port=6379", k, "not with sentinel="});
+    cases.push_back({std::string(k) + "=master=m", k, "needs sentinel="});
   }
+  cases.push_back({"instance-id=a b", "instance-id", "a b"});
+  cases.push_back({"instance-id=host/1", "instance-id", "host/1"});
+  cases.push_back({"state-queue-limit=5", "state-queue-limit", "5"});
   cases.push_back({"no-auth", "no-auth", ""});
 
   size_t checked = 0;

@@ -85,6 +85,13 @@ TEST(DpConfig, ErrorsNameTheKeyAndValue) {
       {{"ip=10.0.0.2/24", "relay-ip=10.0.0.2", "relay-ip=10.0.0.3", "relay-ip=10.0.0.4", "relay-ip=10.0.0.5",
         "relay-ip=10.0.0.6"},
        "at most 4"},
+      // The state store: turn-control's syntax and errors (common/redis/endpoint.h).
+      {{"ip=10.0.0.2/24", "state-redis=sentinel=10.0.0.9:26379"}, "needs master=NAME"},
+      {{"ip=10.0.0.2/24", "state-redis=sentinel=10.0.0.9 master=dpturn"}, "sentinel '10.0.0.9'"},
+      {{"ip=10.0.0.2/24", "state-redis=master=dpturn"}, "needs sentinel="},
+      {{"ip=10.0.0.2/24", "state-redis=ip=10.0.0.9 port=0"}, "port=0"},
+      {{"ip=10.0.0.2/24", "state-redis=ip=10.0.0.9 password=s3cr3t colour=red"}, "unknown item 'colour'"},
+      {{"ip=10.0.0.2/24", "instance-id=a/b"}, "instance-id=a/b"},
   };
   for (const auto& c : cases) {
     std::string e = error_of(c.lines);
@@ -96,6 +103,21 @@ TEST(DpConfig, ErrorsNameTheKeyAndValue) {
     nine.push_back("ip=10.0." + std::to_string(i) + ".2/24");
   }
   EXPECT_NE(error_of(nine).find("at most 8 ports"), std::string::npos) << error_of(nine);
+  EXPECT_EQ(error_of({"ip=10.0.0.2/24", "state-redis=ip=10.0.0.9 password=s3cr3t colour=red"}).find("s3cr3t"),
+            std::string::npos);
+}
+
+TEST(DpConfig, StateStoreInBothForms) {
+  DpConfig c;
+  apply_dp_line("state-redis=\"sentinel=10.0.0.9:26379,10.0.0.10:26379 master=dpturn sentinel-password=sp dbname=2\"", "t", c);
+  EXPECT_TRUE(c.store.sentinel());
+  EXPECT_EQ(c.store.sentinels.size(), 2u);
+  EXPECT_EQ(c.store.master, "dpturn");
+  EXPECT_EQ(c.store.db, 2);
+  DpConfig d;
+  EXPECT_EQ(d.store.describe(), "redis 127.0.0.1:6379") << "the default";
+  apply_dp_line("state-redis=\"ip=10.0.0.9 port=6380\"", "t", d);
+  EXPECT_EQ(d.store.describe(), "redis 10.0.0.9:6380");
 }
 
 }  // namespace

@@ -86,6 +86,21 @@ TEST_F(Store, WhatIsWrittenIsWhatTheSnapshotReadsPerInstance) {
   EXPECT_LE(ttl, static_cast<long long>(900 + kRecordGraceS));
 }
 
+TEST_F(Store, AStreamTrimmedPastAReaderIsAGap) {
+  auto a = record("hostA", "203.0.113.10:49152", now_ + 600);
+  write("hostA", Event::create(a), a.expires_s);
+  auto first = read_events(*c_, "hostA", "0-0", 10, 0).at(0).id;
+  write("hostA", Event::refresh(a.id, now_ + 700), now_ + 700);
+  write("hostA", Event::refresh(a.id, now_ + 800), now_ + 800);
+  auto all = read_events(*c_, "hostA", "0-0", 10, 0);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_FALSE(stream_gap(*c_, "hostA", first));
+  c_->command({"XTRIM", event_stream_key("hostA"), "MAXLEN", "1"});
+  EXPECT_TRUE(stream_gap(*c_, "hostA", first)) << "the second event is gone: a reader after the first missed it";
+  EXPECT_FALSE(stream_gap(*c_, "hostA", all[2].id));
+  EXPECT_FALSE(stream_gap(*c_, "nobody", "0-0"));
+}
+
 TEST_F(Store, MalformedRecordsAreSkippedAndCounted) {
   auto a = record("hostA", "203.0.113.10:49152", now_ + 600);
   write("hostA", Event::create(a), a.expires_s);
