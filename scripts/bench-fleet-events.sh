@@ -5,8 +5,9 @@
 # redis-server on loopback, INSTANCES turn-control processes (instance-id
 # fleet-N, each its own port range), and build/bench/load/alloc_rate driving
 # each (Allocate + CreatePermission + ChannelBind + Refresh(0) per cycle:
-# 4 state events: create, perm, chan, delete). Reads every instance's
-# dpturn_state_events_total before and after, and redis-server's CPU time.
+# 5 state events: create, perm, chan + its perm, delete). Reads every
+# instance's dpturn_state_events_total before and after, redis-server's CPU
+# time, and the replication stream to a replica (master_repl_offset).
 #
 #   scripts/bench-fleet-events.sh [INSTANCES=4] [SECONDS=10] [THREADS=2]
 # Bounded by SECONDS. Loopback only. On a 2-vCPU machine the generators,
@@ -28,6 +29,11 @@ RPORT=36400
 redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & RPID=$!
 PIDS+=($RPID)
 for _ in $(seq 1 50); do redis-cli -p $RPORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p "$TMP/replica"
+redis-server --port $((RPORT + 1)) --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP/replica" \
+  --replicaof 127.0.0.1 $RPORT >"$TMP/replica.log" 2>&1 & PIDS+=($!)
+for _ in $(seq 1 50); do redis-cli -p $((RPORT + 1)) info replication 2>/dev/null | grep -q 'master_link_status:up' && break; sleep 0.1; done
+repl_offset() { redis-cli -p $RPORT info replication | sed -n 's/^master_repl_offset:\([0-9]*\).*/\1/p'; }
 TOKEN=bench-fleet-token-0123456789
 for i in $(seq 1 "$N"); do
   cat >"$TMP/tc$i.conf" <<CONF
@@ -61,7 +67,7 @@ events() {  # total dpturn_state_events_total over the instances
   echo $t
 }
 redis_cpu() { awk '{print $14 + $15}' /proc/$RPID/stat; }  # utime + stime, clock ticks
-e0=$(events) c0=$(redis_cpu) t0=$(date +%s.%N)
+e0=$(events) c0=$(redis_cpu) o0=$(repl_offset) t0=$(date +%s.%N)
 for i in $(seq 1 "$N"); do
   "$B/bench/load/alloc_rate" --server "127.0.0.1:$((36410 + i))" -u bench -p bench-password --threads "$THREADS" \
     --seconds "$SECS" >"$TMP/gen$i.log" 2>&1 &
@@ -69,10 +75,10 @@ for i in $(seq 1 "$N"); do
 done
 for g in "${GENS[@]}"; do wait "$g"; done
 sleep 1.5  # the writers' last batches
-e1=$(events) c1=$(redis_cpu) t1=$(date +%s.%N)
+e1=$(events) c1=$(redis_cpu) o1=$(repl_offset) t1=$(date +%s.%N)
 hz=$(getconf CLK_TCK)
-awk -v e="$((e1 - e0))" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$hz" -v n="$N" -v s="$SECS" 'BEGIN {
+awk -v e="$((e1 - e0))" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$hz" -v n="$N" -v s="$SECS" -v o="$((o1 - o0))" 'BEGIN {
   secs = t1 - t0
-  printf "instances %d, %d s of load: %d state events written, %.0f events/s (over %.1f s incl. the tail); redis-server CPU %.2f s = %.0f%% of one core, %.1f us per event\n", n, s, e, e / secs, secs, c / hz, 100 * c / hz / secs, e ? 1e6 * c / hz / e : 0 }'
+  printf "instances %d, %d s of load: %d state events written, %.0f events/s (over %.1f s incl. the tail); redis-server CPU %.2f s = %.0f%% of one core, %.1f us per event; replication %.0f bytes per event (%.1f MB/s)\n", n, s, e, e / secs, secs, c / hz, 100 * c / hz / secs, e ? 1e6 * c / hz / e : 0, e ? o / e : 0, o / secs / 1e6 }'
 for i in $(seq 1 "$N"); do echo "  fleet-$i: $(tail -1 "$TMP/gen$i.log")"; done
 echo "  store: $(redis-cli -p $RPORT info memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p') used, $(redis-cli -p $RPORT dbsize) keys"

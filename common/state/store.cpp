@@ -193,10 +193,15 @@ void append_event(redis::Client& c, std::string_view instance, const Event& e, u
       c.append(hset(key, e.record.to_fields()));
       c.append({"EXPIREAT", key, until});
       c.append({"ZADD", alloc_index_key(instance), std::to_string(e.record.expires_s), e.id});
+      // The traffic hash exists from the start with the allocation's expiry,
+      // so that the data planes' HINCRBYs keep it (they never set one).
+      c.append({"HSETNX", traffic_key(e.id), std::string(TrafficRecord::field_names(TrafficPath::Kernel)[0]), "0"});
+      c.append({"EXPIREAT", traffic_key(e.id), until});
       break;
     case EventType::Refresh:
       c.append({"HSET", key, "expires", std::to_string(e.expires_s)});
       c.append({"EXPIREAT", key, until});
+      c.append({"EXPIREAT", traffic_key(e.id), until});
       c.append({"ZADD", alloc_index_key(instance), std::to_string(e.expires_s), e.id});
       break;
     case EventType::Permission:

@@ -63,6 +63,8 @@ struct AllocationInfo {
   std::atomic<uint64_t> expires_s{0};
   std::atomic<uint64_t> packets_to_peer{0}, bytes_to_peer{0};
   std::atomic<uint64_t> packets_to_client{0}, bytes_to_client{0};
+  // The packet counts last written to the store (the state writer's own).
+  uint64_t flushed_packets = 0;
 
   mutable std::mutex mutex;  // guards the two vectors
   std::vector<PermissionView> permissions;

@@ -219,13 +219,25 @@ void RedisStateStore::resync(redis::Client& c) {
 }
 
 void RedisStateStore::flush_traffic(redis::Client& c) {
-  // Kernel-path counters; the data plane adds its own dp_*.
-  for (const auto& a : registry_.snapshot())
+  // Kernel-path counters of the allocations whose count moved since the
+  // last write (with a data plane in front, few do); the data plane adds
+  // its own dp_*. Replies read every kPipeline allocations.
+  constexpr size_t kPipeline = 1024;
+  size_t pending = 0;
+  for (const auto& a : registry_.snapshot()) {
+    uint64_t packets = a->packets_to_peer.load() + a->packets_to_client.load();
+    if (packets == a->flushed_packets) continue;
     state::append_kernel_traffic(c, a->id,
                                  {a->packets_to_peer.load(), a->bytes_to_peer.load(), a->packets_to_client.load(),
                                   a->bytes_to_client.load()},
                                  a->expires_s.load());
-  c.replies();
+    a->flushed_packets = packets;
+    if (++pending == kPipeline) {
+      c.replies([](redis::ReplyRef) {});
+      pending = 0;
+    }
+  }
+  if (pending) c.replies([](redis::ReplyRef) {});
 }
 
 void RedisStateStore::publish_membership(redis::Client& c) {

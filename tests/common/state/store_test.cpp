@@ -122,6 +122,10 @@ TEST_F(Store, MalformedRecordsAreSkippedAndCounted) {
 
 TEST_F(Store, TrafficFromBothWritersAddsUp) {
   auto a = record("hostA", "203.0.113.10:49152", now_ + 600);
+  write("hostA", Event::create(a), a.expires_s);
+  // The traffic hash exists from the create on, expiring with the allocation.
+  auto ttl0 = c_->command({"TTL", traffic_key(a.id)}).integer;
+  EXPECT_GT(ttl0, static_cast<long long>(600 + kRecordGraceS - 5));
   append_kernel_traffic(*c_, a.id, {1, 100, 2, 200}, a.expires_s);
   append_fast_traffic(*c_, a.id, {10, 1000, 20, 2000});
   append_fast_traffic(*c_, a.id, {5, 500, 0, 0});
@@ -130,6 +134,11 @@ TEST_F(Store, TrafficFromBothWritersAddsUp) {
   ASSERT_EQ(t.size(), 2u);
   EXPECT_EQ(t[0], (TrafficRecord{{1, 100, 2, 200}, {15, 1500, 20, 2000}}));
   EXPECT_EQ(t[1], TrafficRecord{});
+  EXPECT_GT(c_->command({"TTL", traffic_key(a.id)}).integer, static_cast<long long>(600 + kRecordGraceS - 5))
+      << "the data plane's increments keep the allocation's expiry";
+  write("hostA", Event::refresh(a.id, now_ + 3000), now_ + 3000);
+  EXPECT_GT(c_->command({"TTL", traffic_key(a.id)}).integer, static_cast<long long>(3000 + kRecordGraceS - 5))
+      << "a refresh extends it";
   // A push after the allocation's delete recreates the key: it expires anyway.
   write("hostA", Event::deleted(a.id), 0);
   append_fast_traffic(*c_, a.id, {1, 1, 1, 1});
