@@ -247,7 +247,7 @@ step "Relay usage during the call"
 usage=$(ctl usage); echo "$usage"
 if [ "$DATAPLANE" = 1 ]; then
   dps=$(ctl status | sed -n '/^data planes/,$p'); echo "$dps"
-  expect "turnctl status lists the data plane (edge1-dp) as up" grep -qE "^  edge1-dp	up" <<<"$dps"
+  expect "turnctl status lists the data plane (edge1) as up" grep -qE "^  edge1	up" <<<"$dps"
 fi
 expect "relay usage lists the outside browser ($OUT, $OUT_URL)" grep -qE "^  browser  $OUT_PROTO $OUT:[0-9]+ -> relay $EXT:" <<<"$usage"
 expect "relay usage lists the inside bridge ($IN, UDP 3478)" grep -qE "^  bridge  udp $IN:[0-9]+ -> relay $EXT:" <<<"$usage"

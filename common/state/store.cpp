@@ -131,45 +131,38 @@ std::vector<std::string> read_instances(redis::Client& c, uint64_t now_s, uint64
 }
 
 namespace {
-template <typename Fn>
-void scan(redis::Client& c, std::string_view prefix, Fn&& each_key) {
-  std::string cursor = "0";
-  do {
-    auto r = c.command({"SCAN", cursor, "MATCH", std::string(prefix) + "*", "COUNT", "200"});
-    if (r.elements.size() != 2) throw redis::Error("SCAN: unexpected reply shape");
-    cursor = r.elements[0].str;
-    for (const auto& k : r.elements[1].elements) each_key(k.str);
-  } while (cursor != "0");
+// HGETALL of `key_of(instance)` for every instance seen in the last
+// `max_age_s`, pipelined; `each(instance, fields)` for those that exist.
+template <typename KeyFn, typename Fn>
+void each_instance_hash(redis::Client& c, uint64_t now_s, uint64_t max_age_s, KeyFn&& key_of, Fn&& each) {
+  auto instances = read_instances(c, now_s, max_age_s);
+  if (instances.empty()) return;
+  for (const auto& i : instances) c.append({"HGETALL", key_of(i)});
+  auto replies = c.replies();
+  for (size_t i = 0; i < instances.size(); ++i) {
+    auto f = redis::pairs(replies[i]);
+    if (!f.empty()) each(instances[i], f);  // expired, or never written
+  }
 }
+constexpr uint64_t kMemberIndexAgeS = 10;     // a few member TTLs
+constexpr uint64_t kDataplaneIndexAgeS = 60;  // a data plane's status outlives a quiet turn-control
 }  // namespace
 
-std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t* malformed) {
-  std::vector<std::string> keys;
-  scan(c, kMemberPrefix, [&](const std::string& k) { keys.push_back(k); });
-  for (const auto& k : keys) c.append({"HGETALL", k});
-  auto replies = keys.empty() ? std::vector<redis::Reply>{} : c.replies();
+std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t now_s, uint64_t* malformed) {
   std::vector<MembershipRecord> out;
-  for (const auto& r : replies) {
-    auto f = redis::pairs(r);
-    if (f.empty()) continue;  // expired between SCAN and HGETALL
+  each_instance_hash(c, now_s, kMemberIndexAgeS, member_key, [&](const std::string&, const Fields& f) {
     if (auto m = MembershipRecord::from_fields(f)) out.push_back(std::move(*m));
     else if (malformed) ++*malformed;
-  }
+  });
   return out;
 }
 
-std::vector<DataplaneStatus> read_dataplanes(redis::Client& c, uint64_t* malformed) {
-  std::vector<std::string> keys;
-  scan(c, kDataplanePrefix, [&](const std::string& k) { keys.push_back(k); });
-  for (const auto& k : keys) c.append({"HGETALL", k});
-  auto replies = keys.empty() ? std::vector<redis::Reply>{} : c.replies();
+std::vector<DataplaneStatus> read_dataplanes(redis::Client& c, uint64_t now_s, uint64_t* malformed) {
   std::vector<DataplaneStatus> out;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto f = redis::pairs(replies[i]);
-    if (f.empty()) continue;
-    if (auto s = DataplaneStatus::from_fields(keys[i].substr(kDataplanePrefix.size()), f)) out.push_back(std::move(*s));
+  each_instance_hash(c, now_s, kDataplaneIndexAgeS, dataplane_key, [&](const std::string& inst, const Fields& f) {
+    if (auto s = DataplaneStatus::from_fields(inst, f)) out.push_back(std::move(*s));
     else if (malformed) ++*malformed;
-  }
+  });
   return out;
 }
 
@@ -245,6 +238,7 @@ void append_dataplane_status(redis::Client& c, const DataplaneStatus& s) {
   c.append({"DEL", key});
   c.append(hset(key, s.to_fields()));
   c.append({"EXPIRE", key, std::to_string(kDataplaneStatusTtlS)});
+  c.append({"ZADD", std::string(kInstanceIndex), std::to_string(s.updated_s), s.instance});
   c.append({"EXEC"});
 }
 

@@ -52,11 +52,13 @@ struct StreamEntry {
 
 // Instances in the fleet index seen within `max_age_s` (the fleet-wide views).
 [[nodiscard]] std::vector<std::string> read_instances(redis::Client& c, uint64_t now_s, uint64_t max_age_s);
-// Live membership records (those whose key has not expired). Malformed ones
-// are skipped and counted in *malformed.
-[[nodiscard]] std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t* malformed = nullptr);
-// Every data plane's status (SCAN dpturn:dataplane:*).
-[[nodiscard]] std::vector<DataplaneStatus> read_dataplanes(redis::Client& c, uint64_t* malformed = nullptr);
+// Live membership records (those whose key has not expired) of the
+// instances in the fleet index. Malformed ones are skipped and counted in
+// *malformed. No SCAN: the index names the keys.
+[[nodiscard]] std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t now_s, uint64_t* malformed = nullptr);
+// Every data plane's status (of the instances in the fleet index).
+[[nodiscard]] std::vector<DataplaneStatus> read_dataplanes(redis::Client& c, uint64_t now_s,
+                                                           uint64_t* malformed = nullptr);
 // Traffic of each id (pipelined, `batch` at a time); absent: zeros.
 [[nodiscard]] std::vector<TrafficRecord> read_traffic(redis::Client& c, const std::vector<std::string>& ids,
                                                       size_t batch = 1000);

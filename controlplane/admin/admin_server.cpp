@@ -207,7 +207,7 @@ std::vector<DataplaneView> read_dataplanes(const Config& cfg) {
     redis::Client c(cfg.state_redis);
     c.connect();
     auto now = static_cast<uint64_t>(std::time(nullptr));
-    for (auto& s : state::read_dataplanes(c)) {
+    for (auto& s : state::read_dataplanes(c, now)) {
       uint64_t age = now > s.updated_s ? now - s.updated_s : 0;
       out.push_back({std::move(s), age});
     }
@@ -636,7 +636,7 @@ void AdminServer::fleet_allocations(httplib::Response& res, uint64_t now) const 
     // allocations stay listed until they expire (or are adopted).
     auto instances = state::read_instances(c, now, cfg_.max_allocate_lifetime_s + state::kRecordGraceS);
     std::map<std::string, state::MembershipRecord> members;
-    for (auto& m : state::read_members(c)) members[m.instance] = std::move(m);
+    for (auto& m : state::read_members(c, now)) members[m.instance] = std::move(m);
     json list = json::array(), per_instance = json::array();
     uint64_t malformed = 0;
     for (const auto& inst : instances) {

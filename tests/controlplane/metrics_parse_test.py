@@ -102,6 +102,8 @@ def main():
         for k, v in counters.items():
             args += [k, v]
         env.redis(*args)
+        # The fleet index names the instances whose status turn-control reads.
+        env.redis("ZADD", "dpturn:instances", int(time.time()), dp.encode())
 
         # The server answers Refresh(0) before it drops the allocation from
         # its registry: wait (bounded) for the count to settle.

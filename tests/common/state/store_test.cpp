@@ -162,17 +162,18 @@ TEST_F(Store, MembershipExpiresAndListsTheFleet) {
   other.state = MemberState::Draining;
   append_membership(*c_, other, 60000, now_);
   for (const auto& r : c_->replies()) ASSERT_FALSE(r.is_error()) << r.str;
-  auto members = read_members(*c_);
+  auto members = read_members(*c_, now_);
   ASSERT_EQ(members.size(), 2u);
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
   uint64_t malformed = 0;
-  members = read_members(*c_, &malformed);
+  members = read_members(*c_, now_, &malformed);
   ASSERT_EQ(members.size(), 1u) << "hostA's key expired";
   EXPECT_EQ(members[0], other);
   EXPECT_EQ(read_instances(*c_, now_, 60), (std::vector<std::string>{"hostA", "hostB"}))
       << "the fleet index keeps both until they age out";
   c_->command({"HSET", member_key("hostC"), "instance", "hostC", "state", "asleep"});
-  (void)read_members(*c_, &malformed);
+  c_->command({"ZADD", std::string(kInstanceIndex), std::to_string(now_), "hostC"});
+  (void)read_members(*c_, now_, &malformed);
   EXPECT_EQ(malformed, 1u);
 }
 
@@ -188,7 +189,7 @@ TEST_F(Store, DataplaneStatusRoundTripsThroughTheStore) {
   s.workers.pop_back();
   append_dataplane_status(*c_, s);
   for (const auto& r : c_->replies()) ASSERT_FALSE(r.is_error()) << r.str;
-  auto all = read_dataplanes(*c_);
+  auto all = read_dataplanes(*c_, now_);
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0], s);
   EXPECT_EQ(c_->command({"HEXISTS", dataplane_key("hostA"), "worker1_rx_packets"}).integer, 0);
