@@ -16,6 +16,7 @@ std::string member_key(std::string_view instance) { return cat(kMemberPrefix, in
 std::string alloc_index_key(std::string_view instance) { return cat("dpturn:allocs:", instance); }
 std::string event_stream_key(std::string_view instance) { return cat("dpturn:events:", instance); }
 std::string dataplane_key(std::string_view instance) { return cat(kDataplanePrefix, instance); }
+std::string drain_request_key(std::string_view instance) { return cat("dpturn:drain-request:", instance); }
 
 std::string alloc_key(std::string_view id) { return cat("dpturn:alloc:", id); }
 std::string traffic_key(std::string_view id) { return cat("dpturn:alloc:", id, ":traffic"); }

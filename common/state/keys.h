@@ -14,6 +14,8 @@
 //   dpturn:alloc:<id>:traffic        HASH TrafficRecord (cp_* by turn-control, dp_* by turn-dataplane)
 //   dpturn:dataplane:<instance>      HASH DataplaneStatus, EXPIRE kDataplaneStatusTtlS
 //   dpturn:turn-servers              HASH the admin API's TURN server registry (id -> JSON)
+//   dpturn:drain-request:<instance>  STRING "drain", "drain force" or "undrain", EX 60: a
+//                                    drain asked of the instance through another one's API
 //
 // <id> is "<instance>/<relay ip:port>". Each data plane loads and follows
 // only its own instance's index and stream: its tables and sync work grow
@@ -40,6 +42,8 @@ inline constexpr uint64_t kDataplaneStatusTtlS = 10;   // data-plane status: rew
 [[nodiscard]] std::string alloc_index_key(std::string_view instance);
 [[nodiscard]] std::string event_stream_key(std::string_view instance);
 [[nodiscard]] std::string dataplane_key(std::string_view instance);
+[[nodiscard]] std::string drain_request_key(std::string_view instance);
+inline constexpr uint64_t kDrainRequestTtlS = 60;
 inline constexpr std::string_view kDataplanePrefix = "dpturn:dataplane:";  // SCAN MATCH prefix*
 inline constexpr std::string_view kMemberPrefix = "dpturn:member:";
 

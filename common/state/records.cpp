@@ -418,6 +418,7 @@ Fields MembershipRecord::to_fields() const {
   for (const auto& ip : relay) r += (r.empty() ? "" : ",") + ip.to_string();
   return {{"instance", instance},
           {"state", std::string(member_state_name(state))},
+          {"redirects", redirects ? "1" : "0"},
           {"listen", l},
           {"relay", r},
           {"allocations", std::to_string(allocations)},
@@ -461,6 +462,7 @@ std::optional<MembershipRecord> MembershipRecord::from_fields(const Fields& f, s
     return std::nullopt;
   }
   m.state = st == "draining" ? MemberState::Draining : MemberState::Serving;
+  m.redirects = field(f, "redirects") == "1";
   m.allocations = *allocs;
   m.updated_ms = *updated;
   m.started_s = *started;

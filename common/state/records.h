@@ -181,6 +181,7 @@ struct ListenAddress {
 struct MembershipRecord {
   std::string instance;
   MemberState state = MemberState::Serving;
+  bool redirects = false;  // it sends every new Allocate elsewhere (alternate-server): never a redirect target
   std::vector<ListenAddress> listen;
   std::vector<IpAddress> relay;
   uint64_t allocations = 0;

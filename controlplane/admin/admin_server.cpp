@@ -427,6 +427,8 @@ void AdminServer::routes() {
                           {"readonly_replies", st.readonly_replies}};
             }()},
            {"instance", cfg_.instance_id},
+           {"draining", rt_.shared().redirector.draining()},
+           {"redirects_all", rt_.shared().redirector.redirects_all()},
            {"userdb_redis", rt_.userdb() ? (rt_.userdb()->healthy() ? "connected" : "unreachable") : "off"},
            {"dataplanes", [this] {
               json list = json::array();
@@ -445,6 +447,88 @@ void AdminServer::routes() {
               return list;
             }()}});
   });
+
+  // Drain (docs/fleet.md): this instance, or another live one through the
+  // state store ({"instance": "b"}); {"force": true} drains the last one.
+  auto drain_body = [](const httplib::Request& req, std::string& instance, bool& force, std::string& err) {
+    if (req.body.empty()) return true;
+    json b = json::parse(req.body, nullptr, false);
+    if (b.is_discarded() || !b.is_object()) return err = "body must be a JSON object (or empty)", false;
+    if (b.contains("instance")) {
+      if (!b["instance"].is_string()) return err = "\"instance\" must be a string", false;
+      instance = b["instance"];
+    }
+    if (b.contains("force")) {
+      if (!b["force"].is_boolean()) return err = "\"force\" must be true or false", false;
+      force = b["force"];
+    }
+    return true;
+  };
+  auto drain_view = [this] {
+    auto& r = rt_.shared().redirector;
+    return json{{"instance", cfg_.instance_id},
+                {"draining", r.draining()},
+                {"forced", r.forced()},
+                {"since", r.drain_started_s()},
+                {"allocations", rt_.shared().registry.size()},
+                {"serving_elsewhere", r.serving_others()},
+                {"redirected", r.stats().drain.load()},
+                {"no_target", r.stats().no_target.load()}};
+  };
+  s.Get("/api/v1/drain", [drain_view](const httplib::Request&, httplib::Response& res) { reply(res, 200, drain_view()); });
+  auto drain_route = [this, drain_body, drain_view](bool start) {
+    return [this, drain_body, drain_view, start](const httplib::Request& req, httplib::Response& res) {
+      std::string instance = cfg_.instance_id, err;
+      bool force = false;
+      if (!drain_body(req, instance, force, err)) return error(res, 400, err);
+      auto& r = rt_.shared().redirector;
+      if (instance == cfg_.instance_id) {
+        if (!start) {
+          if (r.draining()) log_info("drain: ended (admin API)");
+          r.undrain();
+          return reply(res, 200, drain_view());
+        }
+        if (auto refused = r.drain(force)) return error(res, 409, refused->why);
+        log_info(std::string("drain: started (admin API") + (force ? ", forced" : "") + "); " +
+                 std::to_string(rt_.shared().registry.size()) + " allocation(s) left");
+        return reply(res, 200, drain_view());
+      }
+      // Another instance: it must be live in the fleet; it takes the
+      // request from the store within a second.
+      if (!cfg_.state_redis.enabled)
+        return error(res, 400, "draining instance '" + instance + "' goes through the state store; state-redis is not set");
+      try {
+        redis::Client c(cfg_.state_redis);
+        c.connect();
+        auto now = static_cast<uint64_t>(std::time(nullptr));
+        auto members = state::read_members(c, now);
+        std::string live;
+        const state::MembershipRecord* target = nullptr;
+        size_t serving = 0;
+        for (const auto& m : members) {
+          live += (live.empty() ? "" : ", ") + m.instance;
+          if (m.instance == instance) target = &m;
+          if (m.state == state::MemberState::Serving && !m.redirects) ++serving;
+        }
+        if (!target)
+          return reply(res, 404, {{"error", "no live instance '" + instance + "' in the fleet (live: " +
+                                                (live.empty() ? "none" : live) + ")"},
+                                  {"field", "instance"},
+                                  {"value", instance}});
+        if (start && !force && target->state == state::MemberState::Serving && serving <= 1)
+          return error(res, 409, "instance '" + instance + "' is the last serving instance of the fleet: new calls "
+                                 "would have nowhere to go; force the drain to turn them away (508) anyway");
+        std::string request = start ? (force ? "drain force" : "drain") : "undrain";
+        c.command({"SET", state::drain_request_key(instance), request, "EX", std::to_string(state::kDrainRequestTtlS)});
+        log_info("drain: asked instance '" + instance + "' to " + request);
+        reply(res, 202, {{"instance", instance}, {"requested", request}, {"allocations", target->allocations}});
+      } catch (const std::exception& e) {
+        error(res, 503, std::string("draining another instance needs the state store: ") + e.what());
+      }
+    };
+  };
+  s.Post("/api/v1/drain", drain_route(true));
+  s.Post("/api/v1/undrain", drain_route(false));
 
   s.Get("/api/v1/users", [this](const httplib::Request&, httplib::Response& res) {
     json users = json::array();
@@ -801,6 +885,16 @@ std::string AdminServer::metrics() const {
     m.family("dpturn_dataplane_bad_events_total", "counter", "State events or records a data plane could not decode (skipped).");
     for (auto& d : dps) m.sample("dpturn_dataplane_bad_events_total", {{"dataplane", d.s.instance}}, d.s.bad_events);
   }
+  const auto& rs = rt_.shared().redirector;
+  m.family("dpturn_draining", "gauge", "1 while this instance drains: new Allocates are redirected (300), its calls go on.");
+  m.sample("dpturn_draining", {}, rs.draining() ? 1 : 0);
+  m.family("dpturn_redirects_total", "counter",
+           "New Allocates answered 300 Try Alternate (RFC 8489 section 10): drain, or alternate-server.");
+  m.sample("dpturn_redirects_total", {{"reason", "drain"}}, rs.stats().drain.load());
+  m.sample("dpturn_redirects_total", {{"reason", "alternate"}}, rs.stats().alternate.load());
+  m.family("dpturn_drain_no_target_total", "counter",
+           "New Allocates a draining instance had nowhere to send (served here, or 508 when the drain was forced).");
+  m.sample("dpturn_drain_no_target_total", {}, rs.stats().no_target.load());
   if (auto* store = rt_.state_store()) {
     auto st = store->status();
     m.family("dpturn_state_redis_up", "gauge", "1 while the state store's master is reachable.");

@@ -58,6 +58,19 @@ bool parse_bool(const std::string& where, const std::string& key, const std::str
   fail(where, key, v, "expected a boolean (true/false/yes/no/1/0) or no value");
 }
 
+// coturn's alternate-server: "IP", "IP:PORT" or "[IPv6]:PORT".
+SocketAddress parse_alternate(const std::string& where, const std::string& key, const std::string& v, uint16_t port) {
+  if (auto a = SocketAddress::parse(v)) {
+    if (a->port == 0 || a->ip.is_unspecified()) fail(where, key, v, "needs a specific address and a port above 0");
+    return *a;
+  }
+  if (auto ip = IpAddress::parse(v)) {
+    if (ip->is_unspecified()) fail(where, key, v, "needs a specific address");
+    return SocketAddress{*ip, port};
+  }
+  fail(where, key, v, "expected IP, IP:PORT or [IPv6]:PORT");
+}
+
 // coturn's Redis connection string ("ip=127.0.0.1 dbname=0 password=x
 // port=6379 connect_timeout=30") or the Sentinel form; one parser for both
 // binaries (common/redis/endpoint.h).
@@ -147,6 +160,17 @@ const std::map<std::string, Handler>& handlers() {
       {"instance-id", [](Config& c, auto& w, auto& k, auto& v) {
          if (!state::valid_instance_id(v)) fail(w, k, v, std::string(state::kInstanceIdRule));
          c.instance_id = v;
+       }},
+      {"alternate-server", [](Config& c, auto& w, auto& k, auto& v) {
+         c.alternate_servers.push_back(parse_alternate(w, k, v, 3478));
+       }},
+      {"tls-alternate-server", [](Config& c, auto& w, auto& k, auto& v) {
+         c.tls_alternate_servers.push_back(parse_alternate(w, k, v, 5349));
+       }},
+      {"alternate-domain", [](Config& c, auto& w, auto& k, auto& v) {
+         if (v.empty() || v.size() > 253 || v.find_first_of(" \t/:") != std::string::npos)
+           fail(w, k, v, "expected a DNS name (the alternates' TLS certificate name)");
+         c.alternate_domain = v;
        }},
       {"state-queue-limit", [](Config& c, auto& w, auto& k, auto& v) {
          c.state_queue_limit = static_cast<uint32_t>(parse_uint(w, k, v, 100, 10000000));
@@ -275,6 +299,22 @@ void validate_config(Config& cfg) {
   }
   for (const auto& ip : cfg.relay_ips)
     if (ip.is_unspecified()) throw ConfigError("relay-ip=" + ip.to_string() + ": must be a specific address");
+  // RFC 8489 §10: never redirect a client to this server itself.
+  auto own = [&](const SocketAddress& a) {
+    bool port = a.port == cfg.listening_port || a.port == cfg.tls_listening_port ||
+                (cfg.alt_listening_port && a.port == cfg.alt_listening_port) ||
+                (cfg.alt_tls_listening_port && a.port == cfg.alt_tls_listening_port);
+    if (!port) return false;
+    if (cfg.listening_ips.empty()) return a.ip.is_v4() && a.ip.v4_host_order() >> 24 == 127;  // 0.0.0.0: loopback is ours
+    for (const auto& ip : cfg.listening_ips)
+      if (ip == a.ip) return true;
+    return false;
+  };
+  for (const auto& a : cfg.alternate_servers)
+    if (own(a)) throw ConfigError("alternate-server=" + a.to_string() + ": that is this server itself (a redirect loop)");
+  for (const auto& a : cfg.tls_alternate_servers)
+    if (own(a))
+      throw ConfigError("tls-alternate-server=" + a.to_string() + ": that is this server itself (a redirect loop)");
   if (cfg.instance_id.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);

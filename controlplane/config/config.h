@@ -85,6 +85,13 @@ struct Config {
   uint32_t request_rate_limit = 200;  // requests per second per source IP, 0 = unlimited
   uint32_t unauth_rate_limit = 20;    // 401 answers per second per source IP
 
+  // Redirects (RFC 8489 §10, coturn's keys): every new Allocate is answered
+  // 300 Try Alternate naming the next of these, round robin; and where a
+  // draining instance sends new Allocates when the fleet names no other.
+  std::vector<SocketAddress> alternate_servers;      // UDP and TCP clients
+  std::vector<SocketAddress> tls_alternate_servers;  // TLS clients
+  std::string alternate_domain;                      // ALTERNATE-DOMAIN sent with TLS redirects
+
   // State (dpturn: the data plane reads it).
   redis::Endpoint state_redis;
   std::string instance_id;  // names this host's instance in the store; hostname by default

@@ -145,6 +145,10 @@ void Runtime::start() {
     state_store_->set_membership_source([this, started = static_cast<uint64_t>(std::time(nullptr))] {
       return membership(started);
     });
+    state_store_->set_members_sink([this](std::vector<state::MembershipRecord> m) {
+      shared_->redirector.set_members(std::move(m));
+    });
+    state_store_->set_drain_requests([this](const std::string& request) { apply_drain_request(request); });
     restore_from_redis();
     shared_->sinks.push_back(state_store_.get());
     state_store_->start();
@@ -167,7 +171,8 @@ void Runtime::start() {
 state::MembershipRecord Runtime::membership(uint64_t started_s) const {
   state::MembershipRecord m;
   m.instance = cfg_.instance_id;
-  m.state = state::MemberState::Serving;
+  m.state = shared_->redirector.draining() ? state::MemberState::Draining : state::MemberState::Serving;
+  m.redirects = shared_->redirector.redirects_all();
   for (const auto& l : listener_status_)
     if (l.up) m.listen.push_back({l.transport, l.address});
   m.relay = cfg_.relay_ips;
@@ -177,6 +182,25 @@ state::MembershipRecord Runtime::membership(uint64_t started_s) const {
   m.started_s = started_s;
   m.version = DPTURN_VERSION;
   return m;
+}
+
+void Runtime::apply_drain_request(const std::string& request) {
+  // Asked through another instance's API (POST /api/v1/drain {"instance"}).
+  if (request == "undrain") {
+    if (shared_->redirector.draining()) log_info("drain: ended (asked through the fleet)");
+    shared_->redirector.undrain();
+    return;
+  }
+  bool force = request == "drain force";
+  if (request != "drain" && !force) {
+    log_warn("drain: ignored a request '" + request + "' (expected drain, drain force or undrain)");
+    return;
+  }
+  if (auto refused = shared_->redirector.drain(force))
+    log_warn("drain: refused (asked through the fleet): " + refused->why);
+  else
+    log_info(std::string("drain: started (asked through the fleet") + (force ? ", forced" : "") + "); " +
+             std::to_string(shared_->registry.size()) + " allocation(s) left");
 }
 
 void Runtime::restore_from_redis() {

@@ -51,6 +51,7 @@ private:
   std::vector<ListenerStatus> listener_status_;
   void restore_from_redis();
   [[nodiscard]] state::MembershipRecord membership(uint64_t started_s) const;
+  void apply_drain_request(const std::string& request);
   std::unique_ptr<RedisStateStore> state_store_;
   std::unique_ptr<RedisUserDb> userdb_;
   std::unique_ptr<AdminServer> admin_;

@@ -21,7 +21,8 @@ SharedState::SharedState(const Config& c)
     : cfg(c),
       credentials(c),
       nonces(secret_or_random(c.server_secret), c.nonce_lifetime_s),
-      quotas(c.user_quota, c.total_quota) {}
+      quotas(c.user_quota, c.total_quota),
+      redirector(c) {}
 
 void Directory::put(const FiveTuple& t, TurnServer* owner) {
   std::unique_lock lock(mutex_);

@@ -20,6 +20,7 @@
 #include "controlplane/auth/credentials.h"
 #include "controlplane/auth/nonce.h"
 #include "controlplane/config/config.h"
+#include "controlplane/server/redirect.h"
 #include "controlplane/server/stats.h"
 
 namespace turn::cp {
@@ -109,6 +110,7 @@ struct SharedState {
   Reservations reservations;
   Registry registry;
   Directory directory;
+  Redirector redirector;  // drain and alternate-server (redirect.h)
   std::vector<StateSink*> sinks;  // set before the loops start, then read-only
   std::atomic<uint64_t> next_id{1};
 };

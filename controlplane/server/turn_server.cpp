@@ -119,6 +119,19 @@ void TurnServer::handle_request(Request& req) {
       send_error(req, ErrorCode::BadRequest, false);
       return;
   }
+  // RFC 8489 §10: a new Allocate that this instance does not take (it
+  // drains, or alternate-server redirects every one) is redirected before
+  // authentication, as coturn does: the client learns where to go in one
+  // round trip, and nothing is allocated here. Existing allocations
+  // (retransmissions included) are served as always.
+  if (req.msg.method() == Method::Allocate && !find(req.tuple)) {
+    auto d = shared_.redirector.pick(req.tuple.transport, req.tuple.server);
+    if (d.kind == Redirector::Decision::Kind::Redirect) return send_try_alternate(req, d.alt);
+    if (d.kind == Redirector::Decision::Kind::Refuse) {
+      log_every(LogKey::Capacity, req.tuple.client.ip, "refusing Allocate: draining (forced) with no alternate (508)");
+      return send_error(req, ErrorCode::InsufficientCapacity, false);
+    }
+  }
   if (!authenticate(req)) return;
   switch (req.msg.method()) {
     case Method::Allocate: handle_allocate(req); break;
@@ -272,6 +285,28 @@ void TurnServer::send_error(Request& req, ErrorCode code, bool with_integrity) {
   auto b = start_response(req, Class::ErrorResponse);
   b.add_error_code(code);
   finish_and_send(req, b, with_integrity);
+}
+
+void TurnServer::send_try_alternate(Request& req, const Alternate& alt) {
+  // Unauthenticated, so limited per source like 401 (a forged source must
+  // not turn us into an amplifier). REALM and NONCE come along: with the
+  // fleet's shared server-secret the client authenticates at the alternate
+  // without another challenge (libwebrtc takes them from the 300).
+  if (rate_limited(req.tuple.client.ip, true)) {
+    stats_.drop(CpDrop::UnauthRateLimited);
+    return;
+  }
+  auto b = start_response(req, Class::ErrorResponse);
+  b.add_error_code(ErrorCode::TryAlternate);
+  b.add_address(Attr::AlternateServer, alt.address);  // MAPPED-ADDRESS encoding (RFC 8489 §14.15)
+  // ALTERNATE-DOMAIN only for requests that came over TLS (§10, §14.16).
+  if (req.tuple.transport == Transport::Tls && !alt.domain.empty()) b.add_text(Attr::AlternateDomain, alt.domain);
+  if (cfg_.lt_cred_mech) {
+    b.add_text(Attr::Realm, cfg_.realm);
+    b.add_text(Attr::Nonce, shared_.nonces.issue(cfg_.realm, req.tuple.client.ip, loop_.now_s()));
+  }
+  req.key = {};
+  finish_and_send(req, b, false);
 }
 
 void TurnServer::send_auth_challenge(Request& req, ErrorCode code) {

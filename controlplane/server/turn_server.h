@@ -84,6 +84,7 @@ private:
   bool rate_limited(const IpAddress& source, bool unauthenticated);
   void send_error(Request& req, stun::ErrorCode code, bool with_integrity = true);
   void send_auth_challenge(Request& req, stun::ErrorCode code);
+  void send_try_alternate(Request& req, const Alternate& alt);
   void send_unknown_attributes(Request& req, std::span<const uint16_t> types);
   stun::MessageBuilder start_response(Request& req, stun::Class cls);
   void finish_and_send(Request& req, stun::MessageBuilder& b, bool with_integrity);

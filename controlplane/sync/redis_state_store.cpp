@@ -243,8 +243,12 @@ void RedisStateStore::flush_traffic(redis::Client& c) {
 void RedisStateStore::publish_membership(redis::Client& c) {
   if (!membership_) return;
   state::MembershipRecord m = membership_();
-  state::append_membership(c, m, state::kMemberTtlMs, now_s());
-  c.replies();
+  uint64_t now = now_s();
+  state::append_membership(c, m, state::kMemberTtlMs, now);
+  c.append({"GETDEL", state::drain_request_key(cfg_.instance_id)});
+  auto r = c.replies();
+  if (drain_requests_ && r.back().type == redis::Reply::Type::String) drain_requests_(r.back().str);
+  if (members_sink_) members_sink_(state::read_members(c, now));
 }
 
 bool RedisStateStore::reconnect() {

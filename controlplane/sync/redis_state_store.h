@@ -60,12 +60,19 @@ struct StateStoreStatus {
 class RedisStateStore final : public StateSink {
 public:
   using MembershipFn = std::function<state::MembershipRecord()>;
+  using MembersFn = std::function<void(std::vector<state::MembershipRecord>)>;
+  using DrainRequestFn = std::function<void(const std::string&)>;
 
   RedisStateStore(const Config& cfg, Registry& registry);
   ~RedisStateStore() override;
 
   // What the instance publishes about itself every second (set before start()).
   void set_membership_source(MembershipFn f) { membership_ = std::move(f); }
+  // The fleet's live members, every second (the redirector's targets).
+  void set_members_sink(MembersFn f) { members_sink_ = std::move(f); }
+  // A drain asked of this instance through another's API
+  // (dpturn:drain-request:<instance>), taken at most once a second.
+  void set_drain_requests(DrainRequestFn f) { drain_requests_ = std::move(f); }
   // Connects once synchronously so start-up can say whether the store is
   // there, then starts the writer thread (which keeps retrying).
   void start();
@@ -108,6 +115,8 @@ private:
   const Config& cfg_;
   Registry& registry_;
   MembershipFn membership_;
+  MembersFn members_sink_;
+  DrainRequestFn drain_requests_;
   std::unique_ptr<redis::Client> client_;
   std::thread thread_;
   mutable std::mutex mutex_;

@@ -14,6 +14,8 @@
 
 #include <csignal>
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -40,6 +42,12 @@ int usage(int code) {
          "  usage [--fleet] [--json]     TURN relay usage: live allocations and per-user totals,\n"
          "                               packets/bytes each way, kernel path + data-plane fast path;\n"
          "                               --fleet: every instance's, from the state store\n"
+         "  drain [INSTANCE] [--force] [--until-empty] [--timeout S]\n"
+         "                               new Allocates go elsewhere (300 Try Alternate), calls go on;\n"
+         "                               INSTANCE: another live one of the fleet (default: this one);\n"
+         "                               --until-empty: wait until its last allocation has ended\n"
+         "                               (exit 1 after --timeout, default 3600 s)\n"
+         "  undrain [INSTANCE]           serve new Allocates again\n"
          "  user list                    credentials in the local database\n"
          "  user add NAME [--password P] create (random password printed if none given)\n"
          "  user del NAME                delete\n"
@@ -115,8 +123,8 @@ int main(int argc, char** argv) {
   std::string token = std::getenv("DPTURN_ADMIN_TOKEN") ? std::getenv("DPTURN_ADMIN_TOKEN") : "";
   std::vector<std::string> args;
   std::string password, probe_user, probe_pass, type, peer;
-  int hold_s = 0;
-  bool as_json = false;
+  int hold_s = 0, timeout_s = 3600;
+  bool as_json = false, force = false, until_empty = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -139,6 +147,17 @@ int main(int argc, char** argv) {
     else if (a == "--json") as_json = true;
     else if (a == "--type") type = value();
     else if (a == "--peer") peer = value();
+    else if (a == "--timeout") {
+      std::string v = value();
+      char* end = nullptr;
+      long t = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || t < 1 || t > 86400) {
+        std::cerr << "turnctl: --timeout " << v << ": expected seconds, 1-86400\n";
+        return 2;
+      }
+      timeout_s = static_cast<int>(t);
+    } else if (a == "--force") force = true;
+    else if (a == "--until-empty") until_empty = true;
     else args.push_back(a);
   }
   if (args.empty()) return usage(2);
@@ -217,6 +236,48 @@ int main(int argc, char** argv) {
     json h = call("GET", "/api/v1/health");
     std::cout << h.dump() << "\n";
     return h["status"] == "ok" ? 0 : 1;
+  }
+  if (cmd == "drain" || cmd == "undrain") {
+    std::string instance = args.size() > 1 ? args[1] : "";
+    json body = json::object();
+    if (!instance.empty()) body["instance"] = instance;
+    if (force) body["force"] = true;
+    json r = call("POST", cmd == "drain" ? "/api/v1/drain" : "/api/v1/undrain", body.dump());
+    std::string who = r.value("instance", instance);
+    if (cmd == "undrain") {
+      std::cout << "instance " << who << ": serving new allocations" << (r.contains("requested") ? " (asked)" : "")
+                << "\n";
+      return 0;
+    }
+    std::cout << "instance " << who << ": draining" << (r.contains("requested") ? " (asked through the fleet)" : "")
+              << ", " << r.value("allocations", 0) << " allocation(s) left\n";
+    if (!until_empty) return 0;
+    // Until the last allocation has ended: this instance's own count, or
+    // the fleet view's for another one.
+    auto left = [&]() -> long {
+      if (instance.empty() || instance == who) {
+        json d = call("GET", "/api/v1/drain");
+        if (d.value("instance", std::string()) == who) return d.value("allocations", 0L);
+      }
+      json f = call("GET", "/api/v1/allocations?scope=fleet");
+      for (const auto& i : f["instances"])
+        if (i["instance"] == who) return i["allocations"].get<long>();
+      return 0;
+    };
+    auto start = std::chrono::steady_clock::now();
+    long n = left();
+    while (n > 0) {
+      if (std::chrono::steady_clock::now() - start >= std::chrono::seconds(timeout_s)) {
+        std::cerr << "turnctl: instance " << who << " still has " << n << " allocation(s) after " << timeout_s << " s\n";
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      n = left();
+    }
+    std::cout << "instance " << who << ": empty after "
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count()
+              << " s\n";
+    return 0;
   }
   if (cmd == "usage") {
     bool fleet = std::find(args.begin(), args.end(), "--fleet") != args.end();

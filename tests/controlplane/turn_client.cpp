@@ -146,6 +146,16 @@ std::optional<SocketAddress> Reply::xor_address(stun::Attr a) const {
   return *r;
 }
 
+std::optional<SocketAddress> Reply::address(stun::Attr a) const {
+  stun::MessageView v;
+  if (!parse_into(raw, v)) return std::nullopt;
+  const auto* ref = v.find(a);
+  if (!ref) return std::nullopt;
+  auto r = stun::read_address(v.value(*ref));
+  if (!r) return std::nullopt;
+  return *r;
+}
+
 std::optional<uint32_t> Reply::u32(stun::Attr a) const {
   stun::MessageView v;
   if (!parse_into(raw, v)) return std::nullopt;

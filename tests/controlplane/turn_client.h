@@ -44,6 +44,7 @@ struct Reply {
   [[nodiscard]] int error() const;
   [[nodiscard]] bool has(stun::Attr a) const;
   [[nodiscard]] std::optional<SocketAddress> xor_address(stun::Attr a) const;
+  [[nodiscard]] std::optional<SocketAddress> address(stun::Attr a) const;  // MAPPED-ADDRESS encoding
   [[nodiscard]] std::optional<uint32_t> u32(stun::Attr a) const;
   [[nodiscard]] std::optional<std::string> text(stun::Attr a) const;
   [[nodiscard]] std::vector<uint16_t> unknown_attributes() const;
