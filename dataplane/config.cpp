@@ -122,6 +122,7 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
       c.relay_ips.push_back(ipv4(w, k, v));
     }
   }
+  else if (k == "floating-ip") c.floating_ips.push_back(ipv4(w, k, v));
   else if (k == "listening-port") c.turn_ports[0] = static_cast<uint16_t>(num(w, k, v, 1, 65535));
   else if (k == "alt-listening-port") {
     uint16_t p = static_cast<uint16_t>(num(w, k, v, 0, 65535));
@@ -212,9 +213,14 @@ void finish_dp_config(DpConfig& c) {
   if (c.relay_ips6.empty())
     for (const DpInterface& f : c.interfaces)
       if (f.has_ip6 && c.relay_ips6.size() < kMaxRelayAddresses) c.relay_ips6.push_back(f.ip6);
+  for (uint32_t ip : c.floating_ips)
+    if (std::find(c.relay_ips.begin(), c.relay_ips.end(), ip) == c.relay_ips.end()) c.relay_ips.push_back(ip);
   if (c.relay_ips.size() > kMaxRelayAddresses)
     throw DpConfigError("relay-ip: at most " + std::to_string(kMaxRelayAddresses) + " IPv4 relay addresses (" +
-                        std::to_string(c.relay_ips.size()) + " given)");
+                        std::to_string(c.relay_ips.size()) + " given, floating-ip ones included)");
+  if (c.interfaces.size() + c.floating_ips.size() > kMaxPorts)
+    throw DpConfigError("floating-ip: at most " + std::to_string(kMaxPorts) + " port and floating addresses together (" +
+                        std::to_string(c.interfaces.size() + c.floating_ips.size()) + " given)");
   if (c.relay_ips6.size() > kMaxRelayAddresses)
     throw DpConfigError("relay-ip: at most " + std::to_string(kMaxRelayAddresses) + " IPv6 relay addresses (" +
                         std::to_string(c.relay_ips6.size()) + " given)");

@@ -49,6 +49,11 @@ struct DpConfig {
   std::vector<DpRoute> routes;
   std::vector<uint32_t> relay_ips; // network order; default: the first interface's ip
   std::vector<std::array<uint8_t, 16>> relay_ips6;  // IPv6 relay addresses; default: the ports' ip6
+  // Floating addresses this host may hold (keepalived): its own instance's
+  // and those it may take over. Their traffic is the port's own (clients
+  // reach turn-control on them; peers reach relays on them) whenever the
+  // kernel behind the TAP holds them. Network order.
+  std::vector<uint32_t> floating_ips;
   std::vector<uint16_t> turn_ports{3478};  // host order
   uint16_t min_port = 49152, max_port = 65535;
   bool legacy_channel_range = false;

@@ -292,6 +292,7 @@ int main(int argc, char** argv) {
     pc.relay_min = cfg.min_port;
     pc.relay_max = cfg.max_port;
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
+    for (uint32_t ip : cfg.floating_ips) pc.local4.add(ip);  // relay4 has them (finish_dp_config)
     for (uint32_t ip : cfg.relay_ips) pc.relay4.add(ip);  // finish_dp_config allows kMaxRelayAddresses
     for (const auto& ip6 : cfg.relay_ips6) {
       Ip6 a;

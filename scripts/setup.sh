@@ -16,7 +16,7 @@ PACKAGES=(
   g++ clang libclang-rt-14-dev meson ninja-build pkg-config
   libdpdk-dev dpdk dpdk-dev libssl-dev openssl libhiredis-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev
-  redis-server redis-tools coturn iproute2 ethtool procps psmisc python3 python3-scapy curl
+  redis-server redis-tools redis-sentinel keepalived coturn iproute2 ethtool procps psmisc python3 python3-scapy curl
   python3-matplotlib time
   # scripts/bench.sh: profiles of the data-plane target points
   linux-perf
@@ -35,9 +35,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts redis-server and coturn as services on install; dpturn's
-  # scripts start their own instances, so leave the system ones stopped.
-  for svc in redis-server coturn; do
+  # Debian starts redis-server, redis-sentinel, keepalived and coturn as
+  # services on install; dpturn's scripts and tests start their own
+  # instances, so leave the system ones stopped.
+  for svc in redis-server redis-sentinel keepalived coturn; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
       as_root systemctl stop "$svc" || true
     fi

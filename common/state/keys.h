@@ -35,7 +35,7 @@ inline constexpr std::string_view kTurnServers = "dpturn:turn-servers";
 // that falls further behind (its last id trimmed away) takes a snapshot.
 inline constexpr size_t kEventStreamMaxLen = 100000;
 inline constexpr uint64_t kRecordGraceS = 60;          // records outlive their expiry this long
-inline constexpr uint64_t kMemberTtlMs = 3000;         // membership: refreshed every 1 s
+inline constexpr uint64_t kMemberTtlMs = 2500;         // membership: refreshed every 1 s (the failover fence)
 inline constexpr uint64_t kDataplaneStatusTtlS = 10;   // data-plane status: rewritten every 1 s
 
 [[nodiscard]] std::string member_key(std::string_view instance);

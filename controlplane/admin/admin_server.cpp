@@ -527,6 +527,26 @@ void AdminServer::routes() {
       }
     };
   };
+  // Host failover (docs/fleet.md): take over a dead instance's calls.
+  s.Post("/api/v1/adopt", [this](const httplib::Request& req, httplib::Response& res) {
+    json b = json::parse(req.body, nullptr, false);
+    if (b.is_discarded() || !b.is_object() || !b.contains("instance") || !b["instance"].is_string())
+      return error(res, 400, "body must be {\"instance\": \"NAME\"[, \"wait_s\": S]}");
+    int wait_s = 0;
+    if (b.contains("wait_s")) {
+      if (!b["wait_s"].is_number_integer() || b["wait_s"].get<int>() < 0 || b["wait_s"].get<int>() > 60)
+        return error(res, 400, "\"wait_s\" must be 0-60 (seconds to wait for the instance's membership to expire)");
+      wait_s = b["wait_s"];
+    }
+    auto r = rt_.adopt(b["instance"].get<std::string>(), std::chrono::seconds(wait_s));
+    if (r.status != 200) return error(res, r.status, r.error);
+    reply(res, 200, {{"instance", b["instance"]},
+                     {"adopted", r.adopted},
+                     {"skipped", r.skipped},
+                     {"listeners", r.listeners},
+                     {"waited_s", r.waited_s}});
+  });
+
   s.Post("/api/v1/drain", drain_route(true));
   s.Post("/api/v1/undrain", drain_route(false));
 

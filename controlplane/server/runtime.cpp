@@ -5,10 +5,15 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <future>
 
+#include "common/redis/client.h"
+#include "common/state/store.h"
 #include "controlplane/admin/admin_server.h"
 #include "controlplane/log.h"
 #include "controlplane/net/event_loop.h"
@@ -175,6 +180,10 @@ state::MembershipRecord Runtime::membership(uint64_t started_s) const {
   m.redirects = shared_->redirector.redirects_all();
   for (const auto& l : listener_status_)
     if (l.up) m.listen.push_back({l.transport, l.address});
+  {
+    std::lock_guard lock(listen_mutex_);
+    for (const auto& l : adopted_listen_) m.listen.push_back(l);
+  }
   m.relay = cfg_.relay_ips;
   m.allocations = shared_->registry.size();
   m.updated_ms = static_cast<uint64_t>(
@@ -201,6 +210,118 @@ void Runtime::apply_drain_request(const std::string& request) {
   else
     log_info(std::string("drain: started (asked through the fleet") + (force ? ", forced" : "") + "); " +
              std::to_string(shared_->registry.size()) + " allocation(s) left");
+}
+
+AdoptResult Runtime::adopt(const std::string& instance, std::chrono::milliseconds wait_for_expiry) {
+  AdoptResult r;
+  auto fail = [&r](int status, std::string why) {
+    r.status = status;
+    r.error = std::move(why);
+    return r;
+  };
+  if (!state::valid_instance_id(instance))
+    return fail(400, "instance '" + instance + "': " + std::string(state::kInstanceIdRule));
+  if (instance == cfg_.instance_id) return fail(400, "instance '" + instance + "' is this one");
+  if (!state_store_) return fail(503, "adopting goes through the state store; state-redis is not set");
+  std::lock_guard one(adopt_mutex_);
+  try {
+    redis::Client c(cfg_.state_redis);
+    c.connect();
+    // Fencing: a live instance is never adopted. Its membership record
+    // expires kMemberTtlMs after its last refresh.
+    auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      auto ttl = c.command({"PTTL", state::member_key(instance)}).integer;
+      if (ttl < 0) break;  // -2: gone (-1, no expiry, is never written)
+      if (std::chrono::steady_clock::now() - t0 >= wait_for_expiry)
+        return fail(409, "instance '" + instance + "' is alive: its membership record was refreshed " +
+                             std::to_string(state::kMemberTtlMs - static_cast<uint64_t>(std::min<long long>(ttl, state::kMemberTtlMs))) +
+                             " ms ago; a live instance is never adopted");
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long long>(ttl + 10, 100)));
+    }
+    r.waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto now = static_cast<uint64_t>(std::time(nullptr));
+    auto snap = state::read_snapshot(c, instance, now + 1);
+    if (snap.allocations.empty()) return fail(404, "instance '" + instance + "' has no live allocations in the store");
+    // Every address must be ours now (the floating address moved here):
+    // try them all before taking anything.
+    std::vector<SocketAddress> servers;
+    auto here = interface_addresses();
+    auto held_here = [&](const IpAddress& ip) { return std::find(here.begin(), here.end(), ip) != here.end(); };
+    for (const auto& a : snap.allocations) {
+      if (a.record.transport != Transport::Udp) continue;
+      for (const auto* at : {&a.record.relay, &a.record.server})
+        if (!held_here(at->ip))
+          return fail(409, "instance '" + instance + "''s address " + at->ip.to_string() +
+                               " is not on this host: its floating address has not moved here (keepalived); nothing taken");
+      if (std::find(servers.begin(), servers.end(), a.record.server) == servers.end()) servers.push_back(a.record.server);
+      int fd = try_open_relay_socket(a.record.relay, false);
+      if (fd < 0)
+        return fail(409, "cannot bind instance '" + instance + "''s relay address " + a.record.relay.to_string() + ": " +
+                             errno_text(errno) + " (is its floating address on this host?)");
+      ::close(fd);
+    }
+    // Its client-facing UDP listeners, on every worker (on their threads).
+    for (const auto& at : servers) {
+      bool have = false;
+      for (const auto& l : listener_status_) have |= l.up && l.transport == Transport::Udp && l.address == at;
+      if (have || workers_.front()->listeners->udp_fd(at) >= 0) continue;
+      for (auto& w : workers_) {
+        std::promise<ListenerStatus> done;
+        auto f = done.get_future();
+        Worker* raw = w.get();
+        raw->loop.post([raw, at, &done] { done.set_value(raw->listeners->open(Transport::Udp, at)); });
+        if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
+          return fail(503, "a relay thread did not answer while opening " + at.to_string());
+        auto st = f.get();
+        if (!st.up) return fail(409, "cannot listen on instance '" + instance + "''s address " + at.to_string() + ": " + st.error);
+      }
+      {
+        std::lock_guard lock(listen_mutex_);
+        adopted_listen_.push_back({Transport::Udp, at});
+      }
+      r.listeners.push_back("udp " + at.to_string());
+    }
+    // Its allocations, as this instance's ("<us>/<relay>"), each on the
+    // thread that owns its 5-tuple.
+    for (auto& a : snap.allocations) {
+      if (a.record.transport != Transport::Udp) {
+        ++r.skipped;
+        continue;
+      }
+      auto info = std::make_shared<AllocationInfo>();
+      info->id = state::allocation_id(cfg_.instance_id, a.record.relay.to_string());
+      info->relay = a.record.relay;
+      info->username = a.record.username;
+      info->realm = a.record.realm;
+      info->expires_s = a.record.expires_s;
+      for (const auto& p : a.permissions) info->permissions.push_back({p.peer, p.expires_s});
+      for (const auto& ch : a.channels) info->channels.push_back({ch.number, ch.peer, ch.expires_s});
+      FiveTuple t{Transport::Udp, a.record.client, a.record.server};
+      Worker* w = workers_[AddressHash{}(t) % workers_.size()].get();
+      std::promise<bool> done;
+      auto f = done.get_future();
+      w->loop.post([w, t, info, &done] {
+        int fd = w->listeners->udp_fd(t.server);
+        done.set_value(fd >= 0 && w->server->restore(t, ClientLink{fd, nullptr}, info));
+      });
+      if (f.wait_for(std::chrono::seconds(2)) == std::future_status::ready && f.get())
+        ++r.adopted;
+      else
+        ++r.skipped;
+    }
+    // Its records go; ours are written by a resync (with a "resync" event,
+    // which the data plane here takes as the complete picture).
+    for (const auto& a : snap.allocations) state::append_event(c, instance, state::Event::deleted(a.record.id), 0);
+    c.replies();
+    state_store_->request_resync();
+    log_info("adopt: instance '" + instance + "': " + std::to_string(r.adopted) + " allocation(s) taken over, " +
+             std::to_string(r.skipped) + " skipped (stream clients or not restorable), after waiting " +
+             std::to_string(static_cast<int>(r.waited_s * 1000)) + " ms for its membership to expire");
+  } catch (const std::exception& e) {
+    return fail(503, std::string("adopting needs the state store: ") + e.what());
+  }
+  return r;
 }
 
 void Runtime::restore_from_redis() {

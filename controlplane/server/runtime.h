@@ -7,7 +7,9 @@
 // program (a test) still dies of them. stop() ends everything in order.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -24,6 +26,16 @@ class TlsContext;
 class RedisStateStore;
 class RedisUserDb;
 class AdminServer;
+
+// What `turnctl adopt INSTANCE` did (POST /api/v1/adopt; docs/fleet.md).
+struct AdoptResult {
+  int status = 200;  // 200 adopted; 400 bad request; 404 nothing to adopt; 409 alive or not here; 503 no store
+  std::string error;
+  size_t adopted = 0;
+  size_t skipped = 0;                  // TCP/TLS allocations (their connections died with the host)
+  std::vector<std::string> listeners;  // client-facing addresses opened for it
+  double waited_s = 0;                 // waiting for its membership to expire
+};
 
 class Runtime {
 public:
@@ -42,6 +54,14 @@ public:
   [[nodiscard]] RedisUserDb* userdb() const noexcept { return userdb_.get(); }
   [[nodiscard]] size_t thread_count() const noexcept { return workers_.size(); }
 
+  // Takes over a dead instance of the fleet from the state store: its
+  // client-facing UDP listeners, relay ports, allocations, permissions and
+  // channels, rewritten as this instance's (the data plane here learns
+  // them). Fencing: only once its membership record has expired (waiting
+  // up to `wait_for_expiry` for that); never a live instance. Nothing is
+  // taken unless every address can be bound here.
+  AdoptResult adopt(const std::string& instance, std::chrono::milliseconds wait_for_expiry);
+
 private:
   struct Worker;
   Config& cfg_;
@@ -55,6 +75,9 @@ private:
   std::unique_ptr<RedisStateStore> state_store_;
   std::unique_ptr<RedisUserDb> userdb_;
   std::unique_ptr<AdminServer> admin_;
+  std::mutex adopt_mutex_;                // one adoption at a time
+  mutable std::mutex listen_mutex_;       // guards adopted_listen_ (read by the membership writer)
+  std::vector<state::ListenAddress> adopted_listen_;
 };
 
 }  // namespace turn::cp

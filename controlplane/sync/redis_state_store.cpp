@@ -133,6 +133,14 @@ StateStoreStatus RedisStateStore::status() const {
   return s;
 }
 
+void RedisStateStore::request_resync() {
+  {
+    std::lock_guard lock(mutex_);
+    need_resync_ = true;
+  }
+  cv_.notify_one();
+}
+
 void RedisStateStore::push(Pending p) {
   p.queued = std::chrono::steady_clock::now();
   {

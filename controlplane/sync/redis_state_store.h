@@ -97,6 +97,9 @@ public:
   // far the store, and the data planes reading it, are behind this instance.
   [[nodiscard]] double sync_lag_seconds() const;
   [[nodiscard]] StateStoreStatus status() const;
+  // Rewrite every live allocation of this instance at the next chance
+  // (after an adoption added some that bypassed the events).
+  void request_resync();
 
 private:
   struct Pending {

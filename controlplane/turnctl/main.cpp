@@ -48,6 +48,8 @@ int usage(int code) {
          "                               --until-empty: wait until its last allocation has ended\n"
          "                               (exit 1 after --timeout, default 3600 s)\n"
          "  undrain [INSTANCE]           serve new Allocates again\n"
+         "  adopt INSTANCE [--wait S]    take over a dead instance's calls (host failover); waits up to S s\n"
+         "                               (0-60) for its membership to expire; never a live one\n"
          "  user list                    credentials in the local database\n"
          "  user add NAME [--password P] create (random password printed if none given)\n"
          "  user del NAME                delete\n"
@@ -123,7 +125,7 @@ int main(int argc, char** argv) {
   std::string token = std::getenv("DPTURN_ADMIN_TOKEN") ? std::getenv("DPTURN_ADMIN_TOKEN") : "";
   std::vector<std::string> args;
   std::string password, probe_user, probe_pass, type, peer;
-  int hold_s = 0, timeout_s = 3600;
+  int hold_s = 0, timeout_s = 3600, wait_s = 0;
   bool as_json = false, force = false, until_empty = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -156,6 +158,15 @@ int main(int argc, char** argv) {
         return 2;
       }
       timeout_s = static_cast<int>(t);
+    } else if (a == "--wait") {
+      std::string v = value();
+      char* end = nullptr;
+      long t = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || t < 0 || t > 60) {
+        std::cerr << "turnctl: --wait " << v << ": expected seconds, 0-60\n";
+        return 2;
+      }
+      wait_s = static_cast<int>(t);
     } else if (a == "--force") force = true;
     else if (a == "--until-empty") until_empty = true;
     else args.push_back(a);
@@ -167,7 +178,7 @@ int main(int argc, char** argv) {
 
   httplib::Client cli(url);
   cli.set_connection_timeout(3);
-  cli.set_read_timeout(5);
+  cli.set_read_timeout(wait_s + 5);  // adopt --wait S holds the request up to S s
   httplib::Headers headers = {{"Authorization", "Bearer " + token}};
   auto call = [&](const std::string& method, const std::string& path, const std::string& body = "") -> json {
     httplib::Result r = method == "GET"    ? cli.Get(path.c_str(), headers)
@@ -236,6 +247,18 @@ int main(int argc, char** argv) {
     json h = call("GET", "/api/v1/health");
     std::cout << h.dump() << "\n";
     return h["status"] == "ok" ? 0 : 1;
+  }
+  if (cmd == "adopt") {
+    if (args.size() != 2) {
+      std::cerr << "turnctl: adopt needs one INSTANCE\n";
+      return 2;
+    }
+    json r = call("POST", "/api/v1/adopt", json{{"instance", args[1]}, {"wait_s", wait_s}}.dump());
+    std::cout << "adopted instance " << args[1] << ": " << r["adopted"] << " allocation(s), " << r["skipped"]
+              << " skipped, listening on";
+    for (const auto& l : r["listeners"]) std::cout << " " << l.get<std::string>();
+    std::cout << " (waited " << r["waited_s"] << " s for its membership to expire)\n";
+    return 0;
   }
   if (cmd == "drain" || cmd == "undrain") {
     std::string instance = args.size() > 1 ? args[1] : "";

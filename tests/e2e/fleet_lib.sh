@@ -178,9 +178,12 @@ fleet_topology_up() {
   done
 }
 
-# fleet_host_up NAME IP [EXTRA_TC_LINES]: turn-dataplane + turn-control of one host.
+# fleet_host_up NAME IP [EXTRA_TC_LINES] [EXTRA_DP_LINES] [SERVICE_IP]:
+# turn-dataplane + turn-control of one host. IP is the host's own (its data
+# plane's port and TAP); SERVICE_IP (default IP) is where its turn-control
+# listens and relays: a floating address in the failover test.
 fleet_host_up() {
-  local name=$1 ip=$2 ns prefix
+  local name=$1 ip=$2 svc=${5:-$2} ns prefix
   ns=$(fleet_ns "$name")
   prefix="dpf$E2E_ID$name"
   E2E_DPDK_PREFIXES+=("$prefix")
@@ -196,10 +199,11 @@ state-redis="$STORE_SENTINEL"
 instance-id=$name
 allocations=4096
 channels=16384
+${4:-}
 CONF
   cat >"$E2E_TMP/tc-$name.conf" <<CONF
-listening-ip=$ip
-relay-ip=$ip
+listening-ip=$svc
+relay-ip=$svc
 realm=dp.e2e
 user=alice:wonderland-42
 legacy-channel-range
@@ -222,7 +226,51 @@ CONF
   ip -n "$ns" route replace default via 10.77.0.1 || return 1
   ip netns exec "$ns" ethtool -K dpt0 tx off >/dev/null
   start "turn-control-$name" "$ns" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc-$name.conf"
-  wait_port "$ns" udp "$ip:3478" 10 || { fail "host $name: turn-control listens"; return 1; }
+  wait_port "$ns" udp "$svc:3478" 10 || { fail "host $name: turn-control listens"; return 1; }
+}
+
+# keepalived_up NAME OWN_IP PEER_IP: keepalived in host NAME's namespace
+# (deploy/keepalived/keepalived.conf's shape): VRRP over the TAP dpt0,
+# unicast to the other host, one instance per host's floating address
+# (VIP_a 10.77.0.12, VIP_b 10.77.0.13), the host's own with priority 150,
+# the other's 100; dpturn-notify adopts the other's instance on takeover.
+VIP_A=10.77.0.12 VIP_B=10.77.0.13
+keepalived_up() {
+  local name=$1 own=$2 peer=$3 ns conf
+  ns=$(fleet_ns "$name")
+  conf=$E2E_TMP/keepalived-$name.conf
+  cat >"$E2E_TMP/notify-$name.env" <<ENV
+DPTURN_INSTANCE=$name
+DPTURN_ADMIN_URL=http://127.0.0.1:8080
+DPTURN_ADMIN_TOKEN=$TOKEN
+TURNCTL=$BUILD/controlplane/turnctl
+DPTURN_NOTIFY_LOG=$E2E_TMP/notify-$name.log
+ENV
+  {
+    echo "global_defs { router_id dpturn-$name; vrrp_version 3; enable_script_security; script_user root;"
+    echo "  vrrp_garp_master_delay 0; vrrp_garp_master_repeat 3 }"
+    for inst in a b; do
+      local vip=$VIP_A id=51 prio=100
+      [ $inst = b ] && vip=$VIP_B id=52
+      [ $inst = "$name" ] && prio=150
+      cat <<VI
+vrrp_instance vi_$inst {
+  state BACKUP
+  nopreempt
+  interface dpt0
+  virtual_router_id $id
+  priority $prio
+  advert_int 0.5
+  unicast_src_ip $own
+  unicast_peer { $peer }
+  virtual_ipaddress { $vip/24 dev dpt0 }
+  notify_master "$ROOT/deploy/keepalived/dpturn-notify master $inst $E2E_TMP/notify-$name.env"
+}
+VI
+    done
+  } >"$conf"
+  start "keepalived-$name" "$ns" keepalived -n -l -D -P -f "$conf" -p "$E2E_TMP/keepalived-$name.pid" \
+    -r "$E2E_TMP/vrrp-$name.pid"
 }
 fleet_ns() { case $1 in a) echo "$NS_A" ;; b) echo "$NS_B" ;; *) echo "dpt-$1-$E2E_ID" ;; esac; }
 hctl() {  # host turnctl args...

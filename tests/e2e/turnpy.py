@@ -8,8 +8,9 @@ UDP socket across server restarts and reports each step's result code.
       Allocate, CreatePermission(PEER), ChannelBind(0x4000, PEER), print
       "ready <relay>", then read commands from stdin, one per line, and print
       "<command> <code>" (0 = success, else the STUN error code, -1 = no
-      answer): refresh | perm | bind | send N | cdata N | quit.
+      answer): refresh | perm | bind | send N | cdata N | pace N MS | quit.
       send/cdata N: N Send indications / ChannelData frames to PEER.
+      pace N MS: N ChannelData frames, one every MS milliseconds.
   turnpy.py sink IP:PORT SECONDS FILE
       A UDP peer: appends "<unix time> <bytes>" to FILE per datagram, for
       SECONDS (bounded).
@@ -225,6 +226,19 @@ def session(argv):
                 d = b"cdata %d" % i
                 c.sock.send(struct.pack("!HH", 0x4000, len(d)) + d)
             code = 0
+        elif cmd[0] == "pace":  # pace N MS: N ChannelData frames, one every MS ms (a steady stream)
+            n, every = int(cmd[1]), float(cmd[2]) / 1000.0
+            t = time.time()
+            errors = 0
+            for i in range(n):
+                d = b"pace %d" % i
+                try:
+                    c.sock.send(struct.pack("!HH", 0x4000, len(d)) + d)
+                except OSError:  # ICMP unreachable while the server's address moves: go on, as media does
+                    errors += 1
+                t += every
+                time.sleep(max(0.0, t - time.time()))
+            code = 0 if errors < n else 1
         else:
             code = -2
         print(f"{cmd[0]} {code}", flush=True)
