@@ -67,6 +67,10 @@ if command -v systemd-analyze >/dev/null; then
         -e "s|/usr/local/lib/dpturn/dpturn-tap-up|$ROOT/deploy/systemd/dpturn-tap-up|g" "$u" >"$TMP/units/$(basename "$u")"
   done
   [ -x "$DP" ] || sed -i "s|$DP|/bin/true|g" "$TMP/units/dpturn-dataplane@.service"
+  # The drain drop-in (docs/fleet.md), with turnctl from this build.
+  mkdir -p "$TMP/units/dpturn-control.service.d"
+  sed -e "s|/usr/local/bin/turnctl|$BUILD/controlplane/turnctl|g" "$ROOT/deploy/systemd/dpturn-control.service.d/drain.conf" \
+    >"$TMP/units/dpturn-control.service.d/drain.conf"
   for u in dpturn-control.service dpturn-dataplane@edge.service; do
     out=$(cd "$TMP/units" && systemd-analyze verify --man=no "./$u" 2>&1); rc=$?
     # Dependencies on units this machine lacks (redis-server) are not errors of ours.
@@ -79,6 +83,35 @@ if command -v systemd-analyze >/dev/null; then
   check "systemd-analyze verify catches a misspelt directive (the check bites)" grep -q "ProtectSytem" <<<"$out"
 else
   echo "note: systemd-analyze not installed; units not verified"
+fi
+# The fleet's examples (docs/fleet.md): keepalived's configuration parses
+# (with an interface this machine has), the notify script is valid sh and
+# does nothing for this host's own instance, and the store lines of a relay
+# host parse in both binaries.
+if command -v keepalived >/dev/null && [ "$(id -u)" = 0 ] && ip netns add "dptdeploy$$" 2>/dev/null; then
+  # In a namespace of its own, with a dpt0 of its own (a veth stands in for the TAP).
+  ip -n "dptdeploy$$" link add dpt0 type veth peer name dpt0p
+  out=$(ip netns exec "dptdeploy$$" keepalived -t -f "$ROOT/deploy/keepalived/keepalived.conf" 2>&1); rc=$?
+  ip netns del "dptdeploy$$"
+  [ -n "$out" ] && echo "$out"
+  check "keepalived -t deploy/keepalived/keepalived.conf" test "$rc" = 0 -a -z "$(grep -iE 'unknown|error|warning' <<<"$out")"
+fi
+check "dpturn-notify is valid sh" sh -n "$ROOT/deploy/keepalived/dpturn-notify"
+printf 'DPTURN_INSTANCE=relay-a\nDPTURN_NOTIFY_LOG=%s\nTURNCTL=/bin/false\n' "$TMP/notify.log" >"$TMP/notify.env"
+check "dpturn-notify: our own instance's address is no adoption" \
+  bash -c '"$1" master relay-a "$2" && grep -q "our own instance relay-a" "$3"' _ \
+  "$ROOT/deploy/keepalived/dpturn-notify" "$TMP/notify.env" "$TMP/notify.log"
+{
+  echo "listening-ip=127.0.0.1"; echo "relay-ip=127.0.0.1"; echo "admin-port=0"
+  grep -vE '^(#|$)' "$ROOT/deploy/fleet/dpturn-store.conf"
+} >"$TMP/fleet-tc.conf"
+out=$("$BUILD/controlplane/turn-control" -c "$TMP/fleet-tc.conf" --check-config 2>&1)
+check "deploy/fleet/dpturn-store.conf's lines: turn-control --check-config ($out)" test "$out" = "config ok"
+if [ -x "$DP" ]; then
+  { echo "ip=10.0.0.2/24"; grep -E '^(state-redis|instance-id)=' "$ROOT/deploy/fleet/dpturn-store.conf"; } >"$TMP/fleet-dp.conf"
+  out=$("$DP" -l 0-1 --no-huge -m 64 --no-pci --no-shconf --file-prefix="dptdeploy$$" \
+        -- -c "$TMP/fleet-dp.conf" --check-config 2>&1)
+  check "... and turn-dataplane --check-config" grep -q "config ok" <<<"$out"
 fi
 echo "deploy_configs: $fails failure(s)"
 [ $fails = 0 ]

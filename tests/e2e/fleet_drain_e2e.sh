@@ -11,7 +11,8 @@
 #      the ALTERNATE-SERVER that a's membership view names); the call
 #      already on a keeps relaying until it hangs up; then drain returns.
 #   2. Bad input: drain of an unknown instance, drain of the last serving
-#      instance; each a clear error.
+#      instance; each a clear error. Then coturn's alternate-server on a:
+#      a Chromium call against a lands on b, as it does with coturn.
 #   3. A rolling upgrade with coturn turnutils_uclient flows on both hosts
 #      throughout: drain a and restart its turn-control, then b's; no new
 #      call is refused (coturn's client follows the redirect too), no
@@ -85,6 +86,24 @@ check "drain of the last serving instance (a drains): refused, says why" \
 out=$(hctl a drain b 2>&1); rc=$?
 check "... also when asked through another instance" bash -c '[ "$1" = 1 ] && grep -q "last serving instance" <<<"$2"' _ "$rc" "$out"
 check "undrain a" hctl a undrain
+
+# ---- 2b. coturn's alternate-server: every new Allocate redirected -----------------
+restart_tc() {  # host [extra line]: turn-control of the host again, with the line appended or not
+  local host=$1 pid ns srv
+  eval "pid=\$PID_turn_control_$host"
+  ns=$(fleet_ns "$host"); srv=$SRV_A; [ "$host" = b ] && srv=$SRV_B
+  stop_pid "$pid" TERM
+  sed -i '/^alternate-server=/d' "$E2E_TMP/tc-$host.conf"
+  [ -n "${2:-}" ] && echo "$2" >>"$E2E_TMP/tc-$host.conf"
+  start "turn-control-$host" "$ns" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc-$host.conf"
+  wait_port "$ns" udp "$srv:3478" 10
+}
+check "a restarts with alternate-server=$SRV_B:3478 (coturn's key)" restart_tc a "alternate-server=$SRV_B:3478"
+check "a Chromium relay-only call against a lands on b, as with coturn's alternate-server" \
+  browsers alternate "$SRV_A" "$SRV_B"
+check "a counted the redirects as alternate-server's" \
+  grep -qE '^dpturn_redirects_total\{reason="alternate"\} [1-9]' <<<"$(hctl a metrics)"
+check "a restarts without it" restart_tc a
 
 # ---- 3. a rolling upgrade under load -----------------------------------------------------
 uc_run() {  # name server: a steady uclient flow (bounded)
