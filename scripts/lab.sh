@@ -23,6 +23,9 @@
 #                               addresses, deploy/systemd/dpturn-tap-up), as
 #                               deploy/examples/dataplane-edge.conf; the
 #                               outside browser then uses UDP 3478
+#   scripts/lab.sh --fleet      the fleet story: two relay hosts on one Sentinel
+#                               store, a call through each, drain one, fail
+#                               the other over (scripts/lab-fleet.sh)
 #   DPTURN_BUILD=DIR scripts/lab.sh
 #
 # Traffic stays inside the three namespaces. Every step is bounded; the
@@ -37,8 +40,9 @@ die() { echo "lab: $*" >&2; exit 1; }
 DATAPLANE=0
 case "${1:-}" in
   --dataplane) DATAPLANE=1 ;;
+  --fleet) exec "$ROOT/scripts/lab-fleet.sh" ;;  # two relay hosts: drain, redirect, failover
   "") ;;
-  *) die "usage: $0 [--dataplane]" ;;
+  *) die "usage: $0 [--dataplane | --fleet]" ;;
 esac
 [ "$(id -u)" = 0 ] || die "run as root (it creates network namespaces)"
 [ -x "$TC" ] && [ -x "$CTL" ] || die "no build in $BUILD (scripts/setup.sh builds it)"
