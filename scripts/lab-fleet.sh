@@ -45,6 +45,7 @@ call() {  # name server relay-ip: a held relay-only call between two Chromiums, 
     --relay-ip "$3" --relay-protocol udp --url-b "turn:$2:3478" --cmd-b "ip netns exec $NS_C $CHROMIUM" \
     --messages 20 --timeout 180 --ready-file "$E2E_TMP/$1.ready" --hold-file "$E2E_TMP/$1.hold" \
     --chromium-log "$E2E_TMP/chromium-$1.log" -- ip netns exec "$NS_C" "$CHROMIUM" >"$E2E_TMP/call-$1.log" 2>&1 &
+  E2E_PIDS+=($!)  # stopped by the EXIT trap if the story ends early (the driver closes its browsers)
   eval "CALL_$1=$!"
 }
 call_up() { for _ in $(seq 1 600); do [ -f "$E2E_TMP/$1.ready" ] && return 0; sleep 0.1; done; return 1; }

@@ -47,6 +47,7 @@ browsers() {  # name server relay-ip [extra cdp args...]: a relay-only call betw
 # ---- 1. drain a with a call on it -------------------------------------------------
 browsers held "$SRV_A" "$SRV_A" --ready-file "$E2E_TMP/held.ready" --hold-file "$E2E_TMP/held.hold" &
 held=$!
+E2E_PIDS+=($held)
 for _ in $(seq 1 600); do [ -f "$E2E_TMP/held.ready" ] && break; kill -0 $held 2>/dev/null || break; sleep 0.1; done
 check "a relay-only Chromium call is up on host a" test -f "$E2E_TMP/held.ready"
 sleep 1.2  # a's membership view has b serving

@@ -80,6 +80,7 @@ timeout 150 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" --url "turn:$VIP_A:3478" -
   --messages 50 --timeout 130 --ready-file "$E2E_TMP/call.ready" --hold-file "$E2E_TMP/call.hold" \
   --chromium-log "$E2E_TMP/chromium.log" -- ip netns exec "$NS_C" "$CHROMIUM" >"$E2E_TMP/browsers.log" 2>&1 &
 browsers=$!
+E2E_PIDS+=($browsers)
 for _ in $(seq 1 600); do [ -f "$E2E_TMP/call.ready" ] && break; kill -0 $browsers 2>/dev/null || break; sleep 0.1; done
 check "a relay-only Chromium call is up through a" test -f "$E2E_TMP/call.ready"
 ip netns exec "$NS_C" timeout 90 turnutils_uclient -e 10.77.2.2 -r 3480 -n 1500 -m 2 -l 170 -z 10 -c \

@@ -52,6 +52,7 @@ timeout 90 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" --url "turn:$SRV:3478" --us
   --messages 50 --timeout 80 --ready-file "$E2E_TMP/browsers.ready" --hold-file "$E2E_TMP/browsers.hold" \
   --chromium-log "$E2E_TMP/chromium.log" -- ip netns exec "$NS_C" "$CHROMIUM" >"$E2E_TMP/browsers.log" 2>&1 &
 browsers=$!
+E2E_PIDS+=($browsers)
 for _ in $(seq 1 400); do [ -f "$E2E_TMP/browsers.ready" ] && break; kill -0 $browsers 2>/dev/null || break; sleep 0.1; done
 check "a relay-only Chromium call connects and relays every message while the store is down" test -f "$E2E_TMP/browsers.ready"
 # The outage lasts 10 s, and at least until the browsers' call is up.
