@@ -3,9 +3,10 @@
 # The fleet's pieces for end-to-end tests, sourced after lib.sh:
 #
 #   store_up NS IP      a highly available state store from Debian's
-#                       packages: Redis master :6379 and replica :6380 on IP,
-#                       three Redis Sentinels :26379-26381 (quorum 2,
-#                       down-after-milliseconds 1000), in namespace NS;
+#                       packages: Redis master :6379 and replica :6380 on IP
+#                       (password STORE_PASSWORD), three Redis Sentinels
+#                       :26379-26381 (quorum 2, down-after-milliseconds
+#                       1000), in namespace NS;
 #                       returns once the sentinels agree and know the replica
 #   STORE_SENTINEL      the state-redis value both binaries use for it
 #   store_master        the master's port, as the sentinels see it now
@@ -21,16 +22,22 @@ STORE_NS=""
 STORE_IP=""
 STORE_SENTINEL=""
 STORE_MASTER_NAME=dpturn
+STORE_PASSWORD=store-pw-0123456789
+
+# store_node NAME PORT [--replicaof IP PORT]: one Redis of the store (again).
+store_node() {
+  local name=$1 port=$2; shift 2
+  mkdir -p "$E2E_TMP/$name"
+  start "$name" "$STORE_NS" redis-server --port "$port" --bind "$STORE_IP" --save '' --appendonly no \
+    --dir "$E2E_TMP/$name" --protected-mode no --requirepass "$STORE_PASSWORD" --masterauth "$STORE_PASSWORD" "$@"
+}
 
 store_up() {  # ns ip
   STORE_NS=$1 STORE_IP=$2
-  STORE_SENTINEL="sentinel=$STORE_IP:26379,$STORE_IP:26380,$STORE_IP:26381 master=$STORE_MASTER_NAME"
-  mkdir -p "$E2E_TMP/redis-m" "$E2E_TMP/redis-r"
-  start redis-m "$STORE_NS" redis-server --port 6379 --bind "$STORE_IP" --save '' --appendonly no \
-    --dir "$E2E_TMP/redis-m" --protected-mode no
+  STORE_SENTINEL="sentinel=$STORE_IP:26379,$STORE_IP:26380,$STORE_IP:26381 master=$STORE_MASTER_NAME password=$STORE_PASSWORD"
+  store_node redis-m 6379
   wait_port "$STORE_NS" tcp "$STORE_IP:6379" 10 || { fail "store: redis master starts"; return 1; }
-  start redis-r "$STORE_NS" redis-server --port 6380 --bind "$STORE_IP" --save '' --appendonly no \
-    --dir "$E2E_TMP/redis-r" --protected-mode no --replicaof "$STORE_IP" 6379
+  store_node redis-r 6380 --replicaof "$STORE_IP" 6379
   for i in 0 1 2; do
     mkdir -p "$E2E_TMP/sentinel$i"
     cat >"$E2E_TMP/sentinel$i/sentinel.conf" <<CONF
@@ -39,6 +46,7 @@ bind $STORE_IP
 protected-mode no
 dir $E2E_TMP/sentinel$i
 sentinel monitor $STORE_MASTER_NAME $STORE_IP 6379 2
+sentinel auth-pass $STORE_MASTER_NAME $STORE_PASSWORD
 sentinel down-after-milliseconds $STORE_MASTER_NAME 1000
 sentinel failover-timeout $STORE_MASTER_NAME 3000
 sentinel parallel-syncs $STORE_MASTER_NAME 1
@@ -65,20 +73,21 @@ CONF
 
 # repl_cut NS MASTER_PORT: from now on writes reach the master and never
 # its replica, as asynchronous replication loses the last writes before a
-# failover: the master gets a password its replica does not know (clients
-# already connected, turn-control's among them, stay authenticated) and the
-# replication link is killed; the replica cannot come back. The master is
-# meant to die next.
+# failover: the replica is given a wrong masterauth and its link is killed,
+# so it cannot sync again (the sentinels, which have the right password,
+# see nothing amiss). The master is meant to die next.
 repl_cut() {
-  local ns=$1 mport=$2
-  ip netns exec "$ns" redis-cli -p "$mport" config set requirepass "cut-$E2E_ID" | grep -qx OK || return 1
-  ip netns exec "$ns" redis-cli -p "$mport" -a "cut-$E2E_ID" --no-auth-warning client kill type replica | grep -qx '[1-9]'
+  local ns=$1 mport=$2 rport=6380
+  [ "$mport" = 6380 ] && rport=6379
+  rc() { ip netns exec "$ns" redis-cli -h "$STORE_IP" -a "$STORE_PASSWORD" --no-auth-warning "$@"; }
+  rc -p "$rport" config set masterauth wrong-on-purpose | grep -qx OK || return 1
+  rc -p "$mport" client kill type replica | grep -qx '[1-9]'
 }
 
 store_master() {
   ip netns exec "$STORE_NS" redis-cli -h "$STORE_IP" -p 26379 sentinel get-master-addr-by-name $STORE_MASTER_NAME 2>/dev/null | tail -1
 }
-scli() { ip netns exec "$STORE_NS" redis-cli -h "$STORE_IP" -p "$(store_master)" "$@"; }
+scli() { ip netns exec "$STORE_NS" redis-cli -h "$STORE_IP" -p "$(store_master)" -a "$STORE_PASSWORD" --no-auth-warning "$@"; }
 
 # ---- held sessions (tests/e2e/turnpy.py) ------------------------------------------
 # held_open NAME [NS] [SERVER] [PEER]: opens a session; `held NAME CMD` sends

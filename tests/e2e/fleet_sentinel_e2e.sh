@@ -35,6 +35,7 @@ command -v redis-server >/dev/null || { echo "SKIP: redis-server not installed";
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 tel() { dp_stat "$1" "$(dp_stats)"; }
+rnode() { local p=$1; shift; ip netns exec "$NS_S" redis-cli -p "$p" -a "$STORE_PASSWORD" --no-auth-warning "$@"; }
 
 # ---- the stack on a Sentinel-backed store ---------------------------------------
 dp_topology_up
@@ -62,10 +63,10 @@ sleep 2
 check "replication to the replica cut" repl_cut "$NS_S" 6379
 check "held session h3 allocated while replication is cut" held_open h3
 h3_id="$E2E_INSTANCE/$(held_relay h3)"
-for _ in $(seq 1 20); do ip netns exec "$NS_S" redis-cli -p 6379 exists "dpturn:alloc:$h3_id" | grep -q 1 && break; sleep 0.1; done
+for _ in $(seq 1 20); do rnode 6379 exists "dpturn:alloc:$h3_id" | grep -q 1 && break; sleep 0.1; done
 sleep 0.3
 check "h3's records are on the master, not on the replica" \
-  test "$(ip netns exec "$NS_S" redis-cli -p 6379 -a "cut-$E2E_ID" --no-auth-warning exists "dpturn:alloc:$h3_id")$(ip netns exec "$NS_S" redis-cli -p 6380 exists "dpturn:alloc:$h3_id")" = 10
+  test "$(rnode 6379 exists "dpturn:alloc:$h3_id")$(rnode 6380 exists "dpturn:alloc:$h3_id")" = 10
 n_tc=$(tc_ids | wc -l)
 for _ in $(seq 1 30); do [ "$(tel allocations)" = "$n_tc" ] && break; sleep 0.1; done
 check "the data plane holds h3 too ($(tel allocations) = turn-control's $n_tc)" test "$(tel allocations)" = "$n_tc"
@@ -133,10 +134,10 @@ check "... on the fast path ($fast of 400 ChannelData to the peer)" test "$fast"
 
 # The old master comes back: the sentinels make it a replica; turn-control
 # keeps writing to the new master only.
-start redis-m "$NS_S" redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir "$E2E_TMP/redis-m"
-for _ in $(seq 1 100); do ip netns exec "$NS_S" redis-cli -p 6379 role 2>/dev/null | head -1 | grep -q slave && break; sleep 0.2; done
-check "the old master, restarted, is now a replica" \
-  bash -c "ip netns exec $NS_S redis-cli -p 6379 role | head -1 | grep -qx slave"
+store_node redis-m 6379
+for _ in $(seq 1 100); do rnode 6379 role 2>/dev/null | head -1 | grep -q slave && break; sleep 0.2; done
+is_replica() { rnode 6379 role | head -1 | grep -qx slave; }
+check "the old master, restarted, is now a replica" is_replica
 held h1 refresh >/dev/null
 writes_to_new_master() { ctl status | grep -q 'connected, master 127.0.0.1:6380'; }
 check "turn-control still writes to the new master" writes_to_new_master
@@ -158,8 +159,7 @@ stop_pid "$PID_redis_r" KILL
 log "turn-control paused, master 6380 SIGKILLed"
 for _ in $(seq 1 150); do [ "$(tel sync_snapshots)" -gt "$snaps0" ] && break; sleep 0.1; done
 check "the data plane resynced from 6379 while turn-control is paused" test "$(tel sync_snapshots)" -gt "$snaps0"
-check "6379 lacks h4's records (lost with the master)" \
-  test "$(ip netns exec "$NS_S" redis-cli -p 6379 exists "dpturn:alloc:$h4_id")" = 0
+check "6379 lacks h4's records (lost with the master)" test "$(rnode 6379 exists "dpturn:alloc:$h4_id")" = 0
 check "the data plane keeps h4 unconfirmed ($(tel sync_unconfirmed) held, tables $(tel allocations) of $n_tc)" \
   test "$(tel sync_unconfirmed)" -ge 1 -a "$(tel allocations)" = "$n_tc"
 n0=$(sink_count)
