@@ -61,7 +61,7 @@ std::string ChannelRecord::value() const { return peer.to_string() + " " + std::
 std::optional<ChannelRecord> ChannelRecord::parse(std::string_view number, std::string_view value) {
   auto n = parse_u64(number);
   auto sp = value.find(' ');
-  if (!n || *n < 0x4000 || *n > 0x7FFE || sp == std::string_view::npos) return std::nullopt;
+  if (!n || *n < 0x4000 || *n > 0x7FFF || sp == std::string_view::npos) return std::nullopt;
   auto peer = SocketAddress::parse(value.substr(0, sp));
   auto exp = parse_u64(value.substr(sp + 1));
   if (!peer || !exp) return std::nullopt;

@@ -653,6 +653,13 @@ std::string AdminServer::metrics() const {
       if (k.rfind("drop_", 0) == 0)
         m.sample("dpturn_drops_total", {{"reason", k.substr(5)}, {"path", "fast"}, {"dataplane", d.instance}}, v);
 
+  m.family("dpturn_refusals_total", "counter", "Requests answered with an error because a limit was reached, by reason.");
+  for (size_t i = 0; i < kCpRefusalKeys.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto* s : stats) v += s->refusals[i].load();
+    m.sample("dpturn_refusals_total", {{"reason", std::string(kCpRefusalKeys[i])}}, v);
+  }
+
   // Per relay thread of turn-control: the kernel path's load.
   m.family("dpturn_thread_requests_total", "counter", "STUN/TURN requests handled per turn-control relay thread.");
   for (size_t t = 0; t < stats.size(); ++t) {

@@ -98,6 +98,7 @@ struct Allocation {
   FiveTuple tuple;
   ClientLink link;
   int relay_fd = -1;
+  bool dont_fragment = false;  // DF on every datagram (DONT-FRAGMENT in the Allocate)
   std::string username;
   TimePoint expires;
   std::unordered_map<IpAddress, TimePoint, AddressHash> permissions;

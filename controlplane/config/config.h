@@ -79,7 +79,7 @@ struct Config {
   uint32_t max_allocate_lifetime_s = 3600;
   uint32_t permission_lifetime_s = 300;
   uint32_t channel_lifetime_s = 600;
-  // Accept RFC 5766 channel numbers 0x5000-0x7FFE too (RFC 8656 §12 reserves them).
+  // Accept RFC 5766 channel numbers 0x5000-0x7FFF too (RFC 8656 §12 reserves them).
   bool legacy_channel_range = false;
 
   // Policy.
@@ -89,6 +89,9 @@ struct Config {
   uint32_t user_quota = 0;   // allocations per user, 0 = unlimited
   uint32_t total_quota = 0;  // allocations in all, 0 = unlimited
   uint64_t max_bps = 0;      // per allocation, bytes/s each way, 0 = unlimited
+  // Permissions (distinct peer IPs) per allocation; ICE needs a handful per
+  // remote candidate set. Over it: 508 (RFC 8656 §10.2, §19). 0 = none.
+  uint32_t max_permissions = 1000;
   uint32_t request_rate_limit = 200;  // requests per second per source IP, 0 = unlimited
   uint32_t unauth_rate_limit = 20;    // 401 answers per second per source IP
 

@@ -93,14 +93,8 @@ int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept 
   }
   int buf = 1 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-  if (dont_fragment) {
-    // RFC 8656 §7.2 / §10.1: DONT-FRAGMENT sets DF on what we relay.
-    int pmtu = IP_PMTUDISC_DO;
-    if (ss.ss_family == AF_INET)
-      setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
-    else
-      setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu);
-  }
+  // RFC 8656 §7.2: DONT-FRAGMENT in the Allocate sets DF on what we relay.
+  if (dont_fragment) set_dont_fragment(fd, true);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
     int err = errno;
     close(fd);
@@ -115,6 +109,37 @@ SocketAddress local_address(int fd) noexcept {
   socklen_t len = sizeof ss;
   getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   return from_sockaddr(ss);
+}
+
+namespace {
+int socket_family(int fd) noexcept {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return -1;
+  return ss.ss_family;
+}
+}  // namespace
+
+int set_dont_fragment(int fd, bool on) noexcept {
+  int family = socket_family(fd);
+  int level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+  int name = family == AF_INET ? IP_MTU_DISCOVER : IPV6_MTU_DISCOVER;
+  if (family != AF_INET && family != AF_INET6) return -1;
+  int before = 0;
+  socklen_t len = sizeof before;
+  if (getsockopt(fd, level, name, &before, &len) != 0) return -1;
+  // IP_PMTUDISC_DO and IPV6_PMTUDISC_DO are both 2; "off" is the kernel's
+  // default for UDP (WANT: DF while the datagram fits the known path MTU).
+  int mode = on ? IP_PMTUDISC_DO : IP_PMTUDISC_WANT;
+  if (mode != before && setsockopt(fd, level, name, &mode, sizeof mode) != 0) return -1;
+  return before;
+}
+
+bool set_pmtu_mode(int fd, int mode) noexcept {
+  int family = socket_family(fd);
+  if (family == AF_INET) return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &mode, sizeof mode) == 0;
+  if (family == AF_INET6) return setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &mode, sizeof mode) == 0;
+  return false;
 }
 
 std::vector<IpAddress> interface_addresses() {

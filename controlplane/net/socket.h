@@ -27,6 +27,11 @@ int open_bound_socket(SocketKind kind, const SocketAddress& at, bool shared);
 int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept;
 
 SocketAddress local_address(int fd) noexcept;
+// DF on everything `fd` sends (IP_PMTUDISC_DO: never fragmented locally;
+// a datagram over the path MTU fails with EMSGSIZE), or back to `mode`.
+// Returns the mode that was set before (for set_pmtu_mode), -1 on error.
+int set_dont_fragment(int fd, bool on) noexcept;
+bool set_pmtu_mode(int fd, int mode) noexcept;
 void set_nonblocking(int fd);
 
 // Addresses of the machine's up interfaces (IPv4 and global IPv6), for a

@@ -103,7 +103,8 @@ void TurnServer::handle_allocate(Request& req) {
     if (!relay_ip && ip.family() == family) relay_ip = &ip;
     if (!relay_ip_v6 && !ip.is_v4()) relay_ip_v6 = &ip;
   }
-  if (!relay_ip) return send_error(req, ErrorCode::AddressFamilyNotSupported);
+  // With a RESERVATION-TOKEN the reserved socket's family applies instead.
+  if (!relay_ip && !token_attr) return send_error(req, ErrorCode::AddressFamilyNotSupported);
 
   // §7.2 step 8: quotas. Capacity: the state store must be reachable so
   // that a data plane can learn of the allocation (docs/state.md).
@@ -120,6 +121,7 @@ void TurnServer::handle_allocate(Request& req) {
 
   int fd = -1;
   uint16_t port = 0;
+  IpAddress bound_ip = relay_ip ? *relay_ip : IpAddress{};
   if (token_attr) {
     auto token = stun::read_reservation_token(m.value(*token_attr));
     auto reserved = token ? shared_.reservations.take(*token) : std::nullopt;
@@ -128,7 +130,19 @@ void TurnServer::handle_allocate(Request& req) {
       return send_error(req, ErrorCode::InsufficientCapacity);  // §7.2 step 5: no such token
     }
     fd = *reserved;
-    port = local_address(fd).port;
+    // The reserved socket decides the relayed address, family included: a
+    // token from an IPv6 EVEN-PORT reservation gives the IPv6 relay (RFC
+    // 6156 §4.2: the request carries no REQUESTED-ADDRESS-FAMILY then).
+    SocketAddress bound = local_address(fd);
+    bound_ip = bound.ip;
+    port = bound.port;
+    // §7.2 step 4: DONT-FRAGMENT applies to the reserved socket as well
+    // (it was opened before anyone asked).
+    if (dont_fragment && set_dont_fragment(fd, true) < 0) {
+      close(fd);
+      shared_.quotas.release(req.username);
+      return send_error(req, ErrorCode::InsufficientCapacity);
+    }
   } else {
     fd = open_relay(*relay_ip, cfg_.min_port, cfg_.max_port, even, dont_fragment, port, rng());
   }
@@ -169,11 +183,13 @@ void TurnServer::handle_allocate(Request& req) {
   a->tuple = req.tuple;
   a->link = req.link;
   a->relay_fd = fd;
+  a->dont_fragment = dont_fragment;
   a->username = req.username;
   a->expires = loop_.now() + std::chrono::seconds(lifetime);
-  a->to_peer_bucket.configure(cfg_.max_bps);
-  a->to_client_bucket.configure(cfg_.max_bps);
-  SocketAddress relay{*relay_ip, port};
+  // max-bps: the config's, or the realm's from the user database.
+  a->to_peer_bucket.configure(shared_.limits.max_bps());
+  a->to_client_bucket.configure(shared_.limits.max_bps());
+  SocketAddress relay{bound_ip, port};
   auto info = std::make_shared<AllocationInfo>();
   info->id = cfg_.instance_id + "/" + relay.to_string();
   info->tuple = req.tuple;

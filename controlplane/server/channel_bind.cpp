@@ -19,7 +19,7 @@ void TurnServer::handle_channel_bind(Request& req) {
   if (!ch_attr || !peer_attr) return send_error(req, ErrorCode::BadRequest);
   auto ch = stun::read_channel_number(m.value(*ch_attr));
   auto peer = stun::read_xor_address(m.value(*peer_attr), m.xor_mask());
-  // §11.2: channel in 0x4000-0x4FFF, else 400 (0x4000-0x7FFE with legacy-channel-range).
+  // §11.2: channel in 0x4000-0x4FFF, else 400 (0x4000-0x7FFF with legacy-channel-range, RFC 5766 §11).
   uint16_t max_channel = cfg_.legacy_channel_range ? kMaxLegacyChannel : kMaxChannel;
   if (!ch || !peer || *ch < kMinChannel || *ch > max_channel) {
     log_debug("ChannelBind 400: bad CHANNEL-NUMBER or XOR-PEER-ADDRESS");
@@ -42,6 +42,8 @@ void TurnServer::handle_channel_bind(Request& req) {
               "ChannelBind to " + peer->ip.to_string() + " refused by peer policy (user '" + req.username + "')");
     return send_error(req, ErrorCode::Forbidden);
   }
+  // Binding installs a permission too (§12.2), under the same limit.
+  if (!permission_room(req, *a, std::span<const IpAddress>(&peer->ip, 1))) return;
   TimePoint exp = loop_.now() + std::chrono::seconds(cfg_.channel_lifetime_s);
   a->channels[*ch] = Channel{*peer, exp};
   a->channel_by_peer[*peer] = *ch;

@@ -31,6 +31,7 @@ void TurnServer::handle_create_permission(Request& req) {
     peers[n++] = peer->ip;
   }
   if (n == 0) return send_error(req, ErrorCode::BadRequest);
+  if (!permission_room(req, *a, std::span<const IpAddress>(peers.data(), n))) return;
   for (size_t i = 0; i < n; ++i) install_permission(*a, peers[i]);
   publish_permissions(*a);
   auto b = start_response(req, stun::Class::SuccessResponse);

@@ -20,12 +20,13 @@ namespace turn::cp {
 
 class Listeners::Udp final : public IoHandler {
 public:
-  Udp(TurnServer& server, int fd, SocketAddress local) : server_(server), fd_(fd), local_(local) {}
+  Udp(TurnServer& server, int fd, SocketAddress local, uint8_t* bufs) : server_(server), fd_(fd), local_(local), bufs_(bufs) {}
   ~Udp() override { close(fd_); }
   void on_io(uint32_t) override {
-    constexpr unsigned kBatch = 32;
-    constexpr size_t kBuf = 2048;  // TURN media and requests fit; larger datagrams are truncated and dropped
-    static thread_local uint8_t bufs[kBatch][kBuf];
+    constexpr unsigned kBatch = kUdpBatch;
+    constexpr size_t kBuf = kUdpBufSize;
+    uint8_t* bufs[kBatch];
+    for (unsigned i = 0; i < kBatch; ++i) bufs[i] = bufs_ + i * kBuf;
     mmsghdr msgs[kBatch];
     iovec iov[kBatch];
     sockaddr_storage from[kBatch];
@@ -41,7 +42,10 @@ public:
       int n = recvmmsg(fd_, msgs, kBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) return;
       for (int i = 0; i < n; ++i) {
-        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {  // cannot happen: a slot holds any UDP datagram
+          server_.count_drop(CpDrop::FrameTooLarge);
+          continue;
+        }
         FiveTuple t{Transport::Udp, from_sockaddr(from[i]), local_};
         server_.on_client_message(t, ClientLink{fd_, nullptr}, Bytes{bufs[i], msgs[i].msg_len});
       }
@@ -53,6 +57,7 @@ private:
   TurnServer& server_;
   int fd_;
   SocketAddress local_;
+  uint8_t* bufs_;  // kUdpBatch slots of kUdpBufSize, the loop's (Listeners::udp_bufs_)
 };
 
 class Listeners::Acceptor final : public IoHandler {
@@ -128,7 +133,9 @@ ListenerStatus Listeners::open(Transport t, const SocketAddress& at) {
     int fd = open_bound_socket(t == Transport::Udp ? SocketKind::Udp : SocketKind::Tcp, at, true);
     std::unique_ptr<IoHandler> h;
     if (t == Transport::Udp) {
-      h = std::make_unique<Udp>(server_, fd, at);
+      // Not value-initialised: pages are touched only by datagrams that need them.
+      if (!udp_bufs_) udp_bufs_.reset(new uint8_t[kUdpBatch * kUdpBufSize]);
+      h = std::make_unique<Udp>(server_, fd, at, udp_bufs_.get());
       udp_fds_.emplace_back(at, fd);
     }
     else

@@ -28,6 +28,13 @@ struct ListenerStatus {
 
 class Listeners {
 public:
+  // Client datagrams: any size UDP carries is received whole (relay MTU
+  // policy, docs/configuration.md): 32 slots of 64 KiB per event loop, 2 MiB,
+  // shared by the loop's UDP listeners. A 2,048-byte slot used to truncate
+  // (and drop) every larger datagram.
+  static constexpr unsigned kUdpBatch = 32;
+  static constexpr size_t kUdpBufSize = 65536;
+
   Listeners(TurnServer& server, EventLoop& loop, TlsContext* tls);
   ~Listeners();
   Listeners(const Listeners&) = delete;
@@ -45,6 +52,7 @@ private:
   TurnServer& server_;
   EventLoop& loop_;
   TlsContext* tls_;
+  std::unique_ptr<uint8_t[]> udp_bufs_;  // before handlers_: they point into it
   std::vector<std::unique_ptr<IoHandler>> handlers_;
   std::vector<std::pair<SocketAddress, int>> udp_fds_;
   std::unordered_map<StreamConnection*, std::unique_ptr<StreamConnection>> streams_;

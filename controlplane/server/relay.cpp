@@ -21,11 +21,21 @@ namespace turn::cp {
 using stun::Attr;
 
 namespace {
+// Sends one datagram from the relay socket; false with errno set.
 bool send_from_relay(int fd, const SocketAddress& peer, const uint8_t* data, size_t len) {
   sockaddr_storage ss;
   socklen_t sl = to_sockaddr(peer, ss);
   return sendto(fd, data, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) >= 0;
 }
+
+// The largest UDP payload an IP packet to `ip` can carry: 65,535 minus the
+// IPv4 (20) and UDP (8) headers, or minus UDP alone for IPv6, whose payload
+// length field does not count its own 40-byte header (RFC 8200 §3).
+size_t max_udp_payload(const IpAddress& ip) noexcept { return ip.is_v4() ? 65507 : 65527; }
+
+// Why a send from a relay socket failed, as a drop reason. EMSGSIZE: over
+// the path MTU with DF set (DONT-FRAGMENT), or over what UDP carries at all.
+CpDrop send_failure_reason(int err) noexcept { return err == EMSGSIZE ? CpDrop::TooBigForPath : CpDrop::SendFailed; }
 }  // namespace
 
 void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
@@ -55,7 +65,7 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
     return;
   }
   if (!send_from_relay(a->relay_fd, it->second.peer, cd.data.data(), cd.data.size())) {
-    stats_.drop(CpDrop::SendFailed);
+    stats_.drop(send_failure_reason(errno));
     return;
   }
   bump(stats_.packets_to_peer);
@@ -65,6 +75,13 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
 }
 
 void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageView& m) {
+  // RFC 8489 §6.3.2: an indication with an unknown comprehension-required
+  // attribute is discarded (there is no 420 for indications).
+  std::array<uint16_t, 1> unknown{};
+  if (m.unknown_required(unknown) > 0) {
+    stats_.drop(CpDrop::UnknownRequiredAttribute);
+    return;
+  }
   Allocation* a = find(t);
   if (!a) {
     stats_.drop(CpDrop::NoAllocation);
@@ -91,8 +108,24 @@ void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageV
     stats_.drop(CpDrop::BandwidthCap);
     return;
   }
-  if (!send_from_relay(a->relay_fd, *peer, data.data(), data.size())) {
-    stats_.drop(CpDrop::SendFailed);
+  // RFC 8656 §11.2 and §14: with DONT-FRAGMENT the datagram leaves with DF
+  // set (never fragmented here; over the path MTU it is dropped). A server
+  // that cannot set DF treats the attribute as unknown and comprehension-
+  // required, i.e. discards the indication. The allocation's own setting
+  // (DONT-FRAGMENT in its Allocate) already covers every datagram.
+  int restore_mode = -1;
+  if (m.has(Attr::DontFragment) && !a->dont_fragment) {
+    restore_mode = set_dont_fragment(a->relay_fd, true);
+    if (restore_mode < 0) {
+      stats_.drop(CpDrop::UnknownRequiredAttribute);
+      return;
+    }
+  }
+  bool sent = send_from_relay(a->relay_fd, *peer, data.data(), data.size());
+  int send_errno = errno;
+  if (restore_mode >= 0) set_pmtu_mode(a->relay_fd, restore_mode);
+  if (!sent) {
+    stats_.drop(send_failure_reason(send_errno));
     return;
   }
   bump(stats_.packets_to_peer);
@@ -109,15 +142,30 @@ void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint
     stats_.drop(CpDrop::NoPermission);
     return;
   }
+  bool stream = a.link.stream != nullptr;
+  auto ch = a.channel_by_peer.find(peer);
+  bool as_channel = ch != a.channel_by_peer.end() && a.channels[ch->second].expires > now;
+  // The frame must be representable: a Data indication's 16-bit message
+  // length counts its attributes (RFC 8489 §5), so an IPv6 peer's datagram
+  // of more than 65,504 bytes cannot be carried in one; over UDP the whole
+  // frame must also fit one datagram to the client. Such datagrams are
+  // dropped and counted, never sent with a wrapped length (a TCP/TLS client
+  // would lose its framing).
+  size_t addr_len = peer.ip.is_v4() ? 8 : 20;
+  size_t indication_header = stun::kHeaderSize + 4 + addr_len + 4;
+  size_t frame_len = as_channel ? kChannelDataHeaderSize + (stream ? pad4(len) : len) : indication_header + pad4(len);
+  bool representable = as_channel || indication_header - stun::kHeaderSize + pad4(len) <= 0xFFFF;
+  if (!representable || (!stream && frame_len > max_udp_payload(a.tuple.client.ip))) {
+    stats_.drop(CpDrop::FrameTooLarge);
+    return;
+  }
   if (!a.to_client_bucket.take(len, now)) {
     stats_.drop(CpDrop::BandwidthCap);
     return;
   }
-  bool stream = a.link.stream != nullptr;
   uint8_t* start;
   size_t total;
-  auto ch = a.channel_by_peer.find(peer);
-  if (ch != a.channel_by_peer.end() && a.channels[ch->second].expires > now) {
+  if (as_channel) {
     // §12.6: ChannelData; over TCP/TLS padded to 4 bytes (§12.5).
     start = data - kChannelDataHeaderSize;
     write_channel_data_header(start, ch->second, static_cast<uint16_t>(len));
@@ -129,8 +177,7 @@ void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint
     }
   } else {
     // §10.3: Data indication with XOR-PEER-ADDRESS and DATA.
-    size_t addr_len = peer.ip.is_v4() ? 8 : 20;
-    size_t header = stun::kHeaderSize + 4 + addr_len + 4;
+    size_t header = indication_header;
     start = data - header;
     store_be16(start, stun::message_type(stun::Method::Data, stun::Class::Indication));
     store_be16(start + 2, static_cast<uint16_t>(header - stun::kHeaderSize + pad4(len)));

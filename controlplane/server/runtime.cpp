@@ -137,6 +137,9 @@ void Runtime::start() {
   if (cfg_.redis_userdb.enabled) {
     userdb_ = std::make_unique<RedisUserDb>(cfg_, shared_->credentials);
     userdb_->start();
+    // coturn's per-realm user-quota, total-quota and max-bps.
+    realm_options_ = std::make_unique<RealmOptionsPoller>(cfg_, shared_->limits);
+    realm_options_->start();
   }
   if (cfg_.state_redis.enabled) {
     state_store_ = std::make_unique<RedisStateStore>(cfg_, shared_->registry);
@@ -201,6 +204,7 @@ void Runtime::stop() {
   workers_.clear();
   if (state_store_) state_store_->stop();
   if (userdb_) userdb_->stop();
+  if (realm_options_) realm_options_->stop();
 }
 
 void Runtime::reload_tls() {

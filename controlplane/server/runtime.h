@@ -22,6 +22,7 @@ class TurnServer;
 class TlsContext;
 class RedisStateStore;
 class RedisUserDb;
+class RealmOptionsPoller;
 class AdminServer;
 
 class Runtime {
@@ -51,6 +52,7 @@ private:
   void restore_from_redis();
   std::unique_ptr<RedisStateStore> state_store_;
   std::unique_ptr<RedisUserDb> userdb_;
+  std::unique_ptr<RealmOptionsPoller> realm_options_;
   std::unique_ptr<AdminServer> admin_;
 };
 

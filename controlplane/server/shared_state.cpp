@@ -21,7 +21,8 @@ SharedState::SharedState(const Config& c)
     : cfg(c),
       credentials(c),
       nonces(secret_or_random(c.server_secret), c.nonce_lifetime_s),
-      quotas(c.user_quota, c.total_quota) {}
+      quotas(c.user_quota, c.total_quota),
+      limits(c, quotas) {}
 
 void Directory::put(const FiveTuple& t, TurnServer* owner) {
   std::unique_lock lock(mutex_);
@@ -72,6 +73,11 @@ void Quotas::release(const std::string& user) {
   if (it == by_user_.end() || it->second == 0) return;
   if (--it->second == 0) by_user_.erase(it);
   --count_;
+}
+void Quotas::set_limits(uint32_t per_user, uint32_t total) {
+  std::lock_guard lock(mutex_);
+  per_user_ = per_user;
+  total_ = total;
 }
 uint32_t Quotas::total() const {
   std::lock_guard lock(mutex_);

@@ -19,6 +19,7 @@
 #include "controlplane/allocation/allocation.h"
 #include "controlplane/auth/credentials.h"
 #include "controlplane/auth/nonce.h"
+#include "controlplane/auth/realm_options.h"
 #include "controlplane/config/config.h"
 #include "controlplane/server/stats.h"
 
@@ -62,6 +63,9 @@ public:
   [[nodiscard]] bool acquire(const std::string& user);
   void release(const std::string& user);
   [[nodiscard]] uint32_t total() const;
+  // New limits (a realm's options from the user database); allocations
+  // already granted stay, new ones are checked against these.
+  void set_limits(uint32_t per_user, uint32_t total);
 
 private:
   uint32_t per_user_, total_;
@@ -108,6 +112,7 @@ struct SharedState {
   CredentialStore credentials;
   NonceIssuer nonces;
   Quotas quotas;
+  RealmLimits limits;  // after quotas: it adjusts them
   Reservations reservations;
   Registry registry;
   Directory directory;

@@ -13,6 +13,8 @@ namespace turn::cp {
 
 #define TURN_CP_DROP_REASONS(X)                                              \
   X(MalformedStun, "malformed_stun", "STUN message failed to parse")         \
+  X(TooManyAttributes, "too_many_attributes",                                \
+    "STUN message with more attributes than kept (requests: answered 400)")  \
   X(MalformedChannelData, "malformed_channel_data", "bad ChannelData frame") \
   X(ReservedChannel, "reserved_channel", "first byte 0x50-0x7F")             \
   X(NotTurn, "not_turn", "neither STUN nor ChannelData")                     \
@@ -27,7 +29,12 @@ namespace turn::cp {
   X(BandwidthCap, "bandwidth_cap", "over the allocation's max-bps")          \
   X(SendFailed, "send_failed", "the kernel refused a send")                  \
   X(StreamBacklog, "stream_backlog", "TCP/TLS client not reading; dropped")  \
-  X(FamilyMismatch, "family_mismatch", "peer family differs from the relay")
+  X(FamilyMismatch, "family_mismatch", "peer family differs from the relay") \
+  X(UnknownRequiredAttribute, "unknown_required_attribute",                  \
+    "indication with an unknown comprehension-required attribute")           \
+  X(FrameTooLarge, "frame_too_large",                                        \
+    "peer datagram too large for a Data indication / client datagram")       \
+  X(TooBigForPath, "too_big_for_path", "over the path MTU with DF, or over what UDP carries")
 
 enum class CpDrop : uint8_t {
 #define TURN_X(name, key, text) name,
@@ -39,6 +46,25 @@ enum class CpDrop : uint8_t {
 inline constexpr std::array<std::string_view, static_cast<size_t>(CpDrop::Count)> kCpDropKeys = {
 #define TURN_X(name, key, text) key,
     TURN_CP_DROP_REASONS(TURN_X)
+#undef TURN_X
+};
+
+// Requests answered with an error because a limit was reached (beyond the
+// quota and policy counters of Stats), by reason.
+#define TURN_CP_REFUSAL_REASONS(X)                                                        \
+  X(PermissionQuota, "permission_quota",                                                \
+    "CreatePermission/ChannelBind over max-permissions-per-allocation (508)")
+
+enum class CpRefusal : uint8_t {
+#define TURN_X(name, key, text) name,
+  TURN_CP_REFUSAL_REASONS(TURN_X)
+#undef TURN_X
+      Count
+};
+
+inline constexpr std::array<std::string_view, static_cast<size_t>(CpRefusal::Count)> kCpRefusalKeys = {
+#define TURN_X(name, key, text) key,
+    TURN_CP_REFUSAL_REASONS(TURN_X)
 #undef TURN_X
 };
 
@@ -61,8 +87,10 @@ struct Stats {
   Counter packets_to_peer{}, bytes_to_peer{};
   Counter packets_to_client{}, bytes_to_client{};
   std::array<Counter, static_cast<size_t>(CpDrop::Count)> drops{};
+  std::array<Counter, static_cast<size_t>(CpRefusal::Count)> refusals{};
 
   void drop(CpDrop r) noexcept { bump(drops[static_cast<size_t>(r)]); }
+  void refuse(CpRefusal r) noexcept { bump(refusals[static_cast<size_t>(r)]); }
 };
 
 }  // namespace turn::cp

@@ -71,7 +71,19 @@ void TurnServer::on_client_message(const FiveTuple& tuple, const ClientLink& lin
       break;
   }
   stun::MessageView msg;
-  if (stun::parse(data, msg) != stun::ParseError::Ok) {
+  if (auto err = stun::parse(data, msg); err != stun::ParseError::Ok) {
+    if (err == stun::ParseError::TooManyAttributes) {
+      // A well-formed message with more attributes than we keep: a request
+      // is answered 400 (smaller than the request, so no amplification),
+      // anything else dropped; both counted.
+      stats_.drop(CpDrop::TooManyAttributes);
+      if (msg.message_class() == Class::Request) {
+        Request req{msg, tuple, link, {}, {}, false, false};
+        bump(stats_.requests[static_cast<uint16_t>(msg.method()) & 15]);
+        send_error(req, ErrorCode::BadRequest, false);
+      }
+      return;
+    }
     stats_.drop(CpDrop::MalformedStun);  // RFC 8489 §6.3: silently discard
     return;
   }
@@ -370,11 +382,46 @@ bool TurnServer::peer_allowed(const IpAddress& peer) const {
     if (std::memcmp(peer.bytes.data(), kLoop, 16) == 0) return cfg_.allow_loopback_peers;
     if (peer.bytes[0] == 0xFF) return false;                              // multicast
     if (peer.bytes[0] == 0xFE && (peer.bytes[1] & 0xC0) == 0x80) return false;  // fe80::/10
+    // fd00:ec2::254: the cloud metadata service over IPv6 (AWS IMDS), the
+    // IPv6 twin of 169.254.169.254.
+    static const uint8_t kMetadata[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+    if (std::memcmp(peer.bytes.data(), kMetadata, 16) == 0) return false;
+    // IPv6 forms that carry an IPv4 destination: a gateway delivers them
+    // to that IPv4 address, so the IPv4 policy decides (loopback, metadata,
+    // denied ranges, our own addresses). IPv4-mapped ::ffff:0:0/96 is
+    // stored as IPv4 already (common/net/address.h) and took the IPv4 path.
+    //   64:ff9b::/96  NAT64 well-known prefix (RFC 6052 §2.1): the last 32 bits;
+    //   2002::/16     6to4 (RFC 3056 §2): bits 16-47.
+    static const uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::memcmp(peer.bytes.data(), kNat64, 12) == 0) return peer_allowed(IpAddress::v4(peer.bytes.data() + 12));
+    if (peer.bytes[0] == 0x20 && peer.bytes[1] == 0x02) return peer_allowed(IpAddress::v4(peer.bytes.data() + 2));
   }
   // The server's own non-relay addresses (listeners, admin).
   for (const auto& ip : cfg_.listening_ips)
     if (ip == peer && std::find(cfg_.relay_ips.begin(), cfg_.relay_ips.end(), ip) == cfg_.relay_ips.end()) return false;
   return true;
+}
+
+bool TurnServer::permission_room(Request& req, Allocation& a, std::span<const IpAddress> peers) {
+  if (cfg_.max_permissions == 0) return true;
+  auto now = loop_.now();
+  size_t live = 0;
+  for (const auto& [ip, exp] : a.permissions) live += exp > now;
+  size_t fresh = 0;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (a.has_permission(peers[i], now)) continue;
+    bool repeated = false;  // the same peer twice in one request counts once
+    for (size_t j = 0; j < i && !repeated; ++j) repeated = peers[j] == peers[i];
+    fresh += !repeated;
+  }
+  if (live + fresh <= cfg_.max_permissions) return true;
+  // RFC 8656 §10.2 / §19: a limit the request would cross is 508
+  // (Insufficient Capacity); nothing of the request is installed.
+  stats_.refuse(CpRefusal::PermissionQuota);
+  log_every(LogKey::Quota, req.tuple.client.ip,
+            "permission limit (" + std::to_string(cfg_.max_permissions) + ") reached on allocation " + a.info->id);
+  send_error(req, ErrorCode::InsufficientCapacity);
+  return false;
 }
 
 void TurnServer::install_permission(Allocation& a, const IpAddress& peer) {
@@ -421,8 +468,8 @@ bool TurnServer::restore(const FiveTuple& tuple, const ClientLink& link, const s
   a->relay_fd = fd;
   a->username = info->username;
   a->expires = to_steady(info->expires_s.load());
-  a->to_peer_bucket.configure(cfg_.max_bps);
-  a->to_client_bucket.configure(cfg_.max_bps);
+  a->to_peer_bucket.configure(shared_.limits.max_bps());
+  a->to_client_bucket.configure(shared_.limits.max_bps());
   {
     std::lock_guard lock(info->mutex);
     for (const auto& p : info->permissions) a->permissions[p.peer] = to_steady(p.expires_s);

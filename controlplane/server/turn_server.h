@@ -69,6 +69,8 @@ public:
   void clear();
 
   [[nodiscard]] size_t allocation_count() const noexcept { return allocations_.size(); }
+  // Counts a drop decided outside the server (listeners).
+  void count_drop(CpDrop r) noexcept { stats_.drop(r); }
 
   // Test seam (fuzzers, tests without sockets): everything this server
   // would send to a client goes to `sink` instead of a socket. Unset in
@@ -107,6 +109,9 @@ private:
   void destroy(Allocation& a, const char* why);
   bool peer_allowed(const IpAddress& peer) const;
   void install_permission(Allocation& a, const IpAddress& peer);
+  // max-permissions-per-allocation: room for `peers` (those not yet
+  // permitted)? If not, answers 508 and counts it; false then.
+  bool permission_room(Request& req, Allocation& a, std::span<const IpAddress> peers);
   void publish_permissions(Allocation& a);
   SocketAddress advertised(const SocketAddress& relay) const;
   uint64_t wall_expiry(TimePoint t) const;

@@ -197,7 +197,7 @@ void StateSync::apply_event(const Fields& f) {
       auto e = state::parse_u64(state::field(f, "expires"));
       auto ch = state::parse_u64(state::field(f, "channel"));
       std::string peer(state::field(f, "peer"));
-      if (!e || !ch || *ch < 0x4000 || *ch > 0x7FFE) break;
+      if (!e || !ch || *ch < 0x4000 || *ch > 0x7FFF) break;
       auto ch_n = htons(static_cast<uint16_t>(*ch));
       if ((v4(peer, ip, port) ? !tables_.upsert_channel(id, ch_n, ip, port, deadline(*e))
                               : v6(peer, ip6, port) && !tables_.upsert_channel(id, ch_n, ip6, port, deadline(*e))) &&

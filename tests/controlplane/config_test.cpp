@@ -138,6 +138,8 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"user-quota=5", [](const Config& c) { return c.user_quota == 5; }},
       {"total-quota=1000", [](const Config& c) { return c.total_quota == 1000; }},
       {"max-bps=125000", [](const Config& c) { return c.max_bps == 125000; }},
+      {"max-permissions-per-allocation=50", [](const Config& c) { return c.max_permissions == 50; }},
+      {"max-permissions-per-allocation=0", [](const Config& c) { return c.max_permissions == 0; }},
       {"request-rate-limit=50", [](const Config& c) { return c.request_rate_limit == 50; }},
       {"unauth-rate-limit=0", [](const Config& c) { return c.unauth_rate_limit == 0; }},
       {"admin-ip=127.0.0.2", [](const Config& c) { return c.admin_ip == ip("127.0.0.2"); }},
@@ -171,6 +173,7 @@ TEST(ConfigKeys, DefaultsMatchTheDocumentedValues) {
   EXPECT_FALSE(c.allow_loopback_peers);
   EXPECT_TRUE(c.lt_cred_mech);
   EXPECT_FALSE(c.legacy_channel_range);
+  EXPECT_EQ(c.max_permissions, 1000u);
 }
 
 TEST(ConfigKeys, RepeatableKeysAccumulate) {
@@ -592,6 +595,8 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
   add("user-quota", {"1073741825"});
   add("request-rate-limit", {"16777217"});
   add("max-bps", {"1099511627777"});
+  add("max-permissions-per-allocation", not_numbers);
+  add("max-permissions-per-allocation", {"1048577"});
   add("relay-threads", {"257", "-1", "many"});
   for (const char* k : {"listening-ip", "relay-ip", "admin-ip"})
     add(k, {"1.2.3.999", "banana", "1.2.3", "::g", "1.2.3.4.5", "10.0.0.1/24", "localhost"});

@@ -432,13 +432,14 @@ Reply TurnClient::channel_bind(uint16_t channel, const SocketAddress& peer, cons
       s);
 }
 
-void TurnClient::send_indication(const SocketAddress& peer, Bytes data) {
+void TurnClient::send_indication(const SocketAddress& peer, Bytes data, const Attrs& extra) {
   auto txid = random_txid();
-  std::vector<uint8_t> buf(data.size() + 128);
+  std::vector<uint8_t> buf(data.size() + 512);
   stun::MessageBuilder b(MutableBytes{buf.data(), buf.size()}, stun::Method::Send, stun::Class::Indication,
                          Bytes{txid.data(), txid.size()});
   b.add_xor_address(stun::Attr::XorPeerAddress, peer);
   b.add(stun::Attr::Data, data);
+  if (extra) extra(b);
   Bytes out = b.finish();
   if (out.empty()) throw std::runtime_error("Send indication does not fit");
   send_raw(out);

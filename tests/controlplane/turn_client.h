@@ -119,7 +119,8 @@ public:
   Reply refresh(std::optional<uint32_t> lifetime, const Signing& s = {});
   Reply create_permission(const SocketAddress& peer, const Signing& s = {});
   Reply channel_bind(uint16_t channel, const SocketAddress& peer, const Signing& s = {});
-  void send_indication(const SocketAddress& peer, Bytes data);
+  // `extra` attributes go after DATA (DONT-FRAGMENT, unknown ones, ...).
+  void send_indication(const SocketAddress& peer, Bytes data, const Attrs& extra = {});
   // ChannelData; over TCP padded to 4 (RFC 8656 §12.5).
   void send_channel_data(uint16_t channel, Bytes data);
 

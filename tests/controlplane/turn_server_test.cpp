@@ -765,7 +765,9 @@ TEST_F(TurnProtocol, LegacyChannelRange) {
   auto c = allocated(nullptr);
   EXPECT_TRUE(c->channel_bind(0x5000, addr("198.51.100.2:5000")).success());
   EXPECT_TRUE(c->channel_bind(0x7FFE, addr("198.51.100.3:5000")).success());
-  EXPECT_EQ(c->channel_bind(0x7FFF, addr("198.51.100.4:5000")).error(), 400);
+  // RFC 5766 §11 and coturn: the range ends at 0x7FFF (0x7FFE before).
+  EXPECT_TRUE(c->channel_bind(0x7FFF, addr("198.51.100.4:5000")).success());
+  EXPECT_EQ(c->channel_bind(0x8000, addr("198.51.100.6:5000")).error(), 400);
   EXPECT_EQ(c->channel_bind(0x3FFF, addr("198.51.100.5:5000")).error(), 400);
 }
 
