@@ -208,6 +208,7 @@ const std::map<std::string, Handler>& handlers() {
       {"max-bps", [](Config& c, auto& w, auto& k, auto& v) { c.max_bps = parse_uint(w, k, v, 0, uint64_t{1} << 40); }},
       {"max-permissions-per-allocation", [](Config& c, auto& w, auto& k, auto& v) { c.max_permissions = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 20)); }},
       {"request-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.request_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
+      {"reflection-burst", [](Config& c, auto& w, auto& k, auto& v) { c.reflection_burst = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
       {"unauth-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.unauth_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
       {"admin-ip", [](Config& c, auto& w, auto& k, auto& v) { c.admin_ip = parse_ip(w, k, v); }},
       {"admin-port", [](Config& c, auto& w, auto& k, auto& v) { c.admin_port = parse_port(w, k, v, 0); c.admin_port_set = true; }},

@@ -92,8 +92,13 @@ struct Config {
   // Permissions (distinct peer IPs) per allocation; ICE needs a handful per
   // remote candidate set. Over it: 508 (RFC 8656 §10.2, §19). 0 = none.
   uint32_t max_permissions = 1000;
-  uint32_t request_rate_limit = 200;  // requests per second per source IP, 0 = unlimited
-  uint32_t unauth_rate_limit = 20;    // 401 answers per second per source IP
+  // Per source IP. Not requests: one address may be a whole NAT (a meeting
+  // of 1,000 behind one enterprise NAT must start), so 0 = unlimited.
+  uint32_t request_rate_limit = 0;   // requests per second per source IP
+  uint32_t unauth_rate_limit = 500;  // 401/438 answers per second per source IP (guessing)
+  // Bytes of unauthenticated UDP answers a source may get beyond what it
+  // sent (anti-reflection/amplification), once; 0 = off.
+  uint32_t reflection_burst = 65536;
 
   // State (dpturn: the data plane reads it).
   RedisEndpoint state_redis;

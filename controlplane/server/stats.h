@@ -26,6 +26,8 @@ namespace turn::cp {
   X(UnexpectedClass, "unexpected_class", "response or indication we do not take") \
   X(RateLimited, "rate_limited", "request over the per-source rate limit")   \
   X(UnauthRateLimited, "unauth_rate_limited", "401 over the per-source limit") \
+  X(ReflectionLimited, "reflection_limited",                                 \
+    "unauthenticated UDP answer beyond the bytes its source sent (+ burst)") \
   X(BandwidthCap, "bandwidth_cap", "over the allocation's max-bps")          \
   X(SendFailed, "send_failed", "the kernel refused a send")                  \
   X(StreamBacklog, "stream_backlog", "TCP/TLS client not reading; dropped")  \

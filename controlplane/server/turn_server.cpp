@@ -30,6 +30,7 @@ constexpr std::string_view kSoftware = "dpturn " DPTURN_VERSION;
 TurnServer::TurnServer(SharedState& shared, EventLoop& loop, Stats& stats)
     : shared_(shared), cfg_(shared.cfg), loop_(loop), stats_(stats) {
   crypto::random_bytes(txid_salt_);
+  unearned_.configure(uint64_t{cfg_.reflection_burst} * 16);
   bool all_plaintext = !cfg_.redis_userdb.enabled;
   for (const auto& u : cfg_.users) all_plaintext &= u.key_hex.empty();
   if (all_plaintext) algorithms_.push_back(stun::PasswordAlgorithm::Sha256);
@@ -70,6 +71,8 @@ void TurnServer::on_client_message(const FiveTuple& tuple, const ClientLink& lin
     case Demux::Stun:
       break;
   }
+  // Bytes from a UDP source pay for unauthenticated answers to it.
+  if (!link.stream) note_received(tuple.client.ip, data.size());
   stun::MessageView msg;
   if (auto err = stun::parse(data, msg); err != stun::ParseError::Ok) {
     if (err == stun::ParseError::TooManyAttributes) {
@@ -150,25 +153,64 @@ void TurnServer::handle_binding(Request& req) {
 
 // ---- rate limits ------------------------------------------------------------
 
-bool TurnServer::rate_limited(const IpAddress& source, bool unauthenticated) {
-  uint32_t limit = unauthenticated ? cfg_.unauth_rate_limit : cfg_.request_rate_limit;
-  if (limit == 0) return false;
+// Limits per source IP. Many clients share one address (carrier-grade NAT,
+// an enterprise NAT when a 300-person meeting starts), so nothing here may
+// count requests per address by default; what is limited by default is
+// what a forged source address could abuse: answers sent without
+// authentication over UDP (reflection and amplification), and 401/438
+// answers (credential guessing), each with room for a meeting's start.
+TurnServer::Bucket& TurnServer::bucket(const IpAddress& source) {
   auto now = loop_.now();
   auto [it, fresh] = rate_.try_emplace(source);
   Bucket& b = it->second;
   if (fresh) {
     b.tokens = cfg_.request_rate_limit;
     b.unauth_tokens = cfg_.unauth_rate_limit;
+    b.allowance = cfg_.reflection_burst;
     b.last = now;
   }
   double elapsed = std::chrono::duration<double>(now - b.last).count();
   b.last = now;
   b.tokens = std::min<double>(cfg_.request_rate_limit, b.tokens + elapsed * cfg_.request_rate_limit);
   b.unauth_tokens = std::min<double>(cfg_.unauth_rate_limit, b.unauth_tokens + elapsed * cfg_.unauth_rate_limit);
+  return b;
+}
+
+bool TurnServer::rate_limited(const IpAddress& source, bool unauthenticated) {
+  uint32_t limit = unauthenticated ? cfg_.unauth_rate_limit : cfg_.request_rate_limit;
+  if (limit == 0) return false;
+  Bucket& b = bucket(source);
   double& t = unauthenticated ? b.unauth_tokens : b.tokens;
   if (t < 1.0) return true;
   t -= 1.0;
   return false;
+}
+
+void TurnServer::note_received(const IpAddress& source, size_t bytes) {
+  if (cfg_.reflection_burst == 0) return;
+  Bucket& b = bucket(source);
+  b.earned = static_cast<uint32_t>(std::min<size_t>(cfg_.reflection_burst, b.earned + bytes));
+}
+
+bool TurnServer::reflection_allows(const IpAddress& source, size_t bytes) {
+  // Anti-amplification (RFC 8489 §6.3, RFC 8656 §21.1): over UDP the source
+  // address may be forged, so what we send without authentication to an
+  // address is paid for by bytes received from it. Beyond that, a fresh
+  // source gets one reflection-burst (so that a client's first 401,
+  // larger than its Allocate, is answered), and all sources together at
+  // most 16 bursts a second. A forged flood from one address is answered
+  // with at most its own bytes plus one burst.
+  if (cfg_.reflection_burst == 0) return true;
+  Bucket& b = bucket(source);
+  if (b.earned >= bytes) {
+    b.earned -= static_cast<uint32_t>(bytes);
+    return true;
+  }
+  size_t rest = bytes - b.earned;
+  if (rest > b.allowance || !unearned_.take(rest, loop_.now())) return false;
+  b.allowance -= static_cast<uint32_t>(rest);
+  b.earned = 0;
+  return true;
 }
 
 // ---- authentication (RFC 8489 §9.2.4) ---------------------------------------
@@ -272,6 +314,11 @@ void TurnServer::finish_and_send(Request& req, stun::MessageBuilder& b, bool wit
   Bytes out = b.finish();
   if (out.empty()) {
     log_every(LogKey::Internal, req.tuple.client.ip, "response did not fit its buffer");
+    return;
+  }
+  bool authenticated = with_integrity && req.key.size != 0;
+  if (!authenticated && !req.link.stream && !reflection_allows(req.tuple.client.ip, out.size())) {
+    stats_.drop(CpDrop::ReflectionLimited);
     return;
   }
   auto cls = stun::class_of(load_be16(out.data()));

@@ -84,6 +84,10 @@ private:
   void handle_request(Request& req);
   bool authenticate(Request& req);
   bool rate_limited(const IpAddress& source, bool unauthenticated);
+  // Reflection budget (UDP only): bytes received from `source` earn the
+  // right to answer it without authentication.
+  void note_received(const IpAddress& source, size_t bytes);
+  bool reflection_allows(const IpAddress& source, size_t bytes);
   void send_error(Request& req, stun::ErrorCode code, bool with_integrity = true);
   void send_auth_challenge(Request& req, stun::ErrorCode code);
   void send_unknown_attributes(Request& req, std::span<const uint16_t> types);
@@ -123,12 +127,22 @@ private:
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, AddressHash> allocations_;
   std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets_;
 
+  // Per source IP; forgotten after 10 s idle (sweep()).
   struct Bucket {
-    double tokens = 0;
-    double unauth_tokens = 0;
+    double tokens = 0;         // request-rate-limit
+    double unauth_tokens = 0;  // unauth-rate-limit
+    // Reflection budget, bytes: `earned` by what the source sent over UDP
+    // (capped at reflection-burst), `allowance` the one-off burst a fresh
+    // source may be answered beyond that.
+    uint32_t earned = 0;
+    uint32_t allowance = 0;
     TimePoint last{};
   };
+  Bucket& bucket(const IpAddress& source);
   std::unordered_map<IpAddress, Bucket, AddressHash> rate_;
+  // Unearned answer bytes of all sources together (16 x reflection-burst
+  // per second): spoofing many sources reflects no more than that.
+  TokenBucket unearned_;
 
   // Scratch buffers: responses and outgoing relay frames. Per thread, reused.
   std::array<uint8_t, 2048> response_buf_{};

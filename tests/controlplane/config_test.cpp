@@ -142,6 +142,8 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"max-permissions-per-allocation=0", [](const Config& c) { return c.max_permissions == 0; }},
       {"request-rate-limit=50", [](const Config& c) { return c.request_rate_limit == 50; }},
       {"unauth-rate-limit=0", [](const Config& c) { return c.unauth_rate_limit == 0; }},
+      {"reflection-burst=4096", [](const Config& c) { return c.reflection_burst == 4096; }},
+      {"reflection-burst=0", [](const Config& c) { return c.reflection_burst == 0; }},
       {"admin-ip=127.0.0.2", [](const Config& c) { return c.admin_ip == ip("127.0.0.2"); }},
       {"admin-port=0", [](const Config& c) { return c.admin_port == 0; }},
       {"admin-port=9090", [](const Config& c) { return c.admin_port == 9090; }},
@@ -174,6 +176,10 @@ TEST(ConfigKeys, DefaultsMatchTheDocumentedValues) {
   EXPECT_TRUE(c.lt_cred_mech);
   EXPECT_FALSE(c.legacy_channel_range);
   EXPECT_EQ(c.max_permissions, 1000u);
+  // Safe behind a NAT shared by a whole meeting (issue 16), still against reflection.
+  EXPECT_EQ(c.request_rate_limit, 0u);
+  EXPECT_EQ(c.unauth_rate_limit, 500u);
+  EXPECT_EQ(c.reflection_burst, 65536u);
 }
 
 TEST(ConfigKeys, RepeatableKeysAccumulate) {
@@ -596,6 +602,8 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
   add("request-rate-limit", {"16777217"});
   add("max-bps", {"1099511627777"});
   add("max-permissions-per-allocation", not_numbers);
+  add("reflection-burst", not_numbers);
+  add("reflection-burst", {"16777217"});
   add("max-permissions-per-allocation", {"1048577"});
   add("relay-threads", {"257", "-1", "many"});
   for (const char* k : {"listening-ip", "relay-ip", "admin-ip"})
