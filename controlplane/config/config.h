@@ -58,6 +58,12 @@ struct Config {
   std::vector<IpAddress> listening_ips;  // empty = 0.0.0.0
   bool no_udp = false, no_tcp = false, no_tls = false;
   std::string cert, pkey;
+  std::string pkey_password;  // pkey-pwd
+  // cipher-list as written, and what validate_config() keeps of it (the
+  // ECDHE+AEAD suites, OpenSSL syntax; empty = every safe suite).
+  std::string cipher_list;
+  std::string cipher_list_effective;
+  std::string ec_curve;  // ec-curve-name (OpenSSL group names)
 
   // Relay.
   std::vector<IpAddress> relay_ips;  // empty = first listening IP, else 0.0.0.0 is refused
@@ -104,6 +110,14 @@ struct Config {
   RedisEndpoint state_redis;
   std::string instance_id;  // names this control plane in Redis; hostname by default
 
+  // coturn's Prometheus exporter keys: the admin API's /metrics, without a
+  // token, on its own port (docs/admin-api.md says what it exposes).
+  bool prometheus = false;
+  uint16_t prometheus_port = 9641;
+  IpAddress prometheus_ip;  // prometheus-address; unset: admin-ip
+  bool prometheus_ip_set = false;
+  std::string prometheus_path = "/metrics";
+
   // Admin API (dpturn).
   IpAddress admin_ip = IpAddress::v4(0x7f000001);
   uint16_t admin_port = 8080;  // 0 = off; off by default when no admin-token is set
@@ -122,6 +136,10 @@ struct Config {
   // coturn keys accepted and ignored, as "file:line: key"; turn-control
   // reports each one (--check-config prints them, a start logs them).
   std::vector<std::string> ignored_keys;
+  // What validate_config() changed of what the file asked, for the
+  // operator ("cipher-list: kept ...; dropped ..."); --check-config prints
+  // them as "note:" lines, a start logs them as warnings.
+  std::vector<std::string> notes;
 };
 
 // Parses a turnserver.conf-style file. Throws ConfigError naming file, line,

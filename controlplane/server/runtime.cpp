@@ -86,7 +86,7 @@ void Runtime::start() {
   if (cfg_.listening_ips.empty()) cfg_.listening_ips = listen_ips;
 
   shared_ = std::make_unique<SharedState>(cfg_);
-  if (!cfg_.no_tls) tls_ = std::make_unique<TlsContext>(cfg_.cert, cfg_.pkey);
+  if (!cfg_.no_tls) tls_ = std::make_unique<TlsContext>(TlsSettings{cfg_.cert, cfg_.pkey, cfg_.pkey_password, cfg_.cipher_list_effective, cfg_.ec_curve});
 
   unsigned threads = cfg_.relay_threads ? cfg_.relay_threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) {
@@ -156,7 +156,7 @@ void Runtime::start() {
     });
     raw->thread = std::thread([raw] { raw->loop.run(); });
   }
-  if (cfg_.admin_port != 0) {
+  if (cfg_.admin_port != 0 || cfg_.prometheus) {
     admin_ = std::make_unique<AdminServer>(cfg_, *this);
     admin_->start();
   }

@@ -154,6 +154,13 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"log-file=/var/log/dpturn.log", [](const Config& c) { return c.log_file == "/var/log/dpturn.log"; }},
       {"no-software-attribute", [](const Config& c) { return !c.software_attribute; }},
       {"fingerprint", [](const Config& c) { return c.fingerprint; }},
+      {"cipher-list=\"ECDHE-RSA-AES256-GCM-SHA384\"", [](const Config& c) { return c.cipher_list == "ECDHE-RSA-AES256-GCM-SHA384"; }},
+      {"ec-curve-name=prime256v1", [](const Config& c) { return c.ec_curve == "prime256v1"; }},
+      {"pkey-pwd=sesame", [](const Config& c) { return c.pkey_password == "sesame"; }},
+      {"prometheus", [](const Config& c) { return c.prometheus && c.prometheus_port == 9641; }},
+      {"prometheus-port=9642", [](const Config& c) { return c.prometheus_port == 9642; }},
+      {"prometheus-address=10.0.0.7", [](const Config& c) { return c.prometheus_ip_set && c.prometheus_ip == ip("10.0.0.7"); }},
+      {"prometheus-path=/turn/metrics", [](const Config& c) { return c.prometheus_path == "/turn/metrics"; }},
   };
   for (const auto& kc : cases) {
     Config c;
@@ -471,6 +478,46 @@ TEST(ConfigValidate, AdminPortWithoutToken) {
   EXPECT_NO_THROW(validate_config(c));
 }
 
+TEST(ConfigValidate, CipherListAndPrometheus) {
+  {
+    Config c = valid_base();
+    apply_config_line("cipher-list=\"DEFAULT\"", "t:1", c);
+    validate_config(c);
+    ASSERT_EQ(c.notes.size(), 1u);
+    EXPECT_NE(c.notes[0].find("dropped"), std::string::npos) << c.notes[0];
+    EXPECT_NE(c.cipher_list_effective.find("ECDHE-RSA-AES128-GCM-SHA256"), std::string::npos);
+  }
+  {
+    Config c = valid_base();
+    apply_config_line("cipher-list=AES256-SHA:DHE-RSA-AES128-GCM-SHA256", "t:1", c);
+    auto msg = error_of([&] { validate_config(c); });
+    EXPECT_NE(msg.find("cipher-list=AES256-SHA"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dropped: AES256-SHA:DHE-RSA-AES128-GCM-SHA256"), std::string::npos) << msg;
+  }
+  {
+    Config c = valid_base();
+    apply_config_line("prometheus", "t:1", c);
+    validate_config(c);
+    EXPECT_EQ(c.prometheus_ip, c.admin_ip);  // bound to the admin address unless told otherwise
+    EXPECT_EQ(c.prometheus_port, 9641);
+  }
+  {
+    Config c = valid_base();
+    apply_config_line("prometheus", "t:1", c);
+    apply_config_line("admin-token=0123456789abcdefgh", "t:2", c);
+    apply_config_line("admin-port=9641", "t:3", c);
+    auto msg = error_of([&] { validate_config(c); });
+    EXPECT_NE(msg.find("prometheus-port=9641"), std::string::npos) << msg;
+  }
+  {
+    Config c;
+    apply_config_line("pkey-pwd=top-secret-phrase", "t:1", c);
+    apply_config_line("dh-file=/etc/ssl/dh.pem", "t:2", c);
+    apply_config_line("prometheus-username-labels", "t:3", c);
+    EXPECT_EQ(c.ignored_keys, (std::vector<std::string>{"t:2: dh-file", "t:3: prometheus-username-labels"}));
+  }
+}
+
 TEST(ConfigValidate, CrossKeyRules) {
   {
     Config c = valid_base();
@@ -604,6 +651,13 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
   add("max-permissions-per-allocation", not_numbers);
   add("reflection-burst", not_numbers);
   add("reflection-burst", {"16777217"});
+  add("prometheus-port", not_numbers);
+  add("prometheus-port", {"0", "65536"});
+  add("prometheus-address", {"banana", "1.2.3"});
+  add("prometheus-path", {"metrics", "/a b", "/x?y"});
+  add("prometheus", {"maybe"});
+  add("ec-curve-name", {"no-such-curve"});
+  add("cipher-list", {""});
   add("max-permissions-per-allocation", {"1048577"});
   add("relay-threads", {"257", "-1", "many"});
   for (const char* k : {"listening-ip", "relay-ip", "admin-ip"})
