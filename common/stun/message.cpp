@@ -49,7 +49,13 @@ bool looks_like_stun(Bytes bytes) noexcept {
 long stream_frame_length(Bytes bytes) noexcept {
   if (bytes.size() < 4) return 0;
   uint8_t top = bytes[0] & 0xC0;
-  if (top == 0x00) return static_cast<long>(kHeaderSize + load_be16(bytes.data() + 2));
+  if (top == 0x00) {
+    // RFC 8489 §5: every message carries the magic cookie; without it this
+    // is not STUN (a TLS record on a plain TCP port, say), and waiting for
+    // a made-up length would hold the connection open for nothing.
+    if (bytes.size() >= 8 && load_be32(bytes.data() + 4) != kMagicCookie) return -1;
+    return static_cast<long>(kHeaderSize + load_be16(bytes.data() + 2));
+  }
   // ChannelData over a stream is padded to a multiple of 4 (RFC 8656 §12.5).
   if (top == 0x40) return static_cast<long>(4 + pad4(load_be16(bytes.data() + 2)));
   return -1;

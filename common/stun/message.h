@@ -124,7 +124,8 @@ private:
 
 // For stream transports (TCP/TLS, RFC 8656 §12.6 / RFC 6062): how many bytes
 // the frame that starts at `bytes` occupies, STUN or ChannelData (padded to
-// 4). 0 if more bytes are needed to tell; -1 if the stream is not STUN/TURN.
+// 4). 0 if more bytes are needed to tell; -1 if the stream is not STUN/TURN
+// (first two bits 10/11, or a STUN-looking header without the magic cookie).
 [[nodiscard]] long stream_frame_length(Bytes bytes) noexcept;
 
 }  // namespace turn::stun

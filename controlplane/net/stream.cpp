@@ -13,6 +13,7 @@
 
 #include "common/stun/message.h"
 #include "controlplane/log.h"
+#include "controlplane/net/tls.h"
 
 namespace turn::cp {
 
@@ -60,6 +61,22 @@ void StreamConnection::on_io(uint32_t events) {
   if (events & (EPOLLERR | EPOLLHUP)) {
     close_connection("socket error or hang-up");
     return;
+  }
+  if (detect_tls_) {
+    uint8_t first = 0;
+    ssize_t n = recv(fd_, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n == 1 && first == 0x16) {  // TLS handshake record: a ClientHello
+      ssl_ = detect_tls_->new_session();
+      if (!ssl_) {
+        close_connection("TLS session could not be created");
+        return;
+      }
+      SSL_set_fd(ssl_, fd_);
+      handshake_done_ = false;
+      tuple_.transport = Transport::Tls;
+    }
+    detect_tls_ = nullptr;  // n == 0 or an error: read_some() sees the close
   }
   if (ssl_ && !handshake_done_) {
     int r = SSL_do_handshake(ssl_);

@@ -18,6 +18,8 @@ typedef struct ssl_st SSL;
 
 namespace turn::cp {
 
+class TlsContext;
+
 class StreamConnection final : public IoHandler {
 public:
   using MessageFn = std::function<void(StreamConnection&, Bytes)>;
@@ -27,6 +29,11 @@ public:
   static constexpr size_t kMaxBacklog = 1 << 20;
 
   StreamConnection(EventLoop& loop, int fd, SSL* ssl, FiveTuple tuple, MessageFn on_message, ClosedFn on_closed);
+  // On a plain TCP port with TLS configured: the first byte decides. A TLS
+  // handshake record (0x16, RFC 8446 §5.1) starts TLS on this connection
+  // (as coturn and eturnal's `auto` do, so that turns: works on 3478 and
+  // 443); anything else is STUN/ChannelData as usual.
+  void detect_tls(const TlsContext* tls) noexcept { detect_tls_ = tls; }
   ~StreamConnection() override;
 
   void on_io(uint32_t events) override;
@@ -49,6 +56,7 @@ private:
   bool handshake_done_;
   bool want_write_ = false;
   bool broken_ = false;  // a write failed: closed from on_io, never inside send()
+  const TlsContext* detect_tls_ = nullptr;  // first byte not yet seen (see detect_tls)
   FiveTuple tuple_;
   MessageFn on_message_;
   ClosedFn on_closed_;

@@ -98,6 +98,7 @@ public:
             }
           });
       StreamConnection* raw = conn.get();
+      if (!tls_ && owner_.tls_) raw->detect_tls(owner_.tls_);  // TLS on the plain TCP ports too
       owner_.loop_.add(c, EPOLLIN | EPOLLRDHUP, raw);
       owner_.streams_[raw] = std::move(conn);
     }

@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "controlplane/net/tls.h"
@@ -43,6 +44,40 @@ protected:
   std::vector<std::string> tls_lines() {
     tls_port_ = free_port();
     return {"no-tls=no", "tls-listening-port=" + std::to_string(tls_port_), "cert=" + cert_, "pkey=" + key_};
+  }
+
+  // Over TLS to `port`: a Binding request; the answer's class, or nullopt
+  // when the handshake or the exchange failed.
+  std::optional<stun::Class> tls_binding(uint16_t port) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    timeval tv{3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::optional<stun::Class> cls;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      SSL* ssl = SSL_new(ctx);
+      SSL_set_fd(ssl, fd);
+      if (SSL_connect(ssl) == 1) {
+        TurnClient builder(Proto::Udp, server());
+        Signing none;
+        none.integrity = Integrity::None;
+        auto req = builder.build(stun::Method::Binding, {}, none);
+        uint8_t buf[512];
+        if (SSL_write(ssl, req.data(), static_cast<int>(req.size())) > 0) {
+          int n = SSL_read(ssl, buf, sizeof buf);
+          if (n >= 20) cls = stun::class_of(load_be16(buf));
+        }
+      }
+      SSL_free(ssl);
+    }
+    ERR_clear_error();
+    close(fd);
+    SSL_CTX_free(ctx);
+    return cls;
   }
 
   // A TLS handshake with the server's TLS port: TLS 1.2 with only `ciphers`
@@ -134,6 +169,41 @@ TEST_F(CoturnCompat, EcCurveNameLimitsTheGroups) {
   lines.push_back("ec-curve-name=prime256v1");
   restart(lines);
   EXPECT_EQ(handshake("ECDHE-ECDSA-AES128-GCM-SHA256"), "ECDHE-ECDSA-AES128-GCM-SHA256");
+}
+
+// ---- TLS on the plain TCP ports ---------------------------------------------------
+
+TEST_F(CoturnCompat, TlsIsDetectedOnThePlainTcpPorts) {
+  make_cert();
+  auto lines = tls_lines();
+  uint16_t alt = free_port();
+  lines.push_back("alt-listening-port=" + std::to_string(alt));
+  restart(lines);
+  // A ClientHello on 3478 and on the alternative port (443 in production).
+  EXPECT_EQ(tls_binding(port_), stun::Class::SuccessResponse);
+  EXPECT_EQ(tls_binding(alt), stun::Class::SuccessResponse);
+  EXPECT_EQ(tls_binding(tls_port_), stun::Class::SuccessResponse);
+  // Plain STUN over TCP on the same port still works, and TLS allocations
+  // made there are TLS (their records say so).
+  auto c = client(Proto::Tcp);
+  EXPECT_TRUE(c->transact(c->build(stun::Method::Binding, {}, [] {
+                                     Signing s;
+                                     s.integrity = Integrity::None;
+                                     return s;
+                                   }()))
+                  .success());
+}
+
+TEST_F(CoturnCompat, WithoutACertificateATlsHelloOnTcpIsClosed) {
+  // No TLS configured: a ClientHello is not STUN framing (no magic cookie);
+  // the connection is closed at once, the server keeps serving.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(tls_binding(port_));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "held open, not closed";
+  auto c = client(Proto::Tcp);
+  Signing none;
+  none.integrity = Integrity::None;
+  EXPECT_TRUE(c->transact(c->build(stun::Method::Binding, {}, none)).success());
 }
 
 // ---- pkey-pwd --------------------------------------------------------------------------

@@ -192,6 +192,11 @@ TEST(StreamFrameLength, NotStunOrTurn) {
   }
   const std::vector<uint8_t> rtp = {0x80, 0x60, 0x00, 0x01};
   EXPECT_EQ(stun::stream_frame_length(Bytes{rtp}), -1);
+  // A TLS ClientHello record (0x16 0x03 0x01 len, then handshake type 1):
+  // STUN's first bits, but no magic cookie once 8 bytes are there.
+  const std::vector<uint8_t> hello = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC};
+  EXPECT_EQ(stun::stream_frame_length(Bytes{hello}.first(4)), 20 + 0x0102);  // cannot tell yet
+  EXPECT_EQ(stun::stream_frame_length(Bytes{hello}), -1);
 }
 
 TEST(StreamFrameLength, WalksAStreamOfMixedFrames) {
