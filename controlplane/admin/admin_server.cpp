@@ -31,7 +31,7 @@ using json = nlohmann::json;
 namespace {
 
 const char* kMethodNames[16] = {"0", "binding", "2", "allocate", "refresh", "5", "send", "data",
-                                "create_permission", "channel_bind", "connect", "11", "12", "13", "14", "15"};
+                                "create_permission", "channel_bind", "connect", "connection_bind", "12", "13", "14", "15"};
 
 bool valid_username(const std::string& n) {
   if (n.empty() || n.size() > 128) return false;

@@ -99,6 +99,7 @@ struct Allocation {
   ClientLink link;
   int relay_fd = -1;
   bool dont_fragment = false;  // DF on every datagram (DONT-FRAGMENT in the Allocate)
+  bool tcp = false;            // RFC 6062 TCP relay: relay_fd listens, peers are TcpConnections
   std::string username;
   TimePoint expires;
   std::unordered_map<IpAddress, TimePoint, AddressHash> permissions;

@@ -119,9 +119,8 @@ const std::set<std::string> kIgnoredCoturnKeys = {
     "proc-user", "proc-group", "no-rfc5780", "no-stun-backward-compatibility",
     "response-origin-only-with-rfc5780", "check-origin-consistency", "no-tlsv1", "no-tlsv1_1",
     "no-tlsv1_2", "no-dtls", "dh2066", "log-binding", "no-software-attribute-legacy",
-    // Siblings of the above; no-tcp-relay: RFC 6062 TCP relays are never
-    // offered (an Allocate for TCP gets 442), which is what it asks for.
-    "syslog-facility", "new-log-timestamp-format", "cli-max-output-sessions", "no-tcp-relay",
+    // Siblings of the above.
+    "syslog-facility", "new-log-timestamp-format", "cli-max-output-sessions",
     // No finite-field DH suite is ever offered (ECDHE only), so DH
     // parameters would never be used.
     "dh-file", "dh566", "dh1066",
@@ -228,6 +227,7 @@ const std::map<std::string, Handler>& handlers() {
       {"default-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.default_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
       {"permission-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.permission_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
       {"channel-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.channel_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
+      {"no-tcp-relay", [](Config& c, auto& w, auto& k, auto& v) { c.no_tcp_relay = parse_bool(w, k, v); }},
       {"legacy-channel-range", [](Config& c, auto& w, auto& k, auto& v) { c.legacy_channel_range = parse_bool(w, k, v); }},
       {"denied-peer-ip", [](Config& c, auto& w, auto& k, auto& v) {
          try { c.denied_peers.push_back(parse_address_range(v)); } catch (const ConfigError& e) { fail(w, k, v, e.what()); }

@@ -85,6 +85,7 @@ struct Config {
   uint32_t max_allocate_lifetime_s = 3600;
   uint32_t permission_lifetime_s = 300;
   uint32_t channel_lifetime_s = 600;
+  bool no_tcp_relay = false;  // refuse RFC 6062 TCP allocations (442)
   // Accept RFC 5766 channel numbers 0x5000-0x7FFF too (RFC 8656 §12 reserves them).
   bool legacy_channel_range = false;
 

@@ -104,6 +104,55 @@ int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept 
   return fd;
 }
 
+namespace {
+int tcp_relay_socket(const SocketAddress& at, sockaddr_storage& ss, socklen_t& len) noexcept {
+  len = to_sockaddr(at, ss);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, 1 /*TCP_NODELAY*/, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
+int try_open_tcp_relay_listener(const SocketAddress& at) noexcept {
+  sockaddr_storage ss;
+  socklen_t len;
+  int fd = tcp_relay_socket(at, ss, len);
+  if (fd < 0) return -1;
+  if (listen(fd, 64) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+int tcp_connect_from(const SocketAddress& local, const SocketAddress& peer) noexcept {
+  sockaddr_storage ls, ps;
+  socklen_t ll, pl;
+  int fd = tcp_relay_socket(local, ls, ll);
+  if (fd < 0) return -1;
+  pl = to_sockaddr(peer, ps);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ps), pl) < 0 && errno != EINPROGRESS) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
 SocketAddress local_address(int fd) noexcept {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;

@@ -17,17 +17,28 @@
 
 namespace turn::cp {
 
+DetachedStream::DetachedStream(DetachedStream&& o) noexcept
+    : fd(o.fd), ssl(o.ssl), tuple(o.tuple), leftover(std::move(o.leftover)) {
+  o.fd = -1;
+  o.ssl = nullptr;
+}
+
+DetachedStream::~DetachedStream() {
+  if (ssl) SSL_free(ssl);
+  if (fd >= 0) close(fd);
+}
+
 StreamConnection::StreamConnection(EventLoop& loop, int fd, SSL* ssl, FiveTuple tuple, MessageFn on_message,
-                                   ClosedFn on_closed)
+                                   ClosedFn on_closed, bool tls_established)
     : loop_(loop),
       fd_(fd),
       ssl_(ssl),
-      handshake_done_(ssl == nullptr),
+      handshake_done_(ssl == nullptr || tls_established),
       tuple_(tuple),
       on_message_(std::move(on_message)),
       on_closed_(std::move(on_closed)),
       in_(kMaxFrame + 16) {
-  if (ssl_) SSL_set_fd(ssl_, fd_);
+  if (ssl_ && !tls_established) SSL_set_fd(ssl_, fd_);
 }
 
 StreamConnection::~StreamConnection() {
@@ -49,7 +60,31 @@ void StreamConnection::close_connection(const char* why) {
 void StreamConnection::update_interest() {
   if (fd_ < 0) return;
   bool need_out = !out_.empty() || want_write_;
-  loop_.modify(fd_, EPOLLIN | EPOLLRDHUP | (need_out ? EPOLLOUT : 0u), this);
+  loop_.modify(fd_, (reading_ ? EPOLLIN : 0u) | EPOLLRDHUP | (need_out ? EPOLLOUT : 0u), this);
+}
+
+void StreamConnection::set_reading(bool on) {
+  if (reading_ == on) return;
+  reading_ = on;
+  update_interest();
+  // Bytes OpenSSL already decrypted raise no EPOLLIN: read them now.
+  if (on && ssl_ && fd_ >= 0 && SSL_pending(ssl_) > 0) read_some();
+}
+
+void StreamConnection::finish_hand_over(size_t consumed) {
+  DetachedStream d;
+  d.fd = fd_;
+  d.ssl = ssl_;
+  d.tuple = tuple_;
+  d.leftover.assign(in_.begin() + static_cast<long>(consumed), in_.begin() + static_cast<long>(in_len_));
+  in_len_ = 0;
+  loop_.remove(fd_);
+  fd_ = -1;
+  ssl_ = nullptr;
+  auto fn = std::move(hand_over_);
+  hand_over_ = nullptr;
+  fn(std::move(d));
+  on_closed_(*this);  // may retire this object; nothing after this line
 }
 
 void StreamConnection::on_io(uint32_t events) {
@@ -95,7 +130,8 @@ void StreamConnection::on_io(uint32_t events) {
     want_write_ = false;
   }
   if (events & EPOLLOUT) flush();
-  if (fd_ >= 0 && (events & (EPOLLIN | EPOLLRDHUP))) read_some();
+  if (fd_ >= 0 && reading_ && (events & (EPOLLIN | EPOLLRDHUP))) read_some();
+  else if (fd_ >= 0 && !reading_ && (events & EPOLLRDHUP)) read_some();  // see the close even while paused
   if (fd_ >= 0) update_interest();
 }
 
@@ -121,6 +157,15 @@ void StreamConnection::read_some() {
       }
     }
     in_len_ += static_cast<size_t>(n);
+    if (raw_) {
+      // A data connection: the bytes as they come (RFC 6062 §5.5).
+      size_t len = in_len_;
+      in_len_ = 0;
+      on_message_(*this, Bytes{in_.data(), len});
+      if (fd_ < 0) return;
+      if (!reading_) return;
+      continue;
+    }
     // Cut whole frames.
     size_t pos = 0;
     while (fd_ >= 0) {
@@ -133,6 +178,10 @@ void StreamConnection::read_some() {
       if (frame == 0 || static_cast<size_t>(frame) > rest.size()) break;
       on_message_(*this, rest.first(static_cast<size_t>(frame)));
       pos += static_cast<size_t>(frame);
+      if (hand_over_ && fd_ >= 0) {
+        finish_hand_over(pos);
+        return;
+      }
     }
     if (fd_ < 0) return;
     if (broken_) {
@@ -174,6 +223,7 @@ void StreamConnection::flush() {
     done += static_cast<size_t>(w);
   }
   out_.erase(out_.begin(), out_.begin() + static_cast<long>(done));
+  if (out_.empty() && done > 0 && on_drained_) on_drained_();
 }
 
 bool StreamConnection::send(Bytes data) {

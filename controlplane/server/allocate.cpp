@@ -9,6 +9,7 @@
 #include "controlplane/log.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/server/relay_socket.h"
+#include "controlplane/server/tcp_relay.h"
 #include "controlplane/server/turn_server.h"
 
 namespace turn::cp {
@@ -19,15 +20,17 @@ using stun::ErrorCode;
 namespace {
 
 // Opens a relay socket on `ip` in [min, max]: random ports, as RFC 8656
-// §7.2 asks (port prediction helps attackers); even ports when asked.
+// §7.2 asks (port prediction helps attackers); even ports when asked. A
+// TCP relay (RFC 6062) is a listening TCP socket.
 int open_relay(const IpAddress& ip, uint16_t min, uint16_t max, bool even, bool dont_fragment,
-               uint16_t& port_out, std::mt19937& rng) {
+               uint16_t& port_out, std::mt19937& rng, bool tcp = false) {
   uint32_t span = uint32_t{max} - min + 1;
   for (int attempt = 0; attempt < 128; ++attempt) {
     uint32_t p = min + rng() % span;
     if (even) p &= ~1u;
     if (p < min || p > max) continue;
-    int fd = try_open_relay_socket(SocketAddress{ip, static_cast<uint16_t>(p)}, dont_fragment);
+    SocketAddress at{ip, static_cast<uint16_t>(p)};
+    int fd = tcp ? try_open_tcp_relay_listener(at) : try_open_relay_socket(at, dont_fragment);
     if (fd >= 0) {
       port_out = static_cast<uint16_t>(p);
       return fd;
@@ -56,12 +59,14 @@ void TurnServer::handle_allocate(Request& req) {
     send_error(req, ErrorCode::AllocationMismatch);
     return;
   }
-  // §7.2 step 3: REQUESTED-TRANSPORT, UDP only (TCP relays are RFC 6062).
+  // §7.2 step 3: REQUESTED-TRANSPORT, UDP, or TCP (RFC 6062).
   const auto* rt = m.find(Attr::RequestedTransport);
   if (!rt) return send_error(req, ErrorCode::BadRequest);
   auto proto = stun::read_requested_transport(m.value(*rt));
   if (!proto) return send_error(req, ErrorCode::BadRequest);
-  if (*proto != stun::kTransportUdp) return send_error(req, ErrorCode::UnsupportedTransportProtocol);
+  bool tcp = *proto == stun::kTransportTcp;
+  if ((*proto != stun::kTransportUdp && !tcp) || (tcp && cfg_.no_tcp_relay))
+    return send_error(req, ErrorCode::UnsupportedTransportProtocol);
 
   // §7.2 step 4: DONT-FRAGMENT is supported (DF on the relay socket).
   bool dont_fragment = m.has(Attr::DontFragment);
@@ -70,6 +75,10 @@ void TurnServer::handle_allocate(Request& req) {
   // and RESERVATION-TOKEN excludes REQUESTED-ADDRESS-FAMILY (RFC 6156 §4.2).
   const auto* token_attr = m.find(Attr::ReservationToken);
   const auto* even_attr = m.find(Attr::EvenPort);
+  // RFC 6062 §5.1: a TCP allocation needs a TCP or TLS control connection,
+  // and takes neither DONT-FRAGMENT, EVEN-PORT nor RESERVATION-TOKEN.
+  if (tcp && (!req.link.stream || dont_fragment || token_attr || even_attr))
+    return send_error(req, ErrorCode::BadRequest);
   const auto* family_attr = m.find(Attr::RequestedAddressFamily);
   const auto* additional_attr = m.find(Attr::AdditionalAddressFamily);
   if (token_attr && (even_attr || family_attr || additional_attr)) return send_error(req, ErrorCode::BadRequest);
@@ -144,7 +153,7 @@ void TurnServer::handle_allocate(Request& req) {
       return send_error(req, ErrorCode::InsufficientCapacity);
     }
   } else {
-    fd = open_relay(*relay_ip, cfg_.min_port, cfg_.max_port, even, dont_fragment, port, rng());
+    fd = open_relay(*relay_ip, cfg_.min_port, cfg_.max_port, even, dont_fragment, port, rng(), tcp);
   }
   uint64_t reservation = 0;
   if (fd >= 0 && reserve_next) {
@@ -184,6 +193,7 @@ void TurnServer::handle_allocate(Request& req) {
   a->link = req.link;
   a->relay_fd = fd;
   a->dont_fragment = dont_fragment;
+  a->tcp = tcp;
   a->username = req.username;
   a->expires = loop_.now() + std::chrono::seconds(lifetime);
   // max-bps: the config's, or the realm's from the user database.
@@ -220,15 +230,22 @@ void TurnServer::handle_allocate(Request& req) {
   a->allocate_response.assign(sent.begin(), sent.end());
 
   Allocation* raw = a.get();
-  auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
-  loop_.add(fd, EPOLLIN, sock.get());
-  relay_sockets_[raw] = std::move(sock);
+  if (tcp) {
+    auto listener = std::make_unique<TcpRelayListener>(*this, *raw, fd);
+    loop_.add(fd, EPOLLIN, listener.get());
+    tcp_listeners_[raw] = std::move(listener);
+  } else {
+    auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
+    loop_.add(fd, EPOLLIN, sock.get());
+    relay_sockets_[raw] = std::move(sock);
+  }
   allocations_[req.tuple] = std::move(a);
   shared_.directory.put(req.tuple, this);
   shared_.registry.add(info);
   for (auto* s : shared_.sinks) s->allocation_created(info);
-  log_info("allocation " + info->id + " for '" + req.username + "' (" + transport_name(req.tuple.transport) + " " +
-           req.tuple.client.to_string() + "), lifetime " + std::to_string(lifetime) + " s");
+  log_info(std::string(tcp ? "TCP " : "") + "allocation " + info->id + " for '" + req.username + "' (" +
+           transport_name(req.tuple.transport) + " " + req.tuple.client.to_string() + "), lifetime " +
+           std::to_string(lifetime) + " s");
 }
 
 }  // namespace turn::cp

@@ -14,6 +14,7 @@ void TurnServer::handle_channel_bind(Request& req) {
   const auto& m = req.msg;
   Allocation* a = own_allocation(req);  // else 437 or 441, answered
   if (!a) return;
+  if (a->tcp) return send_error(req, ErrorCode::BadRequest);  // RFC 6062 §5: no channels on TCP allocations
   const auto* ch_attr = m.find(Attr::ChannelNumber);
   const auto* peer_attr = m.find(Attr::XorPeerAddress);
   if (!ch_attr || !peer_attr) return send_error(req, ErrorCode::BadRequest);

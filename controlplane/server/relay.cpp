@@ -49,6 +49,10 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
     stats_.drop(CpDrop::NoAllocation);
     return;
   }
+  if (a->tcp) {
+    stats_.drop(CpDrop::TcpAllocation);  // RFC 6062: data goes over data connections
+    return;
+  }
   auto now = loop_.now();
   auto it = a->channels.find(cd.channel);
   // §12.6: unbound (or expired) channel -> discard.
@@ -85,6 +89,10 @@ void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageV
   Allocation* a = find(t);
   if (!a) {
     stats_.drop(CpDrop::NoAllocation);
+    return;
+  }
+  if (a->tcp) {
+    stats_.drop(CpDrop::TcpAllocation);  // RFC 6062: data goes over data connections
     return;
   }
   const auto* peer_attr = m.find(Attr::XorPeerAddress);

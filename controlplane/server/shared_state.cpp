@@ -38,6 +38,24 @@ TurnServer* Directory::get(const FiveTuple& t) const {
   return it == owners_.end() ? nullptr : it->second;
 }
 
+uint32_t ConnectionIds::add(TurnServer* owner) {
+  std::lock_guard lock(mutex_);
+  for (;;) {
+    uint32_t id = 0;
+    crypto::random_bytes(MutableBytes{reinterpret_cast<uint8_t*>(&id), sizeof id});
+    if (id != 0 && owners_.try_emplace(id, owner).second) return id;
+  }
+}
+void ConnectionIds::erase(uint32_t id) {
+  std::lock_guard lock(mutex_);
+  owners_.erase(id);
+}
+TurnServer* ConnectionIds::owner(uint32_t id) const {
+  std::lock_guard lock(mutex_);
+  auto it = owners_.find(id);
+  return it == owners_.end() ? nullptr : it->second;
+}
+
 void Registry::add(const std::shared_ptr<AllocationInfo>& a) {
   std::lock_guard lock(mutex_);
   live_[a->id] = a;

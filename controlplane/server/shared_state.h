@@ -105,6 +105,20 @@ private:
   std::unordered_map<FiveTuple, TurnServer*, AddressHash> owners_;
 };
 
+// RFC 6062 CONNECTION-IDs of all threads: which TurnServer holds each
+// peer connection (a ConnectionBind may arrive on any thread's listener).
+class ConnectionIds {
+public:
+  // A fresh, unused, non-zero id held by `owner`.
+  [[nodiscard]] uint32_t add(TurnServer* owner);
+  void erase(uint32_t id);
+  [[nodiscard]] TurnServer* owner(uint32_t id) const;
+
+private:
+  mutable std::mutex mutex_;
+  std::unordered_map<uint32_t, TurnServer*> owners_;
+};
+
 struct SharedState {
   explicit SharedState(const Config& c);
 
@@ -116,6 +130,7 @@ struct SharedState {
   Reservations reservations;
   Registry registry;
   Directory directory;
+  ConnectionIds connection_ids;
   std::vector<StateSink*> sinks;  // set before the loops start, then read-only
   std::atomic<uint64_t> next_id{1};
 };

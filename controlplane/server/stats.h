@@ -36,7 +36,11 @@ namespace turn::cp {
     "indication with an unknown comprehension-required attribute")           \
   X(FrameTooLarge, "frame_too_large",                                        \
     "peer datagram too large for a Data indication / client datagram")       \
-  X(TooBigForPath, "too_big_for_path", "over the path MTU with DF, or over what UDP carries")
+  X(TooBigForPath, "too_big_for_path", "over the path MTU with DF, or over what UDP carries") \
+  X(TcpAllocation, "tcp_allocation",                                         \
+    "Send indication or ChannelData for an RFC 6062 TCP allocation")         \
+  X(TcpPeerRefused, "tcp_peer_refused",                                      \
+    "TCP peer connection to a relayed address closed: no permission or too many")
 
 enum class CpDrop : uint8_t {
 #define TURN_X(name, key, text) name,

@@ -15,6 +15,7 @@
 #include "controlplane/net/socket.h"
 #include "controlplane/net/stream.h"
 #include "controlplane/server/relay_socket.h"
+#include "controlplane/server/tcp_relay.h"
 
 namespace turn::cp {
 
@@ -129,6 +130,8 @@ void TurnServer::handle_request(Request& req) {
     case Method::Refresh:
     case Method::CreatePermission:
     case Method::ChannelBind:
+    case Method::Connect:
+    case Method::ConnectionBind:
       break;
     default:
       send_error(req, ErrorCode::BadRequest, false);
@@ -140,6 +143,8 @@ void TurnServer::handle_request(Request& req) {
     case Method::Refresh: handle_refresh(req); break;
     case Method::CreatePermission: handle_create_permission(req); break;
     case Method::ChannelBind: handle_channel_bind(req); break;
+    case Method::Connect: handle_connect(req); break;               // RFC 6062 §5.2
+    case Method::ConnectionBind: handle_connection_bind(req); break;  // RFC 6062 §5.4
     default: break;
   }
 }
@@ -496,6 +501,16 @@ void TurnServer::destroy(Allocation& a, const char* why) {
     loop_.retire(std::move(it->second));
     relay_sockets_.erase(it);
   }
+  if (auto it = tcp_listeners_.find(&a); it != tcp_listeners_.end()) {
+    // RFC 6062: the allocation's peer and data connections end with it.
+    it->second->close_socket();
+    loop_.retire(std::move(it->second));
+    tcp_listeners_.erase(it);
+    std::vector<uint32_t> ids;
+    for (const auto& [id, c] : tcp_connections_)
+      if (c->allocation() == &a) ids.push_back(id);
+    for (uint32_t id : ids) close_tcp(id, "allocation released");
+  }
   FiveTuple key = a.tuple;
   shared_.directory.erase(key);
   allocations_.erase(key);
@@ -570,6 +585,14 @@ void TurnServer::sweep() {
     if (changed) publish_permissions(*a);
   }
   for (auto* a : expired) destroy(*a, "lifetime expired");
+  // RFC 6062: Connect attempts and unbound peer connections have 30 s.
+  std::vector<uint32_t> late;
+  for (const auto& [id, c] : tcp_connections_)
+    if ((c->state() == TcpConnection::State::Connecting || c->state() == TcpConnection::State::Pending ||
+         c->closing()) &&
+        c->deadline() <= now)
+      late.push_back(id);
+  for (uint32_t id : late) close_tcp(id, "not bound (or not connected) within 30 s");
   // Forget idle rate-limit buckets (a full bucket carries no information).
   for (auto it = rate_.begin(); it != rate_.end();)
     if (now - it->second.last > std::chrono::seconds(10)) it = rate_.erase(it); else ++it;

@@ -10,6 +10,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +26,10 @@
 namespace turn::cp {
 
 class RelaySocket;
+class TcpConnection;
+class TcpRelayListener;
+struct DeferredAnswer;
+struct DetachedStream;
 
 // One client request being served.
 struct Request {
@@ -104,6 +109,18 @@ private:
   void handle_send_indication(const FiveTuple& t, const stun::MessageView& msg);
   void handle_channel_data(const FiveTuple& t, Bytes data);
 
+  // RFC 6062 TCP allocations (connect.cpp, tcp_relay.cpp).
+  void handle_connect(Request& req);
+  void handle_connection_bind(Request& req);
+  void on_peer_accepted(Allocation& a, int fd, const SocketAddress& peer);
+  void on_tcp_connected(TcpConnection& c);
+  void adopt_data_connection(uint32_t id, const std::string& username, const DeferredAnswer& answer,
+                             DetachedStream d);
+  void close_tcp(uint32_t id, const char* why);
+  void send_deferred(StreamConnection* s, const DeferredAnswer& d, std::optional<stun::ErrorCode> err,
+                     uint32_t connection_id);
+  [[nodiscard]] size_t tcp_connections_of(const Allocation& a) const;
+
   // Allocation lifecycle.
   Allocation* find(const FiveTuple& t);
   // The allocation a Refresh, CreatePermission or ChannelBind is about: the
@@ -126,6 +143,10 @@ private:
   Stats& stats_;
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, AddressHash> allocations_;
   std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets_;
+  // RFC 6062: the listeners of TCP allocations, and their peer connections
+  // by CONNECTION-ID.
+  std::unordered_map<Allocation*, std::unique_ptr<TcpRelayListener>> tcp_listeners_;
+  std::unordered_map<uint32_t, std::unique_ptr<TcpConnection>> tcp_connections_;
 
   // Per source IP; forgotten after 10 s idle (sweep()).
   struct Bucket {
@@ -155,6 +176,8 @@ private:
   ClientSink client_sink_;
 
   friend class RelaySocket;
+  friend class TcpConnection;
+  friend class TcpRelayListener;
 };
 
 }  // namespace turn::cp

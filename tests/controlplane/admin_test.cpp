@@ -381,7 +381,14 @@ TEST_F(AdminApi, StatusReachableOverTls) {
   EXPECT_EQ(st.body["reachable"], true) << st.text;
   EXPECT_TRUE(st.body["roundTripTimeMs"].is_number()) << st.text;
   EXPECT_TRUE(allocations_become(0));
-  // The plain TCP port is not TLS: a TLS probe there fails and says so.
+  // The plain TCP port takes TLS too (issue 16: a ClientHello is detected
+  // there, as coturn does).
+  body["serverAddress"] = "127.0.0.1:" + std::to_string(port_);
+  id = add(body);
+  st = call("GET", "/api/v1/turn-servers/" + id + "/status");
+  EXPECT_EQ(st.body["reachable"], true) << st.text;
+  // A TLS probe at a port that answers STUN over plain UDP only fails and says so.
+  start_with({});
   body["serverAddress"] = "127.0.0.1:" + std::to_string(port_);
   id = add(body);
   st = call("GET", "/api/v1/turn-servers/" + id + "/status");

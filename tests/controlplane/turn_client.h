@@ -88,6 +88,10 @@ public:
 
   [[nodiscard]] SocketAddress local() const;
   [[nodiscard]] Proto proto() const noexcept { return proto_; }
+  // RFC 6062 data connections: after ConnectionBind the socket carries raw
+  // bytes; these hand out the socket and what was read past the response.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  [[nodiscard]] std::vector<uint8_t> take_buffered() { return std::exchange(stream_buf_, {}); }
 
   void set_credentials(std::string username, std::string password, std::string realm);
   [[nodiscard]] crypto::Key key(stun::PasswordAlgorithm alg = stun::PasswordAlgorithm::Md5) const;

@@ -84,7 +84,8 @@ TEST_F(TurnProtocol, BindingOverTcpWithTwoRequestsInOneWrite) {
 
 TEST_F(TurnProtocol, UnknownMethodIs400) {
   auto c = client();
-  std::vector<uint8_t> req = c->build(Method::Connect, {}, unsigned_request());
+  // 0x00D: no method of RFC 8489/8656/6062 (Connect, 0x00A, is RFC 6062's now).
+  std::vector<uint8_t> req = c->build(static_cast<Method>(0x00D), {}, unsigned_request());
   Reply r = c->transact(req);
   ASSERT_TRUE(r.received());
   EXPECT_EQ(r.cls(), Class::ErrorResponse);
@@ -420,8 +421,10 @@ TEST_F(TurnProtocol, AllocateRequestRefusals) {
     return r;
   };
   expect_error("no REQUESTED-TRANSPORT", 400, {});
-  expect_error("REQUESTED-TRANSPORT TCP", 442,
+  // RFC 6062 §5.1: TCP relays need a TCP/TLS control connection (400 over UDP).
+  expect_error("REQUESTED-TRANSPORT TCP over UDP", 400,
                [](stun::MessageBuilder& b) { b.add_requested_transport(stun::kTransportTcp); });
+  expect_error("REQUESTED-TRANSPORT SCTP", 442, [](stun::MessageBuilder& b) { b.add_requested_transport(132); });
   expect_error("short REQUESTED-TRANSPORT", 400, [](stun::MessageBuilder& b) {
     const uint8_t v[] = {17};
     b.add(Attr::RequestedTransport, Bytes{v, 1});
