@@ -665,6 +665,9 @@ std::string AdminServer::metrics() const {
     m.sample("dpturn_relayed_bytes_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.instance}},
              d.values["bytes_to_client"]);
   }
+  m.family("dpturn_icmp_indications_total", "counter",
+           "ICMP errors about peers relayed to clients as Data indications with ICMP (RFC 8656 section 11.5).");
+  m.sample("dpturn_icmp_indications_total", {}, sum(&Stats::icmp_to_client));
   m.family("dpturn_drops_total", "counter", "Dropped packets by reason and path.");
   for (size_t i = 0; i < kCpDropKeys.size(); ++i) {
     uint64_t v = 0;

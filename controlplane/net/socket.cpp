@@ -93,6 +93,13 @@ int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept 
   }
   int buf = 1 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  // ICMP errors for what we send to peers, on the socket's error queue
+  // (RFC 8656 §11.5: relayed to the client as a Data indication with ICMP).
+  int on = 1;
+  if (ss.ss_family == AF_INET)
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+  else
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
   // RFC 8656 §7.2: DONT-FRAGMENT in the Allocate sets DF on what we relay.
   if (dont_fragment) set_dont_fragment(fd, true);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {

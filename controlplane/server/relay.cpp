@@ -3,6 +3,10 @@
 // indication §10.2) and peer -> client (§10.3 Data indication, §12.6
 // ChannelData). This is turn-control's slow path; turn-dataplane takes the
 // same flows on its fast path once it has their state.
+#include <time.h>  // before linux/errqueue.h, which uses struct timespec
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -219,18 +223,81 @@ void RelaySocket::close_socket() noexcept {
   }
 }
 
-void RelaySocket::on_io(uint32_t) {
+void RelaySocket::on_io(uint32_t events) {
+  if (events & EPOLLERR) drain_errors();
   // Read up to a burst per wake-up so one busy allocation cannot starve others.
   constexpr int kBurst = 64;
   uint8_t* base = server_.relay_buf_.data() + TurnServer::kHeadroom;
   for (int i = 0; i < kBurst && fd_ >= 0; ++i) {
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram, 0,
+    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram, MSG_DONTWAIT,
                          reinterpret_cast<sockaddr*>(&ss), &sl);
-    if (n < 0) return;  // EAGAIN, or an ICMP error surfaced as ECONNREFUSED: next time
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      drain_errors();  // an ICMP error reported through recvfrom: its details are queued
+      continue;
+    }
     server_.on_peer_datagram(alloc_, from_sockaddr(ss), base, static_cast<size_t>(n));
   }
+}
+
+void RelaySocket::drain_errors() {
+  for (int i = 0; i < 16 && fd_ >= 0; ++i) {
+    sockaddr_storage dest{};
+    uint8_t control[512];
+    uint8_t payload[64];
+    iovec iov{payload, sizeof payload};
+    msghdr msg{};
+    msg.msg_name = &dest;
+    msg.msg_namelen = sizeof dest;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      bool v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
+      bool v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
+      if (!v4 && !v6) continue;
+      sock_extended_err ee;
+      std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+      if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      // msg_name: the destination of the datagram the error is about.
+      server_.on_peer_icmp(alloc_, from_sockaddr(dest), ee.ee_origin == SO_EE_ORIGIN_ICMP6, ee.ee_type, ee.ee_code,
+                           ee.ee_info);
+    }
+  }
+}
+
+void TurnServer::on_peer_icmp(Allocation& a, const SocketAddress& peer, bool v6, uint8_t type, uint8_t code,
+                              uint32_t info) {
+  auto now = loop_.now();
+  if (a.expires <= now) return;
+  // RFC 8656 §11.5: only Destination Unreachable and Time Exceeded for
+  // ICMPv4 (3, 11), Destination Unreachable, Packet Too Big and Time
+  // Exceeded for ICMPv6 (1, 2, 3); and only about a permitted peer.
+  bool relevant = v6 ? (type == 1 || type == 2 || type == 3) : (type == 3 || type == 11);
+  if (!relevant) return;
+  if (!a.has_permission(peer.ip, now)) {
+    stats_.drop(CpDrop::NoPermission);
+    return;
+  }
+  // §18.13: Error Data carries the MTU of "fragmentation needed" (ICMPv4
+  // 3/4) and "packet too big" (ICMPv6 2); 0 otherwise.
+  uint32_t data = (!v6 && type == 3 && code == 4) || (v6 && type == 2) ? info : 0;
+  std::array<uint8_t, 12> txid{};
+  std::memcpy(txid.data(), txid_salt_.data(), 4);
+  uint64_t n = ++indication_counter_;
+  std::memcpy(txid.data() + 4, &n, 8);
+  stun::MessageBuilder b(response_buf_, stun::Method::Data, stun::Class::Indication, Bytes{txid.data(), txid.size()});
+  b.add_xor_address(Attr::XorPeerAddress, peer);
+  b.add_icmp(type, code, data);
+  if (cfg_.fingerprint) b.add_fingerprint();
+  Bytes out = b.finish();
+  if (out.empty()) return;
+  send_to_client(a.tuple, a.link, out);
+  bump(stats_.icmp_to_client);
 }
 
 }  // namespace turn::cp

@@ -92,6 +92,7 @@ struct Stats {
   // Relayed traffic through this (kernel) path.
   Counter packets_to_peer{}, bytes_to_peer{};
   Counter packets_to_client{}, bytes_to_client{};
+  Counter icmp_to_client{};  // Data indications with ICMP (RFC 8656 §11.5)
   std::array<Counter, static_cast<size_t>(CpDrop::Count)> drops{};
   std::array<Counter, static_cast<size_t>(CpRefusal::Count)> refusals{};
 

@@ -229,17 +229,21 @@ bool TurnServer::authenticate(Request& req) {
     return false;
   }
   const stun::AttributeRef* user = m.find(Attr::Username);
+  const stun::AttributeRef* userhash = m.find(Attr::Userhash);
   const stun::AttributeRef* realm = m.find(Attr::Realm);
   const stun::AttributeRef* nonce = m.find(Attr::Nonce);
-  if (!user || !realm || !nonce) {
+  if ((!user && !userhash) || !realm || !nonce) {
     // §9.2.4: integrity but no USERNAME/USERHASH, REALM or NONCE -> 400.
     send_error(req, ErrorCode::BadRequest, false);
     return false;
   }
-  auto username = stun::read_text(m.value(*user), stun::kMaxUsernameBytes);
   auto realm_text = stun::read_text(m.value(*realm), stun::kMaxRealmBytes);
   auto nonce_text = stun::read_text(m.value(*nonce), stun::kMaxNonceBytes);
-  if (!username || !realm_text || !nonce_text) {
+  auto username = user ? stun::read_text(m.value(*user), stun::kMaxUsernameBytes)
+                       : Result<std::string_view, stun::AttrError>(std::string_view{});
+  auto hash = userhash && !user ? stun::read_userhash(m.value(*userhash))
+                                : Result<std::array<uint8_t, 32>, stun::AttrError>(std::array<uint8_t, 32>{});
+  if (!username || !realm_text || !nonce_text || !hash) {
     send_error(req, ErrorCode::BadRequest, false);
     return false;
   }
@@ -252,7 +256,21 @@ bool TurnServer::authenticate(Request& req) {
     send_auth_challenge(req, ErrorCode::StaleNonce);
     return false;
   }
-  req.username.assign(*username);
+  if (user) {
+    req.username.assign(*username);
+  } else {
+    // §9.2.4 / §14.4: USERHASH instead of USERNAME (username anonymity, as
+    // our nonce cookie announces): the user whose SHA-256(username ":"
+    // realm) it is; nobody -> 401, like an unknown user.
+    auto name = shared_.credentials.username_for_hash(*hash);
+    if (!name) {
+      bump(stats_.auth_failures);
+      log_every(LogKey::AuthFailure, req.tuple.client.ip, "USERHASH of no known user from " + req.tuple.client.to_string());
+      send_auth_challenge(req, ErrorCode::Unauthorized);
+      return false;
+    }
+    req.username = std::move(*name);
+  }
   auto candidates = shared_.credentials.lookup(req.username, cfg_.realm, now_s);
   // RFC 8489 §9.2.4: neither PASSWORD-ALGORITHMS nor PASSWORD-ALGORITHM
   // means MD5; otherwise both must be present, PASSWORD-ALGORITHMS must be

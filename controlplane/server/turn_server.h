@@ -60,6 +60,9 @@ public:
   // A datagram from a peer on an allocation's relay socket; `data` lies in
   // a buffer with kHeadroom writable bytes before it and 4 after it.
   void on_peer_datagram(Allocation& a, const SocketAddress& peer, uint8_t* data, size_t len);
+  // An ICMP error for a datagram the allocation sent to `peer` (RFC 8656
+  // §11.5): type, code and the MTU for "too big" errors.
+  void on_peer_icmp(Allocation& a, const SocketAddress& peer, bool v6, uint8_t type, uint8_t code, uint32_t info);
   // A TCP/TLS client connection closed: its allocations go (RFC 8656 §3.1).
   void on_stream_closed(StreamConnection* s);
 

@@ -269,7 +269,12 @@ std::vector<uint8_t> TurnClient::build(stun::Method m, const Attrs& attrs, const
                          Bytes{txid.data(), txid.size()});
   if (attrs) attrs(b);
   if (s.integrity != Integrity::None) {
-    if (s.username) b.add_text(stun::Attr::Username, username_);
+    if (s.username && s.userhash) {
+      auto h = crypto::userhash(username_, s.realm_override ? *s.realm_override : realm_);
+      b.add(stun::Attr::Userhash, Bytes{h.data(), h.size()});
+    } else if (s.username) {
+      b.add_text(stun::Attr::Username, username_);
+    }
     if (s.realm) b.add_text(stun::Attr::Realm, s.realm_override ? *s.realm_override : realm_);
     if (s.nonce) b.add_text(stun::Attr::Nonce, s.nonce_override ? *s.nonce_override : nonce_);
     if (s.send_algorithm.value_or(s.algorithm != stun::PasswordAlgorithm::Md5)) {

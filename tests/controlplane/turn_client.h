@@ -75,6 +75,8 @@ struct Signing {
   std::optional<std::vector<stun::PasswordAlgorithm>> algorithms_override;
   bool omit_algorithms = false;
   bool fingerprint = false;
+  // RFC 8489 §14.4: USERHASH (SHA-256 of "username:realm") instead of USERNAME.
+  bool userhash = false;
 };
 
 enum class Proto { Udp, Tcp };
