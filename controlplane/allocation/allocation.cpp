@@ -11,6 +11,7 @@ const char* transport_name(Transport t) noexcept {
     case Transport::Udp: return "udp";
     case Transport::Tcp: return "tcp";
     case Transport::Tls: return "tls";
+    case Transport::Dtls: return "dtls";
   }
   return "?";
 }

@@ -21,7 +21,7 @@
 
 namespace turn::cp {
 
-enum class Transport : uint8_t { Udp = 0, Tcp = 1, Tls = 2 };
+enum class Transport : uint8_t { Udp = 0, Tcp = 1, Tls = 2, Dtls = 3 };  // Dtls: RFC 7350
 [[nodiscard]] const char* transport_name(Transport t) noexcept;
 
 // The client side of an allocation: RFC 8656 §2.2 "5-tuple".

@@ -118,7 +118,7 @@ const std::set<std::string> kIgnoredCoturnKeys = {
     "mobility", "no-stdout-log", "simple-log", "new-log-timestamp", "syslog", "pidfile",
     "proc-user", "proc-group", "no-rfc5780", "no-stun-backward-compatibility",
     "response-origin-only-with-rfc5780", "check-origin-consistency", "no-tlsv1", "no-tlsv1_1",
-    "no-tlsv1_2", "no-dtls", "dh2066", "log-binding", "no-software-attribute-legacy",
+    "no-tlsv1_2", "dh2066", "log-binding", "no-software-attribute-legacy",
     // Siblings of the above.
     "syslog-facility", "new-log-timestamp-format", "cli-max-output-sessions",
     // No finite-field DH suite is ever offered (ECDHE only), so DH
@@ -160,6 +160,7 @@ const std::map<std::string, Handler>& handlers() {
       {"no-udp", [](Config& c, auto& w, auto& k, auto& v) { c.no_udp = parse_bool(w, k, v); }},
       {"no-tcp", [](Config& c, auto& w, auto& k, auto& v) { c.no_tcp = parse_bool(w, k, v); }},
       {"no-tls", [](Config& c, auto& w, auto& k, auto& v) { c.no_tls = parse_bool(w, k, v); }},
+      {"no-dtls", [](Config& c, auto& w, auto& k, auto& v) { c.no_dtls = parse_bool(w, k, v); }},
       {"cert", [](Config& c, auto&, auto&, auto& v) { c.cert = v; }},
       {"pkey-pwd", [](Config& c, auto& w, auto& k, auto& v) {
          if (v.empty()) fail(w, k, "", "empty passphrase");

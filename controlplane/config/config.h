@@ -57,6 +57,7 @@ struct Config {
   uint16_t alt_tls_listening_port = 0;  // extra TLS port; 0 = off
   std::vector<IpAddress> listening_ips;  // empty = 0.0.0.0
   bool no_udp = false, no_tcp = false, no_tls = false;
+  bool no_dtls = false;  // DTLS (RFC 7350) on the TLS ports' UDP side
   std::string cert, pkey;
   std::string pkey_password;  // pkey-pwd
   // cipher-list as written, and what validate_config() keeps of it (the

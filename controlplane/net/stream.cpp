@@ -63,6 +63,19 @@ void StreamConnection::update_interest() {
   loop_.modify(fd_, (reading_ ? EPOLLIN : 0u) | EPOLLRDHUP | (need_out ? EPOLLOUT : 0u), this);
 }
 
+void StreamConnection::attach_dtls(SSL* ssl) noexcept {
+  ssl_ = ssl;
+  handshake_done_ = false;
+  datagram_ = true;
+}
+
+bool StreamConnection::tick(EventLoop::Clock::time_point now, std::chrono::seconds idle) {
+  if (fd_ < 0) return false;
+  // RFC 6347 §4.2.4: handshake flights are retransmitted on a timer.
+  if (datagram_ && ssl_ && !handshake_done_) DTLSv1_handle_timeout(ssl_);
+  return now - last_rx_ > idle;
+}
+
 void StreamConnection::set_reading(bool on) {
   if (reading_ == on) return;
   reading_ = on;
@@ -136,6 +149,22 @@ void StreamConnection::on_io(uint32_t events) {
 }
 
 void StreamConnection::read_some() {
+  last_rx_ = loop_.now();
+  if (datagram_) {
+    // DTLS: each record is one STUN message or ChannelData (unpadded).
+    for (int rounds = 0; rounds < 64 && fd_ >= 0; ++rounds) {
+      int n = SSL_read(ssl_, in_.data(), static_cast<int>(in_.size()));
+      if (n <= 0) {
+        int e = SSL_get_error(ssl_, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+        ERR_clear_error();
+        close_connection(e == SSL_ERROR_ZERO_RETURN ? "DTLS close" : "DTLS read error");
+        return;
+      }
+      on_message_(*this, Bytes{in_.data(), static_cast<size_t>(n)});
+    }
+    return;
+  }
   for (int rounds = 0; rounds < 16 && fd_ >= 0; ++rounds) {
     long n;
     if (ssl_) {
@@ -228,6 +257,15 @@ void StreamConnection::flush() {
 
 bool StreamConnection::send(Bytes data) {
   if (fd_ < 0 || broken_) return false;
+  if (datagram_) {
+    // One record per message; a record the socket cannot take now is lost,
+    // as a UDP datagram would be.
+    if (!handshake_done_) return false;
+    int r = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
+    if (r > 0) return true;
+    ERR_clear_error();
+    return false;
+  }
   size_t done = 0;
   if (out_.empty()) {
     while (done < data.size()) {

@@ -64,6 +64,15 @@ public:
   [[nodiscard]] const FiveTuple& tuple() const noexcept { return tuple_; }
   [[nodiscard]] bool closed() const noexcept { return fd_ < 0 || broken_; }
 
+  // DTLS (RFC 7350) on a connected UDP socket whose BIO `ssl` already has
+  // (the handshake is under way): one record is one message, no framing,
+  // nothing queued (a datagram the socket cannot take is dropped).
+  void attach_dtls(SSL* ssl) noexcept;
+  [[nodiscard]] bool datagram() const noexcept { return datagram_; }
+  // Once a second: DTLS handshake retransmissions; true when idle (nothing
+  // received) for longer than `idle`.
+  bool tick(EventLoop::Clock::time_point now, std::chrono::seconds idle);
+
   // Raw mode (an RFC 6062 data connection): every chunk read is handed to
   // on_message as it comes, no framing.
   void set_raw(bool raw) noexcept { raw_ = raw; }
@@ -92,6 +101,8 @@ private:
   bool broken_ = false;  // a write failed: closed from on_io, never inside send()
   const TlsContext* detect_tls_ = nullptr;  // first byte not yet seen (see detect_tls)
   bool raw_ = false;
+  bool datagram_ = false;
+  EventLoop::Clock::time_point last_rx_ = loop_.now();
   bool reading_ = true;
   std::function<void()> on_drained_;
   HandOverFn hand_over_;

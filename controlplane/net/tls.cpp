@@ -3,7 +3,11 @@
 #include "controlplane/net/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+
+#include <array>
 
 #include <algorithm>
 #include <cstring>
@@ -104,10 +108,58 @@ void check_curves(const std::string& curves) {
   }
 }
 
-std::shared_ptr<SSL_CTX> TlsContext::build(const TlsSettings& s) {
-  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+namespace {
+
+// DTLS cookies: HMAC-SHA256 over the client's address and port under a
+// secret made at start (RFC 6347 §4.2.1). Any thread checks any cookie.
+const std::array<uint8_t, 32>& cookie_secret() {
+  static const std::array<uint8_t, 32> secret = [] {
+    std::array<uint8_t, 32> s{};
+    if (RAND_bytes(s.data(), static_cast<int>(s.size())) != 1) throw std::runtime_error("DTLS: no random bytes");
+    return s;
+  }();
+  return secret;
+}
+
+bool cookie_for(SSL* ssl, unsigned char* out, unsigned int* len) {
+  BIO_ADDR* peer = BIO_ADDR_new();
+  if (!peer) return false;
+  bool ok = BIO_dgram_get_peer(SSL_get_rbio(ssl), peer) > 0;
+  unsigned char addr[16] = {};
+  size_t addr_len = 0;
+  ok = ok && BIO_ADDR_rawaddress(peer, addr, &addr_len) == 1 && addr_len <= sizeof addr;
+  unsigned char msg[20] = {};
+  if (ok) {
+    std::memcpy(msg, addr, addr_len);
+    unsigned short port = BIO_ADDR_rawport(peer);
+    std::memcpy(msg + 16, &port, sizeof port);
+    msg[18] = static_cast<unsigned char>(BIO_ADDR_family(peer));
+  }
+  BIO_ADDR_free(peer);
+  if (!ok) return false;
+  const auto& key = cookie_secret();
+  return HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), msg, sizeof msg, out, len) != nullptr;
+}
+
+int generate_cookie(SSL* ssl, unsigned char* cookie, unsigned int* len) { return cookie_for(ssl, cookie, len) ? 1 : 0; }
+
+int verify_cookie(SSL* ssl, const unsigned char* cookie, unsigned int len) {
+  unsigned char expect[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  return cookie_for(ssl, expect, &n) && n == len && CRYPTO_memcmp(expect, cookie, n) == 0 ? 1 : 0;
+}
+
+}  // namespace
+
+std::shared_ptr<SSL_CTX> TlsContext::build(const TlsSettings& s, bool dtls) {
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(dtls ? DTLS_server_method() : TLS_server_method()), SSL_CTX_free);
   if (!ctx) throw std::runtime_error("TLS: SSL_CTX_new: " + openssl_error());
-  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_min_proto_version(ctx.get(), dtls ? DTLS1_2_VERSION : TLS1_2_VERSION);
+  if (dtls) {
+    SSL_CTX_set_cookie_generate_cb(ctx.get(), generate_cookie);
+    SSL_CTX_set_cookie_verify_cb(ctx.get(), verify_cookie);
+    SSL_CTX_set_read_ahead(ctx.get(), 1);
+  }
   // TLS 1.2: ECDHE with AEAD only (the operator's cipher-list within that
   // set). TLS 1.3 suites are all AEAD.
   if (SSL_CTX_set_cipher_list(ctx.get(), s.cipher_list.empty() ? kSafeTls12Ciphers : s.cipher_list.c_str()) != 1)
@@ -131,12 +183,29 @@ std::shared_ptr<SSL_CTX> TlsContext::build(const TlsSettings& s) {
   return ctx;
 }
 
-TlsContext::TlsContext(TlsSettings settings) : settings_(std::move(settings)), ctx_(build(settings_)) {}
+TlsContext::TlsContext(TlsSettings settings)
+    : settings_(std::move(settings)), ctx_(build(settings_, false)), dtls_ctx_(build(settings_, true)) {}
 
 void TlsContext::reload() {
-  auto fresh = build(settings_);
+  auto fresh = build(settings_, false);
+  auto fresh_dtls = build(settings_, true);
   std::lock_guard lock(mutex_);
   ctx_ = std::move(fresh);
+  dtls_ctx_ = std::move(fresh_dtls);
+}
+
+SSL* TlsContext::new_dtls_session() const {
+  std::shared_ptr<SSL_CTX> ctx;
+  {
+    std::lock_guard lock(mutex_);
+    ctx = dtls_ctx_;
+  }
+  SSL* ssl = SSL_new(ctx.get());
+  if (ssl) {
+    SSL_set_accept_state(ssl);
+    SSL_set_options(ssl, SSL_OP_COOKIE_EXCHANGE);
+  }
+  return ssl;
 }
 
 SSL* TlsContext::new_session() const {

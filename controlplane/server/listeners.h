@@ -5,6 +5,7 @@
 // no lock is shared on the relay path.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,9 @@ namespace turn::cp {
 class TurnServer;
 class TlsContext;
 class StreamConnection;
+}  // namespace turn::cp
+typedef struct ssl_st SSL;
+namespace turn::cp {
 
 struct ListenerStatus {
   Transport transport;
@@ -45,10 +49,18 @@ public:
   void close_all();
   // The UDP listener socket bound to `at`, or -1.
   [[nodiscard]] int udp_fd(const SocketAddress& at) const;
+  // Once a second: DTLS handshake timers and idle DTLS sessions.
+  void sweep();
+  // A DTLS session that has seen nothing for this long is closed (its
+  // allocations go with it, as for a closed TCP connection).
+  std::chrono::seconds dtls_idle{3660};
 
 private:
   class Udp;
   class Acceptor;
+  class DtlsListener;
+  void add_stream(std::unique_ptr<StreamConnection> conn, int fd);
+  std::unique_ptr<StreamConnection> make_stream(int fd, SSL* ssl, const FiveTuple& t);
   TurnServer& server_;
   EventLoop& loop_;
   TlsContext* tls_;

@@ -36,6 +36,7 @@ bool send_from_relay(int fd, const SocketAddress& peer, const uint8_t* data, siz
 // IPv4 (20) and UDP (8) headers, or minus UDP alone for IPv6, whose payload
 // length field does not count its own 40-byte header (RFC 8200 §3).
 size_t max_udp_payload(const IpAddress& ip) noexcept { return ip.is_v4() ? 65507 : 65527; }
+constexpr size_t kMaxDtlsRecord = 16384;
 
 // Why a send from a relay socket failed, as a drop reason. EMSGSIZE: over
 // the path MTU with DF set (DONT-FRAGMENT), or over what UDP carries at all.
@@ -154,7 +155,10 @@ void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint
     stats_.drop(CpDrop::NoPermission);
     return;
   }
-  bool stream = a.link.stream != nullptr;
+  // DTLS clients are datagram clients: no padding (RFC 8656 §12.5), and a
+  // frame must fit one DTLS record (2^14 bytes, RFC 6347 §4.1).
+  bool dtls = a.link.stream != nullptr && a.link.stream->datagram();
+  bool stream = a.link.stream != nullptr && !dtls;
   auto ch = a.channel_by_peer.find(peer);
   bool as_channel = ch != a.channel_by_peer.end() && a.channels[ch->second].expires > now;
   // The frame must be representable: a Data indication's 16-bit message
@@ -167,7 +171,8 @@ void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint
   size_t indication_header = stun::kHeaderSize + 4 + addr_len + 4;
   size_t frame_len = as_channel ? kChannelDataHeaderSize + (stream ? pad4(len) : len) : indication_header + pad4(len);
   bool representable = as_channel || indication_header - stun::kHeaderSize + pad4(len) <= 0xFFFF;
-  if (!representable || (!stream && frame_len > max_udp_payload(a.tuple.client.ip))) {
+  if (!representable || (!stream && frame_len > max_udp_payload(a.tuple.client.ip)) ||
+      (dtls && frame_len > kMaxDtlsRecord)) {
     stats_.drop(CpDrop::FrameTooLarge);
     return;
   }

@@ -110,6 +110,10 @@ void Runtime::start() {
   if (!cfg_.no_tls) {
     ports.push_back({Transport::Tls, cfg_.tls_listening_port});
     if (cfg_.alt_tls_listening_port) ports.push_back({Transport::Tls, cfg_.alt_tls_listening_port});
+    if (!cfg_.no_dtls) {
+      ports.push_back({Transport::Dtls, cfg_.tls_listening_port});
+      if (cfg_.alt_tls_listening_port) ports.push_back({Transport::Dtls, cfg_.alt_tls_listening_port});
+    }
   }
   size_t up = 0;
   for (const auto& ip : listen_ips) {
@@ -150,8 +154,10 @@ void Runtime::start() {
 
   for (auto& w : workers_) {
     Worker* raw = w.get();
+    raw->listeners->dtls_idle = std::chrono::seconds(cfg_.max_allocate_lifetime_s + 60);
     raw->loop.every(std::chrono::milliseconds(1000), [raw, this] {
       raw->server->sweep();
+      raw->listeners->sweep();
       shared_->reservations.expire(raw->loop.now_s());
     });
     raw->thread = std::thread([raw] { raw->loop.run(); });

@@ -126,6 +126,7 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"channel-lifetime=900", [](const Config& c) { return c.channel_lifetime_s == 900; }},
       {"legacy-channel-range", [](const Config& c) { return c.legacy_channel_range; }},
       {"no-tcp-relay", [](const Config& c) { return c.no_tcp_relay; }},
+      {"no-dtls", [](const Config& c) { return c.no_dtls; }},
       {"denied-peer-ip=10.0.0.0-10.255.255.255", [](const Config& c) {
          return c.denied_peers.size() == 1 && c.denied_peers[0].lo == ip("10.0.0.0") &&
                 c.denied_peers[0].hi == ip("10.255.255.255");
@@ -215,7 +216,7 @@ TEST(ConfigKeys, BooleanSpellings) {
 TEST(ConfigKeys, IgnoredCoturnKeysAreAccepted) {
   Config c;
   for (const char* k : {"no-cli", "stale-nonce", "no-multicast-peers", "mobility", "syslog", "no-stdout-log",
-                        "pidfile=/run/turnserver.pid", "no-tlsv1", "no-dtls", "log-binding", "dh566",
+                        "pidfile=/run/turnserver.pid", "no-tlsv1", "dh1066", "log-binding", "dh566",
                         "syslog-facility=LOCAL0", "new-log-timestamp-format=%FT%T", "cli-max-output-sessions=256"})
     EXPECT_NO_THROW(apply_config_line(k, "t:1", c)) << k;
   // Each one is recorded with where it was, for turn-control to report.
