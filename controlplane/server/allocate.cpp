@@ -188,10 +188,28 @@ void TurnServer::handle_allocate(Request& req) {
       lifetime = std::max(cfg_.default_allocate_lifetime_s, std::min(*v, cfg_.max_allocate_lifetime_s));
   }
 
+  // RFC 8656 §7.2: ADDITIONAL-ADDRESS-FAMILY (IPv6) asks for a second,
+  // IPv6 relayed address in the same allocation. When there is none to
+  // give, the allocation is IPv4 only and ADDRESS-ERROR-CODE says why: 440
+  // without an IPv6 relay address (or for a TCP allocation), 508 without a
+  // free port.
+  int fd6 = -1;
+  uint16_t port6 = 0;
+  uint16_t additional_error = 0;
+  if (want_additional_v6) {
+    if (!relay_ip_v6 || tcp) {
+      additional_error = 440;
+    } else {
+      fd6 = open_relay(*relay_ip_v6, cfg_.min_port, cfg_.max_port, false, dont_fragment, port6, rng());
+      if (fd6 < 0) additional_error = 508;
+    }
+  }
+
   auto a = std::make_unique<Allocation>();
   a->tuple = req.tuple;
   a->link = req.link;
   a->relay_fd = fd;
+  a->relay_fd6 = fd6;
   a->dont_fragment = dont_fragment;
   a->tcp = tcp;
   a->username = req.username;
@@ -209,18 +227,20 @@ void TurnServer::handle_allocate(Request& req) {
   info->realm = cfg_.realm;
   info->created_s = loop_.now_s();
   info->expires_s = loop_.now_s() + lifetime;
+  if (fd6 >= 0) {
+    info->relay6 = SocketAddress{*relay_ip_v6, port6};
+    info->relay6_advertised = advertised(info->relay6);
+  }
   a->info = info;
 
   // Success response (§7.2 last step): XOR-RELAYED-ADDRESS, LIFETIME,
   // XOR-MAPPED-ADDRESS, RESERVATION-TOKEN if one was made.
   auto b = start_response(req, stun::Class::SuccessResponse);
   b.add_xor_address(Attr::XorRelayedAddress, info->relay_advertised);
-  if (want_additional_v6) {
-    // Dual allocation is not offered: answer with the IPv4 relay and say
-    // why the IPv6 one is missing (RFC 8656 §7.2, ADDRESS-ERROR-CODE).
-    (void)relay_ip_v6;
-    b.add_address_error_code(Family::V6, 440, "Address Family not Supported");
-  }
+  if (fd6 >= 0) b.add_xor_address(Attr::XorRelayedAddress, info->relay6_advertised);  // IPv4 first, then IPv6
+  if (additional_error != 0)
+    b.add_address_error_code(Family::V6, additional_error,
+                             additional_error == 440 ? "Address Family not Supported" : "Insufficient Capacity");
   b.add_u32(Attr::Lifetime, lifetime);
   if (reservation != 0) b.add_reservation_token(reservation);
   b.add_xor_address(Attr::XorMappedAddress, req.tuple.client);
@@ -238,12 +258,18 @@ void TurnServer::handle_allocate(Request& req) {
     auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
     loop_.add(fd, EPOLLIN, sock.get());
     relay_sockets_[raw] = std::move(sock);
+    if (fd6 >= 0) {
+      auto sock6 = std::make_unique<RelaySocket>(*this, *raw, fd6);
+      loop_.add(fd6, EPOLLIN, sock6.get());
+      relay_sockets6_[raw] = std::move(sock6);
+    }
   }
   allocations_[req.tuple] = std::move(a);
   shared_.directory.put(req.tuple, this);
   shared_.registry.add(info);
   for (auto* s : shared_.sinks) s->allocation_created(info);
-  log_info(std::string(tcp ? "TCP " : "") + "allocation " + info->id + " for '" + req.username + "' (" +
+  log_info(std::string(tcp ? "TCP " : "") + "allocation " + info->id +
+           (fd6 >= 0 ? " and " + info->relay6.to_string() : std::string()) + " for '" + req.username + "' (" +
            transport_name(req.tuple.transport) + " " + req.tuple.client.to_string() + "), lifetime " +
            std::to_string(lifetime) + " s");
 }

@@ -26,7 +26,7 @@ void TurnServer::handle_channel_bind(Request& req) {
     log_debug("ChannelBind 400: bad CHANNEL-NUMBER or XOR-PEER-ADDRESS");
     return send_error(req, ErrorCode::BadRequest);
   }
-  if (peer->ip.is_v4() != a->info->relay.ip.is_v4()) return send_error(req, ErrorCode::PeerAddressFamilyMismatch);
+  if (!a->family_ok(peer->ip)) return send_error(req, ErrorCode::PeerAddressFamilyMismatch);
   // §11.2: the channel is not bound to another peer, and the peer not to
   // another channel; rebinding the same pair refreshes it.
   if (auto it = a->channels.find(*ch); it != a->channels.end() && it->second.peer != *peer) {
@@ -50,7 +50,8 @@ void TurnServer::handle_channel_bind(Request& req) {
   a->channel_by_peer[*peer] = *ch;
   // §11.2: binding a channel also installs or refreshes the permission.
   install_permission(*a, peer->ip);
-  for (auto* s : shared_.sinks) s->channel_bound(a->info, *ch, *peer, wall_expiry(exp));
+  if (peer->ip.is_v4() == a->info->relay.ip.is_v4())  // not the IPv6 half of a dual-stack allocation (state records)
+    for (auto* s : shared_.sinks) s->channel_bound(a->info, *ch, *peer, wall_expiry(exp));
   publish_permissions(*a);
   auto b = start_response(req, stun::Class::SuccessResponse);
   finish_and_send(req, b, true);

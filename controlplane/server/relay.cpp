@@ -73,7 +73,7 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
     stats_.drop(CpDrop::BandwidthCap);
     return;
   }
-  if (!send_from_relay(a->relay_fd, it->second.peer, cd.data.data(), cd.data.size())) {
+  if (!send_from_relay(a->fd_for(it->second.peer.ip), it->second.peer, cd.data.data(), cd.data.size())) {
     stats_.drop(send_failure_reason(errno));
     return;
   }
@@ -126,17 +126,18 @@ void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageV
   // that cannot set DF treats the attribute as unknown and comprehension-
   // required, i.e. discards the indication. The allocation's own setting
   // (DONT-FRAGMENT in its Allocate) already covers every datagram.
+  int fd = a->fd_for(peer->ip);
   int restore_mode = -1;
   if (m.has(Attr::DontFragment) && !a->dont_fragment) {
-    restore_mode = set_dont_fragment(a->relay_fd, true);
+    restore_mode = set_dont_fragment(fd, true);
     if (restore_mode < 0) {
       stats_.drop(CpDrop::UnknownRequiredAttribute);
       return;
     }
   }
-  bool sent = send_from_relay(a->relay_fd, *peer, data.data(), data.size());
+  bool sent = send_from_relay(fd, *peer, data.data(), data.size());
   int send_errno = errno;
-  if (restore_mode >= 0) set_pmtu_mode(a->relay_fd, restore_mode);
+  if (restore_mode >= 0) set_pmtu_mode(fd, restore_mode);
   if (!sent) {
     stats_.drop(send_failure_reason(send_errno));
     return;

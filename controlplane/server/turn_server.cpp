@@ -497,15 +497,21 @@ bool TurnServer::permission_room(Request& req, Allocation& a, std::span<const Ip
 void TurnServer::install_permission(Allocation& a, const IpAddress& peer) {
   TimePoint exp = loop_.now() + std::chrono::seconds(cfg_.permission_lifetime_s);
   a.permissions[peer] = exp;
+  // State records describe one relayed address: a dual-stack allocation's
+  // IPv6 half (peers of the other family) stays out of them (docs/state.md).
+  if (peer.is_v4() != a.info->relay.ip.is_v4()) return;
   for (auto* s : shared_.sinks) s->permission_installed(a.info, peer, wall_expiry(exp));
 }
 
 void TurnServer::publish_permissions(Allocation& a) {
+  bool v4 = a.info->relay.ip.is_v4();
   std::lock_guard lock(a.info->mutex);
   a.info->permissions.clear();
-  for (const auto& [ip, exp] : a.permissions) a.info->permissions.push_back({ip, wall_expiry(exp)});
+  for (const auto& [ip, exp] : a.permissions)
+    if (ip.is_v4() == v4) a.info->permissions.push_back({ip, wall_expiry(exp)});
   a.info->channels.clear();
-  for (const auto& [num, ch] : a.channels) a.info->channels.push_back({num, ch.peer, wall_expiry(ch.expires)});
+  for (const auto& [num, ch] : a.channels)
+    if (ch.peer.ip.is_v4() == v4) a.info->channels.push_back({num, ch.peer, wall_expiry(ch.expires)});
 }
 
 void TurnServer::destroy(Allocation& a, const char* why) {
@@ -518,6 +524,11 @@ void TurnServer::destroy(Allocation& a, const char* why) {
     it->second->close_socket();
     loop_.retire(std::move(it->second));
     relay_sockets_.erase(it);
+  }
+  if (auto it = relay_sockets6_.find(&a); it != relay_sockets6_.end()) {  // both halves go together
+    it->second->close_socket();
+    loop_.retire(std::move(it->second));
+    relay_sockets6_.erase(it);
   }
   if (auto it = tcp_listeners_.find(&a); it != tcp_listeners_.end()) {
     // RFC 6062: the allocation's peer and data connections end with it.

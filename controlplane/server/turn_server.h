@@ -146,6 +146,7 @@ private:
   Stats& stats_;
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, AddressHash> allocations_;
   std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets_;
+  std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets6_;  // dual-stack IPv6 halves
   // RFC 6062: the listeners of TCP allocations, and their peer connections
   // by CONNECTION-ID.
   std::unordered_map<Allocation*, std::unique_ptr<TcpRelayListener>> tcp_listeners_;
