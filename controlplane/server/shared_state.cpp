@@ -50,6 +50,10 @@ void ConnectionIds::erase(uint32_t id) {
   std::lock_guard lock(mutex_);
   owners_.erase(id);
 }
+size_t ConnectionIds::size() const {
+  std::lock_guard lock(mutex_);
+  return owners_.size();
+}
 TurnServer* ConnectionIds::owner(uint32_t id) const {
   std::lock_guard lock(mutex_);
   auto it = owners_.find(id);

@@ -113,6 +113,7 @@ public:
   [[nodiscard]] uint32_t add(TurnServer* owner);
   void erase(uint32_t id);
   [[nodiscard]] TurnServer* owner(uint32_t id) const;
+  [[nodiscard]] size_t size() const;
 
 private:
   mutable std::mutex mutex_;
