@@ -63,10 +63,45 @@ void StreamConnection::update_interest() {
   loop_.modify(fd_, (reading_ ? EPOLLIN : 0u) | EPOLLRDHUP | (need_out ? EPOLLOUT : 0u), this);
 }
 
-void StreamConnection::attach_dtls(SSL* ssl) noexcept {
+void StreamConnection::attach_dtls(SSL* ssl, const TlsContext* ctx, RestartFn restart) noexcept {
   ssl_ = ssl;
   handshake_done_ = false;
   datagram_ = true;
+  dtls_ctx_ = ctx;
+  dtls_restart_ = std::move(restart);
+}
+
+bool StreamConnection::dtls_new_association() {
+  uint8_t head[14];
+  ssize_t n = recv(fd_, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+  // DTLS record header (RFC 6347 §4.1): type 22 (handshake), epoch 0 at
+  // bytes 3-4, then the handshake message type at byte 13: 1, ClientHello.
+  if (n < 14 || head[0] != 22 || head[3] != 0 || head[4] != 0 || head[13] != 1) return false;
+  SSL* fresh = dtls_ctx_->new_dtls_session();
+  if (!fresh) return false;
+  BIO* bio = BIO_new_dgram(fd_, BIO_NOCLOSE);
+  SSL_set_bio(fresh, bio, bio);
+  BIO_ADDR* peer = BIO_ADDR_new();
+  // Stateless: without a valid cookie this answers with a HelloVerifyRequest
+  // (or drops the datagram) and the established session goes on.
+  int r = DTLSv1_listen(fresh, peer);
+  ERR_clear_error();
+  if (r != 1) {
+    BIO_ADDR_free(peer);
+    SSL_free(fresh);
+    return r == 0;  // consumed
+  }
+  BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, peer);
+  BIO_ADDR_free(peer);
+  int fd = fd_;
+  loop_.remove(fd_);
+  fd_ = -1;
+  if (ssl_) SSL_free(ssl_);
+  ssl_ = nullptr;
+  log_debug("dtls connection from " + tuple_.client.to_string() + " closed: the client started a new association");
+  dtls_restart_(fd, fresh, tuple_);
+  on_closed_(*this);  // may retire this object; nothing after this line
+  return true;
 }
 
 bool StreamConnection::tick(EventLoop::Clock::time_point now, std::chrono::seconds idle) {
@@ -153,6 +188,10 @@ void StreamConnection::read_some() {
   if (datagram_) {
     // DTLS: each record is one STUN message or ChannelData (unpadded).
     for (int rounds = 0; rounds < 64 && fd_ >= 0; ++rounds) {
+      if (handshake_done_ && dtls_ctx_ && dtls_restart_ && SSL_pending(ssl_) == 0 && dtls_new_association()) {
+        if (fd_ < 0) return;  // closed: a new session took over
+        continue;             // a HelloVerifyRequest went out; the old session goes on
+      }
       int n = SSL_read(ssl_, in_.data(), static_cast<int>(in_.size()));
       if (n <= 0) {
         int e = SSL_get_error(ssl_, n);

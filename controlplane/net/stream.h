@@ -67,7 +67,13 @@ public:
   // DTLS (RFC 7350) on a connected UDP socket whose BIO `ssl` already has
   // (the handshake is under way): one record is one message, no framing,
   // nothing queued (a datagram the socket cannot take is dropped).
-  void attach_dtls(SSL* ssl) noexcept;
+  // `ctx` and `restart`: RFC 6347 §4.2.8, a client that starts a new
+  // association from the same address and port (an epoch-0 ClientHello on
+  // this established session) is first asked for a cookie; once it proves
+  // its address, this session ends (its allocations with it) and
+  // `restart(fd, fresh SSL)` carries the new handshake on.
+  using RestartFn = std::function<void(int fd, SSL* ssl, const FiveTuple& tuple)>;
+  void attach_dtls(SSL* ssl, const TlsContext* ctx = nullptr, RestartFn restart = nullptr) noexcept;
   [[nodiscard]] bool datagram() const noexcept { return datagram_; }
   // Once a second: DTLS handshake retransmissions; true when idle (nothing
   // received) for longer than `idle`.
@@ -102,6 +108,11 @@ private:
   const TlsContext* detect_tls_ = nullptr;  // first byte not yet seen (see detect_tls)
   bool raw_ = false;
   bool datagram_ = false;
+  const TlsContext* dtls_ctx_ = nullptr;
+  RestartFn dtls_restart_;
+  // An epoch-0 ClientHello waiting on an established DTLS session: true
+  // when it started a new association (this object is then closed).
+  bool dtls_new_association();
   EventLoop::Clock::time_point last_rx_ = loop_.now();
   bool reading_ = true;
   std::function<void()> on_drained_;

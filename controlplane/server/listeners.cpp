@@ -181,11 +181,20 @@ private:
     BIO* bio = SSL_get_rbio(ssl);
     BIO_set_fd(bio, fd, BIO_NOCLOSE);
     BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, peer);
-    FiveTuple t{Transport::Dtls, client, local_};
-    auto conn = owner_.make_stream(fd, nullptr, t);
-    conn->attach_dtls(ssl);
+    start_session(owner_, fd, ssl, FiveTuple{Transport::Dtls, client, local_});
+  }
+
+  // A session on its own connected socket whose handshake is under way;
+  // a new association from the same client later starts a fresh one on
+  // the same socket.
+  static void start_session(Listeners& owner, int fd, SSL* ssl, const FiveTuple& t) {
+    auto conn = owner.make_stream(fd, nullptr, t);
+    Listeners* o = &owner;
+    conn->attach_dtls(ssl, owner.tls_, [o](int nfd, SSL* nssl, const FiveTuple& nt) {
+      o->loop_.post([o, nfd, nssl, nt] { start_session(*o, nfd, nssl, nt); });
+    });
     StreamConnection* raw = conn.get();
-    owner_.add_stream(std::move(conn), fd);
+    owner.add_stream(std::move(conn), fd);
     raw->on_io(0);  // the ServerHello flight, for the ClientHello DTLSv1_listen read
   }
 

@@ -27,8 +27,17 @@ namespace {
 using stun::Attr;
 using stun::Method;
 
-int udp_to(uint16_t port) {
+int udp_to(uint16_t port, uint16_t local_port = 0) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (local_port != 0) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in l{};
+    l.sin_family = AF_INET;
+    l.sin_port = htons(local_port);
+    l.sin_addr.s_addr = htonl(0x7f000001);
+    bind(fd, reinterpret_cast<sockaddr*>(&l), sizeof l);
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -42,14 +51,15 @@ int udp_to(uint16_t port) {
 // An OpenSSL DTLS client on a connected UDP socket.
 class DtlsClient {
 public:
-  DtlsClient(uint16_t port, int max_version = DTLS1_2_VERSION) {
+  // local_port: bind the client's socket to 127.0.0.1:local_port first (0: any).
+  DtlsClient(uint16_t port, int max_version = DTLS1_2_VERSION, uint16_t local_port = 0) {
     ctx_ = SSL_CTX_new(DTLS_client_method());
     SSL_CTX_set_max_proto_version(ctx_, max_version);
     if (max_version == DTLS1_VERSION) {
       SSL_CTX_set_min_proto_version(ctx_, DTLS1_VERSION);
       SSL_CTX_set_security_level(ctx_, 0);
     }
-    fd_ = udp_to(port);
+    fd_ = udp_to(port, local_port);
     ssl_ = SSL_new(ctx_);
     BIO* bio = BIO_new_dgram(fd_, BIO_NOCLOSE);
     sockaddr_storage peer{};
@@ -60,13 +70,26 @@ public:
     connected_ = SSL_connect(ssl_) == 1;
     ERR_clear_error();
   }
+  // Vanishes without a close_notify, as a crashed client does.
+  void vanish() {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+    close(fd_);
+    fd_ = -1;
+  }
+  [[nodiscard]] uint16_t local_port() const {
+    sockaddr_in l{};
+    socklen_t len = sizeof l;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&l), &len);
+    return ntohs(l.sin_port);
+  }
   ~DtlsClient() {
     if (ssl_) {
       SSL_shutdown(ssl_);
       SSL_free(ssl_);
     }
     SSL_CTX_free(ctx_);
-    close(fd_);
+    if (fd_ >= 0) close(fd_);
   }
   [[nodiscard]] bool connected() const { return connected_; }
   [[nodiscard]] std::string version() const { return connected_ ? SSL_get_version(ssl_) : ""; }
@@ -195,6 +218,39 @@ TEST_F(Dtls, Dtls12HandshakeThenTurnOverDtls) {
   auto back = d.receive();
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, (std::vector<uint8_t>{0x40, 0x00, 0x00, 0x05, 'w', 'o', 'r', 'l', 'd'})) << "unpadded ChannelData";
+}
+
+TEST_F(Dtls, AClientStartingOverFromTheSameAddressGetsANewSession) {
+  // RFC 6347 §4.2.8: a new association from an address and port that has a
+  // session (a client that crashed, a NAT that reused the mapping) is
+  // accepted once it answers a cookie; the stale session and its
+  // allocation go. Before, its ClientHello fed the stale session and the
+  // client could not connect until the session timed out.
+  TurnClient builder(Proto::Udp, server());
+  builder.set_credentials(kAlice, kAlicePass, kRealm);
+  Signing none;
+  none.integrity = Integrity::None;
+  auto allocate_req = [&](const Signing& s) {
+    return builder.build(Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }, s);
+  };
+  uint16_t port = 0;
+  {
+    DtlsClient first(tls_port_);
+    ASSERT_TRUE(first.connected());
+    port = first.local_port();
+    Reply ch = first.transact(allocate_req(none));
+    ASSERT_EQ(ch.error(), 401);
+    builder.set_nonce(*ch.text(Attr::Nonce));
+    ASSERT_TRUE(first.transact(allocate_req({})).success());
+    ASSERT_TRUE(allocations_become(1));
+    first.vanish();
+  }
+  DtlsClient again(tls_port_, DTLS1_2_VERSION, port);
+  ASSERT_TRUE(again.connected()) << "the stale session held the address";
+  EXPECT_TRUE(again.transact(builder.build(Method::Binding, {}, none)).success());
+  // The stale allocation went with its session: the same 5-tuple allocates again.
+  EXPECT_TRUE(allocations_become(0));
+  EXPECT_TRUE(again.transact(allocate_req({})).success());
 }
 
 TEST_F(Dtls, OlderDtlsIsRefused) {

@@ -14,7 +14,8 @@
 //           Binding request (unless the input closed it with an alert).
 //
 // Invariants (abort on violation):
-//   - a source without a session is never answered with more bytes than it
+//   - a source without a session (fresh sources send from 127.0.0.2, real
+//     clients from 127.0.0.1) is never answered with more bytes than it
 //     sent (no amplification before the cookie, RFC 6347 §4.2.1), and gets
 //     at most one datagram per datagram;
 //   - no session is created for it (the real client's Binding still works,
@@ -82,8 +83,15 @@ Server& server() {
   return s;
 }
 
-int udp_to(uint16_t port) {
+// from_ip: the source address. Fresh sources use 127.0.0.2, real clients
+// 127.0.0.1: a fresh source can then never be a port that a session's
+// socket still talks to (its answers would look like ours).
+int udp_to(uint16_t port, uint32_t from_ip = 0x7f000001) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in l{};
+  l.sin_family = AF_INET;
+  l.sin_addr.s_addr = htonl(from_ip);
+  bind(fd, reinterpret_cast<sockaddr*>(&l), sizeof l);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -114,6 +122,7 @@ struct Client {
     ERR_clear_error();
   }
   ~Client() {
+    SSL_shutdown(ssl);  // close_notify: the server ends the session (no pile-up over a long run)
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     close(fd);
@@ -158,7 +167,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t* bytes = data + pos + 3;
     pos += 3 + len;
     if ((op & 1) == 0) {
-      int fd = udp_to(srv.tls_port);
+      int fd = udp_to(srv.tls_port, 0x7f000002);
       if (send(fd, bytes, len, 0) >= 0) {
         size_t answered = 0, datagrams = 0;
         uint8_t buf[4096];
