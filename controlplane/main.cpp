@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   };
   if (check_only) {
     for (const auto& k : cfg.ignored_keys) std::cout << "ignored: " << ignored(k) << "\n";
+    for (const auto& n : cfg.notes) std::cout << "note: " << n << "\n";
     std::cout << "config ok\n";
     return 0;
   }
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
   try {
     log_open(cfg.log_file, cfg.verbose);
     for (const auto& k : cfg.ignored_keys) log_warn(ignored(k));
+    for (const auto& n : cfg.notes) log_warn(n);
     // Signals: SIGINT/SIGTERM stop, SIGHUP reloads the TLS certificate.
     // Blocked here, before any thread exists, and taken with sigwait below
     // (the Runtime's threads block them too).

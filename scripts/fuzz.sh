@@ -9,9 +9,10 @@
 #
 # Targets: stun_message_fuzz (codec), channel_data_fuzz (ChannelData
 # framing), turn_request_fuzz (turn-control's request handlers),
-# fastpath_fuzz (the data plane's classifier). scripts/test.sh runs each for
-# 30 s (2 min in all); scripts/fuzz-nightly.sh runs them longer and keeps
-# the corpus.
+# fastpath_fuzz (the data plane's classifier), tcp_alloc_fuzz (RFC 6062
+# TCP allocations over loopback) and dtls_fuzz (DTLS record handling).
+# scripts/test.sh runs each for 30 s (3 min in all); scripts/fuzz-nightly.sh
+# runs them longer and keeps the corpus.
 #
 #   FUZZ_SECONDS=30   seconds per target (default 30)
 #   FUZZ_BUILD_DIR    build directory (default <repo>/build-fuzz)
@@ -26,7 +27,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
-targets=${FUZZ_TARGETS:-"stun_message_fuzz channel_data_fuzz turn_request_fuzz fastpath_fuzz"}
+targets=${FUZZ_TARGETS:-"stun_message_fuzz channel_data_fuzz turn_request_fuzz fastpath_fuzz tcp_alloc_fuzz dtls_fuzz"}
 max_len=${FUZZ_MAX_LEN:-4096}
 
 for v in seconds max_len; do

@@ -41,30 +41,16 @@ CHROMIUM=$(command -v chromium)
 STEP=0
 step() { STEP=$((STEP + 1)); printf '\n=== %d. %s\n' "$STEP" "$*"; }
 call() {  # name server relay-ip: a held relay-only call between two Chromiums, in the background
-  timeout 200 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" --url "turn:$2:3478" --user alice --password wonderland-42 \
-    --relay-ip "$3" --relay-protocol udp --url-b "turn:$2:3478" --cmd-b "ip netns exec $NS_C $CHROMIUM" \
-    --messages 20 --timeout 180 --ready-file "$E2E_TMP/$1.ready" --hold-file "$E2E_TMP/$1.hold" \
-    --chromium-log "$E2E_TMP/chromium-$1.log" -- ip netns exec "$NS_C" "$CHROMIUM" >"$E2E_TMP/call-$1.log" 2>&1 &
+  browsers_call "$1" "$2" "$3" --ready-file "$E2E_TMP/$1.ready" --hold-file "$E2E_TMP/$1.hold" &
   E2E_PIDS+=($!)  # stopped by the EXIT trap if the story ends early (the driver closes its browsers)
   eval "CALL_$1=$!"
 }
-call_up() { for _ in $(seq 1 600); do [ -f "$E2E_TMP/$1.ready" ] && return 0; sleep 0.1; done; return 1; }
+call_up() { browsers_ready "$E2E_TMP/$1.ready"; }
 hang_up() { local pid; eval "pid=\$CALL_$1"; touch "$E2E_TMP/$1.hold"; wait "$pid"; }
 hairpin() { hdp_stats "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats'].get('hairpin', 0))"; }
 
 step "The store (Redis + Sentinel) and two relay hosts, each on its floating address"
-fleet_topology_up
-store_up "$NS_ST" "$MGMT" || exit 1
-for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" sysctl -qw net.ipv4.ip_nonlocal_bind=1; done
-FLOAT="floating-ip=$VIP_A
-floating-ip=$VIP_B"
-fleet_host_up a "$SRV_A" "" "$FLOAT" "$VIP_A" || exit 1
-fleet_host_up b "$SRV_B" "" "$FLOAT" "$VIP_B" || exit 1
-keepalived_up a "$SRV_A" "$SRV_B"
-keepalived_up b "$SRV_B" "$SRV_A"
-holds() { ip -n "$(fleet_ns "$1")" -4 addr show dev dpt0 | grep -q "inet $2/"; }
-for _ in $(seq 1 100); do holds a "$VIP_A" && holds b "$VIP_B" && break; sleep 0.1; done
-check "host a holds $VIP_A, host b $VIP_B (keepalived)" holds b "$VIP_B"
+check "host a holds $VIP_A, host b $VIP_B (keepalived)" fleet_vip_up
 hctl a status | sed -n '1,3p'
 
 step "A relay-only WebRTC call through each host"
@@ -84,9 +70,7 @@ hctl a drain --until-empty --timeout 120 >"$E2E_TMP/drain.log" 2>&1 &
 drain=$!
 sleep 1.5
 
-check "a new call set up against a lands on b" timeout 120 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" \
-  --url "turn:$VIP_A:3478" --user alice --password wonderland-42 --relay-ip "$VIP_B" --relay-protocol udp \
-  --messages 20 --timeout 100 --chromium-log "$E2E_TMP/chromium-redirected.log" -- ip netns exec "$NS_C" "$CHROMIUM"
+check "a new call set up against a lands on b" browsers_call redirected "$VIP_A" "$VIP_B"
 h0=$(hairpin a); sleep 5; h1=$(hairpin a)
 check "a's own call goes on meanwhile (its fast path: hairpin $h0 -> $h1)" test "$h1" -gt "$h0"
 hang_up on_a

@@ -330,6 +330,8 @@ void Client::replies(const std::function<void(ReplyRef)>& each) {
     }
   }
   if (readonly) {
+    // A master demoted to replica under us (a failover we were not told
+    // of): nothing more goes there; the next connect() asks the sentinels.
     ++stats_.readonly_replies;
     std::string at = where();
     disconnect();
@@ -340,28 +342,7 @@ void Client::replies(const std::function<void(ReplyRef)>& each) {
 std::vector<Reply> Client::replies() {
   std::vector<Reply> out;
   out.reserve(pending_);
-  bool readonly = false;
-  while (pending_ > 0) {
-    void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK) {
-      std::string why = ctx_->errstr[0] ? ctx_->errstr : "connection lost";
-      std::string at = where();
-      disconnect();
-      throw Error("redis " + at + ": " + why);
-    }
-    --pending_;
-    out.push_back(convert(static_cast<redisReply*>(raw)));
-    freeReplyObject(raw);
-    if (out.back().is_error() && out.back().str.rfind("READONLY", 0) == 0) readonly = true;
-  }
-  if (readonly) {
-    // A master demoted to replica under us (a failover we were not told
-    // of): nothing more goes there; the next connect() asks the sentinels.
-    ++stats_.readonly_replies;
-    std::string at = where();
-    disconnect();
-    throw Error("redis " + at + ": READONLY (no longer the master); finding the master again");
-  }
+  replies([&out](ReplyRef r) { out.push_back(convert(r.raw())); });
   return out;
 }
 

@@ -57,6 +57,7 @@ public:
   [[nodiscard]] size_t size() const noexcept;           // Array elements
   [[nodiscard]] ReplyRef operator[](size_t i) const noexcept;
   [[nodiscard]] bool is_error() const noexcept { return type() == Reply::Type::Error; }
+  [[nodiscard]] const redisReply* raw() const noexcept { return r_; }
 
 private:
   const redisReply* r_;

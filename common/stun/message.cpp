@@ -49,7 +49,13 @@ bool looks_like_stun(Bytes bytes) noexcept {
 long stream_frame_length(Bytes bytes) noexcept {
   if (bytes.size() < 4) return 0;
   uint8_t top = bytes[0] & 0xC0;
-  if (top == 0x00) return static_cast<long>(kHeaderSize + load_be16(bytes.data() + 2));
+  if (top == 0x00) {
+    // RFC 8489 §5: every message carries the magic cookie; without it this
+    // is not STUN (a TLS record on a plain TCP port, say), and waiting for
+    // a made-up length would hold the connection open for nothing.
+    if (bytes.size() >= 8 && load_be32(bytes.data() + 4) != kMagicCookie) return -1;
+    return static_cast<long>(kHeaderSize + load_be16(bytes.data() + 2));
+  }
   // ChannelData over a stream is padded to a multiple of 4 (RFC 8656 §12.5).
   if (top == 0x40) return static_cast<long>(4 + pad4(load_be16(bytes.data() + 2)));
   return -1;
@@ -57,6 +63,7 @@ long stream_frame_length(Bytes bytes) noexcept {
 
 ParseError parse(Bytes bytes, MessageView& out) noexcept {
   out.count_ = 0;
+  out.ignored_ = 0;
   out.integrity_ = out.integrity_sha256_ = out.fingerprint_ = MessageView::kNone;
   if (bytes.size() < kHeaderSize) return ParseError::TooShort;
   const uint8_t* p = bytes.data();
@@ -83,34 +90,40 @@ ParseError parse(Bytes bytes, MessageView& out) noexcept {
     if (next > end) return ParseError::AttributeOverrun;
     if (phase == 3) return ParseError::FingerprintNotLast;
 
+    // RFC 8489 §14.5: after MESSAGE-INTEGRITY only MESSAGE-INTEGRITY-SHA256
+    // and FINGERPRINT are processed; §14.6: after MESSAGE-INTEGRITY-SHA256
+    // only FINGERPRINT. Everything else there is ignored (not an error): a
+    // second MESSAGE-INTEGRITY, a MESSAGE-INTEGRITY after the -SHA256 one, a
+    // second -SHA256. The integrity check covers only what precedes it.
     bool record = true;
-    uint8_t index = out.count_;
-    switch (static_cast<Attr>(type)) {
-      case Attr::MessageIntegrity:
-        if (out.integrity_ != MessageView::kNone) return ParseError::DuplicateIntegrity;
-        if (phase == 2) return ParseError::IntegrityOrder;
-        if (len != 20) return ParseError::BadIntegrityLength;
-        out.integrity_ = index;
-        phase = 1;
-        break;
-      case Attr::MessageIntegritySha256:
-        if (out.integrity_sha256_ != MessageView::kNone) return ParseError::DuplicateIntegrity;
-        // RFC 8489 §14.6: 16 to 32 bytes, a multiple of 4.
-        if (len < 16 || len > 32 || len % 4 != 0) return ParseError::BadIntegrityLength;
-        out.integrity_sha256_ = index;
-        phase = 2;
-        break;
-      case Attr::Fingerprint:
-        if (len != 4) return ParseError::BadFingerprintLength;
-        out.fingerprint_ = index;
-        phase = 3;
-        break;
-      default:
-        record = phase == 0;  // §14.5/§14.6: ignore what follows integrity
-        break;
+    const uint8_t index = out.count_;
+    auto attr = static_cast<Attr>(type);
+    bool processed = attr == Attr::Fingerprint || (attr == Attr::MessageIntegrity && phase == 0) ||
+                     (attr == Attr::MessageIntegritySha256 && phase <= 1) || phase == 0;
+    if (processed && index == MessageView::kMaxAttributes) {
+      // The header stays usable (see parse() in message.h); nothing else.
+      out.count_ = 0;
+      out.integrity_ = out.integrity_sha256_ = out.fingerprint_ = MessageView::kNone;
+      return ParseError::TooManyAttributes;
+    }
+    if (attr == Attr::Fingerprint) {
+      if (len != 4) return ParseError::BadFingerprintLength;
+      out.fingerprint_ = index;
+      phase = 3;
+    } else if (attr == Attr::MessageIntegrity && phase == 0) {
+      if (len != 20) return ParseError::BadIntegrityLength;
+      out.integrity_ = index;
+      phase = 1;
+    } else if (attr == Attr::MessageIntegritySha256 && phase <= 1) {
+      // RFC 8489 §14.6: 16 to 32 bytes, a multiple of 4.
+      if (len < 16 || len > 32 || len % 4 != 0) return ParseError::BadIntegrityLength;
+      out.integrity_sha256_ = index;
+      phase = 2;
+    } else if (phase != 0) {
+      record = false;
+      if (out.ignored_ < UINT16_MAX) ++out.ignored_;
     }
     if (record) {
-      if (out.count_ == MessageView::kMaxAttributes) return ParseError::TooManyAttributes;
       out.attrs_[out.count_++] = AttributeRef{type, len, static_cast<uint32_t>(value_at)};
     }
     pos = next;

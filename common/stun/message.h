@@ -28,8 +28,6 @@ namespace turn::stun {
   X(LengthMismatch, "message length disagrees with the datagram size")                 \
   X(AttributeOverrun, "attribute header or value runs past the message")               \
   X(TooManyAttributes, "more attributes than the parser keeps")                        \
-  X(DuplicateIntegrity, "MESSAGE-INTEGRITY(-SHA256) appears twice")                    \
-  X(IntegrityOrder, "MESSAGE-INTEGRITY after MESSAGE-INTEGRITY-SHA256")                \
   X(FingerprintNotLast, "attribute after FINGERPRINT")                                 \
   X(BadIntegrityLength, "MESSAGE-INTEGRITY(-SHA256) of the wrong length")              \
   X(BadFingerprintLength, "FINGERPRINT not 4 bytes")                                   \
@@ -85,6 +83,9 @@ public:
   [[nodiscard]] const AttributeRef* integrity() const noexcept { return at(integrity_); }
   [[nodiscard]] const AttributeRef* integrity_sha256() const noexcept { return at(integrity_sha256_); }
   [[nodiscard]] const AttributeRef* fingerprint() const noexcept { return at(fingerprint_); }
+  // Attributes after MESSAGE-INTEGRITY(-SHA256) that RFC 8489 §14.5/§14.6
+  // say to ignore (a second MESSAGE-INTEGRITY among them): not recorded.
+  [[nodiscard]] uint16_t ignored() const noexcept { return ignored_; }
 
   // Collects comprehension-required attributes this codec does not know
   // (for 420 + UNKNOWN-ATTRIBUTES). Returns how many were written to out.
@@ -99,6 +100,7 @@ private:
   Bytes bytes_;
   uint16_t type_ = 0;
   uint8_t count_ = 0;
+  uint16_t ignored_ = 0;
   uint8_t integrity_ = kNone;
   uint8_t integrity_sha256_ = kNone;
   uint8_t fingerprint_ = kNone;
@@ -106,10 +108,14 @@ private:
 };
 
 // Parses one whole STUN message that is exactly `bytes` long (a UDP datagram,
-// or a frame cut by stream_frame_length()). On error the view is unusable.
+// or a frame cut by stream_frame_length()). On error the view is unusable,
+// except after TooManyAttributes: the header was valid, so method(),
+// message_class() and transaction_id() may be used to answer (400) a
+// request that carries more attributes than kMaxAttributes.
 // RFC 8489 §14.5/§14.6: attributes after MESSAGE-INTEGRITY other than
 // MESSAGE-INTEGRITY-SHA256 and FINGERPRINT (and after -SHA256 other than
-// FINGERPRINT) are skipped, not recorded. A FINGERPRINT, when present, is
+// FINGERPRINT) are skipped, not recorded; a second MESSAGE-INTEGRITY is one
+// of them. A FINGERPRINT, when present, is
 // verified here (it is cheap and it is what tells STUN from other traffic).
 [[nodiscard]] ParseError parse(Bytes bytes, MessageView& out) noexcept;
 
@@ -118,7 +124,8 @@ private:
 
 // For stream transports (TCP/TLS, RFC 8656 §12.6 / RFC 6062): how many bytes
 // the frame that starts at `bytes` occupies, STUN or ChannelData (padded to
-// 4). 0 if more bytes are needed to tell; -1 if the stream is not STUN/TURN.
+// 4). 0 if more bytes are needed to tell; -1 if the stream is not STUN/TURN
+// (first two bits 10/11, or a STUN-looking header without the magic cookie).
 [[nodiscard]] long stream_frame_length(Bytes bytes) noexcept;
 
 }  // namespace turn::stun

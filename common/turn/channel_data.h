@@ -15,10 +15,11 @@ namespace turn {
 // are reserved and must not be used or accepted.
 inline constexpr uint16_t kMinChannel = 0x4000;
 inline constexpr uint16_t kMaxChannel = 0x4FFF;
-// RFC 5766 (obsoleted by 8656) allowed 0x4000-0x7FFE, and some clients
-// (coturn's own tools among them) still pick numbers there. Servers that
-// must serve them opt in ("legacy-channel-range").
-inline constexpr uint16_t kMaxLegacyChannel = 0x7FFE;
+// RFC 5766 §11 (obsoleted by 8656) allowed 0x4000-0x7FFF ("0x4000 through
+// 0x7FFF", as coturn accepts), and some clients (coturn's own tools among
+// them) still pick numbers there. Servers that must serve them opt in
+// ("legacy-channel-range").
+inline constexpr uint16_t kMaxLegacyChannel = 0x7FFF;
 inline constexpr size_t kChannelDataHeaderSize = 4;
 
 [[nodiscard]] constexpr bool is_valid_channel(uint16_t ch) noexcept {

@@ -32,7 +32,7 @@ using json = nlohmann::json;
 namespace {
 
 const char* kMethodNames[16] = {"0", "binding", "2", "allocate", "refresh", "5", "send", "data",
-                                "create_permission", "channel_bind", "connect", "11", "12", "13", "14", "15"};
+                                "create_permission", "channel_bind", "connect", "connection_bind", "12", "13", "14", "15"};
 
 bool valid_username(const std::string& n) {
   if (n.empty() || n.size() > 128) return false;
@@ -225,22 +225,45 @@ AdminServer::AdminServer(const Config& cfg, Runtime& rt)
 
 AdminServer::~AdminServer() { stop(); }
 
+namespace {
+// Binds and starts `http` on its own thread. httplib's stop() does nothing
+// until the listening thread has marked the server running: a stop() right
+// after start() would leave that thread in accept() forever (and stop()
+// joining it). Wait, bounded, for it.
+std::thread serve(httplib::Server& http, const SocketAddress& at, const char* what) {
+  std::string host = at.ip.to_string();
+  if (!http.bind_to_port(host.c_str(), at.port))
+    throw std::runtime_error(std::string(what) + ": cannot bind " + at.to_string());
+  std::thread t([&http] { http.listen_after_bind(); });
+  for (int i = 0; i < 5000 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return t;
+}
+}  // namespace
+
 void AdminServer::start() {
-  std::string host = cfg_.admin_ip.to_string();
-  if (!http_->bind_to_port(host.c_str(), cfg_.admin_port))
-    throw std::runtime_error("admin API: cannot bind " + SocketAddress{cfg_.admin_ip, cfg_.admin_port}.to_string());
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
-  // httplib's stop() does nothing until the listening thread has marked the
-  // server running: a stop() right after start() would leave that thread
-  // in accept() forever (and stop() joining it). Wait, bounded, for it.
-  for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  log_info("admin API on http://" + SocketAddress{cfg_.admin_ip, cfg_.admin_port}.to_string() +
-           "/api/v1/, status page on http://" + SocketAddress{cfg_.admin_ip, cfg_.admin_port}.to_string() + "/");
+  if (cfg_.admin_port != 0) {
+    SocketAddress at{cfg_.admin_ip, cfg_.admin_port};
+    thread_ = serve(*http_, at, "admin API");
+    log_info("admin API on http://" + at.to_string() + "/api/v1/, status page on http://" + at.to_string() + "/");
+  }
+  if (cfg_.prometheus) {
+    metrics_http_ = std::make_unique<httplib::Server>();
+    metrics_http_->Get(cfg_.prometheus_path, [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics(), "text/plain; version=0.0.4");
+    });
+    if (cfg_.prometheus_path != "/")
+      metrics_http_->Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    SocketAddress at{cfg_.prometheus_ip, cfg_.prometheus_port};
+    metrics_thread_ = serve(*metrics_http_, at, "prometheus");
+    log_info("prometheus metrics (no token) on http://" + at.to_string() + cfg_.prometheus_path);
+  }
 }
 
 void AdminServer::stop() {
   if (http_) http_->stop();
   if (thread_.joinable()) thread_.join();
+  if (metrics_http_) metrics_http_->stop();
+  if (metrics_thread_.joinable()) metrics_thread_.join();
 }
 
 bool AdminServer::token_ok(const std::string& token) const {
@@ -845,6 +868,9 @@ std::string AdminServer::metrics() const {
     m.sample("dpturn_relayed_bytes_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.s.instance}},
              d.s.bytes_to_client);
   }
+  m.family("dpturn_icmp_indications_total", "counter",
+           "ICMP errors about peers relayed to clients as Data indications with ICMP (RFC 8656 section 11.5).");
+  m.sample("dpturn_icmp_indications_total", {}, sum(&Stats::icmp_to_client));
   m.family("dpturn_drops_total", "counter", "Dropped packets by reason and path.");
   for (size_t i = 0; i < kCpDropKeys.size(); ++i) {
     uint64_t v = 0;
@@ -855,6 +881,13 @@ std::string AdminServer::metrics() const {
     for (const auto& [reason, v] : d.s.drops)
       m.sample("dpturn_drops_total", {{"reason", reason}, {"path", "fast"}, {"dataplane", d.s.instance}}, v);
     m.sample("dpturn_drops_total", {{"reason", "rx_ring"}, {"path", "fast"}, {"dataplane", d.s.instance}}, d.s.rx_ring_drops);
+  }
+
+  m.family("dpturn_refusals_total", "counter", "Requests answered with an error because a limit was reached, by reason.");
+  for (size_t i = 0; i < kCpRefusalKeys.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto* s : stats) v += s->refusals[i].load();
+    m.sample("dpturn_refusals_total", {{"reason", std::string(kCpRefusalKeys[i])}}, v);
   }
 
   // Per relay thread of turn-control: the kernel path's load.

@@ -4,6 +4,9 @@
 // default); every API request needs the admin token ("Authorization: Bearer
 // <token>"), compared in constant time. The status page logs in with the
 // same token and gets a session cookie, which is accepted for GET only.
+// With coturn's `prometheus` key, the same /metrics text is also served
+// without a token on its own port (9641, coturn's), bound to admin-ip
+// unless prometheus-address says otherwise.
 // Runs its own threads (httplib's pool); reads shared state only through
 // thread-safe interfaces (Registry, CredentialStore, Stats atomics).
 #pragma once
@@ -63,6 +66,10 @@ private:
   std::unique_ptr<TurnServerRegistry> turn_servers_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
+  // coturn's `prometheus`: GET <prometheus-path> (the same text as /metrics)
+  // and GET / (health), no token, on prometheus-address:prometheus-port.
+  std::unique_ptr<httplib::Server> metrics_http_;
+  std::thread metrics_thread_;
 };
 
 }  // namespace turn::cp

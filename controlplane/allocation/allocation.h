@@ -57,6 +57,11 @@ struct AllocationInfo {
   FiveTuple tuple;
   SocketAddress relay;             // bound
   SocketAddress relay_advertised;  // as sent in XOR-RELAYED-ADDRESS (external-ip)
+  // A dual-stack allocation's IPv6 relayed address (RFC 8656 §7.2,
+  // ADDITIONAL-ADDRESS-FAMILY); port 0 when there is none. Not in the state
+  // records (docs/state.md): the IPv6 half stays on turn-control's path.
+  SocketAddress relay6;
+  SocketAddress relay6_advertised;
   std::string username;
   std::string realm;
   uint64_t created_s = 0;
@@ -101,6 +106,9 @@ struct Allocation {
   FiveTuple tuple;
   ClientLink link;
   int relay_fd = -1;
+  int relay_fd6 = -1;          // dual-stack: the IPv6 relayed address's socket
+  bool dont_fragment = false;  // DF on every datagram (DONT-FRAGMENT in the Allocate)
+  bool tcp = false;            // RFC 6062 TCP relay: relay_fd listens, peers are TcpConnections
   std::string username;
   TimePoint expires;
   std::unordered_map<IpAddress, TimePoint, AddressHash> permissions;
@@ -112,6 +120,16 @@ struct Allocation {
   TokenBucket to_peer_bucket, to_client_bucket;
   std::shared_ptr<AllocationInfo> info;
 
+  [[nodiscard]] bool dual() const noexcept { return relay_fd6 >= 0; }
+  // The socket that relays to `peer`: the IPv6 one of a dual-stack
+  // allocation for IPv6 peers, else the allocation's own.
+  [[nodiscard]] int fd_for(const IpAddress& peer) const noexcept {
+    return relay_fd6 >= 0 && !peer.is_v4() ? relay_fd6 : relay_fd;
+  }
+  // RFC 6156 §6.1 / RFC 8656 §7.2: may this allocation relay to `peer`'s family?
+  [[nodiscard]] bool family_ok(const IpAddress& peer) const noexcept {
+    return peer.is_v4() == info->relay.ip.is_v4() || (relay_fd6 >= 0 && !peer.is_v4());
+  }
   [[nodiscard]] bool has_permission(const IpAddress& peer, TimePoint now) const noexcept {
     auto it = permissions.find(peer);
     return it != permissions.end() && it->second > now;

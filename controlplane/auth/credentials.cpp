@@ -65,6 +65,15 @@ CredentialStore::CredentialStore(const Config& cfg)
     }
   }
   config_secrets_ = cfg.static_auth_secrets;
+  for (const auto& [name, c] : config_users_) config_hashes_[crypto::userhash(name, realm_)] = name;
+}
+
+std::optional<std::string> CredentialStore::username_for_hash(const crypto::Sha256& hash) const {
+  if (!lt_cred_mech_ && use_auth_secret_) return std::nullopt;  // REST only: nobody is listed
+  std::shared_lock lock(mutex_);
+  for (const HashIndex* index : {&local_hashes_, &config_hashes_, &redis_hashes_})
+    if (auto it = index->find(hash); it != index->end()) return it->second;
+  return std::nullopt;
 }
 
 std::string CredentialStore::rest_password(const std::string& secret, const std::string& username) {
@@ -109,12 +118,16 @@ std::vector<Credential> CredentialStore::lookup(const std::string& username, con
 
 void CredentialStore::add_local(const std::string& name, const std::string& password) {
   auto c = from_password(name, realm_, password, "local");
+  auto h = crypto::userhash(name, realm_);
   std::unique_lock lock(mutex_);
   local_users_[name] = std::move(c);
+  local_hashes_[h] = name;
 }
 
 bool CredentialStore::remove_local(const std::string& name) {
+  auto h = crypto::userhash(name, realm_);
   std::unique_lock lock(mutex_);
+  local_hashes_.erase(h);
   return local_users_.erase(name) > 0;
 }
 
@@ -135,9 +148,12 @@ std::vector<std::string> CredentialStore::all_names() const {
 }
 
 void CredentialStore::set_redis(std::map<std::string, crypto::Key> users, std::vector<std::string> secrets) {
+  HashIndex hashes;
+  for (const auto& [name, key] : users) hashes[crypto::userhash(name, realm_)] = name;
   std::unique_lock lock(mutex_);
   redis_users_ = std::move(users);
   redis_secrets_ = std::move(secrets);
+  redis_hashes_ = std::move(hashes);
 }
 
 }  // namespace turn::cp

@@ -38,6 +38,11 @@ public:
   // now_s decides REST expiry.
   [[nodiscard]] std::vector<Credential> lookup(const std::string& username, const std::string& realm,
                                                uint64_t now_s) const;
+  // RFC 8489 §14.4 USERHASH: the username whose SHA-256(username ":" realm)
+  // is `hash`, among the users this store knows by name (config, local,
+  // Redis). REST usernames cannot be found this way (they are not listed).
+  [[nodiscard]] std::optional<std::string> username_for_hash(const crypto::Sha256& hash) const;
+
   // True when `username` is a REST username whose timestamp has passed
   // (so the answer is 401 and the log says why).
   [[nodiscard]] bool rest_expired(const std::string& username, uint64_t now_s) const;
@@ -64,6 +69,10 @@ private:
   std::map<std::string, crypto::Key> redis_users_;
   std::vector<std::string> config_secrets_;
   std::vector<std::string> redis_secrets_;
+  // USERHASH -> username, one index per source (the Redis one is rebuilt
+  // outside the lock on every reload).
+  using HashIndex = std::map<crypto::Sha256, std::string>;
+  HashIndex config_hashes_, local_hashes_, redis_hashes_;
 };
 
 std::string base64_encode(Bytes data);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Nonce format: the RFC 8489 cookie "obMatJos2gAAA", then 8 hex digits of the expiry (Unix seconds) followed by 24 hex
+// Nonce format: the RFC 8489 cookie "obMatJos2wAAA", then 8 hex digits of the expiry (Unix seconds) followed by 24 hex
 // digits of HMAC-SHA256(secret, expiry || realm || client IP), truncated to
 // 96 bits. 32 characters, all within RFC 8489's qdtext.
 #include "controlplane/auth/nonce.h"

@@ -20,8 +20,9 @@ enum class NonceCheck { Valid, Stale, Forged };
 // RFC 8489 §9.2: a nonce that starts with the cookie "obMatJos2" followed by
 // the base64 Security Feature Set tells RFC 8489 clients which features the
 // server supports. dpturn offers "password algorithms" (bit 0, the most
-// significant of the 24 bits: 0x800000 = "gAAA").
-inline constexpr std::string_view kNonceCookie = "obMatJos2gAAA";
+// significant of the 24 bits) and "username anonymity" (bit 1, USERHASH,
+// §14.4): 0xC00000 = "wAAA".
+inline constexpr std::string_view kNonceCookie = "obMatJos2wAAA";
 
 class NonceIssuer {
 public:

@@ -4,6 +4,7 @@
 
 #include "common/state/keys.h"
 #include "common/util/text.h"
+#include "controlplane/net/tls.h"
 
 #include <unistd.h>
 
@@ -90,10 +91,15 @@ const std::set<std::string> kIgnoredCoturnKeys = {
     "mobility", "no-stdout-log", "simple-log", "new-log-timestamp", "syslog", "pidfile",
     "proc-user", "proc-group", "no-rfc5780", "no-stun-backward-compatibility",
     "response-origin-only-with-rfc5780", "check-origin-consistency", "no-tlsv1", "no-tlsv1_1",
-    "no-tlsv1_2", "no-dtls", "dh2066", "log-binding", "no-software-attribute-legacy",
-    // Siblings of the above; no-tcp-relay: RFC 6062 TCP relays are never
-    // offered (an Allocate for TCP gets 442), which is what it asks for.
-    "syslog-facility", "new-log-timestamp-format", "cli-max-output-sessions", "no-tcp-relay",
+    "no-tlsv1_2", "dh2066", "log-binding", "no-software-attribute-legacy",
+    // Siblings of the above.
+    "syslog-facility", "new-log-timestamp-format", "cli-max-output-sessions",
+    // No finite-field DH suite is ever offered (ECDHE only), so DH
+    // parameters would never be used.
+    "dh-file", "dh566", "dh1066",
+    // Metrics never carry usernames (an unbounded label set with REST
+    // credentials); the key asks for a label dpturn does not have.
+    "prometheus-username-labels",
 };
 
 using Handler = std::function<void(Config&, const std::string& where, const std::string& key,
@@ -127,7 +133,35 @@ const std::map<std::string, Handler>& handlers() {
       {"no-udp", [](Config& c, auto& w, auto& k, auto& v) { c.no_udp = parse_bool(w, k, v); }},
       {"no-tcp", [](Config& c, auto& w, auto& k, auto& v) { c.no_tcp = parse_bool(w, k, v); }},
       {"no-tls", [](Config& c, auto& w, auto& k, auto& v) { c.no_tls = parse_bool(w, k, v); }},
+      {"no-dtls", [](Config& c, auto& w, auto& k, auto& v) { c.no_dtls = parse_bool(w, k, v); }},
       {"cert", [](Config& c, auto&, auto&, auto& v) { c.cert = v; }},
+      {"pkey-pwd", [](Config& c, auto& w, auto& k, auto& v) {
+         if (v.empty()) fail(w, k, "", "empty passphrase");
+         c.pkey_password = v;
+       }},
+      {"cipher-list", [](Config& c, auto& w, auto& k, auto& v) {
+         if (v.empty()) fail(w, k, v, "empty cipher list");
+         c.cipher_list = v;
+       }},
+      {"ec-curve-name", [](Config& c, auto& w, auto& k, auto& v) {
+         try {
+           check_curves(v);
+         } catch (const std::invalid_argument& e) {
+           fail(w, k, v, e.what());
+         }
+         c.ec_curve = v;
+       }},
+      {"prometheus", [](Config& c, auto& w, auto& k, auto& v) { c.prometheus = parse_bool(w, k, v); }},
+      {"prometheus-port", [](Config& c, auto& w, auto& k, auto& v) { c.prometheus_port = parse_port(w, k, v); }},
+      {"prometheus-address", [](Config& c, auto& w, auto& k, auto& v) {
+         c.prometheus_ip = parse_ip(w, k, v);
+         c.prometheus_ip_set = true;
+       }},
+      {"prometheus-path", [](Config& c, auto& w, auto& k, auto& v) {
+         if (!v.starts_with('/') || v.find_first_of(" ?#") != std::string::npos)
+           fail(w, k, v, "expected a path starting with '/'");
+         c.prometheus_path = v;
+       }},
       {"pkey", [](Config& c, auto&, auto&, auto& v) { c.pkey = v; }},
       {"realm",
        [](Config& c, auto& w, auto& k, auto& v) {
@@ -184,6 +218,7 @@ const std::map<std::string, Handler>& handlers() {
       {"default-allocate-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.default_allocate_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
       {"permission-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.permission_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
       {"channel-lifetime", [](Config& c, auto& w, auto& k, auto& v) { c.channel_lifetime_s = static_cast<uint32_t>(parse_uint(w, k, v, 1, 86400)); }},
+      {"no-tcp-relay", [](Config& c, auto& w, auto& k, auto& v) { c.no_tcp_relay = parse_bool(w, k, v); }},
       {"legacy-channel-range", [](Config& c, auto& w, auto& k, auto& v) { c.legacy_channel_range = parse_bool(w, k, v); }},
       {"denied-peer-ip", [](Config& c, auto& w, auto& k, auto& v) {
          try { c.denied_peers.push_back(parse_address_range(v)); } catch (const ConfigError& e) { fail(w, k, v, e.what()); }
@@ -196,7 +231,9 @@ const std::map<std::string, Handler>& handlers() {
       {"user-quota", [](Config& c, auto& w, auto& k, auto& v) { c.user_quota = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 30)); }},
       {"total-quota", [](Config& c, auto& w, auto& k, auto& v) { c.total_quota = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 30)); }},
       {"max-bps", [](Config& c, auto& w, auto& k, auto& v) { c.max_bps = parse_uint(w, k, v, 0, uint64_t{1} << 40); }},
+      {"max-permissions-per-allocation", [](Config& c, auto& w, auto& k, auto& v) { c.max_permissions = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 20)); }},
       {"request-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.request_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
+      {"reflection-burst", [](Config& c, auto& w, auto& k, auto& v) { c.reflection_burst = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
       {"unauth-rate-limit", [](Config& c, auto& w, auto& k, auto& v) { c.unauth_rate_limit = static_cast<uint32_t>(parse_uint(w, k, v, 0, 1u << 24)); }},
       {"admin-ip", [](Config& c, auto& w, auto& k, auto& v) { c.admin_ip = parse_ip(w, k, v); }},
       {"admin-port", [](Config& c, auto& w, auto& k, auto& v) { c.admin_port = parse_port(w, k, v, 0); c.admin_port_set = true; }},
@@ -286,6 +323,24 @@ void validate_config(Config& cfg) {
   if (!cfg.no_tls && (cfg.cert.empty() != cfg.pkey.empty()))
     throw ConfigError("TLS needs both cert and pkey (or neither, which turns TLS off)");
   if (cfg.cert.empty()) cfg.no_tls = true;
+  if (!cfg.cipher_list.empty()) {
+    // coturn's cipher-list, honoured within the safe set: the suites that
+    // are not ECDHE with AEAD are dropped (and named); only a list with
+    // nothing safe in it is refused.
+    try {
+      CipherChoice c = choose_ciphers(cfg.cipher_list);
+      cfg.cipher_list_effective = c.openssl_list;
+      if (!c.dropped.empty()) {
+        std::string dropped;
+        for (const auto& d : c.dropped) dropped += (dropped.empty() ? "" : ", ") + d;
+        std::string kept;
+        for (const auto& d : c.kept) kept += (kept.empty() ? "" : ", ") + d;
+        cfg.notes.push_back("cipher-list: kept " + kept + "; dropped (not ECDHE with AEAD) " + dropped);
+      }
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError("cipher-list=" + cfg.cipher_list + ": " + e.what());
+    }
+  }
   if (cfg.no_udp && cfg.no_tcp && cfg.no_tls) throw ConfigError("no-udp, no-tcp and no-tls: nothing to listen on");
   if (cfg.admin_token.empty()) {
     if (cfg.admin_port_set && cfg.admin_port != 0)
@@ -293,6 +348,12 @@ void validate_config(Config& cfg) {
                         " is set but admin-token is empty: the admin API needs a token (admin-port=0 turns it off)");
     cfg.admin_port = 0;  // no token, no admin API
   }
+  // prometheus: /metrics on the admin address unless prometheus-address says
+  // otherwise; not on the admin API's own port.
+  if (!cfg.prometheus_ip_set) cfg.prometheus_ip = cfg.admin_ip;
+  if (cfg.prometheus && cfg.admin_port == cfg.prometheus_port)
+    throw ConfigError("prometheus-port=" + std::to_string(cfg.prometheus_port) +
+                      " is the admin API's port: /metrics is served there with the token anyway");
   if (cfg.relay_ips.empty()) {
     for (const auto& ip : cfg.listening_ips)
       if (!ip.is_unspecified()) cfg.relay_ips.push_back(ip);

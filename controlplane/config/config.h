@@ -50,7 +50,14 @@ struct Config {
   uint16_t alt_tls_listening_port = 0;  // extra TLS port; 0 = off
   std::vector<IpAddress> listening_ips;  // empty = 0.0.0.0
   bool no_udp = false, no_tcp = false, no_tls = false;
+  bool no_dtls = false;  // DTLS (RFC 7350) on the TLS ports' UDP side
   std::string cert, pkey;
+  std::string pkey_password;  // pkey-pwd
+  // cipher-list as written, and what validate_config() keeps of it (the
+  // ECDHE+AEAD suites, OpenSSL syntax; empty = every safe suite).
+  std::string cipher_list;
+  std::string cipher_list_effective;
+  std::string ec_curve;  // ec-curve-name (OpenSSL group names)
 
   // Relay.
   std::vector<IpAddress> relay_ips;  // empty = first listening IP, else 0.0.0.0 is refused
@@ -72,7 +79,8 @@ struct Config {
   uint32_t max_allocate_lifetime_s = 3600;
   uint32_t permission_lifetime_s = 300;
   uint32_t channel_lifetime_s = 600;
-  // Accept RFC 5766 channel numbers 0x5000-0x7FFE too (RFC 8656 §12 reserves them).
+  bool no_tcp_relay = false;  // refuse RFC 6062 TCP allocations (442)
+  // Accept RFC 5766 channel numbers 0x5000-0x7FFF too (RFC 8656 §12 reserves them).
   bool legacy_channel_range = false;
 
   // Policy.
@@ -82,8 +90,16 @@ struct Config {
   uint32_t user_quota = 0;   // allocations per user, 0 = unlimited
   uint32_t total_quota = 0;  // allocations in all, 0 = unlimited
   uint64_t max_bps = 0;      // per allocation, bytes/s each way, 0 = unlimited
-  uint32_t request_rate_limit = 200;  // requests per second per source IP, 0 = unlimited
-  uint32_t unauth_rate_limit = 20;    // 401 answers per second per source IP
+  // Permissions (distinct peer IPs) per allocation; ICE needs a handful per
+  // remote candidate set. Over it: 508 (RFC 8656 §10.2, §19). 0 = none.
+  uint32_t max_permissions = 1000;
+  // Per source IP. Not requests: one address may be a whole NAT (a meeting
+  // of 1,000 behind one enterprise NAT must start), so 0 = unlimited.
+  uint32_t request_rate_limit = 0;   // requests per second per source IP
+  uint32_t unauth_rate_limit = 500;  // 401/438 answers per second per source IP (guessing)
+  // Bytes of unauthenticated UDP answers a source may get beyond what it
+  // sent (anti-reflection/amplification), once; 0 = off.
+  uint32_t reflection_burst = 65536;
 
   // Redirects (RFC 8489 §10, coturn's keys): every new Allocate is answered
   // 300 Try Alternate naming the next of these, round robin; and where a
@@ -96,6 +112,14 @@ struct Config {
   redis::Endpoint state_redis;
   std::string instance_id;  // names this host's instance in the store; hostname by default
   uint32_t state_queue_limit = 200000;  // events held while the store is away; beyond: a full resync
+
+  // coturn's Prometheus exporter keys: the admin API's /metrics, without a
+  // token, on its own port (docs/admin-api.md says what it exposes).
+  bool prometheus = false;
+  uint16_t prometheus_port = 9641;
+  IpAddress prometheus_ip;  // prometheus-address; unset: admin-ip
+  bool prometheus_ip_set = false;
+  std::string prometheus_path = "/metrics";
 
   // Admin API (dpturn).
   IpAddress admin_ip = IpAddress::v4(0x7f000001);
@@ -115,6 +139,10 @@ struct Config {
   // coturn keys accepted and ignored, as "file:line: key"; turn-control
   // reports each one (--check-config prints them, a start logs them).
   std::vector<std::string> ignored_keys;
+  // What validate_config() changed of what the file asked, for the
+  // operator ("cipher-list: kept ...; dropped ..."); --check-config prints
+  // them as "note:" lines, a start logs them as warnings.
+  std::vector<std::string> notes;
 };
 
 // Parses a turnserver.conf-style file. Throws ConfigError naming file, line,

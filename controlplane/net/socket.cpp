@@ -93,15 +93,65 @@ int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept 
   }
   int buf = 1 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-  if (dont_fragment) {
-    // RFC 8656 §7.2 / §10.1: DONT-FRAGMENT sets DF on what we relay.
-    int pmtu = IP_PMTUDISC_DO;
-    if (ss.ss_family == AF_INET)
-      setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
-    else
-      setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu);
-  }
+  // ICMP errors for what we send to peers, on the socket's error queue
+  // (RFC 8656 §11.5: relayed to the client as a Data indication with ICMP).
+  int on = 1;
+  if (ss.ss_family == AF_INET)
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+  else
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+  // RFC 8656 §7.2: DONT-FRAGMENT in the Allocate sets DF on what we relay.
+  if (dont_fragment) set_dont_fragment(fd, true);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+namespace {
+int tcp_relay_socket(const SocketAddress& at, sockaddr_storage& ss, socklen_t& len) noexcept {
+  len = to_sockaddr(at, ss);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, 1 /*TCP_NODELAY*/, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
+int try_open_tcp_relay_listener(const SocketAddress& at) noexcept {
+  sockaddr_storage ss;
+  socklen_t len;
+  int fd = tcp_relay_socket(at, ss, len);
+  if (fd < 0) return -1;
+  if (listen(fd, 64) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+int tcp_connect_from(const SocketAddress& local, const SocketAddress& peer) noexcept {
+  sockaddr_storage ls, ps;
+  socklen_t ll, pl;
+  int fd = tcp_relay_socket(local, ls, ll);
+  if (fd < 0) return -1;
+  pl = to_sockaddr(peer, ps);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ps), pl) < 0 && errno != EINPROGRESS) {
     int err = errno;
     close(fd);
     errno = err;
@@ -115,6 +165,37 @@ SocketAddress local_address(int fd) noexcept {
   socklen_t len = sizeof ss;
   getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   return from_sockaddr(ss);
+}
+
+namespace {
+int socket_family(int fd) noexcept {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return -1;
+  return ss.ss_family;
+}
+}  // namespace
+
+int set_dont_fragment(int fd, bool on) noexcept {
+  int family = socket_family(fd);
+  int level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+  int name = family == AF_INET ? IP_MTU_DISCOVER : IPV6_MTU_DISCOVER;
+  if (family != AF_INET && family != AF_INET6) return -1;
+  int before = 0;
+  socklen_t len = sizeof before;
+  if (getsockopt(fd, level, name, &before, &len) != 0) return -1;
+  // IP_PMTUDISC_DO and IPV6_PMTUDISC_DO are both 2; "off" is the kernel's
+  // default for UDP (WANT: DF while the datagram fits the known path MTU).
+  int mode = on ? IP_PMTUDISC_DO : IP_PMTUDISC_WANT;
+  if (mode != before && setsockopt(fd, level, name, &mode, sizeof mode) != 0) return -1;
+  return before;
+}
+
+bool set_pmtu_mode(int fd, int mode) noexcept {
+  int family = socket_family(fd);
+  if (family == AF_INET) return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &mode, sizeof mode) == 0;
+  if (family == AF_INET6) return setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &mode, sizeof mode) == 0;
+  return false;
 }
 
 std::vector<IpAddress> interface_addresses() {

@@ -26,7 +26,19 @@ int open_bound_socket(SocketKind kind, const SocketAddress& at, bool shared);
 // UDP relay socket on `at` (port 0 = any); -1 with errno set on failure.
 int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept;
 
+// RFC 6062 relayed transport address: a listening TCP socket on `at`, and
+// outgoing connections from that same address (both with SO_REUSEADDR and
+// SO_REUSEPORT, so they may share the port). -1 with errno on failure; the
+// connect is non-blocking (in progress when it returns).
+int try_open_tcp_relay_listener(const SocketAddress& at) noexcept;
+int tcp_connect_from(const SocketAddress& local, const SocketAddress& peer) noexcept;
+
 SocketAddress local_address(int fd) noexcept;
+// DF on everything `fd` sends (IP_PMTUDISC_DO: never fragmented locally;
+// a datagram over the path MTU fails with EMSGSIZE), or back to `mode`.
+// Returns the mode that was set before (for set_pmtu_mode), -1 on error.
+int set_dont_fragment(int fd, bool on) noexcept;
+bool set_pmtu_mode(int fd, int mode) noexcept;
 void set_nonblocking(int fd);
 
 // Addresses of the machine's up interfaces (IPv4 and global IPv6), for a

@@ -9,6 +9,7 @@
 #include "controlplane/log.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/server/relay_socket.h"
+#include "controlplane/server/tcp_relay.h"
 #include "controlplane/server/turn_server.h"
 
 namespace turn::cp {
@@ -19,15 +20,17 @@ using stun::ErrorCode;
 namespace {
 
 // Opens a relay socket on `ip` in [min, max]: random ports, as RFC 8656
-// §7.2 asks (port prediction helps attackers); even ports when asked.
+// §7.2 asks (port prediction helps attackers); even ports when asked. A
+// TCP relay (RFC 6062) is a listening TCP socket.
 int open_relay(const IpAddress& ip, uint16_t min, uint16_t max, bool even, bool dont_fragment,
-               uint16_t& port_out, std::mt19937& rng) {
+               uint16_t& port_out, std::mt19937& rng, bool tcp = false) {
   uint32_t span = uint32_t{max} - min + 1;
   for (int attempt = 0; attempt < 128; ++attempt) {
     uint32_t p = min + rng() % span;
     if (even) p &= ~1u;
     if (p < min || p > max) continue;
-    int fd = try_open_relay_socket(SocketAddress{ip, static_cast<uint16_t>(p)}, dont_fragment);
+    SocketAddress at{ip, static_cast<uint16_t>(p)};
+    int fd = tcp ? try_open_tcp_relay_listener(at) : try_open_relay_socket(at, dont_fragment);
     if (fd >= 0) {
       port_out = static_cast<uint16_t>(p);
       return fd;
@@ -56,12 +59,14 @@ void TurnServer::handle_allocate(Request& req) {
     send_error(req, ErrorCode::AllocationMismatch);
     return;
   }
-  // §7.2 step 3: REQUESTED-TRANSPORT, UDP only (TCP relays are RFC 6062).
+  // §7.2 step 3: REQUESTED-TRANSPORT, UDP, or TCP (RFC 6062).
   const auto* rt = m.find(Attr::RequestedTransport);
   if (!rt) return send_error(req, ErrorCode::BadRequest);
   auto proto = stun::read_requested_transport(m.value(*rt));
   if (!proto) return send_error(req, ErrorCode::BadRequest);
-  if (*proto != stun::kTransportUdp) return send_error(req, ErrorCode::UnsupportedTransportProtocol);
+  bool tcp = *proto == stun::kTransportTcp;
+  if ((*proto != stun::kTransportUdp && !tcp) || (tcp && cfg_.no_tcp_relay))
+    return send_error(req, ErrorCode::UnsupportedTransportProtocol);
 
   // §7.2 step 4: DONT-FRAGMENT is supported (DF on the relay socket).
   bool dont_fragment = m.has(Attr::DontFragment);
@@ -70,6 +75,10 @@ void TurnServer::handle_allocate(Request& req) {
   // and RESERVATION-TOKEN excludes REQUESTED-ADDRESS-FAMILY (RFC 6156 §4.2).
   const auto* token_attr = m.find(Attr::ReservationToken);
   const auto* even_attr = m.find(Attr::EvenPort);
+  // RFC 6062 §5.1: a TCP allocation needs a TCP or TLS control connection,
+  // and takes neither DONT-FRAGMENT, EVEN-PORT nor RESERVATION-TOKEN.
+  if (tcp && (!req.link.stream || dont_fragment || token_attr || even_attr))
+    return send_error(req, ErrorCode::BadRequest);
   const auto* family_attr = m.find(Attr::RequestedAddressFamily);
   const auto* additional_attr = m.find(Attr::AdditionalAddressFamily);
   if (token_attr && (even_attr || family_attr || additional_attr)) return send_error(req, ErrorCode::BadRequest);
@@ -103,7 +112,8 @@ void TurnServer::handle_allocate(Request& req) {
     if (!relay_ip && ip.family() == family) relay_ip = &ip;
     if (!relay_ip_v6 && !ip.is_v4()) relay_ip_v6 = &ip;
   }
-  if (!relay_ip) return send_error(req, ErrorCode::AddressFamilyNotSupported);
+  // With a RESERVATION-TOKEN the reserved socket's family applies instead.
+  if (!relay_ip && !token_attr) return send_error(req, ErrorCode::AddressFamilyNotSupported);
 
   // §7.2 step 8: quotas. The state store's reachability is no condition:
   // while it is away the allocation relays on the kernel path and the data
@@ -116,6 +126,7 @@ void TurnServer::handle_allocate(Request& req) {
 
   int fd = -1;
   uint16_t port = 0;
+  IpAddress bound_ip = relay_ip ? *relay_ip : IpAddress{};
   if (token_attr) {
     auto token = stun::read_reservation_token(m.value(*token_attr));
     auto reserved = token ? shared_.reservations.take(*token) : std::nullopt;
@@ -124,9 +135,21 @@ void TurnServer::handle_allocate(Request& req) {
       return send_error(req, ErrorCode::InsufficientCapacity);  // §7.2 step 5: no such token
     }
     fd = *reserved;
-    port = local_address(fd).port;
+    // The reserved socket decides the relayed address, family included: a
+    // token from an IPv6 EVEN-PORT reservation gives the IPv6 relay (RFC
+    // 6156 §4.2: the request carries no REQUESTED-ADDRESS-FAMILY then).
+    SocketAddress bound = local_address(fd);
+    bound_ip = bound.ip;
+    port = bound.port;
+    // §7.2 step 4: DONT-FRAGMENT applies to the reserved socket as well
+    // (it was opened before anyone asked).
+    if (dont_fragment && set_dont_fragment(fd, true) < 0) {
+      close(fd);
+      shared_.quotas.release(req.username);
+      return send_error(req, ErrorCode::InsufficientCapacity);
+    }
   } else {
-    fd = open_relay(*relay_ip, cfg_.min_port, cfg_.max_port, even, dont_fragment, port, rng());
+    fd = open_relay(*relay_ip, cfg_.min_port, cfg_.max_port, even, dont_fragment, port, rng(), tcp);
   }
   uint64_t reservation = 0;
   if (fd >= 0 && reserve_next) {
@@ -161,15 +184,36 @@ void TurnServer::handle_allocate(Request& req) {
       lifetime = std::max(cfg_.default_allocate_lifetime_s, std::min(*v, cfg_.max_allocate_lifetime_s));
   }
 
+  // RFC 8656 §7.2: ADDITIONAL-ADDRESS-FAMILY (IPv6) asks for a second,
+  // IPv6 relayed address in the same allocation. When there is none to
+  // give, the allocation is IPv4 only and ADDRESS-ERROR-CODE says why: 440
+  // without an IPv6 relay address (or for a TCP allocation), 508 without a
+  // free port.
+  int fd6 = -1;
+  uint16_t port6 = 0;
+  uint16_t additional_error = 0;
+  if (want_additional_v6) {
+    if (!relay_ip_v6 || tcp) {
+      additional_error = 440;
+    } else {
+      fd6 = open_relay(*relay_ip_v6, cfg_.min_port, cfg_.max_port, false, dont_fragment, port6, rng());
+      if (fd6 < 0) additional_error = 508;
+    }
+  }
+
   auto a = std::make_unique<Allocation>();
   a->tuple = req.tuple;
   a->link = req.link;
   a->relay_fd = fd;
+  a->relay_fd6 = fd6;
+  a->dont_fragment = dont_fragment;
+  a->tcp = tcp;
   a->username = req.username;
   a->expires = loop_.now() + std::chrono::seconds(lifetime);
-  a->to_peer_bucket.configure(cfg_.max_bps);
-  a->to_client_bucket.configure(cfg_.max_bps);
-  SocketAddress relay{*relay_ip, port};
+  // max-bps: the config's, or the realm's from the user database.
+  a->to_peer_bucket.configure(shared_.limits.max_bps());
+  a->to_client_bucket.configure(shared_.limits.max_bps());
+  SocketAddress relay{bound_ip, port};
   auto info = std::make_shared<AllocationInfo>();
   info->id = cfg_.instance_id + "/" + relay.to_string();
   info->tuple = req.tuple;
@@ -179,18 +223,20 @@ void TurnServer::handle_allocate(Request& req) {
   info->realm = cfg_.realm;
   info->created_s = loop_.now_s();
   info->expires_s = loop_.now_s() + lifetime;
+  if (fd6 >= 0) {
+    info->relay6 = SocketAddress{*relay_ip_v6, port6};
+    info->relay6_advertised = advertised(info->relay6);
+  }
   a->info = info;
 
   // Success response (§7.2 last step): XOR-RELAYED-ADDRESS, LIFETIME,
   // XOR-MAPPED-ADDRESS, RESERVATION-TOKEN if one was made.
   auto b = start_response(req, stun::Class::SuccessResponse);
   b.add_xor_address(Attr::XorRelayedAddress, info->relay_advertised);
-  if (want_additional_v6) {
-    // Dual allocation is not offered: answer with the IPv4 relay and say
-    // why the IPv6 one is missing (RFC 8656 §7.2, ADDRESS-ERROR-CODE).
-    (void)relay_ip_v6;
-    b.add_address_error_code(Family::V6, 440, "Address Family not Supported");
-  }
+  if (fd6 >= 0) b.add_xor_address(Attr::XorRelayedAddress, info->relay6_advertised);  // IPv4 first, then IPv6
+  if (additional_error != 0)
+    b.add_address_error_code(Family::V6, additional_error,
+                             additional_error == 440 ? "Address Family not Supported" : "Insufficient Capacity");
   b.add_u32(Attr::Lifetime, lifetime);
   if (reservation != 0) b.add_reservation_token(reservation);
   b.add_xor_address(Attr::XorMappedAddress, req.tuple.client);
@@ -200,15 +246,28 @@ void TurnServer::handle_allocate(Request& req) {
   a->allocate_response.assign(sent.begin(), sent.end());
 
   Allocation* raw = a.get();
-  auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
-  loop_.add(fd, EPOLLIN, sock.get());
-  relay_sockets_[raw] = std::move(sock);
+  if (tcp) {
+    auto listener = std::make_unique<TcpRelayListener>(*this, *raw, fd);
+    loop_.add(fd, EPOLLIN, listener.get());
+    tcp_listeners_[raw] = std::move(listener);
+  } else {
+    auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
+    loop_.add(fd, EPOLLIN, sock.get());
+    relay_sockets_[raw] = std::move(sock);
+    if (fd6 >= 0) {
+      auto sock6 = std::make_unique<RelaySocket>(*this, *raw, fd6);
+      loop_.add(fd6, EPOLLIN, sock6.get());
+      relay_sockets6_[raw] = std::move(sock6);
+    }
+  }
   allocations_[req.tuple] = std::move(a);
   shared_.directory.put(req.tuple, this);
   shared_.registry.add(info);
   for (auto* s : shared_.sinks) s->allocation_created(info);
-  log_info("allocation " + info->id + " for '" + req.username + "' (" + transport_name(req.tuple.transport) + " " +
-           req.tuple.client.to_string() + "), lifetime " + std::to_string(lifetime) + " s");
+  log_info(std::string(tcp ? "TCP " : "") + "allocation " + info->id +
+           (fd6 >= 0 ? " and " + info->relay6.to_string() : std::string()) + " for '" + req.username + "' (" +
+           transport_name(req.tuple.transport) + " " + req.tuple.client.to_string() + "), lifetime " +
+           std::to_string(lifetime) + " s");
 }
 
 }  // namespace turn::cp

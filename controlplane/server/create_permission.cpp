@@ -20,7 +20,7 @@ void TurnServer::handle_create_permission(Request& req) {
     if (attr.type != static_cast<uint16_t>(Attr::XorPeerAddress)) continue;
     auto peer = stun::read_xor_address(m.value(attr), m.xor_mask());
     if (!peer) return send_error(req, ErrorCode::BadRequest);
-    if (peer->ip.is_v4() != a->info->relay.ip.is_v4())
+    if (!a->family_ok(peer->ip))
       return send_error(req, ErrorCode::PeerAddressFamilyMismatch);  // RFC 6156 §6.1 (443)
     if (!peer_allowed(peer->ip)) {
       bump(stats_.forbidden_peers);
@@ -31,6 +31,7 @@ void TurnServer::handle_create_permission(Request& req) {
     peers[n++] = peer->ip;
   }
   if (n == 0) return send_error(req, ErrorCode::BadRequest);
+  if (!permission_room(req, *a, std::span<const IpAddress>(peers.data(), n))) return;
   for (size_t i = 0; i < n; ++i) install_permission(*a, peers[i]);
   publish_permissions(*a);
   auto b = start_response(req, stun::Class::SuccessResponse);

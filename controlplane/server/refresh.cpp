@@ -15,7 +15,10 @@ void TurnServer::handle_refresh(Request& req) {
   // RFC 6156 §5.2 / RFC 8656 §7.3: REQUESTED-ADDRESS-FAMILY must match the allocation.
   if (const auto* f = m.find(Attr::RequestedAddressFamily)) {
     auto fam = stun::read_address_family(m.value(*f));
-    if (!fam || *fam != a->info->relay.ip.family()) return send_error(req, ErrorCode::PeerAddressFamilyMismatch);
+    // A dual-stack allocation has both families; both are refreshed (and
+    // deleted) together.
+    if (!fam || (*fam != a->info->relay.ip.family() && !(a->dual() && *fam == Family::V6)))
+      return send_error(req, ErrorCode::PeerAddressFamilyMismatch);
   }
   uint32_t lifetime = cfg_.default_allocate_lifetime_s;
   if (const auto* lt = m.find(Attr::Lifetime)) {

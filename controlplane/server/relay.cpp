@@ -3,6 +3,10 @@
 // indication §10.2) and peer -> client (§10.3 Data indication, §12.6
 // ChannelData). This is turn-control's slow path; turn-dataplane takes the
 // same flows on its fast path once it has their state.
+#include <time.h>  // before linux/errqueue.h, which uses struct timespec
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,11 +25,22 @@ namespace turn::cp {
 using stun::Attr;
 
 namespace {
+// Sends one datagram from the relay socket; false with errno set.
 bool send_from_relay(int fd, const SocketAddress& peer, const uint8_t* data, size_t len) {
   sockaddr_storage ss;
   socklen_t sl = to_sockaddr(peer, ss);
   return sendto(fd, data, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl) >= 0;
 }
+
+// The largest UDP payload an IP packet to `ip` can carry: 65,535 minus the
+// IPv4 (20) and UDP (8) headers, or minus UDP alone for IPv6, whose payload
+// length field does not count its own 40-byte header (RFC 8200 §3).
+size_t max_udp_payload(const IpAddress& ip) noexcept { return ip.is_v4() ? 65507 : 65527; }
+constexpr size_t kMaxDtlsRecord = 16384;
+
+// Why a send from a relay socket failed, as a drop reason. EMSGSIZE: over
+// the path MTU with DF set (DONT-FRAGMENT), or over what UDP carries at all.
+CpDrop send_failure_reason(int err) noexcept { return err == EMSGSIZE ? CpDrop::TooBigForPath : CpDrop::SendFailed; }
 }  // namespace
 
 void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
@@ -37,6 +52,10 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
   Allocation* a = find(t);
   if (!a) {
     stats_.drop(CpDrop::NoAllocation);
+    return;
+  }
+  if (a->tcp) {
+    stats_.drop(CpDrop::TcpAllocation);  // RFC 6062: data goes over data connections
     return;
   }
   auto now = loop_.now();
@@ -54,8 +73,8 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
     stats_.drop(CpDrop::BandwidthCap);
     return;
   }
-  if (!send_from_relay(a->relay_fd, it->second.peer, cd.data.data(), cd.data.size())) {
-    stats_.drop(CpDrop::SendFailed);
+  if (!send_from_relay(a->fd_for(it->second.peer.ip), it->second.peer, cd.data.data(), cd.data.size())) {
+    stats_.drop(send_failure_reason(errno));
     return;
   }
   bump(stats_.packets_to_peer);
@@ -65,9 +84,20 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
 }
 
 void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageView& m) {
+  // RFC 8489 §6.3.2: an indication with an unknown comprehension-required
+  // attribute is discarded (there is no 420 for indications).
+  std::array<uint16_t, 1> unknown{};
+  if (m.unknown_required(unknown) > 0) {
+    stats_.drop(CpDrop::UnknownRequiredAttribute);
+    return;
+  }
   Allocation* a = find(t);
   if (!a) {
     stats_.drop(CpDrop::NoAllocation);
+    return;
+  }
+  if (a->tcp) {
+    stats_.drop(CpDrop::TcpAllocation);  // RFC 6062: data goes over data connections
     return;
   }
   const auto* peer_attr = m.find(Attr::XorPeerAddress);
@@ -91,8 +121,25 @@ void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageV
     stats_.drop(CpDrop::BandwidthCap);
     return;
   }
-  if (!send_from_relay(a->relay_fd, *peer, data.data(), data.size())) {
-    stats_.drop(CpDrop::SendFailed);
+  // RFC 8656 §11.2 and §14: with DONT-FRAGMENT the datagram leaves with DF
+  // set (never fragmented here; over the path MTU it is dropped). A server
+  // that cannot set DF treats the attribute as unknown and comprehension-
+  // required, i.e. discards the indication. The allocation's own setting
+  // (DONT-FRAGMENT in its Allocate) already covers every datagram.
+  int fd = a->fd_for(peer->ip);
+  int restore_mode = -1;
+  if (m.has(Attr::DontFragment) && !a->dont_fragment) {
+    restore_mode = set_dont_fragment(fd, true);
+    if (restore_mode < 0) {
+      stats_.drop(CpDrop::UnknownRequiredAttribute);
+      return;
+    }
+  }
+  bool sent = send_from_relay(fd, *peer, data.data(), data.size());
+  int send_errno = errno;
+  if (restore_mode >= 0) set_pmtu_mode(fd, restore_mode);
+  if (!sent) {
+    stats_.drop(send_failure_reason(send_errno));
     return;
   }
   bump(stats_.packets_to_peer);
@@ -109,15 +156,34 @@ void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint
     stats_.drop(CpDrop::NoPermission);
     return;
   }
+  // DTLS clients are datagram clients: no padding (RFC 8656 §12.5), and a
+  // frame must fit one DTLS record (2^14 bytes, RFC 6347 §4.1).
+  bool dtls = a.link.stream != nullptr && a.link.stream->datagram();
+  bool stream = a.link.stream != nullptr && !dtls;
+  auto ch = a.channel_by_peer.find(peer);
+  bool as_channel = ch != a.channel_by_peer.end() && a.channels[ch->second].expires > now;
+  // The frame must be representable: a Data indication's 16-bit message
+  // length counts its attributes (RFC 8489 §5), so an IPv6 peer's datagram
+  // of more than 65,504 bytes cannot be carried in one; over UDP the whole
+  // frame must also fit one datagram to the client. Such datagrams are
+  // dropped and counted, never sent with a wrapped length (a TCP/TLS client
+  // would lose its framing).
+  size_t addr_len = peer.ip.is_v4() ? 8 : 20;
+  size_t indication_header = stun::kHeaderSize + 4 + addr_len + 4;
+  size_t frame_len = as_channel ? kChannelDataHeaderSize + (stream ? pad4(len) : len) : indication_header + pad4(len);
+  bool representable = as_channel || indication_header - stun::kHeaderSize + pad4(len) <= 0xFFFF;
+  if (!representable || (!stream && frame_len > max_udp_payload(a.tuple.client.ip)) ||
+      (dtls && frame_len > kMaxDtlsRecord)) {
+    stats_.drop(CpDrop::FrameTooLarge);
+    return;
+  }
   if (!a.to_client_bucket.take(len, now)) {
     stats_.drop(CpDrop::BandwidthCap);
     return;
   }
-  bool stream = a.link.stream != nullptr;
   uint8_t* start;
   size_t total;
-  auto ch = a.channel_by_peer.find(peer);
-  if (ch != a.channel_by_peer.end() && a.channels[ch->second].expires > now) {
+  if (as_channel) {
     // §12.6: ChannelData; over TCP/TLS padded to 4 bytes (§12.5).
     start = data - kChannelDataHeaderSize;
     write_channel_data_header(start, ch->second, static_cast<uint16_t>(len));
@@ -129,8 +195,7 @@ void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint
     }
   } else {
     // §10.3: Data indication with XOR-PEER-ADDRESS and DATA.
-    size_t addr_len = peer.ip.is_v4() ? 8 : 20;
-    size_t header = stun::kHeaderSize + 4 + addr_len + 4;
+    size_t header = indication_header;
     start = data - header;
     store_be16(start, stun::message_type(stun::Method::Data, stun::Class::Indication));
     store_be16(start + 2, static_cast<uint16_t>(header - stun::kHeaderSize + pad4(len)));
@@ -164,18 +229,81 @@ void RelaySocket::close_socket() noexcept {
   }
 }
 
-void RelaySocket::on_io(uint32_t) {
+void RelaySocket::on_io(uint32_t events) {
+  if (events & EPOLLERR) drain_errors();
   // Read up to a burst per wake-up so one busy allocation cannot starve others.
   constexpr int kBurst = 64;
   uint8_t* base = server_.relay_buf_.data() + TurnServer::kHeadroom;
   for (int i = 0; i < kBurst && fd_ >= 0; ++i) {
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram, 0,
+    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram, MSG_DONTWAIT,
                          reinterpret_cast<sockaddr*>(&ss), &sl);
-    if (n < 0) return;  // EAGAIN, or an ICMP error surfaced as ECONNREFUSED: next time
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      drain_errors();  // an ICMP error reported through recvfrom: its details are queued
+      continue;
+    }
     server_.on_peer_datagram(alloc_, from_sockaddr(ss), base, static_cast<size_t>(n));
   }
+}
+
+void RelaySocket::drain_errors() {
+  for (int i = 0; i < 16 && fd_ >= 0; ++i) {
+    sockaddr_storage dest{};
+    uint8_t control[512];
+    uint8_t payload[64];
+    iovec iov{payload, sizeof payload};
+    msghdr msg{};
+    msg.msg_name = &dest;
+    msg.msg_namelen = sizeof dest;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      bool v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
+      bool v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
+      if (!v4 && !v6) continue;
+      sock_extended_err ee;
+      std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+      if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      // msg_name: the destination of the datagram the error is about.
+      server_.on_peer_icmp(alloc_, from_sockaddr(dest), ee.ee_origin == SO_EE_ORIGIN_ICMP6, ee.ee_type, ee.ee_code,
+                           ee.ee_info);
+    }
+  }
+}
+
+void TurnServer::on_peer_icmp(Allocation& a, const SocketAddress& peer, bool v6, uint8_t type, uint8_t code,
+                              uint32_t info) {
+  auto now = loop_.now();
+  if (a.expires <= now) return;
+  // RFC 8656 §11.5: only Destination Unreachable and Time Exceeded for
+  // ICMPv4 (3, 11), Destination Unreachable, Packet Too Big and Time
+  // Exceeded for ICMPv6 (1, 2, 3); and only about a permitted peer.
+  bool relevant = v6 ? (type == 1 || type == 2 || type == 3) : (type == 3 || type == 11);
+  if (!relevant) return;
+  if (!a.has_permission(peer.ip, now)) {
+    stats_.drop(CpDrop::NoPermission);
+    return;
+  }
+  // §18.13: Error Data carries the MTU of "fragmentation needed" (ICMPv4
+  // 3/4) and "packet too big" (ICMPv6 2); 0 otherwise.
+  uint32_t data = (!v6 && type == 3 && code == 4) || (v6 && type == 2) ? info : 0;
+  std::array<uint8_t, 12> txid{};
+  std::memcpy(txid.data(), txid_salt_.data(), 4);
+  uint64_t n = ++indication_counter_;
+  std::memcpy(txid.data() + 4, &n, 8);
+  stun::MessageBuilder b(response_buf_, stun::Method::Data, stun::Class::Indication, Bytes{txid.data(), txid.size()});
+  b.add_xor_address(Attr::XorPeerAddress, peer);
+  b.add_icmp(type, code, data);
+  if (cfg_.fingerprint) b.add_fingerprint();
+  Bytes out = b.finish();
+  if (out.empty()) return;
+  send_to_client(a.tuple, a.link, out);
+  bump(stats_.icmp_to_client);
 }
 
 }  // namespace turn::cp

@@ -22,6 +22,8 @@ public:
   void close_socket() noexcept;
 
 private:
+  // ICMP errors queued on the socket (IP_RECVERR): each to the server.
+  void drain_errors();
   TurnServer& server_;
   Allocation& alloc_;
   int fd_;

@@ -93,7 +93,7 @@ void Runtime::start() {
   if (cfg_.listening_ips.empty()) cfg_.listening_ips = listen_ips;
 
   shared_ = std::make_unique<SharedState>(cfg_);
-  if (!cfg_.no_tls) tls_ = std::make_unique<TlsContext>(cfg_.cert, cfg_.pkey);
+  if (!cfg_.no_tls) tls_ = std::make_unique<TlsContext>(TlsSettings{cfg_.cert, cfg_.pkey, cfg_.pkey_password, cfg_.cipher_list_effective, cfg_.ec_curve});
 
   unsigned threads = cfg_.relay_threads ? cfg_.relay_threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) {
@@ -117,6 +117,10 @@ void Runtime::start() {
   if (!cfg_.no_tls) {
     ports.push_back({Transport::Tls, cfg_.tls_listening_port});
     if (cfg_.alt_tls_listening_port) ports.push_back({Transport::Tls, cfg_.alt_tls_listening_port});
+    if (!cfg_.no_dtls) {
+      ports.push_back({Transport::Dtls, cfg_.tls_listening_port});
+      if (cfg_.alt_tls_listening_port) ports.push_back({Transport::Dtls, cfg_.alt_tls_listening_port});
+    }
   }
   size_t up = 0;
   for (const auto& ip : listen_ips) {
@@ -144,6 +148,9 @@ void Runtime::start() {
   if (cfg_.redis_userdb.enabled) {
     userdb_ = std::make_unique<RedisUserDb>(cfg_, shared_->credentials);
     userdb_->start();
+    // coturn's per-realm user-quota, total-quota and max-bps.
+    realm_options_ = std::make_unique<RealmOptionsPoller>(cfg_, shared_->limits);
+    realm_options_->start();
   }
   if (cfg_.state_redis.enabled) {
     state_store_ = std::make_unique<RedisStateStore>(cfg_, shared_->registry);
@@ -161,13 +168,15 @@ void Runtime::start() {
 
   for (auto& w : workers_) {
     Worker* raw = w.get();
+    raw->listeners->dtls_idle = std::chrono::seconds(cfg_.max_allocate_lifetime_s + 60);
     raw->loop.every(std::chrono::milliseconds(1000), [raw, this] {
       raw->server->sweep();
+      raw->listeners->sweep();
       shared_->reservations.expire(raw->loop.now_s());
     });
     raw->thread = std::thread([raw] { raw->loop.run(); });
   }
-  if (cfg_.admin_port != 0) {
+  if (cfg_.admin_port != 0 || cfg_.prometheus) {
     admin_ = std::make_unique<AdminServer>(cfg_, *this);
     admin_->start();
   }
@@ -366,6 +375,7 @@ void Runtime::stop() {
   workers_.clear();
   if (state_store_) state_store_->stop();
   if (userdb_) userdb_->stop();
+  if (realm_options_) realm_options_->stop();
 }
 
 void Runtime::reload_tls() {

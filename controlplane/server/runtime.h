@@ -25,6 +25,7 @@ class TurnServer;
 class TlsContext;
 class RedisStateStore;
 class RedisUserDb;
+class RealmOptionsPoller;
 class AdminServer;
 
 // What `turnctl adopt INSTANCE` did (POST /api/v1/adopt; docs/fleet.md).
@@ -74,6 +75,7 @@ private:
   void apply_drain_request(const std::string& request);
   std::unique_ptr<RedisStateStore> state_store_;
   std::unique_ptr<RedisUserDb> userdb_;
+  std::unique_ptr<RealmOptionsPoller> realm_options_;
   std::unique_ptr<AdminServer> admin_;
   std::mutex adopt_mutex_;                // one adoption at a time
   mutable std::mutex listen_mutex_;       // guards adopted_listen_ (read by the membership writer)

@@ -22,6 +22,7 @@ SharedState::SharedState(const Config& c)
       credentials(c),
       nonces(secret_or_random(c.server_secret), c.nonce_lifetime_s),
       quotas(c.user_quota, c.total_quota),
+      limits(c, quotas),
       redirector(c) {}
 
 void Directory::put(const FiveTuple& t, TurnServer* owner) {
@@ -35,6 +36,28 @@ void Directory::erase(const FiveTuple& t) {
 TurnServer* Directory::get(const FiveTuple& t) const {
   std::shared_lock lock(mutex_);
   auto it = owners_.find(t);
+  return it == owners_.end() ? nullptr : it->second;
+}
+
+uint32_t ConnectionIds::add(TurnServer* owner) {
+  std::lock_guard lock(mutex_);
+  for (;;) {
+    uint32_t id = 0;
+    crypto::random_bytes(MutableBytes{reinterpret_cast<uint8_t*>(&id), sizeof id});
+    if (id != 0 && owners_.try_emplace(id, owner).second) return id;
+  }
+}
+void ConnectionIds::erase(uint32_t id) {
+  std::lock_guard lock(mutex_);
+  owners_.erase(id);
+}
+size_t ConnectionIds::size() const {
+  std::lock_guard lock(mutex_);
+  return owners_.size();
+}
+TurnServer* ConnectionIds::owner(uint32_t id) const {
+  std::lock_guard lock(mutex_);
+  auto it = owners_.find(id);
   return it == owners_.end() ? nullptr : it->second;
 }
 
@@ -73,6 +96,11 @@ void Quotas::release(const std::string& user) {
   if (it == by_user_.end() || it->second == 0) return;
   if (--it->second == 0) by_user_.erase(it);
   --count_;
+}
+void Quotas::set_limits(uint32_t per_user, uint32_t total) {
+  std::lock_guard lock(mutex_);
+  per_user_ = per_user;
+  total_ = total;
 }
 uint32_t Quotas::total() const {
   std::lock_guard lock(mutex_);

@@ -19,6 +19,7 @@
 #include "controlplane/allocation/allocation.h"
 #include "controlplane/auth/credentials.h"
 #include "controlplane/auth/nonce.h"
+#include "controlplane/auth/realm_options.h"
 #include "controlplane/config/config.h"
 #include "controlplane/server/redirect.h"
 #include "controlplane/server/stats.h"
@@ -61,6 +62,9 @@ public:
   [[nodiscard]] bool acquire(const std::string& user);
   void release(const std::string& user);
   [[nodiscard]] uint32_t total() const;
+  // New limits (a realm's options from the user database); allocations
+  // already granted stay, new ones are checked against these.
+  void set_limits(uint32_t per_user, uint32_t total);
 
 private:
   uint32_t per_user_, total_;
@@ -100,6 +104,21 @@ private:
   std::unordered_map<FiveTuple, TurnServer*, AddressHash> owners_;
 };
 
+// RFC 6062 CONNECTION-IDs of all threads: which TurnServer holds each
+// peer connection (a ConnectionBind may arrive on any thread's listener).
+class ConnectionIds {
+public:
+  // A fresh, unused, non-zero id held by `owner`.
+  [[nodiscard]] uint32_t add(TurnServer* owner);
+  void erase(uint32_t id);
+  [[nodiscard]] TurnServer* owner(uint32_t id) const;
+  [[nodiscard]] size_t size() const;
+
+private:
+  mutable std::mutex mutex_;
+  std::unordered_map<uint32_t, TurnServer*> owners_;
+};
+
 struct SharedState {
   explicit SharedState(const Config& c);
 
@@ -107,10 +126,12 @@ struct SharedState {
   CredentialStore credentials;
   NonceIssuer nonces;
   Quotas quotas;
+  RealmLimits limits;  // after quotas: it adjusts them
   Reservations reservations;
   Registry registry;
   Directory directory;
   Redirector redirector;  // drain and alternate-server (redirect.h)
+  ConnectionIds connection_ids;
   std::vector<StateSink*> sinks;  // set before the loops start, then read-only
   std::atomic<uint64_t> next_id{1};
 };

@@ -15,6 +15,7 @@
 #include "controlplane/net/socket.h"
 #include "controlplane/net/stream.h"
 #include "controlplane/server/relay_socket.h"
+#include "controlplane/server/tcp_relay.h"
 
 namespace turn::cp {
 
@@ -30,6 +31,7 @@ constexpr std::string_view kSoftware = "dpturn " DPTURN_VERSION;
 TurnServer::TurnServer(SharedState& shared, EventLoop& loop, Stats& stats)
     : shared_(shared), cfg_(shared.cfg), loop_(loop), stats_(stats) {
   crypto::random_bytes(txid_salt_);
+  unearned_.configure(uint64_t{cfg_.reflection_burst} * 16);
   bool all_plaintext = !cfg_.redis_userdb.enabled;
   for (const auto& u : cfg_.users) all_plaintext &= u.key_hex.empty();
   if (all_plaintext) algorithms_.push_back(stun::PasswordAlgorithm::Sha256);
@@ -70,8 +72,22 @@ void TurnServer::on_client_message(const FiveTuple& tuple, const ClientLink& lin
     case Demux::Stun:
       break;
   }
+  // Bytes from a UDP source pay for unauthenticated answers to it.
+  if (!link.stream) note_received(tuple.client.ip, data.size());
   stun::MessageView msg;
-  if (stun::parse(data, msg) != stun::ParseError::Ok) {
+  if (auto err = stun::parse(data, msg); err != stun::ParseError::Ok) {
+    if (err == stun::ParseError::TooManyAttributes) {
+      // A well-formed message with more attributes than we keep: a request
+      // is answered 400 (smaller than the request, so no amplification),
+      // anything else dropped; both counted.
+      stats_.drop(CpDrop::TooManyAttributes);
+      if (msg.message_class() == Class::Request) {
+        Request req{msg, tuple, link, {}, {}, false, false};
+        bump(stats_.requests[static_cast<uint16_t>(msg.method()) & 15]);
+        send_error(req, ErrorCode::BadRequest, false);
+      }
+      return;
+    }
     stats_.drop(CpDrop::MalformedStun);  // RFC 8489 §6.3: silently discard
     return;
   }
@@ -114,6 +130,8 @@ void TurnServer::handle_request(Request& req) {
     case Method::Refresh:
     case Method::CreatePermission:
     case Method::ChannelBind:
+    case Method::Connect:
+    case Method::ConnectionBind:
       break;
     default:
       send_error(req, ErrorCode::BadRequest, false);
@@ -138,6 +156,8 @@ void TurnServer::handle_request(Request& req) {
     case Method::Refresh: handle_refresh(req); break;
     case Method::CreatePermission: handle_create_permission(req); break;
     case Method::ChannelBind: handle_channel_bind(req); break;
+    case Method::Connect: handle_connect(req); break;               // RFC 6062 §5.2
+    case Method::ConnectionBind: handle_connection_bind(req); break;  // RFC 6062 §5.4
     default: break;
   }
 }
@@ -151,25 +171,64 @@ void TurnServer::handle_binding(Request& req) {
 
 // ---- rate limits ------------------------------------------------------------
 
-bool TurnServer::rate_limited(const IpAddress& source, bool unauthenticated) {
-  uint32_t limit = unauthenticated ? cfg_.unauth_rate_limit : cfg_.request_rate_limit;
-  if (limit == 0) return false;
+// Limits per source IP. Many clients share one address (carrier-grade NAT,
+// an enterprise NAT when a 300-person meeting starts), so nothing here may
+// count requests per address by default; what is limited by default is
+// what a forged source address could abuse: answers sent without
+// authentication over UDP (reflection and amplification), and 401/438
+// answers (credential guessing), each with room for a meeting's start.
+TurnServer::Bucket& TurnServer::bucket(const IpAddress& source) {
   auto now = loop_.now();
   auto [it, fresh] = rate_.try_emplace(source);
   Bucket& b = it->second;
   if (fresh) {
     b.tokens = cfg_.request_rate_limit;
     b.unauth_tokens = cfg_.unauth_rate_limit;
+    b.allowance = cfg_.reflection_burst;
     b.last = now;
   }
   double elapsed = std::chrono::duration<double>(now - b.last).count();
   b.last = now;
   b.tokens = std::min<double>(cfg_.request_rate_limit, b.tokens + elapsed * cfg_.request_rate_limit);
   b.unauth_tokens = std::min<double>(cfg_.unauth_rate_limit, b.unauth_tokens + elapsed * cfg_.unauth_rate_limit);
+  return b;
+}
+
+bool TurnServer::rate_limited(const IpAddress& source, bool unauthenticated) {
+  uint32_t limit = unauthenticated ? cfg_.unauth_rate_limit : cfg_.request_rate_limit;
+  if (limit == 0) return false;
+  Bucket& b = bucket(source);
   double& t = unauthenticated ? b.unauth_tokens : b.tokens;
   if (t < 1.0) return true;
   t -= 1.0;
   return false;
+}
+
+void TurnServer::note_received(const IpAddress& source, size_t bytes) {
+  if (cfg_.reflection_burst == 0) return;
+  Bucket& b = bucket(source);
+  b.earned = static_cast<uint32_t>(std::min<size_t>(cfg_.reflection_burst, b.earned + bytes));
+}
+
+bool TurnServer::reflection_allows(const IpAddress& source, size_t bytes) {
+  // Anti-amplification (RFC 8489 §6.3, RFC 8656 §21.1): over UDP the source
+  // address may be forged, so what we send without authentication to an
+  // address is paid for by bytes received from it. Beyond that, a fresh
+  // source gets one reflection-burst (so that a client's first 401,
+  // larger than its Allocate, is answered), and all sources together at
+  // most 16 bursts a second. A forged flood from one address is answered
+  // with at most its own bytes plus one burst.
+  if (cfg_.reflection_burst == 0) return true;
+  Bucket& b = bucket(source);
+  if (b.earned >= bytes) {
+    b.earned -= static_cast<uint32_t>(bytes);
+    return true;
+  }
+  size_t rest = bytes - b.earned;
+  if (rest > b.allowance || !unearned_.take(rest, loop_.now())) return false;
+  b.allowance -= static_cast<uint32_t>(rest);
+  b.earned = 0;
+  return true;
 }
 
 // ---- authentication (RFC 8489 §9.2.4) ---------------------------------------
@@ -183,17 +242,21 @@ bool TurnServer::authenticate(Request& req) {
     return false;
   }
   const stun::AttributeRef* user = m.find(Attr::Username);
+  const stun::AttributeRef* userhash = m.find(Attr::Userhash);
   const stun::AttributeRef* realm = m.find(Attr::Realm);
   const stun::AttributeRef* nonce = m.find(Attr::Nonce);
-  if (!user || !realm || !nonce) {
+  if ((!user && !userhash) || !realm || !nonce) {
     // §9.2.4: integrity but no USERNAME/USERHASH, REALM or NONCE -> 400.
     send_error(req, ErrorCode::BadRequest, false);
     return false;
   }
-  auto username = stun::read_text(m.value(*user), stun::kMaxUsernameBytes);
   auto realm_text = stun::read_text(m.value(*realm), stun::kMaxRealmBytes);
   auto nonce_text = stun::read_text(m.value(*nonce), stun::kMaxNonceBytes);
-  if (!username || !realm_text || !nonce_text) {
+  auto username = user ? stun::read_text(m.value(*user), stun::kMaxUsernameBytes)
+                       : Result<std::string_view, stun::AttrError>(std::string_view{});
+  auto hash = userhash && !user ? stun::read_userhash(m.value(*userhash))
+                                : Result<std::array<uint8_t, 32>, stun::AttrError>(std::array<uint8_t, 32>{});
+  if (!username || !realm_text || !nonce_text || !hash) {
     send_error(req, ErrorCode::BadRequest, false);
     return false;
   }
@@ -206,7 +269,21 @@ bool TurnServer::authenticate(Request& req) {
     send_auth_challenge(req, ErrorCode::StaleNonce);
     return false;
   }
-  req.username.assign(*username);
+  if (user) {
+    req.username.assign(*username);
+  } else {
+    // §9.2.4 / §14.4: USERHASH instead of USERNAME (username anonymity, as
+    // our nonce cookie announces): the user whose SHA-256(username ":"
+    // realm) it is; nobody -> 401, like an unknown user.
+    auto name = shared_.credentials.username_for_hash(*hash);
+    if (!name) {
+      bump(stats_.auth_failures);
+      log_every(LogKey::AuthFailure, req.tuple.client.ip, "USERHASH of no known user from " + req.tuple.client.to_string());
+      send_auth_challenge(req, ErrorCode::Unauthorized);
+      return false;
+    }
+    req.username = std::move(*name);
+  }
   auto candidates = shared_.credentials.lookup(req.username, cfg_.realm, now_s);
   // RFC 8489 §9.2.4: neither PASSWORD-ALGORITHMS nor PASSWORD-ALGORITHM
   // means MD5; otherwise both must be present, PASSWORD-ALGORITHMS must be
@@ -273,6 +350,11 @@ void TurnServer::finish_and_send(Request& req, stun::MessageBuilder& b, bool wit
   Bytes out = b.finish();
   if (out.empty()) {
     log_every(LogKey::Internal, req.tuple.client.ip, "response did not fit its buffer");
+    return;
+  }
+  bool authenticated = with_integrity && req.key.size != 0;
+  if (!authenticated && !req.link.stream && !reflection_allows(req.tuple.client.ip, out.size())) {
+    stats_.drop(CpDrop::ReflectionLimited);
     return;
   }
   auto cls = stun::class_of(load_be16(out.data()));
@@ -405,6 +487,19 @@ bool TurnServer::peer_allowed(const IpAddress& peer) const {
     if (std::memcmp(peer.bytes.data(), kLoop, 16) == 0) return cfg_.allow_loopback_peers;
     if (peer.bytes[0] == 0xFF) return false;                              // multicast
     if (peer.bytes[0] == 0xFE && (peer.bytes[1] & 0xC0) == 0x80) return false;  // fe80::/10
+    // fd00:ec2::254: the cloud metadata service over IPv6 (AWS IMDS), the
+    // IPv6 twin of 169.254.169.254.
+    static const uint8_t kMetadata[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+    if (std::memcmp(peer.bytes.data(), kMetadata, 16) == 0) return false;
+    // IPv6 forms that carry an IPv4 destination: a gateway delivers them
+    // to that IPv4 address, so the IPv4 policy decides (loopback, metadata,
+    // denied ranges, our own addresses). IPv4-mapped ::ffff:0:0/96 is
+    // stored as IPv4 already (common/net/address.h) and took the IPv4 path.
+    //   64:ff9b::/96  NAT64 well-known prefix (RFC 6052 §2.1): the last 32 bits;
+    //   2002::/16     6to4 (RFC 3056 §2): bits 16-47.
+    static const uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::memcmp(peer.bytes.data(), kNat64, 12) == 0) return peer_allowed(IpAddress::v4(peer.bytes.data() + 12));
+    if (peer.bytes[0] == 0x20 && peer.bytes[1] == 0x02) return peer_allowed(IpAddress::v4(peer.bytes.data() + 2));
   }
   // The server's own non-relay addresses (listeners, admin).
   for (const auto& ip : cfg_.listening_ips)
@@ -412,18 +507,46 @@ bool TurnServer::peer_allowed(const IpAddress& peer) const {
   return true;
 }
 
+bool TurnServer::permission_room(Request& req, Allocation& a, std::span<const IpAddress> peers) {
+  if (cfg_.max_permissions == 0) return true;
+  auto now = loop_.now();
+  size_t live = 0;
+  for (const auto& [ip, exp] : a.permissions) live += exp > now;
+  size_t fresh = 0;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (a.has_permission(peers[i], now)) continue;
+    bool repeated = false;  // the same peer twice in one request counts once
+    for (size_t j = 0; j < i && !repeated; ++j) repeated = peers[j] == peers[i];
+    fresh += !repeated;
+  }
+  if (live + fresh <= cfg_.max_permissions) return true;
+  // RFC 8656 §10.2 / §19: a limit the request would cross is 508
+  // (Insufficient Capacity); nothing of the request is installed.
+  stats_.refuse(CpRefusal::PermissionQuota);
+  log_every(LogKey::Quota, req.tuple.client.ip,
+            "permission limit (" + std::to_string(cfg_.max_permissions) + ") reached on allocation " + a.info->id);
+  send_error(req, ErrorCode::InsufficientCapacity);
+  return false;
+}
+
 void TurnServer::install_permission(Allocation& a, const IpAddress& peer) {
   TimePoint exp = loop_.now() + std::chrono::seconds(cfg_.permission_lifetime_s);
   a.permissions[peer] = exp;
+  // State records describe one relayed address: a dual-stack allocation's
+  // IPv6 half (peers of the other family) stays out of them (docs/state.md).
+  if (peer.is_v4() != a.info->relay.ip.is_v4()) return;
   for (auto* s : shared_.sinks) s->permission_installed(a.info, peer, wall_expiry(exp));
 }
 
 void TurnServer::publish_permissions(Allocation& a) {
+  bool v4 = a.info->relay.ip.is_v4();
   std::lock_guard lock(a.info->mutex);
   a.info->permissions.clear();
-  for (const auto& [ip, exp] : a.permissions) a.info->permissions.push_back({ip, wall_expiry(exp)});
+  for (const auto& [ip, exp] : a.permissions)
+    if (ip.is_v4() == v4) a.info->permissions.push_back({ip, wall_expiry(exp)});
   a.info->channels.clear();
-  for (const auto& [num, ch] : a.channels) a.info->channels.push_back({num, ch.peer, wall_expiry(ch.expires)});
+  for (const auto& [num, ch] : a.channels)
+    if (ch.peer.ip.is_v4() == v4) a.info->channels.push_back({num, ch.peer, wall_expiry(ch.expires)});
 }
 
 void TurnServer::destroy(Allocation& a, const char* why) {
@@ -438,6 +561,21 @@ void TurnServer::destroy(Allocation& a, const char* why) {
     it->second->close_socket();
     loop_.retire(std::move(it->second));
     relay_sockets_.erase(it);
+  }
+  if (auto it = relay_sockets6_.find(&a); it != relay_sockets6_.end()) {  // both halves go together
+    it->second->close_socket();
+    loop_.retire(std::move(it->second));
+    relay_sockets6_.erase(it);
+  }
+  if (auto it = tcp_listeners_.find(&a); it != tcp_listeners_.end()) {
+    // RFC 6062: the allocation's peer and data connections end with it.
+    it->second->close_socket();
+    loop_.retire(std::move(it->second));
+    tcp_listeners_.erase(it);
+    std::vector<uint32_t> ids;
+    for (const auto& [id, c] : tcp_connections_)
+      if (c->allocation() == &a) ids.push_back(id);
+    for (uint32_t id : ids) close_tcp(id, "allocation released");
   }
   FiveTuple key = a.tuple;
   shared_.directory.erase(key);
@@ -458,8 +596,8 @@ bool TurnServer::restore(const FiveTuple& tuple, const ClientLink& link, const s
   a->relay_fd = fd;
   a->username = info->username;
   a->expires = to_steady(info->expires_s.load());
-  a->to_peer_bucket.configure(cfg_.max_bps);
-  a->to_client_bucket.configure(cfg_.max_bps);
+  a->to_peer_bucket.configure(shared_.limits.max_bps());
+  a->to_client_bucket.configure(shared_.limits.max_bps());
   {
     std::lock_guard lock(info->mutex);
     for (const auto& p : info->permissions) a->permissions[p.peer] = to_steady(p.expires_s);
@@ -513,6 +651,14 @@ void TurnServer::sweep() {
     if (changed) publish_permissions(*a);
   }
   for (auto* a : expired) destroy(*a, "lifetime expired");
+  // RFC 6062: Connect attempts and unbound peer connections have 30 s.
+  std::vector<uint32_t> late;
+  for (const auto& [id, c] : tcp_connections_)
+    if ((c->state() == TcpConnection::State::Connecting || c->state() == TcpConnection::State::Pending ||
+         c->closing()) &&
+        c->deadline() <= now)
+      late.push_back(id);
+  for (uint32_t id : late) close_tcp(id, "not bound (or not connected) within 30 s");
   // Forget idle rate-limit buckets (a full bucket carries no information).
   for (auto it = rate_.begin(); it != rate_.end();)
     if (now - it->second.last > std::chrono::seconds(10)) it = rate_.erase(it); else ++it;

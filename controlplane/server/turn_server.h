@@ -10,6 +10,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +26,10 @@
 namespace turn::cp {
 
 class RelaySocket;
+class TcpConnection;
+class TcpRelayListener;
+struct DeferredAnswer;
+struct DetachedStream;
 
 // One client request being served.
 struct Request {
@@ -55,6 +60,9 @@ public:
   // A datagram from a peer on an allocation's relay socket; `data` lies in
   // a buffer with kHeadroom writable bytes before it and 4 after it.
   void on_peer_datagram(Allocation& a, const SocketAddress& peer, uint8_t* data, size_t len);
+  // An ICMP error for a datagram the allocation sent to `peer` (RFC 8656
+  // §11.5): type, code and the MTU for "too big" errors.
+  void on_peer_icmp(Allocation& a, const SocketAddress& peer, bool v6, uint8_t type, uint8_t code, uint32_t info);
   // A TCP/TLS client connection closed: its allocations go (RFC 8656 §3.1).
   void on_stream_closed(StreamConnection* s);
 
@@ -69,6 +77,8 @@ public:
   void clear();
 
   [[nodiscard]] size_t allocation_count() const noexcept { return allocations_.size(); }
+  // Counts a drop decided outside the server (listeners).
+  void count_drop(CpDrop r) noexcept { stats_.drop(r); }
 
   // Test seam (fuzzers, tests without sockets): everything this server
   // would send to a client goes to `sink` instead of a socket. Unset in
@@ -82,6 +92,10 @@ private:
   void handle_request(Request& req);
   bool authenticate(Request& req);
   bool rate_limited(const IpAddress& source, bool unauthenticated);
+  // Reflection budget (UDP only): bytes received from `source` earn the
+  // right to answer it without authentication.
+  void note_received(const IpAddress& source, size_t bytes);
+  bool reflection_allows(const IpAddress& source, size_t bytes);
   void send_error(Request& req, stun::ErrorCode code, bool with_integrity = true);
   void send_auth_challenge(Request& req, stun::ErrorCode code);
   void send_try_alternate(Request& req, const Alternate& alt);
@@ -99,6 +113,18 @@ private:
   void handle_send_indication(const FiveTuple& t, const stun::MessageView& msg);
   void handle_channel_data(const FiveTuple& t, Bytes data);
 
+  // RFC 6062 TCP allocations (connect.cpp, tcp_relay.cpp).
+  void handle_connect(Request& req);
+  void handle_connection_bind(Request& req);
+  void on_peer_accepted(Allocation& a, int fd, const SocketAddress& peer);
+  void on_tcp_connected(TcpConnection& c);
+  void adopt_data_connection(uint32_t id, const std::string& username, const DeferredAnswer& answer,
+                             DetachedStream d);
+  void close_tcp(uint32_t id, const char* why);
+  void send_deferred(StreamConnection* s, const DeferredAnswer& d, std::optional<stun::ErrorCode> err,
+                     uint32_t connection_id);
+  [[nodiscard]] size_t tcp_connections_of(const Allocation& a) const;
+
   // Allocation lifecycle.
   Allocation* find(const FiveTuple& t);
   // The allocation a Refresh, CreatePermission or ChannelBind is about: the
@@ -108,6 +134,9 @@ private:
   void destroy(Allocation& a, const char* why);
   bool peer_allowed(const IpAddress& peer) const;
   void install_permission(Allocation& a, const IpAddress& peer);
+  // max-permissions-per-allocation: room for `peers` (those not yet
+  // permitted)? If not, answers 508 and counts it; false then.
+  bool permission_room(Request& req, Allocation& a, std::span<const IpAddress> peers);
   void publish_permissions(Allocation& a);
   SocketAddress advertised(const SocketAddress& relay) const;
   uint64_t wall_expiry(TimePoint t) const;
@@ -118,13 +147,28 @@ private:
   Stats& stats_;
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, AddressHash> allocations_;
   std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets_;
+  std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets6_;  // dual-stack IPv6 halves
+  // RFC 6062: the listeners of TCP allocations, and their peer connections
+  // by CONNECTION-ID.
+  std::unordered_map<Allocation*, std::unique_ptr<TcpRelayListener>> tcp_listeners_;
+  std::unordered_map<uint32_t, std::unique_ptr<TcpConnection>> tcp_connections_;
 
+  // Per source IP; forgotten after 10 s idle (sweep()).
   struct Bucket {
-    double tokens = 0;
-    double unauth_tokens = 0;
+    double tokens = 0;         // request-rate-limit
+    double unauth_tokens = 0;  // unauth-rate-limit
+    // Reflection budget, bytes: `earned` by what the source sent over UDP
+    // (capped at reflection-burst), `allowance` the one-off burst a fresh
+    // source may be answered beyond that.
+    uint32_t earned = 0;
+    uint32_t allowance = 0;
     TimePoint last{};
   };
+  Bucket& bucket(const IpAddress& source);
   std::unordered_map<IpAddress, Bucket, AddressHash> rate_;
+  // Unearned answer bytes of all sources together (16 x reflection-burst
+  // per second): spoofing many sources reflects no more than that.
+  TokenBucket unearned_;
 
   // Scratch buffers: responses and outgoing relay frames. Per thread, reused.
   std::array<uint8_t, 2048> response_buf_{};
@@ -137,6 +181,8 @@ private:
   ClientSink client_sink_;
 
   friend class RelaySocket;
+  friend class TcpConnection;
+  friend class TcpRelayListener;
 };
 
 }  // namespace turn::cp

@@ -26,6 +26,7 @@
 #include "common/state/store.h"
 #include "controlplane/admin/turn_registry.h"
 #include "common/redis/client.h"
+#include "tests/controlplane/redis_server.h"
 #include "tests/controlplane/turn_fixture.h"
 
 extern char** environ;
@@ -381,7 +382,14 @@ TEST_F(AdminApi, StatusReachableOverTls) {
   EXPECT_EQ(st.body["reachable"], true) << st.text;
   EXPECT_TRUE(st.body["roundTripTimeMs"].is_number()) << st.text;
   EXPECT_TRUE(allocations_become(0));
-  // The plain TCP port is not TLS: a TLS probe there fails and says so.
+  // The plain TCP port takes TLS too (issue 16: a ClientHello is detected
+  // there, as coturn does).
+  body["serverAddress"] = "127.0.0.1:" + std::to_string(port_);
+  id = add(body);
+  st = call("GET", "/api/v1/turn-servers/" + id + "/status");
+  EXPECT_EQ(st.body["reachable"], true) << st.text;
+  // A TLS probe at a port that answers STUN over plain UDP only fails and says so.
+  start_with({});
   body["serverAddress"] = "127.0.0.1:" + std::to_string(port_);
   id = add(body);
   st = call("GET", "/api/v1/turn-servers/" + id + "/status");
@@ -490,62 +498,6 @@ TEST_F(AdminApi, MetricsCountWhatHappened) {
 }
 
 // ---- registry: Redis persistence ----------------------------------------------------
-
-// redis-server on a free loopback port, stopped by PID.
-class RedisServer {
-public:
-  explicit RedisServer(uint16_t port = free_port()) {
-    port_ = port;
-    dir_ = std::filesystem::temp_directory_path() / ("dpturn-admin-redis-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir_);
-    std::string port_text = std::to_string(port_), dir = dir_.string();
-    std::vector<std::string> args = {"redis-server", "--port", port_text, "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--dir", dir, "--loglevel", "warning"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // The child starts with no signal blocked and default dispositions, whatever this process has.
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    if (posix_spawnp(&pid_, "redis-server", nullptr, &attr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawnattr_destroy(&attr);
-    for (int i = 0; i < 100 && pid_ > 0 && !up(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ~RedisServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);  // a throwaway instance: nothing to save
-      waitpid(pid_, nullptr, 0);
-    }
-    std::filesystem::remove_all(dir_);
-  }
-  [[nodiscard]] bool up() const {
-    try {
-      redis::Client c(endpoint());
-      c.connect();
-      return c.command({"PING"}).str == "PONG";
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-  [[nodiscard]] redis::Endpoint endpoint() const {
-    redis::Endpoint ep;
-    ep.port = port_;
-    ep.enabled = true;
-    ep.connect_timeout_ms = 1000;
-    return ep;
-  }
-
-private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  std::filesystem::path dir_;
-};
 
 cp::TurnServerEntry entry(const std::string& server, const std::string& type = "udp") {
   cp::TurnServerEntry e;

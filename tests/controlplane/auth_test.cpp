@@ -48,9 +48,9 @@ std::string flip(std::string s, size_t i) {
 const size_t kCookie = kNonceCookie.size();
 
 TEST(Nonce, FormatIsCookieThen32LowercaseHexDigits) {
-  // RFC 8489 §9.2: "obMatJos2" + the base64 security feature set; "gAAA"
-  // is 0x800000, the "password algorithms" bit.
-  EXPECT_EQ(kNonceCookie, "obMatJos2gAAA");
+  // RFC 8489 §9.2: "obMatJos2" + the base64 security feature set; "wAAA"
+  // is 0xC00000, the "password algorithms" and "username anonymity" bits.
+  EXPECT_EQ(kNonceCookie, "obMatJos2wAAA");
   NonceIssuer n(kSecret, 600);
   auto nonce = n.issue("example.org", ip("192.0.2.1"), kNow);
   ASSERT_EQ(nonce.size(), kCookie + 32);

@@ -125,6 +125,8 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"permission-lifetime=120", [](const Config& c) { return c.permission_lifetime_s == 120; }},
       {"channel-lifetime=900", [](const Config& c) { return c.channel_lifetime_s == 900; }},
       {"legacy-channel-range", [](const Config& c) { return c.legacy_channel_range; }},
+      {"no-tcp-relay", [](const Config& c) { return c.no_tcp_relay; }},
+      {"no-dtls", [](const Config& c) { return c.no_dtls; }},
       {"denied-peer-ip=10.0.0.0-10.255.255.255", [](const Config& c) {
          return c.denied_peers.size() == 1 && c.denied_peers[0].lo == ip("10.0.0.0") &&
                 c.denied_peers[0].hi == ip("10.255.255.255");
@@ -138,8 +140,12 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"user-quota=5", [](const Config& c) { return c.user_quota == 5; }},
       {"total-quota=1000", [](const Config& c) { return c.total_quota == 1000; }},
       {"max-bps=125000", [](const Config& c) { return c.max_bps == 125000; }},
+      {"max-permissions-per-allocation=50", [](const Config& c) { return c.max_permissions == 50; }},
+      {"max-permissions-per-allocation=0", [](const Config& c) { return c.max_permissions == 0; }},
       {"request-rate-limit=50", [](const Config& c) { return c.request_rate_limit == 50; }},
       {"unauth-rate-limit=0", [](const Config& c) { return c.unauth_rate_limit == 0; }},
+      {"reflection-burst=4096", [](const Config& c) { return c.reflection_burst == 4096; }},
+      {"reflection-burst=0", [](const Config& c) { return c.reflection_burst == 0; }},
       {"admin-ip=127.0.0.2", [](const Config& c) { return c.admin_ip == ip("127.0.0.2"); }},
       {"admin-port=0", [](const Config& c) { return c.admin_port == 0; }},
       {"admin-port=9090", [](const Config& c) { return c.admin_port == 9090; }},
@@ -150,6 +156,13 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"log-file=/var/log/dpturn.log", [](const Config& c) { return c.log_file == "/var/log/dpturn.log"; }},
       {"no-software-attribute", [](const Config& c) { return !c.software_attribute; }},
       {"fingerprint", [](const Config& c) { return c.fingerprint; }},
+      {"cipher-list=\"ECDHE-RSA-AES256-GCM-SHA384\"", [](const Config& c) { return c.cipher_list == "ECDHE-RSA-AES256-GCM-SHA384"; }},
+      {"ec-curve-name=prime256v1", [](const Config& c) { return c.ec_curve == "prime256v1"; }},
+      {"pkey-pwd=sesame", [](const Config& c) { return c.pkey_password == "sesame"; }},
+      {"prometheus", [](const Config& c) { return c.prometheus && c.prometheus_port == 9641; }},
+      {"prometheus-port=9642", [](const Config& c) { return c.prometheus_port == 9642; }},
+      {"prometheus-address=10.0.0.7", [](const Config& c) { return c.prometheus_ip_set && c.prometheus_ip == ip("10.0.0.7"); }},
+      {"prometheus-path=/turn/metrics", [](const Config& c) { return c.prometheus_path == "/turn/metrics"; }},
   };
   for (const auto& kc : cases) {
     Config c;
@@ -171,6 +184,11 @@ TEST(ConfigKeys, DefaultsMatchTheDocumentedValues) {
   EXPECT_FALSE(c.allow_loopback_peers);
   EXPECT_TRUE(c.lt_cred_mech);
   EXPECT_FALSE(c.legacy_channel_range);
+  EXPECT_EQ(c.max_permissions, 1000u);
+  // Safe behind a NAT shared by a whole meeting (issue 16), still against reflection.
+  EXPECT_EQ(c.request_rate_limit, 0u);
+  EXPECT_EQ(c.unauth_rate_limit, 500u);
+  EXPECT_EQ(c.reflection_burst, 65536u);
 }
 
 TEST(ConfigKeys, RepeatableKeysAccumulate) {
@@ -198,7 +216,7 @@ TEST(ConfigKeys, BooleanSpellings) {
 TEST(ConfigKeys, IgnoredCoturnKeysAreAccepted) {
   Config c;
   for (const char* k : {"no-cli", "stale-nonce", "no-multicast-peers", "mobility", "syslog", "no-stdout-log",
-                        "pidfile=/run/turnserver.pid", "no-tlsv1", "no-dtls", "log-binding", "no-tcp-relay",
+                        "pidfile=/run/turnserver.pid", "no-tlsv1", "dh1066", "log-binding", "dh566",
                         "syslog-facility=LOCAL0", "new-log-timestamp-format=%FT%T", "cli-max-output-sessions=256"})
     EXPECT_NO_THROW(apply_config_line(k, "t:1", c)) << k;
   // Each one is recorded with where it was, for turn-control to report.
@@ -462,6 +480,46 @@ TEST(ConfigValidate, AdminPortWithoutToken) {
   EXPECT_NO_THROW(validate_config(c));
 }
 
+TEST(ConfigValidate, CipherListAndPrometheus) {
+  {
+    Config c = valid_base();
+    apply_config_line("cipher-list=\"DEFAULT\"", "t:1", c);
+    validate_config(c);
+    ASSERT_EQ(c.notes.size(), 1u);
+    EXPECT_NE(c.notes[0].find("dropped"), std::string::npos) << c.notes[0];
+    EXPECT_NE(c.cipher_list_effective.find("ECDHE-RSA-AES128-GCM-SHA256"), std::string::npos);
+  }
+  {
+    Config c = valid_base();
+    apply_config_line("cipher-list=AES256-SHA:DHE-RSA-AES128-GCM-SHA256", "t:1", c);
+    auto msg = error_of([&] { validate_config(c); });
+    EXPECT_NE(msg.find("cipher-list=AES256-SHA"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dropped: AES256-SHA:DHE-RSA-AES128-GCM-SHA256"), std::string::npos) << msg;
+  }
+  {
+    Config c = valid_base();
+    apply_config_line("prometheus", "t:1", c);
+    validate_config(c);
+    EXPECT_EQ(c.prometheus_ip, c.admin_ip);  // bound to the admin address unless told otherwise
+    EXPECT_EQ(c.prometheus_port, 9641);
+  }
+  {
+    Config c = valid_base();
+    apply_config_line("prometheus", "t:1", c);
+    apply_config_line("admin-token=0123456789abcdefgh", "t:2", c);
+    apply_config_line("admin-port=9641", "t:3", c);
+    auto msg = error_of([&] { validate_config(c); });
+    EXPECT_NE(msg.find("prometheus-port=9641"), std::string::npos) << msg;
+  }
+  {
+    Config c;
+    apply_config_line("pkey-pwd=top-secret-phrase", "t:1", c);
+    apply_config_line("dh-file=/etc/ssl/dh.pem", "t:2", c);
+    apply_config_line("prometheus-username-labels", "t:3", c);
+    EXPECT_EQ(c.ignored_keys, (std::vector<std::string>{"t:2: dh-file", "t:3: prometheus-username-labels"}));
+  }
+}
+
 TEST(ConfigValidate, CrossKeyRules) {
   {
     Config c = valid_base();
@@ -592,6 +650,17 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
   add("user-quota", {"1073741825"});
   add("request-rate-limit", {"16777217"});
   add("max-bps", {"1099511627777"});
+  add("max-permissions-per-allocation", not_numbers);
+  add("reflection-burst", not_numbers);
+  add("reflection-burst", {"16777217"});
+  add("prometheus-port", not_numbers);
+  add("prometheus-port", {"0", "65536"});
+  add("prometheus-address", {"banana", "1.2.3"});
+  add("prometheus-path", {"metrics", "/a b", "/x?y"});
+  add("prometheus", {"maybe"});
+  add("ec-curve-name", {"no-such-curve"});
+  add("cipher-list", {""});
+  add("max-permissions-per-allocation", {"1048577"});
   add("relay-threads", {"257", "-1", "many"});
   for (const char* k : {"listening-ip", "relay-ip", "admin-ip"})
     add(k, {"1.2.3.999", "banana", "1.2.3", "::g", "1.2.3.4.5", "10.0.0.1/24", "localhost"});

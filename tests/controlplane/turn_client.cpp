@@ -279,7 +279,12 @@ std::vector<uint8_t> TurnClient::build(stun::Method m, const Attrs& attrs, const
                          Bytes{txid.data(), txid.size()});
   if (attrs) attrs(b);
   if (s.integrity != Integrity::None) {
-    if (s.username) b.add_text(stun::Attr::Username, username_);
+    if (s.username && s.userhash) {
+      auto h = crypto::userhash(username_, s.realm_override ? *s.realm_override : realm_);
+      b.add(stun::Attr::Userhash, Bytes{h.data(), h.size()});
+    } else if (s.username) {
+      b.add_text(stun::Attr::Username, username_);
+    }
     if (s.realm) b.add_text(stun::Attr::Realm, s.realm_override ? *s.realm_override : realm_);
     if (s.nonce) b.add_text(stun::Attr::Nonce, s.nonce_override ? *s.nonce_override : nonce_);
     if (s.send_algorithm.value_or(s.algorithm != stun::PasswordAlgorithm::Md5)) {
@@ -442,13 +447,14 @@ Reply TurnClient::channel_bind(uint16_t channel, const SocketAddress& peer, cons
       s);
 }
 
-void TurnClient::send_indication(const SocketAddress& peer, Bytes data) {
+void TurnClient::send_indication(const SocketAddress& peer, Bytes data, const Attrs& extra) {
   auto txid = random_txid();
-  std::vector<uint8_t> buf(data.size() + 128);
+  std::vector<uint8_t> buf(data.size() + 512);
   stun::MessageBuilder b(MutableBytes{buf.data(), buf.size()}, stun::Method::Send, stun::Class::Indication,
                          Bytes{txid.data(), txid.size()});
   b.add_xor_address(stun::Attr::XorPeerAddress, peer);
   b.add(stun::Attr::Data, data);
+  if (extra) extra(b);
   Bytes out = b.finish();
   if (out.empty()) throw std::runtime_error("Send indication does not fit");
   send_raw(out);

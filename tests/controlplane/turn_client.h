@@ -76,6 +76,8 @@ struct Signing {
   std::optional<std::vector<stun::PasswordAlgorithm>> algorithms_override;
   bool omit_algorithms = false;
   bool fingerprint = false;
+  // RFC 8489 §14.4: USERHASH (SHA-256 of "username:realm") instead of USERNAME.
+  bool userhash = false;
 };
 
 enum class Proto { Udp, Tcp };
@@ -89,6 +91,10 @@ public:
 
   [[nodiscard]] SocketAddress local() const;
   [[nodiscard]] Proto proto() const noexcept { return proto_; }
+  // RFC 6062 data connections: after ConnectionBind the socket carries raw
+  // bytes; these hand out the socket and what was read past the response.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  [[nodiscard]] std::vector<uint8_t> take_buffered() { return std::exchange(stream_buf_, {}); }
 
   void set_credentials(std::string username, std::string password, std::string realm);
   [[nodiscard]] crypto::Key key(stun::PasswordAlgorithm alg = stun::PasswordAlgorithm::Md5) const;
@@ -120,7 +126,8 @@ public:
   Reply refresh(std::optional<uint32_t> lifetime, const Signing& s = {});
   Reply create_permission(const SocketAddress& peer, const Signing& s = {});
   Reply channel_bind(uint16_t channel, const SocketAddress& peer, const Signing& s = {});
-  void send_indication(const SocketAddress& peer, Bytes data);
+  // `extra` attributes go after DATA (DONT-FRAGMENT, unknown ones, ...).
+  void send_indication(const SocketAddress& peer, Bytes data, const Attrs& extra = {});
   // ChannelData; over TCP padded to 4 (RFC 8656 §12.5).
   void send_channel_data(uint16_t channel, Bytes data);
 

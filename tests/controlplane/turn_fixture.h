@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // GoogleTest fixture for the turn-control end-to-end tests: an in-process
 // Runtime on 127.0.0.1 (a free listening port, a small relay port range,
-// one thread, loopback peers allowed, no admin API, no rate limits), built
-// through apply_config_line/validate_config like the real process. A test
-// that needs other settings calls restart({"key=value", ...}).
+// one thread, loopback peers allowed, no admin API, no rate limits and no
+// reflection budget), built through apply_config_line/validate_config like
+// the real process. A test that needs other settings calls
+// restart({"key=value", ...}); restart_with_default_limits() keeps the
+// limits at their defaults.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -46,7 +48,12 @@ protected:
   }
 
   // (Re)starts the server with the base settings plus `extra` lines.
-  void restart(const std::vector<std::string>& extra) {
+  void restart(const std::vector<std::string>& extra) { start(extra, false); }
+  // The same, but request-rate-limit, unauth-rate-limit and
+  // reflection-burst are left at their defaults.
+  void restart_with_default_limits(const std::vector<std::string>& extra) { start(extra, true); }
+
+  void start(const std::vector<std::string>& extra, bool default_limits) {
     stop();
     cfg_ = std::make_unique<cp::Config>();
     port_ = free_port();
@@ -64,10 +71,9 @@ protected:
         "allow-loopback-peers",
         "admin-port=0",
         "relay-threads=1",
-        "request-rate-limit=0",
-        "unauth-rate-limit=0",
         "no-tls",
     };
+    if (!default_limits) lines.insert(lines.end(), {"request-rate-limit=0", "unauth-rate-limit=0", "reflection-burst=0"});
     lines.insert(lines.end(), extra.begin(), extra.end());
     int n = 0;
     for (const auto& l : lines) cp::apply_config_line(l, "test:" + std::to_string(++n), *cfg_);

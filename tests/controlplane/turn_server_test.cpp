@@ -84,7 +84,8 @@ TEST_F(TurnProtocol, BindingOverTcpWithTwoRequestsInOneWrite) {
 
 TEST_F(TurnProtocol, UnknownMethodIs400) {
   auto c = client();
-  std::vector<uint8_t> req = c->build(Method::Connect, {}, unsigned_request());
+  // 0x00D: no method of RFC 8489/8656/6062 (Connect, 0x00A, is RFC 6062's now).
+  std::vector<uint8_t> req = c->build(static_cast<Method>(0x00D), {}, unsigned_request());
   Reply r = c->transact(req);
   ASSERT_TRUE(r.received());
   EXPECT_EQ(r.cls(), Class::ErrorResponse);
@@ -420,8 +421,10 @@ TEST_F(TurnProtocol, AllocateRequestRefusals) {
     return r;
   };
   expect_error("no REQUESTED-TRANSPORT", 400, {});
-  expect_error("REQUESTED-TRANSPORT TCP", 442,
+  // RFC 6062 §5.1: TCP relays need a TCP/TLS control connection (400 over UDP).
+  expect_error("REQUESTED-TRANSPORT TCP over UDP", 400,
                [](stun::MessageBuilder& b) { b.add_requested_transport(stun::kTransportTcp); });
+  expect_error("REQUESTED-TRANSPORT SCTP", 442, [](stun::MessageBuilder& b) { b.add_requested_transport(132); });
   expect_error("short REQUESTED-TRANSPORT", 400, [](stun::MessageBuilder& b) {
     const uint8_t v[] = {17};
     b.add(Attr::RequestedTransport, Bytes{v, 1});
@@ -765,7 +768,9 @@ TEST_F(TurnProtocol, LegacyChannelRange) {
   auto c = allocated(nullptr);
   EXPECT_TRUE(c->channel_bind(0x5000, addr("198.51.100.2:5000")).success());
   EXPECT_TRUE(c->channel_bind(0x7FFE, addr("198.51.100.3:5000")).success());
-  EXPECT_EQ(c->channel_bind(0x7FFF, addr("198.51.100.4:5000")).error(), 400);
+  // RFC 5766 §11 and coturn: the range ends at 0x7FFF (0x7FFE before).
+  EXPECT_TRUE(c->channel_bind(0x7FFF, addr("198.51.100.4:5000")).success());
+  EXPECT_EQ(c->channel_bind(0x8000, addr("198.51.100.6:5000")).error(), 400);
   EXPECT_EQ(c->channel_bind(0x3FFF, addr("198.51.100.5:5000")).error(), 400);
 }
 

@@ -365,7 +365,10 @@ TEST_F(FastPath, ChannelDataLegacyRangeWhenEnabled) {
   Verdict v = run(b);
   ASSERT_EQ(v.kind, Verdict::Tx);
   EXPECT_EQ(b.out(), udp_frame(kPeer2HopMac, kPortMac, kServer, kPeer2, kRelayAPort, kPeer2Port, data, kOut));
-  expect_drop(from_client_a(channel_data(0x7FFF, data)), Drop::BadChannelData);
+  // RFC 5766 §11: the legacy range includes 0x7FFF.
+  t_.add_channel(a_, 0x7FFF, kPeer2, kPeer2Port);
+  Buf last(from_client_a(channel_data(0x7FFF, data)));
+  EXPECT_EQ(run(last).kind, Verdict::Tx);
 }
 
 // A checksum whose sum comes out as 0 must be sent as 0xFFFF (RFC 768), not 0.

@@ -122,11 +122,13 @@ check "unknown comprehension-required attribute: 420 every time ($(ans unknown_r
   test "$(ans unknown_required 420)" = "$(tried unknown_required)"
 check "bad integrity: 401 ($(ans bad_integrity 401)/$(tried bad_integrity)), never accepted" \
   test "$(ans bad_integrity 401)" -gt 0 -a "$(ans bad_integrity 0)" = 0 -a $(( $(ans bad_integrity 401) + $(ans bad_integrity -1) )) = "$(tried bad_integrity)"
-# 401/438 challenges are rate-limited per source (unauth-rate-limit, against
-# reflection): every forged nonce is answered 438 or dropped and counted.
+# 401/438 challenges are limited per source (unauth-rate-limit, against
+# guessing; over UDP the reflection budget, against reflection): every
+# forged nonce is answered 438 or dropped and counted.
 m_mid=$(ctl metrics)
-limited=$(( $(metric "$m_mid" unauth_rate_limited) - $(metric "$m0" unauth_rate_limited) ))
-check "forged nonce: 438 ($(ans stale_nonce 438)/$(tried stale_nonce)), the rest dropped as unauth_rate_limited ($limited), nothing else" \
+limited=$(( $(metric "$m_mid" unauth_rate_limited) - $(metric "$m0" unauth_rate_limited) \
+          + $(metric "$m_mid" reflection_limited) - $(metric "$m0" reflection_limited) ))
+check "forged nonce: 438 ($(ans stale_nonce 438)/$(tried stale_nonce)), the rest dropped as unauth_rate_limited or reflection_limited ($limited), nothing else" \
   test "$(ans stale_nonce 438)" -gt 0 -a $(( $(ans stale_nonce 438) + $(ans stale_nonce -1) )) = "$(tried stale_nonce)" \
   -a "$limited" -ge "$(ans stale_nonce -1)"
 check "replayed transaction ids answered every time" test "$(ans replayed_txid all_answered)" = "$ROUNDS"

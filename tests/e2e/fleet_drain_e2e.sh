@@ -36,20 +36,13 @@ fleet_host_up b "$SRV_B" || exit 1
 start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
 wait_port "$NS_P" udp 10.77.2.2:3480 10 || fail "turnutils_peer listens"
 hstat() { hdp_stats "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats'].get(sys.argv[1], 0))" "$2"; }
-browsers() {  # name server relay-ip [extra cdp args...]: a relay-only call between two Chromiums
-  local name=$1 server=$2 relay=$3; shift 3
-  timeout 120 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" --url "turn:$server:3478" --user alice --password wonderland-42 \
-    --relay-ip "$relay" --relay-protocol udp --url-b "turn:$server:3478" --cmd-b "ip netns exec $NS_C $CHROMIUM" \
-    --messages 50 --timeout 100 --chromium-log "$E2E_TMP/chromium-$name.log" "$@" \
-    -- ip netns exec "$NS_C" "$CHROMIUM" >"$E2E_TMP/browsers-$name.log" 2>&1
-}
+browsers() { browsers_call "$@"; }
 
 # ---- 1. drain a with a call on it -------------------------------------------------
 browsers held "$SRV_A" "$SRV_A" --ready-file "$E2E_TMP/held.ready" --hold-file "$E2E_TMP/held.hold" &
 held=$!
 E2E_PIDS+=($held)
-for _ in $(seq 1 600); do [ -f "$E2E_TMP/held.ready" ] && break; kill -0 $held 2>/dev/null || break; sleep 0.1; done
-check "a relay-only Chromium call is up on host a" test -f "$E2E_TMP/held.ready"
+check "a relay-only Chromium call is up on host a" browsers_ready "$E2E_TMP/held.ready"
 sleep 1.2  # a's membership view has b serving
 hctl a drain --until-empty --timeout 90 >"$E2E_TMP/drain-a.log" 2>&1 &
 drain=$!

@@ -32,19 +32,7 @@ for t in redis-server keepalived; do command -v $t >/dev/null || { echo "SKIP: $
 CHROMIUM=$(command -v chromium || true)
 [ -n "$CHROMIUM" ] || { echo "SKIP: chromium not installed (scripts/setup.sh installs it)"; exit 77; }
 
-fleet_topology_up
-store_up "$NS_ST" "$MGMT" || exit 1
-for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" sysctl -qw net.ipv4.ip_nonlocal_bind=1; done
-FLOAT="floating-ip=$VIP_A
-floating-ip=$VIP_B"
-fleet_host_up a "$SRV_A" "" "$FLOAT" "$VIP_A" || exit 1
-fleet_host_up b "$SRV_B" "" "$FLOAT" "$VIP_B" || exit 1
-keepalived_up a "$SRV_A" "$SRV_B"
-keepalived_up b "$SRV_B" "$SRV_A"
-holds() { ip -n "$(fleet_ns "$1")" -4 addr show dev dpt0 | grep -q "inet $2/"; }
-for _ in $(seq 1 100); do holds a "$VIP_A" && holds b "$VIP_B" && break; sleep 0.1; done
-own_addresses() { holds a "$VIP_A" && holds b "$VIP_B"; }
-check "keepalived: a holds its address $VIP_A, b its $VIP_B" own_addresses
+check "keepalived: a holds its address $VIP_A, b its $VIP_B" fleet_vip_up
 start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
 wait_port "$NS_P" udp 10.77.2.2:3480 10 || fail "turnutils_peer listens"
 start sink "$NS_P" "$PY" "$HERE/turnpy.py" sink 10.77.2.2:3490 180 "$E2E_TMP/sink.txt"
@@ -75,14 +63,10 @@ check "adopting a malformed instance id: refused" test "$rc" = 1
 # ---- 2. calls through a ------------------------------------------------------------
 check "held session a2 through a's address" held_open a2 "$NS_C" "$VIP_A:3478"
 check "held session gap (a steady stream) through a's address" held_open gap "$NS_C" "$VIP_A:3478" 10.77.2.2:3491
-timeout 150 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" --url "turn:$VIP_A:3478" --user alice --password wonderland-42 \
-  --relay-ip "$VIP_A" --relay-protocol udp --url-b "turn:$VIP_A:3478" --cmd-b "ip netns exec $NS_C $CHROMIUM" \
-  --messages 50 --timeout 130 --ready-file "$E2E_TMP/call.ready" --hold-file "$E2E_TMP/call.hold" \
-  --chromium-log "$E2E_TMP/chromium.log" -- ip netns exec "$NS_C" "$CHROMIUM" >"$E2E_TMP/browsers.log" 2>&1 &
+browsers_call held "$VIP_A" "$VIP_A" --ready-file "$E2E_TMP/call.ready" --hold-file "$E2E_TMP/call.hold" &
 browsers=$!
 E2E_PIDS+=($browsers)
-for _ in $(seq 1 600); do [ -f "$E2E_TMP/call.ready" ] && break; kill -0 $browsers 2>/dev/null || break; sleep 0.1; done
-check "a relay-only Chromium call is up through a" test -f "$E2E_TMP/call.ready"
+check "a relay-only Chromium call is up through a" browsers_ready "$E2E_TMP/call.ready"
 ip netns exec "$NS_C" timeout 90 turnutils_uclient -e 10.77.2.2 -r 3480 -n 1500 -m 2 -l 170 -z 10 -c \
   -u alice -w wonderland-42 "$VIP_A" >"$E2E_TMP/uclient-failover.log" 2>&1 &
 uc=$!

@@ -287,3 +287,38 @@ hctl() {  # host turnctl args...
 }
 hdp_stats() { ip netns exec "$(fleet_ns "$1")" "$ROOT/scripts/dp-telemetry.py" --file-prefix "dpf$E2E_ID$1"; }
 hdp_allocations() { hdp_stats "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats']['allocations'])"; }
+
+# fleet_vip_up: the store and both relay hosts, each instance serving on
+# its floating address (VIP_A, VIP_B; every data plane lists both as
+# floating-ip), keepalived on both; returns once each host holds its own.
+fleet_vip_up() {
+  fleet_topology_up
+  store_up "$NS_ST" "$MGMT" || return 1
+  local ns
+  for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" sysctl -qw net.ipv4.ip_nonlocal_bind=1; done
+  local float="floating-ip=$VIP_A
+floating-ip=$VIP_B"
+  fleet_host_up a "$SRV_A" "" "$float" "$VIP_A" || return 1
+  fleet_host_up b "$SRV_B" "" "$float" "$VIP_B" || return 1
+  keepalived_up a "$SRV_A" "$SRV_B"
+  keepalived_up b "$SRV_B" "$SRV_A"
+  for _ in $(seq 1 100); do holds a "$VIP_A" && holds b "$VIP_B" && return 0; sleep 0.1; done
+  return 1
+}
+holds() { ip -n "$(fleet_ns "$1")" -4 addr show dev dpt0 | grep -q "inet $2/"; }  # host address
+
+# browsers_call NAME SERVER RELAY_IP [cdp_webrtc.py args...]: a relay-only
+# call between two headless Chromiums in the client namespace
+# (tests/browser/cdp_webrtc.py) through TURN server SERVER:3478, whose
+# selected pairs must use RELAY_IP; its output in $E2E_TMP/browsers-NAME.log.
+# With --ready-file/--hold-file it holds the call: run it in the background.
+browsers_call() {
+  local name=$1 server=$2 relay=$3 chromium
+  shift 3
+  chromium=$(command -v chromium)
+  timeout 200 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" --url "turn:$server:3478" --user alice --password wonderland-42 \
+    --relay-ip "$relay" --relay-protocol udp --url-b "turn:$server:3478" --cmd-b "ip netns exec $NS_C $chromium" \
+    --messages 30 --timeout 180 --chromium-log "$E2E_TMP/chromium-$name.log" "$@" \
+    -- ip netns exec "$NS_C" "$chromium" >"$E2E_TMP/browsers-$name.log" 2>&1
+}
+browsers_ready() { for _ in $(seq 1 600); do [ -f "$1" ] && return 0; sleep 0.1; done; return 1; }  # ready-file

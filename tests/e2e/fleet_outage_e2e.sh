@@ -47,10 +47,7 @@ before=$(dp_stats)
 ip netns exec "$NS_C" timeout 60 turnutils_uclient -e 10.77.2.2 -r 3480 -n 2000 -m 1 -l 170 -z 10 -c \
   -u alice -w wonderland-42 $SRV >"$E2E_TMP/uclient-outage.log" 2>&1 &
 uc=$!
-timeout 90 "$PY" "$ROOT/tests/browser/cdp_webrtc.py" --url "turn:$SRV:3478" --user alice --password wonderland-42 \
-  --relay-ip "$SRV" --relay-protocol udp --url-b "turn:$SRV:3478" --cmd-b "ip netns exec $NS_C $CHROMIUM" \
-  --messages 50 --timeout 80 --ready-file "$E2E_TMP/browsers.ready" --hold-file "$E2E_TMP/browsers.hold" \
-  --chromium-log "$E2E_TMP/chromium.log" -- ip netns exec "$NS_C" "$CHROMIUM" >"$E2E_TMP/browsers.log" 2>&1 &
+browsers_call outage "$SRV" "$SRV" --ready-file "$E2E_TMP/browsers.ready" --hold-file "$E2E_TMP/browsers.hold" &
 browsers=$!
 E2E_PIDS+=($browsers)
 for _ in $(seq 1 400); do [ -f "$E2E_TMP/browsers.ready" ] && break; kill -0 $browsers 2>/dev/null || break; sleep 0.1; done

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "common/state/records.h"
 #include "common/stun/message.h"
 
 namespace turn {
@@ -64,6 +65,28 @@ TEST(ChannelData, ChannelOutsideTheValidRange) {
   EXPECT_TRUE(is_valid_channel(0x4000));
   EXPECT_TRUE(is_valid_channel(0x4FFF));
   EXPECT_FALSE(is_valid_channel(0x5000));
+}
+
+// RFC 5766 §11: 0x4000 through 0x7FFF. The codec, the state record and the
+// data plane's reader share the bound (they stopped at 0x7FFE before).
+TEST(ChannelData, LegacyRangeEndsAt0x7FFF) {
+  for (uint16_t ch : {uint16_t{0x4000}, uint16_t{0x5000}, uint16_t{0x7FFE}, uint16_t{0x7FFF}}) {
+    std::vector<uint8_t> m = {0, 0, 0x00, 0x01, 9};
+    store_be16(m.data(), ch);
+    ChannelDataView v;
+    EXPECT_EQ(parse_channel_data(Bytes{m}, v, kMaxLegacyChannel), ChannelDataError::Ok) << std::hex << ch;
+    EXPECT_EQ(v.channel, ch);
+    auto rec = state::ChannelRecord::parse(std::to_string(ch), "192.0.2.1:5000 100");
+    ASSERT_TRUE(rec) << std::hex << ch;
+    EXPECT_EQ(rec->number, ch);
+  }
+  for (uint16_t ch : {uint16_t{0x3FFF}, uint16_t{0x8000}, uint16_t{0xFFFF}}) {
+    std::vector<uint8_t> m = {0, 0, 0x00, 0x00};
+    store_be16(m.data(), ch);
+    ChannelDataView v;
+    EXPECT_EQ(parse_channel_data(Bytes{m}, v, kMaxLegacyChannel), ChannelDataError::BadChannel) << std::hex << ch;
+    EXPECT_FALSE(state::ChannelRecord::parse(std::to_string(ch), "192.0.2.1:5000 100")) << std::hex << ch;
+  }
 }
 
 TEST(ChannelData, LengthOverrun) {
@@ -169,6 +192,11 @@ TEST(StreamFrameLength, NotStunOrTurn) {
   }
   const std::vector<uint8_t> rtp = {0x80, 0x60, 0x00, 0x01};
   EXPECT_EQ(stun::stream_frame_length(Bytes{rtp}), -1);
+  // A TLS ClientHello record (0x16 0x03 0x01 len, then handshake type 1):
+  // STUN's first bits, but no magic cookie once 8 bytes are there.
+  const std::vector<uint8_t> hello = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC};
+  EXPECT_EQ(stun::stream_frame_length(Bytes{hello}.first(4)), 20 + 0x0102);  // cannot tell yet
+  EXPECT_EQ(stun::stream_frame_length(Bytes{hello}), -1);
 }
 
 TEST(StreamFrameLength, WalksAStreamOfMixedFrames) {
