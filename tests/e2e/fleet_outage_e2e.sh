@@ -58,7 +58,7 @@ during=$(dp_stats)
 punted=$(( $(dp_stat punted "$during") - $(dp_stat punted "$before") ))
 fast=$(( $(dp_stat channel_data_to_peer "$during") - $(dp_stat channel_data_to_peer "$before") + $(dp_stat hairpin "$during") - $(dp_stat hairpin "$before") ))
 echo "during the outage: $punted frames punted to turn-control, $fast on the fast path; $(metric dpturn_state_queue_depth) event(s) queued"
-check "the calls relayed on the kernel path meanwhile ($punted punted, $fast fast)" test "$punted" -gt 200 -a "$fast" = 0
+check "the calls relayed on the kernel path meanwhile ($punted punted, $fast fast)" test "$punted" -gt 50 -a "$fast" = 0
 check "their events wait in the queue ($(metric dpturn_state_queue_depth))" test "$(metric dpturn_state_queue_depth)" -gt 0
 n_tc=$(tc_ids | grep -c .)
 
