@@ -62,10 +62,12 @@ LCORES="0-$WORKERS"
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; TMP=$(cd "$KEEP" && pwd); else TMP=$(mktemp -d /tmp/dpturn-bench-dp.XXXXXX); fi
 ID=$$
 PIDS=()
+. scripts/lib/dpdk.sh  # eal_mem, dpdk_prefix_clean
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && { kill "$p" 2>/dev/null || true; }; done
   sleep 0.3
   [ -n "${KEEP:-}" ] || rm -rf "$TMP"
+  dpdk_prefix_clean "bench-dp$ID" "bench-tp$ID"  # --no-huge runs leave their runtime directories
 }
 trap cleanup EXIT
 # A free Redis port (other benchmarks and tests run beside us).
@@ -87,7 +89,6 @@ rm -f "$TMP/state.redis"
 MBUFS=$((N + 32768))
 NEED_MB=$(( (N + 65536) * 23 / 10000 + N * 4 / 10000 + 512 ))
 [ -n "${EAL_MEM:-}" ] && DPTURN_EAL_MEM=$EAL_MEM  # the older name of the override
-. scripts/lib/dpdk.sh
 eal_mem "$NEED_MB"
 MEM=("${EAL_MEM[@]}")
 echo "$EAL_MEM_WHY"

@@ -19,7 +19,8 @@ FLEET=${2:-$OWN}
 TMP=$(mktemp -d /tmp/dpturn-bench-resync.XXXXXX)
 PORT=36391
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$TMP"; }
+. scripts/lib/dpdk.sh  # eal_mem, dpdk_prefix_clean
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$TMP"; dpdk_prefix_clean dpturn-resync; }
 trap cleanup EXIT
 
 redis-server --port $PORT --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & PIDS+=($!)
@@ -57,7 +58,6 @@ exception-port=1
 min-port=49152
 max-port=65535
 CONF
-. scripts/lib/dpdk.sh
 eal_mem 800
 MEM=("${EAL_MEM[@]}")
 build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=dpturn-resync \

@@ -126,7 +126,8 @@ stop_all() {
   PIDS=()
 }
 topo_down() { for ns in "$NS_R" "$NS_S" "$NS_C" "$NS_P"; do ip netns del "$ns" 2>/dev/null || true; done; }
-cleanup() { stop_all; topo_down; if [ -n "${KEEP:-}" ]; then echo "logs in $TMP"; else rm -rf "$TMP"; fi; }
+. "$ROOT/scripts/lib/dpdk.sh"  # eal_mem, dpdk_prefix_clean
+cleanup() { stop_all; topo_down; dpdk_prefix_clean "$PREFIX"; if [ -n "${KEEP:-}" ]; then echo "logs in $TMP"; else rm -rf "$TMP"; fi; }
 trap cleanup EXIT
 
 topo_up() {
@@ -230,7 +231,6 @@ CONF
   # on SERVER_CPU; EAL's control threads (interrupts, telemetry) and the
   # sync thread started from main take OTHER_CPU (the CPUs not given to an
   # lcore, or the main lcore's when none is left).
-  . "$ROOT/scripts/lib/dpdk.sh"
   eal_mem 256
   start dataplane "$NS_S" "" "$OTHER_NICE" "$ROOT/$BUILD/dataplane/turn-dataplane" "${DP_CORES[@]}" "${EAL_MEM[@]}" --no-pci \
     --vdev=net_af_packet0,iface=eth0 --file-prefix="$PREFIX" -- -c "$TMP/dp.conf"
