@@ -14,8 +14,13 @@ cd "$(dirname "$0")/.."
 # CI (CI=true) starts from what a fresh machine has: no hugepages, no
 # namespaces or DPDK runtime directories left by earlier runs. Then setup
 # reserves its default, as it does on a new user's first run.
+# Each phase says how long it took: CI has a time budget (README, "Tests").
+phase_start=$SECONDS
+phase_done() { echo "=== $1 took $((SECONDS - phase_start)) s"; phase_start=$SECONDS; }
+
 if [ "${CI:-}" = true ] || [ "${DPTURN_FRESH:-0}" = 1 ]; then scripts/fresh-machine.sh; fi
 scripts/setup.sh || { echo "setup failed"; exit 1; }
+phase_done "set-up and build"
 
 status=0
 dirs=()
@@ -28,6 +33,7 @@ run_suite() {  # build dir, extra meson test args...
 }
 
 run_suite build
+phase_done "default suite"
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
   if [ -f build-asan/build.ninja ]; then
@@ -43,6 +49,7 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
   else
     echo "build-asan: build failed"; status=1
   fi
+  phase_done "ASan build and suite"
 fi
 
 fuzz_line=""
@@ -53,6 +60,7 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   else
     fuzz_line="fuzz: no findings"
   fi
+  phase_done "fuzzing"
 fi
 
 # Count test results from meson's JSON logs.
@@ -78,5 +86,5 @@ PY
 )
 [ -n "$fuzz_line" ] && echo "$fuzz_line"
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
-echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped (${SECONDS} s in all)"
 exit $status

@@ -174,6 +174,10 @@ def channel_seeds():
         "tcp_stream_mixed": stream,
         "rtp_packet": rtp,
         "rfc5769_sample_request": load_hex("rfc5769/sample_request.hex"),
+        # A STUN-like header whose length is not a multiple of 4 and which
+        # carries no magic cookie: not STUN, framing says -1 at once (found
+        # by the fuzzer after TLS detection changed stream_frame_length()).
+        "stun_header_without_cookie": bytes([0x00, 0x03, 0x00, 0x62]) + b"bcdef0123456788abcdef" + bytes(8),
     }
 
 
