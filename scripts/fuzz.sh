@@ -22,6 +22,7 @@
 #   FUZZ_CORPUS_ROOT  keep the corpus in FUZZ_CORPUS_ROOT/<target>/ (seeded
 #                     from the checked-in corpus the first time, grown by
 #                     every run) instead of a temporary copy
+#   FUZZ_BUILD_ONLY=1 configure and build the targets, run nothing
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -59,6 +60,7 @@ fi
 ninja_targets=()
 for t in $targets; do ninja_targets+=("tests/fuzz/$t"); done
 ninja -C "$build" "${ninja_targets[@]}"
+[[ ${FUZZ_BUILD_ONLY:-0} == 1 ]] && exit 0
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/dpturn-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
