@@ -35,6 +35,7 @@
 #include "common/state/records.h"
 #include "dataplane/config.h"
 #include "dataplane/port.h"
+#include "dataplane/stats/ring_drops.h"
 #include "dataplane/table/sync.h"
 #include "dataplane/table/tables.h"
 #include "dataplane/worker.h"
@@ -55,6 +56,7 @@ struct PortReport {
   Mac mac{};
   uint32_t ip = 0;
   bool checksum_offload = false;
+  std::shared_ptr<RingDrops> ring_drops;  // net_af_packet: the kernel ring's drops (no sockets otherwise)
 };
 struct Report {
   std::vector<WorkerContext>* workers = nullptr;
@@ -154,6 +156,11 @@ int telemetry_ports(const char*, const char*, rte_tel_data* d) {
       rte_tel_data_add_dict_u64(d, (p + "tx_errors").c_str(), st.oerrors);
       rte_tel_data_add_dict_u64(d, (p + "rx_nombuf").c_str(), st.rx_nombuf);
     }
+    if (r.ring_drops->sockets() > 0) {  // net_af_packet: what the kernel's rx rings could not take
+      const RingDrops::Figures f = r.ring_drops->read();
+      rte_tel_data_add_dict_u64(d, (p + "af_packet_rx_drops").c_str(), f.drops);
+      rte_tel_data_add_dict_u64(d, (p + "af_packet_rx_offered").c_str(), f.packets);
+    }
     if (rte_eth_stats_get(r.tap, &st) == 0) {
       rte_tel_data_add_dict_u64(d, (p + "exception_rx_packets").c_str(), st.ipackets);
       rte_tel_data_add_dict_u64(d, (p + "exception_tx_packets").c_str(), st.opackets);
@@ -174,6 +181,9 @@ std::string report_text() {
   for (size_t i = 0; i < t.paths.size(); ++i) s += std::string(kPathKeys[i]) + "=" + std::to_string(t.paths[i]) + "\n";
   for (size_t i = 0; i < t.drops.size(); ++i) s += "drop_" + std::string(kDropKeys[i]) + "=" + std::to_string(t.drops[i]) + "\n";
   for (size_t i = 0; i < t.punts.size(); ++i) s += "punt_" + std::string(kPuntKeys[i]) + "=" + std::to_string(t.punts[i]) + "\n";
+  uint64_t ring = 0;
+  for (const PortReport& r : g_report.ports) ring += r.ring_drops->read().drops;
+  s += "rx_ring_drops=" + std::to_string(ring) + "\n";  // af_packet rings: lost before a worker saw them
   s += "allocations=" + std::to_string(g_report.tables->allocation_count()) + "\n";
   return s;
 }
@@ -259,6 +269,8 @@ int main(int argc, char** argv) {
       r.checksum_offload = start_port(in.port_id, nq, nq, pool, cfg.checksum_offload);
       r.mac = port_mac(in.port_id);
       r.name = port_name(in.port_id);
+      rte_eth_dev_info info{};
+      r.ring_drops = std::make_shared<RingDrops>(rte_eth_dev_info_get(in.port_id, &info) == 0 ? info.if_index : 0);
       if (in.exception_port >= 0) {
         r.tap = static_cast<uint16_t>(in.exception_port);
         start_port(r.tap, nq, nq, pool);
@@ -353,6 +365,7 @@ int main(int argc, char** argv) {
       for (const PortReport& r : g_report.ports) {
         rte_eth_stats es{};
         if (rte_eth_stats_get(r.port, &es) == 0) s.rx_ring_drops += es.imissed;
+        s.rx_ring_drops += r.ring_drops->read().drops;
       }
       for (const auto& wc : ctx)
         s.workers.push_back({wc.counters->rx_packets, wc.counters->busy_polls, wc.counters->idle_polls,

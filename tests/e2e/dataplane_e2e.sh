@@ -50,6 +50,12 @@ after=$(dp_stats)
 read -r fast slow share <<<"$(fast_share "$before" "$after")"
 echo "channels: fast path $fast, kernel path $slow, share $share%"
 check "channels: >= 99% of relayed packets on the fast path ($share%)" python3 -c "import sys; sys.exit(0 if $share >= 99 and $fast >= 4 * $MSGS * 0.99 else 1)"
+# A loss in front of the worker is visible: the af_packet PMD's rx ring
+# figures (tp_packets, tp_drops) are in the port's telemetry.
+ports=$(dp_stats /dpturn/ports)
+read -r offered ring_drops <<<"$(python3 -c "import json,sys; d=json.load(sys.stdin)['/dpturn/ports']; print(d.get('port0_af_packet_rx_offered', -1), d.get('port0_af_packet_rx_drops', -1))" <<<"$ports")"
+check "telemetry has the af_packet rx ring's figures (offered $offered, dropped $ring_drops)" \
+  test "$offered" -ge "$fast" -a "$ring_drops" -ge 0
 
 # turn-control sees the data plane: status lists it, /metrics counts the fast path.
 sleep 1.5  # the data plane publishes its counters every second
