@@ -25,14 +25,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fleet_lib.sh"
 need_root
 need_dataplane
-command -v redis-server >/dev/null || { echo "SKIP: redis-server not installed"; exit 77; }
-CHROMIUM=$(command -v chromium || true)
-[ -n "$CHROMIUM" ] || { echo "SKIP: chromium not installed (scripts/setup.sh installs it)"; exit 77; }
+need_tools redis-server chromium
 
-fleet_topology_up
-store_up "$NS_ST" "$MGMT" || exit 1
-fleet_host_up a "$SRV_A" || exit 1
-fleet_host_up b "$SRV_B" || exit 1
+fleet_two_hosts_up
 start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
 wait_port "$NS_P" udp 10.77.2.2:3480 10 || fail "turnutils_peer listens"
 hstat() { hdp_stats "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['/dpturn/stats'].get(sys.argv[1], 0))" "$2"; }
@@ -123,6 +118,8 @@ for host in a b; do
   stop_pid "$pid" TERM
   start "turn-control-$host" "$(fleet_ns $host)" "$BUILD/controlplane/turn-control" -c "$E2E_TMP/tc-$host.conf"
   wait_port "$(fleet_ns $host)" udp "$srv:3478" 10 || fail "turn-control $host restarts"
+  # It listens before it has read its allocations back: wait for the line (bounded).
+  for _ in $(seq 1 50); do grep -qE "restore: [0-9]+ allocation" "$E2E_TMP/turn-control-$host.log" && break; sleep 0.1; done
   check "turn-control $host restored its allocations" grep -qE "restore: [1-9][0-9]* allocation\(s\) restored" \
     "$E2E_TMP/turn-control-$host.log"
   sleep 1.5

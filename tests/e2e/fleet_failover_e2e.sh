@@ -28,9 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fleet_lib.sh"
 need_root
 need_dataplane
-for t in redis-server keepalived; do command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }; done
-CHROMIUM=$(command -v chromium || true)
-[ -n "$CHROMIUM" ] || { echo "SKIP: chromium not installed (scripts/setup.sh installs it)"; exit 77; }
+need_tools redis-server keepalived chromium
 
 check "keepalived: a holds its address $VIP_A, b its $VIP_B" fleet_vip_up
 start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480

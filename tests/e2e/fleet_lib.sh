@@ -191,6 +191,13 @@ fleet_topology_up() {
 # turn-dataplane + turn-control of one host. IP is the host's own (its data
 # plane's port and TAP); SERVICE_IP (default IP) is where its turn-control
 # listens and relays: a floating address in the failover test.
+fleet_two_hosts_up() {  # the fleet topology, the Sentinel store and hosts a and b; exits on failure
+  fleet_topology_up
+  store_up "$NS_ST" "$MGMT" || exit 1
+  fleet_host_up a "$SRV_A" || exit 1
+  fleet_host_up b "$SRV_B" || exit 1
+}
+
 fleet_host_up() {
   local name=$1 ip=$2 svc=${5:-$2} ns prefix
   ns=$(fleet_ns "$name")

@@ -23,8 +23,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fleet_lib.sh"
 need_root
 need_dataplane
-CHROMIUM=$(command -v chromium || true)
-[ -n "$CHROMIUM" ] || { echo "SKIP: chromium not installed (scripts/setup.sh installs it)"; exit 77; }
+need_tools redis-server chromium
 STORE_NS=$NS_S STORE_IP=127.0.0.1
 scli() { ip netns exec "$NS_S" redis-cli -p 6379 "$@"; }
 tel() { dp_stat "$1" "$(dp_stats)"; }

@@ -30,7 +30,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fleet_lib.sh"
 need_root
 need_dataplane
-command -v redis-server >/dev/null || { echo "SKIP: redis-server not installed"; exit 77; }
+need_tools redis-server
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }

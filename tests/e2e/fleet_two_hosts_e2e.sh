@@ -22,12 +22,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fleet_lib.sh"
 need_root
 need_dataplane
-command -v redis-server >/dev/null || { echo "SKIP: redis-server not installed"; exit 77; }
+need_tools redis-server
 
-fleet_topology_up
-store_up "$NS_ST" "$MGMT" || exit 1
-fleet_host_up a "$SRV_A" || exit 1
-fleet_host_up b "$SRV_B" || exit 1
+fleet_two_hosts_up
 start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
 wait_port "$NS_P" udp 10.77.2.2:3480 10 || fail "turnutils_peer listens"
 start sink "$NS_P" "$PY" "$HERE/turnpy.py" sink 10.77.2.2:3490 120 "$E2E_TMP/sink.txt"

@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 need_root
 need_dataplane
-for t in chromium keepalived redis-server; do command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }; done
+need_tools chromium keepalived redis-server
 before=$(ip netns list | awk '{print $1}' | sort)
 DPTURN_BUILD=$BUILD timeout 400 "$ROOT/scripts/lab.sh" --fleet >"$E2E_TMP/lab-fleet.log" 2>&1
 rc=$?

@@ -138,6 +138,14 @@ need_dataplane() {
   [ -x "$BUILD/dataplane/turn-dataplane" ] || { echo "SKIP: turn-dataplane not built"; exit 77; }
 }
 
+need_tools() {  # program...: each installed, else SKIP (77); sets CHROMIUM when chromium is one
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null || { echo "SKIP: $t not installed (scripts/setup.sh installs it)"; exit 77; }
+  done
+  CHROMIUM=$(command -v chromium || true)
+}
+
 # The four namespaces and their links; the server's eth0 is up without an
 # address (coturn or turn-dataplane takes it).
 dp_topology_up() {

@@ -125,9 +125,10 @@ inline bool wait_ping(uint16_t port, const std::string& password = "", int ms = 
 
 class RedisNode {
 public:
-  // replica_of: 0 for a master.
-  explicit RedisNode(uint16_t replica_of = 0, std::string password = "")
-      : port_(free_tcp_port()), dir_("redis"), password_(std::move(password)) {
+  // replica_of: 0 for a master; port: 0 for a free one (another to come
+  // back where a killed node was).
+  explicit RedisNode(uint16_t replica_of = 0, std::string password = "", uint16_t port = 0)
+      : port_(port ? port : free_tcp_port()), dir_("redis"), password_(std::move(password)) {
     std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", dir_.path().string(),
                                      "--loglevel", "warning"};
