@@ -350,4 +350,19 @@ inline uint16_t ref_udp_checksum(const uint8_t* ip_src, const uint8_t* ip_dst, c
   return c == 0 ? 0xFFFF : c;
 }
 
+// RFC 8200 §8.1 checksum of a UDP datagram over IPv6 (udp_len >= 8 bytes
+// from `udp`, its checksum field ignored), as transmitted (0 -> 0xFFFF).
+inline uint16_t ref_udp6_checksum(const uint8_t* src, const uint8_t* dst, const uint8_t* udp, size_t udp_len) {
+  std::vector<uint8_t> b(src, src + 16);
+  b.insert(b.end(), dst, dst + 16);
+  for (int sh : {24, 16, 8, 0}) b.push_back(static_cast<uint8_t>(udp_len >> sh));
+  b.insert(b.end(), {0, 0, 0, 17});
+  size_t at = b.size();
+  b.insert(b.end(), udp, udp + udp_len);
+  b[at + 6] = 0;
+  b[at + 7] = 0;
+  uint16_t c = ref_fold_complement(b);
+  return c == 0 ? 0xFFFF : c;
+}
+
 }  // namespace turn::dp::fake

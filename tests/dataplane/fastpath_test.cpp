@@ -1137,20 +1137,6 @@ Ip6 ip6(const char* text) {
   return a;
 }
 
-// RFC 8200 §8.1 checksum of a UDP datagram over IPv6 (checksum field ignored).
-uint16_t ref_udp6_checksum(const uint8_t* src, const uint8_t* dst, const uint8_t* udp, size_t udp_len) {
-  std::vector<uint8_t> b(src, src + 16);
-  b.insert(b.end(), dst, dst + 16);
-  for (int sh : {24, 16, 8, 0}) b.push_back(static_cast<uint8_t>(udp_len >> sh));
-  b.insert(b.end(), {0, 0, 0, 17});
-  size_t at = b.size();
-  b.insert(b.end(), udp, udp + udp_len);
-  b[at + 6] = 0;
-  b[at + 7] = 0;
-  uint16_t c = ref_fold_complement(b);
-  return c == 0 ? 0xFFFF : c;
-}
-
 std::vector<uint8_t> udp6_frame(const Mac& dst, const Mac& src, const Ip6& sip, const Ip6& dip, uint16_t sport_h,
                                 uint16_t dport_h, const std::vector<uint8_t>& payload, uint8_t hop_limit = 64,
                                 uint32_t flow = 0) {
