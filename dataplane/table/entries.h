@@ -161,11 +161,11 @@ struct ChannelEntry {
   uint32_t peer_ip;       // network order (IPv6 peers: the side array at `index`)
   uint16_t peer_port;     // network order
   uint16_t channel;       // network order
-  uint32_t index : 31;    // this entry's slot
+  uint32_t index : 31 = 0;  // this entry's slot
   // The peer is of the other family than the client (RFC 8656 §7.2, §12: the
   // channel is bound on the relayed address of the peer's family): the fast
   // path translates. A bit of the entry the same-family path reads anyway.
-  uint32_t cross : 1;
+  uint32_t cross : 1 = 0;
   std::atomic<Tsc> expires{0};
   // The permission for peer_ip on this allocation, linked by the writer so
   // that ChannelData needs no permission lookup (nullptr: look it up). Both
