@@ -87,10 +87,15 @@ void StateSync::create(const state::AllocationRecord& rec) {
   // 8656 §7.2). Halves whose family is not the client's are relayed with
   // the IP version translated (docs/dataplane.md).
   AllocationSpec spec;
-  bool client_ok = v4(rec.client, spec.client.client_ip, spec.client.client_port)
-                       ? v4(rec.server, spec.client.server_ip, spec.client.server_port)
-                       : (spec.client_v6 = true, v6(rec.client, spec.client6.client_ip, spec.client6.client_port) &&
-                                                     v6(rec.server, spec.client6.server_ip, spec.client6.server_port));
+  bool client_ok;
+  if (rec.client.ip.is_v4()) {
+    client_ok = v4(rec.client, spec.client.client_ip, spec.client.client_port) &&
+                v4(rec.server, spec.client.server_ip, spec.client.server_port);
+  } else {
+    spec.client_v6 = true;
+    client_ok = v6(rec.client, spec.client6.client_ip, spec.client6.client_port) &&
+                v6(rec.server, spec.client6.server_ip, spec.client6.server_port);
+  }
   bool relay_ok = v4(rec.relay, spec.relay4, spec.relay4_port) || v6(rec.relay, spec.relay6, spec.relay6_port);
   if (rec.dual()) relay_ok = relay_ok && spec.relay6_port == 0 && v6(rec.relay6, spec.relay6, spec.relay6_port);
   if (!client_ok || !relay_ok || (spec.relay4_port == 0 && spec.relay6_port == 0)) {
