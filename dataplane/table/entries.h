@@ -164,7 +164,7 @@ struct ChannelEntry {
   uint32_t index : 31 = 0;  // this entry's slot
   // The peer is of the other family than the client (RFC 8656 §7.2, §12: the
   // channel is bound on the relayed address of the peer's family): the fast
-  // path translates. A bit of the entry the same-family path reads anyway.
+  // path translates. In the cache line the same-family path reads anyway.
   uint32_t cross : 1 = 0;
   std::atomic<Tsc> expires{0};
   // The permission for peer_ip on this allocation, linked by the writer so
