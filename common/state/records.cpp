@@ -48,15 +48,17 @@ std::string_view field(const FieldViews& f, std::string_view name) noexcept {
 // ---- allocations ---------------------------------------------------------------
 
 Fields AllocationRecord::to_fields() const {
-  return {{"id", id},
-          {"instance", instance},
-          {"transport", transport_name(transport)},
-          {"client", client.to_string()},
-          {"server", server.to_string()},
-          {"relay", relay.to_string()},
-          {"username", username},
-          {"realm", realm},
-          {"expires", std::to_string(expires_s)}};
+  Fields f{{"id", id},
+           {"instance", instance},
+           {"transport", transport_name(transport)},
+           {"client", client.to_string()},
+           {"server", server.to_string()},
+           {"relay", relay.to_string()}};
+  if (dual()) f.emplace_back("relay6", relay6.to_string());
+  f.emplace_back("username", username);
+  f.emplace_back("realm", realm);
+  f.emplace_back("expires", std::to_string(expires_s));
+  return f;
 }
 
 namespace {
@@ -70,12 +72,19 @@ std::optional<AllocationRecord> decode_allocation(const F& f, std::string* why) 
   auto server = SocketAddress::parse(field(f, "server"));
   auto relay = SocketAddress::parse(field(f, "relay"));
   auto expires = parse_u64(field(f, "expires"));
+  // relay6 (optional): RFC 8656 §7.2 gives a second relayed address only
+  // as ADDITIONAL-ADDRESS-FAMILY IPv6 next to an IPv4 one (§18.11).
+  std::string_view relay6_text = field(f, "relay6");
+  auto relay6 = relay6_text.empty() ? std::optional<SocketAddress>(SocketAddress{}) : SocketAddress::parse(relay6_text);
+  bool relay6_ok = relay6 && (relay6_text.empty() || (!relay6->ip.is_v4() && relay6->port != 0 && relay &&
+                                                      relay->ip.is_v4()));
   const char* bad = r.id.empty()           ? "id"
                     : r.instance.empty()   ? "instance"
                     : !transport           ? "transport"
                     : !client              ? "client"
                     : !server              ? "server"
                     : !relay               ? "relay"
+                    : !relay6_ok           ? "relay6"
                     : !expires             ? "expires"
                                            : nullptr;
   if (bad) {
@@ -86,6 +95,7 @@ std::optional<AllocationRecord> decode_allocation(const F& f, std::string* why) 
   r.client = *client;
   r.server = *server;
   r.relay = *relay;
+  r.relay6 = *relay6;
   r.expires_s = *expires;
   r.username = std::string(field(f, "username"));
   r.realm = std::string(field(f, "realm"));

@@ -42,6 +42,11 @@ struct AllocationRecord {
   SocketAddress client;  // the client's 5-tuple: client, server (the listener it reached)
   SocketAddress server;
   SocketAddress relay;   // the bound relayed transport address
+  // A dual-stack allocation's second relayed address (RFC 8656 §7.2,
+  // ADDITIONAL-ADDRESS-FAMILY: always IPv6, and then `relay` is IPv4).
+  // Field `relay6`, absent for every other allocation; port 0 here: none.
+  SocketAddress relay6;
+  [[nodiscard]] bool dual() const noexcept { return relay6.port != 0; }
   std::string username;
   std::string realm;
   uint64_t expires_s = 0;  // Unix seconds

@@ -125,19 +125,24 @@ json allocation_json(const AllocationInfo& a, const Usage& u, uint64_t now) {
       chans.push_back({{"channel", c.number}, {"peer", c.peer.to_string()},
                        {"expires_in_s", c.expires_s > now ? c.expires_s - now : 0}});
   }
-  return {{"id", a.id},
-          {"transport", transport_name(a.tuple.transport)},
-          {"client", a.tuple.client.to_string()},
-          {"server", a.tuple.server.to_string()},
-          {"relay", a.relay.to_string()},
-          {"relay_advertised", a.relay_advertised.to_string()},
-          {"username", a.username},
-          {"realm", a.realm},
-          {"lifetime_remaining_s", exp > now ? exp - now : 0},
-          {"permissions", perms},
-          {"channels", chans},
-          {"to_peer", u.to_peer.to_json()},
-          {"to_client", u.to_client.to_json()}};
+  json j = {{"id", a.id},
+            {"transport", transport_name(a.tuple.transport)},
+            {"client", a.tuple.client.to_string()},
+            {"server", a.tuple.server.to_string()},
+            {"relay", a.relay.to_string()},
+            {"relay_advertised", a.relay_advertised.to_string()},
+            {"username", a.username},
+            {"realm", a.realm},
+            {"lifetime_remaining_s", exp > now ? exp - now : 0},
+            {"permissions", perms},
+            {"channels", chans},
+            {"to_peer", u.to_peer.to_json()},
+            {"to_client", u.to_client.to_json()}};
+  if (a.relay6.port != 0) {  // a dual-stack allocation's IPv6 half (RFC 8656 §7.2)
+    j["relay6"] = a.relay6.to_string();
+    j["relay6_advertised"] = a.relay6_advertised.to_string();
+  }
+  return j;
 }
 
 // One allocation as the store holds it (the fleet view: any instance's).
@@ -152,20 +157,25 @@ json allocation_json(const state::AllocationState& s, const state::TrafficRecord
   u.add_kernel(t.kernel);
   u.add_fast(t.fast);
   const auto& r = s.record;
-  return {{"id", r.id},
-          {"instance", r.instance},
-          {"transport", transport_name(r.transport)},
-          {"client", r.client.to_string()},
-          {"server", r.server.to_string()},
-          {"relay", r.relay.to_string()},
-          {"relay_advertised", r.relay.to_string()},
-          {"username", r.username},
-          {"realm", r.realm},
-          {"lifetime_remaining_s", r.expires_s > now ? r.expires_s - now : 0},
-          {"permissions", perms},
-          {"channels", chans},
-          {"to_peer", u.to_peer.to_json()},
-          {"to_client", u.to_client.to_json()}};
+  json j = {{"id", r.id},
+            {"instance", r.instance},
+            {"transport", transport_name(r.transport)},
+            {"client", r.client.to_string()},
+            {"server", r.server.to_string()},
+            {"relay", r.relay.to_string()},
+            {"relay_advertised", r.relay.to_string()},
+            {"username", r.username},
+            {"realm", r.realm},
+            {"lifetime_remaining_s", r.expires_s > now ? r.expires_s - now : 0},
+            {"permissions", perms},
+            {"channels", chans},
+            {"to_peer", u.to_peer.to_json()},
+            {"to_client", u.to_client.to_json()}};
+  if (r.dual()) {  // a dual-stack allocation's IPv6 half (RFC 8656 §7.2)
+    j["relay6"] = r.relay6.to_string();
+    j["relay6_advertised"] = r.relay6.to_string();
+  }
+  return j;
 }
 
 // Per-user totals of a list of allocations (their JSON).

@@ -58,8 +58,8 @@ struct AllocationInfo {
   SocketAddress relay;             // bound
   SocketAddress relay_advertised;  // as sent in XOR-RELAYED-ADDRESS (external-ip)
   // A dual-stack allocation's IPv6 relayed address (RFC 8656 §7.2,
-  // ADDITIONAL-ADDRESS-FAMILY); port 0 when there is none. Not in the state
-  // records (docs/state.md): the IPv6 half stays on turn-control's path.
+  // ADDITIONAL-ADDRESS-FAMILY); port 0 when there is none. In the state
+  // record as `relay6` (docs/state.md): the data plane relays both halves.
   SocketAddress relay6;
   SocketAddress relay6_advertised;
   std::string username;

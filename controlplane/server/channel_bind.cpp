@@ -50,8 +50,9 @@ void TurnServer::handle_channel_bind(Request& req) {
   a->channel_by_peer[*peer] = *ch;
   // §11.2: binding a channel also installs or refreshes the permission.
   install_permission(*a, peer->ip);
-  if (peer->ip.is_v4() == a->info->relay.ip.is_v4())  // not the IPv6 half of a dual-stack allocation (state records)
-    for (auto* s : shared_.sinks) s->channel_bound(a->info, *ch, *peer, wall_expiry(exp));
+  // §12: the channel belongs to the relayed address of the peer's family
+  // (a dual-stack allocation's IPv6 half for an IPv6 peer, §7.2).
+  for (auto* s : shared_.sinks) s->channel_bound(a->info, *ch, *peer, wall_expiry(exp));
   publish_permissions(*a);
   auto b = start_response(req, stun::Class::SuccessResponse);
   finish_and_send(req, b, true);

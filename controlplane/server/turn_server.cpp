@@ -532,21 +532,18 @@ bool TurnServer::permission_room(Request& req, Allocation& a, std::span<const Ip
 void TurnServer::install_permission(Allocation& a, const IpAddress& peer) {
   TimePoint exp = loop_.now() + std::chrono::seconds(cfg_.permission_lifetime_s);
   a.permissions[peer] = exp;
-  // State records describe one relayed address: a dual-stack allocation's
-  // IPv6 half (peers of the other family) stays out of them (docs/state.md).
-  if (peer.is_v4() != a.info->relay.ip.is_v4()) return;
+  // RFC 8656 §9: a permission is per peer IP; a dual-stack allocation's
+  // IPv6 peers belong to its IPv6 relayed address (§7.2), so the peer's
+  // family says which half the record's `perm:` field is for.
   for (auto* s : shared_.sinks) s->permission_installed(a.info, peer, wall_expiry(exp));
 }
 
 void TurnServer::publish_permissions(Allocation& a) {
-  bool v4 = a.info->relay.ip.is_v4();
   std::lock_guard lock(a.info->mutex);
   a.info->permissions.clear();
-  for (const auto& [ip, exp] : a.permissions)
-    if (ip.is_v4() == v4) a.info->permissions.push_back({ip, wall_expiry(exp)});
+  for (const auto& [ip, exp] : a.permissions) a.info->permissions.push_back({ip, wall_expiry(exp)});
   a.info->channels.clear();
-  for (const auto& [num, ch] : a.channels)
-    if (ch.peer.ip.is_v4() == v4) a.info->channels.push_back({num, ch.peer, wall_expiry(ch.expires)});
+  for (const auto& [num, ch] : a.channels) a.info->channels.push_back({num, ch.peer, wall_expiry(ch.expires)});
 }
 
 void TurnServer::destroy(Allocation& a, const char* why) {
@@ -588,12 +585,24 @@ bool TurnServer::restore(const FiveTuple& tuple, const ClientLink& link, const s
     log_warn("restore: cannot bind relay " + info->relay.to_string() + " again: " + errno_text(errno));
     return false;
   }
+  // A dual-stack allocation's IPv6 half (RFC 8656 §7.2) comes back with it;
+  // when its port cannot be bound again the allocation stays IPv4 only.
+  int fd6 = -1;
+  if (info->relay6.port != 0) {
+    fd6 = try_open_relay_socket(info->relay6, false);
+    if (fd6 < 0) {
+      log_warn("restore: cannot bind relay " + info->relay6.to_string() + " again (" + errno_text(errno) +
+               "); allocation " + info->id + " keeps its IPv4 half only");
+      info->relay6 = {};
+    }
+  }
   uint64_t now_s = loop_.now_s();
   auto to_steady = [&](uint64_t wall) { return loop_.now() + std::chrono::seconds(wall > now_s ? wall - now_s : 0); };
   auto a = std::make_unique<Allocation>();
   a->tuple = tuple;
   a->link = link;
   a->relay_fd = fd;
+  a->relay_fd6 = fd6;
   a->username = info->username;
   a->expires = to_steady(info->expires_s.load());
   a->to_peer_bucket.configure(shared_.limits.max_bps());
@@ -608,6 +617,7 @@ bool TurnServer::restore(const FiveTuple& tuple, const ClientLink& link, const s
   }
   info->tuple = tuple;
   info->relay_advertised = advertised(info->relay);
+  if (fd6 >= 0) info->relay6_advertised = advertised(info->relay6);
   info->created_s = now_s;
   a->info = info;
   (void)shared_.quotas.acquire(a->username);  // counted, even if over a lowered quota
@@ -615,6 +625,11 @@ bool TurnServer::restore(const FiveTuple& tuple, const ClientLink& link, const s
   auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
   loop_.add(fd, EPOLLIN, sock.get());
   relay_sockets_[raw] = std::move(sock);
+  if (fd6 >= 0) {
+    auto sock6 = std::make_unique<RelaySocket>(*this, *raw, fd6);
+    loop_.add(fd6, EPOLLIN, sock6.get());
+    relay_sockets6_[raw] = std::move(sock6);
+  }
   allocations_[tuple] = std::move(a);
   shared_.directory.put(tuple, this);
   shared_.registry.add(info);

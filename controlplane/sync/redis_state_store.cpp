@@ -25,6 +25,7 @@ state::AllocationRecord record_of(const AllocationInfo& a, const std::string& in
   r.client = a.tuple.client;
   r.server = a.tuple.server;
   r.relay = a.relay;
+  r.relay6 = a.relay6;  // a dual-stack allocation's IPv6 half (port 0: none)
   r.username = a.username;
   r.realm = a.realm;
   r.expires_s = a.expires_s.load();
@@ -380,6 +381,7 @@ std::vector<std::pair<state::AllocationRecord, std::shared_ptr<AllocationInfo>>>
     auto info = std::make_shared<AllocationInfo>();
     info->id = s.record.id;
     info->relay = s.record.relay;
+    info->relay6 = s.record.relay6;
     info->username = s.record.username;
     info->realm = s.record.realm;
     info->expires_s = s.record.expires_s;

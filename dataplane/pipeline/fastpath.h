@@ -6,6 +6,10 @@
 //   peer -> client : ChannelData if a channel is bound, else Data indication (§10.3)
 //   relay -> relay : a client's data addressed to one of our own relay
 //                    addresses goes straight into the peer -> client step
+//   cross-family   : a relayed address of the other family than the
+//                    client's (a dual-stack allocation's other half, RFC
+//                    8656 §7.2): the same steps with the IP version
+//                    translated (IPv4 in, IPv6 out or the reverse)
 //
 // Each step either rewrites the frame in place and says Tx, or says Punt
 // (the kernel path in turn-control serves it: requests, unknown or expired
@@ -129,6 +133,7 @@ struct V4 {
   using PeerKey = dp::PeerKey;
   using PermissionKey = dp::PermissionKey;
   static constexpr uint16_t kHeaders = kL2L3L4;  // Ethernet + IPv4 + UDP
+  static constexpr bool kV6 = false;
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv4;
   static constexpr uint16_t kAddrLen = 4;
   template <class T>
@@ -154,6 +159,7 @@ struct V6 {
   using PeerKey = PeerKey6;
   using PermissionKey = PermissionKey6;
   static constexpr uint16_t kHeaders = kL2L3L4v6;  // Ethernet + IPv6 + UDP
+  static constexpr bool kV6 = true;
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv6;
   static constexpr uint16_t kAddrLen = 16;
   template <class T>
@@ -170,6 +176,41 @@ struct V6 {
     write_udp6_headers(f, dst, src, s, d, sp, dp, plen, 64, csum);
   }
 };
+
+template <class F>
+using OtherFamily = std::conditional_t<F::kV6, V4, V6>;
+
+// The port of an allocation's relayed address of family R, for a client of
+// family C: the client's family's is relay_port, the other one alt_port
+// (0 when the allocation has none; RFC 8656 §7.2).
+template <class R, class C>
+[[gnu::always_inline]] inline uint16_t relay_port(const AllocEntry& a) noexcept {
+  if constexpr (std::is_same_v<R, C>) return a.relay_port;
+  else return a.alt_port;
+}
+
+// Moves the frame's start by N bytes (N > 0: into the headroom; N < 0:
+// forward) when the headers in front of the payload change size, e.g. an
+// IPv4 header replaced by an IPv6 one (20 bytes more). Nothing is written.
+template <int N>
+[[nodiscard, gnu::always_inline]] inline bool grow(Frame& f) noexcept {
+  if constexpr (N > 0) {
+    return f.prepend(static_cast<uint16_t>(N));
+  } else {
+    if constexpr (N < 0) f.adj(static_cast<uint16_t>(-N));
+    return true;
+  }
+}
+
+// An IPv4 datagram may come without a UDP checksum (0, RFC 768); over IPv6
+// one is mandatory (RFC 8200 §8.1). Translated to IPv6 it gets one over its
+// payload (this costs a pass over the data, for these datagrams only):
+// returned as the checksum of the payload alone, so that the incremental
+// update that follows (with nothing removed) adds the new headers.
+[[gnu::always_inline]] inline uint16_t payload_only_checksum(const uint8_t* data, uint16_t len) noexcept {
+  uint16_t c = static_cast<uint16_t>(~fold(sum16(data, len)));
+  return c == 0 ? 0xFFFF : c;  // 0 would read as "no checksum"; 0xFFFF is the same one's-complement value
+}
 
 // Pseudo header (RFC 768 / RFC 8200 §8.1: addresses, protocol, UDP length)
 // plus the UDP header (ports, length), unfolded.
@@ -227,9 +268,95 @@ TURN_DP_STAGE void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext&
 
 }  // namespace detail
 
+namespace detail {
+
+// Peer -> client, once the allocation is known: the peer's datagram (family
+// P: at f.data() + P::kHeaders, `len` bytes, from (peer_ip, peer_port) to
+// our relayed address (relay_ip, relay_port)) goes to the allocation's
+// client (family C) as ChannelData or a Data indication. P != C: a relayed
+// address of the other family than the client's (RFC 8656 §7.2), the IP
+// version translated; the UDP checksum chain is the same (the data keep
+// their alignment, the pseudo headers of both families are summed).
+template <class P, class C, class Tables>
+TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a,
+                                        const typename P::Addr& relay_ip, uint16_t relay_port,
+                                        const typename P::Addr& peer_ip, uint16_t peer_port, uint16_t len,
+                                        uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
+  const typename C::ClientKey& client = C::client(t, a);
+  // The reply must come from the address the client sent to (RFC 8656
+  // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
+  // Nothing has been written to the frame yet.
+  if (!C::is_local_ip(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbor);
+  Hop next;
+  if (!t.next_hop(client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
+  if constexpr (C::kV6 && !P::kV6) {
+    if (old_checksum == 0) {  // IPv4 without a checksum, to IPv6 (RFC 8200 §8.1)
+      old_checksum = payload_only_checksum(f.data() + P::kHeaders, len);
+      old_header_sum = 0;
+    }
+  }
+
+  const ChannelEntry* ch = t.peer(typename P::PeerKey{relay_ip, peer_ip, relay_port, peer_port});
+  Verdict v;
+  v.kind = Verdict::Tx;
+  v.alloc = a.index;
+  v.bytes = len;
+  if (ch && ch->expires.load(std::memory_order_relaxed) > now) {
+    // ChannelData: 4-byte header in front of the data (§12.4); no padding
+    // over UDP (§12.5).
+    if (!grow<int{C::kHeaders} + int{kChannelDataHeaderSize} - int{P::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
+    uint8_t* cd = f.data() + C::kHeaders;
+    std::memcpy(cd, &ch->channel, 2);
+    store_be16(cd + 2, len);
+    uint32_t added = sum16(cd, 4);
+    uint16_t plen = static_cast<uint16_t>(kChannelDataHeaderSize + len);
+    if (!f.set_len(C::kHeaders + plen)) return Verdict::dropped(Drop::TooBig);
+    emit<C>(f, v, next, pc, client.server_ip, client.client_ip, client.server_port, client.client_port, plen,
+            old_checksum, old_header_sum, added);
+    v.path = Path::PeerToClientChannelData;
+    return v;
+  }
+  // Data indication (§10.3): STUN header, XOR-PEER-ADDRESS of the peer's
+  // family (RFC 8489 §14.2: port and address XORed with the cookie, IPv6
+  // also with the transaction id), DATA, padding.
+  constexpr uint16_t kPeerAttr = 4 + 4 + P::kAddrLen;
+  constexpr uint16_t kPrefix = 20 + kPeerAttr + 4;
+  uint16_t padded = static_cast<uint16_t>(pad4(len));
+  if (!grow<int{kPrefix} + int{C::kHeaders} - int{P::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
+  uint16_t plen = static_cast<uint16_t>(kPrefix + padded);
+  if (!f.set_len(C::kHeaders + plen)) return Verdict::dropped(Drop::TooBig);
+  uint8_t* s = f.data() + C::kHeaders;
+  store_be16(s, stun::message_type(stun::Method::Data, stun::Class::Indication));
+  store_be16(s + 2, static_cast<uint16_t>(kPrefix - 20 + padded));
+  store_be32(s + 4, stun::kMagicCookie);
+  uint64_t txn = t.next_transaction_id();
+  std::memcpy(s + 8, &txn, 8);
+  std::memcpy(s + 16, &a.index, 4);
+  store_be16(s + 20, static_cast<uint16_t>(stun::Attr::XorPeerAddress));
+  store_be16(s + 22, 4 + P::kAddrLen);
+  s[24] = 0;
+  s[25] = P::kStunFamily;
+  uint16_t xport = static_cast<uint16_t>(load_be16(reinterpret_cast<const uint8_t*>(&peer_port)) ^ (stun::kMagicCookie >> 16));
+  store_be16(s + 26, xport);
+  const uint8_t* pip = P::bytes(peer_ip);
+  for (int i = 0; i < P::kAddrLen; ++i) s[28 + i] = pip[i] ^ s[4 + i];  // cookie, then transaction id
+  store_be16(s + 28 + P::kAddrLen, static_cast<uint16_t>(stun::Attr::Data));
+  store_be16(s + 30 + P::kAddrLen, len);
+  std::memset(s + kPrefix + len, 0, padded - len);
+  uint32_t added = sum16(s, kPrefix);  // the zero padding adds nothing
+  emit<C>(f, v, next, pc, client.server_ip, client.client_ip, client.server_port, client.client_port, plen,
+          old_checksum, old_header_sum, added);
+  v.path = Path::PeerToClientDataIndication;
+  return v;
+}
+
+}  // namespace detail
+
 // Peer -> client (and the second half of a hairpin). The frame's payload
 // (at f.data() + F::kHeaders, `len` bytes) came from (peer_ip, peer_port)
-// to our relay (relay_ip, relay_port).
+// to our relay (relay_ip, relay_port). The permission is on the relayed
+// address of the peer's family F (RFC 8656 §9); the client may be of the
+// other family (a flag of the allocation's entry, read with its expiry).
 template <class F, class Tables>
 TURN_DP_STAGE Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typename F::Addr& relay_ip,
                        uint16_t relay_port, const typename F::Addr& peer_ip, uint16_t peer_port, uint16_t len,
@@ -239,85 +366,32 @@ TURN_DP_STAGE Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc,
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  const typename F::ClientKey& client = F::client(t, a);
-  // The reply must come from the address the client sent to (RFC 8656
-  // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
-  // Nothing has been written to the frame yet.
-  if (!F::is_local_ip(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbor);
-  Hop next;
-  if (!t.next_hop(client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
-
-  const ChannelEntry* ch = t.peer(typename F::PeerKey{relay_ip, peer_ip, relay_port, peer_port});
-  Verdict v;
-  v.kind = Verdict::Tx;
-  v.alloc = a.index;
-  v.bytes = len;
-  if (ch && ch->expires.load(std::memory_order_relaxed) > now) {
-    // ChannelData: 4-byte header in front of the data (§12.4); no padding
-    // over UDP (§12.5).
-    if (!f.prepend(kChannelDataHeaderSize)) return Verdict::dropped(Drop::TooBig);
-    uint8_t* cd = f.data() + F::kHeaders;
-    std::memcpy(cd, &ch->channel, 2);
-    store_be16(cd + 2, len);
-    uint32_t added = sum16(cd, 4);
-    uint16_t plen = static_cast<uint16_t>(kChannelDataHeaderSize + len);
-    if (!f.set_len(F::kHeaders + plen)) return Verdict::dropped(Drop::TooBig);
-    detail::emit<F>(f, v, next, pc, client.server_ip, client.client_ip, client.server_port, client.client_port, plen,
-                    old_checksum, old_header_sum, added);
-    v.path = Path::PeerToClientChannelData;
-    return v;
-  }
-  // Data indication (§10.3): STUN header, XOR-PEER-ADDRESS (RFC 8489
-  // §14.2: port and address XORed with the cookie, IPv6 also with the
-  // transaction id), DATA, padding.
-  constexpr uint16_t kPeerAttr = 4 + 4 + F::kAddrLen;
-  constexpr uint16_t kPrefix = 20 + kPeerAttr + 4;
-  uint16_t padded = static_cast<uint16_t>(pad4(len));
-  if (!f.prepend(kPrefix)) return Verdict::dropped(Drop::TooBig);
-  uint16_t plen = static_cast<uint16_t>(kPrefix + padded);
-  if (!f.set_len(F::kHeaders + plen)) return Verdict::dropped(Drop::TooBig);
-  uint8_t* s = f.data() + F::kHeaders;
-  store_be16(s, stun::message_type(stun::Method::Data, stun::Class::Indication));
-  store_be16(s + 2, static_cast<uint16_t>(kPrefix - 20 + padded));
-  store_be32(s + 4, stun::kMagicCookie);
-  uint64_t txn = t.next_transaction_id();
-  std::memcpy(s + 8, &txn, 8);
-  std::memcpy(s + 16, &a.index, 4);
-  store_be16(s + 20, static_cast<uint16_t>(stun::Attr::XorPeerAddress));
-  store_be16(s + 22, 4 + F::kAddrLen);
-  s[24] = 0;
-  s[25] = F::kStunFamily;
-  uint16_t xport = static_cast<uint16_t>(load_be16(reinterpret_cast<const uint8_t*>(&peer_port)) ^ (stun::kMagicCookie >> 16));
-  store_be16(s + 26, xport);
-  const uint8_t* pip = F::bytes(peer_ip);
-  for (int i = 0; i < F::kAddrLen; ++i) s[28 + i] = pip[i] ^ s[4 + i];  // cookie, then transaction id
-  store_be16(s + 28 + F::kAddrLen, static_cast<uint16_t>(stun::Attr::Data));
-  store_be16(s + 30 + F::kAddrLen, len);
-  std::memset(s + kPrefix + len, 0, padded - len);
-  uint32_t added = sum16(s, kPrefix);  // the zero padding adds nothing
-  detail::emit<F>(f, v, next, pc, client.server_ip, client.client_ip, client.server_port, client.client_port, plen,
-                  old_checksum, old_header_sum, added);
-  v.path = Path::PeerToClientDataIndication;
-  return v;
+  if (a.client6 != (F::kV6 ? 1 : 0)) [[unlikely]]
+    return detail::deliver_to_client<F, detail::OtherFamily<F>>(f, t, pc, a, relay_ip, relay_port, peer_ip, peer_port,
+                                                                len, old_checksum, old_header_sum, now);
+  return detail::deliver_to_client<F, F>(f, t, pc, a, relay_ip, relay_port, peer_ip, peer_port, len, old_checksum,
+                                         old_header_sum, now);
 }
 
 namespace detail {
 
-// After a client's payload has been reduced to `len` bytes to send from the
-// allocation's relay address to (peer_ip, peer_port): either transmit, or
-// (hairpin) hand it to peer_to_client for another allocation of ours.
-template <class F, class Tables>
+// After a client's (family C) payload has been reduced to `len` bytes, now
+// at f.data() + F::kHeaders, to send from the allocation's relayed address
+// of family F to (peer_ip, peer_port): either transmit, or (hairpin) hand
+// it to peer_to_client for another allocation of ours.
+template <class F, class C, class Tables>
 TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, const typename F::Addr& peer_ip,
                   uint16_t peer_port, uint16_t len, uint16_t old_checksum, uint32_t removed, Path path,
                   Tsc now) noexcept {
   const typename F::Addr& relay_ip = F::relay_ip(t, a);
+  const uint16_t relay_port_n = relay_port<F, C>(a);
   if (F::is_relay_ip(pc, peer_ip)) {
     // Relay -> relay on the same server (two relayed WebRTC clients): never
     // touches the wire. The checksum chain continues through the same sums.
-    uint32_t mid = header_sum<F>(relay_ip, peer_ip, a.relay_port, peer_port, static_cast<uint16_t>(kUdpHeader + len));
+    uint32_t mid = header_sum<F>(relay_ip, peer_ip, relay_port_n, peer_port, static_cast<uint16_t>(kUdpHeader + len));
     // finish_checksum: an intermediate sum of 0xFFFF must not read as "no checksum" (0).
     uint16_t mid_checksum = old_checksum == 0 ? 0 : finish_checksum(checksum_update(old_checksum, removed, mid));
-    Verdict v = peer_to_client<F>(f, t, pc, peer_ip, peer_port, relay_ip, a.relay_port, len, mid_checksum, mid, now);
+    Verdict v = peer_to_client<F>(f, t, pc, peer_ip, peer_port, relay_ip, relay_port_n, len, mid_checksum, mid, now);
     if (v.kind == Verdict::Tx) {
       v.path = Path::Hairpin;
       v.to_peer = false;
@@ -330,13 +404,102 @@ TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, cons
   if (!t.next_hop(peer_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
   if (!f.set_len(F::kHeaders + len)) return Verdict::dropped(Drop::TooBig);
   Verdict v;
-  emit<F>(f, v, next, pc, relay_ip, peer_ip, a.relay_port, peer_port, len, old_checksum, removed, 0);
+  emit<F>(f, v, next, pc, relay_ip, peer_ip, relay_port_n, peer_port, len, old_checksum, removed, 0);
   v.kind = Verdict::Tx;
   v.path = path;
   v.to_peer = true;
   v.alloc = a.index;
   v.bytes = len;
   return v;
+}
+
+// Client (family C) -> peer (family F) once the channel is known and live:
+// the permission on the relayed address of the peer's family (RFC 8656
+// §9), then the ChannelData header off and out from that address. F != C:
+// the channel's `cross` bit (§7.2 dual-stack), the IP version translated.
+template <class C, class F, class Tables>
+TURN_DP_STAGE Verdict channel_data_out(Frame& f, Tables& t, const PortContext& pc, const typename C::View& u,
+                                       const AllocEntry& a, const ChannelEntry& ch, uint16_t len, Tsc now) noexcept {
+  const uint8_t* p = f.data() + C::kHeaders;
+  const PermissionEntry* perm = ch.perm.load(std::memory_order_acquire);
+  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(t, a), F::peer_ip(t, ch), relay_port<F, C>(a)});
+  if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
+
+  // Checksum: remove the old pseudo/UDP header, the 4-byte ChannelData
+  // header and any UDP padding after the data; the data words keep their
+  // alignment (they move by 4 bytes).
+  uint16_t old_checksum = u.udp_checksum;
+  uint32_t removed = header_sum<C>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
+                                   static_cast<uint16_t>(kUdpHeader + u.payload_len));
+  removed += sum16(p, 4);
+  uint16_t tail_at = static_cast<uint16_t>(kChannelDataHeaderSize + len);
+  if (tail_at < u.payload_len) {
+    // Padding bytes; an odd data length leaves a half word to rebalance.
+    removed += sum16(p + tail_at, u.payload_len - tail_at, (tail_at & 1) != 0);
+  }
+  if constexpr (F::kV6 && !C::kV6) {
+    if (old_checksum == 0) {  // IPv4 without a checksum, to IPv6 (RFC 8200 §8.1)
+      old_checksum = payload_only_checksum(p + kChannelDataHeaderSize, len);
+      removed = 0;
+    }
+  }
+  f.adj(kChannelDataHeaderSize);
+  if (!grow<int{F::kHeaders} - int{C::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
+  return relay_out<F, C>(f, t, pc, a, F::peer_ip(t, ch), ch.peer_port, len, old_checksum, removed,
+                         Path::ChannelDataToPeer, now);
+}
+
+// Client (family C) -> peer (family F), Send indication whose
+// XOR-PEER-ADDRESS (at peer_at, 4 + F::kAddrLen bytes, family checked) and
+// DATA (data_at, data_len) were found. F != C: to the allocation's relayed
+// address of the other family (§7.2); one without it drops the indication
+// (§11.2: the peer cannot be reached from any of its addresses).
+template <class C, class F, class Tables>
+TURN_DP_STAGE Verdict send_out(Frame& f, Tables& t, const PortContext& pc, const typename C::View& u, size_t peer_at,
+                               size_t data_at, uint16_t data_len, Tsc now) noexcept {
+  const uint8_t* p = f.data() + C::kHeaders;
+  const size_t n = u.payload_len;
+  uint16_t peer_port_h = static_cast<uint16_t>(load_be16(p + peer_at + 2) ^ (stun::kMagicCookie >> 16));
+  // The address XORed with the cookie, then the transaction id, a word at
+  // a time (bytes stored and read back as one word stalled the pipeline).
+  typename F::Addr peer_ip;
+  for (int i = 0; i < F::kAddrLen; i += 4) {
+    uint32_t x, y;
+    std::memcpy(&x, p + peer_at + 4 + i, 4);
+    std::memcpy(&y, p + 4 + i, 4);
+    x ^= y;
+    std::memcpy(reinterpret_cast<uint8_t*>(&peer_ip) + i, &x, 4);
+  }
+  uint16_t peer_port;
+  store_be16(reinterpret_cast<uint8_t*>(&peer_port), peer_port_h);
+
+  const AllocEntry* a = t.client(typename C::ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
+  if (!a) return Verdict::punted(PuntReason::UnknownFlow);
+  if (a->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
+  if constexpr (!std::is_same_v<C, F>) {
+    if (a->alt_port == 0) return Verdict::dropped(Drop::FamilyMismatch);
+  }
+  const PermissionEntry* perm =
+      t.permission(typename F::PermissionKey{F::relay_ip(t, *a), peer_ip, relay_port<F, C>(*a)});
+  if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
+
+  // Checksum: remove everything but the DATA value. data_at is a multiple
+  // of 4, so the data keeps its word alignment when it moves to offset 0.
+  uint16_t old_checksum = u.udp_checksum;
+  uint32_t removed = header_sum<C>(u.src_ip, u.dst_ip, u.src_port, u.dst_port, static_cast<uint16_t>(kUdpHeader + n));
+  removed += sum16(p, data_at);
+  size_t tail = data_at + data_len;
+  if (tail < n) removed += sum16(p + tail, n - tail, (tail & 1) != 0);
+  if constexpr (F::kV6 && !C::kV6) {
+    if (old_checksum == 0) {  // IPv4 without a checksum, to IPv6 (RFC 8200 §8.1)
+      old_checksum = payload_only_checksum(p + data_at, data_len);
+      removed = 0;
+    }
+  }
+  f.adj(static_cast<uint16_t>(data_at));
+  if (!grow<int{F::kHeaders} - int{C::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
+  return relay_out<F, C>(f, t, pc, *a, peer_ip, peer_port, data_len, old_checksum, removed,
+                         Path::SendIndicationToPeer, now);
 }
 
 }  // namespace detail
@@ -357,24 +520,10 @@ TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext
   const AllocEntry& a = t.alloc(ch->alloc);
   if (ch->expires.load(std::memory_order_relaxed) <= now || a.expires.load(std::memory_order_relaxed) <= now)
     return Verdict::punted(PuntReason::Expired);
-  const PermissionEntry* perm = ch->perm.load(std::memory_order_acquire);
-  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(t, a), F::peer_ip(t, *ch), a.relay_port});
-  if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
-
-  // Checksum: remove the old pseudo/UDP header, the 4-byte ChannelData
-  // header and any UDP padding after the data; the data words keep their
-  // alignment (they move by 4 bytes).
-  uint32_t removed = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
-                                           static_cast<uint16_t>(kUdpHeader + u.payload_len));
-  removed += sum16(p, 4);
-  uint16_t tail_at = static_cast<uint16_t>(kChannelDataHeaderSize + len);
-  if (tail_at < u.payload_len) {
-    // Padding bytes; an odd data length leaves a half word to rebalance.
-    removed += sum16(p + tail_at, u.payload_len - tail_at, (tail_at & 1) != 0);
-  }
-  f.adj(kChannelDataHeaderSize);
-  return detail::relay_out<F>(f, t, pc, a, F::peer_ip(t, *ch), ch->peer_port, len, u.udp_checksum, removed,
-                              Path::ChannelDataToPeer, now);
+  // A peer of the other family: the channel is on the other relayed address.
+  if (ch->cross) [[unlikely]]
+    return detail::channel_data_out<F, detail::OtherFamily<F>>(f, t, pc, u, a, *ch, len, now);
+  return detail::channel_data_out<F, F>(f, t, pc, u, a, *ch, len, now);
 }
 
 // Client -> peer, Send indication: only XOR-PEER-ADDRESS and DATA are read.
@@ -402,42 +551,13 @@ TURN_DP_STAGE Verdict client_send_indication(Frame& f, Tables& t, const PortCont
     pos += 4 + pad4(al);
   }
   if (peer_at == 0 || data_at == 0) return Verdict::dropped(Drop::BadSendIndication);
-  // A peer of the other family: this allocation's relay cannot reach it
-  // (§10.2: the server answers nothing; the kernel path counts it).
-  if (peer_len == 4 + 20 - F::kAddrLen && p[peer_at + 1] != F::kStunFamily &&
-      (p[peer_at + 1] == stun::kFamilyIpv4 || p[peer_at + 1] == stun::kFamilyIpv6))
-    return Verdict::dropped(Drop::FamilyMismatch);
+  using G = detail::OtherFamily<F>;
+  // A peer of the other family: the allocation's relayed address of that
+  // family sends it (RFC 8656 §7.2 dual-stack), or nothing can (dropped).
+  if (peer_len == 4 + G::kAddrLen && p[peer_at + 1] == G::kStunFamily) [[unlikely]]
+    return detail::send_out<F, G>(f, t, pc, u, peer_at, data_at, data_len, now);
   if (peer_len != 4 + F::kAddrLen || p[peer_at + 1] != F::kStunFamily) return Verdict::dropped(Drop::BadSendIndication);
-  uint16_t peer_port_h = static_cast<uint16_t>(load_be16(p + peer_at + 2) ^ (stun::kMagicCookie >> 16));
-  // The address XORed with the cookie, then the transaction id, a word at
-  // a time (bytes stored and read back as one word stalled the pipeline).
-  typename F::Addr peer_ip;
-  for (int i = 0; i < F::kAddrLen; i += 4) {
-    uint32_t x, y;
-    std::memcpy(&x, p + peer_at + 4 + i, 4);
-    std::memcpy(&y, p + 4 + i, 4);
-    x ^= y;
-    std::memcpy(reinterpret_cast<uint8_t*>(&peer_ip) + i, &x, 4);
-  }
-  uint16_t peer_port;
-  store_be16(reinterpret_cast<uint8_t*>(&peer_port), peer_port_h);
-
-  const AllocEntry* a = t.client(typename F::ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
-  if (!a) return Verdict::punted(PuntReason::UnknownFlow);
-  if (a->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
-  const PermissionEntry* perm = t.permission(typename F::PermissionKey{F::relay_ip(t, *a), peer_ip, a->relay_port});
-  if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
-
-  // Checksum: remove everything but the DATA value. data_at is a multiple
-  // of 4, so the data keeps its word alignment when it moves to offset 0.
-  uint32_t removed = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
-                                           static_cast<uint16_t>(kUdpHeader + n));
-  removed += sum16(p, data_at);
-  size_t tail = data_at + data_len;
-  if (tail < n) removed += sum16(p + tail, n - tail, (tail & 1) != 0);
-  f.adj(static_cast<uint16_t>(data_at));
-  return detail::relay_out<F>(f, t, pc, *a, peer_ip, peer_port, data_len, u.udp_checksum, removed,
-                              Path::SendIndicationToPeer, now);
+  return detail::send_out<F, F>(f, t, pc, u, peer_at, data_at, data_len, now);
 }
 
 // One validated UDP frame of family F: to a TURN port (client -> peer) or

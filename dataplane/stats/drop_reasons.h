@@ -17,7 +17,7 @@ namespace turn::dp {
   X(Expired, "expired", "allocation, channel or permission expired")              \
   X(NoPermission, "no_permission", "peer without a permission")                   \
   X(BadSendIndication, "bad_send_indication", "Send indication without peer/data") \
-  X(FamilyMismatch, "family_mismatch", "IPv6 peer on an IPv4 relay")              \
+  X(FamilyMismatch, "family_mismatch", "peer of a family without a relayed address") \
   X(TooBig, "too_big", "result would not fit the mbuf")                           \
   X(HairpinLoop, "hairpin_loop", "relay-to-relay chain deeper than one hop")      \
   X(PuntCongestion, "punt_congestion", "exception path full")                     \

@@ -4,9 +4,16 @@
 // addresses and ports are in network order, exactly as they appear in
 // packets, so the fast path builds keys without byte swaps. IPv4 and IPv6
 // flows have their own keys (and tables): an IPv4 lookup never pays for
-// 16-byte addresses. Allocations whose client and relay families differ
-// (RFC 8656 §7.2 REQUESTED-ADDRESS-FAMILY across families) are not
-// installed: the kernel path in turn-control relays them.
+// 16-byte addresses.
+//
+// Families: an allocation is keyed by its client's family (client tables);
+// its permissions and channels by the relayed address of the peer's family
+// (permission and peer tables), because a permission or channel for an
+// IPv6 peer belongs to the IPv6 relayed address (RFC 8656 §7.2 dual-stack
+// allocations, §9, §12). An allocation whose client is of the other family
+// than one of its relayed addresses (a dual-stack allocation's other half,
+// or REQUESTED-ADDRESS-FAMILY across families) relays that half with the
+// IP version translated (pipeline/fastpath.h, "cross-family").
 //
 // Concurrency: entries are written by the single table writer (the sync
 // thread) before they are published in a table, and freed only after an
@@ -126,18 +133,19 @@ using Tsc = uint64_t;
 
 // One cache line: the IPv4 fast path reads nothing else of an allocation.
 struct alignas(64) AllocEntry {
-  ClientKey client;       // where to send peer data (client ip/port from server ip/port)
-  uint32_t relay_ip;      // the relayed transport address
-  uint16_t relay_port;
-  uint16_t reserved = 0;
+  ClientKey client;       // where to send peer data (client ip/port from server ip/port); IPv4 clients
+  uint32_t relay_ip;      // the IPv4 relayed address, if the allocation has one
+  uint16_t relay_port;    // the port of the relayed address of the client's family (0: none)
+  uint16_t alt_port = 0;  // the port of the relayed address of the other family (0: none; RFC 8656 §7.2)
   uint32_t index;         // slot: per-worker counters are indexed by it
+  uint8_t client6 = 0;    // 1: the client is IPv6 (its 5-tuple is in AllocEntry6)
   std::atomic<Tsc> expires{0};
 };
 static_assert(sizeof(AllocEntry) == 64);
 
-// IPv6 allocations (client and relay both IPv6): their addresses, in a
-// side array at the same slot (client and relay_ip of the AllocEntry are
-// unused for them), so that IPv4 entries stay one cache line.
+// The IPv6 addresses of an allocation, in a side array at the same slot, so
+// that IPv4 entries stay one cache line: an IPv6 client's 5-tuple, and the
+// IPv6 relayed address (an IPv6 allocation's, or a dual-stack one's second).
 struct AllocEntry6 {
   ClientKey6 client;
   Ip6 relay_ip;
@@ -150,10 +158,14 @@ struct PermissionEntry {
 
 struct ChannelEntry {
   uint32_t alloc;         // AllocEntry slot
-  uint32_t peer_ip;       // network order (IPv6 allocations: the side array at `index`)
+  uint32_t peer_ip;       // network order (IPv6 peers: the side array at `index`)
   uint16_t peer_port;     // network order
   uint16_t channel;       // network order
-  uint32_t index;         // this entry's slot
+  uint32_t index : 31 = 0;  // this entry's slot
+  // The peer is of the other family than the client (RFC 8656 §7.2, §12: the
+  // channel is bound on the relayed address of the peer's family): the fast
+  // path translates. In the cache line the same-family path reads anyway.
+  uint32_t cross : 1 = 0;
   std::atomic<Tsc> expires{0};
   // The permission for peer_ip on this allocation, linked by the writer so
   // that ChannelData needs no permission lookup (nullptr: look it up). Both

@@ -82,23 +82,27 @@ void StateSync::create(const state::AllocationRecord& rec) {
     stats_.skipped++;  // TCP/TLS clients stay on the kernel path
     return;
   }
-  // Client and relay of one family: IPv4 or IPv6 tables. Across families
-  // (RFC 8656 §7.2) the kernel path relays.
-  ClientKey ck{};
-  ClientKey6 ck6{};
-  uint32_t relay_ip;
-  Ip6 relay_ip6;
-  uint16_t relay_port;
-  bool ok4 = v4(rec.client, ck.client_ip, ck.client_port) && v4(rec.server, ck.server_ip, ck.server_port) &&
-             v4(rec.relay, relay_ip, relay_port);
-  bool ok6 = !ok4 && v6(rec.client, ck6.client_ip, ck6.client_port) && v6(rec.server, ck6.server_ip, ck6.server_port) &&
-             v6(rec.relay, relay_ip6, relay_port);
-  if (!ok4 && !ok6) {
+  // The client 5-tuple in the tables of its family; the relayed addresses
+  // one per family: `relay`, and a dual-stack allocation's `relay6` (RFC
+  // 8656 §7.2). Halves whose family is not the client's are relayed with
+  // the IP version translated (docs/dataplane.md).
+  AllocationSpec spec;
+  bool client_ok;
+  if (rec.client.ip.is_v4()) {
+    client_ok = v4(rec.client, spec.client.client_ip, spec.client.client_port) &&
+                v4(rec.server, spec.client.server_ip, spec.client.server_port);
+  } else {
+    spec.client_v6 = true;
+    client_ok = v6(rec.client, spec.client6.client_ip, spec.client6.client_port) &&
+                v6(rec.server, spec.client6.server_ip, spec.client6.server_port);
+  }
+  bool relay_ok = v4(rec.relay, spec.relay4, spec.relay4_port) || v6(rec.relay, spec.relay6, spec.relay6_port);
+  if (rec.dual()) relay_ok = relay_ok && spec.relay6_port == 0 && v6(rec.relay6, spec.relay6, spec.relay6_port);
+  if (!client_ok || !relay_ok || (spec.relay4_port == 0 && spec.relay6_port == 0)) {
     stats_.skipped++;
     return;
   }
-  if (ok4 ? !tables_.upsert_allocation(id, ck, relay_ip, relay_port, deadline(rec.expires_s))
-          : !tables_.upsert_allocation(id, ck6, relay_ip6, relay_port, deadline(rec.expires_s))) {
+  if (!tables_.upsert_allocation(id, spec, deadline(rec.expires_s))) {
     stats_.table_full++;
     return;
   }
@@ -114,9 +118,10 @@ void StateSync::create(const state::AllocationRecord& rec) {
 }
 
 void StateSync::permission(const std::string& id, const state::PermissionRecord& p) {
-  // A family that does not match the allocation's is refused (false):
-  // turn-control answers 443 for those, so none should arrive. (An
-  // allocation we do not hold, e.g. TCP, is no table overflow.)
+  // On the relayed address of the peer's family (RFC 8656 §9, §7.2). One
+  // the allocation does not have is refused (false): turn-control answers
+  // 443 for those, so none should arrive. (An allocation we do not hold,
+  // e.g. TCP, is no table overflow.)
   bool ok;
   if (p.peer.is_v4()) {
     uint32_t ip;

@@ -52,7 +52,7 @@ struct SyncStats {
   std::atomic<uint64_t> last_snapshot_allocations{0};
   std::atomic<uint64_t> last_snapshot_us{0};
   std::atomic<uint64_t> bad_events{0};  // events or records that did not decode: skipped
-  std::atomic<uint64_t> skipped{0};     // records the fast path cannot take (TCP clients, mixed families)
+  std::atomic<uint64_t> skipped{0};     // records the fast path cannot take (TCP/TLS clients, no usable relayed address)
   std::atomic<uint64_t> table_full{0};
   std::atomic<uint64_t> kept_unconfirmed{0};  // held across a failover until turn-control's resync
   std::atomic<uint64_t> unconfirmed{0};       // held so now (a gauge)

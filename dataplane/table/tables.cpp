@@ -145,13 +145,18 @@ bool Tables::add_allocation(const std::string& id, WriterAlloc w, Tsc expires) {
   uint32_t idx = free_allocs_.back();
   free_allocs_.pop_back();
   AllocEntry& e = allocs_[idx];
-  e.client = w.client;
-  e.relay_ip = w.relay_ip;
-  e.relay_port = w.relay_port;
-  allocs6_[idx] = AllocEntry6{w.client6, w.relay_ip6};
+  const AllocationSpec& s = w.spec;
+  e.client = s.client;
+  e.relay_ip = s.relay4;
+  // The client's family's relayed address, and the other one (RFC 8656
+  // §7.2): the fast path translates between families for the latter.
+  e.relay_port = s.client_v6 ? s.relay6_port : s.relay4_port;
+  e.alt_port = s.client_v6 ? s.relay4_port : s.relay6_port;
+  e.client6 = s.client_v6 ? 1 : 0;
+  allocs6_[idx] = AllocEntry6{s.client6, s.relay6};
   e.index = idx;
   e.expires.store(expires, std::memory_order_relaxed);
-  int rc = w.v6 ? rte_hash_add_key_data(client6_, &w.client6, &e) : rte_hash_add_key_data(client_, &w.client, &e);
+  int rc = s.client_v6 ? rte_hash_add_key_data(client6_, &s.client6, &e) : rte_hash_add_key_data(client_, &s.client, &e);
   if (rc != 0) {
     free_allocs_.push_back(idx);
     return false;
@@ -171,41 +176,39 @@ void Tables::learn(const Ip6& ip, const Mac& mac) noexcept {
   neigh_gen_.fetch_add(1, std::memory_order_release);
 }
 
-bool Tables::upsert_allocation(const std::string& id, const ClientKey& client, uint32_t relay_ip, uint16_t relay_port,
-                               Tsc expires) {
+bool Tables::upsert_allocation(const std::string& id, const AllocationSpec& spec, Tsc expires) {
+  if (spec.relay4_port == 0 && spec.relay6_port == 0) return false;
   auto it = by_id_.find(id);
   if (it != by_id_.end()) {
     WriterAlloc& w = it->second;
-    if (!w.v6 && w.client == client && w.relay_ip == relay_ip && w.relay_port == relay_port) {
+    if (w.spec == spec) {
       allocs_[w.index].expires.store(expires, std::memory_order_relaxed);
       return true;
     }
-    remove_allocation(id);  // same id, different tuple: replace
+    remove_allocation(id);  // same id, different tuple or relays: replace
   }
   WriterAlloc w{};
-  w.client = client;
-  w.relay_ip = relay_ip;
-  w.relay_port = relay_port;
+  w.spec = spec;
   return add_allocation(id, std::move(w), expires);
+}
+
+bool Tables::upsert_allocation(const std::string& id, const ClientKey& client, uint32_t relay_ip, uint16_t relay_port,
+                               Tsc expires) {
+  AllocationSpec s;
+  s.client = client;
+  s.relay4 = relay_ip;
+  s.relay4_port = relay_port;
+  return upsert_allocation(id, s, expires);
 }
 
 bool Tables::upsert_allocation(const std::string& id, const ClientKey6& client, const Ip6& relay_ip,
                                uint16_t relay_port, Tsc expires) {
-  auto it = by_id_.find(id);
-  if (it != by_id_.end()) {
-    WriterAlloc& w = it->second;
-    if (w.v6 && w.client6 == client && w.relay_ip6 == relay_ip && w.relay_port == relay_port) {
-      allocs_[w.index].expires.store(expires, std::memory_order_relaxed);
-      return true;
-    }
-    remove_allocation(id);
-  }
-  WriterAlloc w{};
-  w.v6 = true;
-  w.client6 = client;
-  w.relay_ip6 = relay_ip;
-  w.relay_port = relay_port;
-  return add_allocation(id, std::move(w), expires);
+  AllocationSpec s;
+  s.client_v6 = true;
+  s.client6 = client;
+  s.relay6 = relay_ip;
+  s.relay6_port = relay_port;
+  return upsert_allocation(id, s, expires);
 }
 
 bool Tables::refresh_allocation(const std::string& id, Tsc expires) {
@@ -219,15 +222,21 @@ void Tables::remove_channel(WriterAlloc& w, uint16_t channel_n) {
   auto it = w.channels.find(channel_n);
   if (it == w.channels.end()) return;
   ChannelEntry& e = channels_[it->second];
-  if (w.v6) {
-    PeerKey6 pk{w.relay_ip6, chan_peers6_[it->second], w.relay_port, e.peer_port};
+  const AllocationSpec& s = w.spec;
+  // The peer key is on the relayed address of the peer's family, the
+  // channel key on the client's 5-tuple.
+  if (peer_v6(w, it->second)) {
+    PeerKey6 pk{s.relay6, chan_peers6_[it->second], s.relay6_port, e.peer_port};
     rte_hash_del_key(peer6_, &pk);
-    ChannelKey6 ck = ChannelKey6::of(w.client6, channel_n);
+  } else {
+    PeerKey pk{s.relay4, e.peer_ip, s.relay4_port, e.peer_port};
+    rte_hash_del_key(peer_, &pk);
+  }
+  if (s.client_v6) {
+    ChannelKey6 ck = ChannelKey6::of(s.client6, channel_n);
     rte_hash_del_key(channel6_, &ck);  // frees the entry after the grace period
   } else {
-    PeerKey pk{w.relay_ip, e.peer_ip, w.relay_port, e.peer_port};
-    rte_hash_del_key(peer_, &pk);
-    ChannelKey ck = ChannelKey::of(w.client, channel_n);
+    ChannelKey ck = ChannelKey::of(s.client, channel_n);
     rte_hash_del_key(channel_, &ck);
   }
   w.channels.erase(it);
@@ -239,16 +248,16 @@ void Tables::remove_allocation(const std::string& id) {
   WriterAlloc& w = it->second;
   while (!w.channels.empty()) remove_channel(w, w.channels.begin()->first);
   for (const auto& [peer_ip, slot] : w.perms) {
-    PermissionKey k{w.relay_ip, peer_ip, w.relay_port, 0};
+    PermissionKey k{w.spec.relay4, peer_ip, w.spec.relay4_port, 0};
     rte_hash_del_key(perm_, &k);
   }
   for (const auto& [peer_ip, slot] : w.perms6) {
-    PermissionKey6 k{w.relay_ip6, peer_ip, w.relay_port, 0, 0};
+    PermissionKey6 k{w.spec.relay6, peer_ip, w.spec.relay6_port, 0, 0};
     rte_hash_del_key(perm6_, &k);
   }
   allocs_[w.index].expires.store(0, std::memory_order_relaxed);  // stop forwarding at once
-  if (w.v6) rte_hash_del_key(client6_, &w.client6);
-  else rte_hash_del_key(client_, &w.client);
+  if (w.spec.client_v6) rte_hash_del_key(client6_, &w.spec.client6);
+  else rte_hash_del_key(client_, &w.spec.client);
   by_id_.erase(it);
   live_allocs_.store(by_id_.size(), std::memory_order_relaxed);
 }
@@ -269,77 +278,79 @@ PermissionEntry* Tables::add_permission(WriterAlloc& w, Tsc expires, const void*
 
 bool Tables::upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expires) {
   auto it = by_id_.find(id);
-  if (it == by_id_.end() || it->second.v6) return false;
+  if (it == by_id_.end() || it->second.spec.relay4_port == 0) return false;
   WriterAlloc& w = it->second;
   if (auto p = w.perms.find(peer_ip); p != w.perms.end()) {
     perms_[p->second].expires.store(expires, std::memory_order_relaxed);
     return true;
   }
-  PermissionKey k{w.relay_ip, peer_ip, w.relay_port, 0};
+  PermissionKey k{w.spec.relay4, peer_ip, w.spec.relay4_port, 0};
   PermissionEntry* e = add_permission(w, expires, &k, perm_);
   if (!e) return false;
   w.perms.emplace(peer_ip, static_cast<uint32_t>(e - perms_));
   // Channels bound before their permission arrived: link them now
   // (readers see nullptr, and look the permission up, or the entry).
   for (const auto& [num, cslot] : w.channels)
-    if (channels_[cslot].peer_ip == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
+    if (!peer_v6(w, cslot) && channels_[cslot].peer_ip == peer_ip)
+      channels_[cslot].perm.store(e, std::memory_order_release);
   return true;
 }
 
 bool Tables::upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc expires) {
   auto it = by_id_.find(id);
-  if (it == by_id_.end() || !it->second.v6) return false;
+  if (it == by_id_.end() || it->second.spec.relay6_port == 0) return false;
   WriterAlloc& w = it->second;
   if (auto p = w.perms6.find(peer_ip); p != w.perms6.end()) {
     perms_[p->second].expires.store(expires, std::memory_order_relaxed);
     return true;
   }
-  PermissionKey6 k{w.relay_ip6, peer_ip, w.relay_port, 0, 0};
+  PermissionKey6 k{w.spec.relay6, peer_ip, w.spec.relay6_port, 0, 0};
   PermissionEntry* e = add_permission(w, expires, &k, perm6_);
   if (!e) return false;
   w.perms6.emplace(peer_ip, static_cast<uint32_t>(e - perms_));
   for (const auto& [num, cslot] : w.channels)
-    if (chan_peers6_[cslot] == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
+    if (peer_v6(w, cslot) && chan_peers6_[cslot] == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
   return true;
 }
 
 // The family-independent part of a channel binding (RFC 8656 §12): the
-// caller has checked the family. Publishes a new entry in the channel and
-// peer tables.
-bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, Tsc expires) {
+// caller has checked that the allocation has a relayed address of the
+// peer's family (v6). Publishes a new entry in the channel table of the
+// client's family and the peer table of the peer's (§7.2, §12: the binding
+// belongs to the relayed address of the peer's family).
+bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires) {
   if (free_channels_.empty()) return false;
   uint32_t slot = free_channels_.back();
   free_channels_.pop_back();
+  const AllocationSpec& s = w.spec;
   ChannelEntry& dst = channels_[slot];
   dst.alloc = w.index;
-  dst.index = slot;
-  dst.peer_ip = peer.ip4;
-  chan_peers6_[slot] = peer.ip6;
+  dst.index = slot & 0x7FFFFFFFu;
+  dst.cross = v6 != s.client_v6 ? 1u : 0u;
+  dst.peer_ip = v6 ? 0 : peer.ip4;
+  chan_peers6_[slot] = v6 ? peer.ip6 : Ip6{};
   dst.peer_port = peer.port;
   dst.channel = channel_n;
   dst.expires.store(expires, std::memory_order_relaxed);
   const PermissionEntry* perm = nullptr;
-  if (w.v6) {
+  if (v6) {
     if (auto p = w.perms6.find(peer.ip6); p != w.perms6.end()) perm = &perms_[p->second];
   } else {
     if (auto p = w.perms.find(peer.ip4); p != w.perms.end()) perm = &perms_[p->second];
   }
   dst.perm.store(perm, std::memory_order_release);
-  int rc;
-  if (w.v6) {
-    ChannelKey6 ck = ChannelKey6::of(w.client6, channel_n);
-    PeerKey6 pk{w.relay_ip6, peer.ip6, w.relay_port, peer.port};
-    if ((rc = rte_hash_add_key_data(channel6_, &ck, &dst)) == 0 && rte_hash_add_key_data(peer6_, &pk, &dst) != 0) {
-      rte_hash_del_key(channel6_, &ck);  // its callback returns the slot after the grace period
-      return false;
-    }
-  } else {
-    ChannelKey ck = ChannelKey::of(w.client, channel_n);
-    PeerKey pk{w.relay_ip, peer.ip4, w.relay_port, peer.port};
-    if ((rc = rte_hash_add_key_data(channel_, &ck, &dst)) == 0 && rte_hash_add_key_data(peer_, &pk, &dst) != 0) {
-      rte_hash_del_key(channel_, &ck);
-      return false;
-    }
+  ChannelKey ck = ChannelKey::of(s.client, channel_n);
+  ChannelKey6 ck6 = ChannelKey6::of(s.client6, channel_n);
+  PeerKey pk{s.relay4, peer.ip4, s.relay4_port, peer.port};
+  PeerKey6 pk6{s.relay6, peer.ip6, s.relay6_port, peer.port};
+  rte_hash* ctable = s.client_v6 ? channel6_ : channel_;
+  const void* ckey = s.client_v6 ? static_cast<const void*>(&ck6) : &ck;
+  rte_hash* ptable = v6 ? peer6_ : peer_;
+  const void* pkey = v6 ? static_cast<const void*>(&pk6) : &pk;
+  int rc = rte_hash_add_key_data(ctable, ckey, &dst);
+  if (rc == 0 && rte_hash_add_key_data(ptable, pkey, &dst) != 0) {
+    rte_hash_del_key(ctable, ckey);  // its callback returns the slot after the grace period
+    return false;
   }
   if (rc != 0) {
     free_channels_.push_back(slot);
@@ -349,17 +360,17 @@ bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer
   return true;
 }
 
-bool Tables::same_peer(uint32_t slot, const PeerRef& p, bool v6) const {
+bool Tables::same_peer(const WriterAlloc& w, uint32_t slot, const PeerRef& p, bool v6) const {
   const ChannelEntry& e = channels_[slot];
-  return e.peer_port == p.port && (v6 ? chan_peers6_[slot] == p.ip6 : e.peer_ip == p.ip4);
+  return peer_v6(w, slot) == v6 && e.peer_port == p.port && (v6 ? chan_peers6_[slot] == p.ip6 : e.peer_ip == p.ip4);
 }
 
 bool Tables::upsert_channel_any(const std::string& id, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires) {
   auto it = by_id_.find(id);
-  if (it == by_id_.end() || it->second.v6 != v6) return false;
+  if (it == by_id_.end() || (v6 ? it->second.spec.relay6_port : it->second.spec.relay4_port) == 0) return false;
   WriterAlloc& w = it->second;
   if (auto c = w.channels.find(channel_n); c != w.channels.end()) {
-    if (same_peer(c->second, peer, v6)) {
+    if (same_peer(w, c->second, peer, v6)) {
       channels_[c->second].expires.store(expires, std::memory_order_relaxed);
       return true;
     }
@@ -368,11 +379,11 @@ bool Tables::upsert_channel_any(const std::string& id, uint16_t channel_n, const
   // The same peer under another (expired) channel number: that binding goes,
   // or deleting it later would take the new channel's peer mapping with it.
   for (auto c = w.channels.begin(); c != w.channels.end(); ++c)
-    if (same_peer(c->second, peer, v6)) {
+    if (same_peer(w, c->second, peer, v6)) {
       remove_channel(w, c->first);
       break;
     }
-  return add_channel(w, channel_n, peer, expires);
+  return add_channel(w, channel_n, peer, v6, expires);
 }
 
 bool Tables::upsert_channel(const std::string& id, uint16_t channel_n, uint32_t peer_ip, uint16_t peer_port,

@@ -37,6 +37,20 @@ struct TableSizes {
   uint32_t channels = 1 << 18;     // channels and permissions each
 };
 
+// What the writer installs for one allocation: its client 5-tuple (IPv4 or
+// IPv6) and its relayed addresses, one per family at most (RFC 8656 §7.2: a
+// dual-stack allocation has both). Addresses and ports in network order.
+struct AllocationSpec {
+  bool client_v6 = false;
+  ClientKey client{};    // IPv4 clients
+  ClientKey6 client6{};  // IPv6 clients
+  uint32_t relay4 = 0;
+  uint16_t relay4_port = 0;  // 0: no IPv4 relayed address
+  Ip6 relay6{};
+  uint16_t relay6_port = 0;  // 0: no IPv6 relayed address
+  friend bool operator==(const AllocationSpec&, const AllocationSpec&) = default;
+};
+
 class Tables {
 public:
   Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket);  // throws on failure
@@ -140,17 +154,22 @@ public:
   // ---- allocation writer (sync thread) -----------------------------------
   // Every call is idempotent: applying an event twice leaves the same state.
   // Times are TSC deadlines. Return false when a table is full (counted).
+  // An allocation with at least one relayed address; the client's family
+  // need not be a relayed address's (the fast path translates).
+  bool upsert_allocation(const std::string& id, const AllocationSpec& spec, Tsc expires);
+  // Single-family shorthands: client and relay IPv4, or both IPv6.
   bool upsert_allocation(const std::string& id, const ClientKey& client, uint32_t relay_ip, uint16_t relay_port,
+                         Tsc expires);
+  bool upsert_allocation(const std::string& id, const ClientKey6& client, const Ip6& relay_ip, uint16_t relay_port,
                          Tsc expires);
   bool refresh_allocation(const std::string& id, Tsc expires);
   void remove_allocation(const std::string& id);
+  // Permissions and channels go to the relayed address of the peer's family
+  // (RFC 8656 §9, §12; §7.2 for dual-stack allocations). An allocation
+  // without a relayed address of that family refuses them (false):
+  // turn-control answers 443 for those, so none should arrive.
   bool upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expires);
   bool upsert_channel(const std::string& id, uint16_t channel_n, uint32_t peer_ip, uint16_t peer_port, Tsc expires);
-  // IPv6 allocations (client and relay IPv6; the permission and channel
-  // calls then take IPv6 peers). A family that does not match the
-  // allocation's is refused (false).
-  bool upsert_allocation(const std::string& id, const ClientKey6& client, const Ip6& relay_ip, uint16_t relay_port,
-                         Tsc expires);
   bool upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc expires);
   bool upsert_channel(const std::string& id, uint16_t channel_n, const Ip6& peer_ip, uint16_t peer_port, Tsc expires);
   // Drops entries whose deadline passed long ago (the control plane deletes
@@ -191,25 +210,24 @@ private:
   }
   struct WriterAlloc {
     uint32_t index;
-    ClientKey client;
-    uint32_t relay_ip;
-    uint16_t relay_port;
-    std::unordered_map<uint32_t, uint32_t> perms;      // peer ip -> PermissionEntry slot
+    AllocationSpec spec;
+    std::unordered_map<uint32_t, uint32_t> perms;      // IPv4 peer ip -> PermissionEntry slot
+    std::map<Ip6, uint32_t> perms6;                    // IPv6 peer ip -> PermissionEntry slot
     std::unordered_map<uint16_t, uint32_t> channels;   // channel (net order) -> ChannelEntry slot
-    bool v6 = false;                                   // then these instead of client/relay_ip/perms:
-    ClientKey6 client6{};
-    Ip6 relay_ip6{};
-    std::map<Ip6, uint32_t> perms6;
   };
   bool add_allocation(const std::string& id, WriterAlloc w, Tsc expires);
   PermissionEntry* add_permission(WriterAlloc& w, Tsc expires, const void* key, rte_hash* table);
   struct PeerRef {
-    uint32_t ip4;  // IPv4 allocations
-    Ip6 ip6;       // IPv6 allocations
+    uint32_t ip4;  // IPv4 peers
+    Ip6 ip6;       // IPv6 peers
     uint16_t port; // network order
   };
-  bool add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, Tsc expires);
-  bool same_peer(uint32_t slot, const PeerRef& p, bool v6) const;
+  // Is the channel in `slot` (of allocation w) bound to an IPv6 peer?
+  [[nodiscard]] bool peer_v6(const WriterAlloc& w, uint32_t slot) const noexcept {
+    return w.spec.client_v6 != static_cast<bool>(channels_[slot].cross);
+  }
+  bool add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires);
+  bool same_peer(const WriterAlloc& w, uint32_t slot, const PeerRef& p, bool v6) const;
   bool upsert_channel_any(const std::string& id, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires);
   static void free_alloc(void* ctx, void* data);
   static void free_channel(void* ctx, void* data);

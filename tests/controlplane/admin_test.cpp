@@ -645,6 +645,7 @@ TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
   other.client = *SocketAddress::parse("203.0.113.7:40000");
   other.server = *SocketAddress::parse("198.51.100.20:3478");
   other.relay = *SocketAddress::parse("198.51.100.20:50000");
+  other.relay6 = *SocketAddress::parse("[2001:db8::20]:50002");  // dual-stack (RFC 8656 §7.2)
   other.username = "carol";
   other.realm = kRealm;
   other.expires_s = now + 300;
@@ -679,7 +680,9 @@ TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
   EXPECT_EQ(by_id[other.id]["username"], "carol");
   EXPECT_EQ(by_id[other.id]["channels"][0]["channel"], 0x4001);
   EXPECT_EQ(by_id[other.id]["to_peer"]["fastpath_packets"], 7);
+  EXPECT_EQ(by_id[other.id]["relay6"], "[2001:db8::20]:50002") << "a dual-stack allocation's IPv6 half";
   EXPECT_EQ(by_id["host-a/" + relay.to_string()]["relay"], relay.to_string());
+  EXPECT_FALSE(by_id["host-a/" + relay.to_string()].contains("relay6")) << "single-family: no relay6";
   EXPECT_EQ(f.body["users"].size(), 2u);
   // The instance view is still this turn-control's alone.
   EXPECT_EQ(call("GET", "/api/v1/allocations").body["count"], 1);

@@ -92,13 +92,17 @@ TEST_F(DualStack, PermissionsChannelsAndDataOnBothHalves) {
   auto frame = parse_channel_frame(Bytes{cd->data(), cd->size()});
   ASSERT_TRUE(frame);
   EXPECT_EQ(frame->channel, 0x4001);
-  // The IPv4 half's state goes to the state records, not the IPv6 half's
-  // (which stays on this path): the shared summary lists IPv4 only.
+  // Both halves' state goes to the state records (the data plane relays
+  // both): the shared summary lists the permissions of both families and
+  // the IPv6 peer's channel (RFC 8656 §9, §12: per peer, on the relayed
+  // address of the peer's family).
   auto info = runtime().shared().registry.snapshot().front();
   std::lock_guard lock(info->mutex);
-  ASSERT_EQ(info->permissions.size(), 1u);
-  EXPECT_TRUE(info->permissions[0].peer.is_v4());
-  EXPECT_TRUE(info->channels.empty());
+  ASSERT_EQ(info->permissions.size(), 2u);
+  EXPECT_NE(info->permissions[0].peer.is_v4(), info->permissions[1].peer.is_v4());
+  ASSERT_EQ(info->channels.size(), 1u);
+  EXPECT_EQ(info->channels[0].number, 0x4001);
+  EXPECT_EQ(info->channels[0].peer, p6.address());
 }
 
 TEST_F(DualStack, RefreshedAndReleasedTogether) {

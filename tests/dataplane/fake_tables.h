@@ -148,12 +148,15 @@ public:
     return idx;
   }
   void skip_slots(uint32_t n) { index_base_ = static_cast<uint32_t>(allocs_.size()) + n; }
+  // Permissions and channels are on the relayed address of the peer's
+  // family (as Tables' writer puts them: RFC 8656 §9, §12, §7.2), whatever
+  // the client's family.
   const PermissionEntry* add_permission(uint32_t alloc_idx, uint32_t peer_ip, Tsc expires = kLive) {
     const AllocEntry& a = allocs_[alloc_idx];
     PermissionEntry& e = perms_.emplace_back();
     e.alloc = alloc_idx;
     e.expires.store(expires);
-    perm_index_[PermissionKey{a.relay_ip, peer_ip, a.relay_port, 0}] = static_cast<uint32_t>(perms_.size() - 1);
+    perm_index_[PermissionKey{a.relay_ip, peer_ip, port4(a), 0}] = static_cast<uint32_t>(perms_.size() - 1);
     return &e;
   }
   // `link`: the channel's permission as the writer links it (nullptr: the
@@ -169,8 +172,10 @@ public:
     e.expires.store(expires);
     e.perm.store(link);
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
-    channels_[ChannelKey::of(a.client, e.channel)] = slot;
-    peers_[PeerKey{a.relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
+    e.index = slot;
+    e.cross = a.client6;  // an IPv4 peer of an IPv6 client
+    add_channel_key(a, e.channel, slot);
+    peers_[PeerKey{a.relay_ip, peer_ip, port4(a), e.peer_port}] = slot;
   }
   void set_alloc_expiry(uint32_t idx, Tsc t) { allocs_[idx].expires.store(t); }
   void add_neighbor(uint32_t ip, const Mac& m, uint8_t port = 0) { neigh_[ip] = Hop{m, port}; }
@@ -183,9 +188,29 @@ public:
     e6.client = ClientKey6{client_ip, server_ip, np(client_port_h), np(server_port_h)};
     e6.relay_ip = relay_ip;
     e.relay_port = np(relay_port_h);
+    e.client6 = 1;
     e.index = idx;
     e.expires.store(expires);
     clients6_[e6.client] = idx;
+    return idx;
+  }
+  // Dual-stack allocations (RFC 8656 §7.2): an IPv4 and an IPv6 relayed
+  // address, for an IPv4 client (dual4) or an IPv6 one (dual6); as Tables'
+  // writer fills the entry (relay_port: the client's family's, alt_port:
+  // the other one's).
+  uint32_t add_dual4(uint32_t client_ip, uint16_t client_port_h, uint32_t relay4, uint16_t relay4_port_h,
+                     const Ip6& relay6, uint16_t relay6_port_h, Tsc expires = kLive) {
+    uint32_t idx = add_alloc(client_ip, client_port_h, relay4, relay4_port_h, expires);
+    allocs_[idx].alt_port = np(relay6_port_h);
+    allocs6_[idx].relay_ip = relay6;
+    return idx;
+  }
+  uint32_t add_dual6(const Ip6& client_ip, uint16_t client_port_h, const Ip6& server_ip, uint16_t server_port_h,
+                     const Ip6& relay6, uint16_t relay6_port_h, uint32_t relay4, uint16_t relay4_port_h,
+                     Tsc expires = kLive) {
+    uint32_t idx = add_alloc6(client_ip, client_port_h, server_ip, server_port_h, relay6, relay6_port_h, expires);
+    allocs_[idx].relay_ip = relay4;
+    allocs_[idx].alt_port = np(relay4_port_h);
     return idx;
   }
   void add_permission6(uint32_t alloc_idx, const Ip6& peer_ip, Tsc expires = kLive) {
@@ -193,27 +218,38 @@ public:
     PermissionEntry& e = perms_.emplace_back();
     e.alloc = alloc_idx;
     e.expires.store(expires);
-    perm_index6_[PermissionKey6{alloc6(alloc_idx).relay_ip, peer_ip, a.relay_port, 0, 0}] =
+    perm_index6_[PermissionKey6{alloc6(alloc_idx).relay_ip, peer_ip, port6(a), 0, 0}] =
         static_cast<uint32_t>(perms_.size() - 1);
   }
-  void add_channel6(uint32_t alloc_idx, uint16_t channel_h, const Ip6& peer_ip, uint16_t peer_port_h) {
+  void add_channel6(uint32_t alloc_idx, uint16_t channel_h, const Ip6& peer_ip, uint16_t peer_port_h,
+                    Tsc expires = kLive) {
     const AllocEntry& a = allocs_[alloc_idx];
     ChannelEntry& e = chans_.emplace_back();
     e.alloc = alloc_idx;
     e.peer_port = np(peer_port_h);
     e.channel = np(channel_h);
-    e.expires.store(kLive);
+    e.expires.store(expires);
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
     e.index = slot;
+    e.cross = a.client6 ? 0u : 1u;  // an IPv6 peer of an IPv4 client
     chan_peers6_[slot] = peer_ip;
-    channels6_[ChannelKey6::of(alloc6(alloc_idx).client, e.channel)] = slot;
-    peers6_[PeerKey6{alloc6(alloc_idx).relay_ip, peer_ip, a.relay_port, e.peer_port}] = slot;
+    add_channel_key(a, e.channel, slot);
+    peers6_[PeerKey6{alloc6(alloc_idx).relay_ip, peer_ip, port6(a), e.peer_port}] = slot;
   }
   void add_neighbor6(const Ip6& ip, const Mac& m, uint8_t port = 0) { neigh6_.emplace_back(ip, Hop{m, port}); }
 
   uint64_t txn = 0;  // the last transaction id handed out
 
 private:
+  // The port of the relayed address of each family.
+  static uint16_t port4(const AllocEntry& a) { return a.client6 ? a.alt_port : a.relay_port; }
+  static uint16_t port6(const AllocEntry& a) { return a.client6 ? a.relay_port : a.alt_port; }
+  // The channel key is the client's 5-tuple and channel number.
+  void add_channel_key(const AllocEntry& a, uint16_t channel_n, uint32_t slot) {
+    if (a.client6) channels6_[ChannelKey6::of(alloc6(a.index).client, channel_n)] = slot;
+    else channels_[ChannelKey::of(a.client, channel_n)] = slot;
+  }
+
   std::deque<AllocEntry> allocs_;
   std::deque<ChannelEntry> chans_;
   std::deque<PermissionEntry> perms_;
@@ -311,6 +347,21 @@ inline uint16_t ref_udp_checksum(const uint8_t* ip_src, const uint8_t* ip_dst, c
   s = ref_sum16(udp, 6, s);  // ports and length; the checksum field counts as 0
   s = ref_sum16(udp + 8, udp_len - 8, s);
   auto c = static_cast<uint16_t>(~ref_fold(s));
+  return c == 0 ? 0xFFFF : c;
+}
+
+// RFC 8200 §8.1 checksum of a UDP datagram over IPv6 (udp_len >= 8 bytes
+// from `udp`, its checksum field ignored), as transmitted (0 -> 0xFFFF).
+inline uint16_t ref_udp6_checksum(const uint8_t* src, const uint8_t* dst, const uint8_t* udp, size_t udp_len) {
+  std::vector<uint8_t> b(src, src + 16);
+  b.insert(b.end(), dst, dst + 16);
+  for (int sh : {24, 16, 8, 0}) b.push_back(static_cast<uint8_t>(udp_len >> sh));
+  b.insert(b.end(), {0, 0, 0, 17});
+  size_t at = b.size();
+  b.insert(b.end(), udp, udp + udp_len);
+  b[at + 6] = 0;
+  b[at + 7] = 0;
+  uint16_t c = ref_fold_complement(b);
   return c == 0 ? 0xFFFF : c;
 }
 

@@ -16,7 +16,12 @@
 # peer's kernel (which verifies UDP checksums) drops any that are wrong.
 # coturn's turnutils_uclient relays through port 0 -> port 1 -> port 0 with
 # zero loss, on the fast path, and the per-port counters show both ports;
-# then the same over IPv6 (uclient -x: IPv6 relay, IPv6 peer).
+# then the same over IPv6 (uclient -x: IPv6 relay, IPv6 peer). Then
+# dual-stack allocations (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY, made by
+# tests/e2e/turnpy.py dual) from an IPv4 and from an IPv6 client: both
+# relayed addresses relay on the fast path, the half of the other family
+# than the client's with the IP version translated (an IPv4 client's data
+# leaves to the IPv6 peer as IPv6, the reply comes back over IPv4).
 #
 #   tests/e2e/dataplane_dualhomed_e2e.sh BUILD_DIR
 set -uo pipefail
@@ -149,6 +154,55 @@ PY
     test "$to_client" -ge $((2 * MSGS * 99 / 100)) -a "$p0tx" -ge "$to_client"
 done
 
+# ---- dual-stack allocations: both halves on the fast path -------------------------
+DS_N=${E2E_DUAL_MSGS:-200}
+DS_SINGLE=0  # 1: an Allocate without ADDITIONAL-ADDRESS-FAMILY (turnpy.py's TURNPY_SINGLE)
+dual() {  # name server peer... -> zero loss; sets ds_send ds_di ds_cd ds_pcd (fast-path deltas)
+  local name=$1 server=$2 rc b a; shift 2
+  b=$(dp_stats /dpturn/stats)
+  TURNPY_SINGLE=$DS_SINGLE timeout 60 ip netns exec "$NS_C" "$PY" "$HERE/turnpy.py" dual "$server" alice wonderland-42 "$DS_N" "$@" \
+    >"$E2E_TMP/dual-$name.log" 2>&1
+  rc=$?
+  a=$(dp_stats /dpturn/stats)
+  sed "s/^/  $name: /" "$E2E_TMP/dual-$name.log"
+  read -r ds_send ds_di ds_cd ds_pcd <<<"$(python3 - "$b" "$a" <<'PY'
+import json, sys
+b, a = (json.loads(x)['/dpturn/stats'] for x in sys.argv[1:])
+d = lambda k: a.get(k, 0) - b.get(k, 0)
+print(d('send_indication_to_peer'), d('peer_to_client_data_indication'), d('channel_data_to_peer'),
+      d('peer_to_client_channel_data'))
+PY
+)"
+  echo "  $name: fast path: Send $ds_send, Data ind. $ds_di, ChannelData to peer $ds_cd, to client $ds_pcd"
+  return $rc
+}
+fast_both_ways() {  # halves: every direction and message kind >= 99% of DS_N * halves on the fast path
+  local want=$(( $1 * DS_N * 99 / 100 ))
+  [ "$ds_send" -ge "$want" ] && [ "$ds_di" -ge "$want" ] && [ "$ds_cd" -ge "$want" ] && [ "$ds_pcd" -ge "$want" ]
+}
+for c in "v4:10.77.1.1:3478" "v6:[fd77:1::1]:3478"; do
+  cf=${c%%:*} server=${c#*:}
+  check "dual-stack, $cf client: one Allocate gets an IPv4 and an IPv6 relayed address; the IPv6 half relays with zero loss" \
+    dual "$cf-peer6" "$server" "[fd77:2::2]:3480"
+  check "dual-stack, $cf client: XOR-RELAYED-ADDRESS IPv4 then IPv6" \
+    grep -qE '^relays 10\.77\.2\.1:[0-9]+ fd77:2::1:[0-9]+$' "$E2E_TMP/dual-$cf-peer6.log"
+  check "dual-stack, $cf client: the IPv6 half on the fast path both ways ($ds_send/$ds_di Send/Data ind., $ds_cd/$ds_pcd ChannelData of $DS_N)" \
+    fast_both_ways 1
+  check "dual-stack, $cf client: the IPv4 half relays with zero loss" dual "$cf-peer4" "$server" "10.77.2.2:3480"
+  check "dual-stack, $cf client: the IPv4 half on the fast path both ways ($ds_send/$ds_di, $ds_cd/$ds_pcd of $DS_N)" \
+    fast_both_ways 1
+  check "dual-stack, $cf client: both halves of one allocation at once, zero loss" \
+    dual "$cf-both" "$server" "10.77.2.2:3480" "[fd77:2::2]:3480"
+  check "dual-stack, $cf client: both halves on the fast path ($ds_send/$ds_di, $ds_cd/$ds_pcd of $((2 * DS_N)))" \
+    fast_both_ways 2
+done
+# An IPv6 client's plain Allocate gets an IPv4 relayed address (RFC 8656
+# §7.2: IPv4 unless asked otherwise): that allocation is all "other half".
+DS_SINGLE=1
+check "IPv6 client, one IPv4 relayed address: zero loss" dual v6-single "[fd77:1::1]:3478" "10.77.2.2:3480"
+check "IPv6 client, one IPv4 relayed address: on the fast path both ways ($ds_send/$ds_di, $ds_cd/$ds_pcd of $DS_N)" \
+  fast_both_ways 1
+DS_SINGLE=0
 workers=$(dp_stats /dpturn/workers)
 echo "$workers" | grep -E 'rx_packets|busy_cycles'
 for w in $(seq 0 $((WORKERS - 1))); do

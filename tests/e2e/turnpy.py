@@ -17,6 +17,16 @@ UDP socket across server restarts and reports each step's result code.
   turnpy.py ping SERVER:PORT COUNT INTERVAL
       COUNT Binding requests, one every INTERVAL s, each waited for 1 s:
       prints "answered A/COUNT max_ms M".
+  turnpy.py dual SERVER:PORT USER PASS N PEER:PORT...
+      A dual-stack allocation (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY
+      IPv6): prints "relays <ipv4 relay> <ipv6 relay>"; a permission for
+      every PEER (IPv4 or IPv6, "[v6]:port"); N Send indications to each,
+      the echoes counted as Data indications; then channel 0x4000 + i to
+      PEER i, N ChannelData frames to each, the echoes counted as
+      ChannelData. Prints "peer P send R/N cdata R/N" per peer; exit 0 when
+      every echo came back. SERVER may be IPv4 or IPv6. TURNPY_SINGLE=1:
+      the same without ADDITIONAL-ADDRESS-FAMILY (one IPv4 relayed address,
+      whatever the client's family).
 Environment: TURNPY_LIFETIME (seconds, default 600) for the Allocate.
 Test traffic only inside the test's namespaces.
 """
@@ -35,6 +45,7 @@ REQ, IND = 0, 1
 A_USERNAME, A_MI, A_ERROR, A_CHANNEL, A_LIFETIME, A_PEER, A_DATA, A_REALM, A_NONCE = (
     0x0006, 0x0008, 0x0009, 0x000C, 0x000D, 0x0012, 0x0013, 0x0014, 0x0015)
 A_RELAYED, A_TRANSPORT, A_FINGERPRINT = 0x0016, 0x0019, 0x8028
+A_ADDITIONAL_FAMILY = 0x8000  # ADDITIONAL-ADDRESS-FAMILY (RFC 8656 §18.11)
 
 
 def msg_type(method, cls):
@@ -56,8 +67,11 @@ class Msg:
         return self
 
     def xor_addr(self, atype, ip, port):
-        x = bytes(a ^ b for a, b in zip(socket.inet_aton(ip), struct.pack("!I", COOKIE)))
-        return self.add(atype, struct.pack("!BBH", 0, 1, port ^ (COOKIE >> 16)) + x)
+        """XOR-*-ADDRESS (RFC 8489 §14.2): IPv4, or IPv6 XORed with cookie and transaction id."""
+        v6 = ":" in ip
+        raw = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, ip)
+        x = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", COOKIE) + self.txid))
+        return self.add(atype, struct.pack("!BBH", 0, 2 if v6 else 1, port ^ (COOKIE >> 16)) + x)
 
     def integrity(self, key):
         mac = hmac.new(key, self.header(len(self.body) + 24) + self.body, "sha1").digest()
@@ -81,10 +95,29 @@ def parse_attrs(data):
     return attrs
 
 
-def unxor(v):
+def unxor(v, txid=b"\0" * 12):
     port = struct.unpack("!H", v[2:4])[0] ^ (COOKIE >> 16)
+    if v[1] == 2:  # IPv6: XORed with the cookie and the transaction id
+        ip = bytes(a ^ b for a, b in zip(v[4:20], struct.pack("!I", COOKIE) + txid))
+        return socket.inet_ntop(socket.AF_INET6, ip), port
     ip = bytes(a ^ b for a, b in zip(v[4:8], struct.pack("!I", COOKIE)))
     return socket.inet_ntoa(ip), port
+
+
+def all_attrs(data, atype):
+    """Every value of one attribute type, in order (parse_attrs keeps the first)."""
+    out, i = [], 20
+    while i + 4 <= len(data):
+        t, n = struct.unpack("!HH", data[i:i + 4])
+        if t == atype:
+            out.append(data[i + 4:i + 4 + n])
+        i += 4 + n + ((-n) % 4)
+    return out
+
+
+def split_hostport(text):
+    host, port = text.rsplit(":", 1)
+    return host.strip("[]"), int(port)
 
 
 class Client:
@@ -94,7 +127,7 @@ class Client:
         self.password = password.encode()
         self.realm = b""
         self.nonce = b""
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock = socket.socket(socket.AF_INET6 if ":" in server[0] else socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.settimeout(timeout)
         self.sock.connect(server)
 
@@ -127,6 +160,7 @@ class Client:
                 return -1, {}
             cls = ((resp[0] << 8 | resp[1]) >> 4 & 1) | ((resp[0] << 8 | resp[1]) >> 7 & 2)
             attrs = parse_attrs(resp)
+            self.last = resp
             if cls == 2:
                 return 0, attrs
             code = 0
@@ -246,7 +280,95 @@ def session(argv):
     return 0
 
 
+def dual(argv):
+    server = split_hostport(argv[0])
+    n = int(argv[3])
+    peers = [split_hostport(p) for p in argv[4:]]
+    c = Client(server, argv[1], argv[2])
+    single = os.environ.get("TURNPY_SINGLE") == "1"
+
+    def allocate(m):
+        m.add(A_TRANSPORT, bytes([17, 0, 0, 0]))
+        if not single:
+            m.add(A_ADDITIONAL_FAMILY, bytes([2, 0, 0, 0]))
+        m.add(A_LIFETIME, struct.pack("!I", LIFETIME))
+    code, attrs = c.request(ALLOCATE, allocate)
+    if code != 0:
+        print(f"allocate {code}", flush=True)
+        return 1
+    relays = ["%s:%d" % unxor(v, c.last[8:20]) for v in all_attrs(c.last, A_RELAYED)]
+    print("relays " + " ".join(relays), flush=True)
+    if len(relays) != (1 if single else 2):
+        return 1
+    for ip, _ in peers:
+        code = c.request(CREATE_PERMISSION, lambda m: m.xor_addr(A_PEER, ip, 0))[0]
+        if code != 0:
+            print(f"perm {ip} {code}", flush=True)
+            return 1
+    c.sock.settimeout(0.05)
+
+    def count(counts, d):  # one echo: ChannelData by channel, a Data indication by its peer
+        if len(d) >= 4 and 0x40 <= d[0] < 0x80:
+            ch = d[0] << 8 | d[1]
+            if ch in counts:
+                counts[ch] += 1
+        elif len(d) >= 20 and (d[0] << 8 | d[1]) == msg_type(0x007, IND):
+            pa = parse_attrs(d).get(A_PEER)
+            key = unxor(pa, d[8:20]) if pa else None
+            if key in counts:
+                counts[key] += 1
+
+    def collect(counts, seconds):  # echoes until every count is N or time is up
+        end = time.time() + seconds
+        while time.time() < end and min(counts.values()) < n:
+            try:
+                count(counts, c.sock.recv(65535))
+            except socket.timeout:
+                continue
+
+    def drain(counts):  # what has arrived so far, while sending (the socket buffer holds ~100 echoes)
+        while True:
+            try:
+                count(counts, c.sock.recv(65535, socket.MSG_DONTWAIT))
+            except (BlockingIOError, socket.timeout):
+                return
+
+    time.sleep(0.5)  # the data plane learns the permissions from the store (ms)
+    sent = {p: 0 for p in peers}
+    for i in range(n):
+        for ip, port in peers:
+            c.sock.send(Msg(SEND, IND).xor_addr(A_PEER, ip, port).add(A_DATA, b"send %d" % i).bytes())
+        time.sleep(0.002)
+        drain(sent)
+    collect(sent, 3.0)
+    for i, (ip, port) in enumerate(peers):
+        ch = bytes([0x40, i, 0, 0])
+        code = c.request(CHANNEL_BIND, lambda m: m.add(A_CHANNEL, ch).xor_addr(A_PEER, ip, port))[0]
+        if code != 0:
+            print(f"bind {ip} {code}", flush=True)
+            return 1
+    c.sock.settimeout(0.05)
+    time.sleep(0.5)
+    cdata = {0x4000 + i: 0 for i in range(len(peers))}
+    for k in range(n):
+        for i in range(len(peers)):
+            d = b"cdata %d" % k
+            c.sock.send(struct.pack("!HH", 0x4000 + i, len(d)) + d)
+        time.sleep(0.002)
+        drain(cdata)
+    collect(cdata, 3.0)
+    ok = True
+    for i, p in enumerate(peers):
+        print("peer %s send %d/%d cdata %d/%d" % (argv[4 + i], sent[p], n, cdata[0x4000 + i], n), flush=True)
+        ok = ok and sent[p] == n and cdata[0x4000 + i] == n
+    c.sock.settimeout(1.0)
+    c.request(REFRESH, lambda m: m.add(A_LIFETIME, struct.pack("!I", 0)))
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
+    if len(sys.argv) >= 7 and sys.argv[1] == "dual":
+        sys.exit(dual(sys.argv[2:]))
     if len(sys.argv) >= 6 and sys.argv[1] == "session":
         sys.exit(session(sys.argv[2:]))
     if len(sys.argv) >= 5 and sys.argv[1] == "ping":

@@ -221,20 +221,32 @@ def request_seeds():
 def fastpath_seeds():
     """fastpath_fuzz: [flags][Ethernet frame]; flags 3 = fix both checksums.
     Addresses as in the target: server/relay 192.0.2.10 (TURN 3478, relay
-    port 49200), client A 198.51.100.10:50000, peer 203.0.113.5:6000."""
+    port 49200), client A 198.51.100.10:50000, peer 203.0.113.5:6000; the
+    dual-stack allocations D4 and D6 (fastpath_fuzz.cpp's fill())."""
     def ip(a):
         return bytes(int(x) for x in a.split("."))
 
-    def frame(src, dst, sport, dport, payload, ttl=64):
-        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0xFFFF) + payload
+    def frame(src, dst, sport, dport, payload, ttl=64, csum=0xFFFF):
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), csum) + payload
         iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, ttl, 17, 0, ip(src), ip(dst))
         eth = bytes([2, 0, 0, 0, 0, 0xAA, 2, 0, 0, 0, 0, 1]) + b"\x08\x00"
         return eth + iph + udp
 
+    def frame6(src, dst, sport, dport, payload):  # UDP checksum fixed by flag 2
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0xFFFF) + payload
+        iph = struct.pack("!IHBB", 0x60000000, len(udp), 17, 64) + src + dst
+        eth = bytes([2, 0, 0, 0, 0, 0xAA, 2, 0, 0, 0, 0, 1]) + b"\x86\xdd"
+        return eth + iph + udp
+
     a, srv, peer = "198.51.100.10", "192.0.2.10", "203.0.113.5"
+    d4 = "198.51.100.30"
+    srv6 = bytes.fromhex("20010db8000100000000000000000010")
+    peer6 = bytes.fromhex("20010db8000200000000000000000005")
+    d6 = bytes.fromhex("20010db8000c00000000000000000007")
     rtp = bytes([0x80, 0x60, 0x12, 0x34]) + bytes(8) + bytes(range(160))
     cd = struct.pack("!HH", 0x4000, len(rtp)) + rtp
     send = Msg(SEND, IND).xor_addr(0x0012, peer, 6000).add(0x0013, rtp).bytes()
+    send6 = Msg(SEND, IND).xor_addr6(0x0012, peer6, 6000).add(0x0013, rtp).bytes()
     arp = bytes([0xff] * 6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x06" + bytes(28)
     return {
         "channel_data_to_peer": b"\x03" + frame(a, srv, 50000, 3478, cd),
@@ -247,6 +259,18 @@ def fastpath_seeds():
         "allocate_request_punted": b"\x03" + frame(a, srv, 50000, 3478, stun_seeds()["allocate_request"]),
         "bad_ip_checksum": b"\x00" + frame(a, srv, 50000, 3478, cd),
         "arp": b"\x00" + arp,
+        # Dual-stack allocations (RFC 8656 §7.2), across IP versions: D4
+        # (IPv4 client 198.51.100.30:50030, IPv6 relay [2001:db8:1::10]:49600)
+        # and D6 (client [2001:db8:c::7]:50040, IPv4 relay 192.0.2.10:49800).
+        "dual_v4_client_channel_data_to_v6_peer": b"\x03" + frame(d4, srv, 50030, 3478, cd),
+        "dual_v4_client_send_to_v6_peer": b"\x03" + frame(d4, srv, 50030, 3478, send6),
+        "dual_v4_client_no_checksum_to_v6_peer": b"\x01" + frame(d4, srv, 50030, 3478, cd, csum=0),
+        "dual_v6_peer_to_v4_client": b"\x03" + frame6(peer6, srv6, 6000, 49600, rtp),
+        "dual_v6_peer_to_v4_client_data_indication": b"\x03" + frame6(peer6, srv6, 6001, 49600, rtp),
+        "dual_v6_client_channel_data_to_v4_peer": b"\x03" + frame6(d6, srv6, 50040, 3478, cd),
+        "dual_v6_client_send_to_v4_peer": b"\x03" + frame6(d6, srv6, 50040, 3478, send),
+        "dual_v4_peer_to_v6_client": b"\x01" + frame(peer, srv, 7000, 49800, rtp, csum=0),
+        "dual_v6_client_same_family": b"\x03" + frame6(d6, srv6, 50040, 3478, struct.pack("!HH", 0x4002, 4) + b"ping"),
     }
 
 

@@ -92,6 +92,38 @@ TEST(AllocationRecord, RefusesMissingOrMalformedFieldsNamingThem) {
   EXPECT_TRUE(AllocationRecord::from_fields(with(good, "username", "")));
 }
 
+// A dual-stack allocation (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY) has a
+// second, IPv6 relayed address next to the IPv4 one: field relay6, absent
+// for every other allocation (records written before it still decode).
+TEST(AllocationRecord, DualStackCarriesTheIpv6RelayedAddress) {
+  auto r = record();
+  EXPECT_FALSE(r.dual());
+  EXPECT_EQ(field(r.to_fields(), "relay6"), "") << "single-family records have no relay6 field";
+  bool has = false;
+  for (const auto& kv : r.to_fields()) has |= kv.first == "relay6";
+  EXPECT_FALSE(has);
+  r.relay6 = sa("[2001:db8::10]:50200");
+  ASSERT_TRUE(r.dual());
+  EXPECT_EQ(field(r.to_fields(), "relay6"), "[2001:db8::10]:50200");
+  EXPECT_EQ(AllocationRecord::from_fields(r.to_fields()), r);
+  EXPECT_EQ(AllocationRecord::from_fields(views(r.to_fields())), r);
+  std::string why;
+  auto ev = Event::from_fields(Event::create(r).to_fields(), &why);
+  ASSERT_TRUE(ev) << why;
+  EXPECT_EQ(ev->record.relay6, r.relay6) << "the create event carries it too";
+  // Refused, naming relay6: not an address, IPv4 (ADDITIONAL-ADDRESS-FAMILY
+  // is IPv6 only, §18.11), port 0, or next to an IPv6 relay.
+  const Fields good = r.to_fields();
+  for (const char* value : {"nope", "203.0.113.10:50200", "[2001:db8::10]:0", "[2001:db8::10]"}) {
+    why.clear();
+    EXPECT_FALSE(AllocationRecord::from_fields(with(good, "relay6", value), &why)) << value;
+    EXPECT_NE(why.find("relay6"), std::string::npos) << why;
+  }
+  why.clear();
+  EXPECT_FALSE(AllocationRecord::from_fields(with(good, "relay", "[2001:db8::11]:49152"), &why));
+  EXPECT_NE(why.find("relay6"), std::string::npos) << why;
+}
+
 TEST(AllocationState, HoldsPermissionsAndChannelsInTheSameHash) {
   AllocationState s{record(), {{ip("198.51.100.9"), 1733130300}, {ip("2001:db8::9"), 1733130700}},
                     {{0x4000, sa("198.51.100.9:7000"), 1733130290}, {0x7FFF, sa("[2001:db8::9]:7001"), 1733130601}}};
@@ -132,6 +164,7 @@ TEST(Event, EveryTypeRoundTrips) {
   std::vector<Event> all = {Event::create(r),
                             Event::refresh(r.id, 1733131200),
                             Event::permission_installed(r.id, {ip("2001:db8::9"), 1733130300}),
+                            Event::create([&] { auto d = r; d.relay6 = sa("[2001:db8::10]:50200"); return d; }()),
                             Event::channel_bound(r.id, {0x4001, sa("198.51.100.9:7000"), 1733130600}),
                             Event::deleted(r.id),
                             Event::resync("edge1")};
