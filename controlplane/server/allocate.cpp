@@ -245,24 +245,7 @@ void TurnServer::handle_allocate(Request& req) {
   Bytes sent{response_buf_.data(), load_be16(response_buf_.data() + 2) + stun::kHeaderSize};
   a->allocate_response.assign(sent.begin(), sent.end());
 
-  Allocation* raw = a.get();
-  if (tcp) {
-    auto listener = std::make_unique<TcpRelayListener>(*this, *raw, fd);
-    loop_.add(fd, EPOLLIN, listener.get());
-    tcp_listeners_[raw] = std::move(listener);
-  } else {
-    auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
-    loop_.add(fd, EPOLLIN, sock.get());
-    relay_sockets_[raw] = std::move(sock);
-    if (fd6 >= 0) {
-      auto sock6 = std::make_unique<RelaySocket>(*this, *raw, fd6);
-      loop_.add(fd6, EPOLLIN, sock6.get());
-      relay_sockets6_[raw] = std::move(sock6);
-    }
-  }
-  allocations_[req.tuple] = std::move(a);
-  shared_.directory.put(req.tuple, this);
-  shared_.registry.add(info);
+  install(req.tuple, std::move(a), fd, fd6, tcp);
   for (auto* s : shared_.sinks) s->allocation_created(info);
   log_info(std::string(tcp ? "TCP " : "") + "allocation " + info->id +
            (fd6 >= 0 ? " and " + info->relay6.to_string() : std::string()) + " for '" + req.username + "' (" +

@@ -621,19 +621,34 @@ bool TurnServer::restore(const FiveTuple& tuple, const ClientLink& link, const s
   info->created_s = now_s;
   a->info = info;
   (void)shared_.quotas.acquire(a->username);  // counted, even if over a lowered quota
+  install(tuple, std::move(a), fd, fd6, false);
+  return true;
+}
+
+// One place that puts an allocation into service, for Allocate and for
+// restore: its relayed sockets watched (a TCP allocation's listener, RFC
+// 6062 §5.1), then the allocation findable by its 5-tuple, this thread and
+// its id.
+void TurnServer::install(const FiveTuple& tuple, std::unique_ptr<Allocation> a, int fd, int fd6, bool tcp) {
   Allocation* raw = a.get();
-  auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
-  loop_.add(fd, EPOLLIN, sock.get());
-  relay_sockets_[raw] = std::move(sock);
-  if (fd6 >= 0) {
-    auto sock6 = std::make_unique<RelaySocket>(*this, *raw, fd6);
-    loop_.add(fd6, EPOLLIN, sock6.get());
-    relay_sockets6_[raw] = std::move(sock6);
+  if (tcp) {
+    auto listener = std::make_unique<TcpRelayListener>(*this, *raw, fd);
+    loop_.add(fd, EPOLLIN, listener.get());
+    tcp_listeners_[raw] = std::move(listener);
+  } else {
+    auto sock = std::make_unique<RelaySocket>(*this, *raw, fd);
+    loop_.add(fd, EPOLLIN, sock.get());
+    relay_sockets_[raw] = std::move(sock);
+    if (fd6 >= 0) {  // a dual-stack allocation's IPv6 half (RFC 8656 §7.2)
+      auto sock6 = std::make_unique<RelaySocket>(*this, *raw, fd6);
+      loop_.add(fd6, EPOLLIN, sock6.get());
+      relay_sockets6_[raw] = std::move(sock6);
+    }
   }
+  std::shared_ptr<AllocationInfo> info = raw->info;
   allocations_[tuple] = std::move(a);
   shared_.directory.put(tuple, this);
   shared_.registry.add(info);
-  return true;
 }
 
 void TurnServer::on_stream_closed(StreamConnection* s) {

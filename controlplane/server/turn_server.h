@@ -107,6 +107,7 @@ private:
 
   // Methods (one file each).
   void handle_allocate(Request& req);
+  void install(const FiveTuple& tuple, std::unique_ptr<Allocation> a, int fd, int fd6, bool tcp);
   void handle_refresh(Request& req);
   void handle_create_permission(Request& req);
   void handle_channel_bind(Request& req);

@@ -726,10 +726,19 @@ TEST_F(AdminApi, AStoreThatIsNotThereCostsSpeedNotCalls) {
   ASSERT_TRUE(redis->up());
   start_with({"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\"", "state-queue-limit=100"});
   for (int i = 0; i < 40 && call("GET", "/api/v1/status").body["state_store"]["connected"] != true; ++i) sleep_ms(50);
+  SocketAddress anchor_relay;
+  auto anchor = allocated(&anchor_relay);
   redis.reset();
+  // turn-control notices the store's death on its next write or read: wait
+  // for that (bounded) before making the events, or the race decides.
+  for (int i = 0; i < 100 && call("GET", "/api/v1/status").body["state_store"]["connected"] == true; ++i) {
+    (void)anchor->create_permission(SocketAddress{IpAddress::v4(0x7f000001), 9});  // an event: the writer finds out
+    sleep_ms(50);
+  }
+  ASSERT_EQ(call("GET", "/api/v1/status").body["state_store"]["connected"], false) << "the store was killed";
   std::vector<std::unique_ptr<TurnClient>> more;
   bool queued = false;
-  for (int i = 0; i < 20; ++i) {  // 20 x 6 events (the fixture has 24 relay ports)
+  for (int i = 0; i < 20; ++i) {  // 20 x 6 events (the fixture has 24 relay ports; the anchor has one)
     SocketAddress r;
     more.push_back(allocated(&r));
     ASSERT_TRUE(more.back()->create_permission(SocketAddress{IpAddress::v4(0x7f000001), 9}).success());

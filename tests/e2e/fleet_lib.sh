@@ -16,7 +16,11 @@
 #                       the sink, driven with `held NAME COMMAND`
 #   tc_ids / store_ids  allocation ids in turn-control's admin API / the store
 #
-# Everything stays inside the test's own namespaces.
+# Everything stays inside the test's own namespaces. Sourcing this file
+# checks that the test can run at all (root, namespaces, turn-dataplane),
+# else the test is skipped (77).
+need_root
+need_dataplane
 
 STORE_NS=""
 STORE_IP=""
