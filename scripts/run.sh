@@ -52,8 +52,9 @@ PIDS=()
 
 cleanup() {
   trap - EXIT INT TERM
-  echo
-  echo "[run] stopping"
+  set +e  # clean up all of it, whatever fails on the way
+  echo 2>/dev/null
+  echo "[run] stopping" 2>/dev/null
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] || continue
     kill -TERM "$pid" 2>/dev/null || true
@@ -63,8 +64,13 @@ cleanup() {
   ip link del "$HOST_IF" 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
   rm -rf "$WORK"
-  echo "[run] stopped; namespace $NS and $HOST_IF removed"
+  declare -F dpdk_prefix_clean >/dev/null && dpdk_prefix_clean dpturn-run  # the data plane's telemetry directory
+  echo "[run] stopped; namespace $NS and $HOST_IF removed" 2>/dev/null
 }
+# Output may go to a pipe whose reader goes first (scripts/run.sh | tee log,
+# then Ctrl-C stops tee too): a write then fails instead of killing this
+# script with SIGPIPE before it has cleaned up.
+trap '' PIPE
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
