@@ -278,6 +278,29 @@ protected:
     return udp_frame(kPortMac, kRouterMac, kPeer2, kServer, kPeer2Port, kRelayAPort, payload, o);
   }
 
+  // A Data indication behind `headers` bytes of Ethernet/IP/UDP (IPv4 or
+  // IPv6): a Data indication whose XOR-PEER-ADDRESS is `peer` and whose
+  // DATA is `data`; the parsed message in *parsed if asked.
+  static void expect_data_indication_at(const std::vector<uint8_t>& out, size_t headers, const SocketAddress& peer,
+                                        const std::vector<uint8_t>& data, stun::MessageView* parsed = nullptr) {
+    ASSERT_GT(out.size(), headers);
+    Bytes payload(out.data() + headers, out.size() - headers);
+    stun::MessageView m;
+    ASSERT_EQ(stun::parse(payload, m), stun::ParseError::Ok);
+    EXPECT_EQ(m.method(), stun::Method::Data);
+    EXPECT_EQ(m.message_class(), stun::Class::Indication);
+    const stun::AttributeRef* xp = m.find(stun::Attr::XorPeerAddress);
+    ASSERT_NE(xp, nullptr);
+    auto addr = stun::read_xor_address(m.value(*xp), m.xor_mask());
+    ASSERT_TRUE(addr.ok());
+    EXPECT_EQ(addr.value(), peer) << addr.value().to_string() << " vs " << peer.to_string();
+    const stun::AttributeRef* d = m.find(stun::Attr::Data);
+    ASSERT_NE(d, nullptr);
+    Bytes got = m.value(*d);
+    EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), data);
+    if (parsed) *parsed = m;
+  }
+
   // Checks a Data indication for the given client and returns its DATA.
   void expect_data_indication(const std::vector<uint8_t>& out, const Mac& hop, uint32_t client_ip,
                               uint16_t client_port, const SocketAddress& peer, const std::vector<uint8_t>& data,
@@ -294,18 +317,9 @@ protected:
     // STUN header, XOR-PEER-ADDRESS of the peer's family (8 or 20 bytes), DATA header.
     EXPECT_EQ(payload.size(), (peer.ip.is_v4() ? 36u : 48u) + pad4(data.size()));
     stun::MessageView m;
-    ASSERT_EQ(stun::parse(payload, m), stun::ParseError::Ok);
-    EXPECT_EQ(m.method(), stun::Method::Data);
-    EXPECT_EQ(m.message_class(), stun::Class::Indication);
-    const stun::AttributeRef* xp = m.find(stun::Attr::XorPeerAddress);
-    ASSERT_NE(xp, nullptr);
-    auto addr = stun::read_xor_address(m.value(*xp), m.xor_mask());
-    ASSERT_TRUE(addr.ok());
-    EXPECT_EQ(addr.value(), peer) << addr.value().to_string() << " vs " << peer.to_string();
+    expect_data_indication_at(out, 42, peer, data, &m);
+    if (::testing::Test::HasFatalFailure()) return;
     const stun::AttributeRef* d = m.find(stun::Attr::Data);
-    ASSERT_NE(d, nullptr);
-    Bytes got = m.value(*d);
-    EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), data);
     for (size_t i = d->offset + d->length; i < payload.size(); ++i) EXPECT_EQ(payload[i], 0) << "padding at " << i;
     EXPECT_EQ(m.attributes().size(), 2u);
     // Transaction id: the worker's counter (8 bytes, host order) then the
@@ -1381,25 +1395,6 @@ protected:
     ASSERT_EQ(load_be16(out.data() + 14 + 4) + 54u, out.size()) << "IPv6 payload length vs frame";
     EXPECT_EQ(load_be16(out.data() + 54 + 6),
               ref_udp6_checksum(out.data() + 22, out.data() + 38, out.data() + 54, out.size() - 54));
-  }
-  // A Data indication (IPv4 or IPv6 frame): its XOR-PEER-ADDRESS and DATA.
-  static void expect_data_indication_at(const std::vector<uint8_t>& out, size_t headers, const SocketAddress& peer,
-                                        const std::vector<uint8_t>& data) {
-    ASSERT_GT(out.size(), headers);
-    Bytes payload(out.data() + headers, out.size() - headers);
-    stun::MessageView m;
-    ASSERT_EQ(stun::parse(payload, m), stun::ParseError::Ok);
-    EXPECT_EQ(m.method(), stun::Method::Data);
-    EXPECT_EQ(m.message_class(), stun::Class::Indication);
-    const stun::AttributeRef* xp = m.find(stun::Attr::XorPeerAddress);
-    ASSERT_NE(xp, nullptr);
-    auto addr = stun::read_xor_address(m.value(*xp), m.xor_mask());
-    ASSERT_TRUE(addr.ok());
-    EXPECT_EQ(addr.value(), peer) << addr.value().to_string();
-    const stun::AttributeRef* d = m.find(stun::Attr::Data);
-    ASSERT_NE(d, nullptr);
-    Bytes got = m.value(*d);
-    EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), data);
   }
   SocketAddress peer6_addr(uint16_t port) const {
     SocketAddress a;
