@@ -11,13 +11,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# CI (CI=true) starts from what a fresh machine has: no hugepages, no
-# namespaces or DPDK runtime directories left by earlier runs. Then setup
-# reserves its default, as it does on a new user's first run.
-# Each phase says how long it took: CI has a time budget (README, "Tests").
+# Each phase says how long it took: CI has a time budget (40 minutes).
 phase_start=$SECONDS
 phase_done() { echo "=== $1 took $((SECONDS - phase_start)) s"; phase_start=$SECONDS; }
 
+# CI (CI=true) starts from what a fresh machine has: no hugepages, no
+# namespaces or DPDK runtime directories left by earlier runs. Then setup
+# reserves its default, as it does on a new user's first run.
 if [ "${CI:-}" = true ] || [ "${DPTURN_FRESH:-0}" = 1 ]; then scripts/fresh-machine.sh; fi
 scripts/setup.sh || { echo "setup failed"; exit 1; }
 phase_done "set-up and build"
