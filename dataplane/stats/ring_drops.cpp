@@ -36,12 +36,6 @@ RingDrops::RingDrops(int ifindex) : ifindex_(ifindex) {
     }
   }
   closedir(d);
-  // The figures so far belong to before construction: start from zero.
-  for (int fd : fds_) {
-    tpacket_stats st{};
-    socklen_t len = sizeof st;
-    getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len);
-  }
 }
 
 // A port that was stopped closed its sockets, and the numbers may name

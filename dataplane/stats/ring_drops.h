@@ -25,8 +25,9 @@ class RingDrops {
   // another kind of port, or ifindex 0).
   explicit RingDrops(int ifindex);
 
-  // Since construction: frames dropped because a ring was full, and
-  // frames the rings were offered (the kernel's tp_packets, drops included).
+  // Since the sockets were opened (the port's start): frames dropped
+  // because a ring was full, and frames the rings were offered (the
+  // kernel's tp_packets, drops included).
   struct Figures {
     uint64_t drops = 0;
     uint64_t packets = 0;
