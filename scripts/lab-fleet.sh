@@ -81,8 +81,8 @@ check "maintenance done: a serves again" hctl a undrain
 
 step "Host b dies: a takes its address over and adopts its calls"
 t0=$(date +%s.%N)
-stop_pid "$PID_keepalived_b" KILL; stop_pid "$PID_turn_control_b" KILL; stop_pid "$PID_dataplane_b" KILL
-echo "b's keepalived, turn-control and turn-dataplane SIGKILLed"
+host_die b
+echo "b's keepalived (with its VRRP child), turn-control and turn-dataplane SIGKILLed at once"
 for _ in $(seq 1 200); do grep -q "adopt: instance 'b'" "$E2E_TMP/turn-control-a.log" && break; sleep 0.05; done
 grep -h "adopt: instance 'b'" "$E2E_TMP/turn-control-a.log"
 check "a adopted b ($(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after b died)" \

@@ -4,7 +4,7 @@
 // them and writes traffic and its status; both publish nothing else.
 //
 //   dpturn:instances                 ZSET instance -> last seen (Unix s): the fleet index
-//   dpturn:member:<instance>         HASH MembershipRecord, PEXPIRE kMemberTtlMs (refreshed every second)
+//   dpturn:member:<instance>         HASH MembershipRecord, PEXPIRE kMemberTtlMs (refreshed every kMemberRefreshMs)
 //   dpturn:allocs:<instance>         ZSET allocation id -> expiry (Unix s): one instance's live allocations
 //   dpturn:events:<instance>         STREAM of Event: one instance's change log (XADD MAXLEN ~)
 //   dpturn:alloc:<id>                HASH AllocationRecord, plus one field per permission
@@ -35,7 +35,14 @@ inline constexpr std::string_view kTurnServers = "dpturn:turn-servers";
 // that falls further behind (its last id trimmed away) takes a snapshot.
 inline constexpr size_t kEventStreamMaxLen = 100000;
 inline constexpr uint64_t kRecordGraceS = 60;          // records outlive their expiry this long
-inline constexpr uint64_t kMemberTtlMs = 2500;         // membership: refreshed every 1 s (the failover fence)
+// Membership is the failover fence (docs/fleet.md "Host failover"): a dead
+// instance is adopted only once its record expired. Refreshed every 0.5 s
+// (the writer's loop wakes at least every 0.2 s, so 0.5-0.7 s apart) with
+// 1.5 s to live: two refreshes can be late before a live instance looks
+// dead, and a dead one is fenced 0.8-1.5 s after its last write, less than
+// keepalived's ~1.8 s to notice a dead host (advert_int 0.5).
+inline constexpr uint64_t kMemberRefreshMs = 500;
+inline constexpr uint64_t kMemberTtlMs = 1500;
 inline constexpr uint64_t kDataplaneStatusTtlS = 10;   // data-plane status: rewritten every 1 s
 
 [[nodiscard]] std::string member_key(std::string_view instance);

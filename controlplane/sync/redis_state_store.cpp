@@ -249,11 +249,15 @@ void RedisStateStore::flush_traffic(redis::Client& c) {
   if (pending) c.replies([](redis::ReplyRef) {});
 }
 
-void RedisStateStore::publish_membership(redis::Client& c) {
+void RedisStateStore::publish_membership(redis::Client& c, bool read_fleet) {
   if (!membership_) return;
   state::MembershipRecord m = membership_();
   uint64_t now = now_s();
   state::append_membership(c, m, state::kMemberTtlMs, now);
+  if (!read_fleet) {
+    c.replies([](redis::ReplyRef) {});
+    return;
+  }
   c.append({"GETDEL", state::drain_request_key(cfg_.instance_id)});
   auto r = c.replies();
   if (drain_requests_ && r.back().type == redis::Reply::Type::String) drain_requests_(r.back().str);
@@ -292,6 +296,7 @@ bool RedisStateStore::reconnect() {
 void RedisStateStore::run() {
   auto backoff = std::chrono::milliseconds(250);
   auto last_second = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  auto last_member = last_second;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -327,7 +332,7 @@ void RedisStateStore::run() {
       }
       if (resync_now) {
         resync(*client_);
-        publish_membership(*client_);
+        publish_membership(*client_, true);
       }
       if (!connected_.exchange(true)) log_info("state: store " + client_->where() + " is up to date; fast path follows");
       {
@@ -340,9 +345,16 @@ void RedisStateStore::run() {
       }
       if (!batch.empty()) write(*client_, batch);
       batch.clear();
-      if (std::chrono::steady_clock::now() - last_second >= std::chrono::seconds(1)) {
-        last_second = std::chrono::steady_clock::now();
-        publish_membership(*client_);
+      // The membership record every kMemberRefreshMs (the fence); what the
+      // fleet asks of us, its members and our traffic once a second.
+      auto now = std::chrono::steady_clock::now();
+      bool second = now - last_second >= std::chrono::seconds(1);
+      if (second || now - last_member >= std::chrono::milliseconds(state::kMemberRefreshMs)) {
+        last_member = now;
+        publish_membership(*client_, second);
+      }
+      if (second) {
+        last_second = now;
         flush_traffic(*client_);
       }
     } catch (const redis::Error& e) {

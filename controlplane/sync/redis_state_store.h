@@ -66,7 +66,7 @@ public:
   RedisStateStore(const Config& cfg, Registry& registry);
   ~RedisStateStore() override;
 
-  // What the instance publishes about itself every second (set before start()).
+  // What the instance publishes about itself every kMemberRefreshMs (set before start()).
   void set_membership_source(MembershipFn f) { membership_ = std::move(f); }
   // The fleet's live members, every second (the redirector's targets).
   void set_members_sink(MembersFn f) { members_sink_ = std::move(f); }
@@ -113,7 +113,9 @@ private:
   void write(redis::Client& c, const std::vector<Pending>& batch);
   void resync(redis::Client& c);
   void flush_traffic(redis::Client& c);
-  void publish_membership(redis::Client& c);
+  // Writes the membership record; with read_fleet also takes a drain request
+  // and reads the fleet's members.
+  void publish_membership(redis::Client& c, bool read_fleet);
 
   const Config& cfg_;
   Registry& registry_;

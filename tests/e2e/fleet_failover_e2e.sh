@@ -12,7 +12,8 @@
 #      with why, nothing taken.
 #   2. uclient flows, held sessions and a relay-only call between two
 #      headless Chromiums run through host a. All of a's processes are
-#      SIGKILLed (turn-dataplane, turn-control, keepalived).
+#      SIGKILLed at once (turn-dataplane, turn-control, keepalived and its
+#      VRRP child: no priority-0 advert, b notices the silence).
 #   3. b's keepalived takes a's address over (gratuitous ARP through b's
 #      data plane); dpturn-notify makes b's turn-control adopt instance a
 #      once a's membership record has expired (fencing). The calls go on
@@ -73,10 +74,8 @@ echo "host a relays $n_a allocation(s)"
 
 # ---- 3. a dies -----------------------------------------------------------------------
 t0=$(date +%s.%N)
-stop_pid "$PID_keepalived_a" KILL
-stop_pid "$PID_turn_control_a" KILL
-stop_pid "$PID_dataplane_a" KILL
-log "host a's keepalived, turn-control and turn-dataplane SIGKILLed"
+host_die a
+log "host a's keepalived (with its VRRP child), turn-control and turn-dataplane SIGKILLed at once"
 t_vip="" t_adopt=""
 for _ in $(seq 1 200); do
   [ -z "$t_vip" ] && holds b "$VIP_A" && t_vip=$(date +%s.%N)

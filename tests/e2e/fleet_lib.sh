@@ -249,15 +249,15 @@ CONF
   wait_port "$ns" udp "$svc:3478" 10 || { fail "host $name: turn-control listens"; return 1; }
 }
 
-# keepalived_up NAME OWN_IP PEER_IP: keepalived in host NAME's namespace
-# (deploy/keepalived/keepalived.conf's shape): VRRP over the TAP dpt0,
-# unicast to the other host, one instance per host's floating address
+# keepalived_conf NAME OWN_IP PEER_IP: keepalived's configuration for host
+# NAME, the shipped deploy/keepalived/keepalived.conf (relay-a's), its
+# documentation addresses swapped for this topology's: VRRP over the TAP
+# dpt0, unicast to the other host, one instance per host's floating address
 # (VIP_a 10.77.0.12, VIP_b 10.77.0.13), the host's own with priority 150,
 # the other's 100; dpturn-notify adopts the other's instance on takeover.
 VIP_A=10.77.0.12 VIP_B=10.77.0.13
-keepalived_up() {
-  local name=$1 own=$2 peer=$3 ns conf
-  ns=$(fleet_ns "$name")
+keepalived_conf() {
+  local name=$1 own=$2 peer=$3 conf prio
   conf=$E2E_TMP/keepalived-$name.conf
   cat >"$E2E_TMP/notify-$name.env" <<ENV
 DPTURN_INSTANCE=$name
@@ -266,31 +266,40 @@ DPTURN_ADMIN_TOKEN=$TOKEN
 TURNCTL=$BUILD/controlplane/turnctl
 DPTURN_NOTIFY_LOG=$E2E_TMP/notify-$name.log
 ENV
-  {
-    echo "global_defs { router_id dpturn-$name; vrrp_version 3; enable_script_security; script_user root;"
-    echo "  vrrp_garp_master_delay 0; vrrp_garp_master_repeat 3 }"
-    for inst in a b; do
-      local vip=$VIP_A id=51 prio=100
-      [ $inst = b ] && vip=$VIP_B id=52
-      [ $inst = "$name" ] && prio=150
-      cat <<VI
-vrrp_instance vi_$inst {
-  state BACKUP
-  nopreempt
-  interface dpt0
-  virtual_router_id $id
-  priority $prio
-  advert_int 0.5
-  unicast_src_ip $own
-  unicast_peer { $peer }
-  virtual_ipaddress { $vip/24 dev dpt0 }
-  notify_master "$ROOT/deploy/keepalived/dpturn-notify master $inst $E2E_TMP/notify-$name.env"
+  prio='s/priority 150/priority 1x0/; s/priority 100/priority 150/; s/priority 1x0/priority 100/'
+  [ "$name" = a ] && prio=""
+  sed -e "s/203\.0\.113\.10/$own/g; s/203\.0\.113\.11/$peer/g" \
+    -e "s/203\.0\.113\.12/$VIP_A/g; s/203\.0\.113\.13/$VIP_B/g" \
+    -e "s|/usr/lib/dpturn/dpturn-notify|$ROOT/deploy/keepalived/dpturn-notify|; s|/etc/dpturn/notify.env|$E2E_TMP/notify-$name.env|" \
+    -e "s/master relay-\([ab]\) /master \1 /; s/router_id relay-a/router_id dpturn-$name/" -e "$prio" \
+    "$ROOT/deploy/keepalived/keepalived.conf" >"$conf"
 }
-VI
-    done
-  } >"$conf"
-  start "keepalived-$name" "$ns" keepalived -n -l -D -P -f "$conf" -p "$E2E_TMP/keepalived-$name.pid" \
-    -r "$E2E_TMP/vrrp-$name.pid"
+keepalived_start() {  # NAME: keepalived_conf's configuration
+  start "keepalived-$1" "$(fleet_ns "$1")" keepalived -n -l -D -P -f "$E2E_TMP/keepalived-$1.conf" \
+    -p "$E2E_TMP/keepalived-$1.pid" -r "$E2E_TMP/vrrp-$1.pid"
+}
+# keepalived_clean NAME: host NAME's keepalived read its configuration
+# without a warning (one it ignores, e.g. a VRRPv2 fallback that rounds
+# advert_int 0.5 up to 1 s, doubles the failover time).
+keepalived_clean() {
+  local log=$E2E_TMP/keepalived-$1.log
+  for _ in $(seq 1 50); do grep -q "Entering BACKUP STATE\|Entering MASTER STATE" "$log" 2>/dev/null && break; sleep 0.1; done
+  ! grep -iE "warning|rounding|unknown keyword" "$log"
+}
+# host_die NAME: every process of host NAME SIGKILLed at once, as a power
+# cut would: keepalived's VRRP child too (killing only its parent makes the
+# child send a priority-0 advert and hand the address over at once, which a
+# dead host never does), turn-control and turn-dataplane.
+host_die() {
+  local name=$1 pids=() p
+  p=$(cat "$E2E_TMP/vrrp-$name.pid" 2>/dev/null) && [ -n "$p" ] && pids+=("$p")
+  for p in "PID_keepalived_$name" "PID_turn_control_$name" "PID_dataplane_$name"; do
+    [ -n "${!p:-}" ] && pids+=("${!p}")
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
 }
 fleet_ns() { case $1 in a) echo "$NS_A" ;; b) echo "$NS_B" ;; *) echo "dpt-$1-$E2E_ID" ;; esac; }
 hctl() {  # host turnctl args...
@@ -311,8 +320,15 @@ fleet_vip_up() {
 floating-ip=$VIP_B"
   fleet_host_up a "$SRV_A" "" "$float" "$VIP_A" || return 1
   fleet_host_up b "$SRV_B" "" "$float" "$VIP_B" || return 1
-  keepalived_up a "$SRV_A" "$SRV_B"
-  keepalived_up b "$SRV_B" "$SRV_A"
+  keepalived_conf a "$SRV_A" "$SRV_B"
+  keepalived_conf b "$SRV_B" "$SRV_A"
+  # Both at once: with nopreempt on every instance, a keepalived that runs
+  # alone for 1.8 s takes every address (docs/fleet.md "Host failover"), and
+  # the two differ by 0.1 s only in when they claim the other's.
+  keepalived_start a
+  keepalived_start b
+  keepalived_clean a || { fail "host a: keepalived took its configuration without a warning"; return 1; }
+  keepalived_clean b || { fail "host b: keepalived took its configuration without a warning"; return 1; }
   for _ in $(seq 1 100); do holds a "$VIP_A" && holds b "$VIP_B" && return 0; sleep 0.1; done
   return 1
 }
