@@ -181,10 +181,11 @@ public:
   [[nodiscard]] size_t channel_count() const noexcept;
   [[nodiscard]] size_t permission_count() const noexcept;
   [[nodiscard]] uint32_t capacity() const noexcept { return sizes_.allocations; }
-  // The slot of an allocation, or -1.
+  // The slot of an allocation, or -1 (the slot widened first: `? -1 :` a
+  // uint32_t would make the -1 4294967295).
   [[nodiscard]] int64_t index_of(const std::string& id) const {
     auto it = by_id_.find(id);
-    return it == by_id_.end() ? -1 : it->second.index;
+    return it == by_id_.end() ? int64_t{-1} : int64_t{it->second.index};
   }
   // Calls f(id, index) for every allocation (counter export).
   template <class F>
