@@ -50,6 +50,20 @@ void no_such_server(httplib::Response& res, const std::string& id) {
   reply(res, 404, {{"error", "no TURN server with id '" + id + "'"}, {"field", "id"}, {"value", id}});
 }
 
+// The admin's reads of the state store connect afresh each time; while the
+// store writer has lost the store (a hung or failed-over master), they do
+// not wait out its timeouts (2 s per attempt, per sentinel): every view
+// answers at once, saying the store is away, so /metrics scrapes and
+// `turnctl status` stay fast during the outage they are there to show.
+void connect_store(redis::Client& c, const RedisStateStore* writer) {
+  if (writer && !writer->connected()) {
+    std::string why = writer->status().last_error;
+    throw redis::Error("the state store is unreachable" + (why.empty() ? std::string() : " (" + why + ")") +
+                       "; not waiting for it");
+  }
+  c.connect();
+}
+
 // One direction's relay counters: the kernel path's (turn-control's own
 // sockets) plus the fast path's (a data plane's, from Redis).
 struct PathCounters {
@@ -96,12 +110,12 @@ struct Usage {
 // added by turn-dataplane every second). Fills usage[i].*.fastpath_* for
 // allocs[i]; returns "redis" when read, "off" without a state store (no
 // data plane can relay then), else why not.
-std::string read_fastpath_usage(const Config& cfg, const std::vector<std::shared_ptr<AllocationInfo>>& allocs,
-                                std::vector<Usage>& usage) {
+std::string read_fastpath_usage(const Config& cfg, const RedisStateStore* writer,
+                                const std::vector<std::shared_ptr<AllocationInfo>>& allocs, std::vector<Usage>& usage) {
   if (!cfg.state_redis.enabled) return "off";
   try {
     redis::Client c(cfg.state_redis);
-    c.connect();
+    connect_store(c, writer);
     std::vector<std::string> ids;
     ids.reserve(allocs.size());
     for (const auto& a : allocs) ids.push_back(a->id);
@@ -210,12 +224,12 @@ struct DataplaneView {
   [[nodiscard]] bool up() const { return age_s <= 5; }
 };
 
-std::vector<DataplaneView> read_dataplanes(const Config& cfg) {
+std::vector<DataplaneView> read_dataplanes(const Config& cfg, const RedisStateStore* writer) {
   std::vector<DataplaneView> out;
   if (!cfg.state_redis.enabled) return out;
   try {
     redis::Client c(cfg.state_redis);
-    c.connect();
+    connect_store(c, writer);
     auto now = static_cast<uint64_t>(std::time(nullptr));
     for (auto& s : state::read_dataplanes(c, now)) {
       uint64_t age = now > s.updated_s ? now - s.updated_s : 0;
@@ -230,6 +244,10 @@ std::vector<DataplaneView> read_dataplanes(const Config& cfg) {
 
 AdminServer::AdminServer(const Config& cfg, Runtime& rt)
     : cfg_(cfg), rt_(rt), turn_servers_(std::make_unique<TurnServerRegistry>(cfg)), http_(std::make_unique<httplib::Server>()) {
+  turn_servers_->set_store_away([this] {
+    const RedisStateStore* s = rt_.state_store();
+    return s && !s->connected();
+  });
   routes();
 }
 
@@ -465,7 +483,7 @@ void AdminServer::routes() {
            {"userdb_redis", rt_.userdb() ? (rt_.userdb()->healthy() ? "connected" : "unreachable") : "off"},
            {"dataplanes", [this] {
               json list = json::array();
-              for (auto& d : read_dataplanes(cfg_))
+              for (auto& d : read_dataplanes(cfg_, rt_.state_store()))
                 list.push_back({{"instance", d.s.instance},
                                 {"up", d.up()},
                                 {"updated_s_ago", d.age_s},
@@ -532,7 +550,7 @@ void AdminServer::routes() {
         return error(res, 400, "draining instance '" + instance + "' goes through the state store; state-redis is not set");
       try {
         redis::Client c(cfg_.state_redis);
-        c.connect();
+        connect_store(c, rt_.state_store());
         auto now = static_cast<uint64_t>(std::time(nullptr));
         auto members = state::read_members(c, now);
         std::string live;
@@ -646,7 +664,7 @@ void AdminServer::routes() {
       usage[i].to_client.kernel_packets = a.packets_to_client.load();
       usage[i].to_client.kernel_bytes = a.bytes_to_client.load();
     }
-    std::string fastpath = read_fastpath_usage(cfg_, allocs, usage);
+    std::string fastpath = read_fastpath_usage(cfg_, rt_.state_store(), allocs, usage);
     json list = json::array();
     for (size_t i = 0; i < allocs.size(); ++i) list.push_back(allocation_json(*allocs[i], usage[i], now));
     json users = users_json(list);
@@ -768,7 +786,7 @@ void AdminServer::fleet_allocations(httplib::Response& res, uint64_t now) const 
     return error(res, 400, "scope 'fleet' reads every instance's allocations from the state store; state-redis is not set");
   try {
     redis::Client c(cfg_.state_redis);
-    c.connect();
+    connect_store(c, rt_.state_store());
     // Instances seen within an allocation's longest life: a dead instance's
     // allocations stay listed until they expire (or are adopted).
     auto instances = state::read_instances(c, now, cfg_.max_allocate_lifetime_s + state::kRecordGraceS);
@@ -856,7 +874,7 @@ std::string AdminServer::metrics() const {
   m.family("dpturn_forbidden_peers_total", "counter", "403 answers (peer address policy).");
   m.sample("dpturn_forbidden_peers_total", {}, sum(&Stats::forbidden_peers));
 
-  auto dps = read_dataplanes(cfg_);
+  auto dps = read_dataplanes(cfg_, rt_.state_store());
   m.family("dpturn_relayed_packets_total", "counter",
            "Relayed packets by direction and path (slow: turn-control's kernel sockets; fast: a data plane).");
   m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "slow"}}, sum(&Stats::packets_to_peer));

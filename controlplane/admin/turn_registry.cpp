@@ -147,6 +147,12 @@ void TurnServerRegistry::sync_locked() {
   if (!redis_) return;
   auto now = std::chrono::steady_clock::now();
   if (!redis_ok_ && now < next_attempt_) return;  // Redis was away a moment ago: do not wait on it again yet
+  if (store_away_ && store_away_()) {
+    if (redis_ok_) log_warn("admin: TURN server registry not persisted (kept in memory until redis answers): the state store is unreachable");
+    redis_ok_ = false;
+    next_attempt_ = now;  // "back in sync" is logged when it answers again
+    return;
+  }
   try {
     if (!redis_->connected()) redis_->connect();
     for (const auto& id : pending_del_) redis_->append({"HDEL", kRedisKey, id});

@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,6 +101,11 @@ public:
   // "memory" or "redis" (+ whether Redis answered on the last attempt).
   [[nodiscard]] std::string persistence() const;
 
+  // True while the state store writer has lost the store: the registry then
+  // keeps its changes in memory without waiting on Redis (set once, before
+  // the admin API serves).
+  void set_store_away(std::function<bool()> away) { store_away_ = std::move(away); }
+
 private:
   void sync_locked();  // flushes pending writes and re-reads Redis; mutex_ held
   static std::string record_json(const TurnServerEntry& e);
@@ -112,6 +118,7 @@ private:
   std::unique_ptr<redis::Client> redis_;
   std::chrono::steady_clock::time_point next_attempt_{};
   bool redis_ok_ = false;
+  std::function<bool()> store_away_;
 
   std::mutex probe_mutex_;
   std::map<std::string, std::shared_ptr<std::mutex>> probing_;  // per-id probe locks
