@@ -67,35 +67,17 @@ struct Report {
 };
 Report g_report;
 
-struct Totals {
-  uint64_t rx = 0, tx = 0;
-  std::array<uint64_t, static_cast<size_t>(Path::Count)> paths{};
-  std::array<uint64_t, static_cast<size_t>(Drop::Count)> drops{};
-  std::array<uint64_t, static_cast<size_t>(PuntReason::Count)> punts{};
-};
-
-Totals totals() {
-  Totals t;
-  for (const auto& w : *g_report.workers) {
-    t.rx += w.counters->rx_packets;
-    t.tx += w.counters->tx_packets;
-    for (size_t i = 0; i < t.paths.size(); ++i) t.paths[i] += w.counters->paths[i];
-    for (size_t i = 0; i < t.drops.size(); ++i) t.drops[i] += w.counters->drops[i];
-    for (size_t i = 0; i < t.punts.size(); ++i) t.punts[i] += (*w.punts)[i];
-  }
+CounterTotals totals() {
+  CounterTotals t;
+  for (const auto& w : *g_report.workers) t.add(*w.counters);
   return t;
 }
 
 int telemetry_stats(const char*, const char*, rte_tel_data* d) {
-  Totals t = totals();
   rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_u64(d, "rx_packets", t.rx);
-  rte_tel_data_add_dict_u64(d, "tx_packets", t.tx);
-  for (size_t i = 0; i < t.paths.size(); ++i) rte_tel_data_add_dict_u64(d, std::string(kPathKeys[i]).c_str(), t.paths[i]);
-  for (size_t i = 0; i < t.drops.size(); ++i)
-    rte_tel_data_add_dict_u64(d, ("drop_" + std::string(kDropKeys[i])).c_str(), t.drops[i]);
-  for (size_t i = 0; i < t.punts.size(); ++i)
-    rte_tel_data_add_dict_u64(d, ("punt_" + std::string(kPuntKeys[i])).c_str(), t.punts[i]);
+  visit_counters(totals(), [d](CounterKind k, std::string_view key, uint64_t v) {
+    rte_tel_data_add_dict_u64(d, (std::string(flat_prefix(k)) + std::string(key)).c_str(), v);
+  });
   rte_tel_data_add_dict_u64(d, "allocations", g_report.tables->allocation_count());
   rte_tel_data_add_dict_u64(d, "channels", g_report.tables->channel_count());
   rte_tel_data_add_dict_u64(d, "permissions", g_report.tables->permission_count());
@@ -176,11 +158,10 @@ std::string port_name(uint16_t port) {
 }
 
 std::string report_text() {
-  Totals t = totals();
-  std::string s = "rx_packets=" + std::to_string(t.rx) + "\ntx_packets=" + std::to_string(t.tx) + "\n";
-  for (size_t i = 0; i < t.paths.size(); ++i) s += std::string(kPathKeys[i]) + "=" + std::to_string(t.paths[i]) + "\n";
-  for (size_t i = 0; i < t.drops.size(); ++i) s += "drop_" + std::string(kDropKeys[i]) + "=" + std::to_string(t.drops[i]) + "\n";
-  for (size_t i = 0; i < t.punts.size(); ++i) s += "punt_" + std::string(kPuntKeys[i]) + "=" + std::to_string(t.punts[i]) + "\n";
+  std::string s;
+  visit_counters(totals(), [&s](CounterKind k, std::string_view key, uint64_t v) {
+    s.append(flat_prefix(k)).append(key).append("=").append(std::to_string(v)).append("\n");
+  });
   uint64_t ring = 0;
   for (const PortReport& r : g_report.ports) ring += r.ring_drops->read().drops;
   s += "rx_ring_drops=" + std::to_string(ring) + "\n";  // af_packet rings: lost before a worker saw them
@@ -313,7 +294,6 @@ int main(int argc, char** argv) {
     }
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
-    std::vector<std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>> punts(workers);
     std::vector<WorkerContext> ctx(workers);
     std::vector<const AllocCounters*> alloc_counters;
     unsigned w = 0;
@@ -338,7 +318,6 @@ int main(int argc, char** argv) {
       if (!c.alloc_counters) throw std::runtime_error("per-worker counters: out of hugepage memory");
       alloc_counters.push_back(c.alloc_counters);
       c.counters = &wcounters[w];
-      c.punts = &punts[w];
       c.quit = &g_quit;
       ++w;
     }
@@ -351,17 +330,19 @@ int main(int argc, char** argv) {
     StateSync sync({cfg.store, cfg.instance_id}, *tables, alloc_counters);
     sync.set_stats_provider([&] {
       // Runs on the sync thread; the sync thread adds its own figures.
-      Totals t = totals();
+      const CounterTotals t = totals();
       state::DataplaneStatus s;
-      s.rx_packets = t.rx;
-      s.tx_packets = t.tx;
-      for (size_t i = 0; i < t.paths.size(); ++i) s.paths.emplace_back(kPathKeys[i], t.paths[i]);
-      for (size_t i = 0; i < t.drops.size(); ++i) s.drops.emplace_back(kDropKeys[i], t.drops[i]);
-      for (size_t i = 0; i < t.punts.size(); ++i) s.punts.emplace_back(kPuntKeys[i], t.punts[i]);
-      auto path = [&](Path p) { return t.paths[static_cast<size_t>(p)]; };
-      s.packets_to_peer = path(Path::ChannelDataToPeer) + path(Path::SendIndicationToPeer) + path(Path::Hairpin);
+      visit_counters(t, [&s](CounterKind k, std::string_view key, uint64_t v) {
+        switch (k) {
+          case CounterKind::Total: (key == "rx_packets" ? s.rx_packets : s.tx_packets) = v; break;
+          case CounterKind::Path: s.paths.emplace_back(key, v); break;
+          case CounterKind::Drop: s.drops.emplace_back(key, v); break;
+          case CounterKind::Punt: s.punts.emplace_back(key, v); break;
+        }
+      });
+      s.packets_to_peer = t.path(Path::ChannelDataToPeer) + t.path(Path::SendIndicationToPeer) + t.path(Path::Hairpin);
       s.packets_to_client =
-          path(Path::PeerToClientChannelData) + path(Path::PeerToClientDataIndication) + path(Path::Hairpin);
+          t.path(Path::PeerToClientChannelData) + t.path(Path::PeerToClientDataIndication) + t.path(Path::Hairpin);
       for (const PortReport& r : g_report.ports) {
         rte_eth_stats es{};
         if (rte_eth_stats_get(r.port, &es) == 0) s.rx_ring_drops += es.imissed;

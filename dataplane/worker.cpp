@@ -117,7 +117,6 @@ enum class Parsed : uint8_t { No, Udp, Channel, Client, Peer };
 //      port and punts to p's TAP.
 inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounters& k, uint8_t p, rte_mbuf** rx,
                           uint16_t n, Tsc now, TxLists& tx) noexcept {
-  auto& punts = *c.punts;
   const Tables& tables = *c.tables;
   Udp4View views[kMaxBurst];
   Parsed parsed[kMaxBurst];
@@ -225,7 +224,7 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
         learn_from(c, p, rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
         punt[npunt++] = m;
         ++k.paths[static_cast<size_t>(Path::Punted)];
-        ++punts[static_cast<size_t>(v.punt)];
+        ++k.punts[static_cast<size_t>(v.punt)];
         break;
       case Verdict::Drop:
         ++k.drops[static_cast<size_t>(v.drop)];

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "dataplane/pipeline/fastpath.h"
-#include "dataplane/stats/drop_reasons.h"
+#include "dataplane/stats/counters.h"
 #include "dataplane/table/tables.h"
 
 namespace turn::dp {
@@ -42,7 +42,6 @@ struct alignas(64) WorkerContext {
   PortContext pc;
   AllocCounters* alloc_counters = nullptr;  // this worker's, indexed by allocation slot
   WorkerCounters* counters = nullptr;
-  std::array<uint64_t, static_cast<size_t>(PuntReason::Count)>* punts = nullptr;
   const std::atomic<bool>* quit = nullptr;
 };
 

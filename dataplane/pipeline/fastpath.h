@@ -31,7 +31,7 @@
 #include "dataplane/pipeline/frame.h"
 #include "dataplane/pipeline/headers.h"
 #include "dataplane/dp_limits.h"
-#include "dataplane/stats/drop_reasons.h"
+#include "dataplane/stats/counters.h"
 #include "dataplane/table/entries.h"
 
 namespace turn::dp {
@@ -43,9 +43,6 @@ namespace turn::dp {
 // worker, seen in the profile of bench/RESULTS.md).
 #define TURN_DP_STAGE [[gnu::always_inline]] inline
 
-enum class PuntReason : uint8_t { NotTurn, Control, UnknownFlow, Expired, NoPermission, NoNeighbor, Ipv6, Arp, Other, Count };
-inline constexpr const char* kPuntKeys[] = {"not_turn", "control", "unknown_flow", "expired", "no_permission",
-                                            "no_neighbor", "ipv6", "arp", "other"};
 
 struct Verdict {
   enum Kind : uint8_t { Tx, Punt, Drop } kind = Punt;

@@ -153,7 +153,7 @@ if [ "$MODE" = dataplane ]; then
   d1=$(dp_stats)
   dd() { echo $(( $(dp_stat "$1" "$d1") - $(dp_stat "$1" "$d0") )); }
   echo "data plane: drop_malformed +$(dd drop_malformed) punt_other +$(dd punt_other) punt_unknown_flow +$(dd punt_unknown_flow)" \
-       "punt_control +$(dd punt_control) punt_not_turn +$(dd punt_not_turn) drop_unbound_channel +$(dd drop_unbound_channel)" \
+       "punt_control +$(dd punt_control) punt_not_turn +$(dd punt_not_turn)" \
        "drop_bad_channel_data +$(dd drop_bad_channel_data) drop_bad_send_indication +$(dd drop_bad_send_indication)"
   l2=$($PY -c "import json,sys; t=json.load(open(sys.argv[1]))['tried']; print(t['bad_ip_checksum'] + t['lying_ip_length'] + t['truncated_frame'])" "$E2E_TMP/barrage-l2.json")
   check "data plane dropped every wrong IP checksum, lying IP length and truncated frame as malformed (+$(dd drop_malformed) of $l2)" \
