@@ -38,6 +38,7 @@
 #include "dataplane/stats/ring_drops.h"
 #include "dataplane/table/sync.h"
 #include "dataplane/table/tables.h"
+#include "dataplane/service.h"
 #include "dataplane/worker.h"
 
 using namespace turn::dp;

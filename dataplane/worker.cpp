@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Worker loop: rx burst -> classify/forward per frame (pipeline/fastpath.h)
 // -> tx burst to the wire, punt burst to the kernel. Every rx mbuf is sent,
-// punted or freed; nothing else. No locks, allocation, syscalls or logs.
+// punted or freed; nothing else. No locks, allocation, syscalls or logs:
+// this file is the packet path only (the service loop is in service.cpp),
+// built without exceptions and checked whole by scripts/check-hotpath.sh.
 #include "dataplane/worker.h"
 
 #include <rte_cycles.h>
@@ -59,7 +61,7 @@ struct TxLists {
   uint16_t n[kMaxPorts] = {};
 };
 
-inline void send(const WorkerContext& c, WorkerCounters& k, uint16_t port, rte_mbuf** m, uint16_t n, Drop full) noexcept {
+inline void transmit(const WorkerContext& c, WorkerCounters& k, uint16_t port, rte_mbuf** m, uint16_t n, Drop full) noexcept {
   uint16_t sent = rte_eth_tx_burst(port, c.queue, m, n);
   k.tx_packets += sent;
   if (sent < n) {
@@ -74,7 +76,7 @@ inline bool kernel_to_wire(const WorkerContext& c, WorkerCounters& k, uint8_t p,
   uint16_t n = rte_eth_rx_burst(c.taps[p], c.queue, buf, c.burst);
   if (n == 0) return false;
   k.paths[static_cast<size_t>(Path::FromKernel)] += n;
-  send(c, k, c.ports[p], buf, n, Drop::TxFull);
+  transmit(c, k, c.ports[p], buf, n, Drop::TxFull);
   return true;
 }
 
@@ -234,7 +236,7 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
   }
   for (uint8_t e = 0; e < c.nports; ++e)
     if (tx.n[e]) {
-      send(c, k, c.ports[e], tx.m[e], tx.n[e], Drop::TxFull);
+      transmit(c, k, c.ports[e], tx.m[e], tx.n[e], Drop::TxFull);
       tx.n[e] = 0;
     }
   if (npunt) {
@@ -253,7 +255,7 @@ inline void inject(const WorkerContext& c, WorkerCounters& k) noexcept {
   unsigned n = rte_ring_sc_dequeue_burst(c.inject, reinterpret_cast<void**>(m), 8, nullptr);
   for (unsigned i = 0; i < n; ++i) {
     uint16_t p = m[i]->port < c.nports ? m[i]->port : 0;
-    send(c, k, c.ports[p], &m[i], 1, Drop::TxFull);
+    transmit(c, k, c.ports[p], &m[i], 1, Drop::TxFull);
   }
 }
 
@@ -291,69 +293,6 @@ int worker_main(void* arg) {
   rte_rcu_qsbr_thread_offline(c.qsbr, c.worker_id);
   rte_rcu_qsbr_thread_unregister(c.qsbr, c.worker_id);
   return 0;
-}
-
-namespace {
-
-void send_probes(ServiceContext& s, bool all) {
-  for (const ProbeTarget& p : s.probes) {
-    Mac known;
-    bool have = p.v6 ? s.tables->neighbour(p.target6, known) : s.tables->neighbour(p.target, known);
-    if (have && (!all || (!p.v6 && s.tables->is_static_neighbor(p.target)))) continue;
-    rte_mbuf* m = rte_pktmbuf_alloc(s.pool);
-    if (!m) return;
-    auto* f = rte_pktmbuf_mtod(m, uint8_t*);
-    size_t n = p.v6 ? write_neighbor_solicitation(f, p.mac, p.sender6, p.target6)
-                    : write_arp_request(f, p.mac, p.sender, p.target);
-    m->data_len = static_cast<uint16_t>(n);
-    m->pkt_len = static_cast<uint32_t>(n);
-    m->port = p.port;
-    if (rte_ring_sp_enqueue(s.inject, m) == 0) ++s.probes_sent;
-    else rte_pktmbuf_free(m);
-  }
-}
-
-}  // namespace
-
-void service_loop(ServiceContext& s) {
-  Observation obs[32];
-  const uint64_t hz = rte_get_tsc_hz();
-  uint64_t next_probe = 0, next_refresh = rte_get_tsc_cycles() + 30 * hz;
-  unsigned idle_us = 100;
-  while (!s.quit->load(std::memory_order_relaxed)) {
-    uint64_t now = rte_get_tsc_cycles();
-    if (!s.probes.empty() && now >= next_probe) {
-      bool all = now >= next_refresh;
-      send_probes(s, all);
-      next_probe = now + hz;
-      if (all) next_refresh = now + 30 * hz;
-    }
-    unsigned got = rte_ring_sc_dequeue_burst_elem(s.learn, obs, sizeof(Observation), 32, nullptr);
-    for (unsigned i = 0; i < got; ++i) {
-      Mac mac;
-      std::memcpy(mac.b, obs[i].mac, 6);
-      if (obs[i].v6) {
-        Ip6 ip;
-        std::memcpy(ip.b, obs[i].ip, 16);
-        s.tables->learn(ip, mac);
-      } else {
-        uint32_t ip;
-        std::memcpy(&ip, obs[i].ip, 4);
-        s.tables->learn(ip, mac);
-      }
-    }
-    // The service core may idle: sleep 100 us after work, doubling while
-    // idle up to 2 ms (learning a neighbour waits at most that long; probes
-    // are due once a second). A fixed 100 us sleep cost 85 ms of CPU a
-    // second in wake-ups alone: most of turn-dataplane's CPU at low load
-    // (bench/RESULTS.md, dpturn vs coturn).
-    if (got == 0) {
-      rte_delay_us_sleep(idle_us);
-      idle_us = std::min(idle_us * 2, 2000u);
-    } else {
-      idle_us = 100;
-    }
-  }
 }
 
 }  // namespace turn::dp

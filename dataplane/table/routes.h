@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
 #include "dataplane/dp_limits.h"
@@ -27,28 +25,12 @@ public:
   };
   static constexpr size_t kMaxLinks = kMaxPorts, kMaxRoutes = 32;
 
+  // ---- set-up (before the workers start; dataplane/table/routes.cpp) -----
   // Throws std::invalid_argument: no link or too many, too many routes, a
   // route whose gateway is on no link.
-  void set(const std::vector<Link>& links, const std::vector<Route>& routes) {
-    if (links.empty() || links.size() > kMaxLinks) throw std::invalid_argument("1 to " + std::to_string(kMaxPorts) + " ports");
-    if (routes.size() > kMaxRoutes) throw std::invalid_argument("at most 32 routes");
-    nlinks_ = static_cast<uint8_t>(links.size());
-    nroutes_ = 0;  // gateways are resolved against the links only (no recursion)
-    default_port_ = -1;
-    for (size_t i = 0; i < links.size(); ++i) {
-      links_[i] = LinkSlot{links[i].ip, links[i].netmask, links[i].gateway, bits(links[i].netmask)};
-      if (links[i].gateway != 0 && default_port_ < 0) default_port_ = static_cast<int>(i);
-    }
-    std::vector<RouteSlot> rs;
-    for (const Route& r : routes) {
-      int port = link_of(r.gateway);
-      if (port < 0) throw std::invalid_argument("route gateway is on none of the ports' links");
-      rs.push_back(RouteSlot{r.net, r.netmask, r.gateway, static_cast<uint8_t>(port), bits(r.netmask)});
-    }
-    std::stable_sort(rs.begin(), rs.end(), [](const RouteSlot& a, const RouteSlot& b) { return a.bits > b.bits; });
-    for (const RouteSlot& r : rs) routes_[nroutes_++] = r;
-  }
+  void set(const std::vector<Link>& links, const std::vector<Route>& routes);
 
+  // ---- readers (workers) -------------------------------------------------
   // Port index (config order) and next-hop IP for ip (network order);
   // false when nothing routes it (no default gateway).
   [[nodiscard, gnu::always_inline]] bool route(uint32_t ip, uint8_t& port, uint32_t& hop) const noexcept {
@@ -110,15 +92,10 @@ public:
     Ip6 gateway{};         // all-zero = none
   };
 
-  void set(const std::vector<Link>& links) {
-    if (links.size() > RouteTable::kMaxLinks) throw std::invalid_argument("1 to " + std::to_string(kMaxPorts) + " ports");
-    n_ = static_cast<uint8_t>(links.size());
-    default_port_ = -1;
-    for (size_t i = 0; i < links.size(); ++i) {
-      links_[i] = links[i];
-      if (links[i].present && !(links[i].gateway == Ip6{}) && default_port_ < 0) default_port_ = static_cast<int>(i);
-    }
-  }
+  // ---- set-up (before the workers start; dataplane/table/routes.cpp) -----
+  void set(const std::vector<Link>& links);  // throws std::invalid_argument: too many ports
+
+  // ---- readers (workers) -------------------------------------------------
   [[nodiscard]] bool route(const Ip6& ip, uint8_t& port, Ip6& hop) const noexcept {
     int best = -1;
     for (uint8_t i = 0; i < n_; ++i)
