@@ -92,12 +92,12 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     unsigned bits = 64;
     if (slash != std::string::npos) bits = static_cast<unsigned>(num(w, k, v.substr(slash + 1), 1, 128));
     cur().has_ip6 = true;
-    std::memcpy(cur().ip6.data(), &a, 16);
+    std::memcpy(cur().ip6.b, &a, 16);
     cur().prefix6 = static_cast<uint8_t>(bits);
   } else if (k == "gateway6") {
     in6_addr a{};
     if (inet_pton(AF_INET6, v.c_str(), &a) != 1) fail(w, k, v, "not an IPv6 address");
-    std::memcpy(cur().gateway6.data(), &a, 16);
+    std::memcpy(cur().gateway6.b, &a, 16);
   }
   else if (k == "route") {
     // route=NET/LEN,GATEWAY
@@ -115,8 +115,8 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     in6_addr a6{};
     if (v.find(':') != std::string::npos) {
       if (inet_pton(AF_INET6, v.c_str(), &a6) != 1) fail(w, k, v, "not an IP address");
-      std::array<uint8_t, 16> b{};
-      std::memcpy(b.data(), &a6, 16);
+      Ip6 b{};
+      std::memcpy(b.b, &a6, 16);
       c.relay_ips6.push_back(b);
     } else {
       c.relay_ips.push_back(ipv4(w, k, v));
@@ -143,13 +143,13 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     auto comma = v.find(',');
     if (comma == std::string::npos) fail(w, k, v, "expected IP,MAC");
     uint32_t ip = ipv4(w, k, v.substr(0, comma));
-    std::array<uint8_t, 6> mac{};
+    Mac mac{};
     unsigned b[6];
     if (std::sscanf(v.substr(comma + 1).c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
       fail(w, k, v, "MAC must be xx:xx:xx:xx:xx:xx");
     for (int i = 0; i < 6; ++i) {
       if (b[i] > 255) fail(w, k, v, "MAC byte out of range");
-      mac[static_cast<size_t>(i)] = static_cast<uint8_t>(b[i]);
+      mac.b[i] = static_cast<uint8_t>(b[i]);
     }
     c.neighbors.emplace_back(ip, mac);
   } else if (k == "state-redis") {
@@ -205,8 +205,7 @@ void finish_dp_config(DpConfig& c) {
     if (!on_link) throw DpConfigError("route=" + text(r.net) + ",...: gateway " + text(r.gateway) + " is on none of the ports' links");
   }
   for (const DpInterface& f : c.interfaces) {
-    bool gw = false;
-    for (uint8_t b : f.gateway6) gw |= b != 0;
+    bool gw = !(f.gateway6 == Ip6{});
     if (gw && !f.has_ip6) throw DpConfigError("port " + std::to_string(f.port_id) + ": gateway6= needs ip6=");
   }
   if (c.relay_ips.empty()) c.relay_ips.push_back(c.interfaces.front().ip);

@@ -15,6 +15,7 @@
 
 #include "common/redis/endpoint.h"
 #include "dataplane/dp_limits.h"
+#include "dataplane/net_types.h"
 
 namespace turn::dp {
 
@@ -33,9 +34,9 @@ struct DpInterface {
   std::string tap_name;            // exception interface (a net_tap created at start); default dpt<index>
   int exception_port = -1;         // instead of a TAP: an existing DPDK port (tests: a net_pcap)
   bool has_ip6 = false;            // IPv6 on this port (fast path for IPv6 allocations)
-  std::array<uint8_t, 16> ip6{};
+  Ip6 ip6{};
   uint8_t prefix6 = 64;
-  std::array<uint8_t, 16> gateway6{};  // all-zero = none
+  Ip6 gateway6{};                  // all-zero = none
 };
 
 // A static route: destinations in net/mask go through gateway (on the
@@ -48,7 +49,7 @@ struct DpConfig {
   std::vector<DpInterface> interfaces;  // in config order; "port=" starts a new one
   std::vector<DpRoute> routes;
   std::vector<uint32_t> relay_ips; // network order; default: the first interface's ip
-  std::vector<std::array<uint8_t, 16>> relay_ips6;  // IPv6 relay addresses; default: the ports' ip6
+  std::vector<Ip6> relay_ips6;     // IPv6 relay addresses; default: the ports' ip6
   // Floating addresses this host may hold (keepalived): its own instance's
   // and those it may take over. Their traffic is the port's own (clients
   // reach turn-control on them; peers reach relays on them) whenever the
@@ -58,7 +59,7 @@ struct DpConfig {
   uint16_t min_port = 49152, max_port = 65535;
   bool legacy_channel_range = false;
   bool checksum_offload = true;    // use the port's IPv4/UDP tx checksum offload where it has one
-  std::vector<std::pair<uint32_t, std::array<uint8_t, 6>>> neighbors;  // static next hops
+  std::vector<std::pair<uint32_t, Mac>> neighbors;  // static next hops (IPv4 network order)
   redis::Endpoint store = redis::local_endpoint();  // state-redis
   // This host's instance: the data plane loads and follows the allocations
   // turn-control writes under the same instance-id. Hostname by default

@@ -231,9 +231,9 @@ int main(int argc, char** argv) {
     for (const DpInterface& i : cfg.interfaces) {
       RouteTable6::Link l;
       l.present = i.has_ip6;
-      std::memcpy(l.ip.b, i.ip6.data(), 16);
+      l.ip = i.ip6;
       l.bits = i.prefix6;
-      std::memcpy(l.gateway.b, i.gateway6.data(), 16);
+      l.gateway = i.gateway6;
       links6.push_back(l);
     }
     RouteTable6 rt6;
@@ -263,19 +263,11 @@ int main(int argc, char** argv) {
       }
       pc.macs[i] = r.mac;
       pc.local4.add(in.ip);
-      if (in.has_ip6) {
-        Ip6 a;
-        std::memcpy(a.b, in.ip6.data(), 16);
-        pc.local6.add(a);
-      }
+      if (in.has_ip6) pc.local6.add(in.ip6);
       if (r.checksum_offload) pc.csum_offload = static_cast<uint8_t>(pc.csum_offload | (1u << i));
       g_report.ports.push_back(r);
     }
-    for (const auto& [nip, nmac] : cfg.neighbors) {
-      Mac m;
-      std::memcpy(m.b, nmac.data(), 6);
-      tables->set_static_neighbor(nip, m);
-    }
+    for (const auto& [nip, nmac] : cfg.neighbors) tables->set_static_neighbor(nip, nmac);
     rte_ring* learn = rte_ring_create_elem("dp_learn", sizeof(Observation), 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
     // The service lcore's own frames (neighbour probes) leave through worker 0's queues.
@@ -288,11 +280,7 @@ int main(int argc, char** argv) {
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (uint32_t ip : cfg.floating_ips) pc.local4.add(ip);  // relay4 has them (finish_dp_config)
     for (uint32_t ip : cfg.relay_ips) pc.relay4.add(ip);  // finish_dp_config allows kMaxRelayAddresses
-    for (const auto& ip6 : cfg.relay_ips6) {
-      Ip6 a;
-      std::memcpy(a.b, ip6.data(), 16);
-      pc.relay6.add(a);
-    }
+    for (const Ip6& ip6 : cfg.relay_ips6) pc.relay6.add(ip6);
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
     std::vector<WorkerContext> ctx(workers);
@@ -395,15 +383,13 @@ int main(int argc, char** argv) {
       if (in.gateway) probe4(in.gateway);
       for (const DpRoute& route : cfg.routes)
         if (((route.gateway ^ in.ip) & in.netmask) == 0) probe4(route.gateway);
-      bool gw6 = false;
-      for (uint8_t b : in.gateway6) gw6 |= b != 0;
-      if (in.has_ip6 && gw6) {
+      if (in.has_ip6 && !(in.gateway6 == Ip6{})) {
         ProbeTarget p;
         p.port = static_cast<uint8_t>(i);
         p.mac = r.mac;
         p.v6 = true;
-        std::memcpy(p.sender6.b, in.ip6.data(), 16);
-        std::memcpy(p.target6.b, in.gateway6.data(), 16);
+        p.sender6 = in.ip6;
+        p.target6 = in.gateway6;
         svc.probes.push_back(p);
       }
     }

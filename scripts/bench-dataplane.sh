@@ -132,7 +132,7 @@ swap_pps=""
   echo "mbufs=$MBUFS"
   case $MODE in peer-*) while read -r r; do echo "relay-ip=$r"; done <"$TMP/flows.pcap.relays" ;; esac
 } >"$TMP/dp.conf"
-build/dataplane/turn-dataplane -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-dp$ID" "--vdev=$VDEV" \
+"$BUILD/dataplane/turn-dataplane" -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-dp$ID" "--vdev=$VDEV" \
   --vdev=net_null0,no-rx=1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
 tel() { scripts/dp-telemetry.py --file-prefix "bench-dp$ID" "$@" 2>/dev/null; }
 loaded=0

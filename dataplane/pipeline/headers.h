@@ -11,7 +11,7 @@
 
 #include "common/util/bytes.h"
 #include "dataplane/pipeline/checksum.h"
-#include "dataplane/table/entries.h"
+#include "dataplane/net_types.h"
 
 namespace turn::dp {
 
@@ -24,18 +24,6 @@ inline constexpr uint16_t kEtherTypeArp = 0x0806;
 inline constexpr uint16_t kEtherTypeIpv6 = 0x86DD;
 inline constexpr size_t kIpv6Header = 40;
 inline constexpr size_t kL2L3L4v6 = kEthHeader + kIpv6Header + kUdpHeader;  // 62
-
-struct Mac {
-  uint8_t b[6];
-  friend bool operator==(const Mac&, const Mac&) = default;
-};
-
-// The next hop of a packet: which of our ports it leaves by, and the MAC
-// it is addressed to there.
-struct Hop {
-  Mac mac;
-  uint8_t port = 0;  // index into the data plane's ports (config order)
-};
 
 // A validated IPv4/UDP frame. Addresses and ports are kept in network
 // order exactly as in the packet (no byte swaps on the fast path).

@@ -25,13 +25,9 @@
 #include <cstdint>
 #include <type_traits>
 
-namespace turn::dp {
+#include "dataplane/net_types.h"
 
-struct Ip6 {
-  uint8_t b[16];
-  friend bool operator==(const Ip6&, const Ip6&) = default;
-  friend auto operator<=>(const Ip6&, const Ip6&) = default;
-};
+namespace turn::dp {
 
 // Keys are 8-byte aligned and a multiple of 8 bytes long (explicit zero
 // padding, never implicit): rte_hash_crc reads them 8 bytes at a time.
@@ -128,8 +124,6 @@ static_assert(sizeof(ClientKey) == 16 && std::has_unique_object_representations_
 static_assert(sizeof(ChannelKey) == 16 && std::has_unique_object_representations_v<ChannelKey>);
 static_assert(sizeof(PeerKey) == 16 && std::has_unique_object_representations_v<PeerKey>);
 static_assert(sizeof(PermissionKey) == 16 && std::has_unique_object_representations_v<PermissionKey>);
-
-using Tsc = uint64_t;
 
 // One cache line: the IPv4 fast path reads nothing else of an allocation.
 struct alignas(64) AllocEntry {
