@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "bench/micro/dp_frames.h"
+#include "dataplane/eal_session.h"
 #include "dataplane/pipeline/fastpath.h"
 #include "dataplane/table/routes.h"
 #include "dataplane/table/tables.h"
@@ -315,27 +316,10 @@ int main(int argc, char** argv) {
       rest.push_back(argv[i]);
     }
   }
-  // Unique file prefix: other DPDK processes may run beside us. Its
-  // runtime directory is removed on the way out, pass or fail.
-  const std::string prefix = "dptablebench" + std::to_string(getpid());
-  eal += " --file-prefix=" + prefix;
-  struct RuntimeDir {
-    std::string path;
-    ~RuntimeDir() {
-      std::error_code ec;
-      std::filesystem::remove_all(path, ec);
-    }
-  } runtime_dir{"/var/run/dpdk/" + prefix};
-  std::vector<std::string> eal_args{argv[0]};
-  {
-    std::stringstream ss(eal);
-    std::string tok;
-    while (ss >> tok) eal_args.push_back(tok);
-  }
-  std::vector<char*> eal_argv;
-  for (auto& s : eal_args) eal_argv.push_back(s.data());
-  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    std::fprintf(stderr, "dp_table_bench: rte_eal_init(%s): %s\n", eal.c_str(), rte_strerror(rte_errno));
+  // Its own file prefix: other DPDK processes may run beside us.
+  turn::dp::EalSession session(argv[0], eal, "dptablebench" + std::to_string(getpid()));
+  if (!session.up()) {
+    std::fprintf(stderr, "dp_table_bench: %s\n", session.error().c_str());
     return 1;
   }
   benchmark::AddCustomContext("eal", eal);
@@ -353,6 +337,5 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   g.t.reset();
-  rte_eal_cleanup();
   return 0;
 }

@@ -13,6 +13,15 @@
 
 namespace turn::dp {
 
+// Every list below expands the same way: X(Name, "key"[, "what it means"]).
+#define TURN_DP_COUNTER_NAME(name, key, ...) name,
+#define TURN_DP_COUNTER_KEY(name, key, ...) key,
+// enum class Enum { ..., Count } and kKeys: its names, in order.
+#define TURN_DP_COUNTER_ENUM(Enum, kKeys, LIST)                                            \
+  enum class Enum : uint8_t { LIST(TURN_DP_COUNTER_NAME) Count };                          \
+  inline constexpr std::array<std::string_view, static_cast<size_t>(Enum::Count)> kKeys = { \
+      LIST(TURN_DP_COUNTER_KEY)}
+
 // Dropped: the frame is freed. What the fast path does not know (an
 // unbound channel, an expired allocation, a missing permission) is never
 // dropped here but punted: turn-control is the source of truth.
@@ -25,18 +34,7 @@ namespace turn::dp {
   X(PuntCongestion, "punt_congestion", "exception path full")                     \
   X(TxFull, "tx_full", "transmit queue full")
 
-enum class Drop : uint8_t {
-#define TURN_X(name, key, text) name,
-  TURN_DP_DROP_REASONS(TURN_X)
-#undef TURN_X
-      Count
-};
-
-inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::Count)> kDropKeys = {
-#define TURN_X(name, key, text) key,
-    TURN_DP_DROP_REASONS(TURN_X)
-#undef TURN_X
-};
+TURN_DP_COUNTER_ENUM(Drop, kDropKeys, TURN_DP_DROP_REASONS);
 
 // Punted: the frame goes to the kernel (TAP) unchanged, for turn-control
 // or the kernel's own stack.
@@ -51,18 +49,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::Count)> 
   X(Arp, "arp", "ARP")                                                             \
   X(Other, "other", "anything else: TCP, IP options, fragments, chained mbufs")
 
-enum class PuntReason : uint8_t {
-#define TURN_X(name, key, text) name,
-  TURN_DP_PUNT_REASONS(TURN_X)
-#undef TURN_X
-      Count
-};
-
-inline constexpr std::array<std::string_view, static_cast<size_t>(PuntReason::Count)> kPuntKeys = {
-#define TURN_X(name, key, text) key,
-    TURN_DP_PUNT_REASONS(TURN_X)
-#undef TURN_X
-};
+TURN_DP_COUNTER_ENUM(PuntReason, kPuntKeys, TURN_DP_PUNT_REASONS);
 
 // Where a packet went.
 #define TURN_DP_PATHS(X)                                              \
@@ -74,18 +61,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(PuntReason::Co
   X(Punted, "punted")                                                 \
   X(FromKernel, "from_kernel")
 
-enum class Path : uint8_t {
-#define TURN_X(name, key) name,
-  TURN_DP_PATHS(TURN_X)
-#undef TURN_X
-      Count
-};
-
-inline constexpr std::array<std::string_view, static_cast<size_t>(Path::Count)> kPathKeys = {
-#define TURN_X(name, key) key,
-    TURN_DP_PATHS(TURN_X)
-#undef TURN_X
-};
+TURN_DP_COUNTER_ENUM(Path, kPathKeys, TURN_DP_PATHS);
 
 // One per worker, cache-aligned, written only by its worker; readers (the
 // stats thread, telemetry) tolerate torn-free 64-bit reads on x86-64.

@@ -10,44 +10,24 @@
 // DPTURN_TEST_EAL replaces the EAL arguments (the file prefix is still
 // added), e.g. to try hugepages or to see the skip.
 #include <gtest/gtest.h>
-#include <rte_eal.h>
-#include <rte_errno.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <sstream>
 #include <string>
-#include <system_error>
-#include <vector>
+
+#include "dataplane/eal_session.h"
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   const char* env = std::getenv("DPTURN_TEST_EAL");
   std::string eal = env ? env : "--no-huge -m 512 --no-shconf --no-pci --no-telemetry -l 0 --log-level=*:warning";
   const std::string name = std::filesystem::path(argv[0]).filename().string();
-  const std::string prefix = "dptest-" + name + "-" + std::to_string(getpid());
-  eal += " --file-prefix=" + prefix;
-  struct RuntimeDir {
-    std::string path;
-    ~RuntimeDir() {
-      std::error_code ec;
-      std::filesystem::remove_all(path, ec);
-    }
-  } runtime_dir{"/var/run/dpdk/" + prefix};
-
-  std::vector<std::string> args{argv[0]};
-  std::stringstream ss(eal);
-  for (std::string tok; ss >> tok;) args.push_back(tok);
-  std::vector<char*> eal_argv;
-  for (auto& a : args) eal_argv.push_back(a.data());
-  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    std::fprintf(stderr, "%s: SKIP: EAL did not start (rte_eal_init %s: %s)\n", name.c_str(), eal.c_str(),
-                 rte_strerror(rte_errno));
+  turn::dp::EalSession session(argv[0], eal, "dptest-" + name + "-" + std::to_string(getpid()));
+  if (!session.up()) {
+    std::fprintf(stderr, "%s: SKIP: EAL did not start (%s)\n", name.c_str(), session.error().c_str());
     return 77;
   }
-  int rc = RUN_ALL_TESTS();
-  rte_eal_cleanup();
-  return rc;
+  return RUN_ALL_TESTS();
 }
