@@ -101,6 +101,25 @@ printf 'DPTURN_INSTANCE=relay-a\nDPTURN_NOTIFY_LOG=%s\nTURNCTL=/bin/false\n' "$T
 check "dpturn-notify: our own instance's address is no adoption" \
   bash -c '"$1" master relay-a "$2" && grep -q "our own instance relay-a" "$3"' _ \
   "$ROOT/deploy/keepalived/dpturn-notify" "$TMP/notify.env" "$TMP/notify.log"
+# Another instance's address: adopted; refused because it is alive, so the
+# address is given back (its track file 1, then 0 again after
+# DPTURN_RELEASE_S); adopted, so it stays (no track file written).
+printf '#!/bin/sh\necho "turnctl: 409: instance '"'"'$2'"'"' is alive: its membership record was refreshed 200 ms ago"\nexit 1\n' >"$TMP/turnctl-alive"
+printf '#!/bin/sh\necho "adopted instance $2: 3 allocation(s)"\n' >"$TMP/turnctl-ok"
+chmod +x "$TMP/turnctl-alive" "$TMP/turnctl-ok"
+for t in alive ok; do
+  printf 'DPTURN_INSTANCE=relay-a\nDPTURN_NOTIFY_LOG=%s\nTURNCTL=%s\nDPTURN_RELEASE_DIR=%s\nDPTURN_RELEASE_S=1\n' \
+    "$TMP/notify-$t.log" "$TMP/turnctl-$t" "$TMP/rel-$t" >"$TMP/notify-$t.env"
+  mkdir -p "$TMP/rel-$t"
+  "$ROOT/deploy/keepalived/dpturn-notify" master relay-b "$TMP/notify-$t.env"
+done
+for _ in $(seq 1 50); do [ "$(cat "$TMP/rel-alive/dpturn-release-relay-b" 2>/dev/null)" = 1 ] && break; sleep 0.1; done
+check "dpturn-notify: an alive instance's address is given back (track file 1)" \
+  test "$(cat "$TMP/rel-alive/dpturn-release-relay-b" 2>/dev/null)" = 1
+for _ in $(seq 1 50); do [ "$(cat "$TMP/rel-alive/dpturn-release-relay-b")" = 0 ] && break; sleep 0.1; done
+check "... and backed up again after DPTURN_RELEASE_S (track file 0)" test "$(cat "$TMP/rel-alive/dpturn-release-relay-b")" = 0
+check "dpturn-notify: an adopted instance's address stays (no track file written)" \
+  bash -c 'sleep 0.5; [ ! -e "$1" ] && grep -q "exit 0 adopted instance relay-b" "$2"' _ "$TMP/rel-ok/dpturn-release-relay-b" "$TMP/notify-ok.log"
 {
   echo "listening-ip=127.0.0.1"; echo "relay-ip=127.0.0.1"; echo "admin-port=0"
   grep -vE '^(#|$)' "$ROOT/deploy/fleet/dpturn-store.conf"

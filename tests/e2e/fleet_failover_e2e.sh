@@ -7,6 +7,9 @@
 # VRRP over the data planes' TAPs) holds; the Sentinel-backed store on a
 # management network.
 #
+#   0. a's keepalived stops and starts again while its relay goes on: b
+#      takes the address, its adoption is refused (a is alive), it gives
+#      the address back and a holds it again.
 #   1. Bad input first: adopting an instance that is alive, one whose
 #      addresses this host does not hold, an unknown one: each refused
 #      with why, nothing taken.
@@ -29,7 +32,27 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fleet_lib.sh"  # skips (77) without root or turn-dataplane
 need_tools redis-server keepalived chromium
 
+DPTURN_RELEASE_S=6  # how long b gives a's address back (dpturn-notify)
 check "keepalived: a holds its address $VIP_A, b its $VIP_B" fleet_vip_up
+
+# ---- 0. a live instance's address comes back to it ------------------------------
+# a's keepalived stops (TERM: it hands its address over) while its relay
+# goes on, and starts again: b took the address, but b's adoption is refused
+# (a is alive), so b gives it back (FAULT through its track file) and a,
+# backup for its own address, takes it again; b backs it up again after
+# DPTURN_RELEASE_S.
+stop_pid "$PID_keepalived_a"
+for _ in $(seq 1 50); do holds b "$VIP_A" && break; sleep 0.1; done
+check "a's keepalived stopped: b took a's address $VIP_A" holds b "$VIP_A"
+keepalived_start a
+back_to_a() { holds a "$VIP_A" && ! holds b "$VIP_A"; }
+for _ in $(seq 1 150); do back_to_a && break; sleep 0.1; done
+check "a live instance gets its address back: a holds $VIP_A again, b does not" back_to_a
+check "... b's dpturn-notify gave it back (adoption refused: a is alive)" grep -q "giving instance a's address back" "$E2E_TMP/notify-b.log"
+for _ in $(seq 1 150); do grep -q "backing instance a's address up again" "$E2E_TMP/notify-b.log" && break; sleep 0.1; done
+check "... and b backs it up again $DPTURN_RELEASE_S s later" grep -q "backing instance a's address up again" "$E2E_TMP/notify-b.log"
+sleep 1
+check "... a keeps it" back_to_a
 start peer "$NS_P" turnutils_peer -L 10.77.2.2 -p 3480
 wait_port "$NS_P" udp 10.77.2.2:3480 10 || fail "turnutils_peer listens"
 start sink "$NS_P" "$PY" "$HERE/turnpy.py" sink 10.77.2.2:3490 180 "$E2E_TMP/sink.txt"
