@@ -321,9 +321,11 @@ int main(int argc, char** argv) {
       // Runs on the sync thread; the sync thread adds its own figures.
       const CounterTotals t = totals();
       state::DataplaneStatus s;
+      s.rx_packets = t.rx_packets;
+      s.tx_packets = t.tx_packets;
       visit_counters(t, [&s](CounterKind k, std::string_view key, uint64_t v) {
         switch (k) {
-          case CounterKind::Total: (key == "rx_packets" ? s.rx_packets : s.tx_packets) = v; break;
+          case CounterKind::Total: break;  // the typed fields above
           case CounterKind::Path: s.paths.emplace_back(key, v); break;
           case CounterKind::Drop: s.drops.emplace_back(key, v); break;
           case CounterKind::Punt: s.punts.emplace_back(key, v); break;
