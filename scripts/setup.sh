@@ -18,6 +18,8 @@ PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev
   redis-server redis-tools redis-sentinel keepalived coturn iproute2 ethtool procps psmisc python3 python3-scapy curl
   python3-matplotlib time
+  # tests/e2e/fleet_sentinel_e2e.sh: cuts a replication link (nft)
+  nftables
   # scripts/bench.sh: profiles of the data-plane target points
   linux-perf
   # tests/browser (headless Chromium, driven over its DevTools pipe) and

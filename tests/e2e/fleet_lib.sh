@@ -77,16 +77,31 @@ CONF
 
 # repl_cut NS MASTER_PORT: from now on writes reach the master and never
 # its replica, as asynchronous replication loses the last writes before a
-# failover: the replica is given a wrong masterauth and its link is killed,
-# so it cannot sync again (the sentinels, which have the right password,
-# see nothing amiss). The master is meant to die next.
+# failover. The master's replication stream to the replica is dropped in
+# the store's namespace (nftables); to both ends and to the sentinels the
+# link still looks up (the replica would time out only after repl-timeout,
+# 60 s), so the sentinels still promote this replica when the master dies
+# next. (Cut by a wrong masterauth, as it was, the link was down: a replica
+# whose link has been down for more than 10 x down-after-milliseconds when
+# the master dies is never promoted (Redis's sentinelSelectSlave), and on a
+# slow machine the test's own steps between the cut and the kill took that
+# long.) repl_mend NS removes the cut.
 repl_cut() {
-  local ns=$1 mport=$2 rport=6380
-  [ "$mport" = 6380 ] && rport=6379
-  rc() { ip netns exec "$ns" redis-cli -h "$STORE_IP" -a "$STORE_PASSWORD" --no-auth-warning "$@"; }
-  rc -p "$rport" config set masterauth wrong-on-purpose | grep -qx OK || return 1
-  rc -p "$mport" client kill type replica | grep -qx '[1-9]'
+  local ns=$1 mport=$2 port
+  port=$(ip netns exec "$ns" redis-cli -h "$STORE_IP" -p "$mport" -a "$STORE_PASSWORD" --no-auth-warning \
+    client list type replica | sed -n 's/.* addr=[^ ]*:\([0-9][0-9]*\) .*/\1/p' | head -1)
+  [ -n "$port" ] || { echo "repl_cut: no replica connected to :$mport"; return 1; }
+  repl_mend "$ns"
+  ip netns exec "$ns" nft -f - <<NFT
+table inet dpturn_repl_cut {
+  chain out {
+    type filter hook output priority 0;
+    tcp sport $mport tcp dport $port drop
+  }
 }
+NFT
+}
+repl_mend() { ip netns exec "$1" nft delete table inet dpturn_repl_cut 2>/dev/null || true; }
 
 store_master() {
   ip netns exec "$STORE_NS" redis-cli -h "$STORE_IP" -p 26379 sentinel get-master-addr-by-name $STORE_MASTER_NAME 2>/dev/null | tail -1

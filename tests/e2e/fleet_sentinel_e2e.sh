@@ -9,9 +9,10 @@
 #
 #   1. coturn's turnutils_uclient relays steadily, with held sessions
 #      (tests/e2e/turnpy.py), when the master is SIGKILLed. One held
-#      allocation is made while the replica is paused, so that its records
-#      reach the old master only: asynchronous replication loses them, as
-#      it can in production, and the test shows they are repaired.
+#      allocation is made while the replication stream to the replica is
+#      dropped (repl_cut), so that its records reach the old master only:
+#      asynchronous replication loses them, as it can in production, and
+#      the test shows they are repaired.
 #   2. 0 packets lost on established flows; a new authenticated Allocate
 #      succeeds within the failover time + 2 s (measured, printed); the
 #      repaired allocation kept forwarding on the fast path throughout.
@@ -28,7 +29,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"  # sets BUILD ($1), ROOT, the EXIT trap
 . "$HERE/fleet_lib.sh"  # skips (77) without root or turn-dataplane
-need_tools redis-server
+need_tools redis-server nft
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -69,7 +70,6 @@ n_tc=$(tc_ids | wc -l)
 for _ in $(seq 1 30); do [ "$(tel allocations)" = "$n_tc" ] && break; sleep 0.1; done
 check "the data plane holds h3 too ($(tel allocations) = turn-control's $n_tc)" test "$(tel allocations)" = "$n_tc"
 snaps0=$(tel sync_snapshots)
-sink0=$(sink_count)
 t0=$(now)
 stop_pid "$PID_redis_m" KILL
 log "store master SIGKILLed"
@@ -88,6 +88,7 @@ for _ in $(seq 1 150); do
   [ -n "$t_alloc" ] && [ -n "$t_switch" ] && [ -n "$t_tc" ] && [ -n "$t_dp" ] && break
   sleep 0.1
 done
+repl_mend "$NS_S"
 echo "failover timeline (seconds after the master's SIGKILL):"
 echo "  sentinels named the new master:                 ${t_switch:+$(since "$t0" "$t_switch")}"
 echo "  a new authenticated Allocate answered:          ${t_alloc:+$(since "$t0" "$t_alloc")}"

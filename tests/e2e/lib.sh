@@ -35,6 +35,7 @@ E2E_DPDK_PREFIXES=()   # DPDK --file-prefix values to remove from /var/run/dpdk 
 E2E_EXTRA_NS=()        # more namespaces a test made (fleet_lib.sh), deleted at the end
 E2E_FAILS=0
 E2E_PASSES=0
+E2E_FAILED=()
 
 # Addresses (RFC 1918 inside our own namespaces only).
 S_CLIENT_IP=10.77.1.1   # server, client-facing
@@ -44,7 +45,7 @@ P_IP=10.77.2.2
 
 log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 pass() { E2E_PASSES=$((E2E_PASSES + 1)); printf 'PASS: %s\n' "$*"; }
-fail() { E2E_FAILS=$((E2E_FAILS + 1)); printf 'FAIL: %s\n' "$*"; }
+fail() { E2E_FAILS=$((E2E_FAILS + 1)); E2E_FAILED+=("$*"); printf 'FAIL: %s\n' "$*"; }
 check() {  # description, command...
   local what=$1; shift
   if "$@"; then pass "$what"; else fail "$what"; fi
@@ -283,6 +284,10 @@ cleanup() {
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$E2E_FAILS" -gt 0 ]; then
     log "logs kept in $E2E_TMP"
     for f in "$E2E_TMP"/*.log; do echo "----- $f (tail)"; tail -n 15 "$f"; done
+    # Last, on stderr, which meson prints after stdout: a CI log that keeps
+    # only its tail still names the checks that failed.
+    local what
+    for what in "${E2E_FAILED[@]}"; do printf 'e2e: FAILED: %s\n' "$what" >&2; done
   else
     rm -rf "$E2E_TMP"
   fi
