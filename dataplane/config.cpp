@@ -139,7 +139,7 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
   } else if (k == "exception-port") {
     cur().exception_port = static_cast<int>(num(w, k, v, 0, 1023));
   } else if (k == "neighbor" || k == "neighbour") {
-    // neighbor=IP,MAC : a static next hop (no ARP needed for it)
+    // neighbour=IP,MAC : a static next hop (no ARP needed for it); "neighbor" is accepted too
     auto comma = v.find(',');
     if (comma == std::string::npos) fail(w, k, v, "expected IP,MAC");
     uint32_t ip = ipv4(w, k, v.substr(0, comma));
@@ -151,7 +151,7 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
       if (b[i] > 255) fail(w, k, v, "MAC byte out of range");
       mac.b[i] = static_cast<uint8_t>(b[i]);
     }
-    c.neighbors.emplace_back(ip, mac);
+    c.neighbours.emplace_back(ip, mac);
   } else if (k == "state-redis") {
     // The same syntax as turn-control's (common/redis/endpoint.h): coturn's
     // "ip=... port=..." or "sentinel=IP:PORT[,...] master=NAME ...".

@@ -59,7 +59,7 @@ struct DpConfig {
   uint16_t min_port = 49152, max_port = 65535;
   bool legacy_channel_range = false;
   bool checksum_offload = true;    // use the port's IPv4/UDP tx checksum offload where it has one
-  std::vector<std::pair<uint32_t, Mac>> neighbors;  // static next hops (IPv4 network order)
+  std::vector<std::pair<uint32_t, Mac>> neighbours;  // static next hops (IPv4 network order)
   redis::Endpoint store = redis::local_endpoint();  // state-redis
   // This host's instance: the data plane loads and follows the allocations
   // turn-control writes under the same instance-id. Hostname by default

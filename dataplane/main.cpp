@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
       if (r.checksum_offload) pc.csum_offload = static_cast<uint8_t>(pc.csum_offload | (1u << i));
       g_report.ports.push_back(r);
     }
-    for (const auto& [nip, nmac] : cfg.neighbors) tables->set_static_neighbor(nip, nmac);
+    for (const auto& [nip, nmac] : cfg.neighbours) tables->set_static_neighbour(nip, nmac);
     rte_ring* learn = rte_ring_create_elem("dp_learn", sizeof(Observation), 4096, socket, RING_F_SC_DEQ);
     if (!learn) throw std::runtime_error("learn ring: " + std::string(rte_strerror(rte_errno)));
     // The service lcore's own frames (neighbour probes) leave through worker 0's queues.

@@ -20,11 +20,11 @@ void send_probes(ServiceContext& s, bool all) {
   for (const ProbeTarget& p : s.probes) {
     Mac known;
     bool have = p.v6 ? s.tables->neighbour(p.target6, known) : s.tables->neighbour(p.target, known);
-    if (have && (!all || (!p.v6 && s.tables->is_static_neighbor(p.target)))) continue;
+    if (have && (!all || (!p.v6 && s.tables->is_static_neighbour(p.target)))) continue;
     rte_mbuf* m = rte_pktmbuf_alloc(s.pool);
     if (!m) return;
     auto* f = rte_pktmbuf_mtod(m, uint8_t*);
-    size_t n = p.v6 ? write_neighbor_solicitation(f, p.mac, p.sender6, p.target6)
+    size_t n = p.v6 ? write_neighbour_solicitation(f, p.mac, p.sender6, p.target6)
                     : write_arp_request(f, p.mac, p.sender, p.target);
     m->data_len = static_cast<uint16_t>(n);
     m->pkt_len = static_cast<uint32_t>(n);

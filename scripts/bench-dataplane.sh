@@ -121,7 +121,7 @@ swap_pps=""
 {
   echo "ip=10.78.0.2/24"
   echo "gateway=10.78.0.1"
-  echo "neighbor=10.78.0.1,02:00:00:00:00:01"
+  echo "neighbour=10.78.0.1,02:00:00:00:00:01"
   echo "state-redis=\"ip=127.0.0.1 port=$RPORT\""
   echo "exception-port=1"
   echo "allocations=$((N + N / 4 + 64))"

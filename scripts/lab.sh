@@ -238,7 +238,7 @@ if [ "$DATAPLANE" = 1 ]; then
   counts=$(/usr/bin/python3 - "$dp_before" "$(dp_stats)" <<'PY'
 import json, sys
 b = json.loads(sys.argv[1])['/dpturn/stats']; a = json.loads(sys.argv[2])['/dpturn/stats']
-keys = ('rx_packets', 'tx_packets', 'hairpin', 'punted', 'punt_control', 'punt_no_neighbor', 'punt_unknown_flow')
+keys = ('rx_packets', 'tx_packets', 'hairpin', 'punted', 'punt_control', 'punt_no_neighbour', 'punt_unknown_flow')
 print(' '.join(f"{k}={a.get(k, 0) - b.get(k, 0)}" for k in keys))
 PY
 )

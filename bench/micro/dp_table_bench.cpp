@@ -116,7 +116,7 @@ bool build(uint32_t n, std::string& err) {
   RouteTable routes;
   routes.set({RouteTable::Link{kServer, ip4(255, 255, 255, 0), ip4(10, 78, 0, 1)}}, {});
   g.t->set_routes(routes, RouteTable6{});
-  g.t->set_static_neighbor(ip4(10, 78, 0, 1), kGwMac);
+  g.t->set_static_neighbour(ip4(10, 78, 0, 1), kGwMac);
   Tsc far = ~Tsc{0} >> 1;
   char id[48];
   for (uint32_t i = 0; i < n; ++i) {

@@ -283,9 +283,9 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
   // The reply must come from the address the client sent to (RFC 8656
   // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
   // Nothing has been written to the frame yet.
-  if (!C::is_local_ip(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbor);
+  if (!C::is_local_ip(pc, client.server_ip)) return Verdict::punted(PuntReason::NoNeighbour);
   Hop next;
-  if (!t.next_hop(client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
+  if (!t.next_hop(client.client_ip, next)) return Verdict::punted(PuntReason::NoNeighbour);
   if constexpr (C::kV6 && !P::kV6) {
     if (old_checksum == 0) {  // IPv4 without a checksum, to IPv6 (RFC 8200 §8.1)
       old_checksum = payload_only_checksum(f.data() + P::kHeaders, len);
@@ -398,7 +398,7 @@ TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, cons
     return v;
   }
   Hop next;
-  if (!t.next_hop(peer_ip, next)) return Verdict::punted(PuntReason::NoNeighbor);
+  if (!t.next_hop(peer_ip, next)) return Verdict::punted(PuntReason::NoNeighbour);
   if (!f.set_len(F::kHeaders + len)) return Verdict::dropped(Drop::TooBig);
   Verdict v;
   emit<F>(f, v, next, pc, relay_ip, peer_ip, relay_port_n, peer_port, len, old_checksum, removed, 0);

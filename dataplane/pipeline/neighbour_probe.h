@@ -39,7 +39,7 @@ inline size_t write_arp_request(uint8_t* f, const Mac& src, uint32_t sender_ip, 
 
 // Neighbor Solicitation for `target` from `source` (one of our addresses),
 // to the target's solicited-node multicast address ff02::1:ffXX:XXXX.
-inline size_t write_neighbor_solicitation(uint8_t* f, const Mac& src, const Ip6& source, const Ip6& target) noexcept {
+inline size_t write_neighbour_solicitation(uint8_t* f, const Mac& src, const Ip6& source, const Ip6& target) noexcept {
   Ip6 dst{{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, target.b[13], target.b[14], target.b[15]}};
   const uint8_t mdst[6] = {0x33, 0x33, 0xff, target.b[13], target.b[14], target.b[15]};
   std::memcpy(f, mdst, 6);

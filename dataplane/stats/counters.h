@@ -44,7 +44,7 @@ TURN_DP_COUNTER_ENUM(Drop, kDropKeys, TURN_DP_DROP_REASONS);
   X(UnknownFlow, "unknown_flow", "no allocation, channel or permission in the tables (yet)") \
   X(Expired, "expired", "allocation, channel or permission past its expiry")        \
   X(NoPermission, "no_permission", "peer without a live permission")                \
-  X(NoNeighbor, "no_neighbor", "next hop not learnt, or an address no port carries") \
+  X(NoNeighbour, "no_neighbour", "next hop not learnt, or an address no port carries") \
   X(Ipv6, "ipv6", "IPv6 that is not plain UDP (NDP, extension headers, TCP)")       \
   X(Arp, "arp", "ARP")                                                             \
   X(Other, "other", "anything else: TCP, IP options, fragments, chained mbufs")

@@ -117,8 +117,8 @@ size_t Tables::permission_count() const noexcept {
   return static_cast<size_t>(rte_hash_count(perm_)) + static_cast<size_t>(rte_hash_count(perm6_));
 }
 
-void Tables::set_static_neighbor(uint32_t ip, const Mac& mac) {
-  static_neighbors_.push_back(ip);
+void Tables::set_static_neighbour(uint32_t ip, const Mac& mac) {
+  static_neighbours_.push_back(ip);
   uintptr_t v = 0;
   for (int i = 0; i < 6; ++i) v = (v << 8) | mac.b[i];
   rte_hash_add_key_data(neigh_, &ip, reinterpret_cast<void*>(v));
@@ -126,7 +126,7 @@ void Tables::set_static_neighbor(uint32_t ip, const Mac& mac) {
 }
 
 void Tables::learn(uint32_t ip, const Mac& mac) noexcept {
-  for (uint32_t s : static_neighbors_)
+  for (uint32_t s : static_neighbours_)
     if (s == ip) return;
   uintptr_t v = 0;
   for (int i = 0; i < 6; ++i) v = (v << 8) | mac.b[i];

@@ -141,9 +141,9 @@ public:
   // Bumped (release) whenever a neighbour changes: workers' caches check it.
   [[nodiscard]] uint32_t neighbour_generation() const noexcept { return neigh_gen_.load(std::memory_order_acquire); }
   // A configured next hop: learning never overrides it (no spoofing it away).
-  void set_static_neighbor(uint32_t ip, const Mac& mac);
-  [[nodiscard]] bool is_static_neighbor(uint32_t ip) const noexcept {
-    for (uint32_t s : static_neighbors_)
+  void set_static_neighbour(uint32_t ip, const Mac& mac);
+  [[nodiscard]] bool is_static_neighbour(uint32_t ip) const noexcept {
+    for (uint32_t s : static_neighbours_)
       if (s == ip) return true;
     return false;
   }
@@ -256,7 +256,7 @@ private:
   std::atomic<size_t> live_allocs_{0};  // by_id_.size(), for readers on other threads
   RouteTable routes_;
   RouteTable6 routes6_;
-  std::vector<uint32_t> static_neighbors_;  // service-lcore (writer) side only
+  std::vector<uint32_t> static_neighbours_;  // service-lcore (writer) side only
   std::atomic<uint32_t> neigh_gen_{1};
 };
 

@@ -112,7 +112,7 @@ d = lambda k: a.get(k, 0) - b.get(k, 0)
 fast = sum(d(k) for k in ('channel_data_to_peer', 'send_indication_to_peer', 'peer_to_client_channel_data',
                           'peer_to_client_data_indication', 'hairpin'))
 drops = sum(d(k) for k in a if k.startswith('drop_') and isinstance(a[k], int))
-data_punts = sum(d(k) for k in ('punt_unknown_flow', 'punt_expired', 'punt_no_permission', 'punt_no_neighbor'))
+data_punts = sum(d(k) for k in ('punt_unknown_flow', 'punt_expired', 'punt_no_permission', 'punt_no_neighbour'))
 print(d('hairpin'), fast, d('punted'), drops, f"{100.0 * fast / max(1, fast + data_punts):.1f}")
 print(' '.join(f"{k}={d(k)}" for k in sorted(a) if k.startswith('punt_') and d(k)), file=sys.stderr)
 PY

@@ -60,6 +60,20 @@ TEST(DpConfig, DualHomedEdge) {
   EXPECT_FALSE(c.checksum_offload);
 }
 
+TEST(DpConfig, StaticNeighbourInEitherSpelling) {
+  DpConfig c = parse({"ip=10.78.0.2/24", "neighbour=10.78.0.1,02:00:00:00:00:01", "neighbor=10.78.0.9,0a:bb:cc:dd:ee:ff"});
+  ASSERT_EQ(c.neighbours.size(), 2u);
+  EXPECT_EQ(c.neighbours[0].first, ip("10.78.0.1"));
+  EXPECT_EQ(c.neighbours[0].second.b[5], 0x01);
+  EXPECT_EQ(c.neighbours[1].first, ip("10.78.0.9"));
+  EXPECT_EQ(c.neighbours[1].second.b[0], 0x0a);
+  EXPECT_EQ(c.neighbours[1].second.b[5], 0xff);
+  EXPECT_NE(error_of({"ip=10.78.0.2/24", "neighbour=10.78.0.1"}).find("neighbour=10.78.0.1: expected IP,MAC"),
+            std::string::npos)
+      << error_of({"ip=10.78.0.2/24", "neighbour=10.78.0.1"});
+  EXPECT_NE(error_of({"ip=10.78.0.2/24", "neighbor=10.78.0.1,02:00:00:00:01"}).find("MAC must be"), std::string::npos);
+}
+
 TEST(DpConfig, ErrorsNameTheKeyAndValue) {
   struct Case {
     std::vector<std::string> lines;

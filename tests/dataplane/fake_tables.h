@@ -178,7 +178,7 @@ public:
     peers_[PeerKey{a.relay_ip, peer_ip, port4(a), e.peer_port}] = slot;
   }
   void set_alloc_expiry(uint32_t idx, Tsc t) { allocs_[idx].expires.store(t); }
-  void add_neighbor(uint32_t ip, const Mac& m, uint8_t port = 0) { neigh_[ip] = Hop{m, port}; }
+  void add_neighbour(uint32_t ip, const Mac& m, uint8_t port = 0) { neigh_[ip] = Hop{m, port}; }
 
   uint32_t add_alloc6(const Ip6& client_ip, uint16_t client_port_h, const Ip6& server_ip, uint16_t server_port_h,
                       const Ip6& relay_ip, uint16_t relay_port_h, Tsc expires = kLive) {
@@ -236,7 +236,7 @@ public:
     add_channel_key(a, e.channel, slot);
     peers6_[PeerKey6{alloc6(alloc_idx).relay_ip, peer_ip, port6(a), e.peer_port}] = slot;
   }
-  void add_neighbor6(const Ip6& ip, const Mac& m, uint8_t port = 0) { neigh6_.emplace_back(ip, Hop{m, port}); }
+  void add_neighbour6(const Ip6& ip, const Mac& m, uint8_t port = 0) { neigh6_.emplace_back(ip, Hop{m, port}); }
 
   uint64_t txn = 0;  // the last transaction id handed out
 

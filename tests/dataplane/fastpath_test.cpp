@@ -237,10 +237,10 @@ protected:
     t_.add_channel(a_, 0x4001, kPeerNoHop, 1234);
     t_.skip_slots(5);  // B's slot is not A's + 1
     b_ = t_.add_alloc(kClientB, kClientBPort, kRelay2, kRelayBPort);
-    t_.add_neighbor(kClientA, kClientHopMac);
-    t_.add_neighbor(kClientB, kClientBHopMac);
-    t_.add_neighbor(kPeer1, kPeerHopMac);
-    t_.add_neighbor(kPeer2, kPeer2HopMac);
+    t_.add_neighbour(kClientA, kClientHopMac);
+    t_.add_neighbour(kClientB, kClientBHopMac);
+    t_.add_neighbour(kPeer1, kPeerHopMac);
+    t_.add_neighbour(kPeer2, kPeer2HopMac);
   }
 
   // Runs one frame; checks the guard bytes and the frame's bounds.
@@ -614,14 +614,14 @@ TEST_F(FastPath, HairpinWithoutPermissionOnTheOtherSideIsPunted) {
 TEST_F(FastPath, ClientOnAnotherInterfaceIsPunted) {
   pc_.local4.add(kServer);
   const uint32_t inside_server = ip4(10, 10, 0, 10), inside_client = ip4(10, 10, 0, 50);
-  t_.add_neighbor(inside_client, kClientBHopMac);
+  t_.add_neighbour(inside_client, kClientBHopMac);
   uint32_t c = t_.add_alloc(inside_client, 40010, kServer, 49410, kLive, inside_server);
   t_.add_permission(c, kPeer1);
   t_.add_permission(c, kServer);
-  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 49410, pattern(8)), PuntReason::NoNeighbor);
+  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 49410, pattern(8)), PuntReason::NoNeighbour);
   t_.add_channel(a_, 0x4020, kServer, 49410);
   t_.add_permission(a_, kServer);
-  expect_punt(from_client_a(channel_data(0x4020, pattern(12))), PuntReason::NoNeighbor);
+  expect_punt(from_client_a(channel_data(0x4020, pattern(12))), PuntReason::NoNeighbour);
   // Clients on this port's address still take the fast path.
   Buf b(from_peer1(pattern(8), kIn));
   EXPECT_EQ(run(b).kind, Verdict::Tx);
@@ -655,7 +655,7 @@ TEST_F(FastPath, PuntExpired) {
 
 TEST_F(FastPath, PuntExpiredPermission) {
   uint32_t c = t_.add_alloc(ip4(198, 51, 100, 30), 40000, kServer, 49400);
-  t_.add_neighbor(ip4(198, 51, 100, 30), kClientHopMac);
+  t_.add_neighbour(ip4(198, 51, 100, 30), kClientHopMac);
   t_.add_permission(c, kPeer1, kNow);
   t_.add_channel(c, 0x4000, kPeer1, kPeer1Port);
   auto cd = udp_frame(kPortMac, kRouterMac, ip4(198, 51, 100, 30), kServer, 40000, kTurnPort,
@@ -670,7 +670,7 @@ TEST_F(FastPath, PuntExpiredPermission) {
 
 TEST_F(FastPath, PuntNoPermission) {
   const uint32_t stranger = ip4(203, 0, 113, 77);
-  t_.add_neighbor(stranger, kPeer2HopMac);
+  t_.add_neighbour(stranger, kPeer2HopMac);
   // Channel bound but the permission is gone (the sync removed only the permission).
   uint32_t c = t_.add_alloc(ip4(198, 51, 100, 31), 40001, kServer, 49401);
   t_.add_channel(c, 0x4000, stranger, 9);
@@ -684,13 +684,13 @@ TEST_F(FastPath, PuntNoPermission) {
 
 TEST_F(FastPath, PuntUnknownNextHop) {
   // Peer without a neighbour entry.
-  expect_punt(from_client_a(channel_data(0x4001, pattern(8))), PuntReason::NoNeighbor);
+  expect_punt(from_client_a(channel_data(0x4001, pattern(8))), PuntReason::NoNeighbour);
   expect_punt(from_client_a(send_indication(sa(kPeerNoHop, 5), &static_data(pattern(8)), 0)),
-              PuntReason::NoNeighbor);
+              PuntReason::NoNeighbour);
   // Client without one.
   uint32_t c = t_.add_alloc(ip4(198, 51, 100, 40), 40002, kServer, 49402);
   t_.add_permission(c, kPeer1);
-  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 49402, pattern(8)), PuntReason::NoNeighbor);
+  expect_punt(udp_frame(kPortMac, kRouterMac, kPeer1, kServer, kPeer1Port, 49402, pattern(8)), PuntReason::NoNeighbour);
 }
 
 TEST_F(FastPath, PuntStunRequestsAndOtherMethods) {
@@ -1027,7 +1027,7 @@ TEST_F(FastPath, NeverAllocates) {
 // (the internal side of a dual-homed edge): leaves by port 1 with port 1's
 // MAC as the source; the reply from the peer leaves by port 0.
 TEST_F(FastPath, EgressPortAndSourceMacFollowTheRoute) {
-  t_.add_neighbor(kPeer1, kPeerHopMac, 1);
+  t_.add_neighbour(kPeer1, kPeerHopMac, 1);
   auto data = pattern(100);
   Buf b(from_client_a(channel_data(0x4000, data)));
   Verdict v = run(b);
@@ -1068,12 +1068,12 @@ TEST_F(FastPath, ClientOfAnotherInterfaceIsTheKernelsToAnswer) {
   EXPECT_EQ(run(ours).kind, Verdict::Tx) << "the client talks to this port's address";
   pc_.local4 = {};
   pc_.local4.add(ip4(192, 0, 2, 99));
-  expect_punt(from_peer1(data), PuntReason::NoNeighbor);
+  expect_punt(from_peer1(data), PuntReason::NoNeighbour);
 }
 
 TEST_F(FastPath, ChecksumOffloadLeavesExactlyWhatTheNicCompletes) {
   for (bool to_port1 : {false, true}) {
-    t_.add_neighbor(kPeer1, kPeerHopMac, to_port1 ? 1 : 0);
+    t_.add_neighbour(kPeer1, kPeerHopMac, to_port1 ? 1 : 0);
     for (size_t len : {0u, 1u, 7u, 200u, 1201u}) {
       auto data = pattern(len, static_cast<uint8_t>(len));
       // Software checksums (no offload anywhere) are the reference.
@@ -1187,8 +1187,8 @@ protected:
     a6_ = t_.add_alloc6(kClient6, kClientAPort, kServer6, kTurnPort, kServer6, kRelayAPort);
     t_.add_permission6(a6_, kPeer6);
     t_.add_channel6(a6_, 0x4000, kPeer6, kPeer1Port);
-    t_.add_neighbor6(kClient6, kClientHopMac, 0);
-    t_.add_neighbor6(kPeer6, kPeerHopMac, 1);
+    t_.add_neighbour6(kClient6, kClientHopMac, 0);
+    t_.add_neighbour6(kPeer6, kPeerHopMac, 1);
   }
   std::vector<uint8_t> from_client6(const std::vector<uint8_t>& payload) {
     return udp6_frame(kPortMac, kRouterMac, kClient6, kServer6, kClientAPort, kTurnPort, payload, 51, 0x12345);
@@ -1280,17 +1280,17 @@ TEST_F(FastPath6, ClientOnAnotherInterfaceIsPunted) {
   pc_.local6.add(kServer6);
   const Ip6 inside_server = ip6("fd00:10::10"), inside_client = ip6("fd00:10::50");
   uint32_t c = t_.add_alloc6(inside_client, 40010, inside_server, kTurnPort, kServer6, 49410);
-  t_.add_neighbor6(inside_client, kClientBHopMac, 0);
+  t_.add_neighbour6(inside_client, kClientBHopMac, 0);
   t_.add_permission6(c, kPeer6);
   expect_punt(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, 49410, pattern(8), 51),
-              PuntReason::NoNeighbor);
+              PuntReason::NoNeighbour);
   Buf b(from_peer6(pattern(8)));  // a client of the port's own address: fast path
   EXPECT_EQ(run(b).kind, Verdict::Tx);
 }
 
 TEST_F(FastPath6, HairpinBetweenTwoIpv6Allocations) {
   uint32_t b6 = t_.add_alloc6(ip6("2001:db8:c::3"), kClientBPort, kServer6, kTurnPort, kRelay6b, kRelayBPort);
-  t_.add_neighbor6(ip6("2001:db8:c::3"), kClientBHopMac, 0);
+  t_.add_neighbour6(ip6("2001:db8:c::3"), kClientBHopMac, 0);
   t_.add_permission6(b6, kServer6);
   t_.add_permission6(a6_, kRelay6b);
   auto& data = static_data(pattern(50));
@@ -1365,14 +1365,14 @@ protected:
     t_.add_permission6(d4_, kPeer6);
     t_.add_channel6(d4_, 0x4000, kPeer6, kPeer1Port);  // across: IPv6 peer, IPv4 client
     t_.add_channel(d4_, 0x4001, kPeer1, kPeer1Port);   // the same-family half
-    t_.add_neighbor(kClientD4, kClientHopMac, 0);
+    t_.add_neighbour(kClientD4, kClientHopMac, 0);
     // d6_: IPv6 client; IPv6 relay [kServer6]:49700, IPv4 relay kServer:49800.
     d6_ = t_.add_dual6(kClientD6, kClientD6Port, kServer6, kTurnPort, kServer6, kD6Relay6, kServer, kD6Relay4);
     t_.add_permission(d6_, kPeer2);
     t_.add_permission6(d6_, kPeer6);
     t_.add_channel(d6_, 0x4000, kPeer2, kPeer2Port);     // across: IPv4 peer, IPv6 client
     t_.add_channel6(d6_, 0x4002, kPeer6, kPeer1Port);    // the same-family half
-    t_.add_neighbor6(kClientD6, kClientBHopMac, 0);
+    t_.add_neighbour6(kClientD6, kClientBHopMac, 0);
   }
   std::vector<uint8_t> from_d4(const std::vector<uint8_t>& payload, const Ip4Opts& o = kIn) {
     return udp_frame(kPortMac, kRouterMac, kClientD4, kServer, kClientD4Port, kTurnPort, payload, o);
@@ -1601,11 +1601,11 @@ TEST_F(FastPathDual, PuntsAndDropsAcrossFamilies) {
   const Ip6 kPeer6NoHop = ip6("2001:db8:2::99");
   t_.add_permission6(d4_, kPeer6NoHop);
   t_.add_channel6(d4_, 0x4005, kPeer6NoHop, 6000);
-  expect_punt(from_d4(channel_data(0x4005, data)), PuntReason::NoNeighbor);
+  expect_punt(from_d4(channel_data(0x4005, data)), PuntReason::NoNeighbour);
   // The IPv4 client's next hop unknown, for an IPv6 peer's reply.
   uint32_t lonely = t_.add_dual4(ip4(198, 51, 100, 77), 50077, kServer, 49555, kServer6, 49666);
   t_.add_permission6(lonely, kPeer6);
-  expect_punt(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, 49666, data, 51), PuntReason::NoNeighbor);
+  expect_punt(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, 49666, data, 51), PuntReason::NoNeighbour);
   // Expired channel across families: the kernel path.
   t_.add_channel6(d4_, 0x4006, kPeer6, 6002, kNow);
   expect_punt(from_d4(channel_data(0x4006, data)), PuntReason::Expired);
@@ -1697,13 +1697,13 @@ TEST(NeighbourProbe, ArpRequestForTheGateway) {
   EXPECT_EQ(f[42], 0xEE) << "nothing written past the frame";
 }
 
-TEST(NeighbourProbe, NeighborSolicitationToTheSolicitedNodeAddress) {
+TEST(NeighbourProbe, NeighbourSolicitationToTheSolicitedNodeAddress) {
   uint8_t f[100];
   std::memset(f, 0xEE, sizeof f);
   Ip6 src{}, dst{};
   inet_pton(AF_INET6, "2001:db8:1::10", src.b);
   inet_pton(AF_INET6, "2001:db8:1::1:2:3", dst.b);
-  ASSERT_EQ(write_neighbor_solicitation(f, kPortMac, src, dst), 86u);
+  ASSERT_EQ(write_neighbour_solicitation(f, kPortMac, src, dst), 86u);
   EXPECT_EQ(f[86], 0xEE);
   const uint8_t want_mac[6] = {0x33, 0x33, 0xff, dst.b[13], dst.b[14], dst.b[15]};  // RFC 2464 §7
   EXPECT_EQ(0, std::memcmp(f, want_mac, 6));

@@ -144,7 +144,7 @@ s = lambda k: a['/dpturn/stats'].get(k, 0) - b['/dpturn/stats'].get(k, 0)
 p = lambda k: ap['/dpturn/ports'].get(k, 0) - bp['/dpturn/ports'].get(k, 0)
 print(s('channel_data_to_peer') + s('send_indication_to_peer'),
       s('peer_to_client_channel_data') + s('peer_to_client_data_indication'),
-      p('port1_tx_packets'), p('port0_tx_packets'), s('punt_unknown_flow') + s('punt_no_neighbor'))
+      p('port1_tx_packets'), p('port0_tx_packets'), s('punt_unknown_flow') + s('punt_no_neighbour'))
 PY
 )"
   echo "$mode: fast path to peer $to_peer (port 1 tx $p1tx), to client $to_client (port 0 tx $p0tx), punted as not yet known $unknown"
@@ -152,7 +152,7 @@ PY
   # can beat the binding to the data plane's tables (a few ms through the
   # store), or the peer's neighbour entry (the first run of each family
   # learns it from the kernel's ARP/ND), and take the kernel path, which is
-  # right (punted as unknown_flow or no_neighbor). The fast path must carry
+  # right (punted as unknown_flow or no_neighbour). The fast path must carry
   # the rest: all but those, and at least 90 %.
   check "$mode: client -> peer on the fast path leaves by port 1 ($to_peer of $((2 * MSGS)), $unknown punted before the flow or the peer's neighbour was known)" \
     test "$to_peer" -ge $((2 * MSGS * 90 / 100)) -a $((to_peer + unknown)) -ge $((2 * MSGS * 99 / 100)) -a "$p1tx" -ge "$to_peer"

@@ -39,7 +39,7 @@ b = json.loads(sys.argv[1])['/dpturn/stats']; a = json.loads(sys.argv[2])['/dptu
 d = lambda k: a.get(k, 0) - b.get(k, 0)
 fast = sum(d(k) for k in ('channel_data_to_peer', 'send_indication_to_peer', 'peer_to_client_channel_data',
                           'peer_to_client_data_indication', 'hairpin'))
-slow = sum(d(k) for k in ('punt_unknown_flow', 'punt_expired', 'punt_no_permission', 'punt_no_neighbor'))
+slow = sum(d(k) for k in ('punt_unknown_flow', 'punt_expired', 'punt_no_permission', 'punt_no_neighbour'))
 print(f"{fast} {slow} {100.0 * fast / max(1, fast + slow):.2f}")
 PY
 }

@@ -74,9 +74,9 @@ void fill(FakeTables& t, uint8_t flags) {
   t.add_channel(a, 0x4001, kRelay2, kRelayBPort, kLive, link ? a_relay2 : nullptr);
   t.add_channel(b, 0x4000, kServer, kRelayAPort);
   t.add_channel(a, 0x7FFF, kPeer2, kPeer2Port);
-  t.add_neighbor(kClientA, kClientHopMac);
-  t.add_neighbor(kClientB, kClientHopMac);
-  t.add_neighbor(kPeer1, kPeerHopMac);
+  t.add_neighbour(kClientA, kClientHopMac);
+  t.add_neighbour(kClientB, kClientHopMac);
+  t.add_neighbour(kPeer1, kPeerHopMac);
   // Dual-stack: D4 (IPv4 client 198.51.100.30:50030) relays from
   // kServer:49500 and [2001:db8:1::10]:49600, channel 0x4000 -> [peer6]:6000
   // (across), 0x4001 -> peer1:6000; D6 (client [2001:db8:c::7]:50040 to
@@ -92,9 +92,9 @@ void fill(FakeTables& t, uint8_t flags) {
   t.add_permission6(d6, kPeer6);
   t.add_channel(d6, 0x4000, kPeer1, 7000);
   t.add_channel6(d6, 0x4002, kPeer6, 6001);
-  t.add_neighbor(kClientD4, kClientHopMac);
-  t.add_neighbor6(kClientD6, kClientHopMac);
-  t.add_neighbor6(kPeer6, kPeerHopMac);
+  t.add_neighbour(kClientD4, kClientHopMac);
+  t.add_neighbour6(kClientD6, kClientHopMac);
+  t.add_neighbour6(kPeer6, kPeerHopMac);
 }
 
 // Is the frame's UDP checksum absent or right? (frame parsed as Udp4.)

@@ -158,7 +158,7 @@ def build():
         "drop_malformed", "drop_bad_channel_data", "drop_bad_send_indication", "drop_too_big",
         "drop_tx_full", "drop_punt_congestion",
         "punt_not_turn", "punt_control", "punt_unknown_flow", "punt_expired", "punt_no_permission",
-        "punt_no_neighbor", "punt_ipv6", "punt_arp", "punt_other")}
+        "punt_no_neighbour", "punt_ipv6", "punt_arp", "punt_other")}
     txn = [0]
 
     def forward(frame, expected, path, alloc, direction, nbytes, sender=None):
@@ -314,8 +314,8 @@ def dp_conf(redis_port, stats_file):
         "min-port=49152",
         "max-port=65535",
         "exception-port=1",
-        "neighbor=%s,%s" % (GW, GW_MAC),
-        "neighbor=%s,%s" % (P2[0], P2_MAC),
+        "neighbour=%s,%s" % (GW, GW_MAC),
+        "neighbour=%s,%s" % (P2[0], P2_MAC),
         'state-redis="ip=127.0.0.1 port=%d"' % redis_port,
         "allocations=1024",
         "channels=4096",
