@@ -18,8 +18,8 @@ namespace turn::dp {
 
 namespace {
 
-
-[[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& value, const std::string& why) {
+[[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& value,
+                       const std::string& why) {
   throw DpConfigError(where + ": " + key + "=" + value + ": " + why);
 }
 
@@ -84,7 +84,8 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     auto [ip, mask] = prefix(w, k, v);
     cur().ip = ip;
     cur().netmask = mask;
-  } else if (k == "gateway") cur().gateway = ipv4(w, k, v);
+  } else if (k == "gateway")
+    cur().gateway = ipv4(w, k, v);
   else if (k == "ip6") {
     auto slash = v.find('/');
     in6_addr a{};
@@ -98,8 +99,7 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     in6_addr a{};
     if (inet_pton(AF_INET6, v.c_str(), &a) != 1) fail(w, k, v, "not an IPv6 address");
     std::memcpy(cur().gateway6.b, &a, 16);
-  }
-  else if (k == "route") {
+  } else if (k == "route") {
     // route=NET/LEN,GATEWAY
     auto comma = v.find(',');
     if (comma == std::string::npos) fail(w, k, v, "expected NET/LEN,GATEWAY");
@@ -107,11 +107,13 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     if ((net & ~mask) != 0) fail(w, k, v, "host bits set in the network address");
     c.routes.push_back(DpRoute{net, mask, ipv4(w, k, v.substr(comma + 1))});
   } else if (k == "checksum-offload") {
-    if (v == "auto" || v == "on" || v == "true" || v == "yes") c.checksum_offload = true;
-    else if (v == "off" || v == "false" || v == "no") c.checksum_offload = false;
-    else fail(w, k, v, "expected auto or off");
-  }
-  else if (k == "relay-ip") {
+    if (v == "auto" || v == "on" || v == "true" || v == "yes")
+      c.checksum_offload = true;
+    else if (v == "off" || v == "false" || v == "no")
+      c.checksum_offload = false;
+    else
+      fail(w, k, v, "expected auto or off");
+  } else if (k == "relay-ip") {
     in6_addr a6{};
     if (v.find(':') != std::string::npos) {
       if (inet_pton(AF_INET6, v.c_str(), &a6) != 1) fail(w, k, v, "not an IP address");
@@ -121,15 +123,19 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     } else {
       c.relay_ips.push_back(ipv4(w, k, v));
     }
-  }
-  else if (k == "floating-ip") c.floating_ips.push_back(ipv4(w, k, v));
-  else if (k == "listening-port") c.turn_ports[0] = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+  } else if (k == "floating-ip")
+    c.floating_ips.push_back(ipv4(w, k, v));
+  else if (k == "listening-port")
+    c.turn_ports[0] = static_cast<uint16_t>(num(w, k, v, 1, 65535));
   else if (k == "alt-listening-port") {
     uint16_t p = static_cast<uint16_t>(num(w, k, v, 0, 65535));
     if (p && c.turn_ports.size() < 4) c.turn_ports.push_back(p);
-  } else if (k == "min-port") c.min_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
-  else if (k == "max-port") c.max_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
-  else if (k == "legacy-channel-range") c.legacy_channel_range = v.empty() || v == "true" || v == "1" || v == "yes";
+  } else if (k == "min-port")
+    c.min_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+  else if (k == "max-port")
+    c.max_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+  else if (k == "legacy-channel-range")
+    c.legacy_channel_range = v.empty() || v == "true" || v == "1" || v == "yes";
   else if (k == "tap") {
     if (v.empty() || v.size() > 15) fail(w, k, v, "interface names are 1-15 characters");
     for (char ch : v)
@@ -160,16 +166,21 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     } catch (const redis::EndpointError& e) {
       fail(w, k, e.item(), e.why());
     }
-  } else if (k == "allocations") c.allocations = static_cast<uint32_t>(num(w, k, v, 16, 1u << 24));
-  else if (k == "channels") c.channels = static_cast<uint32_t>(num(w, k, v, 16, 1u << 26));
-  else if (k == "burst") c.burst = static_cast<uint16_t>(num(w, k, v, 1, 64));
-  else if (k == "mbufs") c.mbufs = static_cast<uint32_t>(num(w, k, v, 1023, 1u << 22));
-  else if (k == "stats-file") c.stats_file = v;
+  } else if (k == "allocations")
+    c.allocations = static_cast<uint32_t>(num(w, k, v, 16, 1u << 24));
+  else if (k == "channels")
+    c.channels = static_cast<uint32_t>(num(w, k, v, 16, 1u << 26));
+  else if (k == "burst")
+    c.burst = static_cast<uint16_t>(num(w, k, v, 1, 64));
+  else if (k == "mbufs")
+    c.mbufs = static_cast<uint32_t>(num(w, k, v, 1023, 1u << 22));
+  else if (k == "stats-file")
+    c.stats_file = v;
   else if (k == "instance-id") {
     if (!state::valid_instance_id(v)) fail(w, k, v, std::string(state::kInstanceIdRule));
     c.instance_id = v;
-  }
-  else fail(w, k, v, "unknown key (see docs/dataplane.md)");
+  } else
+    fail(w, k, v, "unknown key (see docs/dataplane.md)");
   if (c.min_port > c.max_port) fail(w, k, v, "min-port is above max-port");
 }
 
@@ -179,30 +190,39 @@ void finish_dp_config(DpConfig& c) {
   for (size_t i = 0; i < c.interfaces.size(); ++i) {
     DpInterface& f = c.interfaces[i];
     std::string where = "port " + std::to_string(f.port_id);
-    if (f.ip == 0) throw DpConfigError(where + ": ip= is required (the port's IPv4 address/prefix, shared with turn-control)");
+    if (f.ip == 0)
+      throw DpConfigError(where + ": ip= is required (the port's IPv4 address/prefix, shared with turn-control)");
     if (f.tap_name.empty()) f.tap_name = "dpt" + std::to_string(i);
     if (f.gateway != 0) {
       if (((f.gateway ^ f.ip) & f.netmask) != 0)
-        throw DpConfigError(where + ": gateway=" + text(f.gateway) + " is not on the port's link " + text(f.ip & f.netmask));
+        throw DpConfigError(where + ": gateway=" + text(f.gateway) + " is not on the port's link " +
+                            text(f.ip & f.netmask));
       ++defaults;
     }
     for (size_t j = 0; j < i; ++j) {
       const DpInterface& g = c.interfaces[j];
-      if (g.port_id == f.port_id) throw DpConfigError(where + ": port=" + std::to_string(f.port_id) + " is listed twice");
+      if (g.port_id == f.port_id)
+        throw DpConfigError(where + ": port=" + std::to_string(f.port_id) + " is listed twice");
       if (g.tap_name == f.tap_name && f.exception_port < 0 && g.exception_port < 0)
-        throw DpConfigError(where + ": tap=" + f.tap_name + " is already the exception interface of port " + std::to_string(g.port_id));
+        throw DpConfigError(where + ": tap=" + f.tap_name + " is already the exception interface of port " +
+                            std::to_string(g.port_id));
       if (f.exception_port >= 0 && f.exception_port == g.exception_port)
-        throw DpConfigError(where + ": exception-port=" + std::to_string(f.exception_port) + " is already used by port " + std::to_string(g.port_id));
+        throw DpConfigError(where + ": exception-port=" + std::to_string(f.exception_port) +
+                            " is already used by port " + std::to_string(g.port_id));
     }
     for (const DpInterface& g : c.interfaces)
       if (f.exception_port >= 0 && f.exception_port == g.port_id)
         throw DpConfigError(where + ": exception-port=" + std::to_string(f.exception_port) + " is a network port");
   }
-  if (defaults > 1) throw DpConfigError("gateway= is set on more than one port: one default route only (use route=NET/LEN,GATEWAY for the others)");
+  if (defaults > 1)
+    throw DpConfigError(
+        "gateway= is set on more than one port: one default route only (use route=NET/LEN,GATEWAY for the others)");
   for (const DpRoute& r : c.routes) {
     bool on_link = false;
     for (const DpInterface& f : c.interfaces) on_link |= ((r.gateway ^ f.ip) & f.netmask) == 0;
-    if (!on_link) throw DpConfigError("route=" + text(r.net) + ",...: gateway " + text(r.gateway) + " is on none of the ports' links");
+    if (!on_link)
+      throw DpConfigError("route=" + text(r.net) + ",...: gateway " + text(r.gateway) +
+                          " is on none of the ports' links");
   }
   for (const DpInterface& f : c.interfaces) {
     bool gw = !(f.gateway6 == Ip6{});
@@ -218,7 +238,8 @@ void finish_dp_config(DpConfig& c) {
     throw DpConfigError("relay-ip: at most " + std::to_string(kMaxRelayAddresses) + " IPv4 relay addresses (" +
                         std::to_string(c.relay_ips.size()) + " given, floating-ip ones included)");
   if (c.interfaces.size() + c.floating_ips.size() > kMaxPorts)
-    throw DpConfigError("floating-ip: at most " + std::to_string(kMaxPorts) + " port and floating addresses together (" +
+    throw DpConfigError("floating-ip: at most " + std::to_string(kMaxPorts) +
+                        " port and floating addresses together (" +
                         std::to_string(c.interfaces.size() + c.floating_ips.size()) + " given)");
   if (c.relay_ips6.size() > kMaxRelayAddresses)
     throw DpConfigError("relay-ip: at most " + std::to_string(kMaxRelayAddresses) + " IPv6 relay addresses (" +

@@ -20,23 +20,23 @@
 namespace turn::dp {
 
 class DpConfigError : public std::runtime_error {
-public:
+ public:
   using std::runtime_error::runtime_error;
 };
 
 // One network port and its exception path. A dual-homed edge has two
 // (external and internal); egress is chosen per packet by route.
 struct DpInterface {
-  uint16_t port_id = 0;            // DPDK port that faces the network
-  uint32_t ip = 0;                 // network order: the port's address (shared with the TAP)
-  uint32_t netmask = 0xFFFFFFFF;   // network order
-  uint32_t gateway = 0;            // network order, 0 = none (at most one interface has the default route)
-  std::string tap_name;            // exception interface (a net_tap created at start); default dpt<index>
-  int exception_port = -1;         // instead of a TAP: an existing DPDK port (tests: a net_pcap)
-  bool has_ip6 = false;            // IPv6 on this port (fast path for IPv6 allocations)
+  uint16_t port_id = 0;           // DPDK port that faces the network
+  uint32_t ip = 0;                // network order: the port's address (shared with the TAP)
+  uint32_t netmask = 0xFFFFFFFF;  // network order
+  uint32_t gateway = 0;           // network order, 0 = none (at most one interface has the default route)
+  std::string tap_name;           // exception interface (a net_tap created at start); default dpt<index>
+  int exception_port = -1;        // instead of a TAP: an existing DPDK port (tests: a net_pcap)
+  bool has_ip6 = false;           // IPv6 on this port (fast path for IPv6 allocations)
   Ip6 ip6{};
   uint8_t prefix6 = 64;
-  Ip6 gateway6{};                  // all-zero = none
+  Ip6 gateway6{};  // all-zero = none
 };
 
 // A static route: destinations in net/mask go through gateway (on the
@@ -48,8 +48,8 @@ struct DpRoute {
 struct DpConfig {
   std::vector<DpInterface> interfaces;  // in config order; "port=" starts a new one
   std::vector<DpRoute> routes;
-  std::vector<uint32_t> relay_ips; // network order; default: the first interface's ip
-  std::vector<Ip6> relay_ips6;     // IPv6 relay addresses; default: the ports' ip6
+  std::vector<uint32_t> relay_ips;  // network order; default: the first interface's ip
+  std::vector<Ip6> relay_ips6;      // IPv6 relay addresses; default: the ports' ip6
   // Floating addresses this host may hold (keepalived): its own instance's
   // and those it may take over. Their traffic is the port's own (clients
   // reach turn-control on them; peers reach relays on them) whenever the
@@ -58,9 +58,9 @@ struct DpConfig {
   std::vector<uint16_t> turn_ports{3478};  // host order
   uint16_t min_port = 49152, max_port = 65535;
   bool legacy_channel_range = false;
-  bool checksum_offload = true;    // use the port's IPv4/UDP tx checksum offload where it has one
+  bool checksum_offload = true;                      // use the port's IPv4/UDP tx checksum offload where it has one
   std::vector<std::pair<uint32_t, Mac>> neighbours;  // static next hops (IPv4 network order)
-  redis::Endpoint store = redis::local_endpoint();  // state-redis
+  redis::Endpoint store = redis::local_endpoint();   // state-redis
   // This host's instance: the data plane loads and follows the allocations
   // turn-control writes under the same instance-id. Hostname by default
   // (as turn-control's).
@@ -69,7 +69,7 @@ struct DpConfig {
   uint32_t channels = 1 << 18;
   uint16_t burst = 32;
   uint32_t mbufs = 16383;
-  std::string stats_file;          // if set, counters are written here on exit (tests)
+  std::string stats_file;  // if set, counters are written here on exit (tests)
 };
 
 void load_dp_config(const std::string& path, DpConfig& cfg);

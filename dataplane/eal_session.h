@@ -17,7 +17,7 @@
 namespace turn::dp {
 
 class EalSession {
-public:
+ public:
   // args: EAL options ("--no-huge -m 512 ..."); prefix: unique per process.
   EalSession(const char* argv0, std::string args, const std::string& prefix)
       : args_(std::move(args) + " --file-prefix=" + prefix), runtime_dir_("/var/run/dpdk/" + prefix) {
@@ -44,7 +44,7 @@ public:
   [[nodiscard]] const std::string& error() const noexcept { return error_; }  // why it did not start
   [[nodiscard]] const std::string& args() const noexcept { return args_; }
 
-private:
+ private:
   std::string args_;
   std::string runtime_dir_;
   std::string error_;

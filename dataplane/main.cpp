@@ -171,11 +171,12 @@ std::string report_text() {
 }
 
 void usage() {
-  std::puts("usage: turn-dataplane [EAL options] -- -c FILE [--key=value ...]\n"
-            "  EAL options: cores (-l 0-2: the first is the service core, the rest workers),\n"
-            "               devices (-a PCI or --vdev=net_af_packet0,iface=eth0), --in-memory, ...\n"
-            "  -c FILE      dataplane config (docs/dataplane.md)\n"
-            "  --check-config  validate and exit");
+  std::puts(
+      "usage: turn-dataplane [EAL options] -- -c FILE [--key=value ...]\n"
+      "  EAL options: cores (-l 0-2: the first is the service core, the rest workers),\n"
+      "               devices (-a PCI or --vdev=net_af_packet0,iface=eth0), --in-memory, ...\n"
+      "  -c FILE      dataplane config (docs/dataplane.md)\n"
+      "  --check-config  validate and exit");
 }
 
 }  // namespace
@@ -183,8 +184,10 @@ void usage() {
 int main(int argc, char** argv) {
   int eal = rte_eal_init(argc, argv);
   if (eal < 0) {
-    std::fprintf(stderr, "turn-dataplane: EAL initialisation failed: %s (hugepages reserved? cores valid? see docs/dataplane.md)\n",
-                 rte_strerror(rte_errno));
+    std::fprintf(
+        stderr,
+        "turn-dataplane: EAL initialisation failed: %s (hugepages reserved? cores valid? see docs/dataplane.md)\n",
+        rte_strerror(rte_errno));
     return 1;
   }
   argc -= eal;
@@ -196,11 +199,19 @@ int main(int argc, char** argv) {
     std::vector<std::string> overrides;
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
-      if (a == "-h" || a == "--help") { usage(); rte_eal_cleanup(); return 0; }
-      if (a == "--check-config") check_only = true;
-      else if (a == "-c" && i + 1 < argc) load_dp_config(argv[++i], cfg);
-      else if (a.rfind("--", 0) == 0) overrides.push_back(a);
-      else throw DpConfigError("command line: unexpected argument '" + a + "'");
+      if (a == "-h" || a == "--help") {
+        usage();
+        rte_eal_cleanup();
+        return 0;
+      }
+      if (a == "--check-config")
+        check_only = true;
+      else if (a == "-c" && i + 1 < argc)
+        load_dp_config(argv[++i], cfg);
+      else if (a.rfind("--", 0) == 0)
+        overrides.push_back(a);
+      else
+        throw DpConfigError("command line: unexpected argument '" + a + "'");
     }
     for (const auto& o : overrides) apply_dp_line(o, "command line", cfg);
     finish_dp_config(cfg);
@@ -216,7 +227,8 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     int socket = static_cast<int>(rte_socket_id());
     rte_mempool* pool = rte_pktmbuf_pool_create("dp_mbufs", cfg.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-    if (!pool) throw std::runtime_error(std::string("mbuf pool: ") + rte_strerror(rte_errno) + " (not enough hugepage memory?)");
+    if (!pool)
+      throw std::runtime_error(std::string("mbuf pool: ") + rte_strerror(rte_errno) + " (not enough hugepage memory?)");
     size_t qsz = rte_rcu_qsbr_get_memsize(workers);
     auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("dp_qsbr", qsz, RTE_CACHE_LINE_SIZE));
     if (!qsbr || rte_rcu_qsbr_init(qsbr, workers) != 0) throw std::runtime_error("RCU QSBR init failed");
@@ -279,7 +291,7 @@ int main(int argc, char** argv) {
     pc.relay_max = cfg.max_port;
     pc.max_channel = cfg.legacy_channel_range ? turn::kMaxLegacyChannel : turn::kMaxChannel;
     for (uint32_t ip : cfg.floating_ips) pc.local4.add(ip);  // relay4 has them (finish_dp_config)
-    for (uint32_t ip : cfg.relay_ips) pc.relay4.add(ip);  // finish_dp_config allows kMaxRelayAddresses
+    for (uint32_t ip : cfg.relay_ips) pc.relay4.add(ip);     // finish_dp_config allows kMaxRelayAddresses
     for (const Ip6& ip6 : cfg.relay_ips6) pc.relay6.add(ip6);
 
     auto* wcounters = static_cast<WorkerCounters*>(rte_zmalloc("dp_wcounters", sizeof(WorkerCounters) * workers, 64));
@@ -302,8 +314,9 @@ int main(int argc, char** argv) {
       c.learn = learn;
       c.inject = w == 0 ? inject : nullptr;
       c.pc = pc;
-      c.alloc_counters = static_cast<AllocCounters*>(
-          rte_zmalloc_socket("dp_acounters", sizeof(AllocCounters) * cfg.allocations, 64, static_cast<int>(rte_lcore_to_socket_id(lcore))));
+      c.alloc_counters =
+          static_cast<AllocCounters*>(rte_zmalloc_socket("dp_acounters", sizeof(AllocCounters) * cfg.allocations, 64,
+                                                         static_cast<int>(rte_lcore_to_socket_id(lcore))));
       if (!c.alloc_counters) throw std::runtime_error("per-worker counters: out of hugepage memory");
       alloc_counters.push_back(c.alloc_counters);
       c.counters = &wcounters[w];
@@ -325,10 +338,17 @@ int main(int argc, char** argv) {
       s.tx_packets = t.tx_packets;
       visit_counters(t, [&s](CounterKind k, std::string_view key, uint64_t v) {
         switch (k) {
-          case CounterKind::Total: break;  // the typed fields above
-          case CounterKind::Path: s.paths.emplace_back(key, v); break;
-          case CounterKind::Drop: s.drops.emplace_back(key, v); break;
-          case CounterKind::Punt: s.punts.emplace_back(key, v); break;
+          case CounterKind::Total:
+            break;  // the typed fields above
+          case CounterKind::Path:
+            s.paths.emplace_back(key, v);
+            break;
+          case CounterKind::Drop:
+            s.drops.emplace_back(key, v);
+            break;
+          case CounterKind::Punt:
+            s.punts.emplace_back(key, v);
+            break;
         }
       });
       s.packets_to_peer = t.path(Path::ChannelDataToPeer) + t.path(Path::SendIndicationToPeer) + t.path(Path::Hairpin);
@@ -348,12 +368,17 @@ int main(int argc, char** argv) {
     g_report.workers = &ctx;
     g_report.tables = tables.get();
     g_report.sync = &sync;
-    rte_telemetry_register_cmd("/dpturn/stats", telemetry_stats, "dpturn data plane totals: paths, drops, punts, tables, sync");
-    rte_telemetry_register_cmd("/dpturn/workers", telemetry_workers, "dpturn per-worker counters and load (busy/total TSC cycles)");
-    rte_telemetry_register_cmd("/dpturn/ports", telemetry_ports, "dpturn ports: address, exception path, checksum offload, ethdev counters");
+    rte_telemetry_register_cmd("/dpturn/stats", telemetry_stats,
+                               "dpturn data plane totals: paths, drops, punts, tables, sync");
+    rte_telemetry_register_cmd("/dpturn/workers", telemetry_workers,
+                               "dpturn per-worker counters and load (busy/total TSC cycles)");
+    rte_telemetry_register_cmd("/dpturn/ports", telemetry_ports,
+                               "dpturn ports: address, exception path, checksum offload, ethdev counters");
     sync.start();
     if (!sync.wait_ready(5000))
-      std::fprintf(stderr, "turn-dataplane: state store (%s) not reachable yet; forwarding starts when it is (new flows go to the kernel path meanwhile)\n",
+      std::fprintf(stderr,
+                   "turn-dataplane: state store (%s) not reachable yet; forwarding starts when it is (new flows go to "
+                   "the kernel path meanwhile)\n",
                    cfg.store.describe().c_str());
 
     w = 0;
@@ -364,12 +389,13 @@ int main(int argc, char** argv) {
     for (const PortReport& r : g_report.ports) {
       char ip[INET_ADDRSTRLEN];
       inet_ntop(AF_INET, &r.ip, ip, sizeof ip);
-      std::fprintf(stderr, "turn-dataplane: port %u %s (%02x:%02x:%02x:%02x:%02x:%02x) %s, exception path %s, checksums %s\n",
+      std::fprintf(stderr,
+                   "turn-dataplane: port %u %s (%02x:%02x:%02x:%02x:%02x:%02x) %s, exception path %s, checksums %s\n",
                    r.port, r.name.c_str(), r.mac.b[0], r.mac.b[1], r.mac.b[2], r.mac.b[3], r.mac.b[4], r.mac.b[5], ip,
                    r.tap_name.c_str(), r.checksum_offload ? "offloaded" : "in software");
     }
-    std::fprintf(stderr, "turn-dataplane: %zu port(s), %u worker(s), tables for %u allocations\n", g_report.ports.size(),
-                 workers, cfg.allocations);
+    std::fprintf(stderr, "turn-dataplane: %zu port(s), %u worker(s), tables for %u allocations\n",
+                 g_report.ports.size(), workers, cfg.allocations);
     ServiceContext svc{tables.get(), learn, &g_quit, {}, pool, inject, 0};
     for (size_t i = 0; i < cfg.interfaces.size(); ++i) {
       const DpInterface& in = cfg.interfaces[i];

@@ -36,12 +36,12 @@ bool start_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte_mempo
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) fail(port, "dev_info_get", rc);
   if (rx_queues > info.max_rx_queues)
-    throw std::runtime_error("port " + std::to_string(port) + " (" + info.driver_name + "): " +
-                             std::to_string(rx_queues) + " rx queues wanted, device has " +
+    throw std::runtime_error("port " + std::to_string(port) + " (" + info.driver_name +
+                             "): " + std::to_string(rx_queues) + " rx queues wanted, device has " +
                              std::to_string(info.max_rx_queues) + "; use fewer worker lcores");
   if (tx_queues > info.max_tx_queues)
-    throw std::runtime_error("port " + std::to_string(port) + " (" + info.driver_name + "): " +
-                             std::to_string(tx_queues) + " tx queues wanted, device has " +
+    throw std::runtime_error("port " + std::to_string(port) + " (" + info.driver_name +
+                             "): " + std::to_string(tx_queues) + " tx queues wanted, device has " +
                              std::to_string(info.max_tx_queues));
   rte_eth_conf conf{};
   if (rx_queues > 1) {

@@ -29,8 +29,10 @@ void send_probes(ServiceContext& s, bool all) {
     m->data_len = static_cast<uint16_t>(n);
     m->pkt_len = static_cast<uint32_t>(n);
     m->port = p.port;
-    if (rte_ring_sp_enqueue(s.inject, m) == 0) ++s.probes_sent;
-    else rte_pktmbuf_free(m);
+    if (rte_ring_sp_enqueue(s.inject, m) == 0)
+      ++s.probes_sent;
+    else
+      rte_pktmbuf_free(m);
   }
 }
 

@@ -14,8 +14,8 @@ namespace turn::dp {
 // A next hop the service lcore asks for itself (neighbour_probe.h): the
 // ports' gateways.
 struct ProbeTarget {
-  uint8_t port = 0;    // port index (config order)
-  Mac mac{};           // its MAC
+  uint8_t port = 0;  // port index (config order)
+  Mac mac{};         // its MAC
   bool v6 = false;
   uint32_t sender = 0, target = 0;  // IPv4, network order
   Ip6 sender6{}, target6{};

@@ -61,7 +61,8 @@ struct TxLists {
   uint16_t n[kMaxPorts] = {};
 };
 
-inline void transmit(const WorkerContext& c, WorkerCounters& k, uint16_t port, rte_mbuf** m, uint16_t n, Drop full) noexcept {
+inline void transmit(const WorkerContext& c, WorkerCounters& k, uint16_t port, rte_mbuf** m, uint16_t n,
+                     Drop full) noexcept {
   uint16_t sent = rte_eth_tx_burst(port, c.queue, m, n);
   k.tx_packets += sent;
   if (sent < n) {

@@ -28,16 +28,16 @@ struct Observation {
 static_assert(sizeof(Observation) % 4 == 0);
 
 struct alignas(64) WorkerContext {
-  unsigned worker_id = 0;       // 0..n-1: RCU thread id and queue index
-  uint8_t nports = 1;           // network ports (config order); each has an exception port
+  unsigned worker_id = 0;          // 0..n-1: RCU thread id and queue index
+  uint8_t nports = 1;              // network ports (config order); each has an exception port
   uint16_t ports[kMaxPorts] = {};  // DPDK port ids facing the network
   uint16_t taps[kMaxPorts] = {};   // their exception ports (TAP): what one punts, the other sends out
-  uint16_t queue = 0;           // this worker's rx/tx queue on every port and TAP
+  uint16_t queue = 0;              // this worker's rx/tx queue on every port and TAP
   uint16_t burst = 32;
   const Tables* tables = nullptr;
   rte_rcu_qsbr* qsbr = nullptr;
-  rte_ring* learn = nullptr;    // Observations from punted frames -> service lcore
-  rte_ring* inject = nullptr;   // worker 0 only: the service lcore's frames to send (mbuf->port = port index)
+  rte_ring* learn = nullptr;   // Observations from punted frames -> service lcore
+  rte_ring* inject = nullptr;  // worker 0 only: the service lcore's frames to send (mbuf->port = port index)
   PortContext pc;
   AllocCounters* alloc_counters = nullptr;  // this worker's, indexed by allocation slot
   WorkerCounters* counters = nullptr;

@@ -20,6 +20,8 @@ PACKAGES=(
   python3-matplotlib time
   # tests/e2e/fleet_sentinel_e2e.sh: cuts a replication link (nft)
   nftables
+  # scripts/check-format.sh (the format_check test)
+  clang-format
   # scripts/bench.sh: profiles of the data-plane target points
   linux-perf
   # tests/browser (headless Chromium, driven over its DevTools pipe) and

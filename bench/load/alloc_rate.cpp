@@ -27,12 +27,18 @@ int main(int argc, char** argv) {
   int threads = 4, seconds = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--server") server = v;
-    else if (k == "-u") user = v;
-    else if (k == "-p") pass = v;
-    else if (k == "--threads") threads = std::atoi(v.c_str());
-    else if (k == "--seconds") seconds = std::atoi(v.c_str());
-    else if (k == "--peer") peer = v;
+    if (k == "--server")
+      server = v;
+    else if (k == "-u")
+      user = v;
+    else if (k == "-p")
+      pass = v;
+    else if (k == "--threads")
+      threads = std::atoi(v.c_str());
+    else if (k == "--seconds")
+      seconds = std::atoi(v.c_str());
+    else if (k == "--peer")
+      peer = v;
     else {
       std::fprintf(stderr, "alloc_rate: unknown option %s\n", k.c_str());
       return 2;
@@ -41,7 +47,9 @@ int main(int argc, char** argv) {
   auto srv = SocketAddress::parse(server);
   auto pr = SocketAddress::parse(peer);
   if (!srv || !pr || user.empty() || threads < 1 || threads > 64 || seconds < 1 || seconds > 120) {
-    std::fprintf(stderr, "usage: alloc_rate --server IP:PORT -u USER -p PASS [--threads 1-64] [--seconds 1-120] [--peer IP:PORT]\n");
+    std::fprintf(
+        stderr,
+        "usage: alloc_rate --server IP:PORT -u USER -p PASS [--threads 1-64] [--seconds 1-120] [--peer IP:PORT]\n");
     return 2;
   }
   std::atomic<uint64_t> cycles{0}, failures{0};

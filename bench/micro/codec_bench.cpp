@@ -25,7 +25,7 @@ using namespace turn::stun;
 
 // Reports allocations per iteration over the timed loop.
 class AllocCounter {
-public:
+ public:
   explicit AllocCounter(benchmark::State& state)
       : state_(state), new0_(bench::new_calls()), ossl0_(bench::openssl_calls()) {}
   ~AllocCounter() {
@@ -37,7 +37,7 @@ public:
   AllocCounter(const AllocCounter&) = delete;
   AllocCounter& operator=(const AllocCounter&) = delete;
 
-private:
+ private:
   benchmark::State& state_;
   uint64_t new0_, ossl0_;
 };
@@ -174,9 +174,7 @@ void BM_BuildAllocateSuccess(benchmark::State& state) { build_allocate_success(s
 BENCHMARK(BM_BuildAllocateSuccess);
 
 // The same without MESSAGE-INTEGRITY: the builder's own cost.
-void BM_BuildAllocateSuccessNoIntegrity(benchmark::State& state) {
-  build_allocate_success(state, false);
-}
+void BM_BuildAllocateSuccessNoIntegrity(benchmark::State& state) { build_allocate_success(state, false); }
 BENCHMARK(BM_BuildAllocateSuccessNoIntegrity);
 
 void BM_ParseChannelData(benchmark::State& state) {
@@ -223,8 +221,7 @@ BENCHMARK(BM_Crc32)->Arg(200)->Arg(1200);
 
 int main(int argc, char** argv) {
   // Must come before OpenSSL allocates anything.
-  if (!turn::bench::install_openssl_counter())
-    std::fprintf(stderr, "warning: OpenSSL allocations are not counted\n");
+  if (!turn::bench::install_openssl_counter()) std::fprintf(stderr, "warning: OpenSSL allocations are not counted\n");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

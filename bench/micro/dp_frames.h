@@ -36,7 +36,8 @@ inline std::vector<uint8_t> udp_frame(uint32_t src_ip, uint16_t src_port, uint32
   write_udp4_headers(f, kPortMac, kGwMac, src_ip, dst_ip, np(src_port), np(dst_port),
                      static_cast<uint16_t>(payload.size()), 64, 0);
   uint16_t ulen = static_cast<uint16_t>(kUdpHeader + payload.size());
-  uint32_t s = pseudo_sum_v4(reinterpret_cast<const uint8_t*>(&src_ip), reinterpret_cast<const uint8_t*>(&dst_ip), ulen);
+  uint32_t s =
+      pseudo_sum_v4(reinterpret_cast<const uint8_t*>(&src_ip), reinterpret_cast<const uint8_t*>(&dst_ip), ulen);
   s += sum16(f + kEthHeader + kIpv4Header, ulen);
   uint16_t c = static_cast<uint16_t>(~fold(s));
   store_be16(f + kEthHeader + kIpv4Header + 6, c == 0 ? 0xFFFF : c);

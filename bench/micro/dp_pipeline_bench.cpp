@@ -33,7 +33,7 @@ constexpr Tsc kNow = 1000, kLive = 1'000'000'000;
 // fake_tables.h: its std::unordered_map hashing would be counted as the
 // pipeline's own cost.)
 class OneFlow {
-public:
+ public:
   explicit OneFlow(bool with_channel) : with_channel_(with_channel) {
     a_.client = ClientKey{kClient, kServer, np(kClientPort), np(kTurnPort)};
     a_.relay_ip = kServer;
@@ -74,7 +74,7 @@ public:
   const Ip6& channel_peer6(uint32_t) const noexcept { return a6_.relay_ip; }
   bool next_hop(const Ip6&, Hop&) noexcept { return false; }
 
-private:
+ private:
   AllocEntry6 a6_{};
   bool with_channel_;
   AllocEntry a_;
@@ -118,10 +118,10 @@ void BM_ChecksumIncremental(benchmark::State& st) {
   for (auto _ : st) {
     benchmark::DoNotOptimize(f.data());
     uint32_t removed = detail::header_sum<detail::V4>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
-                                          static_cast<uint16_t>(kUdpHeader + u.payload_len));
+                                                      static_cast<uint16_t>(kUdpHeader + u.payload_len));
     removed += sum16(f.data() + kL2L3L4, 4);
     uint32_t added = detail::header_sum<detail::V4>(kServer, kPeer, np(kRelayPort), np(kPeerPort),
-                                        static_cast<uint16_t>(kUdpHeader + u.payload_len - 4));
+                                                    static_cast<uint16_t>(kUdpHeader + u.payload_len - 4));
     benchmark::DoNotOptimize(checksum_update(u.udp_checksum, removed, added));
   }
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
@@ -166,10 +166,10 @@ void BM_ProcessFrame(benchmark::State& st) {
   OneFlow t(K != Kind::PeerToClientDataIndication);
   PortContext pc = port_context(kServer, kTurnPort);
   FrameBuf b;
-  const Path want = K == Kind::ChannelDataToPeer          ? Path::ChannelDataToPeer
-                    : K == Kind::SendToPeer               ? Path::SendIndicationToPeer
+  const Path want = K == Kind::ChannelDataToPeer         ? Path::ChannelDataToPeer
+                    : K == Kind::SendToPeer              ? Path::SendIndicationToPeer
                     : K == Kind::PeerToClientChannelData ? Path::PeerToClientChannelData
-                                                          : Path::PeerToClientDataIndication;
+                                                         : Path::PeerToClientDataIndication;
   {  // the frame must take the path this benchmark is named after
     std::memcpy(b.buf + FrameBuf::kHeadroom, tmpl.data(), tmpl.size());
     Frame f{b.buf, FrameBuf::kHeadroom, static_cast<uint16_t>(tmpl.size()), sizeof b.buf};
@@ -197,7 +197,10 @@ BENCHMARK(BM_WriteHeaders);
 BENCHMARK(BM_FrameCopy)->Arg(200)->Arg(1200);
 BENCHMARK(BM_ProcessFrame<Kind::ChannelDataToPeer>)->Name("BM_ProcessFrame/ChannelDataToPeer")->Arg(200)->Arg(1200);
 BENCHMARK(BM_ProcessFrame<Kind::SendToPeer>)->Name("BM_ProcessFrame/SendIndicationToPeer")->Arg(200)->Arg(1200);
-BENCHMARK(BM_ProcessFrame<Kind::PeerToClientChannelData>)->Name("BM_ProcessFrame/PeerToClientChannelData")->Arg(200)->Arg(1200);
+BENCHMARK(BM_ProcessFrame<Kind::PeerToClientChannelData>)
+    ->Name("BM_ProcessFrame/PeerToClientChannelData")
+    ->Arg(200)
+    ->Arg(1200);
 BENCHMARK(BM_ProcessFrame<Kind::PeerToClientDataIndication>)
     ->Name("BM_ProcessFrame/PeerToClientDataIndication")
     ->Arg(200)

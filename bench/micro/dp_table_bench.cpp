@@ -63,9 +63,9 @@ struct FlowAddr {
 };
 FlowAddr flow_of(uint32_t i) {
   return FlowAddr{ip4(static_cast<uint8_t>(10 + (i >> 24)), static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8),
-                  static_cast<uint8_t>(i)),
-              ip4(10, 78, static_cast<uint8_t>(1 + (i >> 14)), 2), np(static_cast<uint16_t>(10000 + (i & 0x7))),
-              np(static_cast<uint16_t>(49152 + (i & 16383)))};
+                      static_cast<uint8_t>(i)),
+                  ip4(10, 78, static_cast<uint8_t>(1 + (i >> 14)), 2), np(static_cast<uint16_t>(10000 + (i & 0x7))),
+                  np(static_cast<uint16_t>(49152 + (i & 16383)))};
 }
 const uint32_t kServer = ip4(10, 78, 0, 2);
 
@@ -150,13 +150,13 @@ void counters(benchmark::State& st) {
   st.counters["table_MiB"] = static_cast<double>(g.table_bytes) / (1024.0 * 1024.0);
 }
 
-#define NEED_TABLES(st)                                         \
-  do {                                                          \
-    std::string err_;                                           \
-    if (!build(static_cast<uint32_t>((st).range(0)), err_)) {  \
-      (st).SkipWithError(err_.c_str());                         \
-      return;                                                   \
-    }                                                           \
+#define NEED_TABLES(st)                                       \
+  do {                                                        \
+    std::string err_;                                         \
+    if (!build(static_cast<uint32_t>((st).range(0)), err_)) { \
+      (st).SkipWithError(err_.c_str());                       \
+      return;                                                 \
+    }                                                         \
   } while (0)
 
 void BM_LookupChannel(benchmark::State& st) {

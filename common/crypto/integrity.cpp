@@ -37,12 +37,11 @@ const EVP_MD* digest(const char* name) {
 // an EVP_MAC_CTX must not be shared between threads, and turn-control runs
 // several relay threads plus the admin API's (its probes sign requests).
 class HmacContext {
-public:
+ public:
   explicit HmacContext(const char* md_name) : ctx_(EVP_MAC_CTX_new(hmac_algorithm())) {
     if (ctx_ == nullptr) throw std::runtime_error("OpenSSL: EVP_MAC_CTX_new failed");
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(md_name), 0),
-        OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(md_name), 0),
+                           OSSL_PARAM_construct_end()};
     if (EVP_MAC_CTX_set_params(ctx_, params) != 1) {
       EVP_MAC_CTX_free(ctx_);
       throw std::runtime_error(std::string("OpenSSL: HMAC-") + md_name + " not available");
@@ -83,7 +82,7 @@ public:
     return out;
   }
 
-private:
+ private:
   EVP_MAC_CTX* ctx_;
   std::array<uint8_t, 64> key_{};  // the key ctx_ holds (a Key's largest)
   size_t key_size_ = 0;
@@ -123,8 +122,7 @@ IntegrityInput integrity_input(Bytes msg, size_t value_at, size_t value_len) {
 Key long_term_key(stun::PasswordAlgorithm alg, std::string_view username, std::string_view realm,
                   std::string_view password) {
   static constexpr uint8_t kColon = ':';
-  const Bytes parts[] = {as_bytes(username), {&kColon, 1}, as_bytes(realm), {&kColon, 1},
-                         as_bytes(password)};
+  const Bytes parts[] = {as_bytes(username), {&kColon, 1}, as_bytes(realm), {&kColon, 1}, as_bytes(password)};
   Key k;
   if (alg == stun::PasswordAlgorithm::Sha256) {
     digest_into("SHA256", parts, k.bytes.data(), 32);
@@ -232,8 +230,7 @@ void add_integrity_sha256(stun::MessageBuilder& b, Bytes key) {
 }
 
 void random_bytes(MutableBytes out) {
-  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1)
-    throw std::runtime_error("OpenSSL: RAND_bytes failed");
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) throw std::runtime_error("OpenSSL: RAND_bytes failed");
 }
 
 }  // namespace turn::crypto

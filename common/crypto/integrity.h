@@ -35,8 +35,8 @@ struct Key {
   [[nodiscard]] Bytes view() const noexcept { return {bytes.data(), size}; }
 };
 
-[[nodiscard]] Key long_term_key(stun::PasswordAlgorithm alg, std::string_view username,
-                                std::string_view realm, std::string_view password);
+[[nodiscard]] Key long_term_key(stun::PasswordAlgorithm alg, std::string_view username, std::string_view realm,
+                                std::string_view password);
 // Short-term credentials use the password itself as the key (§9.1.1).
 // An empty or over-64-byte password gives an empty (invalid) Key.
 [[nodiscard]] Key short_term_key(std::string_view password);

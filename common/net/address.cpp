@@ -46,9 +46,7 @@ IpAddress IpAddress::v6(const uint8_t* sixteen_bytes) noexcept {
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   // inet_pton stops at a NUL, so "1.2.3.4\0junk" would otherwise pass.
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
-      text.find('\0') != std::string_view::npos)
-    return std::nullopt;
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos) return std::nullopt;
   char buf[INET6_ADDRSTRLEN] = {};
   std::memcpy(buf, text.data(), text.size());
   uint8_t raw[16];
@@ -57,13 +55,10 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   return std::nullopt;
 }
 
-bool IpAddress::is_v4() const noexcept {
-  return std::memcmp(bytes.data(), kV4MappedPrefix.data(), 12) == 0;
-}
+bool IpAddress::is_v4() const noexcept { return std::memcmp(bytes.data(), kV4MappedPrefix.data(), 12) == 0; }
 
 uint32_t IpAddress::v4_host_order() const noexcept {
-  return (uint32_t{bytes[12]} << 24) | (uint32_t{bytes[13]} << 16) | (uint32_t{bytes[14]} << 8) |
-         uint32_t{bytes[15]};
+  return (uint32_t{bytes[12]} << 24) | (uint32_t{bytes[13]} << 16) | (uint32_t{bytes[14]} << 8) | uint32_t{bytes[15]};
 }
 
 bool IpAddress::is_unspecified() const noexcept {
@@ -86,8 +81,7 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view text) {
   std::string_view host, port;
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return std::nullopt;
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {

@@ -13,10 +13,14 @@ enum class Transport : uint8_t { Udp = 0, Tcp = 1, Tls = 2, Dtls = 3 };  // Dtls
 
 [[nodiscard]] constexpr const char* transport_name(Transport t) noexcept {
   switch (t) {
-    case Transport::Udp: return "udp";
-    case Transport::Tcp: return "tcp";
-    case Transport::Tls: return "tls";
-    case Transport::Dtls: return "dtls";
+    case Transport::Udp:
+      return "udp";
+    case Transport::Tcp:
+      return "tcp";
+    case Transport::Tls:
+      return "tls";
+    case Transport::Dtls:
+      return "dtls";
   }
   return "?";
 }

@@ -17,16 +17,29 @@ Reply convert(const redisReply* r) {
   Reply out;
   if (!r) return out;
   switch (r->type) {
-    case REDIS_REPLY_STRING: out.type = Reply::Type::String; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_STATUS: out.type = Reply::Type::Status; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_ERROR: out.type = Reply::Type::Error; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: out.type = Reply::Type::Integer; out.integer = r->integer; break;
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::String;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::Status;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::Error;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::Integer;
+      out.integer = r->integer;
+      break;
     case REDIS_REPLY_ARRAY:
       out.type = Reply::Type::Array;
       out.elements.reserve(r->elements);
       for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
       break;
-    default: break;
+    default:
+      break;
   }
   return out;
 }
@@ -179,7 +192,8 @@ void Client::check_switch() {
           bool same = false;
           if (sp2 != std::string::npos) {
             std::string ip = payload.substr(sp2 + 1, sp - sp2 - 1), port = payload.substr(sp + 1);
-            same = ctx_ && (ip == master_.host || "[" + ip + "]" == master_.host) && port == std::to_string(master_.port);
+            same =
+                ctx_ && (ip == master_.host || "[" + ip + "]" == master_.host) && port == std::to_string(master_.port);
           }
           if (!same) {
             ++stats_.switch_messages;
@@ -290,12 +304,18 @@ void Client::append_view(std::initializer_list<std::string_view> args) {
 Reply::Type ReplyRef::type() const noexcept {
   if (!r_) return Reply::Type::Nil;
   switch (r_->type) {
-    case REDIS_REPLY_STRING: return Reply::Type::String;
-    case REDIS_REPLY_STATUS: return Reply::Type::Status;
-    case REDIS_REPLY_ERROR: return Reply::Type::Error;
-    case REDIS_REPLY_INTEGER: return Reply::Type::Integer;
-    case REDIS_REPLY_ARRAY: return Reply::Type::Array;
-    default: return Reply::Type::Nil;
+    case REDIS_REPLY_STRING:
+      return Reply::Type::String;
+    case REDIS_REPLY_STATUS:
+      return Reply::Type::Status;
+    case REDIS_REPLY_ERROR:
+      return Reply::Type::Error;
+    case REDIS_REPLY_INTEGER:
+      return Reply::Type::Integer;
+    case REDIS_REPLY_ARRAY:
+      return Reply::Type::Array;
+    default:
+      return Reply::Type::Nil;
   }
 }
 std::string_view ReplyRef::str() const noexcept {

@@ -33,7 +33,7 @@ struct redisReply;
 namespace turn::redis {
 
 class Error : public std::runtime_error {
-public:
+ public:
   using std::runtime_error::runtime_error;
 };
 
@@ -49,32 +49,32 @@ struct Reply {
 // inside the callback of Client::replies(fn). For bulk readers (snapshots
 // of 100k allocations), where copying every reply into Reply dominated.
 class ReplyRef {
-public:
+ public:
   explicit ReplyRef(const redisReply* r) noexcept : r_(r) {}
   [[nodiscard]] Reply::Type type() const noexcept;
   [[nodiscard]] std::string_view str() const noexcept;  // String, Status, Error
   [[nodiscard]] long long integer() const noexcept;
-  [[nodiscard]] size_t size() const noexcept;           // Array elements
+  [[nodiscard]] size_t size() const noexcept;  // Array elements
   [[nodiscard]] ReplyRef operator[](size_t i) const noexcept;
   [[nodiscard]] bool is_error() const noexcept { return type() == Reply::Type::Error; }
   [[nodiscard]] const redisReply* raw() const noexcept { return r_; }
 
-private:
+ private:
   const redisReply* r_;
 };
 
 // Counters a client keeps over its life (for /metrics and status).
 struct ClientStats {
-  uint64_t connects = 0;         // successful connects (the first included)
-  uint64_t master_changes = 0;   // connects that found another master than the last one
-  uint64_t switch_messages = 0;  // +switch-master messages for our master
-  uint64_t readonly_replies = 0; // READONLY replies (a demoted master)
-  uint64_t refused_replicas = 0; // addresses refused because ROLE was not master
-  uint64_t bad_replies = 0;      // sentinel or ROLE replies that made no sense
+  uint64_t connects = 0;          // successful connects (the first included)
+  uint64_t master_changes = 0;    // connects that found another master than the last one
+  uint64_t switch_messages = 0;   // +switch-master messages for our master
+  uint64_t readonly_replies = 0;  // READONLY replies (a demoted master)
+  uint64_t refused_replicas = 0;  // addresses refused because ROLE was not master
+  uint64_t bad_replies = 0;       // sentinel or ROLE replies that made no sense
 };
 
 class Client {
-public:
+ public:
   explicit Client(Endpoint ep);
   ~Client();
   Client(const Client&) = delete;
@@ -111,7 +111,7 @@ public:
   [[nodiscard]] const Endpoint& endpoint() const noexcept { return ep_; }
   [[nodiscard]] const ClientStats& stats() const noexcept { return stats_; }
 
-private:
+ private:
   redisContext* open(const HostPort& at, const std::string& password, std::string& why) const;
   void connect_direct(const HostPort& at, std::string& why);
   void subscribe(const HostPort& sentinel);

@@ -87,8 +87,9 @@ Endpoint parse_endpoint(std::string_view text) {
   for (auto it : items(text)) {
     auto eq = it.find('=');
     if (eq == std::string_view::npos)
-      throw EndpointError(std::string(it), "expected name=value items (ip, port, dbname, password, connect_timeout, "
-                                           "sentinel, master, sentinel-password)");
+      throw EndpointError(std::string(it),
+                          "expected name=value items (ip, port, dbname, password, connect_timeout, "
+                          "sentinel, master, sentinel-password)");
     std::string_view k = it.substr(0, eq), v = it.substr(eq + 1);
     std::string shown = secret(k) ? std::string(k) + "=<hidden>" : std::string(it);
     if (k == "ip" || k == "host") {
@@ -129,11 +130,14 @@ Endpoint parse_endpoint(std::string_view text) {
                                      "sentinel-password)");
     }
   }
-  if (e.sentinel() && e.master.empty()) throw EndpointError("sentinel=...", "needs master=NAME (the name the sentinels monitor)");
-  if (!e.master.empty() && !e.sentinel()) throw EndpointError("master=" + e.master, "needs sentinel=IP:PORT[,IP:PORT...]");
+  if (e.sentinel() && e.master.empty())
+    throw EndpointError("sentinel=...", "needs master=NAME (the name the sentinels monitor)");
+  if (!e.master.empty() && !e.sentinel())
+    throw EndpointError("master=" + e.master, "needs sentinel=IP:PORT[,IP:PORT...]");
   if (e.sentinel() && direct)
     throw EndpointError("ip/port", "not with sentinel=: the sentinels name the master's address");
-  if (!e.sentinel_password.empty() && !e.sentinel()) throw EndpointError("sentinel-password=<hidden>", "needs sentinel=...");
+  if (!e.sentinel_password.empty() && !e.sentinel())
+    throw EndpointError("sentinel-password=<hidden>", "needs sentinel=...");
   return e;
 }
 

@@ -49,13 +49,13 @@ struct Endpoint {
 // A bad value: `item` is the offending item as it may be shown (passwords
 // hidden), `why` says what was expected.
 class EndpointError : public std::runtime_error {
-public:
+ public:
   EndpointError(std::string item, std::string why)
       : std::runtime_error(item + ": " + why), item_(std::move(item)), why_(std::move(why)) {}
   [[nodiscard]] const std::string& item() const noexcept { return item_; }
   [[nodiscard]] const std::string& why() const noexcept { return why_; }
 
-private:
+ private:
   std::string item_, why_;
 };
 

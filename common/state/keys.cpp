@@ -24,7 +24,8 @@ std::string traffic_key(std::string_view id) { return cat("dpturn:alloc:", id, "
 bool valid_instance_id(std::string_view id) noexcept {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-'))
       return false;
   return true;
 }

@@ -34,7 +34,7 @@ inline constexpr std::string_view kTurnServers = "dpturn:turn-servers";
 // Per instance, XADD MAXLEN ~: ~10 MB of store memory at most; a data plane
 // that falls further behind (its last id trimmed away) takes a snapshot.
 inline constexpr size_t kEventStreamMaxLen = 100000;
-inline constexpr uint64_t kRecordGraceS = 60;          // records outlive their expiry this long
+inline constexpr uint64_t kRecordGraceS = 60;  // records outlive their expiry this long
 // Membership is the failover fence (docs/fleet.md "Host failover"): a dead
 // instance is adopted only once its record expired. Refreshed every 0.5 s
 // (the writer's loop wakes at least every 0.2 s, so 0.5-0.7 s apart) with
@@ -43,7 +43,7 @@ inline constexpr uint64_t kRecordGraceS = 60;          // records outlive their 
 // keepalived's ~1.8 s to notice a dead host (advert_int 0.5).
 inline constexpr uint64_t kMemberRefreshMs = 500;
 inline constexpr uint64_t kMemberTtlMs = 1500;
-inline constexpr uint64_t kDataplaneStatusTtlS = 10;   // data-plane status: rewritten every 1 s
+inline constexpr uint64_t kDataplaneStatusTtlS = 10;  // data-plane status: rewritten every 1 s
 
 [[nodiscard]] std::string member_key(std::string_view instance);
 [[nodiscard]] std::string alloc_index_key(std::string_view instance);

@@ -76,17 +76,17 @@ std::optional<AllocationRecord> decode_allocation(const F& f, std::string* why) 
   // as ADDITIONAL-ADDRESS-FAMILY IPv6 next to an IPv4 one (§18.11).
   std::string_view relay6_text = field(f, "relay6");
   auto relay6 = relay6_text.empty() ? std::optional<SocketAddress>(SocketAddress{}) : SocketAddress::parse(relay6_text);
-  bool relay6_ok = relay6 && (relay6_text.empty() || (!relay6->ip.is_v4() && relay6->port != 0 && relay &&
-                                                      relay->ip.is_v4()));
-  const char* bad = r.id.empty()           ? "id"
-                    : r.instance.empty()   ? "instance"
-                    : !transport           ? "transport"
-                    : !client              ? "client"
-                    : !server              ? "server"
-                    : !relay               ? "relay"
-                    : !relay6_ok           ? "relay6"
-                    : !expires             ? "expires"
-                                           : nullptr;
+  bool relay6_ok =
+      relay6 && (relay6_text.empty() || (!relay6->ip.is_v4() && relay6->port != 0 && relay && relay->ip.is_v4()));
+  const char* bad = r.id.empty()         ? "id"
+                    : r.instance.empty() ? "instance"
+                    : !transport         ? "transport"
+                    : !client            ? "client"
+                    : !server            ? "server"
+                    : !relay             ? "relay"
+                    : !relay6_ok         ? "relay6"
+                    : !expires           ? "expires"
+                                         : nullptr;
   if (bad) {
     set_why(why, std::string("allocation record: missing or malformed '") + bad + "'");
     return std::nullopt;
@@ -123,17 +123,22 @@ std::optional<AllocationState> AllocationState::from_fields(const FieldViews& f,
   if (!rec) return std::nullopt;
   AllocationState s{std::move(*rec), {}, {}};
   auto bad = [&](std::string_view name) {
-    if (malformed && (*malformed)++ == 0 && why) *why = "field '" + std::string(name) + "' of '" + s.record.id + "' is malformed";
+    if (malformed && (*malformed)++ == 0 && why)
+      *why = "field '" + std::string(name) + "' of '" + s.record.id + "' is malformed";
   };
   for (const auto& [name, value] : f) {
     if (name.starts_with(PermissionRecord::kFieldPrefix)) {
       auto p = PermissionRecord::parse(name.substr(PermissionRecord::kFieldPrefix.size()), value);
-      if (!p) bad(name);
-      else if (p->expires_s >= live_from_s) s.permissions.push_back(*p);
+      if (!p)
+        bad(name);
+      else if (p->expires_s >= live_from_s)
+        s.permissions.push_back(*p);
     } else if (name.starts_with(ChannelRecord::kFieldPrefix)) {
       auto c = ChannelRecord::parse(name.substr(ChannelRecord::kFieldPrefix.size()), value);
-      if (!c) bad(name);
-      else if (c->expires_s >= live_from_s) s.channels.push_back(*c);
+      if (!c)
+        bad(name);
+      else if (c->expires_s >= live_from_s)
+        s.channels.push_back(*c);
     }
   }
   return s;
@@ -162,19 +167,25 @@ std::optional<ChannelRecord> ChannelRecord::parse(std::string_view name, std::st
 
 std::string_view event_name(EventType t) noexcept {
   switch (t) {
-    case EventType::Create: return "create";
-    case EventType::Refresh: return "refresh";
-    case EventType::Permission: return "perm";
-    case EventType::Channel: return "chan";
-    case EventType::Delete: return "delete";
-    case EventType::Resync: return "resync";
+    case EventType::Create:
+      return "create";
+    case EventType::Refresh:
+      return "refresh";
+    case EventType::Permission:
+      return "perm";
+    case EventType::Channel:
+      return "chan";
+    case EventType::Delete:
+      return "delete";
+    case EventType::Resync:
+      return "resync";
   }
   return "?";
 }
 
 std::optional<EventType> event_type(std::string_view n) noexcept {
-  for (auto t : {EventType::Create, EventType::Refresh, EventType::Permission, EventType::Channel,
-                 EventType::Delete, EventType::Resync})
+  for (auto t : {EventType::Create, EventType::Refresh, EventType::Permission, EventType::Channel, EventType::Delete,
+                 EventType::Resync})
     if (event_name(t) == n) return t;
   return std::nullopt;
 }
@@ -230,7 +241,9 @@ Fields Event::to_fields() const {
       for (auto& kv : record.to_fields())
         if (kv.first != "id") f.push_back(std::move(kv));
       break;
-    case EventType::Refresh: f.emplace_back("expires", std::to_string(expires_s)); break;
+    case EventType::Refresh:
+      f.emplace_back("expires", std::to_string(expires_s));
+      break;
     case EventType::Permission:
       f.emplace_back("peer", permission.peer.to_string());
       f.emplace_back("expires", std::to_string(permission.expires_s));
@@ -241,7 +254,8 @@ Fields Event::to_fields() const {
       f.emplace_back("expires", std::to_string(channel.expires_s));
       break;
     case EventType::Delete:
-    case EventType::Resync: break;
+    case EventType::Resync:
+      break;
   }
   return f;
 }
@@ -294,7 +308,8 @@ std::optional<Event> Event::from_fields(const Fields& f, std::string* why) {
       break;
     }
     case EventType::Delete:
-    case EventType::Resync: break;
+    case EventType::Resync:
+      break;
   }
   return e;
 }
@@ -373,7 +388,8 @@ Fields DataplaneStatus::to_fields() const {
   for (const auto& [n, v] : punts) f.emplace_back(std::string(kPuntPrefix) + n, std::to_string(v));
   for (size_t i = 0; i < workers.size(); ++i) {
     std::string p = "worker" + std::to_string(i) + "_";
-    each_worker_field(workers[i], [&](std::string_view n, uint64_t v) { f.emplace_back(p + std::string(n), std::to_string(v)); });
+    each_worker_field(workers[i],
+                      [&](std::string_view n, uint64_t v) { f.emplace_back(p + std::string(n), std::to_string(v)); });
   }
   return f;
 }
@@ -385,8 +401,10 @@ std::optional<DataplaneStatus> DataplaneStatus::from_fields(std::string instance
   each_scalar(s, [&](std::string_view n, uint64_t& v) {
     auto text = field(f, n);
     if (text.empty()) return;  // an older data plane: 0
-    if (auto x = parse_u64(text)) v = *x;
-    else if (bad.empty()) bad = std::string(n);
+    if (auto x = parse_u64(text))
+      v = *x;
+    else if (bad.empty())
+      bad = std::string(n);
   });
   if (field(f, "updated").empty()) bad = "updated";
   auto nworkers = parse_u64(field(f, "workers")).value_or(0);
@@ -400,9 +418,12 @@ std::optional<DataplaneStatus> DataplaneStatus::from_fields(std::string instance
     auto value = parse_u64(v);
     if (!value) continue;
     std::string_view key = k;
-    if (key.starts_with(kPathPrefix)) s.paths.emplace_back(key.substr(kPathPrefix.size()), *value);
-    else if (key.starts_with(kDropPrefix)) s.drops.emplace_back(key.substr(kDropPrefix.size()), *value);
-    else if (key.starts_with(kPuntPrefix)) s.punts.emplace_back(key.substr(kPuntPrefix.size()), *value);
+    if (key.starts_with(kPathPrefix))
+      s.paths.emplace_back(key.substr(kPathPrefix.size()), *value);
+    else if (key.starts_with(kDropPrefix))
+      s.drops.emplace_back(key.substr(kDropPrefix.size()), *value);
+    else if (key.starts_with(kPuntPrefix))
+      s.punts.emplace_back(key.substr(kPuntPrefix.size()), *value);
     else if (key.starts_with("worker") && key != "workers") {
       auto us = key.find('_');
       auto w = us == std::string_view::npos ? std::nullopt : parse_u64(key.substr(6, us - 6));
@@ -418,9 +439,13 @@ std::optional<DataplaneStatus> DataplaneStatus::from_fields(std::string instance
 
 // ---- membership ------------------------------------------------------------------
 
-std::string_view member_state_name(MemberState s) noexcept { return s == MemberState::Draining ? "draining" : "serving"; }
+std::string_view member_state_name(MemberState s) noexcept {
+  return s == MemberState::Draining ? "draining" : "serving";
+}
 
-std::string ListenAddress::to_string() const { return std::string(transport_name(transport)) + " " + address.to_string(); }
+std::string ListenAddress::to_string() const {
+  return std::string(transport_name(transport)) + " " + address.to_string();
+}
 
 Fields MembershipRecord::to_fields() const {
   std::string l, r;

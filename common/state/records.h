@@ -41,7 +41,7 @@ struct AllocationRecord {
   Transport transport = Transport::Udp;
   SocketAddress client;  // the client's 5-tuple: client, server (the listener it reached)
   SocketAddress server;
-  SocketAddress relay;   // the bound relayed transport address
+  SocketAddress relay;  // the bound relayed transport address
   // A dual-stack allocation's second relayed address (RFC 8656 §7.2,
   // ADDITIONAL-ADDRESS-FAMILY: always IPv6, and then `relay` is IPv4).
   // Field `relay6`, absent for every other allocation; port 0 here: none.
@@ -108,11 +108,11 @@ enum class EventType { Create, Refresh, Permission, Channel, Delete, Resync };
 
 struct Event {
   EventType type = EventType::Create;
-  std::string id;                 // the allocation; for Resync, the instance
-  AllocationRecord record;        // Create
-  uint64_t expires_s = 0;         // Refresh, Permission, Channel
-  PermissionRecord permission;    // Permission
-  ChannelRecord channel;          // Channel
+  std::string id;               // the allocation; for Resync, the instance
+  AllocationRecord record;      // Create
+  uint64_t expires_s = 0;       // Refresh, Permission, Channel
+  PermissionRecord permission;  // Permission
+  ChannelRecord channel;        // Channel
 
   [[nodiscard]] static Event create(const AllocationRecord& r);
   [[nodiscard]] static Event refresh(std::string id, uint64_t expires_s);
@@ -149,19 +149,19 @@ struct DataplaneWorker {
 };
 using NamedCounters = std::vector<std::pair<std::string, uint64_t>>;
 struct DataplaneStatus {
-  std::string instance;     // from the key
-  uint64_t updated_s = 0;   // Unix seconds of the last write
+  std::string instance;    // from the key
+  uint64_t updated_s = 0;  // Unix seconds of the last write
   uint64_t rx_packets = 0, tx_packets = 0;
-  uint64_t allocations = 0;     // in its tables
-  uint64_t sync_lag_ms = 0;     // age of the last applied event
-  uint64_t sync_events = 0;     // events applied
-  uint64_t snapshots = 0;       // snapshots taken (one per (re)connection)
-  uint64_t disconnects = 0;     // times it lost the store (its tables stayed, new flows went to the kernel path)
-  uint64_t bad_events = 0;      // events or records that did not decode
+  uint64_t allocations = 0;  // in its tables
+  uint64_t sync_lag_ms = 0;  // age of the last applied event
+  uint64_t sync_events = 0;  // events applied
+  uint64_t snapshots = 0;    // snapshots taken (one per (re)connection)
+  uint64_t disconnects = 0;  // times it lost the store (its tables stayed, new flows went to the kernel path)
+  uint64_t bad_events = 0;   // events or records that did not decode
   uint64_t table_full = 0;
   uint64_t packets_to_peer = 0, packets_to_client = 0;  // relayed on the fast path (hairpin counts in both)
   uint64_t bytes_to_peer = 0, bytes_to_client = 0;      // payload, from the per-allocation counters
-  uint64_t rx_ring_drops = 0;   // frames lost before the workers saw them (af_packet tp_drops, imissed)
+  uint64_t rx_ring_drops = 0;  // frames lost before the workers saw them (af_packet tp_drops, imissed)
   uint64_t tsc_hz = 0;
   NamedCounters paths, drops, punts;  // by the data plane's reason names (dataplane/stats)
   std::vector<DataplaneWorker> workers;
@@ -178,7 +178,7 @@ enum class MemberState { Serving, Draining };
 
 struct ListenAddress {
   Transport transport = Transport::Udp;
-  SocketAddress address;  // client-facing (what ALTERNATE-SERVER names)
+  SocketAddress address;                        // client-facing (what ALTERNATE-SERVER names)
   [[nodiscard]] std::string to_string() const;  // "udp 1.2.3.4:3478"
   bool operator==(const ListenAddress&) const = default;
 };

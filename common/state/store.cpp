@@ -18,8 +18,8 @@ std::vector<std::string> hset(std::string key, const Fields& f) {
 }
 
 std::vector<std::string> xadd(std::string_view instance, const Event& e) {
-  std::vector<std::string> args = {"XADD", event_stream_key(instance), "MAXLEN", "~",
-                                   std::to_string(kEventStreamMaxLen), "*"};
+  std::vector<std::string> args = {"XADD", event_stream_key(instance),         "MAXLEN",
+                                   "~",    std::to_string(kEventStreamMaxLen), "*"};
   for (auto& [k, v] : e.to_fields()) {
     args.push_back(std::move(k));
     args.push_back(std::move(v));
@@ -77,7 +77,8 @@ Snapshot visit_snapshot(redis::Client& c, std::string_view instance, uint64_t no
 
 Snapshot read_snapshot(redis::Client& c, std::string_view instance, uint64_t now_s, size_t batch) {
   std::vector<AllocationState> all;
-  Snapshot s = visit_snapshot(c, instance, now_s, [&](const AllocationState& a) { all.push_back(a); }, batch);
+  Snapshot s = visit_snapshot(
+      c, instance, now_s, [&](const AllocationState& a) { all.push_back(a); }, batch);
   s.allocations = std::move(all);
   return s;
 }
@@ -151,8 +152,10 @@ constexpr uint64_t kDataplaneIndexAgeS = 60;  // a data plane's status outlives 
 std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t now_s, uint64_t* malformed) {
   std::vector<MembershipRecord> out;
   each_instance_hash(c, now_s, kMemberIndexAgeS, member_key, [&](const std::string&, const Fields& f) {
-    if (auto m = MembershipRecord::from_fields(f)) out.push_back(std::move(*m));
-    else if (malformed) ++*malformed;
+    if (auto m = MembershipRecord::from_fields(f))
+      out.push_back(std::move(*m));
+    else if (malformed)
+      ++*malformed;
   });
   return out;
 }
@@ -160,8 +163,10 @@ std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t now_s, uin
 std::vector<DataplaneStatus> read_dataplanes(redis::Client& c, uint64_t now_s, uint64_t* malformed) {
   std::vector<DataplaneStatus> out;
   each_instance_hash(c, now_s, kDataplaneIndexAgeS, dataplane_key, [&](const std::string& inst, const Fields& f) {
-    if (auto s = DataplaneStatus::from_fields(inst, f)) out.push_back(std::move(*s));
-    else if (malformed) ++*malformed;
+    if (auto s = DataplaneStatus::from_fields(inst, f))
+      out.push_back(std::move(*s));
+    else if (malformed)
+      ++*malformed;
   });
   return out;
 }
@@ -209,7 +214,8 @@ void append_event(redis::Client& c, std::string_view instance, const Event& e, u
       c.append({"DEL", key, traffic_key(e.id)});
       c.append({"ZREM", alloc_index_key(instance), e.id});
       break;
-    case EventType::Resync: break;
+    case EventType::Resync:
+      break;
   }
   c.append(xadd(instance, e));
 }

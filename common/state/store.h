@@ -28,8 +28,7 @@ struct Snapshot {
 // One instance's live allocations (expiry >= now_s) with their live
 // permissions and channels: the stream position first, then the index, then
 // one HGETALL per allocation, pipelined `batch` at a time. Throws redis::Error.
-[[nodiscard]] Snapshot read_snapshot(redis::Client& c, std::string_view instance, uint64_t now_s,
-                                     size_t batch = 1024);
+[[nodiscard]] Snapshot read_snapshot(redis::Client& c, std::string_view instance, uint64_t now_s, size_t batch = 1024);
 
 // The same, handing each allocation to `visit` as it is decoded, without
 // keeping them (a data plane's 100k-allocation resync: no copies of the
@@ -43,8 +42,8 @@ struct StreamEntry {
   Fields fields;
 };
 // XREAD after `after` (blocking up to block_ms, 0 = do not block).
-[[nodiscard]] std::vector<StreamEntry> read_events(redis::Client& c, std::string_view instance, const std::string& after,
-                                                   size_t count, int block_ms);
+[[nodiscard]] std::vector<StreamEntry> read_events(redis::Client& c, std::string_view instance,
+                                                   const std::string& after, size_t count, int block_ms);
 
 // True when entries after `after` may have been trimmed from the instance's
 // stream (its first entry is newer): a reader must take a snapshot again.
@@ -55,7 +54,8 @@ struct StreamEntry {
 // Live membership records (those whose key has not expired) of the
 // instances in the fleet index. Malformed ones are skipped and counted in
 // *malformed. No SCAN: the index names the keys.
-[[nodiscard]] std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t now_s, uint64_t* malformed = nullptr);
+[[nodiscard]] std::vector<MembershipRecord> read_members(redis::Client& c, uint64_t now_s,
+                                                         uint64_t* malformed = nullptr);
 // Every data plane's status (of the instances in the fleet index).
 [[nodiscard]] std::vector<DataplaneStatus> read_dataplanes(redis::Client& c, uint64_t now_s,
                                                            uint64_t* malformed = nullptr);

@@ -149,8 +149,7 @@ Result<PasswordAlgorithmValue, AttrError> read_password_algorithm(Bytes v) noexc
   return PasswordAlgorithmValue{load_be16(v.data()), v.subspan(4, plen)};
 }
 
-Result<size_t, AttrError> read_password_algorithms(Bytes v,
-                                                   std::span<PasswordAlgorithmValue> out) noexcept {
+Result<size_t, AttrError> read_password_algorithms(Bytes v, std::span<PasswordAlgorithmValue> out) noexcept {
   size_t n = 0;
   size_t pos = 0;
   while (pos < v.size()) {

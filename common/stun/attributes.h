@@ -18,10 +18,10 @@
 namespace turn::stun {
 
 enum class AttrError : uint8_t {
-  BadLength,     // value length not what the attribute needs
-  BadFamily,     // address family octet not 0x01/0x02
-  BadValue,      // a field outside its range
-  TooLong,       // text attribute over its RFC limit
+  BadLength,  // value length not what the attribute needs
+  BadFamily,  // address family octet not 0x01/0x02
+  BadValue,   // a field outside its range
+  TooLong,    // text attribute over its RFC limit
 };
 
 // Limits on text attributes (RFC 8489 §14.3, §14.8, §14.9, §14.10, §14.14).
@@ -35,15 +35,14 @@ inline constexpr size_t kMaxSoftwareBytes = 763;
 // XOR-PEER-ADDRESS / XOR-RELAYED-ADDRESS (xor_mask = cookie + txid, the 16
 // bytes at message offset 4), RFC 8489 §14.1-§14.2.
 [[nodiscard]] Result<SocketAddress, AttrError> read_address(Bytes value) noexcept;
-[[nodiscard]] Result<SocketAddress, AttrError> read_xor_address(Bytes value,
-                                                                const uint8_t* xor_mask) noexcept;
+[[nodiscard]] Result<SocketAddress, AttrError> read_xor_address(Bytes value, const uint8_t* xor_mask) noexcept;
 // Writes the attribute value (8 or 20 bytes); returns its length.
 size_t write_address(uint8_t* out, const SocketAddress& a) noexcept;
 size_t write_xor_address(uint8_t* out, const SocketAddress& a, const uint8_t* xor_mask) noexcept;
 
 struct ErrorCodeValue {
-  uint16_t code = 0;          // 300..699
-  std::string_view reason;    // UTF-8, points into the message
+  uint16_t code = 0;        // 300..699
+  std::string_view reason;  // UTF-8, points into the message
 };
 [[nodiscard]] Result<ErrorCodeValue, AttrError> read_error_code(Bytes value) noexcept;
 
@@ -87,12 +86,11 @@ struct PasswordAlgorithmValue {
 [[nodiscard]] Result<PasswordAlgorithmValue, AttrError> read_password_algorithm(Bytes value) noexcept;
 // PASSWORD-ALGORITHMS (§14.11): a list of the above, each padded to 4.
 // Writes up to out.size() entries; returns how many were in the list.
-[[nodiscard]] Result<size_t, AttrError> read_password_algorithms(
-    Bytes value, std::span<PasswordAlgorithmValue> out) noexcept;
+[[nodiscard]] Result<size_t, AttrError> read_password_algorithms(Bytes value,
+                                                                 std::span<PasswordAlgorithmValue> out) noexcept;
 
 // UNKNOWN-ATTRIBUTES (§14.13): a list of 16-bit types.
-[[nodiscard]] Result<size_t, AttrError> read_unknown_attributes(Bytes value,
-                                                                std::span<uint16_t> out) noexcept;
+[[nodiscard]] Result<size_t, AttrError> read_unknown_attributes(Bytes value, std::span<uint16_t> out) noexcept;
 // USERHASH (§14.4): 32 bytes.
 [[nodiscard]] Result<std::array<uint8_t, 32>, AttrError> read_userhash(Bytes value) noexcept;
 

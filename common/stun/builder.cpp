@@ -12,8 +12,7 @@ namespace turn::stun {
 MessageBuilder::MessageBuilder(MutableBytes buffer, Method method, Class cls, Bytes txid) noexcept
     : MessageBuilder(buffer, message_type(method, cls), txid) {}
 
-MessageBuilder::MessageBuilder(MutableBytes buffer, uint16_t raw_type, Bytes txid) noexcept
-    : buf_(buffer) {
+MessageBuilder::MessageBuilder(MutableBytes buffer, uint16_t raw_type, Bytes txid) noexcept : buf_(buffer) {
   if (buf_.size() < kHeaderSize || txid.size() != kTransactionIdSize) {
     overflow_ = true;
     return;
@@ -25,9 +24,7 @@ MessageBuilder::MessageBuilder(MutableBytes buffer, uint16_t raw_type, Bytes txi
   size_ = kHeaderSize;
 }
 
-void MessageBuilder::set_length() noexcept {
-  store_be16(buf_.data() + 2, static_cast<uint16_t>(size_ - kHeaderSize));
-}
+void MessageBuilder::set_length() noexcept { store_be16(buf_.data() + 2, static_cast<uint16_t>(size_ - kHeaderSize)); }
 
 uint8_t* MessageBuilder::reserve(uint16_t type, uint16_t length) noexcept {
   size_t need = 4 + pad4(length);
@@ -80,8 +77,7 @@ MessageBuilder& MessageBuilder::add_xor_address(Attr type, const SocketAddress& 
 
 MessageBuilder& MessageBuilder::add_error_code(uint16_t code, std::string_view reason) noexcept {
   if (reason.size() > kMaxReasonBytes) reason = reason.substr(0, kMaxReasonBytes);
-  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::ErrorCode),
-                           static_cast<uint16_t>(4 + reason.size()))) {
+  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::ErrorCode), static_cast<uint16_t>(4 + reason.size()))) {
     p[0] = p[1] = 0;
     p[2] = static_cast<uint8_t>((code / 100) & 0x07);
     p[3] = static_cast<uint8_t>(code % 100);
@@ -97,8 +93,7 @@ MessageBuilder& MessageBuilder::add_unknown_attributes(std::span<const uint16_t>
     overflow_ = true;
     return *this;
   }
-  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::UnknownAttributes),
-                           static_cast<uint16_t>(types.size() * 2)))
+  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::UnknownAttributes), static_cast<uint16_t>(types.size() * 2)))
     for (size_t i = 0; i < types.size(); ++i) store_be16(p + 2 * i, types[i]);
   return *this;
 }
@@ -128,8 +123,7 @@ MessageBuilder& MessageBuilder::add_address_family(Attr type, Family f) noexcept
 }
 
 MessageBuilder& MessageBuilder::add_even_port(bool reserve_next) noexcept {
-  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::EvenPort), 1))
-    p[0] = reserve_next ? 0x80 : 0x00;
+  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::EvenPort), 1)) p[0] = reserve_next ? 0x80 : 0x00;
   return *this;
 }
 
@@ -141,11 +135,9 @@ MessageBuilder& MessageBuilder::add_reservation_token(uint64_t token) noexcept {
   return *this;
 }
 
-MessageBuilder& MessageBuilder::add_address_error_code(Family f, uint16_t code,
-                                                       std::string_view reason) noexcept {
+MessageBuilder& MessageBuilder::add_address_error_code(Family f, uint16_t code, std::string_view reason) noexcept {
   if (reason.size() > kMaxReasonBytes) reason = reason.substr(0, kMaxReasonBytes);
-  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::AddressErrorCode),
-                           static_cast<uint16_t>(4 + reason.size()))) {
+  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::AddressErrorCode), static_cast<uint16_t>(4 + reason.size()))) {
     p[0] = f == Family::V4 ? kFamilyIpv4 : kFamilyIpv6;
     p[1] = 0;
     p[2] = static_cast<uint8_t>((code / 100) & 0x07);
@@ -173,14 +165,12 @@ MessageBuilder& MessageBuilder::add_password_algorithm(PasswordAlgorithm alg) no
   return *this;
 }
 
-MessageBuilder& MessageBuilder::add_password_algorithms(
-    std::span<const PasswordAlgorithm> algs) noexcept {
+MessageBuilder& MessageBuilder::add_password_algorithms(std::span<const PasswordAlgorithm> algs) noexcept {
   if (algs.size() > 0xFFFF / 4) {  // see add_unknown_attributes
     overflow_ = true;
     return *this;
   }
-  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::PasswordAlgorithms),
-                           static_cast<uint16_t>(algs.size() * 4)))
+  if (uint8_t* p = reserve(static_cast<uint16_t>(Attr::PasswordAlgorithms), static_cast<uint16_t>(algs.size() * 4)))
     for (size_t i = 0; i < algs.size(); ++i) {
       store_be16(p + 4 * i, static_cast<uint16_t>(algs[i]));
       store_be16(p + 4 * i + 2, 0);

@@ -19,7 +19,7 @@
 namespace turn::stun {
 
 class MessageBuilder {
-public:
+ public:
   // txid must be 12 bytes.
   MessageBuilder(MutableBytes buffer, Method method, Class cls, Bytes txid) noexcept;
   MessageBuilder(MutableBytes buffer, uint16_t raw_type, Bytes txid) noexcept;
@@ -58,11 +58,9 @@ public:
   [[nodiscard]] const uint8_t* data() const noexcept { return buf_.data(); }
   [[nodiscard]] const uint8_t* xor_mask() const noexcept { return buf_.data() + 4; }
   // The finished message, or an empty span if anything overflowed.
-  [[nodiscard]] Bytes finish() const noexcept {
-    return overflow_ ? Bytes{} : Bytes{buf_.data(), size_};
-  }
+  [[nodiscard]] Bytes finish() const noexcept { return overflow_ ? Bytes{} : Bytes{buf_.data(), size_}; }
 
-private:
+ private:
   void set_length() noexcept;
 
   MutableBytes buf_;

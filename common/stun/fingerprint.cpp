@@ -30,8 +30,7 @@ uint32_t crc32(Bytes data) noexcept {
   size_t n = data.size();
   while (n >= 4) {
     c ^= uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
-    c = kTables[3][c & 0xff] ^ kTables[2][(c >> 8) & 0xff] ^ kTables[1][(c >> 16) & 0xff] ^
-        kTables[0][c >> 24];
+    c = kTables[3][c & 0xff] ^ kTables[2][(c >> 8) & 0xff] ^ kTables[1][(c >> 16) & 0xff] ^ kTables[0][c >> 24];
     p += 4;
     n -= 4;
   }

@@ -14,8 +14,6 @@ namespace turn::stun {
 
 // The FINGERPRINT value for a message whose bytes before the FINGERPRINT
 // attribute are `prefix` (header length field must already include it).
-[[nodiscard]] inline uint32_t fingerprint_value(Bytes prefix) noexcept {
-  return crc32(prefix) ^ 0x5354554eu;
-}
+[[nodiscard]] inline uint32_t fingerprint_value(Bytes prefix) noexcept { return crc32(prefix) ^ 0x5354554eu; }
 
 }  // namespace turn::stun

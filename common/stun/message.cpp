@@ -42,8 +42,8 @@ size_t MessageView::unknown_required(std::span<uint16_t> out) const noexcept {
 }
 
 bool looks_like_stun(Bytes bytes) noexcept {
-  return bytes.size() >= kHeaderSize && (bytes[0] & 0xC0) == 0 &&
-         load_be32(bytes.data() + 4) == kMagicCookie && (load_be16(bytes.data() + 2) & 3) == 0;
+  return bytes.size() >= kHeaderSize && (bytes[0] & 0xC0) == 0 && load_be32(bytes.data() + 4) == kMagicCookie &&
+         (load_be16(bytes.data() + 2) & 3) == 0;
 }
 
 long stream_frame_length(Bytes bytes) noexcept {

@@ -19,18 +19,18 @@
 
 namespace turn::stun {
 
-#define TURN_STUN_PARSE_ERRORS(X)                                                      \
-  X(Ok, "ok")                                                                          \
-  X(TooShort, "shorter than the 20-byte header")                                       \
-  X(NotStun, "first two bits not zero")                                                \
-  X(BadMagicCookie, "magic cookie is not 0x2112A442")                                  \
-  X(LengthNotAligned, "message length not a multiple of 4")                            \
-  X(LengthMismatch, "message length disagrees with the datagram size")                 \
-  X(AttributeOverrun, "attribute header or value runs past the message")               \
-  X(TooManyAttributes, "more attributes than the parser keeps")                        \
-  X(FingerprintNotLast, "attribute after FINGERPRINT")                                 \
-  X(BadIntegrityLength, "MESSAGE-INTEGRITY(-SHA256) of the wrong length")              \
-  X(BadFingerprintLength, "FINGERPRINT not 4 bytes")                                   \
+#define TURN_STUN_PARSE_ERRORS(X)                                         \
+  X(Ok, "ok")                                                             \
+  X(TooShort, "shorter than the 20-byte header")                          \
+  X(NotStun, "first two bits not zero")                                   \
+  X(BadMagicCookie, "magic cookie is not 0x2112A442")                     \
+  X(LengthNotAligned, "message length not a multiple of 4")               \
+  X(LengthMismatch, "message length disagrees with the datagram size")    \
+  X(AttributeOverrun, "attribute header or value runs past the message")  \
+  X(TooManyAttributes, "more attributes than the parser keeps")           \
+  X(FingerprintNotLast, "attribute after FINGERPRINT")                    \
+  X(BadIntegrityLength, "MESSAGE-INTEGRITY(-SHA256) of the wrong length") \
+  X(BadFingerprintLength, "FINGERPRINT not 4 bytes")                      \
   X(BadFingerprint, "FINGERPRINT does not match the message")
 
 enum class ParseError : uint8_t {
@@ -53,7 +53,7 @@ struct AttributeRef {
 };
 
 class MessageView {
-public:
+ public:
   // Enough for any real client: Chrome's largest Allocate carries 9.
   static constexpr size_t kMaxAttributes = 40;
   static constexpr uint8_t kNone = 0xff;
@@ -66,15 +66,11 @@ public:
   // Magic cookie followed by transaction id: the XOR mask for addresses.
   [[nodiscard]] const uint8_t* xor_mask() const noexcept { return bytes_.data() + 4; }
 
-  [[nodiscard]] std::span<const AttributeRef> attributes() const noexcept {
-    return {attrs_.data(), count_};
-  }
+  [[nodiscard]] std::span<const AttributeRef> attributes() const noexcept { return {attrs_.data(), count_}; }
   // First occurrence (RFC 8489 §14: only the first needs processing).
   [[nodiscard]] const AttributeRef* find(Attr type) const noexcept;
   [[nodiscard]] bool has(Attr type) const noexcept { return find(type) != nullptr; }
-  [[nodiscard]] Bytes value(const AttributeRef& a) const noexcept {
-    return bytes_.subspan(a.offset, a.length);
-  }
+  [[nodiscard]] Bytes value(const AttributeRef& a) const noexcept { return bytes_.subspan(a.offset, a.length); }
   [[nodiscard]] std::string_view text(const AttributeRef& a) const noexcept {
     auto v = value(a);
     return {reinterpret_cast<const char*>(v.data()), v.size()};
@@ -91,11 +87,9 @@ public:
   // (for 420 + UNKNOWN-ATTRIBUTES). Returns how many were written to out.
   size_t unknown_required(std::span<uint16_t> out) const noexcept;
 
-private:
+ private:
   friend ParseError parse(Bytes, MessageView&) noexcept;
-  [[nodiscard]] const AttributeRef* at(uint8_t i) const noexcept {
-    return i == kNone ? nullptr : &attrs_[i];
-  }
+  [[nodiscard]] const AttributeRef* at(uint8_t i) const noexcept { return i == kNone ? nullptr : &attrs_[i]; }
 
   Bytes bytes_;
   uint16_t type_ = 0;

@@ -22,16 +22,14 @@ inline constexpr uint16_t kMaxChannel = 0x4FFF;
 inline constexpr uint16_t kMaxLegacyChannel = 0x7FFF;
 inline constexpr size_t kChannelDataHeaderSize = 4;
 
-[[nodiscard]] constexpr bool is_valid_channel(uint16_t ch) noexcept {
-  return ch >= kMinChannel && ch <= kMaxChannel;
-}
+[[nodiscard]] constexpr bool is_valid_channel(uint16_t ch) noexcept { return ch >= kMinChannel && ch <= kMaxChannel; }
 
 // What a packet arriving on a TURN listening port is, from its first byte.
 enum class Demux : uint8_t {
-  Stun,            // 0x00-0x3F (RFC 8489 §5: first two bits zero)
-  ChannelData,     // 0x40-0x4F
-  ReservedChannel, // 0x50-0x7F: ChannelData range reserved by RFC 8656
-  Other,           // 0x80-0xFF and empty: not TURN on a client port
+  Stun,             // 0x00-0x3F (RFC 8489 §5: first two bits zero)
+  ChannelData,      // 0x40-0x4F
+  ReservedChannel,  // 0x50-0x7F: ChannelData range reserved by RFC 8656
+  Other,            // 0x80-0xFF and empty: not TURN on a client port
 };
 
 [[nodiscard]] constexpr Demux demux_first_byte(Bytes b) noexcept {
@@ -43,10 +41,10 @@ enum class Demux : uint8_t {
   return Demux::Other;
 }
 
-#define TURN_CHANNEL_DATA_ERRORS(X)                                  \
-  X(Ok, "ok")                                                        \
-  X(TooShort, "shorter than the 4-byte ChannelData header")          \
-  X(BadChannel, "channel number outside 0x4000-0x4FFF")              \
+#define TURN_CHANNEL_DATA_ERRORS(X)                         \
+  X(Ok, "ok")                                               \
+  X(TooShort, "shorter than the 4-byte ChannelData header") \
+  X(BadChannel, "channel number outside 0x4000-0x4FFF")     \
   X(LengthOverrun, "length field exceeds the bytes received")
 
 enum class ChannelDataError : uint8_t {
@@ -57,7 +55,7 @@ enum class ChannelDataError : uint8_t {
 
 [[nodiscard]] constexpr std::string_view channel_data_error_name(ChannelDataError e) noexcept {
   switch (e) {
-#define TURN_X(name, text)      \
+#define TURN_X(name, text)     \
   case ChannelDataError::name: \
     return text;
     TURN_CHANNEL_DATA_ERRORS(TURN_X)
@@ -76,7 +74,7 @@ struct ChannelDataView {
 // length field"), so bytes beyond 4 + length are allowed and ignored.
 // max_channel: kMaxChannel (RFC 8656) or kMaxLegacyChannel (RFC 5766).
 [[nodiscard]] constexpr ChannelDataError parse_channel_data(Bytes b, ChannelDataView& out,
-                                                           uint16_t max_channel = kMaxChannel) noexcept {
+                                                            uint16_t max_channel = kMaxChannel) noexcept {
   if (b.size() < kChannelDataHeaderSize) return ChannelDataError::TooShort;
   uint16_t ch = load_be16(b.data());
   if (ch < kMinChannel || ch > max_channel) return ChannelDataError::BadChannel;

@@ -12,7 +12,7 @@ template <class T, class E>
 class Result {
   static_assert(std::is_enum_v<E>, "Result errors are enums");
 
-public:
+ public:
   constexpr Result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT
       : value_(std::move(value)), error_{}, ok_(true) {}
   constexpr Result(E error) noexcept : value_{}, error_(error), ok_(false) {}  // NOLINT
@@ -27,7 +27,7 @@ public:
   constexpr const T& operator*() const& noexcept { return value_; }
   constexpr const T* operator->() const noexcept { return &value_; }
 
-private:
+ private:
   T value_;
   E error_;
   bool ok_;

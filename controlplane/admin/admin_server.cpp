@@ -31,8 +31,9 @@ using json = nlohmann::json;
 
 namespace {
 
-const char* kMethodNames[16] = {"0", "binding", "2", "allocate", "refresh", "5", "send", "data",
-                                "create_permission", "channel_bind", "connect", "connection_bind", "12", "13", "14", "15"};
+const char* kMethodNames[16] = {
+    "0",       "binding",         "2",  "allocate", "refresh", "5", "send", "data", "create_permission", "channel_bind",
+    "connect", "connection_bind", "12", "13",       "14",      "15"};
 
 bool valid_username(const std::string& n) {
   if (n.empty() || n.size() > 128) return false;
@@ -103,7 +104,9 @@ struct Usage {
     to_client.fastpath_packets += t.packets_to_client;
     to_client.fastpath_bytes += t.bytes_to_client;
   }
-  void clear_fast() { to_peer.fastpath_packets = to_peer.fastpath_bytes = to_client.fastpath_packets = to_client.fastpath_bytes = 0; }
+  void clear_fast() {
+    to_peer.fastpath_packets = to_peer.fastpath_bytes = to_client.fastpath_packets = to_client.fastpath_bytes = 0;
+  }
 };
 
 // The fast path's per-allocation counters (TrafficRecord's dp_* fields,
@@ -136,7 +139,8 @@ json allocation_json(const AllocationInfo& a, const Usage& u, uint64_t now) {
     for (const auto& p : a.permissions)
       perms.push_back({{"peer", p.peer.to_string()}, {"expires_in_s", p.expires_s > now ? p.expires_s - now : 0}});
     for (const auto& c : a.channels)
-      chans.push_back({{"channel", c.number}, {"peer", c.peer.to_string()},
+      chans.push_back({{"channel", c.number},
+                       {"peer", c.peer.to_string()},
                        {"expires_in_s", c.expires_s > now ? c.expires_s - now : 0}});
   }
   json j = {{"id", a.id},
@@ -165,7 +169,8 @@ json allocation_json(const state::AllocationState& s, const state::TrafficRecord
   for (const auto& p : s.permissions)
     perms.push_back({{"peer", p.peer.to_string()}, {"expires_in_s", p.expires_s > now ? p.expires_s - now : 0}});
   for (const auto& c : s.channels)
-    chans.push_back({{"channel", c.number}, {"peer", c.peer.to_string()},
+    chans.push_back({{"channel", c.number},
+                     {"peer", c.peer.to_string()},
                      {"expires_in_s", c.expires_s > now ? c.expires_s - now : 0}});
   Usage u;
   u.add_kernel(t.kernel);
@@ -243,7 +248,10 @@ std::vector<DataplaneView> read_dataplanes(const Config& cfg, const RedisStateSt
 }  // namespace
 
 AdminServer::AdminServer(const Config& cfg, Runtime& rt)
-    : cfg_(cfg), rt_(rt), turn_servers_(std::make_unique<TurnServerRegistry>(cfg)), http_(std::make_unique<httplib::Server>()) {
+    : cfg_(cfg),
+      rt_(rt),
+      turn_servers_(std::make_unique<TurnServerRegistry>(cfg)),
+      http_(std::make_unique<httplib::Server>()) {
   turn_servers_->set_store_away([this] {
     const RedisStateStore* s = rt_.state_store();
     return s && !s->connected();
@@ -280,7 +288,8 @@ void AdminServer::start() {
       res.set_content(metrics(), "text/plain; version=0.0.4");
     });
     if (cfg_.prometheus_path != "/")
-      metrics_http_->Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+      metrics_http_->Get(
+          "/", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     SocketAddress at{cfg_.prometheus_ip, cfg_.prometheus_port};
     metrics_thread_ = serve(*metrics_http_, at, "prometheus");
     log_info("prometheus metrics (no token) on http://" + at.to_string() + cfg_.prometheus_path);
@@ -355,8 +364,9 @@ void AdminServer::end_session(const httplib::Request& req) {
 }
 
 void AdminServer::login_redirect(httplib::Response& res, const std::string& to) {
-  res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + new_session() + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSessionLifetime).count()));
+  res.set_header("Set-Cookie",
+                 std::string(kSessionCookie) + "=" + new_session() + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSessionLifetime).count()));
   res.set_header("Location", to);
   res.set_header("Cache-Control", "no-store");
   res.set_header("Referrer-Policy", "no-referrer");
@@ -455,7 +465,8 @@ void AdminServer::routes() {
            {"relay_ports", std::to_string(cfg_.min_port) + "-" + std::to_string(cfg_.max_port)},
            {"allocations", rt_.shared().registry.size()},
            {"state_redis", store ? (store->connected() ? "connected" : "unreachable") : "off"},
-           {"state_store", [store] {
+           {"state_store",
+            [store] {
               if (!store) return json{{"mode", "off"}};
               auto st = store->status();
               return json{{"endpoint", st.endpoint},
@@ -526,7 +537,8 @@ void AdminServer::routes() {
                 {"redirected", r.stats().drain.load()},
                 {"no_target", r.stats().no_target.load()}};
   };
-  s.Get("/api/v1/drain", [drain_view](const httplib::Request&, httplib::Response& res) { reply(res, 200, drain_view()); });
+  s.Get("/api/v1/drain",
+        [drain_view](const httplib::Request&, httplib::Response& res) { reply(res, 200, drain_view()); });
   auto drain_route = [this, drain_body, drain_view](bool start) {
     return [this, drain_body, drain_view, start](const httplib::Request& req, httplib::Response& res) {
       std::string instance = cfg_.instance_id, err;
@@ -547,7 +559,8 @@ void AdminServer::routes() {
       // Another instance: it must be live in the fleet; it takes the
       // request from the store within a second.
       if (!cfg_.state_redis.enabled)
-        return error(res, 400, "draining instance '" + instance + "' goes through the state store; state-redis is not set");
+        return error(res, 400,
+                     "draining instance '" + instance + "' goes through the state store; state-redis is not set");
       try {
         redis::Client c(cfg_.state_redis);
         connect_store(c, rt_.state_store());
@@ -562,13 +575,16 @@ void AdminServer::routes() {
           if (m.state == state::MemberState::Serving && !m.redirects) ++serving;
         }
         if (!target)
-          return reply(res, 404, {{"error", "no live instance '" + instance + "' in the fleet (live: " +
-                                                (live.empty() ? "none" : live) + ")"},
-                                  {"field", "instance"},
-                                  {"value", instance}});
+          return reply(res, 404,
+                       {{"error", "no live instance '" + instance +
+                                      "' in the fleet (live: " + (live.empty() ? "none" : live) + ")"},
+                        {"field", "instance"},
+                        {"value", instance}});
         if (start && !force && target->state == state::MemberState::Serving && serving <= 1)
-          return error(res, 409, "instance '" + instance + "' is the last serving instance of the fleet: new calls "
-                                 "would have nowhere to go; force the drain to turn them away (508) anyway");
+          return error(res, 409,
+                       "instance '" + instance +
+                           "' is the last serving instance of the fleet: new calls "
+                           "would have nowhere to go; force the drain to turn them away (508) anyway");
         std::string request = start ? (force ? "drain force" : "drain") : "undrain";
         c.command({"SET", state::drain_request_key(instance), request, "EX", std::to_string(state::kDrainRequestTtlS)});
         log_info("drain: asked instance '" + instance + "' to " + request);
@@ -591,11 +607,12 @@ void AdminServer::routes() {
     }
     auto r = rt_.adopt(b["instance"].get<std::string>(), std::chrono::seconds(wait_s));
     if (r.status != 200) return error(res, r.status, r.error);
-    reply(res, 200, {{"instance", b["instance"]},
-                     {"adopted", r.adopted},
-                     {"skipped", r.skipped},
-                     {"listeners", r.listeners},
-                     {"waited_s", r.waited_s}});
+    reply(res, 200,
+          {{"instance", b["instance"]},
+           {"adopted", r.adopted},
+           {"skipped", r.skipped},
+           {"listeners", r.listeners},
+           {"waited_s", r.waited_s}});
   });
 
   s.Post("/api/v1/drain", drain_route(true));
@@ -654,7 +671,10 @@ void AdminServer::routes() {
     std::string scope = req.has_param("scope") ? req.get_param_value("scope") : "instance";
     if (scope == "fleet") return fleet_allocations(res, now);
     if (scope != "instance")
-      return error(res, 400, "scope '" + scope + "': expected 'instance' (this turn-control's) or 'fleet' (every instance's, from the state store)");
+      return error(
+          res, 400,
+          "scope '" + scope +
+              "': expected 'instance' (this turn-control's) or 'fleet' (every instance's, from the state store)");
     auto allocs = rt_.shared().registry.snapshot();
     std::vector<Usage> usage(allocs.size());
     for (size_t i = 0; i < allocs.size(); ++i) {
@@ -668,12 +688,13 @@ void AdminServer::routes() {
     json list = json::array();
     for (size_t i = 0; i < allocs.size(); ++i) list.push_back(allocation_json(*allocs[i], usage[i], now));
     json users = users_json(list);
-    reply(res, 200, {{"scope", "instance"},
-                     {"instance", cfg_.instance_id},
-                     {"allocations", list},
-                     {"count", list.size()},
-                     {"users", users},
-                     {"fastpath_counters", fastpath}});
+    reply(res, 200,
+          {{"scope", "instance"},
+           {"instance", cfg_.instance_id},
+           {"allocations", list},
+           {"count", list.size()},
+           {"users", users},
+           {"fastpath_counters", fastpath}});
   });
 
   // TURN server registry (docs/admin-api.md).
@@ -705,8 +726,7 @@ void AdminServer::routes() {
 
   s.Delete(R"(/api/v1/turn-servers/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     std::string id = req.matches[1];
-    if (!turn_servers_->remove(id))
-      return no_such_server(res, id);
+    if (!turn_servers_->remove(id)) return no_such_server(res, id);
     log_info("admin: TURN server " + id + " deleted");
     reply(res, 200, {{"deleted", id}});
   });
@@ -716,8 +736,9 @@ void AdminServer::routes() {
     bool busy = false;
     auto st = turn_servers_->probe(id, busy);
     if (busy)
-      return error(res, 503, "too many probes in flight (at most " +
-                                 std::to_string(TurnServerRegistry::kMaxConcurrentProbes) + "); retry");
+      return error(res, 503,
+                   "too many probes in flight (at most " + std::to_string(TurnServerRegistry::kMaxConcurrentProbes) +
+                       "); retry");
     if (!st) return no_such_server(res, id);
     reply(res, 200,
           {{"id", id},
@@ -741,7 +762,7 @@ namespace {
 // Prometheus text exposition format 0.0.4: one # HELP and # TYPE per
 // family, its samples together, label values escaped (\\, \", \n).
 class Exposition {
-public:
+ public:
   using Labels = std::vector<std::pair<std::string, std::string>>;
   void family(const std::string& name, const char* type, const std::string& help) {
     out_ += "# HELP " + name + " " + escape(help, false) + "\n# TYPE " + name + " " + type + "\n";
@@ -757,15 +778,19 @@ public:
   static std::string escape(const std::string& v, bool quote = true) {
     std::string e;
     for (char c : v) {
-      if (c == '\\') e += "\\\\";
-      else if (c == '\n') e += "\\n";
-      else if (c == '"' && quote) e += "\\\"";
-      else e.push_back(c);
+      if (c == '\\')
+        e += "\\\\";
+      else if (c == '\n')
+        e += "\\n";
+      else if (c == '"' && quote)
+        e += "\\\"";
+      else
+        e.push_back(c);
     }
     return e;
   }
 
-private:
+ private:
   void line(const std::string& name, const Labels& labels, const std::string& value) {
     out_ += name;
     if (!labels.empty()) {
@@ -783,7 +808,8 @@ private:
 
 void AdminServer::fleet_allocations(httplib::Response& res, uint64_t now) const {
   if (!cfg_.state_redis.enabled)
-    return error(res, 400, "scope 'fleet' reads every instance's allocations from the state store; state-redis is not set");
+    return error(res, 400,
+                 "scope 'fleet' reads every instance's allocations from the state store; state-redis is not set");
   try {
     redis::Client c(cfg_.state_redis);
     connect_store(c, rt_.state_store());
@@ -800,19 +826,22 @@ void AdminServer::fleet_allocations(httplib::Response& res, uint64_t now) const 
       std::vector<std::string> ids;
       for (const auto& a : snap.allocations) ids.push_back(a.record.id);
       auto traffic = state::read_traffic(c, ids);
-      for (size_t i = 0; i < snap.allocations.size(); ++i) list.push_back(allocation_json(snap.allocations[i], traffic[i], now));
+      for (size_t i = 0; i < snap.allocations.size(); ++i)
+        list.push_back(allocation_json(snap.allocations[i], traffic[i], now));
       auto m = members.find(inst);
-      per_instance.push_back({{"instance", inst},
-                              {"allocations", snap.allocations.size()},
-                              {"state", m == members.end() ? "gone" : std::string(state::member_state_name(m->second.state))}});
+      per_instance.push_back(
+          {{"instance", inst},
+           {"allocations", snap.allocations.size()},
+           {"state", m == members.end() ? "gone" : std::string(state::member_state_name(m->second.state))}});
     }
-    reply(res, 200, {{"scope", "fleet"},
-                     {"instances", per_instance},
-                     {"allocations", list},
-                     {"count", list.size()},
-                     {"users", users_json(list)},
-                     {"malformed_records", malformed},
-                     {"fastpath_counters", "redis"}});
+    reply(res, 200,
+          {{"scope", "fleet"},
+           {"instances", per_instance},
+           {"allocations", list},
+           {"count", list.size()},
+           {"users", users_json(list)},
+           {"malformed_records", malformed},
+           {"fastpath_counters", "redis"}});
   } catch (const std::exception& e) {
     error(res, 503, std::string("scope 'fleet' needs the state store: ") + e.what());
   }
@@ -832,7 +861,9 @@ std::string AdminServer::metrics() const {
   m.family("dpturn_listener_up", "gauge", "1 while a listener is bound, 0 if it failed (see /api/v1/status for why).");
   for (const auto& l : rt_.listeners())
     m.sample("dpturn_listener_up",
-             {{"transport", transport_name(l.transport)}, {"ip", l.address.ip.to_string()}, {"port", std::to_string(l.address.port)}},
+             {{"transport", transport_name(l.transport)},
+              {"ip", l.address.ip.to_string()},
+              {"port", std::to_string(l.address.port)}},
              l.up ? 1 : 0);
 
   m.family("dpturn_allocations", "gauge", "Live allocations.");
@@ -863,7 +894,8 @@ std::string AdminServer::metrics() const {
     std::string method = kMethodNames[meth];
     m.sample("dpturn_requests_total", {{"method", method}, {"result", "success"}}, ok);
     m.sample("dpturn_requests_total", {{"method", method}, {"result", "error"}}, err);
-    m.sample("dpturn_requests_total", {{"method", method}, {"result", "unanswered"}}, req >= ok + err ? req - ok - err : 0);
+    m.sample("dpturn_requests_total", {{"method", method}, {"result", "unanswered"}},
+             req >= ok + err ? req - ok - err : 0);
   }
   m.family("dpturn_auth_failures_total", "counter", "Requests whose MESSAGE-INTEGRITY did not verify (401).");
   m.sample("dpturn_auth_failures_total", {}, sum(&Stats::auth_failures));
@@ -878,12 +910,13 @@ std::string AdminServer::metrics() const {
   m.family("dpturn_relayed_packets_total", "counter",
            "Relayed packets by direction and path (slow: turn-control's kernel sockets; fast: a data plane).");
   m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "slow"}}, sum(&Stats::packets_to_peer));
-  m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "slow"}}, sum(&Stats::packets_to_client));
+  m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "slow"}},
+           sum(&Stats::packets_to_client));
   for (auto& d : dps) {
     m.sample("dpturn_relayed_packets_total", {{"direction", "to_peer"}, {"path", "fast"}, {"dataplane", d.s.instance}},
              d.s.packets_to_peer);
-    m.sample("dpturn_relayed_packets_total", {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.s.instance}},
-             d.s.packets_to_client);
+    m.sample("dpturn_relayed_packets_total",
+             {{"direction", "to_client"}, {"path", "fast"}, {"dataplane", d.s.instance}}, d.s.packets_to_client);
   }
   m.family("dpturn_relayed_bytes_total", "counter",
            "Relayed payload bytes by direction and path (fast: summed from the per-allocation counters a data plane "
@@ -908,10 +941,12 @@ std::string AdminServer::metrics() const {
   for (auto& d : dps) {
     for (const auto& [reason, v] : d.s.drops)
       m.sample("dpturn_drops_total", {{"reason", reason}, {"path", "fast"}, {"dataplane", d.s.instance}}, v);
-    m.sample("dpturn_drops_total", {{"reason", "rx_ring"}, {"path", "fast"}, {"dataplane", d.s.instance}}, d.s.rx_ring_drops);
+    m.sample("dpturn_drops_total", {{"reason", "rx_ring"}, {"path", "fast"}, {"dataplane", d.s.instance}},
+             d.s.rx_ring_drops);
   }
 
-  m.family("dpturn_refusals_total", "counter", "Requests answered with an error because a limit was reached, by reason.");
+  m.family("dpturn_refusals_total", "counter",
+           "Requests answered with an error because a limit was reached, by reason.");
   for (size_t i = 0; i < kCpRefusalKeys.size(); ++i) {
     uint64_t v = 0;
     for (const auto* s : stats) v += s->refusals[i].load();
@@ -925,7 +960,8 @@ std::string AdminServer::metrics() const {
     for (const auto& r : stats[t]->requests) v += r.load();
     m.sample("dpturn_thread_requests_total", {{"thread", std::to_string(t)}}, v);
   }
-  m.family("dpturn_thread_relayed_packets_total", "counter", "Packets relayed per turn-control relay thread (both directions).");
+  m.family("dpturn_thread_relayed_packets_total", "counter",
+           "Packets relayed per turn-control relay thread (both directions).");
   for (size_t t = 0; t < stats.size(); ++t)
     m.sample("dpturn_thread_relayed_packets_total", {{"thread", std::to_string(t)}},
              stats[t]->packets_to_peer.load() + stats[t]->packets_to_client.load());
@@ -935,9 +971,11 @@ std::string AdminServer::metrics() const {
   if (!dps.empty()) {
     m.family("dpturn_dataplane_up", "gauge", "1 while a data plane has published its counters in the last 5 s.");
     for (auto& d : dps) m.sample("dpturn_dataplane_up", {{"dataplane", d.s.instance}}, d.up() ? 1 : 0);
-    m.family("dpturn_dataplane_store_disconnects_total", "counter",
-             "Times a data plane lost the state store (its tables stayed; new flows went to the kernel path meanwhile).");
-    for (auto& d : dps) m.sample("dpturn_dataplane_store_disconnects_total", {{"dataplane", d.s.instance}}, d.s.disconnects);
+    m.family(
+        "dpturn_dataplane_store_disconnects_total", "counter",
+        "Times a data plane lost the state store (its tables stayed; new flows went to the kernel path meanwhile).");
+    for (auto& d : dps)
+      m.sample("dpturn_dataplane_store_disconnects_total", {{"dataplane", d.s.instance}}, d.s.disconnects);
     m.family("dpturn_dataplane_punts_total", "counter", "Frames a data plane handed to the kernel path, by reason.");
     for (auto& d : dps)
       for (const auto& [reason, v] : d.s.punts)
@@ -946,28 +984,33 @@ std::string AdminServer::metrics() const {
              "Worker rx polls that returned packets (busy) or none (idle): the load per worker.");
     for (auto& d : dps)
       for (size_t w = 0; w < d.s.workers.size(); ++w) {
-        m.sample("dpturn_dataplane_polls_total", {{"worker", std::to_string(w)}, {"result", "busy"}, {"dataplane", d.s.instance}},
+        m.sample("dpturn_dataplane_polls_total",
+                 {{"worker", std::to_string(w)}, {"result", "busy"}, {"dataplane", d.s.instance}},
                  d.s.workers[w].busy_polls);
-        m.sample("dpturn_dataplane_polls_total", {{"worker", std::to_string(w)}, {"result", "idle"}, {"dataplane", d.s.instance}},
+        m.sample("dpturn_dataplane_polls_total",
+                 {{"worker", std::to_string(w)}, {"result", "idle"}, {"dataplane", d.s.instance}},
                  d.s.workers[w].idle_polls);
       }
     m.family("dpturn_dataplane_worker_rx_packets_total", "counter", "Packets received per data-plane worker.");
     for (auto& d : dps)
       for (size_t w = 0; w < d.s.workers.size(); ++w)
-        m.sample("dpturn_dataplane_worker_rx_packets_total", {{"worker", std::to_string(w)}, {"dataplane", d.s.instance}},
-                 d.s.workers[w].rx_packets);
+        m.sample("dpturn_dataplane_worker_rx_packets_total",
+                 {{"worker", std::to_string(w)}, {"dataplane", d.s.instance}}, d.s.workers[w].rx_packets);
     m.family("dpturn_dataplane_allocations", "gauge", "Allocations in a data plane's tables.");
     for (auto& d : dps) m.sample("dpturn_dataplane_allocations", {{"dataplane", d.s.instance}}, d.s.allocations);
     m.family("dpturn_dataplane_sync_lag_ms", "gauge",
              "Age of the last state event a data plane applied (its lag behind the state store).");
     for (auto& d : dps) m.sample("dpturn_dataplane_sync_lag_ms", {{"dataplane", d.s.instance}}, d.s.sync_lag_ms);
-    m.family("dpturn_dataplane_snapshots_total", "counter", "Snapshots a data plane took of its instance's records (one per (re)connection).");
+    m.family("dpturn_dataplane_snapshots_total", "counter",
+             "Snapshots a data plane took of its instance's records (one per (re)connection).");
     for (auto& d : dps) m.sample("dpturn_dataplane_snapshots_total", {{"dataplane", d.s.instance}}, d.s.snapshots);
-    m.family("dpturn_dataplane_bad_events_total", "counter", "State events or records a data plane could not decode (skipped).");
+    m.family("dpturn_dataplane_bad_events_total", "counter",
+             "State events or records a data plane could not decode (skipped).");
     for (auto& d : dps) m.sample("dpturn_dataplane_bad_events_total", {{"dataplane", d.s.instance}}, d.s.bad_events);
   }
   const auto& rs = rt_.shared().redirector;
-  m.family("dpturn_draining", "gauge", "1 while this instance drains: new Allocates are redirected (300), its calls go on.");
+  m.family("dpturn_draining", "gauge",
+           "1 while this instance drains: new Allocates are redirected (300), its calls go on.");
   m.sample("dpturn_draining", {}, rs.draining() ? 1 : 0);
   m.family("dpturn_redirects_total", "counter",
            "New Allocates answered 300 Try Alternate (RFC 8489 section 10): drain, or alternate-server.");
@@ -980,12 +1023,14 @@ std::string AdminServer::metrics() const {
     auto st = store->status();
     m.family("dpturn_state_redis_up", "gauge", "1 while the state store's master is reachable.");
     m.sample("dpturn_state_redis_up", {}, st.connected ? 1 : 0);
-    m.family("dpturn_state_degraded", "gauge",
-             "1 while the state store is unreachable: calls still connect, on the kernel path; their events are queued.");
+    m.family(
+        "dpturn_state_degraded", "gauge",
+        "1 while the state store is unreachable: calls still connect, on the kernel path; their events are queued.");
     m.sample("dpturn_state_degraded", {}, st.connected ? 0 : 1);
     m.family("dpturn_state_queue_depth", "gauge", "State events waiting to be written to the store.");
     m.sample("dpturn_state_queue_depth", {}, st.queue_depth);
-    m.family("dpturn_state_queue_limit", "gauge", "state-queue-limit: queued events beyond it are dropped for a full resync.");
+    m.family("dpturn_state_queue_limit", "gauge",
+             "state-queue-limit: queued events beyond it are dropped for a full resync.");
     m.sample("dpturn_state_queue_limit", {}, st.queue_limit);
     m.family("dpturn_state_sync_lag_seconds", "gauge",
              "Age of the oldest state event not yet written to the store (0: the store is up to date).");
@@ -994,7 +1039,8 @@ std::string AdminServer::metrics() const {
     m.sample("dpturn_state_events_total", {}, st.events_written);
     m.family("dpturn_state_queue_overflows_total", "counter", "Times the event queue filled while the store was away.");
     m.sample("dpturn_state_queue_overflows_total", {}, st.overflows);
-    m.family("dpturn_state_resyncs_total", "counter", "Full rewrites of this instance's records (first connect, failover, overflow).");
+    m.family("dpturn_state_resyncs_total", "counter",
+             "Full rewrites of this instance's records (first connect, failover, overflow).");
     m.sample("dpturn_state_resyncs_total", {}, st.resyncs);
     m.family("dpturn_state_disconnects_total", "counter", "Times the state store was lost.");
     m.sample("dpturn_state_disconnects_total", {}, st.disconnects);
@@ -1008,17 +1054,20 @@ std::string AdminServer::metrics() const {
     m.sample("dpturn_state_store_refusals_total", {{"reason", "readonly"}}, st.readonly_replies);
   }
 
-
   auto servers = turn_servers_->list();
   m.family("dpturn_turn_servers", "gauge", "TURN servers in the registry (/api/v1/turn-servers).");
   m.sample("dpturn_turn_servers", {}, servers.size());
-  m.family("dpturn_turn_server_up", "gauge", "Last probe of a registered TURN server: 1 reachable, 0 not (probed ones only).");
+  m.family("dpturn_turn_server_up", "gauge",
+           "Last probe of a registered TURN server: 1 reachable, 0 not (probed ones only).");
   for (const auto& e : servers)
-    if (e.last_status) m.sample("dpturn_turn_server_up", {{"id", e.id}, {"server", e.server_address}}, e.last_status->reachable ? 1 : 0);
-  m.family("dpturn_turn_server_rtt_seconds", "gauge", "Round trip of the last successful probe's authenticated Allocate.");
+    if (e.last_status)
+      m.sample("dpturn_turn_server_up", {{"id", e.id}, {"server", e.server_address}}, e.last_status->reachable ? 1 : 0);
+  m.family("dpturn_turn_server_rtt_seconds", "gauge",
+           "Round trip of the last successful probe's authenticated Allocate.");
   for (const auto& e : servers)
     if (e.last_status && e.last_status->rtt_ms)
-      m.sample_double("dpturn_turn_server_rtt_seconds", {{"id", e.id}, {"server", e.server_address}}, *e.last_status->rtt_ms / 1000.0);
+      m.sample_double("dpturn_turn_server_rtt_seconds", {{"id", e.id}, {"server", e.server_address}},
+                      *e.last_status->rtt_ms / 1000.0);
   return m.take();
 }
 

@@ -22,7 +22,7 @@ namespace httplib {
 class Server;
 struct Request;
 struct Response;
-}
+}  // namespace httplib
 
 namespace turn::cp {
 
@@ -31,7 +31,7 @@ class TurnServerRegistry;
 struct Config;
 
 class AdminServer {
-public:
+ public:
   AdminServer(const Config& cfg, Runtime& rt);
   ~AdminServer();
   void start();  // throws if the port cannot be bound
@@ -44,7 +44,7 @@ public:
   static constexpr std::chrono::hours kSessionLifetime{12};
   static constexpr size_t kMaxSessions = 256;
 
-private:
+ private:
   void routes();
   // GET /api/v1/allocations?scope=fleet: every instance's, from the store.
   void fleet_allocations(httplib::Response& res, uint64_t now) const;

@@ -42,8 +42,11 @@ std::optional<TurnTransport> transport_from(const std::string& type) {
 }  // namespace
 
 json TurnServerEntry::to_json(bool with_status) const {
-  json j = {{"id", id}, {"serverAddress", server_address}, {"clientAddress", client_address},
-            {"username", username}, {"type", type}};
+  json j = {{"id", id},
+            {"serverAddress", server_address},
+            {"clientAddress", client_address},
+            {"username", username},
+            {"type", type}};
   if (with_status) {
     if (last_status)
       j["lastStatus"] = {{"reachable", last_status->reachable},
@@ -56,12 +59,11 @@ json TurnServerEntry::to_json(bool with_status) const {
   return j;
 }
 
-json FieldError::to_json() const {
-  return {{"error", message}, {"field", field}, {"value", value}};
-}
+json FieldError::to_json() const { return {{"error", message}, {"field", field}, {"value", value}}; }
 
 std::optional<FieldError> TurnServerRegistry::parse(const json& body, TurnServerEntry& out) {
-  if (!body.is_object()) return FieldError{"body", body.is_discarded() ? json(nullptr) : body, "the body must be a JSON object"};
+  if (!body.is_object())
+    return FieldError{"body", body.is_discarded() ? json(nullptr) : body, "the body must be a JSON object"};
   for (const auto& [k, v] : body.items()) {
     bool known = false;
     for (const char* f : kFields) known = known || k == f;
@@ -101,11 +103,12 @@ std::optional<FieldError> TurnServerRegistry::parse(const json& body, TurnServer
     return FieldError{"clientAddress", body["clientAddress"], "invalid clientAddress " + err};
   // RFC 8489 §14.3: USERNAME is fewer than 509 bytes of UTF-8.
   if (e.username.empty() || e.username.size() > 508 || has_control_chars(e.username))
-    return FieldError{"username", e.username, "invalid username '" + e.username + "': 1-508 bytes, no control characters"};
+    return FieldError{"username", e.username,
+                      "invalid username '" + e.username + "': 1-508 bytes, no control characters"};
   if (e.password.empty() || e.password.size() > 256 || has_control_chars(e.password))
-    return FieldError{"password", "(hidden, " + std::to_string(e.password.size()) + " bytes)",
-                      "invalid password (" + std::to_string(e.password.size()) +
-                          " bytes): 1-256 bytes, no control characters"};
+    return FieldError{
+        "password", "(hidden, " + std::to_string(e.password.size()) + " bytes)",
+        "invalid password (" + std::to_string(e.password.size()) + " bytes): 1-256 bytes, no control characters"};
   e.id = new_id();
   e.created_s = unix_now();
   out = std::move(e);
@@ -119,15 +122,20 @@ TurnServerRegistry::TurnServerRegistry(const Config& cfg) : cfg_(cfg) {
     redis_ = std::make_unique<redis::Client>(ep);
     std::lock_guard lock(mutex_);
     sync_locked();
-    if (redis_ok_) log_info("admin: " + std::to_string(entries_.size()) + " registered TURN server(s) loaded from redis");
+    if (redis_ok_)
+      log_info("admin: " + std::to_string(entries_.size()) + " registered TURN server(s) loaded from redis");
   }
 }
 
 TurnServerRegistry::~TurnServerRegistry() = default;
 
 std::string TurnServerRegistry::record_json(const TurnServerEntry& e) {
-  return json{{"serverAddress", e.server_address}, {"clientAddress", e.client_address}, {"username", e.username},
-              {"password", e.password},           {"type", e.type},                    {"createdAt", e.created_s}}
+  return json{{"serverAddress", e.server_address},
+              {"clientAddress", e.client_address},
+              {"username", e.username},
+              {"password", e.password},
+              {"type", e.type},
+              {"createdAt", e.created_s}}
       .dump();
 }
 
@@ -148,7 +156,10 @@ void TurnServerRegistry::sync_locked() {
   auto now = std::chrono::steady_clock::now();
   if (!redis_ok_ && now < next_attempt_) return;  // Redis was away a moment ago: do not wait on it again yet
   if (store_away_ && store_away_()) {
-    if (redis_ok_) log_warn("admin: TURN server registry not persisted (kept in memory until redis answers): the state store is unreachable");
+    if (redis_ok_)
+      log_warn(
+          "admin: TURN server registry not persisted (kept in memory until redis answers): the state store is "
+          "unreachable");
     redis_ok_ = false;
     next_attempt_ = now;  // "back in sync" is logged when it answers again
     return;
@@ -157,7 +168,8 @@ void TurnServerRegistry::sync_locked() {
     if (!redis_->connected()) redis_->connect();
     for (const auto& id : pending_del_) redis_->append({"HDEL", kRedisKey, id});
     for (const auto& id : pending_put_)
-      if (auto it = entries_.find(id); it != entries_.end()) redis_->append({"HSET", kRedisKey, id, record_json(it->second)});
+      if (auto it = entries_.find(id); it != entries_.end())
+        redis_->append({"HSET", kRedisKey, id, record_json(it->second)});
     redis_->append({"HGETALL", kRedisKey});
     auto replies = redis_->replies();
     for (const auto& r : replies)
@@ -184,7 +196,8 @@ void TurnServerRegistry::sync_locked() {
     redis_ok_ = true;
   } catch (const std::exception& ex) {
     if (redis_ok_ || next_attempt_ == std::chrono::steady_clock::time_point{})
-      log_warn(std::string("admin: TURN server registry not persisted (kept in memory until redis answers): ") + ex.what());
+      log_warn(std::string("admin: TURN server registry not persisted (kept in memory until redis answers): ") +
+               ex.what());
     redis_ok_ = false;
     redis_->disconnect();
     next_attempt_ = now + std::chrono::seconds(2);

@@ -41,12 +41,10 @@ class Client;
 
 namespace turn::cp {
 
-
-
 struct TurnServerStatus {
   bool reachable = false;
   std::optional<double> rtt_ms;
-  std::string error;    // empty when reachable
+  std::string error;       // empty when reachable
   uint64_t checked_s = 0;  // Unix seconds of the probe
 };
 
@@ -74,7 +72,7 @@ struct FieldError {
 };
 
 class TurnServerRegistry {
-public:
+ public:
   static constexpr size_t kMaxServers = 1000;
   static constexpr int kMaxConcurrentProbes = 4;
   // Per transaction; a probe makes at most 3 (401 challenge, Allocate, Refresh).
@@ -106,7 +104,7 @@ public:
   // the admin API serves).
   void set_store_away(std::function<bool()> away) { store_away_ = std::move(away); }
 
-private:
+ private:
   void sync_locked();  // flushes pending writes and re-reads Redis; mutex_ held
   static std::string record_json(const TurnServerEntry& e);
   static std::optional<TurnServerEntry> from_record(const std::string& id, const std::string& json_text);

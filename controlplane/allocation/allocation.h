@@ -78,12 +78,15 @@ struct AllocationInfo {
 
 // A token bucket for max-bps (bytes per second), refilled from the loop clock.
 class TokenBucket {
-public:
-  void configure(uint64_t rate_per_s) noexcept { rate_ = rate_per_s; tokens_ = static_cast<double>(rate_per_s); }
+ public:
+  void configure(uint64_t rate_per_s) noexcept {
+    rate_ = rate_per_s;
+    tokens_ = static_cast<double>(rate_per_s);
+  }
   [[nodiscard]] bool take(uint64_t n, TimePoint now) noexcept;
   [[nodiscard]] bool unlimited() const noexcept { return rate_ == 0; }
 
-private:
+ private:
   uint64_t rate_ = 0;
   double tokens_ = 0;
   TimePoint last_{};

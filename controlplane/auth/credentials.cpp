@@ -104,8 +104,10 @@ std::vector<Credential> CredentialStore::lookup(const std::string& username, con
     }
   }
   if (lt_cred_mech_ || !use_auth_secret_) {
-    if (auto it = local_users_.find(username); it != local_users_.end()) out.push_back(it->second);
-    else if (auto it2 = config_users_.find(username); it2 != config_users_.end()) out.push_back(it2->second);
+    if (auto it = local_users_.find(username); it != local_users_.end())
+      out.push_back(it->second);
+    else if (auto it2 = config_users_.find(username); it2 != config_users_.end())
+      out.push_back(it2->second);
     else if (auto it3 = redis_users_.find(username); it3 != redis_users_.end()) {
       Credential c;
       c.md5_key = it3->second;

@@ -24,13 +24,13 @@ namespace turn::cp {
 struct Config;
 
 struct Credential {
-  crypto::Key md5_key;          // always present
-  std::string password;         // when known: allows SHA-256 keys (PASSWORD-ALGORITHM)
-  std::string source;           // "config", "local", "redis", "rest"
+  crypto::Key md5_key;   // always present
+  std::string password;  // when known: allows SHA-256 keys (PASSWORD-ALGORITHM)
+  std::string source;    // "config", "local", "redis", "rest"
 };
 
 class CredentialStore {
-public:
+ public:
   explicit CredentialStore(const Config& cfg);
 
   // Candidate credentials for this username in this realm: one for a known
@@ -59,7 +59,7 @@ public:
   // The REST password for a username under a secret (for tests and turnctl).
   static std::string rest_password(const std::string& secret, const std::string& username);
 
-private:
+ private:
   std::string realm_;
   bool use_auth_secret_;
   bool lt_cred_mech_;

@@ -25,14 +25,14 @@ enum class NonceCheck { Valid, Stale, Forged };
 inline constexpr std::string_view kNonceCookie = "obMatJos2wAAA";
 
 class NonceIssuer {
-public:
+ public:
   NonceIssuer(std::string secret, uint32_t lifetime_s);
 
   [[nodiscard]] std::string issue(std::string_view realm, const IpAddress& client, uint64_t now_s) const;
   [[nodiscard]] NonceCheck check(std::string_view nonce, std::string_view realm, const IpAddress& client,
                                  uint64_t now_s) const;
 
-private:
+ private:
   [[nodiscard]] std::string tag(uint32_t expiry, std::string_view realm, const IpAddress& client) const;
   std::string secret_;
   uint32_t lifetime_s_;

@@ -47,14 +47,14 @@ struct RealmOptions {
 
 // The limits in force: config values overridden by the realm's options.
 class RealmLimits {
-public:
+ public:
   RealmLimits(const Config& cfg, Quotas& quotas);
   // Applies `o` (absent options fall back to the config). Returns true if
   // anything changed.
   bool apply(const RealmOptions& o);
   [[nodiscard]] uint64_t max_bps() const noexcept { return max_bps_.load(std::memory_order_relaxed); }
 
-private:
+ private:
   const Config& cfg_;
   Quotas& quotas_;
   std::atomic<uint64_t> max_bps_;
@@ -63,7 +63,7 @@ private:
 };
 
 class RealmOptionsPoller {
-public:
+ public:
   RealmOptionsPoller(const Config& cfg, RealmLimits& limits);
   ~RealmOptionsPoller();
   void start();
@@ -72,7 +72,7 @@ public:
   // redis::Error when Redis cannot be read: the limits then stay as they are.
   void poll_once();
 
-private:
+ private:
   const Config& cfg_;
   RealmLimits& limits_;
   std::thread thread_;

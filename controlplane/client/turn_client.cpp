@@ -28,9 +28,12 @@ using Clock = std::chrono::steady_clock;
 
 const char* turn_transport_name(TurnTransport t) noexcept {
   switch (t) {
-    case TurnTransport::Udp: return "udp";
-    case TurnTransport::Tcp: return "tcp";
-    case TurnTransport::Tls: return "tls";
+    case TurnTransport::Udp:
+      return "udp";
+    case TurnTransport::Tcp:
+      return "tcp";
+    case TurnTransport::Tls:
+      return "tls";
   }
   return "?";
 }
@@ -91,7 +94,8 @@ bool parse_turn_target(const std::string& text, TurnTarget& out, std::string* er
     } else if (query == "transport=udp" && out.transport != TurnTransport::Tls) {
       out.transport = TurnTransport::Udp;
     } else {
-      return fail(err, quoted + ": unsupported query '" + query + "' (transport=udp or transport=tcp; turns: is TCP only)");
+      return fail(err,
+                  quoted + ": unsupported query '" + query + "' (transport=udp or transport=tcp; turns: is TCP only)");
     }
     out.transport_given = true;
   }
@@ -212,8 +216,8 @@ bool TurnClient::tls_handshake() {
   ERR_clear_error();
   if (int rc = SSL_connect(ssl_); rc != 1) {
     int e = SSL_get_error(ssl_, rc);
-    std::string why = e == SSL_ERROR_SYSCALL ? (errno ? errno_text(errno) : std::string("connection closed"))
-                                             : openssl_error();
+    std::string why =
+        e == SSL_ERROR_SYSCALL ? (errno ? errno_text(errno) : std::string("connection closed")) : openssl_error();
     if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
       why = "no answer in " + std::to_string(o_.timeout.count()) + " ms";
     error_ = "TLS handshake with " + o_.server.to_string() + ": " + why;
@@ -232,7 +236,8 @@ bool TurnClient::connect() {
   }
   if (o_.tcp) {
     // Bounds connect() (Linux honours SO_SNDTIMEO there) and the TLS handshake.
-    timeval tv{static_cast<time_t>(o_.timeout.count() / 1000), static_cast<suseconds_t>(o_.timeout.count() % 1000 * 1000)};
+    timeval tv{static_cast<time_t>(o_.timeout.count() / 1000),
+               static_cast<suseconds_t>(o_.timeout.count() % 1000 * 1000)};
     setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
@@ -261,8 +266,9 @@ bool TurnClient::exchange(const std::vector<uint8_t>& request, std::vector<uint8
       return false;
     }
     if (now >= next_send && (!o_.tcp || next_send == start)) {
-      bool sent = ssl_ ? SSL_write(ssl_, request.data(), static_cast<int>(request.size())) == static_cast<int>(request.size())
-                       : send(fd_, request.data(), request.size(), MSG_NOSIGNAL) >= 0;
+      bool sent =
+          ssl_ ? SSL_write(ssl_, request.data(), static_cast<int>(request.size())) == static_cast<int>(request.size())
+               : send(fd_, request.data(), request.size(), MSG_NOSIGNAL) >= 0;
       if (!sent) {
         error_ = "send to " + o_.server.to_string() + ": " + errno_text(errno);
         return false;
@@ -274,7 +280,9 @@ bool TurnClient::exchange(const std::vector<uint8_t>& request, std::vector<uint8
     pollfd p{fd_, POLLIN, 0};
     int r = ssl_ && SSL_pending(ssl_) > 0
                 ? 1
-                : poll(&p, 1, static_cast<int>(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())));
+                : poll(&p, 1,
+                       static_cast<int>(std::max<long long>(
+                           1, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())));
     if (r <= 0) continue;
     ssize_t n = ssl_ ? SSL_read(ssl_, buf.data() + have, static_cast<int>(buf.size() - have))
                      : recv(fd_, buf.data() + have, buf.size() - have, 0);
@@ -378,9 +386,8 @@ bool TurnClient::allocate(uint32_t lifetime_s) {
 }
 
 bool TurnClient::refresh(uint32_t lifetime_s) {
-  return transact(static_cast<uint16_t>(stun::Method::Refresh), [&](void* p) {
-    static_cast<stun::MessageBuilder*>(p)->add_u32(Attr::Lifetime, lifetime_s);
-  });
+  return transact(static_cast<uint16_t>(stun::Method::Refresh),
+                  [&](void* p) { static_cast<stun::MessageBuilder*>(p)->add_u32(Attr::Lifetime, lifetime_s); });
 }
 
 bool TurnClient::create_permission(const IpAddress& peer) {

@@ -32,7 +32,7 @@ struct TurnTarget {
   std::string host;
   uint16_t port = 0;
   TurnTransport transport = TurnTransport::Udp;
-  bool transport_given = false;  // by "turns:" or "?transport=" (a bare HOST:PORT gives none)
+  bool transport_given = false;                 // by "turns:" or "?transport=" (a bare HOST:PORT gives none)
   [[nodiscard]] std::string host_port() const;  // "1.2.3.4:3478", "[::1]:3478", "turn.example.org:3478"
 };
 
@@ -48,9 +48,9 @@ bool resolve_turn_target(const TurnTarget& target, SocketAddress& out, std::stri
 
 struct ProbeResult {
   bool reachable = false;
-  double rtt_ms = 0;     // round trip of the authenticated Allocate
-  std::string relay;     // the relayed address the server gave
-  std::string error;     // why not reachable
+  double rtt_ms = 0;  // round trip of the authenticated Allocate
+  std::string relay;  // the relayed address the server gave
+  std::string error;  // why not reachable
 };
 
 // Authenticated Allocate, optional hold, Refresh(0). Every transaction is
@@ -62,12 +62,12 @@ ProbeResult probe_turn_server(const TurnTarget& target, const std::string& usern
                               std::chrono::milliseconds timeout, int hold_s = 0, const SocketAddress* peer = nullptr);
 
 class TurnClient {
-public:
+ public:
   struct Options {
     SocketAddress server;
     bool tcp = false;
-    bool tls = false;        // TLS over TCP (tcp is implied); the certificate is not verified: a probe checks TURN
-    std::string sni;         // server name for TLS (DNS names only)
+    bool tls = false;  // TLS over TCP (tcp is implied); the certificate is not verified: a probe checks TURN
+    std::string sni;   // server name for TLS (DNS names only)
     std::string username;
     std::string password;
     std::chrono::milliseconds timeout{2000};  // whole transaction, retransmissions included
@@ -94,7 +94,7 @@ public:
   // Round trip of the last successful transaction.
   [[nodiscard]] std::chrono::microseconds last_rtt() const noexcept { return rtt_; }
 
-private:
+ private:
   bool transact(uint16_t method, const std::function<void(void*)>& add_attrs);
   bool exchange(const std::vector<uint8_t>& request, std::vector<uint8_t>& response);
   bool tls_handshake();

@@ -19,7 +19,6 @@ namespace turn::cp {
 
 namespace {
 
-
 std::string unquote(std::string s) {
   if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
     return s.substr(1, s.size() - 2);
@@ -31,19 +30,16 @@ std::string unquote(std::string s) {
   throw ConfigError(where + ": " + key + (value.empty() ? "" : "=" + value) + ": " + why);
 }
 
-uint64_t parse_uint(const std::string& where, const std::string& key, const std::string& v,
-                    uint64_t min, uint64_t max) {
+uint64_t parse_uint(const std::string& where, const std::string& key, const std::string& v, uint64_t min,
+                    uint64_t max) {
   uint64_t n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || ec != std::errc{} || p != v.data() + v.size())
-    fail(where, key, v, "not a number");
-  if (n < min || n > max)
-    fail(where, key, v, "out of range " + std::to_string(min) + ".." + std::to_string(max));
+  if (v.empty() || ec != std::errc{} || p != v.data() + v.size()) fail(where, key, v, "not a number");
+  if (n < min || n > max) fail(where, key, v, "out of range " + std::to_string(min) + ".." + std::to_string(max));
   return n;
 }
 
-uint16_t parse_port(const std::string& where, const std::string& key, const std::string& v,
-                    uint16_t min = 1) {
+uint16_t parse_port(const std::string& where, const std::string& key, const std::string& v, uint16_t min = 1) {
   return static_cast<uint16_t>(parse_uint(where, key, v, min, 65535));
 }
 
@@ -87,23 +83,46 @@ redis::Endpoint parse_redis(const std::string& where, const std::string& key, co
 // default here or the feature does not apply. Each one is reported
 // (Config::ignored_keys), never silently dropped.
 const std::set<std::string> kIgnoredCoturnKeys = {
-    "no-cli", "cli-ip", "cli-port", "cli-password", "no-multicast-peers", "stale-nonce",
-    "mobility", "no-stdout-log", "simple-log", "new-log-timestamp", "syslog", "pidfile",
-    "proc-user", "proc-group", "no-rfc5780", "no-stun-backward-compatibility",
-    "response-origin-only-with-rfc5780", "check-origin-consistency", "no-tlsv1", "no-tlsv1_1",
-    "no-tlsv1_2", "dh2066", "log-binding", "no-software-attribute-legacy",
+    "no-cli",
+    "cli-ip",
+    "cli-port",
+    "cli-password",
+    "no-multicast-peers",
+    "stale-nonce",
+    "mobility",
+    "no-stdout-log",
+    "simple-log",
+    "new-log-timestamp",
+    "syslog",
+    "pidfile",
+    "proc-user",
+    "proc-group",
+    "no-rfc5780",
+    "no-stun-backward-compatibility",
+    "response-origin-only-with-rfc5780",
+    "check-origin-consistency",
+    "no-tlsv1",
+    "no-tlsv1_1",
+    "no-tlsv1_2",
+    "dh2066",
+    "log-binding",
+    "no-software-attribute-legacy",
     // Siblings of the above.
-    "syslog-facility", "new-log-timestamp-format", "cli-max-output-sessions",
+    "syslog-facility",
+    "new-log-timestamp-format",
+    "cli-max-output-sessions",
     // No finite-field DH suite is ever offered (ECDHE only), so DH
     // parameters would never be used.
-    "dh-file", "dh566", "dh1066",
+    "dh-file",
+    "dh566",
+    "dh1066",
     // Metrics never carry usernames (an unbounded label set with REST
     // credentials); the key asks for a label dpturn does not have.
     "prometheus-username-labels",
 };
 
-using Handler = std::function<void(Config&, const std::string& where, const std::string& key,
-                                   const std::string& value)>;
+using Handler =
+    std::function<void(Config&, const std::string& where, const std::string& key, const std::string& value)>;
 
 const std::map<std::string, Handler>& handlers() {
   static const std::map<std::string, Handler> h = {
@@ -273,8 +292,7 @@ AddressRange parse_address_range(const std::string& text) {
   if (!cidr) throw ConfigError("expected an address, a CIDR prefix or a range a-b");
   r.lo = cidr->base;
   r.hi = cidr->base;
-  for (unsigned bit = cidr->prefix; bit < 128; ++bit)
-    r.hi.bytes[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+  for (unsigned bit = cidr->prefix; bit < 128; ++bit) r.hi.bytes[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
   return r;
 }
 
@@ -314,8 +332,8 @@ void load_config_file(const std::string& path, Config& cfg) {
 
 void validate_config(Config& cfg) {
   if (cfg.min_port > cfg.max_port)
-    throw ConfigError("min-port=" + std::to_string(cfg.min_port) + " is above max-port=" +
-                      std::to_string(cfg.max_port));
+    throw ConfigError("min-port=" + std::to_string(cfg.min_port) +
+                      " is above max-port=" + std::to_string(cfg.max_port));
   if (cfg.default_allocate_lifetime_s > cfg.max_allocate_lifetime_s)
     throw ConfigError("default-allocate-lifetime is above max-allocate-lifetime");
   if (cfg.use_auth_secret && cfg.static_auth_secrets.empty() && !cfg.redis_userdb.enabled)
@@ -366,13 +384,15 @@ void validate_config(Config& cfg) {
                 (cfg.alt_listening_port && a.port == cfg.alt_listening_port) ||
                 (cfg.alt_tls_listening_port && a.port == cfg.alt_tls_listening_port);
     if (!port) return false;
-    if (cfg.listening_ips.empty()) return a.ip.is_v4() && a.ip.v4_host_order() >> 24 == 127;  // 0.0.0.0: loopback is ours
+    if (cfg.listening_ips.empty())
+      return a.ip.is_v4() && a.ip.v4_host_order() >> 24 == 127;  // 0.0.0.0: loopback is ours
     for (const auto& ip : cfg.listening_ips)
       if (ip == a.ip) return true;
     return false;
   };
   for (const auto& a : cfg.alternate_servers)
-    if (own(a)) throw ConfigError("alternate-server=" + a.to_string() + ": that is this server itself (a redirect loop)");
+    if (own(a))
+      throw ConfigError("alternate-server=" + a.to_string() + ": that is this server itself (a redirect loop)");
   for (const auto& a : cfg.tls_alternate_servers)
     if (own(a))
       throw ConfigError("tls-alternate-server=" + a.to_string() + ": that is this server itself (a redirect loop)");

@@ -17,14 +17,14 @@ namespace turn::cp {
 
 // A config error names where it came from: "file:line: key: message".
 class ConfigError : public std::runtime_error {
-public:
+ public:
   using std::runtime_error::runtime_error;
 };
 
 struct StaticUser {
   std::string name;
-  std::string password;   // plaintext, or empty when key_hex is set
-  std::string key_hex;    // "0x<md5 hex>" form of coturn's user=name:0x...
+  std::string password;  // plaintext, or empty when key_hex is set
+  std::string key_hex;   // "0x<md5 hex>" form of coturn's user=name:0x...
 };
 
 // An inclusive address range [lo, hi] in the 16-byte (IPv4-mapped) space:
@@ -41,13 +41,12 @@ struct ExternalIp {
   IpAddress private_ip;  // unspecified: applies to every relay address
 };
 
-
 struct Config {
   // Listeners (RFC 8656 §3.1: UDP/TCP 3478, TLS 5349).
   uint16_t listening_port = 3478;
   uint16_t tls_listening_port = 5349;
-  uint16_t alt_listening_port = 0;      // extra UDP+TCP port, e.g. 443; 0 = off
-  uint16_t alt_tls_listening_port = 0;  // extra TLS port; 0 = off
+  uint16_t alt_listening_port = 0;       // extra UDP+TCP port, e.g. 443; 0 = off
+  uint16_t alt_tls_listening_port = 0;   // extra TLS port; 0 = off
   std::vector<IpAddress> listening_ips;  // empty = 0.0.0.0
   bool no_udp = false, no_tcp = false, no_tls = false;
   bool no_dtls = false;  // DTLS (RFC 7350) on the TLS ports' UDP side
@@ -110,7 +109,7 @@ struct Config {
 
   // State (dpturn: the data plane reads it).
   redis::Endpoint state_redis;
-  std::string instance_id;  // names this host's instance in the store; hostname by default
+  std::string instance_id;              // names this host's instance in the store; hostname by default
   uint32_t state_queue_limit = 200000;  // events held while the store is away; beyond: a full resync
 
   // coturn's Prometheus exporter keys: the admin API's /metrics, without a

@@ -15,14 +15,14 @@
 namespace turn::cp {
 
 class IoHandler {
-public:
+ public:
   virtual ~IoHandler() = default;
   // events: EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP bits.
   virtual void on_io(uint32_t events) = 0;
 };
 
 class EventLoop {
-public:
+ public:
   using Clock = std::chrono::steady_clock;
 
   EventLoop();
@@ -52,7 +52,7 @@ public:
   [[nodiscard]] Clock::time_point now() const noexcept { return now_; }
   [[nodiscard]] uint64_t now_s() const noexcept;  // seconds since the epoch (wall clock)
 
-private:
+ private:
   struct Periodic {
     std::chrono::milliseconds period;
     Clock::time_point next;

@@ -205,8 +205,8 @@ std::vector<IpAddress> interface_addresses() {
   for (ifaddrs* i = list; i; i = i->ifa_next) {
     if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
     if (i->ifa_addr->sa_family == AF_INET) {
-      out.push_back(IpAddress::v4(reinterpret_cast<const uint8_t*>(
-          &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)));
+      out.push_back(
+          IpAddress::v4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)));
     } else if (i->ifa_addr->sa_family == AF_INET6) {
       auto* a = &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr;
       if (IN6_IS_ADDR_LINKLOCAL(a)) continue;  // needs a scope id; not a TURN address

@@ -178,8 +178,10 @@ void StreamConnection::on_io(uint32_t events) {
     want_write_ = false;
   }
   if (events & EPOLLOUT) flush();
-  if (fd_ >= 0 && reading_ && (events & (EPOLLIN | EPOLLRDHUP))) read_some();
-  else if (fd_ >= 0 && !reading_ && (events & EPOLLRDHUP)) read_some();  // see the close even while paused
+  if (fd_ >= 0 && reading_ && (events & (EPOLLIN | EPOLLRDHUP)))
+    read_some();
+  else if (fd_ >= 0 && !reading_ && (events & EPOLLRDHUP))
+    read_some();  // see the close even while paused
   if (fd_ >= 0) update_interest();
 }
 
@@ -211,7 +213,10 @@ void StreamConnection::read_some() {
       if (n <= 0) {
         int e = SSL_get_error(ssl_, static_cast<int>(n));
         if (e == SSL_ERROR_WANT_READ) return;
-        if (e == SSL_ERROR_WANT_WRITE) { want_write_ = true; return; }
+        if (e == SSL_ERROR_WANT_WRITE) {
+          want_write_ = true;
+          return;
+        }
         ERR_clear_error();
         close_connection(e == SSL_ERROR_ZERO_RETURN ? "TLS close" : "TLS read error");
         return;

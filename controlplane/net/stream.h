@@ -37,7 +37,7 @@ struct DetachedStream {
 };
 
 class StreamConnection final : public IoHandler {
-public:
+ public:
   using MessageFn = std::function<void(StreamConnection&, Bytes)>;
   using ClosedFn = std::function<void(StreamConnection&)>;
   using HandOverFn = std::function<void(DetachedStream&&)>;
@@ -93,7 +93,7 @@ public:
   // on_closed runs then, as for a close.
   void hand_over(HandOverFn fn) { hand_over_ = std::move(fn); }
 
-private:
+ private:
   void read_some();
   void flush();
   void update_interest();
@@ -104,7 +104,7 @@ private:
   SSL* ssl_;
   bool handshake_done_;
   bool want_write_ = false;
-  bool broken_ = false;  // a write failed: closed from on_io, never inside send()
+  bool broken_ = false;                     // a write failed: closed from on_io, never inside send()
   const TlsContext* detect_tls_ = nullptr;  // first byte not yet seen (see detect_tls)
   bool raw_ = false;
   bool datagram_ = false;

@@ -78,8 +78,7 @@ int pem_password(char* buf, int size, int, void* userdata) {
 
 CipherChoice choose_ciphers(const std::string& list) {
   auto named = expand(list);
-  if (named.empty())
-    throw std::invalid_argument("OpenSSL matches no TLS 1.2 cipher in '" + list + "'");
+  if (named.empty()) throw std::invalid_argument("OpenSSL matches no TLS 1.2 cipher in '" + list + "'");
   auto safe = split(kSafeTls12Ciphers);
   CipherChoice c;
   for (const auto& n : named) {
@@ -94,8 +93,8 @@ CipherChoice choose_ciphers(const std::string& list) {
     return s;
   };
   if (c.kept.empty())
-    throw std::invalid_argument("no cipher left after keeping only ECDHE with AEAD (TLS 1.2; TLS 1.3 stays on); dropped: " +
-                                join(c.dropped));
+    throw std::invalid_argument(
+        "no cipher left after keeping only ECDHE with AEAD (TLS 1.2; TLS 1.3 stays on); dropped: " + join(c.dropped));
   c.openssl_list = join(c.kept);
   return c;
 }

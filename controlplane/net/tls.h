@@ -24,17 +24,17 @@ struct TlsSettings {
 };
 
 class TlsContext {
-public:
+ public:
   explicit TlsContext(TlsSettings settings);  // throws with the OpenSSL reason
-  void reload();                               // throws; keeps the old context on failure
-  [[nodiscard]] SSL* new_session() const;      // nullptr on failure
+  void reload();                              // throws; keeps the old context on failure
+  [[nodiscard]] SSL* new_session() const;     // nullptr on failure
   // DTLS 1.2 (RFC 7350) with the same certificate and cipher policy, and
   // stateless cookies (RFC 6347 §4.2.1: no state and no answer larger than
   // the ClientHello before the client proves its address). Server side,
   // no BIO yet.
   [[nodiscard]] SSL* new_dtls_session() const;
 
-private:
+ private:
   static std::shared_ptr<SSL_CTX> build(const TlsSettings& s, bool dtls);
   TlsSettings settings_;
   mutable std::mutex mutex_;

@@ -22,8 +22,8 @@ namespace {
 // Opens a relay socket on `ip` in [min, max]: random ports, as RFC 8656
 // §7.2 asks (port prediction helps attackers); even ports when asked. A
 // TCP relay (RFC 6062) is a listening TCP socket.
-int open_relay(const IpAddress& ip, uint16_t min, uint16_t max, bool even, bool dont_fragment,
-               uint16_t& port_out, std::mt19937& rng, bool tcp = false) {
+int open_relay(const IpAddress& ip, uint16_t min, uint16_t max, bool even, bool dont_fragment, uint16_t& port_out,
+               std::mt19937& rng, bool tcp = false) {
   uint32_t span = uint32_t{max} - min + 1;
   for (int attempt = 0; attempt < 128; ++attempt) {
     uint32_t p = min + rng() % span;
@@ -154,16 +154,22 @@ void TurnServer::handle_allocate(Request& req) {
   uint64_t reservation = 0;
   if (fd >= 0 && reserve_next) {
     // §7.2: R bit -> also reserve port+1 for a later Allocate.
-    int next = port < cfg_.max_port ? try_open_relay_socket(SocketAddress{*relay_ip, static_cast<uint16_t>(port + 1)}, false) : -1;
+    int next = port < cfg_.max_port
+                   ? try_open_relay_socket(SocketAddress{*relay_ip, static_cast<uint16_t>(port + 1)}, false)
+                   : -1;
     if (next < 0) {
       // Try other even ports whose successor is free too.
       close(fd);
       fd = -1;
       for (int attempt = 0; attempt < 32 && fd < 0; ++attempt) {
-        int a = open_relay(*relay_ip, cfg_.min_port, static_cast<uint16_t>(cfg_.max_port - 1), true, dont_fragment, port, rng());
+        int a = open_relay(*relay_ip, cfg_.min_port, static_cast<uint16_t>(cfg_.max_port - 1), true, dont_fragment,
+                           port, rng());
         if (a < 0) break;
         next = try_open_relay_socket(SocketAddress{*relay_ip, static_cast<uint16_t>(port + 1)}, false);
-        if (next >= 0) fd = a; else close(a);
+        if (next >= 0)
+          fd = a;
+        else
+          close(a);
       }
     }
     if (fd >= 0) {
@@ -173,7 +179,8 @@ void TurnServer::handle_allocate(Request& req) {
   }
   if (fd < 0) {
     shared_.quotas.release(req.username);
-    log_every(LogKey::Capacity, req.tuple.client.ip, "no relay port free in " + std::to_string(cfg_.min_port) + "-" + std::to_string(cfg_.max_port));
+    log_every(LogKey::Capacity, req.tuple.client.ip,
+              "no relay port free in " + std::to_string(cfg_.min_port) + "-" + std::to_string(cfg_.max_port));
     return send_error(req, ErrorCode::InsufficientCapacity);
   }
 

@@ -149,7 +149,9 @@ void TurnServer::handle_connection_bind(Request& req) {
   uint32_t cid = *id;
   req.link.stream->hand_over([owner, cid, answer, username](DetachedStream&& d) {
     auto held = std::make_shared<DetachedStream>(std::move(d));
-    owner->loop().post([owner, cid, answer, username, held] { owner->adopt_data_connection(cid, username, answer, std::move(*held)); });
+    owner->loop().post([owner, cid, answer, username, held] {
+      owner->adopt_data_connection(cid, username, answer, std::move(*held));
+    });
   });
 }
 

@@ -20,12 +20,12 @@ void TurnServer::handle_create_permission(Request& req) {
     if (attr.type != static_cast<uint16_t>(Attr::XorPeerAddress)) continue;
     auto peer = stun::read_xor_address(m.value(attr), m.xor_mask());
     if (!peer) return send_error(req, ErrorCode::BadRequest);
-    if (!a->family_ok(peer->ip))
-      return send_error(req, ErrorCode::PeerAddressFamilyMismatch);  // RFC 6156 §6.1 (443)
+    if (!a->family_ok(peer->ip)) return send_error(req, ErrorCode::PeerAddressFamilyMismatch);  // RFC 6156 §6.1 (443)
     if (!peer_allowed(peer->ip)) {
       bump(stats_.forbidden_peers);
-      log_every(LogKey::PeerDenied, req.tuple.client.ip,
-                "CreatePermission to " + peer->ip.to_string() + " refused by peer policy (user '" + req.username + "')");
+      log_every(
+          LogKey::PeerDenied, req.tuple.client.ip,
+          "CreatePermission to " + peer->ip.to_string() + " refused by peer policy (user '" + req.username + "')");
       return send_error(req, ErrorCode::Forbidden);
     }
     peers[n++] = peer->ip;

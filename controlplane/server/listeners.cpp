@@ -22,8 +22,9 @@
 namespace turn::cp {
 
 class Listeners::Udp final : public IoHandler {
-public:
-  Udp(TurnServer& server, int fd, SocketAddress local, uint8_t* bufs) : server_(server), fd_(fd), local_(local), bufs_(bufs) {}
+ public:
+  Udp(TurnServer& server, int fd, SocketAddress local, uint8_t* bufs)
+      : server_(server), fd_(fd), local_(local), bufs_(bufs) {}
   ~Udp() override { close(fd_); }
   void on_io(uint32_t) override {
     constexpr unsigned kBatch = kUdpBatch;
@@ -56,7 +57,7 @@ public:
     }
   }
 
-private:
+ private:
   TurnServer& server_;
   int fd_;
   SocketAddress local_;
@@ -64,7 +65,7 @@ private:
 };
 
 class Listeners::Acceptor final : public IoHandler {
-public:
+ public:
   Acceptor(Listeners& owner, int fd, SocketAddress local, bool tls)
       : owner_(owner), fd_(fd), local_(local), tls_(tls) {}
   ~Acceptor() override { close(fd_); }
@@ -91,7 +92,7 @@ public:
     }
   }
 
-private:
+ private:
   Listeners& owner_;
   int fd_;
   SocketAddress local_;
@@ -105,7 +106,7 @@ private:
 // the client (the kernel then delivers that client's datagrams there), and
 // the handshake goes on in a StreamConnection in DTLS mode.
 class Listeners::DtlsListener final : public IoHandler {
-public:
+ public:
   DtlsListener(Listeners& owner, int fd, SocketAddress local) : owner_(owner), fd_(fd), local_(local) {}
   ~DtlsListener() override {
     if (pending_) SSL_free(pending_);
@@ -144,7 +145,7 @@ public:
     }
   }
 
-private:
+ private:
   static SocketAddress to_socket_address(const BIO_ADDR* a) {
     unsigned char raw[16] = {};
     size_t len = 0;
@@ -204,14 +205,15 @@ private:
   SSL* pending_ = nullptr;
 };
 
-Listeners::Listeners(TurnServer& server, EventLoop& loop, TlsContext* tls)
-    : server_(server), loop_(loop), tls_(tls) {}
+Listeners::Listeners(TurnServer& server, EventLoop& loop, TlsContext* tls) : server_(server), loop_(loop), tls_(tls) {}
 
 std::unique_ptr<StreamConnection> Listeners::make_stream(int fd, SSL* ssl, const FiveTuple& t) {
   TurnServer& server = server_;
   return std::make_unique<StreamConnection>(
       loop_, fd, ssl, t,
-      [&server](StreamConnection& s, Bytes frame) { server.on_client_message(s.tuple(), ClientLink{-1, &s}, frame); },
+      [&server](StreamConnection& s, Bytes frame) {
+        server.on_client_message(s.tuple(), ClientLink{-1, &s}, frame);
+      },
       [this](StreamConnection& s) {
         server_.on_stream_closed(&s);
         auto it = streams_.find(&s);
@@ -269,8 +271,7 @@ ListenerStatus Listeners::open(Transport t, const SocketAddress& at) {
       if (!udp_bufs_) udp_bufs_.reset(new uint8_t[kUdpBatch * kUdpBufSize]);
       h = std::make_unique<Udp>(server_, fd, at, udp_bufs_.get());
       udp_fds_.emplace_back(at, fd);
-    }
-    else
+    } else
       h = std::make_unique<Acceptor>(*this, fd, at, t == Transport::Tls);
     loop_.add(fd, EPOLLIN, h.get());
     handlers_.push_back(std::move(h));

@@ -31,7 +31,7 @@ struct ListenerStatus {
 };
 
 class Listeners {
-public:
+ public:
   // Client datagrams: any size UDP carries is received whole (relay MTU
   // policy, docs/configuration.md): 32 slots of 64 KiB per event loop, 2 MiB,
   // shared by the loop's UDP listeners. A 2,048-byte slot used to truncate
@@ -55,7 +55,7 @@ public:
   // allocations go with it, as for a closed TCP connection).
   std::chrono::seconds dtls_idle{3660};
 
-private:
+ private:
   class Udp;
   class Acceptor;
   class DtlsListener;

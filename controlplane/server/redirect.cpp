@@ -13,10 +13,9 @@ Redirector::Redirector(const Config& cfg)
 bool Redirector::is_self(const SocketAddress& a) const {
   // An address this server listens on, or its own ports on a wildcard listener.
   for (const auto& ip : cfg_.listening_ips)
-    if ((ip == a.ip || ip.is_unspecified()) &&
-        (a.port == cfg_.listening_port || a.port == cfg_.tls_listening_port ||
-         (cfg_.alt_listening_port && a.port == cfg_.alt_listening_port) ||
-         (cfg_.alt_tls_listening_port && a.port == cfg_.alt_tls_listening_port)))
+    if ((ip == a.ip || ip.is_unspecified()) && (a.port == cfg_.listening_port || a.port == cfg_.tls_listening_port ||
+                                                (cfg_.alt_listening_port && a.port == cfg_.alt_listening_port) ||
+                                                (cfg_.alt_tls_listening_port && a.port == cfg_.alt_tls_listening_port)))
       return true;
   return false;
 }
@@ -108,9 +107,10 @@ std::vector<std::string> Redirector::serving_others() const {
 std::optional<Redirector::DrainRefusal> Redirector::drain(bool force) {
   if (draining_.load()) return std::nullopt;
   if (!force && serving_others().empty() && static_udp_.empty() && static_tls_.empty())
-    return DrainRefusal{"instance '" + cfg_.instance_id +
-                        "' is the last serving instance (no other live member in the state store, no alternate-server): "
-                        "new calls would have nowhere to go; force the drain to turn them away (508) anyway"};
+    return DrainRefusal{
+        "instance '" + cfg_.instance_id +
+        "' is the last serving instance (no other live member in the state store, no alternate-server): "
+        "new calls would have nowhere to go; force the drain to turn them away (508) anyway"};
   drain_started_s_ = static_cast<uint64_t>(std::time(nullptr));
   forced_ = force;
   draining_ = true;

@@ -36,7 +36,7 @@ namespace turn::cp {
 
 struct Alternate {
   SocketAddress address;
-  std::string domain;  // ALTERNATE-DOMAIN (TLS only; empty: none)
+  std::string domain;    // ALTERNATE-DOMAIN (TLS only; empty: none)
   std::string instance;  // the member it belongs to ("" for a static one)
   enum class Why { Drain, Alternate } why = Why::Drain;
 };
@@ -48,7 +48,7 @@ struct RedirectStats {
 };
 
 class Redirector {
-public:
+ public:
   explicit Redirector(const Config& cfg);
 
   struct Decision {
@@ -81,7 +81,7 @@ public:
   [[nodiscard]] const RedirectStats& stats() const noexcept { return stats_; }
   RedirectStats& stats() noexcept { return stats_; }
 
-private:
+ private:
   [[nodiscard]] bool is_self(const SocketAddress& a) const;
   [[nodiscard]] bool excluded(const SocketAddress& a) const;  // a draining or redirecting member's
   std::optional<Alternate> from_members(Transport t, Family f);

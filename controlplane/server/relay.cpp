@@ -45,7 +45,8 @@ CpDrop send_failure_reason(int err) noexcept { return err == EMSGSIZE ? CpDrop::
 
 void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
   ChannelDataView cd;
-  if (parse_channel_data(data, cd, cfg_.legacy_channel_range ? kMaxLegacyChannel : kMaxChannel) != ChannelDataError::Ok) {
+  if (parse_channel_data(data, cd, cfg_.legacy_channel_range ? kMaxLegacyChannel : kMaxChannel) !=
+      ChannelDataError::Ok) {
     stats_.drop(CpDrop::MalformedChannelData);
     return;
   }
@@ -237,8 +238,7 @@ void RelaySocket::on_io(uint32_t events) {
   for (int i = 0; i < kBurst && fd_ >= 0; ++i) {
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram, MSG_DONTWAIT,
-                         reinterpret_cast<sockaddr*>(&ss), &sl);
+    ssize_t n = recvfrom(fd_, base, TurnServer::kMaxDatagram, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), &sl);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       drain_errors();  // an ICMP error reported through recvfrom: its details are queued

@@ -15,13 +15,13 @@ class TurnServer;
 struct Allocation;
 
 class RelaySocket final : public IoHandler {
-public:
+ public:
   RelaySocket(TurnServer& server, Allocation& a, int fd) : server_(server), alloc_(a), fd_(fd) {}
   ~RelaySocket() override { close_socket(); }
   void on_io(uint32_t events) override;
   void close_socket() noexcept;
 
-private:
+ private:
   // ICMP errors queued on the socket (IP_RECVERR): each to the server.
   void drain_errors();
   TurnServer& server_;

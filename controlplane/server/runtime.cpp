@@ -54,7 +54,7 @@ namespace {
 // not handle them (a test), any such thread, where the default action ends
 // the process as it should.
 class StopSignalsBlocked {
-public:
+ public:
   StopSignalsBlocked() {
     sigset_t set;
     sigemptyset(&set);
@@ -67,7 +67,7 @@ public:
   StopSignalsBlocked(const StopSignalsBlocked&) = delete;
   StopSignalsBlocked& operator=(const StopSignalsBlocked&) = delete;
 
-private:
+ private:
   sigset_t saved_{};
 };
 
@@ -75,7 +75,7 @@ private:
 
 void Runtime::start() {
   const StopSignalsBlocked blocked;  // for the threads made below only; restored on return or throw
-  signal(SIGPIPE, SIG_IGN);  // process-wide: peers that close their TCP/TLS connections must not kill us
+  signal(SIGPIPE, SIG_IGN);          // process-wide: peers that close their TCP/TLS connections must not kill us
 
   std::vector<IpAddress> listen_ips = cfg_.listening_ips;
   if (listen_ips.empty()) listen_ips = interface_addresses();
@@ -93,7 +93,9 @@ void Runtime::start() {
   if (cfg_.listening_ips.empty()) cfg_.listening_ips = listen_ips;
 
   shared_ = std::make_unique<SharedState>(cfg_);
-  if (!cfg_.no_tls) tls_ = std::make_unique<TlsContext>(TlsSettings{cfg_.cert, cfg_.pkey, cfg_.pkey_password, cfg_.cipher_list_effective, cfg_.ec_curve});
+  if (!cfg_.no_tls)
+    tls_ = std::make_unique<TlsContext>(
+        TlsSettings{cfg_.cert, cfg_.pkey, cfg_.pkey_password, cfg_.cipher_list_effective, cfg_.ec_curve});
 
   unsigned threads = cfg_.relay_threads ? cfg_.relay_threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) {
@@ -135,7 +137,8 @@ void Runtime::start() {
         ++up;
         log_info(std::string("listening on ") + transport_name(p.t) + " " + st.address.to_string());
       } else {
-        log_warn(std::string("cannot listen on ") + transport_name(p.t) + " " + st.address.to_string() + ": " + st.error);
+        log_warn(std::string("cannot listen on ") + transport_name(p.t) + " " + st.address.to_string() + ": " +
+                 st.error);
       }
     }
   }
@@ -154,12 +157,10 @@ void Runtime::start() {
   }
   if (cfg_.state_redis.enabled) {
     state_store_ = std::make_unique<RedisStateStore>(cfg_, shared_->registry);
-    state_store_->set_membership_source([this, started = static_cast<uint64_t>(std::time(nullptr))] {
-      return membership(started);
-    });
-    state_store_->set_members_sink([this](std::vector<state::MembershipRecord> m) {
-      shared_->redirector.set_members(std::move(m));
-    });
+    state_store_->set_membership_source(
+        [this, started = static_cast<uint64_t>(std::time(nullptr))] { return membership(started); });
+    state_store_->set_members_sink(
+        [this](std::vector<state::MembershipRecord> m) { shared_->redirector.set_members(std::move(m)); });
     state_store_->set_drain_requests([this](const std::string& request) { apply_drain_request(request); });
     restore_from_redis();
     shared_->sinks.push_back(state_store_.get());
@@ -196,7 +197,8 @@ state::MembershipRecord Runtime::membership(uint64_t started_s) const {
   m.relay = cfg_.relay_ips;
   m.allocations = shared_->registry.size();
   m.updated_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   m.started_s = started_s;
   m.version = DPTURN_VERSION;
   return m;
@@ -244,7 +246,8 @@ AdoptResult Runtime::adopt(const std::string& instance, std::chrono::millisecond
       if (ttl < 0) break;  // -2: gone (-1, no expiry, is never written)
       if (std::chrono::steady_clock::now() - t0 >= wait_for_expiry)
         return fail(409, "instance '" + instance + "' is alive: its membership record was refreshed " +
-                             std::to_string(state::kMemberTtlMs - static_cast<uint64_t>(std::min<long long>(ttl, state::kMemberTtlMs))) +
+                             std::to_string(state::kMemberTtlMs -
+                                            static_cast<uint64_t>(std::min<long long>(ttl, state::kMemberTtlMs))) +
                              " ms ago; a live instance is never adopted");
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long long>(ttl + 10, 100)));
     }
@@ -261,13 +264,15 @@ AdoptResult Runtime::adopt(const std::string& instance, std::chrono::millisecond
       if (a.record.transport != Transport::Udp) continue;
       for (const auto* at : {&a.record.relay, &a.record.server})
         if (!held_here(at->ip))
-          return fail(409, "instance '" + instance + "''s address " + at->ip.to_string() +
-                               " is not on this host: its floating address has not moved here (keepalived); nothing taken");
-      if (std::find(servers.begin(), servers.end(), a.record.server) == servers.end()) servers.push_back(a.record.server);
+          return fail(409,
+                      "instance '" + instance + "''s address " + at->ip.to_string() +
+                          " is not on this host: its floating address has not moved here (keepalived); nothing taken");
+      if (std::find(servers.begin(), servers.end(), a.record.server) == servers.end())
+        servers.push_back(a.record.server);
       int fd = try_open_relay_socket(a.record.relay, false);
       if (fd < 0)
-        return fail(409, "cannot bind instance '" + instance + "''s relay address " + a.record.relay.to_string() + ": " +
-                             errno_text(errno) + " (is its floating address on this host?)");
+        return fail(409, "cannot bind instance '" + instance + "''s relay address " + a.record.relay.to_string() +
+                             ": " + errno_text(errno) + " (is its floating address on this host?)");
       ::close(fd);
     }
     // Its client-facing UDP listeners, on every worker (on their threads).
@@ -283,7 +288,9 @@ AdoptResult Runtime::adopt(const std::string& instance, std::chrono::millisecond
         if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
           return fail(503, "a relay thread did not answer while opening " + at.to_string());
         auto st = f.get();
-        if (!st.up) return fail(409, "cannot listen on instance '" + instance + "''s address " + at.to_string() + ": " + st.error);
+        if (!st.up)
+          return fail(409,
+                      "cannot listen on instance '" + instance + "''s address " + at.to_string() + ": " + st.error);
       }
       {
         std::lock_guard lock(listen_mutex_);
@@ -353,8 +360,8 @@ void Runtime::restore_from_redis() {
       ++dropped;  // the resync deletes its records
   }
   if (!own.empty())
-    log_info("restore: " + std::to_string(restored) + " allocation(s) restored from redis, " +
-             std::to_string(dropped) + " dropped (stream clients or ports no longer available)");
+    log_info("restore: " + std::to_string(restored) + " allocation(s) restored from redis, " + std::to_string(dropped) +
+             " dropped (stream clients or ports no longer available)");
 }
 
 void Runtime::stop() {

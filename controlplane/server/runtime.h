@@ -39,7 +39,7 @@ struct AdoptResult {
 };
 
 class Runtime {
-public:
+ public:
   explicit Runtime(Config& cfg);
   ~Runtime();
 
@@ -63,7 +63,7 @@ public:
   // taken unless every address can be bound here.
   AdoptResult adopt(const std::string& instance, std::chrono::milliseconds wait_for_expiry);
 
-private:
+ private:
   struct Worker;
   Config& cfg_;
   std::unique_ptr<SharedState> shared_;
@@ -77,8 +77,8 @@ private:
   std::unique_ptr<RedisUserDb> userdb_;
   std::unique_ptr<RealmOptionsPoller> realm_options_;
   std::unique_ptr<AdminServer> admin_;
-  std::mutex adopt_mutex_;                // one adoption at a time
-  mutable std::mutex listen_mutex_;       // guards adopted_listen_ (read by the membership writer)
+  std::mutex adopt_mutex_;           // one adoption at a time
+  mutable std::mutex listen_mutex_;  // guards adopted_listen_ (read by the membership writer)
   std::vector<state::ListenAddress> adopted_listen_;
 };
 

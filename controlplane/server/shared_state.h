@@ -30,26 +30,26 @@ namespace turn::cp {
 // channel). Implementations must be thread-safe and must not block: the
 // Redis store queues and writes from its own thread.
 class StateSink {
-public:
+ public:
   virtual ~StateSink() = default;
   virtual void allocation_created(const std::shared_ptr<AllocationInfo>& a) = 0;
   virtual void allocation_refreshed(const std::shared_ptr<AllocationInfo>& a) = 0;
   virtual void allocation_deleted(const std::shared_ptr<AllocationInfo>& a) = 0;
   virtual void permission_installed(const std::shared_ptr<AllocationInfo>& a, const IpAddress& peer,
                                     uint64_t expires_s) = 0;
-  virtual void channel_bound(const std::shared_ptr<AllocationInfo>& a, uint16_t channel,
-                             const SocketAddress& peer, uint64_t expires_s) = 0;
+  virtual void channel_bound(const std::shared_ptr<AllocationInfo>& a, uint16_t channel, const SocketAddress& peer,
+                             uint64_t expires_s) = 0;
 };
 
 // Live allocations of all threads, for the admin API ("TURN relay usage").
 class Registry {
-public:
+ public:
   void add(const std::shared_ptr<AllocationInfo>& a);
   void remove(const std::string& id);
   [[nodiscard]] std::vector<std::shared_ptr<AllocationInfo>> snapshot() const;
   [[nodiscard]] size_t size() const;
 
-private:
+ private:
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<AllocationInfo>> live_;
 };
@@ -57,7 +57,7 @@ private:
 // Allocation quotas (RFC 8656 §7.2 step 8, 486). Mutex: only Allocate and
 // deletion touch it.
 class Quotas {
-public:
+ public:
   Quotas(uint32_t per_user, uint32_t total) : per_user_(per_user), total_(total) {}
   [[nodiscard]] bool acquire(const std::string& user);
   void release(const std::string& user);
@@ -66,7 +66,7 @@ public:
   // already granted stay, new ones are checked against these.
   void set_limits(uint32_t per_user, uint32_t total);
 
-private:
+ private:
   uint32_t per_user_, total_;
   mutable std::mutex mutex_;
   uint32_t count_ = 0;
@@ -76,13 +76,13 @@ private:
 // RESERVATION-TOKEN ports (RFC 8656 §7.2 EVEN-PORT with R bit, §14.9): the
 // socket for port+1 is kept open and handed over on a later Allocate.
 class Reservations {
-public:
+ public:
   void put(uint64_t token, int fd, uint64_t expires_s);
   [[nodiscard]] std::optional<int> take(uint64_t token);
   void expire(uint64_t now_s);  // closes sockets whose reservation lapsed
   ~Reservations();
 
-private:
+ private:
   std::mutex mutex_;
   std::map<uint64_t, std::pair<int, uint64_t>> by_token_;
 };
@@ -94,12 +94,12 @@ class TurnServer;
 // an allocation restored after a restart onto another thread than the one
 // SO_REUSEPORT now picks). Shared lock; written on create/delete only.
 class Directory {
-public:
+ public:
   void put(const FiveTuple& t, TurnServer* owner);
   void erase(const FiveTuple& t);
   [[nodiscard]] TurnServer* get(const FiveTuple& t) const;
 
-private:
+ private:
   mutable std::shared_mutex mutex_;
   std::unordered_map<FiveTuple, TurnServer*, AddressHash> owners_;
 };
@@ -107,14 +107,14 @@ private:
 // RFC 6062 CONNECTION-IDs of all threads: which TurnServer holds each
 // peer connection (a ConnectionBind may arrive on any thread's listener).
 class ConnectionIds {
-public:
+ public:
   // A fresh, unused, non-zero id held by `owner`.
   [[nodiscard]] uint32_t add(TurnServer* owner);
   void erase(uint32_t id);
   [[nodiscard]] TurnServer* owner(uint32_t id) const;
   [[nodiscard]] size_t size() const;
 
-private:
+ private:
   mutable std::mutex mutex_;
   std::unordered_map<uint32_t, TurnServer*> owners_;
 };

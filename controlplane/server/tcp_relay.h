@@ -48,7 +48,7 @@ struct DeferredAnswer {
 };
 
 class TcpConnection final : public IoHandler {
-public:
+ public:
   enum class State : uint8_t { Connecting, Pending, Bound, Closed };
 
   // RFC 6062 gives a peer connection 30 s to be bound, and a Connect 30 s.
@@ -91,7 +91,7 @@ public:
   // How long in-flight bytes may take to drain once one side closed.
   static constexpr std::chrono::seconds kDrainTimeout{10};
 
-private:
+ private:
   void on_connected();
   void read_peer();
   void flush_peer();
@@ -107,22 +107,22 @@ private:
   State state_;
   TimePoint deadline_;
   bool peer_reading_ = true;
-  bool peer_eof_ = false;  // the peer sent FIN
-  bool closing_ = false;   // one side is gone: draining the other, then closing
+  bool peer_eof_ = false;                   // the peer sent FIN
+  bool closing_ = false;                    // one side is gone: draining the other, then closing
   std::vector<uint8_t> to_client_pending_;  // peer bytes before the bind
-  std::vector<uint8_t> to_peer_;             // client bytes the peer socket has not taken yet
+  std::vector<uint8_t> to_peer_;            // client bytes the peer socket has not taken yet
   std::unique_ptr<StreamConnection> client_;
 };
 
 // The listening socket of a TCP allocation's relayed transport address.
 class TcpRelayListener final : public IoHandler {
-public:
+ public:
   TcpRelayListener(TurnServer& server, Allocation& a, int fd) : server_(server), alloc_(a), fd_(fd) {}
   ~TcpRelayListener() override { close_socket(); }
   void on_io(uint32_t events) override;
   void close_socket() noexcept;
 
-private:
+ private:
   TurnServer& server_;
   Allocation& alloc_;
   int fd_;

@@ -152,13 +152,26 @@ void TurnServer::handle_request(Request& req) {
   }
   if (!authenticate(req)) return;
   switch (req.msg.method()) {
-    case Method::Allocate: handle_allocate(req); break;
-    case Method::Refresh: handle_refresh(req); break;
-    case Method::CreatePermission: handle_create_permission(req); break;
-    case Method::ChannelBind: handle_channel_bind(req); break;
-    case Method::Connect: handle_connect(req); break;               // RFC 6062 §5.2
-    case Method::ConnectionBind: handle_connection_bind(req); break;  // RFC 6062 §5.4
-    default: break;
+    case Method::Allocate:
+      handle_allocate(req);
+      break;
+    case Method::Refresh:
+      handle_refresh(req);
+      break;
+    case Method::CreatePermission:
+      handle_create_permission(req);
+      break;
+    case Method::ChannelBind:
+      handle_channel_bind(req);
+      break;
+    case Method::Connect:
+      handle_connect(req);
+      break;  // RFC 6062 §5.2
+    case Method::ConnectionBind:
+      handle_connection_bind(req);
+      break;  // RFC 6062 §5.4
+    default:
+      break;
   }
 }
 
@@ -278,7 +291,8 @@ bool TurnServer::authenticate(Request& req) {
     auto name = shared_.credentials.username_for_hash(*hash);
     if (!name) {
       bump(stats_.auth_failures);
-      log_every(LogKey::AuthFailure, req.tuple.client.ip, "USERHASH of no known user from " + req.tuple.client.to_string());
+      log_every(LogKey::AuthFailure, req.tuple.client.ip,
+                "USERHASH of no known user from " + req.tuple.client.to_string());
       send_auth_challenge(req, ErrorCode::Unauthorized);
       return false;
     }
@@ -294,8 +308,10 @@ bool TurnServer::authenticate(Request& req) {
   const auto* pas = m.find(Attr::PasswordAlgorithms);
   if (pa || pas) {
     std::array<stun::PasswordAlgorithmValue, 8> offered{};
-    auto v = pa ? stun::read_password_algorithm(m.value(*pa)) : Result<stun::PasswordAlgorithmValue, stun::AttrError>(stun::AttrError::BadLength);
-    auto n = pas ? stun::read_password_algorithms(m.value(*pas), offered) : Result<size_t, stun::AttrError>(stun::AttrError::BadLength);
+    auto v = pa ? stun::read_password_algorithm(m.value(*pa))
+                : Result<stun::PasswordAlgorithmValue, stun::AttrError>(stun::AttrError::BadLength);
+    auto n = pas ? stun::read_password_algorithms(m.value(*pas), offered)
+                 : Result<size_t, stun::AttrError>(stun::AttrError::BadLength);
     bool same = n && *n == algorithms_.size();
     for (size_t i = 0; same && i < algorithms_.size(); ++i)
       same = offered[i].algorithm == static_cast<uint16_t>(algorithms_[i]);
@@ -323,9 +339,11 @@ bool TurnServer::authenticate(Request& req) {
   }
   bump(stats_.auth_failures);
   if (shared_.credentials.rest_expired(req.username, now_s))
-    log_every(LogKey::AuthFailure, req.tuple.client.ip, "REST credential expired for '" + req.username + "' from " + req.tuple.client.to_string());
+    log_every(LogKey::AuthFailure, req.tuple.client.ip,
+              "REST credential expired for '" + req.username + "' from " + req.tuple.client.to_string());
   else
-    log_every(LogKey::AuthFailure, req.tuple.client.ip, "authentication failed for '" + req.username + "' from " + req.tuple.client.to_string());
+    log_every(LogKey::AuthFailure, req.tuple.client.ip,
+              "authentication failed for '" + req.username + "' from " + req.tuple.client.to_string());
   send_auth_challenge(req, ErrorCode::Unauthorized);
   return false;
 }
@@ -478,14 +496,14 @@ bool TurnServer::peer_allowed(const IpAddress& peer) const {
   if (peer.is_v4()) {
     uint32_t v = peer.v4_host_order();
     uint8_t a = static_cast<uint8_t>(v >> 24);
-    if (a == 127) return cfg_.allow_loopback_peers;         // loopback
-    if ((v & 0xFFFF0000u) == 0xA9FE0000u) return false;     // 169.254/16 link-local, cloud metadata
-    if (a >= 224) return false;                             // multicast, reserved, broadcast
-    if (a == 0) return false;                               // "this network"
+    if (a == 127) return cfg_.allow_loopback_peers;      // loopback
+    if ((v & 0xFFFF0000u) == 0xA9FE0000u) return false;  // 169.254/16 link-local, cloud metadata
+    if (a >= 224) return false;                          // multicast, reserved, broadcast
+    if (a == 0) return false;                            // "this network"
   } else {
     static const uint8_t kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     if (std::memcmp(peer.bytes.data(), kLoop, 16) == 0) return cfg_.allow_loopback_peers;
-    if (peer.bytes[0] == 0xFF) return false;                              // multicast
+    if (peer.bytes[0] == 0xFF) return false;                                    // multicast
     if (peer.bytes[0] == 0xFE && (peer.bytes[1] & 0xC0) == 0x80) return false;  // fe80::/10
     // fd00:ec2::254: the cloud metadata service over IPv6 (AWS IMDS), the
     // IPv6 twin of 169.254.169.254.
@@ -668,7 +686,11 @@ void TurnServer::sweep() {
     }
     bool changed = false;
     for (auto it = a->permissions.begin(); it != a->permissions.end();)
-      if (it->second <= now) { it = a->permissions.erase(it); changed = true; } else ++it;
+      if (it->second <= now) {
+        it = a->permissions.erase(it);
+        changed = true;
+      } else
+        ++it;
     for (auto it = a->channels.begin(); it != a->channels.end();) {
       if (it->second.expires <= now) {
         a->channel_by_peer.erase(it->second.peer);
@@ -691,7 +713,10 @@ void TurnServer::sweep() {
   for (uint32_t id : late) close_tcp(id, "not bound (or not connected) within 30 s");
   // Forget idle rate-limit buckets (a full bucket carries no information).
   for (auto it = rate_.begin(); it != rate_.end();)
-    if (now - it->second.last > std::chrono::seconds(10)) it = rate_.erase(it); else ++it;
+    if (now - it->second.last > std::chrono::seconds(10))
+      it = rate_.erase(it);
+    else
+      ++it;
 }
 
 }  // namespace turn::cp

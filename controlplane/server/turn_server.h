@@ -44,7 +44,7 @@ struct Request {
 };
 
 class TurnServer {
-public:
+ public:
   // Room in front of received peer data for a Data indication header:
   // 20 (STUN header) + 24 (XOR-PEER-ADDRESS, IPv6) + 4 (DATA header).
   static constexpr size_t kHeadroom = 64;
@@ -87,7 +87,7 @@ public:
   void set_client_sink(ClientSink sink) { client_sink_ = std::move(sink); }
   [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
 
-private:
+ private:
   // Protocol steps (turn_server.cpp).
   void handle_request(Request& req);
   bool authenticate(Request& req);
@@ -119,8 +119,7 @@ private:
   void handle_connection_bind(Request& req);
   void on_peer_accepted(Allocation& a, int fd, const SocketAddress& peer);
   void on_tcp_connected(TcpConnection& c);
-  void adopt_data_connection(uint32_t id, const std::string& username, const DeferredAnswer& answer,
-                             DetachedStream d);
+  void adopt_data_connection(uint32_t id, const std::string& username, const DeferredAnswer& answer, DetachedStream d);
   void close_tcp(uint32_t id, const char* why);
   void send_deferred(StreamConnection* s, const DeferredAnswer& d, std::optional<stun::ErrorCode> err,
                      uint32_t connection_id);

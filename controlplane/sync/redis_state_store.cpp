@@ -56,11 +56,12 @@ void append_coturn(redis::Client& c, const Event& e, const AllocationInfo& a) {
       c.append({"DEL", status});
       c.append({"PUBLISH", status, "deleted"});
       c.append({"PUBLISH", state::coturn_allocation_prefix(a.realm, a.username, a.id) + "/total_traffic",
-                "rcvp=" + std::to_string(a.packets_to_peer.load()) + ", rcvb=" + std::to_string(a.bytes_to_peer.load()) +
-                    ", sentp=" + std::to_string(a.packets_to_client.load()) +
+                "rcvp=" + std::to_string(a.packets_to_peer.load()) + ", rcvb=" +
+                    std::to_string(a.bytes_to_peer.load()) + ", sentp=" + std::to_string(a.packets_to_client.load()) +
                     ", sentb=" + std::to_string(a.bytes_to_client.load())});
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -236,10 +237,10 @@ void RedisStateStore::flush_traffic(redis::Client& c) {
   for (const auto& a : registry_.snapshot()) {
     uint64_t packets = a->packets_to_peer.load() + a->packets_to_client.load();
     if (packets == a->flushed_packets) continue;
-    state::append_kernel_traffic(c, a->id,
-                                 {a->packets_to_peer.load(), a->bytes_to_peer.load(), a->packets_to_client.load(),
-                                  a->bytes_to_client.load()},
-                                 a->expires_s.load());
+    state::append_kernel_traffic(
+        c, a->id,
+        {a->packets_to_peer.load(), a->bytes_to_peer.load(), a->packets_to_client.load(), a->bytes_to_client.load()},
+        a->expires_s.load());
     a->flushed_packets = packets;
     if (++pending == kPipeline) {
       c.replies([](redis::ReplyRef) {});
@@ -287,8 +288,8 @@ bool RedisStateStore::reconnect() {
   last_run_id_ = run_id;
   client_stats_ = client_->stats();
   log_info("state: reconnected to " + cfg_.state_redis.describe() + " (master " + master_ + "); " +
-           (need_resync_ ? "rewriting this instance's records" : "writing the " + std::to_string(queue_.size()) +
-                                                                       " queued event(s)"));
+           (need_resync_ ? "rewriting this instance's records"
+                         : "writing the " + std::to_string(queue_.size()) + " queued event(s)"));
   if (!need_resync_) ++replays_;
   return true;
 }
@@ -334,7 +335,8 @@ void RedisStateStore::run() {
         resync(*client_);
         publish_membership(*client_, true);
       }
-      if (!connected_.exchange(true)) log_info("state: store " + client_->where() + " is up to date; fast path follows");
+      if (!connected_.exchange(true))
+        log_info("state: store " + client_->where() + " is up to date; fast path follows");
       {
         std::unique_lock lock(mutex_);
         cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_ || !queue_.empty(); });

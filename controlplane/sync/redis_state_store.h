@@ -37,28 +37,28 @@
 namespace turn::cp {
 
 struct StateStoreStatus {
-  bool connected = false;        // false: degraded (new calls on the kernel path, events queued)
-  std::string master;            // "host:port" of the master written to ("" when none)
-  std::string endpoint;          // what is configured (redis::Endpoint::describe())
-  std::string last_error;        // why the store was last lost
+  bool connected = false;  // false: degraded (new calls on the kernel path, events queued)
+  std::string master;      // "host:port" of the master written to ("" when none)
+  std::string endpoint;    // what is configured (redis::Endpoint::describe())
+  std::string last_error;  // why the store was last lost
   size_t queue_depth = 0;
-  bool resync_pending = false;   // the next connection rewrites everything (nothing needs queueing)
+  bool resync_pending = false;  // the next connection rewrites everything (nothing needs queueing)
   size_t queue_limit = 0;
-  double lag_s = 0;              // age of the oldest queued event
+  double lag_s = 0;  // age of the oldest queued event
   uint64_t events_written = 0;
-  uint64_t overflows = 0;        // times the queue filled up (a resync followed)
-  uint64_t resyncs = 0;          // full rewrites of this instance's records
-  uint64_t replays = 0;          // reconnections that wrote the queue instead
-  uint64_t disconnects = 0;      // times the store was lost
-  uint64_t master_changes = 0;   // reconnections that found another master (failovers)
-  uint64_t readonly_replies = 0; // writes refused by a demoted master
-  uint64_t refused_replicas = 0; // addresses refused: ROLE not master (never written to)
-  uint64_t bad_replies = 0;      // sentinel or ROLE replies that made no sense
-  uint64_t switch_messages = 0;  // +switch-master messages for our master
+  uint64_t overflows = 0;         // times the queue filled up (a resync followed)
+  uint64_t resyncs = 0;           // full rewrites of this instance's records
+  uint64_t replays = 0;           // reconnections that wrote the queue instead
+  uint64_t disconnects = 0;       // times the store was lost
+  uint64_t master_changes = 0;    // reconnections that found another master (failovers)
+  uint64_t readonly_replies = 0;  // writes refused by a demoted master
+  uint64_t refused_replicas = 0;  // addresses refused: ROLE not master (never written to)
+  uint64_t bad_replies = 0;       // sentinel or ROLE replies that made no sense
+  uint64_t switch_messages = 0;   // +switch-master messages for our master
 };
 
 class RedisStateStore final : public StateSink {
-public:
+ public:
   using MembershipFn = std::function<state::MembershipRecord()>;
   using MembersFn = std::function<void(std::vector<state::MembershipRecord>)>;
   using DrainRequestFn = std::function<void(const std::string&)>;
@@ -101,7 +101,7 @@ public:
   // (after an adoption added some that bypassed the events).
   void request_resync();
 
-private:
+ private:
   struct Pending {
     state::Event event;
     std::shared_ptr<AllocationInfo> alloc;
@@ -128,11 +128,11 @@ private:
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stop_ = false;
-  bool need_resync_ = true;   // the first connection rewrites everything
-  std::string last_run_id_;   // of the master last written to
+  bool need_resync_ = true;  // the first connection rewrites everything
+  std::string last_run_id_;  // of the master last written to
   std::string last_error_;
   std::string master_;
-  uint64_t master_changes_ = 0;    // guarded by mutex_
+  uint64_t master_changes_ = 0;      // guarded by mutex_
   redis::ClientStats client_stats_;  // guarded by mutex_: the writer's copy of client_->stats()
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> written_{0}, overflows_{0}, resyncs_{0}, replays_{0}, disconnects_{0};

@@ -30,7 +30,8 @@ void RedisUserDb::reload() {
     }
   } while (cursor != "0");
   std::vector<std::string> secrets;
-  for (const auto& s : c.command({"SMEMBERS", "turn/realm/" + cfg_.realm + "/secret"}).elements) secrets.push_back(s.str);
+  for (const auto& s : c.command({"SMEMBERS", "turn/realm/" + cfg_.realm + "/secret"}).elements)
+    secrets.push_back(s.str);
   store_.set_redis(std::move(users), std::move(secrets));
 }
 

@@ -19,7 +19,7 @@ namespace turn::cp {
 class CredentialStore;
 
 class RedisUserDb {
-public:
+ public:
   RedisUserDb(const Config& cfg, CredentialStore& store);
   ~RedisUserDb();
   void start();
@@ -29,7 +29,7 @@ public:
   void delete_user(const std::string& name);
   [[nodiscard]] bool healthy() const { return healthy_.load(); }
 
-private:
+ private:
   void reload();
   const Config& cfg_;
   CredentialStore& store_;

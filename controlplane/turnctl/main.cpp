@@ -97,11 +97,15 @@ int probe(const std::vector<std::string>& args, const std::string& user, const s
       return 2;
     }
   }
-  auto r = turn::cp::probe_turn_server(target, user, pass, std::chrono::milliseconds(2000), hold_s,
-                                       peer ? &*peer : nullptr);
+  auto r =
+      turn::cp::probe_turn_server(target, user, pass, std::chrono::milliseconds(2000), hold_s, peer ? &*peer : nullptr);
   if (as_json) {
-    std::cout << json{{"reachable", r.reachable}, {"roundTripTimeMs", r.reachable ? json(r.rtt_ms) : json(nullptr)},
-                      {"relay", r.relay}, {"error", r.reachable ? json(nullptr) : json(r.error)}}.dump() << "\n";
+    std::cout << json{{"reachable", r.reachable},
+                      {"roundTripTimeMs", r.reachable ? json(r.rtt_ms) : json(nullptr)},
+                      {"relay", r.relay},
+                      {"error", r.reachable ? json(nullptr) : json(r.error)}}
+                     .dump()
+              << "\n";
   } else if (r.reachable) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.3f", r.rtt_ms);
@@ -137,18 +141,27 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "-h" || a == "--help") return usage(0);
-    if (a == "--url") url = value();
-    else if (a == "--token") token = value();
+    if (a == "--url")
+      url = value();
+    else if (a == "--token")
+      token = value();
     else if (a == "--token-file") {
       std::ifstream f(value());
       std::getline(f, token);
-    } else if (a == "--password") password = value();
-    else if (a == "-u" || a == "--user") probe_user = value();
-    else if (a == "-p" || a == "--pass") probe_pass = value();
-    else if (a == "--hold") hold_s = std::atoi(value().c_str());
-    else if (a == "--json") as_json = true;
-    else if (a == "--type") type = value();
-    else if (a == "--peer") peer = value();
+    } else if (a == "--password")
+      password = value();
+    else if (a == "-u" || a == "--user")
+      probe_user = value();
+    else if (a == "-p" || a == "--pass")
+      probe_pass = value();
+    else if (a == "--hold")
+      hold_s = std::atoi(value().c_str());
+    else if (a == "--json")
+      as_json = true;
+    else if (a == "--type")
+      type = value();
+    else if (a == "--peer")
+      peer = value();
     else if (a == "--timeout") {
       std::string v = value();
       char* end = nullptr;
@@ -167,9 +180,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       wait_s = static_cast<int>(t);
-    } else if (a == "--force") force = true;
-    else if (a == "--until-empty") until_empty = true;
-    else args.push_back(a);
+    } else if (a == "--force")
+      force = true;
+    else if (a == "--until-empty")
+      until_empty = true;
+    else
+      args.push_back(a);
   }
   if (args.empty()) return usage(2);
 
@@ -291,7 +307,8 @@ int main(int argc, char** argv) {
     long n = left();
     while (n > 0) {
       if (std::chrono::steady_clock::now() - start >= std::chrono::seconds(timeout_s)) {
-        std::cerr << "turnctl: instance " << who << " still has " << n << " allocation(s) after " << timeout_s << " s\n";
+        std::cerr << "turnctl: instance " << who << " still has " << n << " allocation(s) after " << timeout_s
+                  << " s\n";
         return 1;
       }
       std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -333,9 +350,9 @@ int main(int argc, char** argv) {
               << "\n";
     for (const auto& a : u["allocations"]) {
       std::cout << "  " << (fleet ? a["instance"].get<std::string>() + "  " : "") << a["username"].get<std::string>()
-                << "  " << a["transport"].get<std::string>() << " "
-                << a["client"].get<std::string>() << " -> relay " << a["relay_advertised"].get<std::string>()
-                << "  lifetime " << age(a["lifetime_remaining_s"]) << "  " << both(a) << "\n";
+                << "  " << a["transport"].get<std::string>() << " " << a["client"].get<std::string>() << " -> relay "
+                << a["relay_advertised"].get<std::string>() << "  lifetime " << age(a["lifetime_remaining_s"]) << "  "
+                << both(a) << "\n";
       for (const auto& p : a["permissions"]) std::cout << "      permission " << p["peer"].get<std::string>() << "\n";
       for (const auto& c : a["channels"])
         std::cout << "      channel 0x" << std::hex << c["channel"].get<int>() << std::dec << " -> "
@@ -387,8 +404,12 @@ int main(int argc, char** argv) {
         type = turn::cp::parse_turn_target(args[2], t, nullptr) ? turn::cp::turn_transport_name(t.transport) : "udp";
       }
       json e = call("POST", "/api/v1/turn-servers",
-                    json{{"serverAddress", args[2]}, {"clientAddress", args[3]}, {"username", probe_user},
-                         {"password", probe_pass}, {"type", type}}.dump());
+                    json{{"serverAddress", args[2]},
+                         {"clientAddress", args[3]},
+                         {"username", probe_user},
+                         {"password", probe_pass},
+                         {"type", type}}
+                        .dump());
       std::cout << e["id"].get<std::string>() << "\n";
       return 0;
     }

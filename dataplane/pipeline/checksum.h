@@ -55,7 +55,8 @@ namespace turn::dp {
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') over accumulated sums. `removed`
 // and `added` are unfolded one's-complement sums of the old and new words.
-[[nodiscard, gnu::always_inline]] inline uint16_t checksum_update(uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
+[[nodiscard, gnu::always_inline]] inline uint16_t checksum_update(uint16_t old_checksum, uint32_t removed,
+                                                                  uint32_t added) noexcept {
   uint32_t s = static_cast<uint16_t>(~old_checksum);
   s += static_cast<uint16_t>(~fold(removed));
   s += fold(added);

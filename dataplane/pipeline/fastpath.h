@@ -43,7 +43,6 @@ namespace turn::dp {
 // worker, seen in the profile of bench/RESULTS.md).
 #define TURN_DP_STAGE [[gnu::always_inline]] inline
 
-
 struct Verdict {
   enum Kind : uint8_t { Tx, Punt, Drop } kind = Punt;
   Path path = Path::Punted;
@@ -57,8 +56,18 @@ struct Verdict {
   bool hairpin = false;     // also count to_peer for from_alloc
   uint32_t from_alloc = 0;  // hairpin: the sending allocation
 
-  static Verdict punted(PuntReason r) noexcept { Verdict v; v.kind = Punt; v.punt = r; return v; }
-  static Verdict dropped(dp::Drop d) noexcept { Verdict v; v.kind = Drop; v.drop = d; return v; }
+  static Verdict punted(PuntReason r) noexcept {
+    Verdict v;
+    v.kind = Punt;
+    v.punt = r;
+    return v;
+  }
+  static Verdict dropped(dp::Drop d) noexcept {
+    Verdict v;
+    v.kind = Drop;
+    v.drop = d;
+    return v;
+  }
 };
 
 // A short set of addresses (network order), searched linearly.
@@ -82,9 +91,9 @@ struct AddrSet {
 // What the fast path knows about the data plane's ports and TURN service
 // (immutable after start-up).
 struct PortContext {
-  Mac macs[kMaxPorts]{};        // each port's MAC: the source of what leaves by it
-  uint8_t csum_offload = 0;     // bit i: port i computes IPv4/UDP checksums on tx
-  uint16_t turn_ports[4] = {};  // listening ports, network order; 0 = unused
+  Mac macs[kMaxPorts]{};                  // each port's MAC: the source of what leaves by it
+  uint8_t csum_offload = 0;               // bit i: port i computes IPv4/UDP checksums on tx
+  uint16_t turn_ports[4] = {};            // listening ports, network order; 0 = unused
   uint16_t relay_min = 0, relay_max = 0;  // host order
   uint16_t max_channel = kMaxChannel;     // kMaxLegacyChannel with legacy-channel-range
   // Our relay addresses (hairpin detection, and what peer data is sent to).
@@ -134,16 +143,23 @@ struct V4 {
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv4;
   static constexpr uint16_t kAddrLen = 4;
   template <class T>
-  static const ClientKey& client(const T&, const AllocEntry& a) noexcept { return a.client; }
+  static const ClientKey& client(const T&, const AllocEntry& a) noexcept {
+    return a.client;
+  }
   template <class T>
-  static Addr relay_ip(const T&, const AllocEntry& a) noexcept { return a.relay_ip; }
+  static Addr relay_ip(const T&, const AllocEntry& a) noexcept {
+    return a.relay_ip;
+  }
   template <class T>
-  static Addr peer_ip(const T&, const ChannelEntry& c) noexcept { return c.peer_ip; }
+  static Addr peer_ip(const T&, const ChannelEntry& c) noexcept {
+    return c.peer_ip;
+  }
   static const uint8_t* bytes(const Addr& a) noexcept { return reinterpret_cast<const uint8_t*>(&a); }
   [[gnu::always_inline]] static bool is_relay_ip(const PortContext& pc, Addr a) noexcept { return pc.is_relay_ip(a); }
   [[gnu::always_inline]] static bool is_local_ip(const PortContext& pc, Addr a) noexcept { return pc.is_local_ip(a); }
-  [[gnu::always_inline]] static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, Addr s, Addr d, uint16_t sp, uint16_t dp,
-                    uint16_t plen, uint16_t csum, bool ip_csum) noexcept {
+  [[gnu::always_inline]] static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, Addr s, Addr d,
+                                                   uint16_t sp, uint16_t dp, uint16_t plen, uint16_t csum,
+                                                   bool ip_csum) noexcept {
     write_udp4_headers(f, dst, src, s, d, sp, dp, plen, 64, csum, ip_csum);
   }
 };
@@ -160,16 +176,27 @@ struct V6 {
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv6;
   static constexpr uint16_t kAddrLen = 16;
   template <class T>
-  static const ClientKey& client(const T& t, const AllocEntry& a) noexcept { return t.alloc6(a.index).client; }
+  static const ClientKey& client(const T& t, const AllocEntry& a) noexcept {
+    return t.alloc6(a.index).client;
+  }
   template <class T>
-  static const Addr& relay_ip(const T& t, const AllocEntry& a) noexcept { return t.alloc6(a.index).relay_ip; }
+  static const Addr& relay_ip(const T& t, const AllocEntry& a) noexcept {
+    return t.alloc6(a.index).relay_ip;
+  }
   template <class T>
-  static const Addr& peer_ip(const T& t, const ChannelEntry& c) noexcept { return t.channel_peer6(c.index); }
+  static const Addr& peer_ip(const T& t, const ChannelEntry& c) noexcept {
+    return t.channel_peer6(c.index);
+  }
   static const uint8_t* bytes(const Addr& a) noexcept { return a.b; }
-  [[gnu::always_inline]] static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_relay_ip6(a); }
-  [[gnu::always_inline]] static bool is_local_ip(const PortContext& pc, const Addr& a) noexcept { return pc.is_local_ip6(a); }
-  [[gnu::always_inline]] static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, const Addr& s, const Addr& d, uint16_t sp,
-                    uint16_t dp, uint16_t plen, uint16_t csum, bool) noexcept {
+  [[gnu::always_inline]] static bool is_relay_ip(const PortContext& pc, const Addr& a) noexcept {
+    return pc.is_relay_ip6(a);
+  }
+  [[gnu::always_inline]] static bool is_local_ip(const PortContext& pc, const Addr& a) noexcept {
+    return pc.is_local_ip6(a);
+  }
+  [[gnu::always_inline]] static void write_headers(uint8_t* f, const Mac& dst, const Mac& src, const Addr& s,
+                                                   const Addr& d, uint16_t sp, uint16_t dp, uint16_t plen,
+                                                   uint16_t csum, bool) noexcept {
     write_udp6_headers(f, dst, src, s, d, sp, dp, plen, 64, csum);
   }
 };
@@ -182,8 +209,10 @@ using OtherFamily = std::conditional_t<F::kV6, V4, V6>;
 // (0 when the allocation has none; RFC 8656 §7.2).
 template <class R, class C>
 [[gnu::always_inline]] inline uint16_t relay_port(const AllocEntry& a) noexcept {
-  if constexpr (std::is_same_v<R, C>) return a.relay_port;
-  else return a.alt_port;
+  if constexpr (std::is_same_v<R, C>)
+    return a.relay_port;
+  else
+    return a.alt_port;
 }
 
 // Moves the frame's start by N bytes (N > 0: into the headroom; N < 0:
@@ -243,8 +272,8 @@ template <class F>
 // offload contract); v.offload says so.
 template <class F>
 TURN_DP_STAGE void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext& pc, const typename F::Addr& src_ip,
-          const typename F::Addr& dst_ip, uint16_t src_port, uint16_t dst_port, uint16_t payload_len,
-          uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
+                        const typename F::Addr& dst_ip, uint16_t src_port, uint16_t dst_port, uint16_t payload_len,
+                        uint16_t old_checksum, uint32_t removed, uint32_t added) noexcept {
   const uint16_t udp_len = static_cast<uint16_t>(kUdpHeader + payload_len);
   v.port = hop.port;
   if constexpr (std::is_same_v<F, V4>) {
@@ -252,7 +281,7 @@ TURN_DP_STAGE void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext&
       v.offload = true;
       uint32_t ph = sum16(F::bytes(src_ip), 4) + sum16(F::bytes(dst_ip), 4) + 17u + udp_len;
       F::write_headers(f.data(), hop.mac, pc.macs[hop.port], src_ip, dst_ip, src_port, dst_port, payload_len, fold(ph),
-               /*ip_csum=*/false);
+                       /*ip_csum=*/false);
       return;
     }
   }
@@ -301,7 +330,8 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
   if (ch && ch->expires.load(std::memory_order_relaxed) > now) {
     // ChannelData: 4-byte header in front of the data (§12.4); no padding
     // over UDP (§12.5).
-    if (!grow<int{C::kHeaders} + int{kChannelDataHeaderSize} - int{P::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
+    if (!grow<int{C::kHeaders} + int{kChannelDataHeaderSize} - int{P::kHeaders}>(f))
+      return Verdict::dropped(Drop::TooBig);
     uint8_t* cd = f.data() + C::kHeaders;
     std::memcpy(cd, &ch->channel, 2);
     store_be16(cd + 2, len);
@@ -333,7 +363,8 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
   store_be16(s + 22, 4 + P::kAddrLen);
   s[24] = 0;
   s[25] = P::kStunFamily;
-  uint16_t xport = static_cast<uint16_t>(load_be16(reinterpret_cast<const uint8_t*>(&peer_port)) ^ (stun::kMagicCookie >> 16));
+  uint16_t xport =
+      static_cast<uint16_t>(load_be16(reinterpret_cast<const uint8_t*>(&peer_port)) ^ (stun::kMagicCookie >> 16));
   store_be16(s + 26, xport);
   const uint8_t* pip = P::bytes(peer_ip);
   for (int i = 0; i < P::kAddrLen; ++i) s[28 + i] = pip[i] ^ s[4 + i];  // cookie, then transaction id
@@ -356,8 +387,8 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
 // other family (a flag of the allocation's entry, read with its expiry).
 template <class F, class Tables>
 TURN_DP_STAGE Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typename F::Addr& relay_ip,
-                       uint16_t relay_port, const typename F::Addr& peer_ip, uint16_t peer_port, uint16_t len,
-                       uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
+                                     uint16_t relay_port, const typename F::Addr& peer_ip, uint16_t peer_port,
+                                     uint16_t len, uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
   const PermissionEntry* perm = t.permission(typename F::PermissionKey{relay_ip, peer_ip, relay_port});
   if (!perm) return Verdict::punted(PuntReason::UnknownFlow);
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
@@ -377,9 +408,9 @@ namespace detail {
 // of family F to (peer_ip, peer_port): either transmit, or (hairpin) hand
 // it to peer_to_client for another allocation of ours.
 template <class F, class C, class Tables>
-TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a, const typename F::Addr& peer_ip,
-                  uint16_t peer_port, uint16_t len, uint16_t old_checksum, uint32_t removed, Path path,
-                  Tsc now) noexcept {
+TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a,
+                                const typename F::Addr& peer_ip, uint16_t peer_port, uint16_t len,
+                                uint16_t old_checksum, uint32_t removed, Path path, Tsc now) noexcept {
   const typename F::Addr& relay_ip = F::relay_ip(t, a);
   const uint16_t relay_port_n = relay_port<F, C>(a);
   if (F::is_relay_ip(pc, peer_ip)) {
@@ -426,8 +457,8 @@ TURN_DP_STAGE Verdict channel_data_out(Frame& f, Tables& t, const PortContext& p
   // header and any UDP padding after the data; the data words keep their
   // alignment (they move by 4 bytes).
   uint16_t old_checksum = u.udp_checksum;
-  uint32_t removed = header_sum<C>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
-                                   static_cast<uint16_t>(kUdpHeader + u.payload_len));
+  uint32_t removed =
+      header_sum<C>(u.src_ip, u.dst_ip, u.src_port, u.dst_port, static_cast<uint16_t>(kUdpHeader + u.payload_len));
   removed += sum16(p, 4);
   uint16_t tail_at = static_cast<uint16_t>(kChannelDataHeaderSize + len);
   if (tail_at < u.payload_len) {
@@ -495,15 +526,16 @@ TURN_DP_STAGE Verdict send_out(Frame& f, Tables& t, const PortContext& pc, const
   }
   f.adj(static_cast<uint16_t>(data_at));
   if (!grow<int{F::kHeaders} - int{C::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
-  return relay_out<F, C>(f, t, pc, *a, peer_ip, peer_port, data_len, old_checksum, removed,
-                         Path::SendIndicationToPeer, now);
+  return relay_out<F, C>(f, t, pc, *a, peer_ip, peer_port, data_len, old_checksum, removed, Path::SendIndicationToPeer,
+                         now);
 }
 
 }  // namespace detail
 
 // Client -> peer, ChannelData. `u` describes the received frame.
 template <class F, class Tables>
-TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
+TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
+                                          Tsc now) noexcept {
   const uint8_t* p = f.data() + F::kHeaders;
   if (u.payload_len < kChannelDataHeaderSize) return Verdict::dropped(Drop::BadChannelData);
   uint16_t channel_h = load_be16(p);
@@ -526,12 +558,13 @@ TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext
 // Client -> peer, Send indication: only XOR-PEER-ADDRESS and DATA are read.
 template <class F, class Tables>
 TURN_DP_STAGE Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
-                               Tsc now) noexcept {
+                                             Tsc now) noexcept {
   const uint8_t* p = f.data() + F::kHeaders;
   const size_t n = u.payload_len;
   if (n < stun::kHeaderSize || load_be32(p + 4) != stun::kMagicCookie) return Verdict::punted(PuntReason::NotTurn);
   uint16_t type = load_be16(p);
-  if (type != stun::message_type(stun::Method::Send, stun::Class::Indication)) return Verdict::punted(PuntReason::Control);
+  if (type != stun::message_type(stun::Method::Send, stun::Class::Indication))
+    return Verdict::punted(PuntReason::Control);
   if (size_t{load_be16(p + 2)} + stun::kHeaderSize != n) return Verdict::dropped(Drop::BadSendIndication);
   size_t peer_at = 0, data_at = 0;
   uint16_t peer_len = 0, data_len = 0;
@@ -560,7 +593,8 @@ TURN_DP_STAGE Verdict client_send_indication(Frame& f, Tables& t, const PortCont
 // One validated UDP frame of family F: to a TURN port (client -> peer) or
 // to a relay address (peer -> client)?
 template <class F, class Tables>
-TURN_DP_STAGE Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Tsc now) noexcept {
+TURN_DP_STAGE Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
+                                  Tsc now) noexcept {
   const uint8_t* payload = f.data() + F::kHeaders;
   if (pc.is_turn_port(u.dst_port)) {
     if (u.payload_len == 0) return Verdict::punted(PuntReason::NotTurn);
@@ -572,8 +606,8 @@ TURN_DP_STAGE Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, co
   if (pc.is_relay_port(u.dst_port) && F::is_relay_ip(pc, u.dst_ip)) {
     uint32_t old = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
                                          static_cast<uint16_t>(kUdpHeader + u.payload_len));
-    return peer_to_client<F>(f, t, pc, u.dst_ip, u.dst_port, u.src_ip, u.src_port, u.payload_len, u.udp_checksum,
-                             old, now);
+    return peer_to_client<F>(f, t, pc, u.dst_ip, u.dst_port, u.src_ip, u.src_port, u.payload_len, u.udp_checksum, old,
+                             now);
   }
   return Verdict::punted(PuntReason::NotTurn);
 }
@@ -583,17 +617,24 @@ TURN_DP_STAGE Verdict classify_and_forward(Frame& f, Tables& t, const PortContex
   if (f.len >= kEthHeader && load_be16(f.data() + 12) == kEtherTypeIpv6) {
     Udp6View u6;
     switch (parse_udp6(f.data(), f.len, u6)) {
-      case FrameKind::Udp6: return process_udp<detail::V6>(f, t, pc, u6, now);
-      case FrameKind::Malformed: return Verdict::dropped(Drop::Malformed);
-      default: return Verdict::punted(PuntReason::Ipv6);  // NDP, extension headers, TCP: the kernel's
+      case FrameKind::Udp6:
+        return process_udp<detail::V6>(f, t, pc, u6, now);
+      case FrameKind::Malformed:
+        return Verdict::dropped(Drop::Malformed);
+      default:
+        return Verdict::punted(PuntReason::Ipv6);  // NDP, extension headers, TCP: the kernel's
     }
   }
   Udp4View u;
   switch (parse_udp4(f.data(), f.len, u)) {
-    case FrameKind::Malformed: return Verdict::dropped(Drop::Malformed);
-    case FrameKind::Arp: return Verdict::punted(PuntReason::Arp);
-    case FrameKind::Udp4: return process_udp<detail::V4>(f, t, pc, u, now);
-    default: return Verdict::punted(PuntReason::Other);
+    case FrameKind::Malformed:
+      return Verdict::dropped(Drop::Malformed);
+    case FrameKind::Arp:
+      return Verdict::punted(PuntReason::Arp);
+    case FrameKind::Udp4:
+      return process_udp<detail::V4>(f, t, pc, u, now);
+    default:
+      return Verdict::punted(PuntReason::Other);
   }
 }
 

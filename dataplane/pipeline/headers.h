@@ -28,31 +28,31 @@ inline constexpr size_t kL2L3L4v6 = kEthHeader + kIpv6Header + kUdpHeader;  // 6
 // A validated IPv4/UDP frame. Addresses and ports are kept in network
 // order exactly as in the packet (no byte swaps on the fast path).
 struct Udp4View {
-  uint32_t src_ip;   // network order
-  uint32_t dst_ip;   // network order
-  uint16_t src_port; // network order
-  uint16_t dst_port; // network order
-  uint16_t payload_len;  // from the UDP length field
-  uint16_t udp_checksum; // as received (0 = none, IPv4 only)
-  uint16_t payload_off;  // = 42
+  uint32_t src_ip;        // network order
+  uint32_t dst_ip;        // network order
+  uint16_t src_port;      // network order
+  uint16_t dst_port;      // network order
+  uint16_t payload_len;   // from the UDP length field
+  uint16_t udp_checksum;  // as received (0 = none, IPv4 only)
+  uint16_t payload_off;   // = 42
 };
 
 // A validated IPv6/UDP frame (no extension headers).
 struct Udp6View {
   Ip6 src_ip;
   Ip6 dst_ip;
-  uint16_t src_port;     // network order
-  uint16_t dst_port;     // network order
-  uint16_t payload_len;  // from the UDP length field
-  uint16_t udp_checksum; // never 0 (RFC 8200 §8.1)
+  uint16_t src_port;      // network order
+  uint16_t dst_port;      // network order
+  uint16_t payload_len;   // from the UDP length field
+  uint16_t udp_checksum;  // never 0 (RFC 8200 §8.1)
 };
 
 enum class FrameKind : uint8_t {
-  Udp4,        // handled by the fast path
-  Udp6,        // handled by the fast path (parse_udp6)
-  Arp,         // learn, then to the kernel
-  Other,       // to the kernel: IPv6, TCP, ICMP, IP options, fragments, VLAN
-  Malformed,   // counted and dropped: lengths that lie
+  Udp4,       // handled by the fast path
+  Udp6,       // handled by the fast path (parse_udp6)
+  Arp,        // learn, then to the kernel
+  Other,      // to the kernel: IPv6, TCP, ICMP, IP options, fragments, VLAN
+  Malformed,  // counted and dropped: lengths that lie
 };
 
 [[nodiscard, gnu::always_inline]] inline FrameKind parse_udp4(const uint8_t* f, size_t len, Udp4View& v) noexcept {
@@ -110,9 +110,10 @@ enum class FrameKind : uint8_t {
 }
 
 // Writes Ethernet + IPv6 + UDP headers (traffic class and flow label 0).
-[[gnu::always_inline]] inline void write_udp6_headers(uint8_t* f, const Mac& dst, const Mac& src, const Ip6& src_ip, const Ip6& dst_ip,
-                               uint16_t src_port, uint16_t dst_port, uint16_t payload_len, uint8_t hop_limit,
-                               uint16_t udp_checksum) noexcept {
+[[gnu::always_inline]] inline void write_udp6_headers(uint8_t* f, const Mac& dst, const Mac& src, const Ip6& src_ip,
+                                                      const Ip6& dst_ip, uint16_t src_port, uint16_t dst_port,
+                                                      uint16_t payload_len, uint8_t hop_limit,
+                                                      uint16_t udp_checksum) noexcept {
   std::memcpy(f, dst.b, 6);
   std::memcpy(f + 6, src.b, 6);
   store_be16(f + 12, kEtherTypeIpv6);
@@ -134,9 +135,10 @@ enum class FrameKind : uint8_t {
 // bytes. The IPv4 checksum is computed (20 bytes); the UDP checksum is the
 // caller's (pass the final value). ip_checksum=false leaves the IPv4
 // checksum 0 for a port with tx checksum offload.
-[[gnu::always_inline]] inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint32_t src_ip, uint32_t dst_ip,
-                               uint16_t src_port, uint16_t dst_port, uint16_t payload_len, uint8_t ttl,
-                               uint16_t udp_checksum, bool ip_checksum = true) noexcept {
+[[gnu::always_inline]] inline void write_udp4_headers(uint8_t* f, const Mac& dst, const Mac& src, uint32_t src_ip,
+                                                      uint32_t dst_ip, uint16_t src_port, uint16_t dst_port,
+                                                      uint16_t payload_len, uint8_t ttl, uint16_t udp_checksum,
+                                                      bool ip_checksum = true) noexcept {
   std::memcpy(f, dst.b, 6);
   std::memcpy(f + 6, src.b, 6);
   store_be16(f + 12, kEtherTypeIpv4);

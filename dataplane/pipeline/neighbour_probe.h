@@ -25,11 +25,11 @@ inline size_t write_arp_request(uint8_t* f, const Mac& src, uint32_t sender_ip, 
   std::memcpy(f + 6, src.b, 6);
   store_be16(f + 12, kEtherTypeArp);
   uint8_t* a = f + 14;
-  store_be16(a, 1);            // Ethernet
-  store_be16(a + 2, 0x0800);   // IPv4
+  store_be16(a, 1);           // Ethernet
+  store_be16(a + 2, 0x0800);  // IPv4
   a[4] = 6;
   a[5] = 4;
-  store_be16(a + 6, 1);        // request
+  store_be16(a + 6, 1);  // request
   std::memcpy(a + 8, src.b, 6);
   std::memcpy(a + 14, &sender_ip, 4);
   std::memset(a + 18, 0, 6);
@@ -48,8 +48,8 @@ inline size_t write_neighbour_solicitation(uint8_t* f, const Mac& src, const Ip6
   uint8_t* ip = f + 14;
   store_be32(ip, 0x60000000u);
   store_be16(ip + 4, 32);
-  ip[6] = 58;    // ICMPv6
-  ip[7] = 255;   // hop limit 255: receivers check it (RFC 4861 §7.1.1)
+  ip[6] = 58;   // ICMPv6
+  ip[7] = 255;  // hop limit 255: receivers check it (RFC 4861 §7.1.1)
   std::memcpy(ip + 8, source.b, 16);
   std::memcpy(ip + 24, dst.b, 16);
   uint8_t* ns = ip + 40;

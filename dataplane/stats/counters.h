@@ -17,48 +17,47 @@ namespace turn::dp {
 #define TURN_DP_COUNTER_NAME(name, key, ...) name,
 #define TURN_DP_COUNTER_KEY(name, key, ...) key,
 // enum class Enum { ..., Count } and kKeys: its names, in order.
-#define TURN_DP_COUNTER_ENUM(Enum, kKeys, LIST)                                            \
-  enum class Enum : uint8_t { LIST(TURN_DP_COUNTER_NAME) Count };                          \
-  inline constexpr std::array<std::string_view, static_cast<size_t>(Enum::Count)> kKeys = { \
-      LIST(TURN_DP_COUNTER_KEY)}
+#define TURN_DP_COUNTER_ENUM(Enum, kKeys, LIST)                   \
+  enum class Enum : uint8_t { LIST(TURN_DP_COUNTER_NAME) Count }; \
+  inline constexpr std::array<std::string_view, static_cast<size_t>(Enum::Count)> kKeys = {LIST(TURN_DP_COUNTER_KEY)}
 
 // Dropped: the frame is freed. What the fast path does not know (an
 // unbound channel, an expired allocation, a missing permission) is never
 // dropped here but punted: turn-control is the source of truth.
-#define TURN_DP_DROP_REASONS(X)                                                   \
-  X(Malformed, "malformed", "Ethernet/IPv4/UDP lengths that lie")                 \
-  X(BadChannelData, "bad_channel_data", "ChannelData shorter than its length")    \
-  X(BadSendIndication, "bad_send_indication", "Send indication without peer/data") \
+#define TURN_DP_DROP_REASONS(X)                                                      \
+  X(Malformed, "malformed", "Ethernet/IPv4/UDP lengths that lie")                    \
+  X(BadChannelData, "bad_channel_data", "ChannelData shorter than its length")       \
+  X(BadSendIndication, "bad_send_indication", "Send indication without peer/data")   \
   X(FamilyMismatch, "family_mismatch", "peer of a family without a relayed address") \
-  X(TooBig, "too_big", "result would not fit the mbuf")                           \
-  X(PuntCongestion, "punt_congestion", "exception path full")                     \
+  X(TooBig, "too_big", "result would not fit the mbuf")                              \
+  X(PuntCongestion, "punt_congestion", "exception path full")                        \
   X(TxFull, "tx_full", "transmit queue full")
 
 TURN_DP_COUNTER_ENUM(Drop, kDropKeys, TURN_DP_DROP_REASONS);
 
 // Punted: the frame goes to the kernel (TAP) unchanged, for turn-control
 // or the kernel's own stack.
-#define TURN_DP_PUNT_REASONS(X)                                                      \
-  X(NotTurn, "not_turn", "UDP to neither a TURN port nor a relayed address, or not STUN") \
-  X(Control, "control", "STUN other than a Send indication: turn-control answers")  \
+#define TURN_DP_PUNT_REASONS(X)                                                              \
+  X(NotTurn, "not_turn", "UDP to neither a TURN port nor a relayed address, or not STUN")    \
+  X(Control, "control", "STUN other than a Send indication: turn-control answers")           \
   X(UnknownFlow, "unknown_flow", "no allocation, channel or permission in the tables (yet)") \
-  X(Expired, "expired", "allocation, channel or permission past its expiry")        \
-  X(NoPermission, "no_permission", "peer without a live permission")                \
-  X(NoNeighbour, "no_neighbour", "next hop not learnt, or an address no port carries") \
-  X(Ipv6, "ipv6", "IPv6 that is not plain UDP (NDP, extension headers, TCP)")       \
-  X(Arp, "arp", "ARP")                                                             \
+  X(Expired, "expired", "allocation, channel or permission past its expiry")                 \
+  X(NoPermission, "no_permission", "peer without a live permission")                         \
+  X(NoNeighbour, "no_neighbour", "next hop not learnt, or an address no port carries")       \
+  X(Ipv6, "ipv6", "IPv6 that is not plain UDP (NDP, extension headers, TCP)")                \
+  X(Arp, "arp", "ARP")                                                                       \
   X(Other, "other", "anything else: TCP, IP options, fragments, chained mbufs")
 
 TURN_DP_COUNTER_ENUM(PuntReason, kPuntKeys, TURN_DP_PUNT_REASONS);
 
 // Where a packet went.
-#define TURN_DP_PATHS(X)                                              \
-  X(ChannelDataToPeer, "channel_data_to_peer")                        \
-  X(SendIndicationToPeer, "send_indication_to_peer")                  \
-  X(PeerToClientChannelData, "peer_to_client_channel_data")           \
-  X(PeerToClientDataIndication, "peer_to_client_data_indication")     \
-  X(Hairpin, "hairpin")                                               \
-  X(Punted, "punted")                                                 \
+#define TURN_DP_PATHS(X)                                          \
+  X(ChannelDataToPeer, "channel_data_to_peer")                    \
+  X(SendIndicationToPeer, "send_indication_to_peer")              \
+  X(PeerToClientChannelData, "peer_to_client_channel_data")       \
+  X(PeerToClientDataIndication, "peer_to_client_data_indication") \
+  X(Hairpin, "hairpin")                                           \
+  X(Punted, "punted")                                             \
   X(FromKernel, "from_kernel")
 
 TURN_DP_COUNTER_ENUM(Path, kPathKeys, TURN_DP_PATHS);

@@ -151,10 +151,10 @@ struct PermissionEntry {
 };
 
 struct ChannelEntry {
-  uint32_t alloc;         // AllocEntry slot
-  uint32_t peer_ip;       // network order (IPv6 peers: the side array at `index`)
-  uint16_t peer_port;     // network order
-  uint16_t channel;       // network order
+  uint32_t alloc;           // AllocEntry slot
+  uint32_t peer_ip;         // network order (IPv6 peers: the side array at `index`)
+  uint16_t peer_port;       // network order
+  uint16_t channel;         // network order
   uint32_t index : 31 = 0;  // this entry's slot
   // The peer is of the other family than the client (RFC 8656 §7.2, §12: the
   // channel is bound on the relayed address of the peer's family): the fast

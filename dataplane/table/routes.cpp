@@ -10,7 +10,8 @@
 namespace turn::dp {
 
 void RouteTable::set(const std::vector<Link>& links, const std::vector<Route>& routes) {
-  if (links.empty() || links.size() > kMaxLinks) throw std::invalid_argument("1 to " + std::to_string(kMaxPorts) + " ports");
+  if (links.empty() || links.size() > kMaxLinks)
+    throw std::invalid_argument("1 to " + std::to_string(kMaxPorts) + " ports");
   if (routes.size() > kMaxRoutes) throw std::invalid_argument("at most 32 routes");
   nlinks_ = static_cast<uint8_t>(links.size());
   nroutes_ = 0;  // gateways are resolved against the links only (no recursion)

@@ -16,7 +16,7 @@
 namespace turn::dp {
 
 class RouteTable {
-public:
+ public:
   struct Link {
     uint32_t ip, netmask, gateway;  // network order; gateway 0 = none
   };
@@ -56,7 +56,7 @@ public:
     return port < nlinks_ && ((ip ^ links_[port].ip) & links_[port].netmask) == 0;
   }
 
-private:
+ private:
   struct LinkSlot {
     uint32_t ip = 0, netmask = 0xFFFFFFFF, gateway = 0;
     uint8_t bits = 32;
@@ -84,12 +84,12 @@ private:
 // port's on-link prefix, and one default gateway. Static IPv6 routes are
 // not configurable yet (off-link IPv6 destinations use the default).
 class RouteTable6 {
-public:
+ public:
   struct Link {
     bool present = false;  // the port has an IPv6 address
     Ip6 ip{};
     uint8_t bits = 128;
-    Ip6 gateway{};         // all-zero = none
+    Ip6 gateway{};  // all-zero = none
   };
 
   // ---- set-up (before the workers start; dataplane/table/routes.cpp) -----
@@ -124,7 +124,7 @@ public:
     return ((a.b[full] ^ b.b[full]) & mask) == 0;
   }
 
-private:
+ private:
   Link links_[RouteTable::kMaxLinks];
   uint8_t n_ = 0;
   int default_port_ = -1;

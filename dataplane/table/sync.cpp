@@ -43,13 +43,19 @@ void log(const std::string& s) { std::fprintf(stderr, "turn-dataplane: sync: %s\
 }  // namespace
 
 StateSync::StateSync(Options o, Tables& tables, std::vector<const AllocCounters*> counters)
-    : o_(std::move(o)), tables_(tables), counters_(std::move(counters)),
-      baseline_(tables.capacity()), slot_ids_(tables.capacity()), seen_(tables.capacity()),
+    : o_(std::move(o)),
+      tables_(tables),
+      counters_(std::move(counters)),
+      baseline_(tables.capacity()),
+      slot_ids_(tables.capacity()),
+      seen_(tables.capacity()),
       client_(std::make_unique<redis::Client>(o_.store)) {}
 
 StateSync::~StateSync() { stop(); }
 
-void StateSync::start() { thread_ = std::thread([this] { run(); }); }
+void StateSync::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void StateSync::stop() {
   stop_ = true;
@@ -58,7 +64,8 @@ void StateSync::stop() {
 }
 
 bool StateSync::wait_ready(int timeout_ms) const {
-  for (int i = 0; i < timeout_ms / 10 && !ready_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < timeout_ms / 10 && !ready_.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   return ready_.load();
 }
 
@@ -140,18 +147,27 @@ void StateSync::channel(const std::string& id, const state::ChannelRecord& c) {
   Ip6 ip6;
   uint16_t port;
   auto ch_n = htons(c.number);
-  bool ok = v4(c.peer, ip, port) ? tables_.upsert_channel(id, ch_n, ip, port, deadline(c.expires_s))
-                                 : v6(c.peer, ip6, port) && tables_.upsert_channel(id, ch_n, ip6, port, deadline(c.expires_s));
+  bool ok = v4(c.peer, ip, port)
+                ? tables_.upsert_channel(id, ch_n, ip, port, deadline(c.expires_s))
+                : v6(c.peer, ip6, port) && tables_.upsert_channel(id, ch_n, ip6, port, deadline(c.expires_s));
   if (!ok && tables_.index_of(id) >= 0) stats_.table_full++;
 }
 
 void StateSync::apply(const state::Event& e) {
   using state::EventType;
   switch (e.type) {
-    case EventType::Create: create(e.record); break;
-    case EventType::Refresh: tables_.refresh_allocation(e.id, deadline(e.expires_s)); break;
-    case EventType::Permission: permission(e.id, e.permission); break;
-    case EventType::Channel: channel(e.id, e.channel); break;
+    case EventType::Create:
+      create(e.record);
+      break;
+    case EventType::Refresh:
+      tables_.refresh_allocation(e.id, deadline(e.expires_s));
+      break;
+    case EventType::Permission:
+      permission(e.id, e.permission);
+      break;
+    case EventType::Channel:
+      channel(e.id, e.channel);
+      break;
     case EventType::Delete:
       unconfirmed_.erase(e.id);
       tables_.remove_allocation(e.id);
@@ -181,14 +197,13 @@ void StateSync::snapshot() {
   auto t0 = std::chrono::steady_clock::now();
   ++snapshot_gen_;
   size_t loaded = 0;
-  auto snap = state::visit_snapshot(
-      *client_, o_.instance, static_cast<uint64_t>(std::time(nullptr)),
-      [&](const state::AllocationState& a) {
-        create(a.record);
-        for (const auto& p : a.permissions) permission(a.record.id, p);
-        for (const auto& c : a.channels) channel(a.record.id, c);
-        ++loaded;
-      });
+  auto snap = state::visit_snapshot(*client_, o_.instance, static_cast<uint64_t>(std::time(nullptr)),
+                                    [&](const state::AllocationState& a) {
+                                      create(a.record);
+                                      for (const auto& p : a.permissions) permission(a.record.id, p);
+                                      for (const auto& c : a.channels) channel(a.record.id, c);
+                                      ++loaded;
+                                    });
   last_id_ = snap.stream_position;
   if (snap.malformed) {
     stats_.bad_events += snap.malformed;
@@ -241,8 +256,9 @@ void StateSync::tail() {
   if (entries.empty()) return;
   // Lag: stream ids start with the producer's millisecond clock.
   uint64_t ms = std::strtoull(last_id_.c_str(), nullptr, 10);
-  auto now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch()).count());
+  auto now_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   stats_.lag_ms = now_ms > ms ? now_ms - ms : 0;
 }
 
@@ -272,10 +288,10 @@ void StateSync::push_counters() {
     AllocCounters& base = baseline_[idx];
     if (sum.to_peer_packets == base.to_peer_packets && sum.to_client_packets == base.to_client_packets) continue;
     if (tables_.index_of(id) != int64_t{idx}) continue;  // a freed slot keeps its last id
-    state::append_fast_traffic(*client_, id,
-                               {sum.to_peer_packets - base.to_peer_packets, sum.to_peer_bytes - base.to_peer_bytes,
-                                sum.to_client_packets - base.to_client_packets,
-                                sum.to_client_bytes - base.to_client_bytes});
+    state::append_fast_traffic(
+        *client_, id,
+        {sum.to_peer_packets - base.to_peer_packets, sum.to_peer_bytes - base.to_peer_bytes,
+         sum.to_client_packets - base.to_client_packets, sum.to_client_bytes - base.to_client_bytes});
     pending += state::kFastTrafficCommands;
     ++pushed;
     stats_.bytes_to_peer += sum.to_peer_bytes - base.to_peer_bytes;
@@ -329,7 +345,8 @@ void StateSync::run() {
           log(last_error + "; forwarding from the tables as they are, new flows stay on the kernel path");
         }
         client_->disconnect();
-        for (int i = 0; i < backoff_ms / 50 && !stop_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (int i = 0; i < backoff_ms / 50 && !stop_.load(); ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
         backoff_ms = std::min(backoff_ms * 2, 500);  // a failover takes ~3 s: look again soon
         continue;
       }

@@ -39,7 +39,6 @@ namespace turn::redis {
 class Client;
 }
 
-
 namespace turn::dp {
 
 class Tables;
@@ -52,11 +51,11 @@ struct SyncStats {
   std::atomic<uint64_t> last_snapshot_allocations{0};
   std::atomic<uint64_t> last_snapshot_us{0};
   std::atomic<uint64_t> bad_events{0};  // events or records that did not decode: skipped
-  std::atomic<uint64_t> skipped{0};     // records the fast path cannot take (TCP/TLS clients, no usable relayed address)
+  std::atomic<uint64_t> skipped{0};  // records the fast path cannot take (TCP/TLS clients, no usable relayed address)
   std::atomic<uint64_t> table_full{0};
   std::atomic<uint64_t> kept_unconfirmed{0};  // held across a failover until turn-control's resync
   std::atomic<uint64_t> unconfirmed{0};       // held so now (a gauge)
-  std::atomic<uint64_t> lag_ms{0};      // age of the last applied event
+  std::atomic<uint64_t> lag_ms{0};            // age of the last applied event
   // Relayed payload bytes, summed from the per-allocation counters as they
   // are pushed to the store (every second).
   std::atomic<uint64_t> bytes_to_peer{0};
@@ -64,7 +63,7 @@ struct SyncStats {
 };
 
 class StateSync {
-public:
+ public:
   struct Options {
     redis::Endpoint store;
     std::string instance;  // this host's instance: the one turn-control writes as
@@ -90,7 +89,7 @@ public:
 
   static constexpr uint64_t kUnconfirmedGraceS = 30;
 
-private:
+ private:
   void run();
   void snapshot();
   void tail();
@@ -105,9 +104,9 @@ private:
   Options o_;
   Tables& tables_;
   std::vector<const AllocCounters*> counters_;
-  std::vector<AllocCounters> baseline_;   // per slot: what was already pushed
-  std::vector<std::string> slot_ids_;     // per slot: the allocation id
-  std::vector<uint32_t> seen_;            // per slot: the last snapshot that held it
+  std::vector<AllocCounters> baseline_;  // per slot: what was already pushed
+  std::vector<std::string> slot_ids_;    // per slot: the allocation id
+  std::vector<uint32_t> seen_;           // per slot: the last snapshot that held it
   uint32_t snapshot_gen_ = 0;
   // push_counters: allocations pushed per cycle at most, commands per
   // pipelined round trip, and where the next cycle's sweep starts.

@@ -41,8 +41,9 @@ void attach_rcu(rte_hash* h, rte_rcu_qsbr* v, void* ctx, rte_hash_free_key_data 
 template <class T>
 T* make_array(const char* name, uint32_t n, int socket) {
   void* p = rte_zmalloc_socket(name, sizeof(T) * n, 64, socket);
-  if (!p) throw std::runtime_error(std::string("rte_zmalloc(") + name + "): out of hugepage memory for " +
-                                   std::to_string(n) + " entries");
+  if (!p)
+    throw std::runtime_error(std::string("rte_zmalloc(") + name + "): out of hugepage memory for " + std::to_string(n) +
+                             " entries");
   return static_cast<T*>(p);
 }
 
@@ -73,11 +74,13 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   // freed from the channel table's callback only (the peer table frees nothing).
   attach_rcu(client_, qsbr, this, &Tables::free_alloc, "client");
   attach_rcu(channel_, qsbr, this, &Tables::free_channel, "channel");
-  attach_rcu(peer_, qsbr, this, [](void*, void*) {}, "peer");
+  attach_rcu(
+      peer_, qsbr, this, [](void*, void*) {}, "peer");
   attach_rcu(perm_, qsbr, this, &Tables::free_perm, "perm");
   attach_rcu(client6_, qsbr, this, &Tables::free_alloc, "client6");
   attach_rcu(channel6_, qsbr, this, &Tables::free_channel, "channel6");
-  attach_rcu(peer6_, qsbr, this, [](void*, void*) {}, "peer6");
+  attach_rcu(
+      peer6_, qsbr, this, [](void*, void*) {}, "peer6");
   attach_rcu(perm6_, qsbr, this, &Tables::free_perm, "perm6");
   free_allocs_.reserve(sizes.allocations);
   for (uint32_t i = sizes.allocations; i-- > 0;) free_allocs_.push_back(i);
@@ -156,7 +159,8 @@ bool Tables::add_allocation(const std::string& id, WriterAlloc w, Tsc expires) {
   allocs6_[idx] = AllocEntry6{s.client6, s.relay6};
   e.index = idx;
   e.expires.store(expires, std::memory_order_relaxed);
-  int rc = s.client_v6 ? rte_hash_add_key_data(client6_, &s.client6, &e) : rte_hash_add_key_data(client_, &s.client, &e);
+  int rc =
+      s.client_v6 ? rte_hash_add_key_data(client6_, &s.client6, &e) : rte_hash_add_key_data(client_, &s.client, &e);
   if (rc != 0) {
     free_allocs_.push_back(idx);
     return false;
@@ -256,8 +260,10 @@ void Tables::remove_allocation(const std::string& id) {
     rte_hash_del_key(perm6_, &k);
   }
   allocs_[w.index].expires.store(0, std::memory_order_relaxed);  // stop forwarding at once
-  if (w.spec.client_v6) rte_hash_del_key(client6_, &w.spec.client6);
-  else rte_hash_del_key(client_, &w.spec.client);
+  if (w.spec.client_v6)
+    rte_hash_del_key(client6_, &w.spec.client6);
+  else
+    rte_hash_del_key(client_, &w.spec.client);
   by_id_.erase(it);
   live_allocs_.store(by_id_.size(), std::memory_order_relaxed);
 }

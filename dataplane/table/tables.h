@@ -34,7 +34,7 @@ namespace turn::dp {
 
 struct TableSizes {
   uint32_t allocations = 1 << 16;
-  uint32_t channels = 1 << 18;     // channels and permissions each
+  uint32_t channels = 1 << 18;  // channels and permissions each
 };
 
 // What the writer installs for one allocation: its client 5-tuple (IPv4 or
@@ -52,7 +52,7 @@ struct AllocationSpec {
 };
 
 class Tables {
-public:
+ public:
   Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket);  // throws on failure
   ~Tables();
   Tables(const Tables&) = delete;
@@ -193,7 +193,7 @@ public:
     for (const auto& [id, w] : by_id_) f(id, w.index);
   }
 
-private:
+ private:
   template <class K, class E>
   static void bulk(rte_hash* h, const K* const* keys, uint32_t n, const E** out) noexcept {
     uint64_t hits = 0;
@@ -212,16 +212,16 @@ private:
   struct WriterAlloc {
     uint32_t index;
     AllocationSpec spec;
-    std::unordered_map<uint32_t, uint32_t> perms;      // IPv4 peer ip -> PermissionEntry slot
-    std::map<Ip6, uint32_t> perms6;                    // IPv6 peer ip -> PermissionEntry slot
-    std::unordered_map<uint16_t, uint32_t> channels;   // channel (net order) -> ChannelEntry slot
+    std::unordered_map<uint32_t, uint32_t> perms;     // IPv4 peer ip -> PermissionEntry slot
+    std::map<Ip6, uint32_t> perms6;                   // IPv6 peer ip -> PermissionEntry slot
+    std::unordered_map<uint16_t, uint32_t> channels;  // channel (net order) -> ChannelEntry slot
   };
   bool add_allocation(const std::string& id, WriterAlloc w, Tsc expires);
   PermissionEntry* add_permission(WriterAlloc& w, Tsc expires, const void* key, rte_hash* table);
   struct PeerRef {
-    uint32_t ip4;  // IPv4 peers
-    Ip6 ip6;       // IPv6 peers
-    uint16_t port; // network order
+    uint32_t ip4;   // IPv4 peers
+    Ip6 ip6;        // IPv6 peers
+    uint16_t port;  // network order
   };
   // Is the channel in `slot` (of allocation w) bound to an IPv6 peer?
   [[nodiscard]] bool peer_v6(const WriterAlloc& w, uint32_t slot) const noexcept {

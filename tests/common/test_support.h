@@ -68,13 +68,9 @@ inline std::vector<uint8_t> load_hex(std::string_view relative) {
   return from_hex(s.str());
 }
 
-inline Bytes as_bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+inline Bytes as_bytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
-inline std::string_view as_text(Bytes b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+inline std::string_view as_text(Bytes b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 inline std::vector<uint8_t> to_vector(Bytes b) { return {b.begin(), b.end()}; }
 
@@ -98,8 +94,7 @@ struct RawAttr {
 // A STUN message assembled byte by byte, bypassing MessageBuilder, so that it
 // can break every rule. The header length is the true body size unless
 // `length` is given.
-inline std::vector<uint8_t> raw_message(uint16_t type, std::initializer_list<RawAttr> attrs,
-                                        int length = -1) {
+inline std::vector<uint8_t> raw_message(uint16_t type, std::initializer_list<RawAttr> attrs, int length = -1) {
   std::vector<uint8_t> m(stun::kHeaderSize);
   store_be16(m.data(), type);
   store_be32(m.data() + 4, stun::kMagicCookie);
@@ -108,8 +103,7 @@ inline std::vector<uint8_t> raw_message(uint16_t type, std::initializer_list<Raw
     size_t at = m.size();
     m.resize(at + 4);
     store_be16(m.data() + at, a.type);
-    store_be16(m.data() + at + 2,
-               static_cast<uint16_t>(a.length >= 0 ? a.length : static_cast<int>(a.value.size())));
+    store_be16(m.data() + at + 2, static_cast<uint16_t>(a.length >= 0 ? a.length : static_cast<int>(a.value.size())));
     m.insert(m.end(), a.value.begin(), a.value.end());
     if (a.pad) m.resize(at + 4 + pad4(a.value.size()), 0);
   }

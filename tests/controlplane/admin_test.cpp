@@ -40,14 +40,15 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kToken = "admin-test-token-0123456789";
 
 class AdminApi : public TurnServerFixture {
-protected:
+ protected:
   void SetUp() override { start_with({}); }
 
   // Restarts with an admin API on a free port plus `extra` lines.
   void start_with(std::vector<std::string> extra) {
     for (int attempt = 0; attempt < 5; ++attempt) {
       admin_port_ = free_port();
-      std::vector<std::string> lines = {"admin-port=" + std::to_string(admin_port_), std::string("admin-token=") + kToken};
+      std::vector<std::string> lines = {"admin-port=" + std::to_string(admin_port_),
+                                        std::string("admin-token=") + kToken};
       lines.insert(lines.end(), extra.begin(), extra.end());
       restart(lines);
       if (port_ != admin_port_) break;  // the TURN port was picked after ours: may be the same one
@@ -105,8 +106,8 @@ protected:
 
 TEST_F(AdminApi, EveryApiRouteNeedsTheToken) {
   httplib::Headers none, wrong = {{"Authorization", "Bearer not-the-token"}};
-  for (const char* path : {"/api/v1/status", "/api/v1/turn-servers", "/api/v1/turn-servers/x/status", "/metrics",
-                           "/api/v1/allocations"}) {
+  for (const char* path :
+       {"/api/v1/status", "/api/v1/turn-servers", "/api/v1/turn-servers/x/status", "/metrics", "/api/v1/allocations"}) {
     EXPECT_EQ(call("GET", path, "", &none).status, 401) << path;
     EXPECT_EQ(call("GET", path, "", &wrong).status, 401) << path;
   }
@@ -131,8 +132,11 @@ TEST_F(AdminApi, RegistryCreateListGetDelete) {
   EXPECT_EQ(created.text.find(kAlicePass), std::string::npos) << "the password is never echoed";
   EXPECT_EQ(created.headers.find("Location")->second, "/api/v1/turn-servers/" + id);
 
-  std::string id2 = add({{"serverAddress", "turns:turn.example.org"}, {"clientAddress", "turns:turn.example.org:443"},
-                         {"username", "bob"}, {"password", "pw"}, {"type", "tls"}});
+  std::string id2 = add({{"serverAddress", "turns:turn.example.org"},
+                         {"clientAddress", "turns:turn.example.org:443"},
+                         {"username", "bob"},
+                         {"password", "pw"},
+                         {"type", "tls"}});
   ASSERT_FALSE(id2.empty());
   EXPECT_NE(id, id2);
 
@@ -230,7 +234,8 @@ TEST_F(AdminApi, RegistryRefusesEachInvalidFieldNamingItAndItsValue) {
       {"serverAddress IPv6 without brackets", with("serverAddress", "::1:3478"), "serverAddress", "::1:3478"},
       {"serverAddress bad query", with("serverAddress", "turn:10.0.0.1?transport=sctp"), "serverAddress",
        "turn:10.0.0.1?transport=sctp"},
-      {"serverAddress other scheme", with("serverAddress", "stun:10.0.0.1:3478"), "serverAddress", "stun:10.0.0.1:3478"},
+      {"serverAddress other scheme", with("serverAddress", "stun:10.0.0.1:3478"), "serverAddress",
+       "stun:10.0.0.1:3478"},
       {"clientAddress empty", with("clientAddress", ""), "clientAddress", ""},
       {"clientAddress not an address", with("clientAddress", "turn:"), "clientAddress", "turn:"},
       {"username empty", with("username", ""), "username", ""},
@@ -238,16 +243,20 @@ TEST_F(AdminApi, RegistryRefusesEachInvalidFieldNamingItAndItsValue) {
       {"username an object", with("username", json{{"a", 1}}), "username", json{{"a", 1}}},
       {"type unknown", with("type", "sctp"), "type", "sctp"},
       {"type upper case", with("type", "UDP"), "type", "UDP"},
-      {"type contradicts turns:", [&] {
+      {"type contradicts turns:",
+       [&] {
          json b = turn_server("udp");
          b["serverAddress"] = "turns:10.0.0.1";
          return b;
-       }(), "type", "udp"},
-      {"type contradicts ?transport=tcp", [&] {
+       }(),
+       "type", "udp"},
+      {"type contradicts ?transport=tcp",
+       [&] {
          json b = turn_server("udp");
          b["serverAddress"] = "turn:10.0.0.1?transport=tcp";
          return b;
-       }(), "type", "udp"},
+       }(),
+       "type", "udp"},
       {"unknown field (a typo)", with("serveraddress", "10.0.0.1:3478"), "serveraddress", "10.0.0.1:3478"},
   };
   for (const auto& c : cases) {
@@ -367,9 +376,10 @@ TEST_F(AdminApi, StatusOfASilentServerIsBoundedAndDoesNotBlockOtherRequests) {
 TEST_F(AdminApi, StatusReachableOverTls) {
   auto dir = std::filesystem::temp_directory_path() / ("dpturn-admin-tls-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-                    "-subj /CN=dpturn-test -keyout " + (dir / "key.pem").string() + " -out " +
-                    (dir / "cert.pem").string() + " >/dev/null 2>&1";
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=dpturn-test -keyout " +
+      (dir / "key.pem").string() + " -out " + (dir / "cert.pem").string() + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (scripts/setup.sh installs it) made no certificate";
   uint16_t tls_port = free_port();
   start_with({"no-tls=no", "tls-listening-port=" + std::to_string(tls_port), "cert=" + (dir / "cert.pem").string(),
@@ -485,11 +495,12 @@ TEST_F(AdminApi, MetricsCountWhatHappened) {
   EXPECT_TRUE(has(R"(dpturn_requests_total{method="channel_bind",result="success"} 1)")) << t;
   EXPECT_TRUE(has(R"(dpturn_requests_total{method="refresh",result="success"} 1)")) << t;  // the probe's Refresh(0)
   EXPECT_TRUE(has("dpturn_turn_servers 1")) << t;
-  EXPECT_TRUE(has(R"(dpturn_turn_server_up{id=")" + id + R"(",server="127.0.0.1:)" + std::to_string(port_) + R"("} 1)")) << t;
-  EXPECT_TRUE(has(R"(dpturn_listener_up{transport="udp",ip="127.0.0.1",port=")" + std::to_string(port_) + R"("} 1)")) << t;
+  EXPECT_TRUE(has(R"(dpturn_turn_server_up{id=")" + id + R"(",server="127.0.0.1:)" + std::to_string(port_) + R"("} 1)"))
+      << t;
+  EXPECT_TRUE(has(R"(dpturn_listener_up{transport="udp",ip="127.0.0.1",port=")" + std::to_string(port_) + R"("} 1)"))
+      << t;
   EXPECT_TRUE(has("# TYPE dpturn_drops_total counter")) << t;
-  EXPECT_TRUE(has(R"(dpturn_thread_requests_total{thread="0"} )" +
-                  std::to_string([&] {
+  EXPECT_TRUE(has(R"(dpturn_thread_requests_total{thread="0"} )" + std::to_string([&] {
                     uint64_t n = 0;
                     for (const auto& r : runtime().stats()[0]->requests) n += r.load();
                     return n;
@@ -501,8 +512,11 @@ TEST_F(AdminApi, MetricsCountWhatHappened) {
 
 cp::TurnServerEntry entry(const std::string& server, const std::string& type = "udp") {
   cp::TurnServerEntry e;
-  auto err = cp::TurnServerRegistry::parse({{"serverAddress", server}, {"clientAddress", "198.51.100.1:3478"},
-                                            {"username", "app"}, {"password", "app-secret"}, {"type", type}},
+  auto err = cp::TurnServerRegistry::parse({{"serverAddress", server},
+                                            {"clientAddress", "198.51.100.1:3478"},
+                                            {"username", "app"},
+                                            {"password", "app-secret"},
+                                            {"type", type}},
                                            e);
   EXPECT_FALSE(err) << err->to_json().dump();
   return e;
@@ -514,8 +528,8 @@ cp::TurnServerEntry entry(const std::string& server, const std::string& type = "
 // turn-dataplane's StateSync::push_counters uses every second
 // (state::append_fast_traffic: HINCRBY of the dp_* fields by what it
 // relayed since its last push).
-void push_dataplane_counters(redis::Client& c, const std::string& id, uint64_t to_peer_packets,
-                             uint64_t to_peer_bytes, uint64_t to_client_packets, uint64_t to_client_bytes) {
+void push_dataplane_counters(redis::Client& c, const std::string& id, uint64_t to_peer_packets, uint64_t to_peer_bytes,
+                             uint64_t to_client_packets, uint64_t to_client_bytes) {
   state::append_fast_traffic(c, id, {to_peer_packets, to_peer_bytes, to_client_packets, to_client_bytes});
   for (const auto& r : c.replies()) ASSERT_EQ(r.type, redis::Reply::Type::Integer) << r.str;
 }
@@ -631,7 +645,8 @@ TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
 
   auto redis = std::make_unique<RedisServer>();
   ASSERT_TRUE(redis->up());
-  start_with({"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\"", "instance-id=host-a"});
+  start_with(
+      {"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\"", "instance-id=host-a"});
   SocketAddress relay;
   auto mine = allocated(&relay);
   // Another host's allocation and membership, written as its turn-control
@@ -650,8 +665,10 @@ TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
   other.realm = kRealm;
   other.expires_s = now + 300;
   state::append_event(rc, "host-b", state::Event::create(other), other.expires_s);
-  state::append_event(rc, "host-b", state::Event::channel_bound(other.id, {0x4001, *SocketAddress::parse("203.0.113.9:5000"), now + 300}),
-                      other.expires_s);
+  state::append_event(
+      rc, "host-b",
+      state::Event::channel_bound(other.id, {0x4001, *SocketAddress::parse("203.0.113.9:5000"), now + 300}),
+      other.expires_s);
   state::append_fast_traffic(rc, other.id, {7, 700, 8, 800});
   state::MembershipRecord m;
   m.instance = "host-b";
@@ -700,7 +717,8 @@ TEST_F(AdminApi, AStoreThatIsNotThereCostsSpeedNotCalls) {
   // and says why the store is away (naming the sentinels it asked).
   uint16_t s1 = free_port(), s2 = free_port();
   start_with({"state-redis=\"sentinel=127.0.0.1:" + std::to_string(s1) + ",127.0.0.1:" + std::to_string(s2) +
-              " master=dpturn\"", "state-queue-limit=100"});
+                  " master=dpturn\"",
+              "state-queue-limit=100"});
   SocketAddress relay;
   auto c = allocated(&relay);
   ASSERT_TRUE(c->create_permission(SocketAddress{IpAddress::v4(0x7f000001), 9}).success());
@@ -724,7 +742,8 @@ TEST_F(AdminApi, AStoreThatIsNotThereCostsSpeedNotCalls) {
   // it they are dropped for a full resync, and that is counted.
   auto redis = std::make_unique<RedisServer>();
   ASSERT_TRUE(redis->up());
-  start_with({"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\"", "state-queue-limit=100"});
+  start_with(
+      {"state-redis=\"ip=127.0.0.1 port=" + std::to_string(redis->endpoint().port) + "\"", "state-queue-limit=100"});
   for (int i = 0; i < 40 && call("GET", "/api/v1/status").body["state_store"]["connected"] != true; ++i) sleep_ms(50);
   SocketAddress anchor_relay;
   auto anchor = allocated(&anchor_relay);

@@ -299,7 +299,8 @@ TEST_F(Audit, MessageIntegrityAfterSha256IsIgnoredAndTheRequestServed) {
   ASSERT_EQ(c->challenge().error(), 401);
   Signing s;
   s.integrity = Integrity::Sha256;
-  auto m = c->build(Method::Allocate, [](stun::MessageBuilder& b) { b.add_requested_transport(stun::kTransportUdp); }, s);
+  auto m = c->build(
+      Method::Allocate, [](stun::MessageBuilder& b) { b.add_requested_transport(stun::kTransportUdp); }, s);
   append_attr(m, static_cast<uint16_t>(Attr::MessageIntegrity), std::vector<uint8_t>(20, 0xEE));
   Reply r = c->transact(m);
   ASSERT_TRUE(r.received()) << "dropped silently";
@@ -376,7 +377,8 @@ TEST_F(Audit, PermissionsPerAllocationAreCappedWith508) {
   EXPECT_EQ(c->channel_bind(0x4000, addr("198.51.100.5:1")).error(), 508);
   EXPECT_TRUE(c->channel_bind(0x4001, addr("198.51.100.1:7")).success());
   uint64_t refused = 0;
-  for (const auto* s : runtime().stats()) refused += s->refusals[static_cast<size_t>(cp::CpRefusal::PermissionQuota)].load();
+  for (const auto* s : runtime().stats())
+    refused += s->refusals[static_cast<size_t>(cp::CpRefusal::PermissionQuota)].load();
   EXPECT_EQ(refused, 2u);
   size_t installed = 0;
   for (const auto& info : runtime().shared().registry.snapshot()) {
@@ -393,14 +395,14 @@ TEST_F(Audit, Ipv6PeersThatReachIpv4OrMetadataFollowTheIpv4Policy) {
   auto c = client();
   ASSERT_TRUE(c->allocate(family_v6).success());
   auto perm = [&](const char* peer) { return c->create_permission(addr(peer)).error(); };
-  EXPECT_EQ(perm("[fd00:ec2::254]:80"), 403);            // metadata over IPv6
-  EXPECT_EQ(perm("[64:ff9b::a9fe:a9fe]:80"), 403);       // NAT64 of 169.254.169.254
-  EXPECT_EQ(perm("[64:ff9b::e000:1]:5000"), 403);        // NAT64 of 224.0.0.1 (multicast)
-  EXPECT_EQ(perm("[64:ff9b::c633:6405]:5000"), 403);     // NAT64 of a denied range
-  EXPECT_EQ(perm("[2002:a9fe:a9fe::1]:80"), 403);        // 6to4 of 169.254.169.254
-  EXPECT_EQ(perm("[2002:c633:6407::1]:5000"), 403);      // 6to4 of a denied range
-  EXPECT_EQ(perm("[64:ff9b::cb00:7105]:5000"), 0);       // NAT64 of 203.0.113.5: allowed
-  EXPECT_EQ(perm("[2002:cb00:7105::1]:5000"), 0);        // 6to4 of 203.0.113.5: allowed
+  EXPECT_EQ(perm("[fd00:ec2::254]:80"), 403);         // metadata over IPv6
+  EXPECT_EQ(perm("[64:ff9b::a9fe:a9fe]:80"), 403);    // NAT64 of 169.254.169.254
+  EXPECT_EQ(perm("[64:ff9b::e000:1]:5000"), 403);     // NAT64 of 224.0.0.1 (multicast)
+  EXPECT_EQ(perm("[64:ff9b::c633:6405]:5000"), 403);  // NAT64 of a denied range
+  EXPECT_EQ(perm("[2002:a9fe:a9fe::1]:80"), 403);     // 6to4 of 169.254.169.254
+  EXPECT_EQ(perm("[2002:c633:6407::1]:5000"), 403);   // 6to4 of a denied range
+  EXPECT_EQ(perm("[64:ff9b::cb00:7105]:5000"), 0);    // NAT64 of 203.0.113.5: allowed
+  EXPECT_EQ(perm("[2002:cb00:7105::1]:5000"), 0);     // 6to4 of 203.0.113.5: allowed
   EXPECT_EQ(perm("[2001:db8::5]:5000"), 0);
   EXPECT_EQ(c->channel_bind(0x4000, addr("[64:ff9b::a9fe:a9fe]:80")).error(), 403);
 }
@@ -423,7 +425,7 @@ TEST_F(Audit, Ipv4MappedPeerFollowsTheIpv4Policy) {
   EXPECT_EQ(mapped(0xA9FEA9FE).error(), 403);  // 169.254.169.254
   EXPECT_EQ(mapped(0x7F000001).error(), 403);  // 127.0.0.1
   EXPECT_EQ(mapped(0xC6336401).error(), 403);  // 198.51.100.1, denied range
-  EXPECT_TRUE(mapped(0xCB007105).success());    // 203.0.113.5
+  EXPECT_TRUE(mapped(0xCB007105).success());   // 203.0.113.5
 }
 
 // ---- 9: client datagrams over 2,048 bytes ------------------------------------------------------
@@ -521,7 +523,7 @@ TEST_F(Audit, RedisRealmOptionsAreHonoured) {
   admin.command({"SET", cp::realm_option_key(kRealm, "max-bps"), "not-a-number"});
   poll.poll_once();
   EXPECT_TRUE(client(Proto::Udp, kBob, kBobPass)->allocate().success());  // the config's total-quota (none)
-  EXPECT_EQ(runtime().shared().limits.max_bps(), 0u);  // a bad value: the config's (none)
+  EXPECT_EQ(runtime().shared().limits.max_bps(), 0u);                     // a bad value: the config's (none)
 }
 
 }  // namespace

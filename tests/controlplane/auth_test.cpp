@@ -104,8 +104,8 @@ TEST(Nonce, GarbageIsForged) {
   const std::string c(kNonceCookie);
   for (std::string bad : {std::string(), std::string("abc"), c, c + std::string(32, 'z'), c + std::string(31, '0'),
                           c + std::string(33, '0'), c + std::string(32, '0'), c + "-0000001" + std::string(24, '0'),
-                          nonce.substr(kCookie),                       // without the cookie
-                          "obMatJos2AAAA" + nonce.substr(kCookie),     // another feature set
+                          nonce.substr(kCookie),                    // without the cookie
+                          "obMatJos2AAAA" + nonce.substr(kCookie),  // another feature set
                           nonce + "0", nonce.substr(0, nonce.size() - 1)})
     EXPECT_EQ(n.check(bad, "example.org", ip("192.0.2.1"), kNow), NonceCheck::Forged) << bad;
 }
@@ -243,8 +243,8 @@ TEST(Credentials, RedisUsersAndSecrets) {
   std::string rest_user = std::to_string(kNow + 60) + ":dave";
   auto rest = store.lookup(rest_user, "example.org", kNow);
   ASSERT_EQ(rest.size(), 1u);
-  EXPECT_TRUE(same_key(rest[0].md5_key, md5(rest_user, "example.org",
-                                            CredentialStore::rest_password("redis-secret", rest_user))));
+  EXPECT_TRUE(same_key(rest[0].md5_key,
+                       md5(rest_user, "example.org", CredentialStore::rest_password("redis-secret", rest_user))));
   store.set_redis({}, {});
   EXPECT_TRUE(store.lookup("dave", "example.org", kNow).empty());
   EXPECT_TRUE(store.lookup(rest_user, "example.org", kNow).empty());

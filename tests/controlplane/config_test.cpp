@@ -44,7 +44,7 @@ std::string line_error(const std::string& line) {
 
 // A config file in a temporary directory, removed with the object.
 class TempFile {
-public:
+ public:
   explicit TempFile(const std::string& text) {
     std::string tmpl = ::testing::TempDir() + "cptest-XXXXXX";
     std::vector<char> name(tmpl.begin(), tmpl.end());
@@ -58,7 +58,7 @@ public:
   ~TempFile() { std::remove(path_.c_str()); }
   [[nodiscard]] const std::string& path() const { return path_; }
 
-private:
+ private:
   std::string path_;
 };
 
@@ -99,21 +99,26 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"realm=example.org", [](const Config& c) { return c.realm == "example.org"; }},
       {"lt-cred-mech=false", [](const Config& c) { return !c.lt_cred_mech; }},
       {"use-auth-secret", [](const Config& c) { return c.use_auth_secret; }},
-      {"static-auth-secret=north", [](const Config& c) { return c.static_auth_secrets == std::vector<std::string>{"north"}; }},
-      {"user=alice:pw", [](const Config& c) {
+      {"static-auth-secret=north",
+       [](const Config& c) { return c.static_auth_secrets == std::vector<std::string>{"north"}; }},
+      {"user=alice:pw",
+       [](const Config& c) {
          return c.users.size() == 1 && c.users[0].name == "alice" && c.users[0].password == "pw" &&
                 c.users[0].key_hex.empty();
        }},
-      {"user=bob:0x0123456789abcdef0123456789abcdef", [](const Config& c) {
+      {"user=bob:0x0123456789abcdef0123456789abcdef",
+       [](const Config& c) {
          return c.users.size() == 1 && c.users[0].name == "bob" && c.users[0].password.empty() &&
                 c.users[0].key_hex == "0x0123456789abcdef0123456789abcdef";
        }},
-      {"redis-userdb=ip=10.0.0.1 dbname=2 password=pw port=6380 connect_timeout=7", [](const Config& c) {
+      {"redis-userdb=ip=10.0.0.1 dbname=2 password=pw port=6380 connect_timeout=7",
+       [](const Config& c) {
          const auto& r = c.redis_userdb;
          return r.enabled && r.host == "10.0.0.1" && r.db == 2 && r.password == "pw" && r.port == 6380 &&
                 r.connect_timeout_ms == 7000;
        }},
-      {"state-redis=host=127.0.0.2 db=3", [](const Config& c) {
+      {"state-redis=host=127.0.0.2 db=3",
+       [](const Config& c) {
          return c.state_redis.enabled && c.state_redis.host == "127.0.0.2" && c.state_redis.db == 3 &&
                 c.state_redis.port == 6379 && !c.redis_userdb.enabled;
        }},
@@ -127,11 +132,13 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"legacy-channel-range", [](const Config& c) { return c.legacy_channel_range; }},
       {"no-tcp-relay", [](const Config& c) { return c.no_tcp_relay; }},
       {"no-dtls", [](const Config& c) { return c.no_dtls; }},
-      {"denied-peer-ip=10.0.0.0-10.255.255.255", [](const Config& c) {
+      {"denied-peer-ip=10.0.0.0-10.255.255.255",
+       [](const Config& c) {
          return c.denied_peers.size() == 1 && c.denied_peers[0].lo == ip("10.0.0.0") &&
                 c.denied_peers[0].hi == ip("10.255.255.255");
        }},
-      {"allowed-peer-ip=192.168.1.0/24", [](const Config& c) {
+      {"allowed-peer-ip=192.168.1.0/24",
+       [](const Config& c) {
          return c.allowed_peers.size() == 1 && c.allowed_peers[0].lo == ip("192.168.1.0") &&
                 c.allowed_peers[0].hi == ip("192.168.1.255");
        }},
@@ -156,12 +163,14 @@ TEST(ConfigKeys, EveryKeyParsesIntoItsField) {
       {"log-file=/var/log/dpturn.log", [](const Config& c) { return c.log_file == "/var/log/dpturn.log"; }},
       {"no-software-attribute", [](const Config& c) { return !c.software_attribute; }},
       {"fingerprint", [](const Config& c) { return c.fingerprint; }},
-      {"cipher-list=\"ECDHE-RSA-AES256-GCM-SHA384\"", [](const Config& c) { return c.cipher_list == "ECDHE-RSA-AES256-GCM-SHA384"; }},
+      {"cipher-list=\"ECDHE-RSA-AES256-GCM-SHA384\"",
+       [](const Config& c) { return c.cipher_list == "ECDHE-RSA-AES256-GCM-SHA384"; }},
       {"ec-curve-name=prime256v1", [](const Config& c) { return c.ec_curve == "prime256v1"; }},
       {"pkey-pwd=sesame", [](const Config& c) { return c.pkey_password == "sesame"; }},
       {"prometheus", [](const Config& c) { return c.prometheus && c.prometheus_port == 9641; }},
       {"prometheus-port=9642", [](const Config& c) { return c.prometheus_port == 9642; }},
-      {"prometheus-address=10.0.0.7", [](const Config& c) { return c.prometheus_ip_set && c.prometheus_ip == ip("10.0.0.7"); }},
+      {"prometheus-address=10.0.0.7",
+       [](const Config& c) { return c.prometheus_ip_set && c.prometheus_ip == ip("10.0.0.7"); }},
       {"prometheus-path=/turn/metrics", [](const Config& c) { return c.prometheus_path == "/turn/metrics"; }},
   };
   for (const auto& kc : cases) {
@@ -432,8 +441,8 @@ TEST(ConfigValues, RedisConnectionStrings) {
 // A Redis password must not end up in a log line or on a terminal because
 // some other item of the same connection string was mistyped.
 TEST(ConfigValues, RedisErrorsNeverShowThePassword) {
-  for (const char* line : {"redis-userdb=ip=10.0.0.1 password=Hunter2pw colour=blue",
-                           "state-redis=password=Hunter2pw justaword"}) {
+  for (const char* line :
+       {"redis-userdb=ip=10.0.0.1 password=Hunter2pw colour=blue", "state-redis=password=Hunter2pw justaword"}) {
     auto msg = line_error(line);
     EXPECT_NE(msg.find("t.conf:7"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("Hunter2pw"), std::string::npos) << line << " -> " << msg;
@@ -608,8 +617,8 @@ TEST(AddressRange, Ipv6) {
 }
 
 TEST(AddressRange, Refusals) {
-  for (const char* bad : {"10.0.0.9-10.0.0.1", "10.0.0.1-::1", "10.0.0.0/33", "::/129", "abc", "",
-                          "10.0.0.1-", "-10.0.0.1", "10.0.0.0/", "10.0.0.0/x"})
+  for (const char* bad : {"10.0.0.9-10.0.0.1", "10.0.0.1-::1", "10.0.0.0/33", "::/129", "abc", "", "10.0.0.1-",
+                          "-10.0.0.1", "10.0.0.0/", "10.0.0.0/x"})
     EXPECT_THROW((void)parse_address_range(bad), ConfigError) << bad;
 }
 
@@ -630,8 +639,8 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
   auto add = [&](const std::string& key, const std::vector<std::string>& values) {
     for (const auto& v : values) cases.push_back({key + "=" + v, key, v});
   };
-  const std::vector<std::string> not_numbers = {"abc", "12ab", "-1", "+5", "0x10", "1e3", "3.5", "1 2",
-                                                "99999999999999999999999"};
+  const std::vector<std::string> not_numbers = {
+      "abc", "12ab", "-1", "+5", "0x10", "1e3", "3.5", "1 2", "99999999999999999999999"};
   for (const char* k : {"listening-port", "tls-listening-port", "min-port", "max-port"}) {
     add(k, not_numbers);
     add(k, {"0", "65536", "70000"});
@@ -640,8 +649,8 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
     add(k, not_numbers);
     add(k, {"65536"});
   }
-  for (const char* k : {"nonce-lifetime", "max-allocate-lifetime", "default-allocate-lifetime",
-                        "permission-lifetime", "channel-lifetime"}) {
+  for (const char* k : {"nonce-lifetime", "max-allocate-lifetime", "default-allocate-lifetime", "permission-lifetime",
+                        "channel-lifetime"}) {
     add(k, not_numbers);
     add(k, {"0", "86401"});
   }
@@ -666,11 +675,10 @@ TEST(ConfigValues, EveryKeyRefusesInvalidValuesNamingKeyAndValue) {
     add(k, {"1.2.3.999", "banana", "1.2.3", "::g", "1.2.3.4.5", "10.0.0.1/24", "localhost"});
   add("external-ip", {"203.0.113.5/notanip", "nothing", "203.0.113.5/", "/10.0.0.1", "1.2.3.4/5.6.7.8/9"});
   for (const char* k : {"denied-peer-ip", "allowed-peer-ip"})
-    add(k, {"10.0.0.9-10.0.0.1", "10.0.0.1-::1", "10.0.0.0/33", "::/129", "garbage", "10.0.0.1-", "/8",
-            "10.0.0.0/-1", "10.0.0.0/8x"});
+    add(k, {"10.0.0.9-10.0.0.1", "10.0.0.1-::1", "10.0.0.0/33", "::/129", "garbage", "10.0.0.1-", "/8", "10.0.0.0/-1",
+            "10.0.0.0/8x"});
   for (const char* k : {"no-udp", "no-tcp", "no-tls", "lt-cred-mech", "use-auth-secret", "legacy-channel-range",
-                        "allow-loopback-peers", "no-loopback-peers", "verbose", "no-software-attribute",
-                        "fingerprint"})
+                        "allow-loopback-peers", "no-loopback-peers", "verbose", "no-software-attribute", "fingerprint"})
     add(k, {"maybe", "2", "TRUEISH", "-1"});
   add("realm", {std::string(764, 'r')});
   cases.push_back({"realm=", "realm", ""});

@@ -23,7 +23,7 @@ namespace turn::cptest {
 namespace {
 
 class CoturnCompat : public TurnServerFixture {
-protected:
+ protected:
   void TearDown() override {
     TurnServerFixture::TearDown();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
@@ -35,9 +35,10 @@ protected:
     std::filesystem::create_directories(dir_);
     cert_ = (dir_ / "cert.pem").string();
     key_ = (dir_ / "key.pem").string();
-    std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 1 -subj /CN=dpturn-test " +
-                      std::string(pass.empty() ? "-nodes " : "-passout pass:" + pass + " ") + "-keyout " + key_ +
-                      " -out " + cert_ + " >/dev/null 2>&1";
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 1 -subj /CN=dpturn-test " +
+        std::string(pass.empty() ? "-nodes " : "-passout pass:" + pass + " ") + "-keyout " + key_ + " -out " + cert_ +
+        " >/dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (scripts/setup.sh installs it) made no certificate";
   }
 
@@ -118,7 +119,8 @@ protected:
 // ---- cipher-list -----------------------------------------------------------------
 
 TEST(CipherList, KeepsOnlyEcdheAeadInTheOperatorsOrder) {
-  auto c = cp::choose_ciphers("ECDHE-RSA-AES256-GCM-SHA384:AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384");
+  auto c = cp::choose_ciphers(
+      "ECDHE-RSA-AES256-GCM-SHA384:AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384");
   EXPECT_EQ(c.kept, (std::vector<std::string>{"ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256"}));
   EXPECT_EQ(c.dropped, (std::vector<std::string>{"AES128-SHA", "DHE-RSA-AES256-GCM-SHA384"}));
   EXPECT_EQ(c.openssl_list, "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256");
@@ -158,7 +160,8 @@ TEST_F(CoturnCompat, WithoutCipherListEverySafeSuiteIsOffered) {
   make_cert();
   restart(tls_lines());
   EXPECT_TRUE(cfg_->notes.empty());
-  for (const char* c : {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"})
+  for (const char* c :
+       {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"})
     EXPECT_EQ(handshake(c), c);
   EXPECT_EQ(handshake("ECDHE-ECDSA-AES128-SHA"), "");
 }
@@ -186,7 +189,8 @@ TEST_F(CoturnCompat, TlsIsDetectedOnThePlainTcpPorts) {
   // Plain STUN over TCP on the same port still works, and TLS allocations
   // made there are TLS (their records say so).
   auto c = client(Proto::Tcp);
-  EXPECT_TRUE(c->transact(c->build(stun::Method::Binding, {}, [] {
+  EXPECT_TRUE(c->transact(c->build(stun::Method::Binding, {},
+                                   [] {
                                      Signing s;
                                      s.integrity = Integrity::None;
                                      return s;

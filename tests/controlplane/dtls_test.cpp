@@ -50,7 +50,7 @@ int udp_to(uint16_t port, uint16_t local_port = 0) {
 
 // An OpenSSL DTLS client on a connected UDP socket.
 class DtlsClient {
-public:
+ public:
   // local_port: bind the client's socket to 127.0.0.1:local_port first (0: any).
   DtlsClient(uint16_t port, int max_version = DTLS1_2_VERSION, uint16_t local_port = 0) {
     ctx_ = SSL_CTX_new(DTLS_client_method());
@@ -114,7 +114,7 @@ public:
     return Reply{};
   }
 
-private:
+ private:
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   int fd_ = -1;
@@ -138,13 +138,14 @@ std::vector<uint8_t> first_client_hello() {
 }
 
 class Dtls : public TurnServerFixture {
-protected:
+ protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("dpturn-dtls-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-                      "-subj /CN=dpturn-test -keyout " + (dir_ / "key.pem").string() + " -out " +
-                      (dir_ / "cert.pem").string() + " >/dev/null 2>&1";
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=dpturn-test -keyout " +
+        (dir_ / "key.pem").string() + " -out " + (dir_ / "cert.pem").string() + " >/dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (scripts/setup.sh installs it) made no certificate";
     tls_port_ = free_port();
     restart({"no-tls=no", "tls-listening-port=" + std::to_string(tls_port_), "cert=" + (dir_ / "cert.pem").string(),
@@ -192,15 +193,18 @@ TEST_F(Dtls, Dtls12HandshakeThenTurnOverDtls) {
   Reply b = d.transact(builder.build(Method::Binding, {}, none));
   ASSERT_TRUE(b.success());
   // Allocate: 401, then signed.
-  Reply ch = d.transact(builder.build(Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }, none));
+  Reply ch = d.transact(builder.build(
+      Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }, none));
   ASSERT_EQ(ch.error(), 401);
   builder.set_nonce(*ch.text(Attr::Nonce));
-  Reply a = d.transact(builder.build(Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }));
+  Reply a = d.transact(
+      builder.build(Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }));
   ASSERT_TRUE(a.success()) << a.error();
   auto relay = *a.xor_address(Attr::XorRelayedAddress);
   bool dtls_record = false;
   ASSERT_TRUE(allocations_become(1));
-  for (const auto& info : runtime().shared().registry.snapshot()) dtls_record |= info->tuple.transport == cp::Transport::Dtls;
+  for (const auto& info : runtime().shared().registry.snapshot())
+    dtls_record |= info->tuple.transport == cp::Transport::Dtls;
   EXPECT_TRUE(dtls_record) << "the allocation's transport is dtls";
   // ChannelBind and ChannelData both ways; over DTLS ChannelData is not padded.
   UdpPeer peer;
@@ -231,7 +235,8 @@ TEST_F(Dtls, AClientStartingOverFromTheSameAddressGetsANewSession) {
   Signing none;
   none.integrity = Integrity::None;
   auto allocate_req = [&](const Signing& s) {
-    return builder.build(Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }, s);
+    return builder.build(
+        Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }, s);
   };
   uint16_t port = 0;
   {

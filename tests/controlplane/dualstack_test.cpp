@@ -18,7 +18,7 @@ using stun::Attr;
 using stun::Method;
 
 class DualStack : public TurnServerFixture {
-protected:
+ protected:
   void SetUp() override { restart({"relay-ip=::1"}); }
 };
 

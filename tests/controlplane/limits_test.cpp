@@ -53,7 +53,7 @@ rlim_t raise_fd_limit(rlim_t want) {
 // A UDP socket bound to `ip` (any 127/8 address works on loopback), sending
 // to the server: a "spoofed" source as the server sees it.
 class RawUdp {
-public:
+ public:
   RawUdp(const IpAddress& ip, const SocketAddress& server) {
     fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     int big = 8 << 20;
@@ -76,15 +76,17 @@ public:
   // socket buffer); then drain() waits until nothing arrives for quiet_ms
   // (bounded by 10 s). bytes/datagrams: the totals so far.
   void collect() {
-    while (recv_one(0)) {}
+    while (recv_one(0)) {
+    }
   }
   void drain(int quiet_ms) {
     auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < deadline && recv_one(quiet_ms)) {}
+    while (Clock::now() < deadline && recv_one(quiet_ms)) {
+    }
   }
   size_t bytes = 0, datagrams = 0;
 
-private:
+ private:
   bool recv_one(int wait_ms) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, wait_ms) <= 0) return false;
@@ -211,7 +213,8 @@ TEST_F(Limits, ForgedSourcesTogetherShareOneUnearnedBudget) {
   auto c = client();
   auto req = c->build(Method::Allocate, requested_udp, unsigned_request());
   std::vector<std::unique_ptr<RawUdp>> sources;
-  for (uint32_t i = 0; i < 32; ++i) sources.push_back(std::make_unique<RawUdp>(IpAddress::v4(0x7f000a00 + i), server()));
+  for (uint32_t i = 0; i < 32; ++i)
+    sources.push_back(std::make_unique<RawUdp>(IpAddress::v4(0x7f000a00 + i), server()));
   size_t sent = 0;
   auto t0 = Clock::now();
   for (int round = 0; round < 100; ++round) {

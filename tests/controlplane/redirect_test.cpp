@@ -19,7 +19,7 @@ using stun::Attr;
 SocketAddress sa(const char* t) { return *SocketAddress::parse(t); }
 
 class Redirects : public TurnServerFixture {
-protected:
+ protected:
   // The first, unauthenticated Allocate of a new client.
   Reply first_allocate() {
     auto c = client(Proto::Udp, kAlice, kAlicePass);
@@ -53,10 +53,9 @@ TEST_F(Redirects, AlternateServerRedirectsEveryNewAllocateRoundRobin) {
 
 TEST_F(Redirects, NeverToItselfNorInAShapeItCannotUse) {
   // This server's own listening address: refused at start, naming it.
-  for (const std::string& line :
-       std::vector<std::string>{"alternate-server=127.0.0.1:" + std::to_string(port_), "alternate-server=not-an-address",
-                                "alternate-server=0.0.0.0:3478", "tls-alternate-server=192.0.2.1:0",
-                                "alternate-domain=has space"}) {
+  for (const std::string& line : std::vector<std::string>{
+           "alternate-server=127.0.0.1:" + std::to_string(port_), "alternate-server=not-an-address",
+           "alternate-server=0.0.0.0:3478", "tls-alternate-server=192.0.2.1:0", "alternate-domain=has space"}) {
     try {
       cp::Config c;
       cp::apply_config_line("listening-ip=127.0.0.1", "t:1", c);

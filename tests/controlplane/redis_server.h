@@ -14,7 +14,7 @@
 namespace turn::cptest {
 
 class RedisServer {
-public:
+ public:
   explicit RedisServer(uint16_t port = free_port()) : node_(0, "", port) {}
   [[nodiscard]] bool up() const { return node_.up(); }
   [[nodiscard]] redis::Endpoint endpoint() const {
@@ -25,7 +25,7 @@ public:
     return ep;
   }
 
-private:
+ private:
   test::RedisNode node_;
 };
 

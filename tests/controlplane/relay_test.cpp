@@ -122,8 +122,8 @@ TEST_F(TurnRelay, PermissionCoversEveryPortOfThePeerAddress) {
 TEST_F(TurnRelay, PeerWithoutPermissionIsNotDelivered) {
   SocketAddress relay;
   auto c = allocated(&relay);
-  UdpPeer allowed;                                  // 127.0.0.1
-  UdpPeer stranger(IpAddress::v4(0x7f000002));      // 127.0.0.2
+  UdpPeer allowed;                              // 127.0.0.1
+  UdpPeer stranger(IpAddress::v4(0x7f000002));  // 127.0.0.2
   ASSERT_TRUE(c->create_permission(allowed.address()).success());
   auto before = drops(cp::CpDrop::NoPermission);
   stranger.send_to(relay, as_bytes(std::string("let me in")));

@@ -58,7 +58,8 @@ TEST_F(RuntimeSignals, StartLeavesTheCallersMaskAsItWas) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ASSERT_EQ(sigismember(&before, sig), 0) << "precondition: " << sig;
   restart({"admin-port=" + std::to_string(free_port()), "admin-token=runtime-test-token-0123456789"});
   sigset_t after = current_mask();
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) EXPECT_EQ(sigismember(&after, sig), 0) << "signal " << sig << " left blocked";
+  for (int sig : {SIGINT, SIGTERM, SIGHUP})
+    EXPECT_EQ(sigismember(&after, sig), 0) << "signal " << sig << " left blocked";
 
   // A mask the caller chose itself (SIGUSR1 blocked) survives start() too.
   stop();

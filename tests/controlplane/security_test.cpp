@@ -49,7 +49,7 @@ Bytes text_bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*
 // A UDP socket on 127.0.0.<octet> (every 127/8 address is local on Linux):
 // a distinct client source address for nonce binding and many-source floods.
 class SourceSocket {
-public:
+ public:
   explicit SourceSocket(uint8_t octet, uint16_t port = 0) {
     fd_ = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd_ < 0) throw std::runtime_error("socket");
@@ -86,12 +86,12 @@ public:
     }
   }
 
-private:
+ private:
   int fd_ = -1;
 };
 
 class Security : public TurnServerFixture {
-protected:
+ protected:
   // challenge + signed Allocate from `src` with `builder`'s credentials.
   Reply allocate_from(SourceSocket& src, TurnClient& builder) {
     Signing none;
@@ -230,8 +230,7 @@ TEST_F(Security, PasswordsAndSecretsNeverReachTheLog) {
   const std::string rest_secret = "rest-secret-7a7a7a7a7a";
   const std::string server_secret = "nonce-secret-8b8b8b8b8b";
   cp::log_open(path, true);  // verbose: debug lines too
-  restart({"use-auth-secret", "static-auth-secret=" + rest_secret, "server-secret=" + server_secret,
-           carol_line()});
+  restart({"use-auth-secret", "static-auth-secret=" + rest_secret, "server-secret=" + server_secret, carol_line()});
   {
     // Successful and failed authentication, from a source of its own (the
     // log limits repeats per source).
@@ -264,10 +263,10 @@ TEST_F(Security, PasswordsAndSecretsNeverReachTheLog) {
   // The log is not empty and did record the failures (else this proves nothing).
   EXPECT_NE(log.find("authentication failed for 'alice'"), std::string::npos) << log;
   EXPECT_NE(log.find("mallory"), std::string::npos) << log;
-  for (const std::string& secret : {std::string(kAlicePass), std::string(kBobPass), std::string(kCarolPass),
-                                    std::string("wrong-password-1"), std::string("alice-secret-but-wrong"),
-                                    std::string("mallory-pass"), rest_secret, server_secret,
-                                    carol_line().substr(carol_line().find(":0x") + 3)})
+  for (const std::string& secret :
+       {std::string(kAlicePass), std::string(kBobPass), std::string(kCarolPass), std::string("wrong-password-1"),
+        std::string("alice-secret-but-wrong"), std::string("mallory-pass"), rest_secret, server_secret,
+        carol_line().substr(carol_line().find(":0x") + 3)})
     EXPECT_EQ(log.find(secret), std::string::npos) << "secret '" << secret << "' in the log:\n" << log;
 }
 
@@ -351,7 +350,8 @@ TEST_F(Security, RelayPortReusedAfterExpiryCarriesNoOldFlow) {
   EXPECT_FALSE(a->next_frame(100));
   EXPECT_FALSE(old_peer.receive(100)) << "the old client still reached its peer";
   for (int waited = 0; waited <= 2000 && (drops(cp::CpDrop::NoPermission) - no_perm < 5 ||
-                                         drops(cp::CpDrop::NoAllocation) - no_alloc < 5); waited += 20)
+                                          drops(cp::CpDrop::NoAllocation) - no_alloc < 5);
+       waited += 20)
     sleep_ms(20);
   EXPECT_EQ(drops(cp::CpDrop::NoPermission) - no_perm, 5u);
   EXPECT_EQ(drops(cp::CpDrop::NoAllocation) - no_alloc, 5u);
@@ -374,7 +374,12 @@ TEST_F(Security, TotalQuotaHoldsUnderAnAllocateFloodFromManySources) {
     sources.push_back(std::make_unique<SourceSocket>(static_cast<uint8_t>(100 + i)));
     auto b = client();
     Reply r = allocate_from(*sources.back(), *b);
-    if (r.success()) ++ok; else if (r.error() == 486) ++quota; else ++other;
+    if (r.success())
+      ++ok;
+    else if (r.error() == 486)
+      ++quota;
+    else
+      ++other;
   }
   EXPECT_EQ(ok, 5);
   EXPECT_EQ(quota, 35);
@@ -393,7 +398,10 @@ TEST_F(Security, UserQuotaHoldsUnderAFloodFromOneSource) {
   for (int i = 0; i < 30; ++i) {
     clients.push_back(client());
     Reply r = clients.back()->allocate();
-    if (r.success()) ++ok; else if (r.error() == 486) ++quota;
+    if (r.success())
+      ++ok;
+    else if (r.error() == 486)
+      ++quota;
   }
   EXPECT_EQ(ok, 3);
   EXPECT_EQ(quota, 27);

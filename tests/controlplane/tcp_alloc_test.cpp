@@ -101,7 +101,7 @@ std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
 
 // A TCP listener on 127.0.0.1 playing the peer.
 class TcpPeer {
-public:
+ public:
   TcpPeer() {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a = v4(SocketAddress{IpAddress::v4(0x7f000001), 0});
@@ -117,7 +117,7 @@ public:
     return accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
   }
 
-private:
+ private:
   int fd_ = -1;
 };
 
@@ -132,7 +132,7 @@ int connect_to(const SocketAddress& to) {
 }
 
 class TcpAlloc : public TurnServerFixture {
-protected:
+ protected:
   // A control connection with a TCP allocation; its relayed address in *relay.
   std::unique_ptr<TurnClient> tcp_allocation(SocketAddress* relay, const char* user = kAlice,
                                              const char* pass = kAlicePass) {
@@ -146,7 +146,7 @@ protected:
   // A new connection to the server binding CONNECTION-ID `id`: the reply,
   // and the client (its socket then carries the peer's bytes).
   std::pair<Reply, std::unique_ptr<TurnClient>> bind(uint32_t id, const char* user = kAlice,
-                                                      const char* pass = kAlicePass) {
+                                                     const char* pass = kAlicePass) {
     auto d = client(Proto::Tcp, user, pass);
     Reply r = d->request(Method::ConnectionBind, [id](stun::MessageBuilder& b) { b.add_u32(Attr::ConnectionId, id); });
     return {r, std::move(d)};
@@ -172,7 +172,13 @@ TEST_F(TcpAlloc, AllocateRules) {
                                        [](stun::MessageBuilder& b) { b.add_even_port(false); },
                                        [](stun::MessageBuilder& b) { b.add_reservation_token(7); }}) {
     auto c = client(Proto::Tcp);
-    EXPECT_EQ(c->request(Method::Allocate, [&](stun::MessageBuilder& b) { tcp_transport(b); extra(b); }).error(), 400);
+    EXPECT_EQ(c->request(Method::Allocate,
+                         [&](stun::MessageBuilder& b) {
+                           tcp_transport(b);
+                           extra(b);
+                         })
+                  .error(),
+              400);
   }
   // A TCP allocation: a relayed address that listens for TCP.
   SocketAddress relay;
@@ -191,7 +197,8 @@ TEST_F(TcpAlloc, ConnectThenBindRelaysBothWays) {
   SocketAddress relay;
   auto c = tcp_allocation(&relay);
   TcpPeer peer;
-  Reply r = c->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
+  Reply r = c->request(Method::Connect,
+                       [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
   ASSERT_TRUE(r.success()) << r.error();
   auto id = r.u32(Attr::ConnectionId);
   ASSERT_TRUE(id);
@@ -225,7 +232,8 @@ TEST_F(TcpAlloc, ConnectRefusals) {
   SocketAddress relay;
   auto c = tcp_allocation(&relay);
   auto connect = [&](const SocketAddress& to) {
-    return c->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, to); }).error();
+    return c->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, to); })
+        .error();
   };
   TcpPeer peer;
   ASSERT_EQ(connect(peer.address()), 0);
@@ -241,9 +249,15 @@ TEST_F(TcpAlloc, ConnectRefusals) {
   EXPECT_EQ(c->request(Method::Connect, {}).error(), 400);
   // On a UDP allocation, and without one.
   auto u = allocated(nullptr);
-  EXPECT_EQ(u->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); }).error(), 400);
+  EXPECT_EQ(u->request(Method::Connect,
+                       [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); })
+                .error(),
+            400);
   auto none = client(Proto::Tcp);
-  EXPECT_EQ(none->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); }).error(), 437);
+  EXPECT_EQ(none->request(Method::Connect,
+                          [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); })
+                .error(),
+            437);
 }
 
 TEST_F(TcpAlloc, PeerConnectionsNeedAPermissionThenAreOffered) {
@@ -283,13 +297,19 @@ TEST_F(TcpAlloc, ConnectionBindRules) {
   SocketAddress relay;
   auto c = tcp_allocation(&relay);
   TcpPeer peer;
-  Reply r = c->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
+  Reply r = c->request(Method::Connect,
+                       [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
   ASSERT_TRUE(r.success());
   uint32_t id = *r.u32(Attr::ConnectionId);
   EXPECT_EQ(bind(id ^ 0x5a5a5a5a).first.error(), 400) << "unknown CONNECTION-ID";
-  EXPECT_EQ(c->request(Method::ConnectionBind, [id](stun::MessageBuilder& b) { b.add_u32(Attr::ConnectionId, id); }).error(), 400)
+  EXPECT_EQ(
+      c->request(Method::ConnectionBind, [id](stun::MessageBuilder& b) { b.add_u32(Attr::ConnectionId, id); }).error(),
+      400)
       << "not over the control connection";
-  EXPECT_EQ(client()->request(Method::ConnectionBind, [id](stun::MessageBuilder& b) { b.add_u32(Attr::ConnectionId, id); }).error(), 400)
+  EXPECT_EQ(client()
+                ->request(Method::ConnectionBind, [id](stun::MessageBuilder& b) { b.add_u32(Attr::ConnectionId, id); })
+                .error(),
+            400)
       << "not over UDP";
   EXPECT_EQ(bind(id, kBob, kBobPass).first.error(), 441) << "another user's connection";
   // The refusals above did not spend it: the right user binds, once.
@@ -307,7 +327,9 @@ TEST_F(TcpAlloc, DataConnectionsLandingOnOtherThreadsAreMovedToTheAllocation) {
   std::vector<int> ends;
   for (int i = 0; i < 12; ++i) {  // SO_REUSEPORT spreads these over the 4 threads
     peers.push_back(std::make_unique<TcpPeer>());
-    Reply r = c->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peers.back()->address()); });
+    Reply r = c->request(Method::Connect, [&](stun::MessageBuilder& b) {
+      b.add_xor_address(Attr::XorPeerAddress, peers.back()->address());
+    });
     ASSERT_TRUE(r.success()) << i << ": " << r.error();
     ends.push_back(peers.back()->accept_one());
     auto [br, d] = bind(*r.u32(Attr::ConnectionId));
@@ -326,7 +348,8 @@ TEST_F(TcpAlloc, ReleasingTheAllocationClosesItsConnections) {
   SocketAddress relay;
   auto c = tcp_allocation(&relay);
   TcpPeer peer;
-  Reply r = c->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
+  Reply r = c->request(Method::Connect,
+                       [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
   ASSERT_TRUE(r.success());
   int p = peer.accept_one();
   auto [br, d] = bind(*r.u32(Attr::ConnectionId));
@@ -338,7 +361,8 @@ TEST_F(TcpAlloc, ReleasingTheAllocationClosesItsConnections) {
   close(p);
   // Closing the control connection does the same (RFC 8656 §3.1).
   auto c2 = tcp_allocation(&relay);
-  r = c2->request(Method::Connect, [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
+  r = c2->request(Method::Connect,
+                  [&](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, peer.address()); });
   ASSERT_TRUE(r.success());
   int p2 = peer.accept_one();
   c2.reset();

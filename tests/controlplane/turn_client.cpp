@@ -28,9 +28,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
-}
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
 socklen_t to_sa(const SocketAddress& a, sockaddr_storage& ss) {
   std::memset(&ss, 0, sizeof ss);
@@ -373,8 +371,8 @@ Reply TurnClient::transact(const std::vector<uint8_t>& request, int timeout_ms) 
     auto f = read_frame(left_ms(deadline));
     if (!f) return Reply{};
     const auto& b = *f;
-    bool response = b.size() >= stun::kHeaderSize && (b[0] & 0xC0) == 0 &&
-                    std::memcmp(b.data() + 8, request.data() + 8, 12) == 0;
+    bool response =
+        b.size() >= stun::kHeaderSize && (b[0] & 0xC0) == 0 && std::memcmp(b.data() + 8, request.data() + 8, 12) == 0;
     if (response) {
       stun::Class c = stun::class_of(load_be16(b.data()));
       if (c == stun::Class::SuccessResponse || c == stun::Class::ErrorResponse) {
@@ -399,8 +397,8 @@ Reply TurnClient::transact(const std::vector<uint8_t>& request, int timeout_ms) 
 
 Reply TurnClient::request(stun::Method m, const Attrs& attrs, const Signing& s) {
   Reply r = transact(build(m, attrs, s));
-  if (s.integrity != Integrity::None && !s.nonce_override && r.received() &&
-      (r.error() == 401 || r.error() == 438) && r.has(stun::Attr::Nonce))
+  if (s.integrity != Integrity::None && !s.nonce_override && r.received() && (r.error() == 401 || r.error() == 438) &&
+      r.has(stun::Attr::Nonce))
     r = transact(build(m, attrs, s));
   return r;
 }
@@ -408,8 +406,8 @@ Reply TurnClient::request(stun::Method m, const Attrs& attrs, const Signing& s) 
 Reply TurnClient::challenge() {
   Signing none;
   none.integrity = Integrity::None;
-  return transact(build(stun::Method::Allocate,
-                        [](stun::MessageBuilder& b) { b.add_requested_transport(stun::kTransportUdp); }, none));
+  return transact(build(
+      stun::Method::Allocate, [](stun::MessageBuilder& b) { b.add_requested_transport(stun::kTransportUdp); }, none));
 }
 
 Reply TurnClient::allocate(const Attrs& extra, const Signing& s) {

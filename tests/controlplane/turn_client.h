@@ -83,7 +83,7 @@ struct Signing {
 enum class Proto { Udp, Tcp };
 
 class TurnClient {
-public:
+ public:
   TurnClient(Proto proto, const SocketAddress& server);
   ~TurnClient();
   TurnClient(const TurnClient&) = delete;
@@ -135,7 +135,7 @@ public:
   // (Data indication, ChannelData, stray responses), or nullopt on timeout.
   std::optional<std::vector<uint8_t>> next_frame(int timeout_ms);
 
-private:
+ private:
   // One whole frame (UDP datagram or a cut TCP frame), bypassing pending_.
   std::optional<std::vector<uint8_t>> read_frame(int timeout_ms);
 
@@ -150,7 +150,7 @@ private:
 
 // A UDP socket on 127.0.0.1 playing a TURN peer.
 class UdpPeer {
-public:
+ public:
   explicit UdpPeer(const IpAddress& ip = IpAddress::v4(0x7f000001));
   ~UdpPeer();
   UdpPeer(const UdpPeer&) = delete;
@@ -164,7 +164,7 @@ public:
   };
   std::optional<Datagram> receive(int timeout_ms);
 
-private:
+ private:
   int fd_ = -1;
 };
 

@@ -37,7 +37,7 @@ inline constexpr const char* kCarolPass = "carol-secret";
 inline constexpr uint16_t kRelayPorts = 24;
 
 class TurnServerFixture : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override { restart({}); }
   void TearDown() override { stop(); }
 
@@ -73,7 +73,8 @@ protected:
         "relay-threads=1",
         "no-tls",
     };
-    if (!default_limits) lines.insert(lines.end(), {"request-rate-limit=0", "unauth-rate-limit=0", "reflection-burst=0"});
+    if (!default_limits)
+      lines.insert(lines.end(), {"request-rate-limit=0", "unauth-rate-limit=0", "reflection-burst=0"});
     lines.insert(lines.end(), extra.begin(), extra.end());
     int n = 0;
     for (const auto& l : lines) cp::apply_config_line(l, "test:" + std::to_string(++n), *cfg_);
@@ -85,8 +86,7 @@ protected:
   [[nodiscard]] SocketAddress server() const { return SocketAddress{IpAddress::v4(0x7f000001), port_}; }
 
   // A client with alice's (or the given) credentials.
-  std::unique_ptr<TurnClient> client(Proto p = Proto::Udp, const char* user = kAlice,
-                                     const char* pass = kAlicePass) {
+  std::unique_ptr<TurnClient> client(Proto p = Proto::Udp, const char* user = kAlice, const char* pass = kAlicePass) {
     auto c = std::make_unique<TurnClient>(p, server());
     c->set_credentials(user, pass, kRealm);
     return c;

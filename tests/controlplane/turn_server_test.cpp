@@ -462,7 +462,8 @@ TEST_F(TurnProtocol, AllocateRequestRefusals) {
 
 TEST_F(TurnProtocol, RequestedAddressFamilyIpv4IsGranted) {
   auto c = client();
-  Reply r = c->allocate([](stun::MessageBuilder& b) { b.add_address_family(Attr::RequestedAddressFamily, Family::V4); });
+  Reply r =
+      c->allocate([](stun::MessageBuilder& b) { b.add_address_family(Attr::RequestedAddressFamily, Family::V4); });
   ASSERT_TRUE(r.success()) << r.error();
   EXPECT_TRUE(r.xor_address(Attr::XorRelayedAddress)->ip.is_v4());
 }
@@ -478,15 +479,17 @@ TEST_F(TurnProtocol, AdditionalAddressFamily) {
     // IPv6 as well: the IPv4 relay is granted and ADDRESS-ERROR-CODE says
     // why there is no IPv6 one (RFC 8656 §7.2).
     auto c = client();
-    Reply r = c->allocate([](stun::MessageBuilder& b) { b.add_address_family(Attr::AdditionalAddressFamily, Family::V6); });
+    Reply r =
+        c->allocate([](stun::MessageBuilder& b) { b.add_address_family(Attr::AdditionalAddressFamily, Family::V6); });
     ASSERT_TRUE(r.success()) << r.error();
     EXPECT_TRUE(r.xor_address(Attr::XorRelayedAddress)->ip.is_v4());
     EXPECT_TRUE(r.has(Attr::AddressErrorCode));
   }
   auto c = client();
   // ADDITIONAL-ADDRESS-FAMILY may only ask for IPv6 ...
-  EXPECT_EQ(c->allocate([](stun::MessageBuilder& b) { b.add_address_family(Attr::AdditionalAddressFamily, Family::V4); })
-                .error(),
+  EXPECT_EQ(c->allocate([](stun::MessageBuilder& b) {
+               b.add_address_family(Attr::AdditionalAddressFamily, Family::V4);
+             }).error(),
             400);
   // ... and does not go with REQUESTED-ADDRESS-FAMILY.
   EXPECT_EQ(c->allocate([](stun::MessageBuilder& b) {
@@ -599,9 +602,8 @@ TEST_F(TurnProtocol, RefreshByAnotherUserIs441) {
 TEST_F(TurnProtocol, RefreshWithTheWrongAddressFamilyIs443) {
   auto c = client();
   ASSERT_TRUE(c->allocate().success());
-  Reply r = c->request(Method::Refresh, [](stun::MessageBuilder& b) {
-    b.add_address_family(Attr::RequestedAddressFamily, Family::V6);
-  });
+  Reply r = c->request(Method::Refresh,
+                       [](stun::MessageBuilder& b) { b.add_address_family(Attr::RequestedAddressFamily, Family::V6); });
   EXPECT_EQ(r.error(), 443);
 }
 
@@ -695,9 +697,9 @@ TEST_F(TurnProtocol, DeniedAndAllowedPeerRanges) {
   auto c = allocated(nullptr);
   EXPECT_EQ(c->create_permission(addr("198.51.100.8:5000")).error(), 403);
   EXPECT_EQ(c->create_permission(addr("198.51.100.255:5000")).error(), 403);
-  EXPECT_TRUE(c->create_permission(addr("198.51.100.7:5000")).success());   // allowed wins
-  EXPECT_TRUE(c->create_permission(addr("203.0.113.9:5000")).success());    // outside the range
-  EXPECT_TRUE(c->create_permission(addr("169.254.169.253:5000")).success()); // operator opted in
+  EXPECT_TRUE(c->create_permission(addr("198.51.100.7:5000")).success());     // allowed wins
+  EXPECT_TRUE(c->create_permission(addr("203.0.113.9:5000")).success());      // outside the range
+  EXPECT_TRUE(c->create_permission(addr("169.254.169.253:5000")).success());  // operator opted in
   EXPECT_EQ(c->create_permission(addr("169.254.169.254:80")).error(), 403);
 }
 
@@ -776,7 +778,8 @@ TEST_F(TurnProtocol, LegacyChannelRange) {
 
 TEST_F(TurnProtocol, ChannelBindMissingAttributesIs400) {
   auto c = allocated(nullptr);
-  EXPECT_EQ(c->request(Method::ChannelBind, [](stun::MessageBuilder& b) { b.add_channel_number(0x4000); }).error(), 400);
+  EXPECT_EQ(c->request(Method::ChannelBind, [](stun::MessageBuilder& b) { b.add_channel_number(0x4000); }).error(),
+            400);
   EXPECT_EQ(c->request(Method::ChannelBind,
                        [](stun::MessageBuilder& b) { b.add_xor_address(Attr::XorPeerAddress, addr("198.51.100.1:1")); })
                 .error(),
@@ -914,7 +917,8 @@ TEST_F(TurnProtocol, TcpGarbageClosesOnlyThatConnection) {
   {
     // A frame that announces more than it sends, then hangs up.
     auto cut = client(Proto::Tcp);
-    const uint8_t head[] = {0x00, 0x03, 0x01, 0x00, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 6};
+    const uint8_t head[] = {0x00, 0x03, 0x01, 0x00, 0x21, 0x12, 0xA4, 0x42, 1,  2, 3,
+                            4,    5,    6,    7,    8,    9,    10,   11,   12, 0, 6};
     cut->send_raw(Bytes{head, sizeof head});
   }
   auto c = client(Proto::Tcp);
@@ -986,7 +990,8 @@ TEST_F(TurnProtocol, TcpResetDuringRefresh) {
     auto t = client(Proto::Tcp);
     t->set_nonce(u->nonce());
     auto both = t->build(Method::Allocate, requested_udp);
-    auto refresh = t->build(Method::Refresh, [i](stun::MessageBuilder& b) { b.add_u32(Attr::Lifetime, i % 2 ? 0 : 600); });
+    auto refresh =
+        t->build(Method::Refresh, [i](stun::MessageBuilder& b) { b.add_u32(Attr::Lifetime, i % 2 ? 0 : 600); });
     both.insert(both.end(), refresh.begin(), refresh.end());
     t->send_raw(Bytes{both.data(), both.size()});
     auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds((i % 300) * 150);

@@ -73,17 +73,22 @@ TEST_F(Features, UserhashRefusals) {
   ASSERT_EQ(b->challenge().error(), 401);
   Signing none_user;
   none_user.username = false;
-  EXPECT_EQ(b->request(Method::Allocate, [](stun::MessageBuilder& m) {
-                m.add_requested_transport(stun::kTransportUdp);
-                uint8_t short_hash[31] = {};
-                m.add(Attr::Userhash, Bytes{short_hash, sizeof short_hash});
-              }, none_user).error(),
-            400);
-  // Neither USERNAME nor USERHASH with integrity: 400 (§9.2.4).
-  EXPECT_EQ(b->request(Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); },
-                       none_user)
+  EXPECT_EQ(b->request(
+                 Method::Allocate,
+                 [](stun::MessageBuilder& m) {
+                   m.add_requested_transport(stun::kTransportUdp);
+                   uint8_t short_hash[31] = {};
+                   m.add(Attr::Userhash, Bytes{short_hash, sizeof short_hash});
+                 },
+                 none_user)
                 .error(),
             400);
+  // Neither USERNAME nor USERHASH with integrity: 400 (§9.2.4).
+  EXPECT_EQ(
+      b->request(
+           Method::Allocate, [](stun::MessageBuilder& m) { m.add_requested_transport(stun::kTransportUdp); }, none_user)
+          .error(),
+      400);
 }
 
 TEST_F(Features, UserhashFindsUsersAddedLater) {
@@ -133,8 +138,9 @@ TEST_F(Features, IcmpPortUnreachableReachesTheClient) {
 TEST_F(Features, Icmpv6PortUnreachableReachesTheClient) {
   restart({"relay-ip=::1"});
   auto c = client();
-  ASSERT_TRUE(c->allocate([](stun::MessageBuilder& b) { b.add_address_family(Attr::RequestedAddressFamily, Family::V6); })
-                  .success());
+  ASSERT_TRUE(c->allocate([](stun::MessageBuilder& b) {
+                 b.add_address_family(Attr::RequestedAddressFamily, Family::V6);
+               }).success());
   SocketAddress gone = closed_port(*IpAddress::parse("::1"));
   ASSERT_TRUE(c->create_permission(gone).success());
   c->send_indication(gone, as_bytes(std::string("v6?")));

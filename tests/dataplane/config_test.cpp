@@ -61,7 +61,8 @@ TEST(DpConfig, DualHomedEdge) {
 }
 
 TEST(DpConfig, StaticNeighbourInEitherSpelling) {
-  DpConfig c = parse({"ip=10.78.0.2/24", "neighbour=10.78.0.1,02:00:00:00:00:01", "neighbor=10.78.0.9,0a:bb:cc:dd:ee:ff"});
+  DpConfig c =
+      parse({"ip=10.78.0.2/24", "neighbour=10.78.0.1,02:00:00:00:00:01", "neighbor=10.78.0.9,0a:bb:cc:dd:ee:ff"});
   ASSERT_EQ(c.neighbours.size(), 2u);
   EXPECT_EQ(c.neighbours[0].first, ip("10.78.0.1"));
   EXPECT_EQ(c.neighbours[0].second.b[5], 0x01);
@@ -123,7 +124,8 @@ TEST(DpConfig, ErrorsNameTheKeyAndValue) {
 
 TEST(DpConfig, StateStoreInBothForms) {
   DpConfig c;
-  apply_dp_line("state-redis=\"sentinel=10.0.0.9:26379,10.0.0.10:26379 master=dpturn sentinel-password=sp dbname=2\"", "t", c);
+  apply_dp_line("state-redis=\"sentinel=10.0.0.9:26379,10.0.0.10:26379 master=dpturn sentinel-password=sp dbname=2\"",
+                "t", c);
   EXPECT_TRUE(c.store.sentinel());
   EXPECT_EQ(c.store.sentinels.size(), 2u);
   EXPECT_EQ(c.store.master, "dpturn");

@@ -76,7 +76,7 @@ struct RawHash {
 };
 
 class FakeTables {
-public:
+ public:
   // Readers: the same methods (and constness) as WorkerTables.
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept {
     auto it = clients_.find(k);
@@ -240,14 +240,16 @@ public:
 
   uint64_t txn = 0;  // the last transaction id handed out
 
-private:
+ private:
   // The port of the relayed address of each family.
   static uint16_t port4(const AllocEntry& a) { return a.client6 ? a.alt_port : a.relay_port; }
   static uint16_t port6(const AllocEntry& a) { return a.client6 ? a.relay_port : a.alt_port; }
   // The channel key is the client's 5-tuple and channel number.
   void add_channel_key(const AllocEntry& a, uint16_t channel_n, uint32_t slot) {
-    if (a.client6) channels6_[ChannelKey6::of(alloc6(a.index).client, channel_n)] = slot;
-    else channels_[ChannelKey::of(a.client, channel_n)] = slot;
+    if (a.client6)
+      channels6_[ChannelKey6::of(alloc6(a.index).client, channel_n)] = slot;
+    else
+      channels_[ChannelKey::of(a.client, channel_n)] = slot;
   }
 
   std::deque<AllocEntry> allocs_;
@@ -274,7 +276,7 @@ private:
 // outside the buffer, and the received bytes stay known (punted frames must
 // reach the kernel unchanged).
 class Buf {
-public:
+ public:
   static constexpr size_t kGuard = 64;
   static constexpr uint8_t kGuardByte = 0xA5;
 
@@ -308,7 +310,7 @@ public:
 
   Frame f;
 
-private:
+ private:
   std::vector<uint8_t> orig_;
   std::vector<uint8_t> mem_;
   uint16_t headroom_;

@@ -78,7 +78,7 @@ SocketAddress sa(uint32_t ip_n, uint16_t port_h) {
   return a;
 }
 
-constexpr Mac kRouterMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};   // where input frames come from
+constexpr Mac kRouterMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};  // where input frames come from
 constexpr Mac kClientBHopMac{{0x02, 0x00, 0x00, 0x00, 0xC1, 0x02}};
 constexpr Mac kPeer2HopMac{{0x02, 0x00, 0x00, 0x00, 0xEE, 0x02}};
 const uint32_t kPeerNoHop = ip4(203, 0, 113, 99);  // permitted, but no neighbour entry
@@ -227,7 +227,7 @@ void expect_output(const Buf& b, const std::vector<uint8_t>& want, bool udp_chec
 // ---- fixture -----------------------------------------------------------------
 
 class FastPath : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     a_ = t_.add_alloc(kClientA, kClientAPort, kServer, kRelayAPort);
     t_.add_permission(a_, kPeer1);
@@ -302,9 +302,9 @@ protected:
   }
 
   // Checks a Data indication for the given client and returns its DATA.
-  void expect_data_indication(const std::vector<uint8_t>& out, const Mac& hop, uint32_t client_ip,
-                              uint16_t client_port, const SocketAddress& peer, const std::vector<uint8_t>& data,
-                              uint64_t txn, uint32_t alloc_idx, bool checksum = true) {
+  void expect_data_indication(const std::vector<uint8_t>& out, const Mac& hop, uint32_t client_ip, uint16_t client_port,
+                              const SocketAddress& peer, const std::vector<uint8_t>& data, uint64_t txn,
+                              uint32_t alloc_idx, bool checksum = true) {
     ASSERT_GE(out.size(), 42u + 36u);
     EXPECT_EQ(0, std::memcmp(out.data(), hop.b, 6));
     EXPECT_EQ(0, std::memcmp(out.data() + 6, kPortMac.b, 6));
@@ -447,14 +447,14 @@ TEST_P(SendToPeer, ExactOutputBytes) {
   expect_output(b, want, checksum);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, SendToPeer,
-    ::testing::Combine(::testing::Values(size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{160}, size_t{161},
-                                         size_t{1203}),
-                       ::testing::Values(0u, kSoftwareBefore | kFingerprint, kDataFirst | kFingerprint,
-                                         kSoftwareBefore | kUnknownOptional | kFingerprint,
-                                         kSoftwareBefore | kDataFirst | kUnknownOptional),
-                       ::testing::Bool()));
+INSTANTIATE_TEST_SUITE_P(Shapes, SendToPeer,
+                         ::testing::Combine(::testing::Values(size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{160},
+                                                              size_t{161}, size_t{1203}),
+                                            ::testing::Values(0u, kSoftwareBefore | kFingerprint,
+                                                              kDataFirst | kFingerprint,
+                                                              kSoftwareBefore | kUnknownOptional | kFingerprint,
+                                                              kSoftwareBefore | kDataFirst | kUnknownOptional),
+                                            ::testing::Bool()));
 
 // ---- peer -> client -------------------------------------------------------------
 
@@ -472,8 +472,8 @@ TEST_F(FastPath, PeerToClientChannelData) {
       EXPECT_EQ(v.bytes, len);
       Ip4Opts o = kOut;
       o.udp_checksum = checksum;
-      auto want = udp_frame(kClientHopMac, kPortMac, kServer, kClientA, kTurnPort, kClientAPort,
-                            channel_data(0x4000, data), o);
+      auto want =
+          udp_frame(kClientHopMac, kPortMac, kServer, kClientA, kTurnPort, kClientAPort, channel_data(0x4000, data), o);
       expect_output(b, want, checksum);
     }
   }
@@ -492,8 +492,8 @@ TEST_F(FastPath, PeerToClientDataIndication) {
       EXPECT_FALSE(v.to_peer);
       EXPECT_EQ(v.alloc, a_);
       EXPECT_EQ(v.bytes, len);
-      expect_data_indication(b.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer2, kPeer2Port), data, ++txn,
-                             a_, checksum);
+      expect_data_indication(b.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer2, kPeer2Port), data, ++txn, a_,
+                             checksum);
     }
   }
 }
@@ -540,8 +540,8 @@ TEST_F(FastPath, HairpinChannelDataToDataIndication) {
       EXPECT_EQ(v.path, Path::Hairpin);
       EXPECT_FALSE(v.to_peer);
       EXPECT_EQ(v.alloc, b_);
-      expect_data_indication(b.out(), kClientBHopMac, kClientB, kClientBPort, sa(kServer, kRelayAPort), data,
-                             t_.txn, b_, checksum);
+      expect_data_indication(b.out(), kClientBHopMac, kClientB, kClientBPort, sa(kServer, kRelayAPort), data, t_.txn,
+                             b_, checksum);
     }
   }
 }
@@ -585,8 +585,8 @@ TEST_F(FastPath, HairpinIntermediateChecksumZero) {
   Verdict v = run(b);
   ASSERT_EQ(v.kind, Verdict::Tx);
   EXPECT_EQ(v.path, Path::Hairpin);
-  auto want = udp_frame(kClientBHopMac, kPortMac, kServer, kClientB, kTurnPort, kClientBPort,
-                        channel_data(0x4567, data), kOut);
+  auto want =
+      udp_frame(kClientBHopMac, kPortMac, kServer, kClientB, kTurnPort, kClientBPort, channel_data(0x4567, data), kOut);
   expect_output(b, want);
 }
 
@@ -677,16 +677,14 @@ TEST_F(FastPath, PuntNoPermission) {
   expect_punt(udp_frame(kPortMac, kRouterMac, ip4(198, 51, 100, 31), kServer, 40001, kTurnPort,
                         channel_data(0x4000, pattern(8))),
               PuntReason::NoPermission);
-  expect_punt(from_client_a(send_indication(sa(stranger, 9), &static_data(pattern(8)), 0)),
-              PuntReason::NoPermission);
+  expect_punt(from_client_a(send_indication(sa(stranger, 9), &static_data(pattern(8)), 0)), PuntReason::NoPermission);
   expect_punt(udp_frame(kPortMac, kRouterMac, stranger, kServer, 9, kRelayAPort, pattern(8)), PuntReason::UnknownFlow);
 }
 
 TEST_F(FastPath, PuntUnknownNextHop) {
   // Peer without a neighbour entry.
   expect_punt(from_client_a(channel_data(0x4001, pattern(8))), PuntReason::NoNeighbour);
-  expect_punt(from_client_a(send_indication(sa(kPeerNoHop, 5), &static_data(pattern(8)), 0)),
-              PuntReason::NoNeighbour);
+  expect_punt(from_client_a(send_indication(sa(kPeerNoHop, 5), &static_data(pattern(8)), 0)), PuntReason::NoNeighbour);
   // Client without one.
   uint32_t c = t_.add_alloc(ip4(198, 51, 100, 40), 40002, kServer, 49402);
   t_.add_permission(c, kPeer1);
@@ -906,11 +904,21 @@ TEST_F(FastPath, RandomValidFramesForwardWithExactChecksums) {
     std::vector<uint8_t> frame;
     unsigned kind = rng() % 5;
     switch (kind) {
-      case 0: frame = from_client_a(channel_data(0x4000, data, rng() % 4, static_cast<uint8_t>(rng())), o); break;
-      case 1: frame = from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, rng() % 16), o); break;
-      case 2: frame = from_peer1(data, o); break;
-      case 3: frame = from_peer2(data, o); break;
-      default: frame = from_client_a(channel_data(0x4010, data, rng() % 4, static_cast<uint8_t>(rng())), o); break;
+      case 0:
+        frame = from_client_a(channel_data(0x4000, data, rng() % 4, static_cast<uint8_t>(rng())), o);
+        break;
+      case 1:
+        frame = from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, rng() % 16), o);
+        break;
+      case 2:
+        frame = from_peer1(data, o);
+        break;
+      case 3:
+        frame = from_peer2(data, o);
+        break;
+      default:
+        frame = from_client_a(channel_data(0x4010, data, rng() % 4, static_cast<uint8_t>(rng())), o);
+        break;
     }
     Buf b(frame, static_cast<uint16_t>(36 + rng() % 100));
     Verdict v = run(b);
@@ -942,14 +950,20 @@ TEST_F(FastPath, MutatedFramesNeverEscapeTheBuffer) {
     int edits = 1 + static_cast<int>(rng() % 4);
     for (int e = 0; e < edits; ++e) {
       switch (rng() % 4) {
-        case 0: f[rng() % f.size()] = static_cast<uint8_t>(rng()); break;
-        case 1: f.resize(rng() % (f.size() + 1)); break;
+        case 0:
+          f[rng() % f.size()] = static_cast<uint8_t>(rng());
+          break;
+        case 1:
+          f.resize(rng() % (f.size() + 1));
+          break;
         case 2: {  // a length field near its frame's edges
           size_t at = std::array<size_t, 4>{16, 38, 44, 42 + 2}[rng() % 4];
           if (at + 2 <= f.size()) store_be16(f.data() + at, static_cast<uint16_t>(rng() % 2 ? rng() : rng() % 128));
           break;
         }
-        default: f.push_back(static_cast<uint8_t>(rng())); break;
+        default:
+          f.push_back(static_cast<uint8_t>(rng()));
+          break;
       }
       if (f.empty()) break;
     }
@@ -981,16 +995,16 @@ TEST_F(FastPath, NeverAllocates) {
   auto bad_len = from_client_a(channel_data(0x4000, data));
   store_be16(bad_len.data() + 16, 2000);
   std::vector<Buf> bufs;
-  bufs.emplace_back(from_client_a(channel_data(0x4000, data, 3)));                                  // CD -> peer
+  bufs.emplace_back(from_client_a(channel_data(0x4000, data, 3)));  // CD -> peer
   bufs.emplace_back(from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, kSoftwareBefore | kFingerprint)));
-  bufs.emplace_back(from_peer1(data));                                                               // -> CD
-  bufs.emplace_back(from_peer2(data));                                                               // -> Data ind.
-  bufs.emplace_back(from_client_a(channel_data(0x4010, data)));                                      // hairpin
-  bufs.emplace_back(from_client_a(channel_data(0x4ABC, data)));                                      // punt
-  bufs.emplace_back(from_client_a({alloc_req.begin(), alloc_req.end()}));                             // punt
-  bufs.emplace_back(bad_len);                                                                        // drop
-  bufs.emplace_back(from_client_a(channel_data(0x5000, data)));                                      // drop
-  bufs.emplace_back(from_peer2(data), 0);                                                            // too big
+  bufs.emplace_back(from_peer1(data));                                     // -> CD
+  bufs.emplace_back(from_peer2(data));                                     // -> Data ind.
+  bufs.emplace_back(from_client_a(channel_data(0x4010, data)));            // hairpin
+  bufs.emplace_back(from_client_a(channel_data(0x4ABC, data)));            // punt
+  bufs.emplace_back(from_client_a({alloc_req.begin(), alloc_req.end()}));  // punt
+  bufs.emplace_back(bad_len);                                              // drop
+  bufs.emplace_back(from_client_a(channel_data(0x5000, data)));            // drop
+  bufs.emplace_back(from_peer2(data), 0);                                  // too big
   std::vector<Verdict> verdicts(bufs.size());
   uint64_t before = g_allocations.load();
   g_count_allocations = true;
@@ -1175,7 +1189,7 @@ std::vector<uint8_t> udp6_frame(const Mac& dst, const Mac& src, const Ip6& sip, 
 }
 
 class FastPath6 : public FastPath {
-protected:
+ protected:
   const Ip6 kServer6 = ip6("2001:db8:1::10");
   const Ip6 kClient6 = ip6("2001:db8:c::2");
   const Ip6 kPeer6 = ip6("2001:db8:2::5");
@@ -1212,7 +1226,8 @@ TEST_F(FastPath6, ChannelDataToPeerExactBytes) {
       EXPECT_EQ(v.bytes, len);
       EXPECT_FALSE(v.offload) << "IPv6 has no header checksum; the UDP one is updated incrementally";
       auto want = udp6_frame(kPeerHopMac, kPort1Mac, kServer6, kPeer6, kRelayAPort, kPeer1Port, data);
-      EXPECT_EQ(b.out(), want) << "len " << len << " padding " << padding << "\ngot\n" << hex(b.out()) << "\nwant\n"
+      EXPECT_EQ(b.out(), want) << "len " << len << " padding " << padding << "\ngot\n"
+                               << hex(b.out()) << "\nwant\n"
                                << hex(want);
     }
   }
@@ -1232,8 +1247,7 @@ TEST_F(FastPath6, SendIndicationToPeerExactBytes) {
   }
   // An IPv4 peer on an IPv6 relay cannot be reached (RFC 8656 §10.2): dropped and counted.
   auto& data = static_data(pattern(8));
-  expect_drop(from_client6(send_indication(*SocketAddress::parse("203.0.113.5:6000"), &data, 0)),
-              Drop::FamilyMismatch);
+  expect_drop(from_client6(send_indication(*SocketAddress::parse("203.0.113.5:6000"), &data, 0)), Drop::FamilyMismatch);
   // An IPv6 peer without a permission: the kernel path decides.
   expect_punt(from_client6(send_indication(*SocketAddress::parse("[2001:db8:2::99]:6000"), &data, 0)),
               PuntReason::NoPermission);
@@ -1257,8 +1271,8 @@ TEST_F(FastPath6, PeerToClientChannelDataAndDataIndication) {
   auto out = d.out();
   ASSERT_GT(out.size(), 62u);
   EXPECT_EQ(load_be16(out.data() + 12), 0x86DD);
-  EXPECT_EQ(load_be16(out.data() + 14 + 40 + 6), ref_udp6_checksum(out.data() + 22, out.data() + 38, out.data() + 54,
-                                                                    out.size() - 54));
+  EXPECT_EQ(load_be16(out.data() + 14 + 40 + 6),
+            ref_udp6_checksum(out.data() + 22, out.data() + 38, out.data() + 54, out.size() - 54));
   Bytes payload(out.data() + 62, out.size() - 62);
   stun::MessageView m;
   ASSERT_EQ(stun::parse(payload, m), stun::ParseError::Ok);
@@ -1302,8 +1316,8 @@ TEST_F(FastPath6, HairpinBetweenTwoIpv6Allocations) {
   EXPECT_EQ(v.alloc, b6);
   EXPECT_EQ(v.from_alloc, a6_);
   auto out = b.out();
-  EXPECT_EQ(load_be16(out.data() + 14 + 40 + 6), ref_udp6_checksum(out.data() + 22, out.data() + 38, out.data() + 54,
-                                                                    out.size() - 54));
+  EXPECT_EQ(load_be16(out.data() + 14 + 40 + 6),
+            ref_udp6_checksum(out.data() + 22, out.data() + 38, out.data() + 54, out.size() - 54));
 }
 
 TEST_F(FastPath6, WhatTheKernelKeepsAndWhatIsDropped) {
@@ -1351,7 +1365,7 @@ TEST_F(FastPath6, MutatedFramesNeverEscapeTheBuffer) {
 // under test).
 
 class FastPathDual : public FastPath6 {
-protected:
+ protected:
   const uint32_t kClientD4 = ip4(198, 51, 100, 30);  // IPv4 client of the dual allocation d4_
   const Ip6 kClientD6 = ip6("2001:db8:c::7");        // IPv6 client of the dual allocation d6_
   const Ip6 kPeer6b = ip6("2001:db8:2::6");          // an IPv6 peer without a permission
@@ -1370,8 +1384,8 @@ protected:
     d6_ = t_.add_dual6(kClientD6, kClientD6Port, kServer6, kTurnPort, kServer6, kD6Relay6, kServer, kD6Relay4);
     t_.add_permission(d6_, kPeer2);
     t_.add_permission6(d6_, kPeer6);
-    t_.add_channel(d6_, 0x4000, kPeer2, kPeer2Port);     // across: IPv4 peer, IPv6 client
-    t_.add_channel6(d6_, 0x4002, kPeer6, kPeer1Port);    // the same-family half
+    t_.add_channel(d6_, 0x4000, kPeer2, kPeer2Port);   // across: IPv4 peer, IPv6 client
+    t_.add_channel6(d6_, 0x4002, kPeer6, kPeer1Port);  // the same-family half
     t_.add_neighbour6(kClientD6, kClientBHopMac, 0);
   }
   std::vector<uint8_t> from_d4(const std::vector<uint8_t>& payload, const Ip4Opts& o = kIn) {
@@ -1605,7 +1619,8 @@ TEST_F(FastPathDual, PuntsAndDropsAcrossFamilies) {
   // The IPv4 client's next hop unknown, for an IPv6 peer's reply.
   uint32_t lonely = t_.add_dual4(ip4(198, 51, 100, 77), 50077, kServer, 49555, kServer6, 49666);
   t_.add_permission6(lonely, kPeer6);
-  expect_punt(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, 49666, data, 51), PuntReason::NoNeighbour);
+  expect_punt(udp6_frame(kPort1Mac, kRouterMac, kPeer6, kServer6, kPeer1Port, 49666, data, 51),
+              PuntReason::NoNeighbour);
   // Expired channel across families: the kernel path.
   t_.add_channel6(d4_, 0x4006, kPeer6, 6002, kNow);
   expect_punt(from_d4(channel_data(0x4006, data)), PuntReason::Expired);
@@ -1669,10 +1684,12 @@ TEST_F(FastPathDual, NeverAllocates) {
 TEST_F(FastPathDual, MutatedFramesNeverEscapeTheBuffer) {
   std::mt19937 rng(46);
   auto& data = static_data(pattern(40));
-  std::vector<std::vector<uint8_t>> seeds = {
-      from_d4(channel_data(0x4000, pattern(40))), from_d4(send_indication(peer6_addr(kPeer1Port), &data, 3)),
-      peer6_to_d4(pattern(33)), from_d6(channel_data(0x4000, pattern(40))),
-      from_d6(send_indication(sa(kPeer2, kPeer2Port), &data, 1)), peer4_to_d6(pattern(33), kInNoCsum, 7001)};
+  std::vector<std::vector<uint8_t>> seeds = {from_d4(channel_data(0x4000, pattern(40))),
+                                             from_d4(send_indication(peer6_addr(kPeer1Port), &data, 3)),
+                                             peer6_to_d4(pattern(33)),
+                                             from_d6(channel_data(0x4000, pattern(40))),
+                                             from_d6(send_indication(sa(kPeer2, kPeer2Port), &data, 1)),
+                                             peer4_to_d6(pattern(33), kInNoCsum, 7001)};
   for (int round = 0; round < 6000; ++round) {
     auto f = seeds[static_cast<size_t>(round) % seeds.size()];
     int edits = 1 + static_cast<int>(rng() % 4);
@@ -1689,10 +1706,10 @@ TEST(NeighbourProbe, ArpRequestForTheGateway) {
   uint8_t f[64];
   std::memset(f, 0xEE, sizeof f);
   ASSERT_EQ(write_arp_request(f, kPortMac, ip4(192, 0, 2, 10), ip4(192, 0, 2, 1)), 42u);
-  const uint8_t want[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0xAA, 0x08, 0x06,  // Ethernet
-                            0, 1, 0x08, 0, 6, 4, 0, 1,                                              // request
-                            0x02, 0, 0, 0, 0, 0xAA, 192, 0, 2, 10,                                  // sender
-                            0, 0, 0, 0, 0, 0, 192, 0, 2, 1};                                        // target
+  const uint8_t want[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0,  0, 0xAA, 0x08, 0x06,  // Ethernet
+                            0,    1,    0x08, 0,    6,    4,    0,    1,                              // request
+                            0x02, 0,    0,    0,    0,    0xAA, 192,  0, 2, 10,                       // sender
+                            0,    0,    0,    0,    0,    0,    192,  0, 2, 1};                       // target
   EXPECT_EQ(0, std::memcmp(f, want, 42));
   EXPECT_EQ(f[42], 0xEE) << "nothing written past the frame";
 }

@@ -10,7 +10,7 @@
 namespace turn::dptest {
 
 class QsbrReader {
-public:
+ public:
   QsbrReader(rte_rcu_qsbr* v, unsigned id) : v_(v), id_(id) {
     rte_rcu_qsbr_thread_register(v_, id_);
     rte_rcu_qsbr_thread_online(v_, id_);
@@ -23,7 +23,7 @@ public:
   QsbrReader& operator=(const QsbrReader&) = delete;
   void quiescent() { rte_rcu_qsbr_quiescent(v_, id_); }
 
-private:
+ private:
   rte_rcu_qsbr* v_;
   unsigned id_;
 };

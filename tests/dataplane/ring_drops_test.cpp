@@ -69,8 +69,7 @@ void send_loopback_datagrams(int n) {
   to.sin_port = htons(9);  // discard: nothing listens, the frames are what counts
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   const char payload[] = "ring drops test";
-  for (int i = 0; i < n; ++i)
-    sendto(u.get(), payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  for (int i = 0; i < n; ++i) sendto(u.get(), payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
 }
 
 TEST(RingDrops, CountsWhatAFullAfPacketRingCouldNotTake) {

@@ -77,7 +77,7 @@ const uint32_t kRelay = ip4(203, 0, 113, 10);
 uint16_t relay_port(uint8_t n) { return np(static_cast<uint16_t>(49152 + n)); }
 
 class TableSync : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     if (!turn::test::have_redis_server()) GTEST_SKIP() << "redis-server not installed";
     node_ = std::make_unique<turn::test::RedisNode>();

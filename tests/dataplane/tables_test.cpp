@@ -68,18 +68,18 @@ Ip6 ip6(uint8_t net, uint8_t host) {
   return a;
 }
 const Ip6 kServer6 = ip6(1, 0x10), kRelay6 = ip6(1, 0x10);
-ClientKey6 client6(uint8_t n) { return ClientKey6{ip6(2, n), kServer6, np(static_cast<uint16_t>(50000 + n)), kTurnPort}; }
+ClientKey6 client6(uint8_t n) {
+  return ClientKey6{ip6(2, n), kServer6, np(static_cast<uint16_t>(50000 + n)), kTurnPort};
+}
 Ip6 peer6(uint8_t n) { return ip6(3, n); }
 
 PermissionKey perm_key(uint8_t alloc, uint32_t peer) { return PermissionKey{kRelay, peer, relay_port(alloc)}; }
-PeerKey peer_key(uint8_t alloc, uint32_t peer, uint16_t port) {
-  return PeerKey{kRelay, peer, relay_port(alloc), port};
-}
+PeerKey peer_key(uint8_t alloc, uint32_t peer, uint16_t port) { return PeerKey{kRelay, peer, relay_port(alloc), port}; }
 
 using Reader = dptest::QsbrReader;  // one worker
 
 class TablesTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     size_t sz = rte_rcu_qsbr_get_memsize(kReaders);
     qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("test_qsbr", sz, RTE_CACHE_LINE_SIZE));
@@ -92,7 +92,9 @@ protected:
     rte_free(qsbr_);
   }
   // Allocation n: IPv4 client n, relayed address kRelay:relay_port(n).
-  bool add4(uint8_t n, Tsc expires = 1000) { return t_->upsert_allocation(id_of(n), client4(n), kRelay, relay_port(n), expires); }
+  bool add4(uint8_t n, Tsc expires = 1000) {
+    return t_->upsert_allocation(id_of(n), client4(n), kRelay, relay_port(n), expires);
+  }
   const AllocEntry* entry4(uint8_t n) const { return t_->client(client4(n)); }
 
   rte_rcu_qsbr* qsbr_ = nullptr;
@@ -494,7 +496,7 @@ TEST_F(TablesTest, SlotIsHeldUntilEveryReaderHasReportedQuiescent) {
   Reader w0(qsbr_, 0), w1(qsbr_, 1);
   for (uint8_t n = 0; n < kAllocs; ++n) ASSERT_TRUE(add4(n));
   t_->remove_allocation(id_of(0));
-  w0.quiescent();  // one worker of two
+  w0.quiescent();                   // one worker of two
   t_->remove_allocation(id_of(1));  // reclamation runs: 0 is still held by w1
   EXPECT_FALSE(add4(20)) << "worker 1 may still hold allocation 0's entry";
   w1.quiescent();

@@ -53,19 +53,25 @@ struct Server {
   Server() {
     dir = std::filesystem::temp_directory_path() / ("dpturn-dtls-fuzz-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
-    std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-                      "-subj /CN=dpturn-fuzz -keyout " + (dir / "key.pem").string() + " -out " +
-                      (dir / "cert.pem").string() + " >/dev/null 2>&1";
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=dpturn-fuzz -keyout " +
+        (dir / "key.pem").string() + " -out " + (dir / "cert.pem").string() + " >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) {
       std::fprintf(stderr, "dtls_fuzz: the openssl command made no certificate\n");
       std::abort();
     }
     tls_port = cptest::free_port();
-    std::vector<std::string> lines = {"listening-ip=127.0.0.1", "relay-ip=127.0.0.1",
+    std::vector<std::string> lines = {"listening-ip=127.0.0.1",
+                                      "relay-ip=127.0.0.1",
                                       "listening-port=" + std::to_string(cptest::free_port()),
-                                      "tls-listening-port=" + std::to_string(tls_port), "realm=fuzz.realm",
-                                      "user=alice:alice-pass", "admin-port=0", "relay-threads=1",
-                                      "cert=" + (dir / "cert.pem").string(), "pkey=" + (dir / "key.pem").string()};
+                                      "tls-listening-port=" + std::to_string(tls_port),
+                                      "realm=fuzz.realm",
+                                      "user=alice:alice-pass",
+                                      "admin-port=0",
+                                      "relay-threads=1",
+                                      "cert=" + (dir / "cert.pem").string(),
+                                      "pkey=" + (dir / "key.pem").string()};
     int n = 0;
     for (const auto& l : lines) apply_config_line(l, "fuzz:" + std::to_string(++n), cfg);
     validate_config(cfg);

@@ -52,10 +52,14 @@ void check_same(const Result<T, AttrError>& a, const Result<T, AttrError>& b) {
 
 size_t text_limit(Attr t) {
   switch (t) {
-    case Attr::Username: return kMaxUsernameBytes;
-    case Attr::Software: return kMaxSoftwareBytes;
-    case Attr::Nonce: return kMaxNonceBytes;
-    default: return kMaxRealmBytes;  // REALM, ALTERNATE-DOMAIN
+    case Attr::Username:
+      return kMaxUsernameBytes;
+    case Attr::Software:
+      return kMaxSoftwareBytes;
+    case Attr::Nonce:
+      return kMaxNonceBytes;
+    default:
+      return kMaxRealmBytes;  // REALM, ALTERNATE-DOMAIN
   }
 }
 
@@ -183,8 +187,7 @@ void reencode(const MessageView& m, const AttributeRef& a, MessageBuilder& b) {
 }
 
 // Both attributes read back the same way.
-void compare(const MessageView& m1, const AttributeRef& a1, const MessageView& m2,
-             const AttributeRef& a2) {
+void compare(const MessageView& m1, const AttributeRef& a1, const MessageView& m2, const AttributeRef& a2) {
   TURN_FUZZ_CHECK(a1.type == a2.type);
   const Bytes v1 = m1.value(a1), v2 = m2.value(a2);
   const Attr t = static_cast<Attr>(a1.type);
@@ -203,10 +206,9 @@ void compare(const MessageView& m1, const AttributeRef& a1, const MessageView& m
     case Attr::AlternateDomain:
       return check_same(read_text(v1, text_limit(t)), read_text(v2, text_limit(t)));
     case Attr::ErrorCode:
-      return check_same(read_error_code(v1), read_error_code(v2),
-                        [](const ErrorCodeValue& x, const ErrorCodeValue& y) {
-                          return x.code == y.code && x.reason == y.reason;
-                        });
+      return check_same(read_error_code(v1), read_error_code(v2), [](const ErrorCodeValue& x, const ErrorCodeValue& y) {
+        return x.code == y.code && x.reason == y.reason;
+      });
     case Attr::Lifetime:
     case Attr::Priority:
       return check_same(read_u32(v1), read_u32(v2));
@@ -322,8 +324,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   MessageView m2;
   const ParseError e2 = parse(out, m2);
   if (e2 != ParseError::Ok) {
-    std::fprintf(stderr, "re-encoded message does not parse: %s\n",
-                 std::string(parse_error_name(e2)).c_str());
+    std::fprintf(stderr, "re-encoded message does not parse: %s\n", std::string(parse_error_name(e2)).c_str());
     std::abort();
   }
   TURN_FUZZ_CHECK(m2.type() == m.type());
@@ -332,8 +333,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   TURN_FUZZ_CHECK((m2.integrity() == nullptr) == (m.integrity() == nullptr));
   TURN_FUZZ_CHECK((m2.integrity_sha256() == nullptr) == (m.integrity_sha256() == nullptr));
   TURN_FUZZ_CHECK((m2.fingerprint() == nullptr) == (m.fingerprint() == nullptr));
-  for (size_t i = 0; i < m.attributes().size(); ++i)
-    compare(m, m.attributes()[i], m2, m2.attributes()[i]);
+  for (size_t i = 0; i < m.attributes().size(); ++i) compare(m, m.attributes()[i], m2, m2.attributes()[i]);
 
   uint16_t unknown2[8];
   TURN_FUZZ_CHECK(m2.unknown_required(unknown2) == n_unknown);

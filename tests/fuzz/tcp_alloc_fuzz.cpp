@@ -65,12 +65,21 @@ struct Server {
   Server() {
     port = cptest::free_port();
     uint16_t relays = cptest::free_port_range(64);
-    std::vector<std::string> lines = {"listening-ip=127.0.0.1", "relay-ip=127.0.0.1",
-                                      "listening-port=" + std::to_string(port), "min-port=" + std::to_string(relays),
-                                      "max-port=" + std::to_string(relays + 63), std::string("realm=") + kRealm,
-                                      "user=alice:alice-pass", "user=bob:bob-pass", "allow-loopback-peers",
-                                      "admin-port=0", "relay-threads=2", "no-tls", "request-rate-limit=0",
-                                      "unauth-rate-limit=0", "reflection-burst=0"};
+    std::vector<std::string> lines = {"listening-ip=127.0.0.1",
+                                      "relay-ip=127.0.0.1",
+                                      "listening-port=" + std::to_string(port),
+                                      "min-port=" + std::to_string(relays),
+                                      "max-port=" + std::to_string(relays + 63),
+                                      std::string("realm=") + kRealm,
+                                      "user=alice:alice-pass",
+                                      "user=bob:bob-pass",
+                                      "allow-loopback-peers",
+                                      "admin-port=0",
+                                      "relay-threads=2",
+                                      "no-tls",
+                                      "request-rate-limit=0",
+                                      "unauth-rate-limit=0",
+                                      "reflection-burst=0"};
     int n = 0;
     for (const auto& l : lines) apply_config_line(l, "fuzz:" + std::to_string(++n), cfg);
     validate_config(cfg);
@@ -331,8 +340,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       bound += p->data != nullptr || p->client.fd >= 0 || !p->client.received.empty();
       relayed += p->peer.received.size() + p->client.received.size();
     }
-    std::fprintf(stderr, "tcp_alloc_fuzz: %zu control(s), %zu pair(s), %zu bound, %zu bytes relayed\n",
-                 controls.size(), pairs.size(), bound, relayed);
+    std::fprintf(stderr, "tcp_alloc_fuzz: %zu control(s), %zu pair(s), %zu bound, %zu bytes relayed\n", controls.size(),
+                 pairs.size(), bound, relayed);
   }
   // Teardown: everything closes, nothing stays behind.
   for (auto& p : pairs) {

@@ -208,8 +208,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     Bytes msg(dgram);
     stun::MessageView parsed;
-    bool is_request = stun::parse(msg, parsed) == stun::ParseError::Ok &&
-                      parsed.message_class() == stun::Class::Request;
+    bool is_request =
+        stun::parse(msg, parsed) == stun::ParseError::Ok && parsed.message_class() == stun::Class::Request;
     signed_request = false;
     if (is_request && (op & 0x04)) {
       Bytes s = sign(parsed, client, (op & 0x08) != 0, signed_buf, loop.now_s());

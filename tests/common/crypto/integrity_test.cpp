@@ -46,8 +46,7 @@ TEST(LongTermKey, Sha256OfUserRealmPassword) {
   // printf 'user:realm:pass' | sha256sum
   Key k = long_term_key(PasswordAlgorithm::Sha256, "user", "realm", "pass");
   EXPECT_EQ(k.size, 32);
-  EXPECT_EQ(key_bytes(k),
-            from_hex("07e934117abd40836e7c6329b54731b2b2d2a5f9a71f544922d75e0730d8251b"));
+  EXPECT_EQ(key_bytes(k), from_hex("07e934117abd40836e7c6329b54731b2b2d2a5f9a71f544922d75e0730d8251b"));
 }
 
 TEST(ShortTermKey, IsThePasswordItself) {
@@ -75,10 +74,10 @@ TEST(KeyFromHex, AcceptsMd5AndSha256Digests) {
 }
 
 TEST(KeyFromHex, RejectsBadHex) {
-  for (std::string_view bad : {"", "0x", "8493fbc53ba582fb4c044c456bdc40e",       // 31 digits
-                               "8493fbc53ba582fb4c044c456bdc40ebb",                // 33
-                               "8493fbc53ba582fb4c044c456bdc40eg",                 // not hex
-                               "8493fbc53ba582fb4c044c456bdc40 e",                 // space
+  for (std::string_view bad : {"", "0x", "8493fbc53ba582fb4c044c456bdc40e",  // 31 digits
+                               "8493fbc53ba582fb4c044c456bdc40ebb",          // 33
+                               "8493fbc53ba582fb4c044c456bdc40eg",           // not hex
+                               "8493fbc53ba582fb4c044c456bdc40 e",           // space
                                "0x0x8493fbc53ba582fb4c044c456bdc40eb"}) {
     EXPECT_EQ(key_from_hex(bad).size, 0) << bad;
   }
@@ -90,8 +89,7 @@ TEST(Primitives, KnownAnswers) {
   const std::vector<uint8_t> key(20, 0x0b);
   const Bytes msg[] = {as_bytes("Hi There")};
   // RFC 2202 §3 test case 1, RFC 4231 §4.2 test case 1.
-  EXPECT_EQ(test::to_vector(Bytes{hmac_sha1(Bytes{key}, msg)}),
-            from_hex("b617318655057264e28bc0b6fb378c8ef146be00"));
+  EXPECT_EQ(test::to_vector(Bytes{hmac_sha1(Bytes{key}, msg)}), from_hex("b617318655057264e28bc0b6fb378c8ef146be00"));
   EXPECT_EQ(test::to_vector(Bytes{hmac_sha256(Bytes{key}, msg)}),
             from_hex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"));
   EXPECT_EQ(test::to_vector(Bytes{sha256(as_bytes("abc"))}),

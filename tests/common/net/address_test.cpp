@@ -41,8 +41,7 @@ TEST(IpAddress, ParsesIpv6AndFormatsRfc5952) {
   EXPECT_EQ(a.bytes[1], 0x01);
   EXPECT_EQ(a.bytes[15], 0x01);
   EXPECT_EQ(a.to_string(), "2001:db8::1");
-  EXPECT_EQ(ip("2001:db8:1234:5678:11:2233:4455:6677").to_string(),
-            "2001:db8:1234:5678:11:2233:4455:6677");
+  EXPECT_EQ(ip("2001:db8:1234:5678:11:2233:4455:6677").to_string(), "2001:db8:1234:5678:11:2233:4455:6677");
   EXPECT_EQ(ip("::1").to_string(), "::1");
   const uint8_t raw[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42};
   EXPECT_EQ(IpAddress::v6(raw), ip("fe80::42"));
@@ -76,11 +75,10 @@ TEST(IpAddress, RejectsBadText) {
       "fe80::1%eth0",
       "[::1]",
       "example.org",
-      std::string_view("1.2.3.4\0junk", 12),  // inet_pton would stop at the NUL
+      std::string_view("1.2.3.4\0junk", 12),                // inet_pton would stop at the NUL
       "1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa",  // too long for any form
   };
-  for (std::string_view s : bad)
-    EXPECT_FALSE(IpAddress::parse(s).has_value()) << std::string(s);
+  for (std::string_view s : bad) EXPECT_FALSE(IpAddress::parse(s).has_value()) << std::string(s);
 }
 
 TEST(SocketAddress, ParsesAndFormatsV4) {
@@ -110,12 +108,11 @@ TEST(SocketAddress, ParsesAndFormatsV6WithBrackets) {
 
 TEST(SocketAddress, RejectsBadText) {
   const std::string_view bad[] = {
-      "1.2.3.4:70000", "1.2.3.4:65536", "::1:80",   "[::1]",       "[::1]80",   "[::1:80",
-      "300.1.1.1:1",   "1.2.3.4",       "1.2.3.4:", ":80",         "1.2.3.4:-1", "1.2.3.4:+80",
-      "1.2.3.4:8a",    "1.2.3.4:000080", "[]:80",   "[::1]:",      "",           "1.2.3.4:80:80",
+      "1.2.3.4:70000", "1.2.3.4:65536",  "::1:80",   "[::1]",  "[::1]80",    "[::1:80",
+      "300.1.1.1:1",   "1.2.3.4",        "1.2.3.4:", ":80",    "1.2.3.4:-1", "1.2.3.4:+80",
+      "1.2.3.4:8a",    "1.2.3.4:000080", "[]:80",    "[::1]:", "",           "1.2.3.4:80:80",
   };
-  for (std::string_view s : bad)
-    EXPECT_FALSE(SocketAddress::parse(s).has_value()) << std::string(s);
+  for (std::string_view s : bad) EXPECT_FALSE(SocketAddress::parse(s).has_value()) << std::string(s);
 }
 
 TEST(SocketAddress, ComparesIpThenPort) {
@@ -212,8 +209,8 @@ TEST(IpRange, V6Prefix128) {
 
 TEST(IpRange, RejectsBadText) {
   const std::string_view bad[] = {
-      "10.0.0.0/33", "fe80::/129", "10.0.0.0/",   "/8",          "10.0.0.0/8/8", "10.0.0.0/-1",
-      "10.0.0.0/ 8", "10.0.0.0/a", "1.2.3.4-1.2.3.9", "",         "300.0.0.0/8",  "10.0.0.0/08x",
+      "10.0.0.0/33", "fe80::/129", "10.0.0.0/",       "/8", "10.0.0.0/8/8", "10.0.0.0/-1",
+      "10.0.0.0/ 8", "10.0.0.0/a", "1.2.3.4-1.2.3.9", "",   "300.0.0.0/8",  "10.0.0.0/08x",
   };
   for (std::string_view s : bad) EXPECT_FALSE(IpRange::parse(s).has_value()) << std::string(s);
 }

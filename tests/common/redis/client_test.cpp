@@ -17,8 +17,8 @@ using test::GarbageServer;
 using test::RedisNode;
 using test::SentinelNode;
 
-#define NEED_REDIS()                                                      \
-  do {                                                                    \
+#define NEED_REDIS()                                                              \
+  do {                                                                            \
     if (!test::have_redis_server()) GTEST_SKIP() << "redis-server not installed"; \
   } while (0)
 

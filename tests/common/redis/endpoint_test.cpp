@@ -22,8 +22,9 @@ TEST(RedisEndpoint, CoturnForm) {
 }
 
 TEST(RedisEndpoint, SentinelForm) {
-  auto e = parse_endpoint("sentinel=10.0.0.1:26379,[2001:db8::2]:26380,s3.example:26379 master=dpturn "
-                          "password=data-pw sentinel-password=s-pw dbname=3");
+  auto e = parse_endpoint(
+      "sentinel=10.0.0.1:26379,[2001:db8::2]:26380,s3.example:26379 master=dpturn "
+      "password=data-pw sentinel-password=s-pw dbname=3");
   EXPECT_TRUE(e.sentinel());
   ASSERT_EQ(e.sentinels.size(), 3u);
   EXPECT_EQ(e.sentinels[0], (HostPort{"10.0.0.1", 26379}));

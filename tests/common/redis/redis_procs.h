@@ -42,7 +42,7 @@ inline uint16_t free_tcp_port() {
 inline bool have_redis_server() { return ::system("command -v redis-server >/dev/null 2>&1") == 0; }
 
 class Proc {
-public:
+ public:
   explicit Proc(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -70,13 +70,13 @@ public:
   }
   [[nodiscard]] bool alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
 
-private:
+ private:
   pid_t pid_ = -1;
 };
 
 // A temp directory removed at the end.
 class TempDir {
-public:
+ public:
   explicit TempDir(const std::string& tag) {
     path_ = std::filesystem::temp_directory_path() /
             ("dpturn-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(counter()++));
@@ -88,7 +88,7 @@ public:
   }
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
-private:
+ private:
   static std::atomic<int>& counter() {
     static std::atomic<int> n{0};
     return n;
@@ -124,14 +124,14 @@ inline bool wait_ping(uint16_t port, const std::string& password = "", int ms = 
 }
 
 class RedisNode {
-public:
+ public:
   // replica_of: 0 for a master; port: 0 for a free one (another to come
   // back where a killed node was).
   explicit RedisNode(uint16_t replica_of = 0, std::string password = "", uint16_t port = 0)
       : port_(port ? port : free_tcp_port()), dir_("redis"), password_(std::move(password)) {
-    std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--dir", dir_.path().string(),
-                                     "--loglevel", "warning"};
+    std::vector<std::string> args = {
+        "redis-server", "--port", std::to_string(port_), "--bind",     "127.0.0.1", "--save", "", "--appendonly",
+        "no",           "--dir",  dir_.path().string(),  "--loglevel", "warning"};
     if (replica_of) {
       args.insert(args.end(), {"--replicaof", "127.0.0.1", std::to_string(replica_of)});
       if (!password_.empty()) args.insert(args.end(), {"--masterauth", password_});
@@ -157,7 +157,7 @@ public:
     return out;
   }
 
-private:
+ private:
   uint16_t port_;
   TempDir dir_;
   std::string password_;
@@ -166,7 +166,7 @@ private:
 };
 
 class SentinelNode {
-public:
+ public:
   SentinelNode(const std::string& master_name, uint16_t master_port, std::string password = "",
                std::string master_password = "")
       : port_(free_tcp_port()), dir_("sentinel") {
@@ -187,7 +187,7 @@ public:
   [[nodiscard]] bool up() const { return up_; }
   void kill() { proc_->kill(); }
 
-private:
+ private:
   uint16_t port_;
   TempDir dir_;
   std::unique_ptr<Proc> proc_;
@@ -196,7 +196,7 @@ private:
 
 // A TCP server that answers every connection with `reply` and closes it.
 class GarbageServer {
-public:
+ public:
   explicit GarbageServer(std::string reply) : reply_(std::move(reply)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
@@ -232,7 +232,7 @@ public:
   }
   [[nodiscard]] uint16_t port() const { return port_; }
 
-private:
+ private:
   std::string reply_;
   int fd_ = -1;
   uint16_t port_ = 0;

@@ -82,8 +82,12 @@ TEST(AllocationRecord, RefusesMissingOrMalformedFieldsNamingThem) {
     EXPECT_FALSE(AllocationRecord::from_fields(without(good, name), &why)) << name;
     EXPECT_NE(why.find(name), std::string::npos) << why;
   }
-  for (auto [name, value] : {std::pair{"transport", "sctp"}, {"client", "1.2.3.4"}, {"relay", "[::1]:99999"},
-                             {"expires", "-1"}, {"expires", "12x"}, {"server", ""}}) {
+  for (auto [name, value] : {std::pair{"transport", "sctp"},
+                             {"client", "1.2.3.4"},
+                             {"relay", "[::1]:99999"},
+                             {"expires", "-1"},
+                             {"expires", "12x"},
+                             {"server", ""}}) {
     std::string why;
     EXPECT_FALSE(AllocationRecord::from_fields(with(good, name, value), &why)) << name << "=" << value;
     EXPECT_NE(why.find(name), std::string::npos) << why;
@@ -125,7 +129,8 @@ TEST(AllocationRecord, DualStackCarriesTheIpv6RelayedAddress) {
 }
 
 TEST(AllocationState, HoldsPermissionsAndChannelsInTheSameHash) {
-  AllocationState s{record(), {{ip("198.51.100.9"), 1733130300}, {ip("2001:db8::9"), 1733130700}},
+  AllocationState s{record(),
+                    {{ip("198.51.100.9"), 1733130300}, {ip("2001:db8::9"), 1733130700}},
                     {{0x4000, sa("198.51.100.9:7000"), 1733130290}, {0x7FFF, sa("[2001:db8::9]:7001"), 1733130601}}};
   Fields f = s.to_fields();
   EXPECT_EQ(field(f, "perm:198.51.100.9"), "1733130300");
@@ -146,9 +151,9 @@ TEST(AllocationState, SkipsAndCountsMalformedPermissionsAndChannels) {
   Fields f = s.to_fields();
   f.emplace_back("perm:not-an-ip", "1");
   f.emplace_back("perm:10.0.0.1", "soon");
-  f.emplace_back("chan:16383", "198.51.100.9:7000 1");   // below 0x4000
-  f.emplace_back("chan:32768", "198.51.100.9:7000 1");   // above 0x7FFF
-  f.emplace_back("chan:16385", "198.51.100.9:7000");     // no expiry
+  f.emplace_back("chan:16383", "198.51.100.9:7000 1");  // below 0x4000
+  f.emplace_back("chan:32768", "198.51.100.9:7000 1");  // above 0x7FFF
+  f.emplace_back("chan:16385", "198.51.100.9:7000");    // no expiry
   f.emplace_back("chan:16386", "nowhere 1733130600");
   uint64_t malformed = 0;
   std::string why;
@@ -164,7 +169,11 @@ TEST(Event, EveryTypeRoundTrips) {
   std::vector<Event> all = {Event::create(r),
                             Event::refresh(r.id, 1733131200),
                             Event::permission_installed(r.id, {ip("2001:db8::9"), 1733130300}),
-                            Event::create([&] { auto d = r; d.relay6 = sa("[2001:db8::10]:50200"); return d; }()),
+                            Event::create([&] {
+                              auto d = r;
+                              d.relay6 = sa("[2001:db8::10]:50200");
+                              return d;
+                            }()),
                             Event::channel_bound(r.id, {0x4001, sa("198.51.100.9:7000"), 1733130600}),
                             Event::deleted(r.id),
                             Event::resync("edge1")};
@@ -282,8 +291,13 @@ TEST(MembershipRecord, RefusesMalformedFieldsNamingThem) {
   m.instance = "edge1";
   m.listen = {{Transport::Udp, sa("203.0.113.10:3478")}};
   const Fields good = m.to_fields();
-  for (auto [name, value] : {std::pair{"state", "sleeping"}, {"listen", "udp 203.0.113.10"}, {"listen", "sctp 1.2.3.4:5"},
-                             {"relay", "1.2.3.4,nope"}, {"allocations", "-3"}, {"updated_ms", ""}, {"instance", ""}}) {
+  for (auto [name, value] : {std::pair{"state", "sleeping"},
+                             {"listen", "udp 203.0.113.10"},
+                             {"listen", "sctp 1.2.3.4:5"},
+                             {"relay", "1.2.3.4,nope"},
+                             {"allocations", "-3"},
+                             {"updated_ms", ""},
+                             {"instance", ""}}) {
     std::string why;
     EXPECT_FALSE(MembershipRecord::from_fields(with(good, name, value), &why)) << name << "=" << value;
     EXPECT_NE(why.find(name), std::string::npos) << why;

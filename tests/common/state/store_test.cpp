@@ -30,7 +30,7 @@ AllocationRecord record(const std::string& instance, const char* relay, uint64_t
 }
 
 class Store : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     if (!test::have_redis_server()) GTEST_SKIP() << "redis-server not installed";
     node_ = std::make_unique<test::RedisNode>();

@@ -32,8 +32,8 @@ struct Parsed {
 };
 
 // Held through unique_ptr because `view` and `value` point into `buf`.
-std::unique_ptr<Parsed> round_trip(const std::function<void(MessageBuilder&)>& fill,
-                                   Method method = Method::Allocate, Class cls = Class::Request) {
+std::unique_ptr<Parsed> round_trip(const std::function<void(MessageBuilder&)>& fill, Method method = Method::Allocate,
+                                   Class cls = Class::Request) {
   auto p = std::make_unique<Parsed>();
   const auto tid = test::txid(0x40);
   MessageBuilder b(MutableBytes{p->buf}, method, cls, Bytes{tid});
@@ -73,8 +73,8 @@ TEST(AddressRoundTrip, MappedAddressV4AndV6) {
 
 TEST(AddressRoundTrip, AlternateServer) {
   SocketAddress want = sa("198.51.100.7:3478");
-  auto p = round_trip([&](MessageBuilder& b) { b.add_address(Attr::AlternateServer, want); },
-                      Method::Allocate, Class::ErrorResponse);
+  auto p = round_trip([&](MessageBuilder& b) { b.add_address(Attr::AlternateServer, want); }, Method::Allocate,
+                      Class::ErrorResponse);
   ASSERT_NE(p->view.find(Attr::AlternateServer), nullptr);
   auto got = read_address(p->value);
   ASSERT_TRUE(got.ok());
@@ -121,9 +121,9 @@ TEST(AddressReader, Ipv6FamilyWithAnIpv4MappedAddressReadsAsIpv4) {
   // carrying a mapped address is that IPv4 address: peer policy sees
   // ::ffff:127.0.0.1 as 127.0.0.1 (no way around IPv4 deny ranges), and it
   // is written back as family IPv4.
-  const std::vector<uint8_t> plain = {0, 2, 0x0d, 0x96,                // family IPv6, port 3478
-                                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     // ::
-                                     0xff, 0xff, 127, 0, 0, 1};        // ffff:127.0.0.1
+  const std::vector<uint8_t> plain = {0,    2,    0x0d, 0x96,                    // family IPv6, port 3478
+                                      0,    0,    0,    0,    0, 0, 0, 0, 0, 0,  // ::
+                                      0xff, 0xff, 127,  0,    0, 1};             // ffff:127.0.0.1
   auto a = read_address(Bytes{plain});
   ASSERT_TRUE(a.ok());
   EXPECT_TRUE(a->ip.is_v4());
@@ -227,12 +227,11 @@ TEST(ErrorCodeRoundTrip, CodesAndReasons) {
     uint16_t code;
     std::string reason;
   };
-  const Case cases[] = {{300, "Try Alternate"}, {401, "Unauthorized"}, {420, ""},
-                        {438, "Stale Nonce"},   {508, "Insufficient Capacity"},
-                        {699, "x"}};
+  const Case cases[] = {{300, "Try Alternate"}, {401, "Unauthorized"},          {420, ""},
+                        {438, "Stale Nonce"},   {508, "Insufficient Capacity"}, {699, "x"}};
   for (const Case& c : cases) {
-    auto p = round_trip([&](MessageBuilder& b) { b.add_error_code(c.code, c.reason); },
-                        Method::Allocate, Class::ErrorResponse);
+    auto p = round_trip([&](MessageBuilder& b) { b.add_error_code(c.code, c.reason); }, Method::Allocate,
+                        Class::ErrorResponse);
     EXPECT_EQ(p->attr->type, static_cast<uint16_t>(Attr::ErrorCode));
     // Class in the low 3 bits of byte 2, number in byte 3 (RFC 8489 §14.8).
     EXPECT_EQ(p->value[2], c.code / 100);
@@ -245,8 +244,8 @@ TEST(ErrorCodeRoundTrip, CodesAndReasons) {
 }
 
 TEST(ErrorCodeRoundTrip, EnumUsesItsReasonPhrase) {
-  auto p = round_trip([](MessageBuilder& b) { b.add_error_code(ErrorCode::AllocationMismatch); },
-                      Method::Refresh, Class::ErrorResponse);
+  auto p = round_trip([](MessageBuilder& b) { b.add_error_code(ErrorCode::AllocationMismatch); }, Method::Refresh,
+                      Class::ErrorResponse);
   auto got = read_error_code(p->value);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->code, 437);
@@ -292,8 +291,7 @@ TEST(U32RoundTrip, LifetimeAndPriority) {
     ASSERT_TRUE(got.ok());
     EXPECT_EQ(*got, v);
   }
-  auto p = round_trip([](MessageBuilder& b) { b.add_u32(Attr::Priority, 0x6e0001ff); },
-                      Method::Binding);
+  auto p = round_trip([](MessageBuilder& b) { b.add_u32(Attr::Priority, 0x6e0001ff); }, Method::Binding);
   EXPECT_EQ(*read_u32(p->value), 0x6e0001ffu);
   const std::vector<uint8_t> three(3, 0), five(5, 0);
   EXPECT_EQ(read_u32(Bytes{three}).error(), AttrError::BadLength);
@@ -366,8 +364,8 @@ TEST(EvenPortRoundTrip, ReserveBit) {
 
 TEST(ReservationTokenRoundTrip, EightBytes) {
   const uint64_t token = 0x0102030405060708ull;
-  auto p = round_trip([&](MessageBuilder& b) { b.add_reservation_token(token); },
-                      Method::Allocate, Class::SuccessResponse);
+  auto p =
+      round_trip([&](MessageBuilder& b) { b.add_reservation_token(token); }, Method::Allocate, Class::SuccessResponse);
   EXPECT_EQ(p->attr->type, static_cast<uint16_t>(Attr::ReservationToken));
   EXPECT_EQ(p->value[0], 0x01);
   EXPECT_EQ(p->value[7], 0x08);
@@ -390,8 +388,7 @@ TEST(DataRoundTrip, OpaqueBytes) {
   for (size_t len : {0u, 1u, 5u, 160u, 1200u}) {
     std::vector<uint8_t> payload(len);
     for (size_t i = 0; i < len; ++i) payload[i] = static_cast<uint8_t>(i ^ 0x5A);
-    auto p = round_trip([&](MessageBuilder& b) { b.add(Attr::Data, Bytes{payload}); },
-                        Method::Send, Class::Indication);
+    auto p = round_trip([&](MessageBuilder& b) { b.add(Attr::Data, Bytes{payload}); }, Method::Send, Class::Indication);
     EXPECT_EQ(p->attr->type, static_cast<uint16_t>(Attr::Data));
     EXPECT_EQ(test::to_vector(p->value), payload);
   }
@@ -400,9 +397,9 @@ TEST(DataRoundTrip, OpaqueBytes) {
 // --- ADDRESS-ERROR-CODE, ICMP --------------------------------------------
 
 TEST(AddressErrorCodeRoundTrip, FamilyCodeReason) {
-  auto p = round_trip(
-      [](MessageBuilder& b) { b.add_address_error_code(Family::V6, 440, "Address Family not Supported"); },
-      Method::Allocate, Class::SuccessResponse);
+  auto p =
+      round_trip([](MessageBuilder& b) { b.add_address_error_code(Family::V6, 440, "Address Family not Supported"); },
+                 Method::Allocate, Class::SuccessResponse);
   EXPECT_EQ(p->attr->type, static_cast<uint16_t>(Attr::AddressErrorCode));
   auto got = read_address_error_code(p->value);
   ASSERT_TRUE(got.ok());
@@ -410,8 +407,8 @@ TEST(AddressErrorCodeRoundTrip, FamilyCodeReason) {
   EXPECT_EQ(got->code, 440);
   EXPECT_EQ(got->reason, "Address Family not Supported");
 
-  auto p4 = round_trip([](MessageBuilder& b) { b.add_address_error_code(Family::V4, 508, ""); },
-                       Method::Allocate, Class::SuccessResponse);
+  auto p4 = round_trip([](MessageBuilder& b) { b.add_address_error_code(Family::V4, 508, ""); }, Method::Allocate,
+                       Class::SuccessResponse);
   auto got4 = read_address_error_code(p4->value);
   ASSERT_TRUE(got4.ok());
   EXPECT_EQ(got4->family, Family::V4);
@@ -435,8 +432,7 @@ TEST(AddressErrorCodeReader, Rejections) {
 }
 
 TEST(IcmpRoundTrip, TypeCodeData) {
-  auto p = round_trip([](MessageBuilder& b) { b.add_icmp(3, 4, 0x000005DCu); }, Method::Data,
-                      Class::Indication);
+  auto p = round_trip([](MessageBuilder& b) { b.add_icmp(3, 4, 0x000005DCu); }, Method::Data, Class::Indication);
   EXPECT_EQ(p->attr->type, static_cast<uint16_t>(Attr::Icmp));
   EXPECT_EQ(p->value[0] | p->value[1], 0);  // reserved
   auto got = read_icmp(p->value);
@@ -481,8 +477,8 @@ TEST(PasswordAlgorithmReader, ParametersAndRejections) {
 
 TEST(PasswordAlgorithmsRoundTrip, List) {
   const PasswordAlgorithm algs[] = {PasswordAlgorithm::Sha256, PasswordAlgorithm::Md5};
-  auto p = round_trip([&](MessageBuilder& b) { b.add_password_algorithms(algs); },
-                      Method::Allocate, Class::ErrorResponse);
+  auto p =
+      round_trip([&](MessageBuilder& b) { b.add_password_algorithms(algs); }, Method::Allocate, Class::ErrorResponse);
   EXPECT_EQ(p->attr->type, static_cast<uint16_t>(Attr::PasswordAlgorithms));
   EXPECT_EQ(p->attr->length, 8);
   PasswordAlgorithmValue out[4];
@@ -523,8 +519,8 @@ TEST(PasswordAlgorithmsReader, ParametersAndRejections) {
 
 TEST(UnknownAttributesRoundTrip, ListWithPadding) {
   const uint16_t types[] = {0x0003, 0x7FFF, 0x0031};
-  auto p = round_trip([&](MessageBuilder& b) { b.add_unknown_attributes(types); }, Method::Binding,
-                      Class::ErrorResponse);
+  auto p =
+      round_trip([&](MessageBuilder& b) { b.add_unknown_attributes(types); }, Method::Binding, Class::ErrorResponse);
   EXPECT_EQ(p->attr->type, static_cast<uint16_t>(Attr::UnknownAttributes));
   EXPECT_EQ(p->attr->length, 6);
   uint16_t out[8] = {};

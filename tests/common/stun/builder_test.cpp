@@ -108,13 +108,12 @@ TEST(MessageBuilder, PaddingIsZeroed) {
   b.add_text(Attr::Software, "abcde");  // value at 24..28, padding 29..31
   const uint16_t unknown[] = {0x0003};  // value at 36..37, padding 38..39
   b.add_unknown_attributes(unknown);
-  b.add_even_port(true);                // value at 44, padding 45..47
+  b.add_even_port(true);  // value at 44, padding 45..47
   const uint8_t one[1] = {0xFF};
-  b.add(Attr::Data, Bytes{one});        // value at 52, padding 53..55
+  b.add(Attr::Data, Bytes{one});  // value at 52, padding 53..55
   ASSERT_TRUE(b.ok());
   ASSERT_EQ(b.size(), 56u);
-  for (size_t i : {29u, 30u, 31u, 38u, 39u, 45u, 46u, 47u, 53u, 54u, 55u})
-    EXPECT_EQ(buf[i], 0) << i;
+  for (size_t i : {29u, 30u, 31u, 38u, 39u, 45u, 46u, 47u, 53u, 54u, 55u}) EXPECT_EQ(buf[i], 0) << i;
   EXPECT_EQ(buf[28], 'e');
   EXPECT_EQ(buf[44], 0x80);
   EXPECT_EQ(buf[52], 0xFF);
@@ -140,7 +139,9 @@ std::vector<Step> response_steps() {
   static const uint16_t unknown[] = {0x0003, 0x0004, 0x0005};
   static const PasswordAlgorithm algs[] = {PasswordAlgorithm::Sha256, PasswordAlgorithm::Md5};
   return {
-      [](MessageBuilder& b) { b.add_xor_address(Attr::XorRelayedAddress, *SocketAddress::parse("[2001:db8::5]:50000")); },
+      [](MessageBuilder& b) {
+        b.add_xor_address(Attr::XorRelayedAddress, *SocketAddress::parse("[2001:db8::5]:50000"));
+      },
       [](MessageBuilder& b) { b.add_xor_address(Attr::XorMappedAddress, *SocketAddress::parse("198.51.100.1:4000")); },
       [](MessageBuilder& b) { b.add_u32(Attr::Lifetime, 600); },
       [](MessageBuilder& b) { b.add_error_code(ErrorCode::UnknownAttribute); },
@@ -189,8 +190,7 @@ TEST(MessageBuilder, StickyOverflowAtEveryStep) {
     SCOPED_TRACE("step " + std::to_string(i));
     const size_t cap = size_after[i] - 1;
     std::vector<uint8_t> storage(cap + 64, kGuard);
-    MessageBuilder b(MutableBytes{storage}.first(cap), Method::Allocate, Class::ErrorResponse,
-                     Bytes{tid});
+    MessageBuilder b(MutableBytes{storage}.first(cap), Method::Allocate, Class::ErrorResponse, Bytes{tid});
     const size_t before = i == 0 ? 20 : size_after[i - 1];
     for (size_t j = 0; j < steps.size(); ++j) {
       steps[j](b);
@@ -245,8 +245,7 @@ TEST(MessageBuilder, OverlongListsOverflowInsteadOfWritingPastTheBuffer) {
   {
     std::vector<uint16_t> types(40000, 0x0003);  // 80000 bytes: length would wrap to 14464
     std::vector<uint8_t> storage(20 + 14464 + 4 + 64, kGuard);
-    MessageBuilder b(MutableBytes{storage}.first(20 + 14464 + 4), Method::Binding,
-                     Class::ErrorResponse, Bytes{tid});
+    MessageBuilder b(MutableBytes{storage}.first(20 + 14464 + 4), Method::Binding, Class::ErrorResponse, Bytes{tid});
     b.add_unknown_attributes(types);
     EXPECT_FALSE(b.ok());
     EXPECT_EQ(b.size(), 20u);
@@ -255,8 +254,7 @@ TEST(MessageBuilder, OverlongListsOverflowInsteadOfWritingPastTheBuffer) {
   {
     std::vector<PasswordAlgorithm> algs(20000, PasswordAlgorithm::Md5);  // 80000 bytes
     std::vector<uint8_t> storage(20 + 14464 + 4 + 64, kGuard);
-    MessageBuilder b(MutableBytes{storage}.first(20 + 14464 + 4), Method::Allocate,
-                     Class::ErrorResponse, Bytes{tid});
+    MessageBuilder b(MutableBytes{storage}.first(20 + 14464 + 4), Method::Allocate, Class::ErrorResponse, Bytes{tid});
     b.add_password_algorithms(algs);
     EXPECT_FALSE(b.ok());
     for (size_t k = 20; k < storage.size(); ++k) ASSERT_EQ(storage[k], kGuard) << k;

@@ -136,10 +136,8 @@ TEST(Parse, HeaderOnly) {
 }
 
 TEST(Parse, RecordsAttributesInOrderAndFindsTheFirst) {
-  auto m = raw_message(kBindingRequest, {raw(Attr::Software, {'a', 'b', 'c'}),
-                                         raw(Attr::Username, {'u'}),
-                                         raw(Attr::Software, {'x', 'y', 'z', 'w', 'v'}),
-                                         raw(Attr::DontFragment, {})});
+  auto m = raw_message(kBindingRequest, {raw(Attr::Software, {'a', 'b', 'c'}), raw(Attr::Username, {'u'}),
+                                         raw(Attr::Software, {'x', 'y', 'z', 'w', 'v'}), raw(Attr::DontFragment, {})});
   MessageView v;
   ASSERT_EQ(parse(Bytes{m}, v), ParseError::Ok);
   ASSERT_EQ(v.attributes().size(), 4u);
@@ -193,8 +191,7 @@ std::vector<uint8_t> too_many_attributes() {
 }
 
 std::vector<uint8_t> with_bad_fingerprint() {
-  auto m = raw_message(kBindingRequest,
-                       {raw(Attr::Software, {'s'}), raw(Attr::Fingerprint, {0, 0, 0, 0})});
+  auto m = raw_message(kBindingRequest, {raw(Attr::Software, {'s'}), raw(Attr::Fingerprint, {0, 0, 0, 0})});
   uint32_t good = fingerprint_value(Bytes{m}.first(m.size() - 8));
   store_be32(m.data() + m.size() - 4, good ^ 1);
   return m;
@@ -219,45 +216,37 @@ std::vector<Malformed> malformed_cases() {
       {"top bits 11", header_with(0xC0, kMagicCookie, 0, 0), ParseError::NotStun},
       {"bad cookie", header_with(0x00, 0x2112A443, 0, 0), ParseError::BadMagicCookie},
       {"RFC 3489 (no cookie)", header_with(0x00, 0x12345678, 0, 0), ParseError::BadMagicCookie},
-      {"length not a multiple of 4", header_with(0x00, kMagicCookie, 2, 2),
-       ParseError::LengthNotAligned},
-      {"length larger than datagram", header_with(0x00, kMagicCookie, 8, 4),
-       ParseError::LengthMismatch},
-      {"length smaller than datagram", header_with(0x00, kMagicCookie, 4, 8),
-       ParseError::LengthMismatch},
+      {"length not a multiple of 4", header_with(0x00, kMagicCookie, 2, 2), ParseError::LengthNotAligned},
+      {"length larger than datagram", header_with(0x00, kMagicCookie, 8, 4), ParseError::LengthMismatch},
+      {"length smaller than datagram", header_with(0x00, kMagicCookie, 4, 8), ParseError::LengthMismatch},
       {"length zero, attribute follows", raw_message(kBindingRequest, {raw(Attr::Username, {'u'})}, 0),
        ParseError::LengthMismatch},
       // With a 4-aligned message length every attribute starts 4-aligned, so
       // a header can never be cut short on its own (LengthNotAligned comes
       // first); a header with its value missing is the truncation that
       // remains.
-      {"attribute header without its value",
-       raw_message(kBindingRequest, {RawAttr{0x0006, {}, 8}}), ParseError::AttributeOverrun},
-      {"attribute value past end",
-       raw_message(kBindingRequest, {RawAttr{0x0006, {'a', 'b', 'c', 'd'}, 8}}),
+      {"attribute header without its value", raw_message(kBindingRequest, {RawAttr{0x0006, {}, 8}}),
+       ParseError::AttributeOverrun},
+      {"attribute value past end", raw_message(kBindingRequest, {RawAttr{0x0006, {'a', 'b', 'c', 'd'}, 8}}),
        ParseError::AttributeOverrun},
       // Likewise a value that fits always leaves room for its padding; a
       // 5-byte value with 4 bytes left overruns with its padding too.
-      {"value and padding past end",
-       raw_message(kBindingRequest, {RawAttr{0x0006, {'a', 'b', 'c', 'd'}, 5}}),
+      {"value and padding past end", raw_message(kBindingRequest, {RawAttr{0x0006, {'a', 'b', 'c', 'd'}, 5}}),
        ParseError::AttributeOverrun},
-      {"length 0xFFFF",
-       raw_message(kBindingRequest, {RawAttr{0x0006, {'a', 'b', 'c', 'd'}, 0xFFFF}}),
+      {"length 0xFFFF", raw_message(kBindingRequest, {RawAttr{0x0006, {'a', 'b', 'c', 'd'}, 0xFFFF}}),
        ParseError::AttributeOverrun},
       {"second attribute past end",
-       raw_message(kBindingRequest,
-                   {raw(Attr::Username, {'u'}), RawAttr{0x0014, {'r', 'e', 'a', 'l'}, 12}}),
+       raw_message(kBindingRequest, {raw(Attr::Username, {'u'}), RawAttr{0x0014, {'r', 'e', 'a', 'l'}, 12}}),
        ParseError::AttributeOverrun},
       {"more than kMaxAttributes", too_many_attributes(), ParseError::TooManyAttributes},
       {"attribute after FINGERPRINT",
        raw_message(kBindingRequest, {raw(Attr::Fingerprint, {1, 2, 3, 4}), raw(Attr::Software, {'s'})}),
        ParseError::FingerprintNotLast},
       {"FINGERPRINT twice",
-       raw_message(kBindingRequest,
-                   {raw(Attr::Fingerprint, {1, 2, 3, 4}), raw(Attr::Fingerprint, {1, 2, 3, 4})}),
+       raw_message(kBindingRequest, {raw(Attr::Fingerprint, {1, 2, 3, 4}), raw(Attr::Fingerprint, {1, 2, 3, 4})}),
        ParseError::FingerprintNotLast},
-      {"MESSAGE-INTEGRITY of 16 bytes",
-       raw_message(kBindingRequest, {raw(Attr::MessageIntegrity, mi16)}), ParseError::BadIntegrityLength},
+      {"MESSAGE-INTEGRITY of 16 bytes", raw_message(kBindingRequest, {raw(Attr::MessageIntegrity, mi16)}),
+       ParseError::BadIntegrityLength},
       {"MESSAGE-INTEGRITY of 32 bytes",
        raw_message(kBindingRequest, {raw(Attr::MessageIntegrity, std::vector<uint8_t>(32, 1))}),
        ParseError::BadIntegrityLength},
@@ -270,8 +259,7 @@ std::vector<Malformed> malformed_cases() {
       {"MESSAGE-INTEGRITY-SHA256 of 18 bytes",
        raw_message(kBindingRequest, {raw(Attr::MessageIntegritySha256, std::vector<uint8_t>(18, 1))}),
        ParseError::BadIntegrityLength},
-      {"FINGERPRINT of 8 bytes",
-       raw_message(kBindingRequest, {raw(Attr::Fingerprint, std::vector<uint8_t>(8, 1))}),
+      {"FINGERPRINT of 8 bytes", raw_message(kBindingRequest, {raw(Attr::Fingerprint, std::vector<uint8_t>(8, 1))}),
        ParseError::BadFingerprintLength},
       {"FINGERPRINT of 0 bytes", raw_message(kBindingRequest, {raw(Attr::Fingerprint, {})}),
        ParseError::BadFingerprintLength},
@@ -282,16 +270,14 @@ std::vector<Malformed> malformed_cases() {
 TEST(Parse, RejectsEachMalformedInputWithItsError) {
   for (const Malformed& c : malformed_cases()) {
     MessageView v;
-    EXPECT_EQ(parse(Bytes{c.bytes}, v), c.expect)
-        << c.name << ": got " << parse_error_name(parse(Bytes{c.bytes}, v));
+    EXPECT_EQ(parse(Bytes{c.bytes}, v), c.expect) << c.name << ": got " << parse_error_name(parse(Bytes{c.bytes}, v));
   }
 }
 
 TEST(Parse, NeverReadsPastTheSpan) {
   // Every prefix of a valid message is rejected without touching the bytes
   // after it (ASan builds catch reads into the freshly allocated copy's end).
-  auto m = raw_message(kBindingRequest, {raw(Attr::Username, {'a', 'l', 'i', 'c', 'e'}),
-                                         raw(Attr::Software, {'x'}),
+  auto m = raw_message(kBindingRequest, {raw(Attr::Username, {'a', 'l', 'i', 'c', 'e'}), raw(Attr::Software, {'x'}),
                                          raw(Attr::Fingerprint, {0, 0, 0, 0})});
   store_be32(m.data() + m.size() - 4, fingerprint_value(Bytes{m}.first(m.size() - 8)));
   ASSERT_EQ(parse_vec(m), ParseError::Ok);
@@ -304,8 +290,7 @@ TEST(Parse, NeverReadsPastTheSpan) {
 
 TEST(Parse, MiSha256LengthsThatAreAllowed) {
   for (size_t len : {16u, 20u, 24u, 28u, 32u}) {
-    auto m = raw_message(kBindingRequest,
-                         {raw(Attr::MessageIntegritySha256, std::vector<uint8_t>(len, 7))});
+    auto m = raw_message(kBindingRequest, {raw(Attr::MessageIntegritySha256, std::vector<uint8_t>(len, 7))});
     MessageView v;
     ASSERT_EQ(parse(Bytes{m}, v), ParseError::Ok) << len;
     const auto* integrity_sha256_ref = v.integrity_sha256();
@@ -316,11 +301,10 @@ TEST(Parse, MiSha256LengthsThatAreAllowed) {
 
 TEST(Parse, IgnoresAttributesAfterIntegrity) {
   const std::vector<uint8_t> mi20(20, 0x11), mi32(32, 0x22);
-  auto m = raw_message(kBindingRequest,
-                       {raw(Attr::Username, {'u'}), raw(Attr::MessageIntegrity, mi20),
-                        raw(Attr::Software, {'s'}), raw(0x7FFF, {1}),  // unknown, required
-                        raw(Attr::MessageIntegritySha256, mi32), raw(Attr::Priority, {0, 0, 0, 1}),
-                        raw(Attr::Fingerprint, {0, 0, 0, 0})});
+  auto m = raw_message(kBindingRequest, {raw(Attr::Username, {'u'}), raw(Attr::MessageIntegrity, mi20),
+                                         raw(Attr::Software, {'s'}), raw(0x7FFF, {1}),  // unknown, required
+                                         raw(Attr::MessageIntegritySha256, mi32), raw(Attr::Priority, {0, 0, 0, 1}),
+                                         raw(Attr::Fingerprint, {0, 0, 0, 0})});
   store_be32(m.data() + m.size() - 4, fingerprint_value(Bytes{m}.first(m.size() - 8)));
   MessageView v;
   ASSERT_EQ(parse(Bytes{m}, v), ParseError::Ok);
@@ -446,10 +430,9 @@ TEST(Parse, AttributeOffsetsPast64KiB) {
 // --- unknown comprehension-required attributes ------------------------------
 
 TEST(UnknownRequired, ReportsOnlyUnknownRequiredOnce) {
-  auto m = raw_message(kBindingRequest,
-                       {raw(0x0003, {0, 0, 0, 0}), raw(Attr::Username, {'u'}), raw(0x7FFF, {}),
-                        raw(0x0003, {0, 0, 0, 0}), raw(0xC001, {1}),  // optional: never reported
-                        raw(Attr::Lifetime, {0, 0, 0, 1})});
+  auto m = raw_message(kBindingRequest, {raw(0x0003, {0, 0, 0, 0}), raw(Attr::Username, {'u'}), raw(0x7FFF, {}),
+                                         raw(0x0003, {0, 0, 0, 0}), raw(0xC001, {1}),  // optional: never reported
+                                         raw(Attr::Lifetime, {0, 0, 0, 1})});
   MessageView v;
   ASSERT_EQ(parse(Bytes{m}, v), ParseError::Ok);
   uint16_t out[8] = {};

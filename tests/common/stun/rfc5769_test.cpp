@@ -160,8 +160,8 @@ TEST(Rfc5769, SampleResponsesReencode) {
     b.add_fingerprint();
     const auto got = test::to_vector(b.finish());
     ASSERT_EQ(got.size(), want.size());
-    const size_t pad = 20 + 4 + 11;                 // the SOFTWARE padding byte
-    const size_t mi_value = want.size() - 8 - 20;   // MI value, then FINGERPRINT
+    const size_t pad = 20 + 4 + 11;                // the SOFTWARE padding byte
+    const size_t mi_value = want.size() - 8 - 20;  // MI value, then FINGERPRINT
     EXPECT_EQ(got[pad], 0x00);
     EXPECT_EQ(want[pad], 0x20);
     for (size_t i = 0; i < want.size(); ++i) {
@@ -218,13 +218,11 @@ TEST(Rfc5769, SampleRequestWithLongTermAuthentication) {
   EXPECT_EQ(v.fingerprint(), nullptr);
 
   // key = MD5(username ":" realm ":" SASLprep(password)), RFC 5389 §15.4.
-  crypto::Key key =
-      crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, kLongTermPassword);
+  crypto::Key key = crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, kLongTermPassword);
   ASSERT_EQ(key.size, 16);
   EXPECT_EQ(test::to_vector(key.view()), from_hex("e8ca7ad59d5eb0518e312911d2dab2a9"));
   EXPECT_TRUE(crypto::check_integrity(v, key.view()));
-  crypto::Key wrong =
-      crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, "thematrix");
+  crypto::Key wrong = crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, "thematrix");
   EXPECT_FALSE(crypto::check_integrity(v, wrong.view()));
 }
 
@@ -237,8 +235,7 @@ TEST(Rfc5769, LongTermRequestReencodesExactly) {
       .add_text(Attr::Nonce, "f//499k954d6OL34oL9FSTvy64sA")
       .add_text(Attr::Realm, kRealm);
   crypto::add_integrity(
-      b, crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, kLongTermPassword)
-             .view());
+      b, crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, kLongTermPassword).view());
   EXPECT_EQ(test::to_vector(b.finish()), want);
 }
 
@@ -277,13 +274,11 @@ TEST(Rfc8489, SampleRequestWithSha256AndUserhash) {
   ASSERT_NE(integrity_sha256_ref, nullptr);
   EXPECT_EQ(integrity_sha256_ref->length, 32);
   EXPECT_EQ(v.integrity(), nullptr);
-  crypto::Key key =
-      crypto::long_term_key(PasswordAlgorithm::Sha256, kLongTermUsername, kRealm, kLongTermPassword);
+  crypto::Key key = crypto::long_term_key(PasswordAlgorithm::Sha256, kLongTermUsername, kRealm, kLongTermPassword);
   ASSERT_EQ(key.size, 32);
   EXPECT_TRUE(crypto::check_integrity_sha256(v, key.view()));
   EXPECT_FALSE(crypto::check_integrity(v, key.view()));  // no MESSAGE-INTEGRITY
-  crypto::Key md5 =
-      crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, kLongTermPassword);
+  crypto::Key md5 = crypto::long_term_key(PasswordAlgorithm::Md5, kLongTermUsername, kRealm, kLongTermPassword);
   EXPECT_FALSE(crypto::check_integrity_sha256(v, md5.view()));
 }
 
@@ -297,8 +292,7 @@ TEST(Rfc8489, SampleRequestReencodesExactly) {
       .add_text(Attr::Realm, kRealm)
       .add_password_algorithm(PasswordAlgorithm::Sha256);
   crypto::add_integrity_sha256(
-      b, crypto::long_term_key(PasswordAlgorithm::Sha256, kLongTermUsername, kRealm, kLongTermPassword)
-             .view());
+      b, crypto::long_term_key(PasswordAlgorithm::Sha256, kLongTermUsername, kRealm, kLongTermPassword).view());
   EXPECT_EQ(test::to_vector(b.finish()), want);
 }
 

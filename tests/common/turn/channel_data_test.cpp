@@ -54,8 +54,7 @@ TEST(ChannelData, TooShort) {
 }
 
 TEST(ChannelData, ChannelOutsideTheValidRange) {
-  for (uint16_t ch : {uint16_t{0x0000}, uint16_t{0x3FFF}, uint16_t{0x5000}, uint16_t{0x7FFF},
-                      uint16_t{0xFFFF}}) {
+  for (uint16_t ch : {uint16_t{0x0000}, uint16_t{0x3FFF}, uint16_t{0x5000}, uint16_t{0x7FFF}, uint16_t{0xFFFF}}) {
     std::vector<uint8_t> m = {0, 0, 0x00, 0x00};
     store_be16(m.data(), ch);
     ChannelDataView v;
@@ -124,8 +123,7 @@ TEST(ChannelData, UsableInConstantExpressions) {
 
 TEST(ChannelData, ErrorNames) {
   EXPECT_EQ(channel_data_error_name(ChannelDataError::Ok), "ok");
-  EXPECT_EQ(channel_data_error_name(ChannelDataError::BadChannel),
-            "channel number outside 0x4000-0x4FFF");
+  EXPECT_EQ(channel_data_error_name(ChannelDataError::BadChannel), "channel number outside 0x4000-0x4FFF");
   EXPECT_EQ(channel_data_error_name(static_cast<ChannelDataError>(200)), "invalid");
 }
 
