@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Worker loop: rx burst -> classify/forward per frame (pipeline/fastpath.h)
+// Worker loop: rx burst -> the burst's decisions (pipeline/burst.h)
 // -> tx burst to the wire, punt burst to the kernel. Every rx mbuf is sent,
 // punted or freed; nothing else. No locks, allocation, syscalls or logs:
 // this file is the packet path only (the service loop is in service.cpp),
@@ -8,10 +8,11 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_hash.h>
 #include <rte_mbuf.h>
-#include <rte_prefetch.h>
 #include <rte_ring_elem.h>
 
+#include "dataplane/pipeline/burst.h"
 #include "dataplane/pipeline/neighbour_probe.h"
 
 #include <algorithm>
@@ -53,7 +54,7 @@ inline void learn_from(const WorkerContext& c, uint8_t port, const uint8_t* f, u
   rte_ring_mp_enqueue_elem(c.learn, &o, sizeof o);  // full: the next frame teaches it again
 }
 
-constexpr uint16_t kMaxBurst = 64;
+static_assert(kBulkLookupMax <= RTE_HASH_LOOKUP_BULK_MAX, "a bulk lookup takes at most RTE_HASH_LOOKUP_BULK_MAX keys");
 
 // Per-burst transmit lists, one per egress port, flushed after each burst.
 struct TxLists {
@@ -81,120 +82,33 @@ inline bool kernel_to_wire(const WorkerContext& c, WorkerCounters& k, uint8_t p,
   return true;
 }
 
-// One burst's lookups of one kind: keys gathered in pass 1, looked up in
-// bulk, answers handed to the fast path frame by frame (WorkerTables hints).
-template <class K, class E>
-struct BulkLookup {
-  K keys[kMaxBurst];
-  const K* ptrs[kMaxBurst];
-  const E* found[kMaxBurst];
-  uint32_t n = 0;
-  [[gnu::always_inline]] int8_t add(const K& k) noexcept {
-    keys[n] = k;
-    ptrs[n] = &keys[n];
-    return static_cast<int8_t>(n++);
-  }
-  template <class Lookup>
-  [[gnu::always_inline]] void run(Lookup&& lookup) noexcept {
-    for (uint32_t b = 0; b < n; b += RTE_HASH_LOOKUP_BULK_MAX)
-      lookup(ptrs + b, std::min<uint32_t>(RTE_HASH_LOOKUP_BULK_MAX, n - b), found + b);
-  }
-  // The answer for a frame that added a key at `slot` (has), else none.
-  [[nodiscard]] WorkerTables::Hint<K, E> hint(bool has, int8_t slot) const noexcept {
-    if (!has) return {};
-    return {&keys[slot], found[slot]};
-  }
-};
-
-// What pass 1 learned of a frame.
-enum class Parsed : uint8_t { No, Udp, Channel, Client, Peer };
-
-// One received burst from port `p`, in two passes:
-//   1. parse each frame once (parse_udp4) and gather the keys the fast path
-//      will look up: a client's ChannelData -> its channel; a Send
-//      indication -> the client 5-tuple; peer data -> the permission and the
-//      peer's channel binding. Look each kind up in bulk and prefetch the
-//      entries that follow (allocation, permission, counters): with a
-//      million flows each is a DRAM access, and here they overlap.
-//   2. the decision per frame (pipeline/fastpath.h), then tx per egress
-//      port and punts to p's TAP.
+// One received burst from port `p`: single-segment frames are decided
+// together (pipeline/burst.h: classify, bulk lookups, a stage per frame),
+// then sent per egress port or punted to p's TAP; the rest go to the TAP
+// as they are (the fast path reads one segment).
 inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounters& k, uint8_t p, rte_mbuf** rx,
                           uint16_t n, Tsc now, TxLists& tx) noexcept {
-  const Tables& tables = *c.tables;
-  Udp4View views[kMaxBurst];
-  Parsed parsed[kMaxBurst];
-  int8_t slot[kMaxBurst];  // the frame's index in its kind's BulkLookup
-  BulkLookup<ChannelKey, ChannelEntry> channels;
-  BulkLookup<ClientKey, AllocEntry> clients;
-  BulkLookup<PermissionKey, PermissionEntry> perms;
-  BulkLookup<PeerKey, ChannelEntry> peers;
-  constexpr uint16_t kAhead = 3;
-  for (uint16_t i = 0; i < n && i < kAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(rx[i], void*));
-  for (uint16_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + kAhead], void*));
-    parsed[i] = Parsed::No;
-    slot[i] = 0;
-    const rte_mbuf* m = rx[i];
-    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
-    if (m->nb_segs != 1 || parse_udp4(f, m->data_len, views[i]) != FrameKind::Udp4) continue;
-    const Udp4View& u = views[i];
-    parsed[i] = Parsed::Udp;
-    if (c.pc.is_turn_port(u.dst_port)) {
-      if (u.payload_len < kChannelDataHeaderSize) continue;
-      const uint8_t first = f[kL2L3L4];
-      if (first >= 0x40 && first < 0x80) {  // ChannelData (RFC 8656 §12.4)
-        ChannelKey key{u.src_ip, u.dst_ip, u.src_port, u.dst_port, 0, 0};
-        std::memcpy(&key.channel, f + kL2L3L4, 2);
-        slot[i] = channels.add(key);
-        parsed[i] = Parsed::Channel;
-      } else if (first < 0x40) {  // STUN: a Send indication, or a request for the kernel
-        slot[i] = clients.add(ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
-        parsed[i] = Parsed::Client;
-      }
-    } else if (c.pc.is_relay_port(u.dst_port) && c.pc.is_relay_ip(u.dst_ip)) {
-      slot[i] = perms.add(PermissionKey{u.dst_ip, u.src_ip, u.dst_port});
-      peers.add(PeerKey{u.dst_ip, u.src_ip, u.dst_port, u.src_port});
-      parsed[i] = Parsed::Peer;
-    }
-  }
-  channels.run([&](auto keys, uint32_t m, auto out) { tables.channel_bulk(keys, m, out); });
-  clients.run([&](auto keys, uint32_t m, auto out) { tables.client_bulk(keys, m, out); });
-  perms.run([&](auto keys, uint32_t m, auto out) { tables.permission_bulk(keys, m, out); });
-  peers.run([&](auto keys, uint32_t m, auto out) { tables.peer_bulk(keys, m, out); });
-  for (uint32_t j = 0; j < channels.n; ++j)
-    if (const ChannelEntry* ch = channels.found[j]) {
-      uint32_t a = ch->alloc;
-      rte_prefetch0(&tables.alloc(a));
-      rte_prefetch0(&c.alloc_counters[a]);
-      if (const PermissionEntry* pe = ch->perm.load(std::memory_order_relaxed)) rte_prefetch0(pe);
-    }
-  for (uint32_t j = 0; j < clients.n; ++j)
-    if (const AllocEntry* a = clients.found[j]) {
-      rte_prefetch0(a);
-      rte_prefetch0(&c.alloc_counters[tables.slot_of(a)]);
-    }
-  for (uint32_t j = 0; j < perms.n; ++j) {
-    if (perms.found[j]) rte_prefetch0(perms.found[j]);
-    if (peers.found[j]) rte_prefetch0(peers.found[j]);
-  }
-  // Pass 2: the decision per frame.
+  Frame frames[kMaxBurst];
+  Verdict verdicts[kMaxBurst];
+  rte_mbuf* whole[kMaxBurst];  // the frames' mbufs, in order
   rte_mbuf* punt[kMaxBurst];
-  uint16_t npunt = 0;
+  uint16_t nframes = 0, npunt = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
-    wt.hint_channel = channels.hint(parsed[i] == Parsed::Channel, slot[i]);
-    wt.hint_client = clients.hint(parsed[i] == Parsed::Client, slot[i]);
-    wt.hint_permission = perms.hint(parsed[i] == Parsed::Peer, slot[i]);
-    wt.hint_peer = peers.hint(parsed[i] == Parsed::Peer, slot[i]);
-    Frame f{static_cast<uint8_t*>(m->buf_addr), m->data_off, m->data_len, m->buf_len};
-    Verdict v;
-    if (parsed[i] != Parsed::No) {
-      v = process_udp4_frame(f, wt, c.pc, views[i], now);
-    } else if (m->nb_segs != 1) {
-      v = Verdict::punted(PuntReason::Other);
-    } else {
-      v = process_frame(f, wt, c.pc, now);
+    if (m->nb_segs != 1) [[unlikely]] {
+      punt[npunt++] = m;
+      ++k.paths[static_cast<size_t>(Path::Punted)];
+      ++k.punts[static_cast<size_t>(PuntReason::Other)];
+      continue;
     }
+    frames[nframes] = Frame{static_cast<uint8_t*>(m->buf_addr), m->data_off, m->data_len, m->buf_len};
+    whole[nframes++] = m;
+  }
+  decide_burst(frames, verdicts, nframes, wt, c.pc, now, c.alloc_counters);
+  for (uint16_t i = 0; i < nframes; ++i) {
+    rte_mbuf* m = whole[i];
+    const Frame& f = frames[i];
+    const Verdict& v = verdicts[i];
     switch (v.kind) {
       case Verdict::Tx: {
         m->data_off = f.off;

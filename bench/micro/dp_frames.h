@@ -13,7 +13,7 @@
 #include "common/stun/constants.h"
 #include "common/util/bytes.h"
 #include "dataplane/pipeline/checksum.h"
-#include "dataplane/pipeline/fastpath.h"
+#include "dataplane/pipeline/burst.h"
 #include "dataplane/pipeline/headers.h"
 #include "tests/dataplane/net_order.h"
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "bench/micro/dp_frames.h"
-#include "dataplane/pipeline/fastpath.h"
+#include "dataplane/pipeline/burst.h"
 
 namespace turn::dp {
 namespace {

@@ -43,7 +43,7 @@
 
 #include "bench/micro/dp_frames.h"
 #include "dataplane/eal_session.h"
-#include "dataplane/pipeline/fastpath.h"
+#include "dataplane/pipeline/burst.h"
 #include "dataplane/table/routes.h"
 #include "dataplane/table/tables.h"
 

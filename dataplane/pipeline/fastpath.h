@@ -16,6 +16,9 @@
 // flows, unknown next hops, IPv6) or Drop (with a reason). UDP checksums are
 // updated incrementally (RFC 1624): the cost does not grow with the payload.
 //
+// A frame is classified once (classify_udp, at the end of this file); each
+// stage is handed the table entries looked up for it (by the burst,
+// burst.h, which runs the whole decision for the worker and the tests).
 // Templated on the table type so that tests run it over std::unordered_map
 // fakes; the worker instantiates it with the rte_hash tables. noexcept, no
 // allocation, no locks, no syscalls.
@@ -299,15 +302,17 @@ namespace detail {
 // Peer -> client, once the allocation is known: the peer's datagram (family
 // P: at f.data() + P::kHeaders, `len` bytes, from (peer_ip, peer_port) to
 // our relayed address (relay_ip, relay_port)) goes to the allocation's
-// client (family C) as ChannelData or a Data indication. P != C: a relayed
+// client (family C) as ChannelData (`ch`: the channel bound to that peer on
+// that relayed address, looked up by the caller; nullptr: none) or a Data
+// indication. P != C: a relayed
 // address of the other family than the client's (RFC 8656 §7.2), the IP
 // version translated; the UDP checksum chain is the same (the data keep
 // their alignment, the pseudo headers of both families are summed).
 template <class P, class C, class Tables>
 TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a,
-                                        const typename P::Addr& relay_ip, uint16_t relay_port,
-                                        const typename P::Addr& peer_ip, uint16_t peer_port, uint16_t len,
-                                        uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
+                                        const ChannelEntry* ch, const typename P::Addr& peer_ip, uint16_t peer_port,
+                                        uint16_t len, uint16_t old_checksum, uint32_t old_header_sum,
+                                        Tsc now) noexcept {
   const typename C::ClientKey& client = C::client(t, a);
   // The reply must come from the address the client sent to (RFC 8656
   // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
@@ -322,7 +327,6 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
     }
   }
 
-  const ChannelEntry* ch = t.peer(typename P::PeerKey{relay_ip, peer_ip, relay_port, peer_port});
   Verdict v;
   v.kind = Verdict::Tx;
   v.alloc = a.index;
@@ -382,23 +386,23 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
 
 // Peer -> client (and the second half of a hairpin). The frame's payload
 // (at f.data() + F::kHeaders, `len` bytes) came from (peer_ip, peer_port)
-// to our relay (relay_ip, relay_port). The permission is on the relayed
-// address of the peer's family F (RFC 8656 §9); the client may be of the
-// other family (a flag of the allocation's entry, read with its expiry).
+// to one of our relayed addresses. The caller looked up, for that relayed
+// address, the permission (RFC 8656 §9: on the relayed address of the
+// peer's family F) and the channel bound to the peer: `perm` and `ch`,
+// nullptr when absent. The client may be of the other family (a flag of the
+// allocation's entry, read with its expiry).
 template <class F, class Tables>
-TURN_DP_STAGE Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const typename F::Addr& relay_ip,
-                                     uint16_t relay_port, const typename F::Addr& peer_ip, uint16_t peer_port,
+TURN_DP_STAGE Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const PermissionEntry* perm,
+                                     const ChannelEntry* ch, const typename F::Addr& peer_ip, uint16_t peer_port,
                                      uint16_t len, uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
-  const PermissionEntry* perm = t.permission(typename F::PermissionKey{relay_ip, peer_ip, relay_port});
   if (!perm) return Verdict::punted(PuntReason::UnknownFlow);
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   if (a.client6 != (F::kV6 ? 1 : 0)) [[unlikely]]
-    return detail::deliver_to_client<F, detail::OtherFamily<F>>(f, t, pc, a, relay_ip, relay_port, peer_ip, peer_port,
-                                                                len, old_checksum, old_header_sum, now);
-  return detail::deliver_to_client<F, F>(f, t, pc, a, relay_ip, relay_port, peer_ip, peer_port, len, old_checksum,
-                                         old_header_sum, now);
+    return detail::deliver_to_client<F, detail::OtherFamily<F>>(f, t, pc, a, ch, peer_ip, peer_port, len, old_checksum,
+                                                                old_header_sum, now);
+  return detail::deliver_to_client<F, F>(f, t, pc, a, ch, peer_ip, peer_port, len, old_checksum, old_header_sum, now);
 }
 
 namespace detail {
@@ -419,7 +423,12 @@ TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, cons
     uint32_t mid = header_sum<F>(relay_ip, peer_ip, relay_port_n, peer_port, static_cast<uint16_t>(kUdpHeader + len));
     // finish_checksum: an intermediate sum of 0xFFFF must not read as "no checksum" (0).
     uint16_t mid_checksum = old_checksum == 0 ? 0 : finish_checksum(checksum_update(old_checksum, removed, mid));
-    Verdict v = peer_to_client<F>(f, t, pc, peer_ip, peer_port, relay_ip, relay_port_n, len, mid_checksum, mid, now);
+    // The frame now arrives at our other relayed address: a decision of its
+    // own, whose entries are looked up here (not in the burst's bulk pass,
+    // which knew only the sender's).
+    const PermissionEntry* perm = t.permission(typename F::PermissionKey{peer_ip, relay_ip, peer_port});
+    const ChannelEntry* ch = t.peer(typename F::PeerKey{peer_ip, relay_ip, peer_port, relay_port_n});
+    Verdict v = peer_to_client<F>(f, t, pc, perm, ch, relay_ip, relay_port_n, len, mid_checksum, mid, now);
     if (v.kind == Verdict::Tx) {
       v.path = Path::Hairpin;
       v.to_peer = false;
@@ -483,8 +492,9 @@ TURN_DP_STAGE Verdict channel_data_out(Frame& f, Tables& t, const PortContext& p
 // address of the other family (§7.2); one without it drops the indication
 // (§11.2: the peer cannot be reached from any of its addresses).
 template <class C, class F, class Tables>
-TURN_DP_STAGE Verdict send_out(Frame& f, Tables& t, const PortContext& pc, const typename C::View& u, size_t peer_at,
-                               size_t data_at, uint16_t data_len, Tsc now) noexcept {
+TURN_DP_STAGE Verdict send_out(Frame& f, Tables& t, const PortContext& pc, const typename C::View& u,
+                               const AllocEntry* a, size_t peer_at, size_t data_at, uint16_t data_len,
+                               Tsc now) noexcept {
   const uint8_t* p = f.data() + C::kHeaders;
   const size_t n = u.payload_len;
   uint16_t peer_port_h = static_cast<uint16_t>(load_be16(p + peer_at + 2) ^ (stun::kMagicCookie >> 16));
@@ -501,7 +511,6 @@ TURN_DP_STAGE Verdict send_out(Frame& f, Tables& t, const PortContext& pc, const
   uint16_t peer_port;
   store_be16(reinterpret_cast<uint8_t*>(&peer_port), peer_port_h);
 
-  const AllocEntry* a = t.client(typename C::ClientKey{u.src_ip, u.dst_ip, u.src_port, u.dst_port});
   if (!a) return Verdict::punted(PuntReason::UnknownFlow);
   if (a->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   if constexpr (!std::is_same_v<C, F>) {
@@ -532,20 +541,14 @@ TURN_DP_STAGE Verdict send_out(Frame& f, Tables& t, const PortContext& pc, const
 
 }  // namespace detail
 
-// Client -> peer, ChannelData. `u` describes the received frame.
+// Client -> peer, ChannelData whose header classify_udp checked (a channel
+// number in range, a length within the datagram). `ch`: the channel of the
+// frame's 5-tuple and number (nullptr: none), looked up by the burst.
 template <class F, class Tables>
 TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
-                                          Tsc now) noexcept {
-  const uint8_t* p = f.data() + F::kHeaders;
-  if (u.payload_len < kChannelDataHeaderSize) return Verdict::dropped(Drop::BadChannelData);
-  uint16_t channel_h = load_be16(p);
-  uint16_t len = load_be16(p + 2);
-  if (channel_h < kMinChannel || channel_h > pc.max_channel) return Verdict::dropped(Drop::BadChannelData);
-  if (len > u.payload_len - kChannelDataHeaderSize) return Verdict::dropped(Drop::BadChannelData);
-  typename F::ChannelKey key{u.src_ip, u.dst_ip, u.src_port, u.dst_port, 0, 0};
-  std::memcpy(&key.channel, p, 2);
-  const ChannelEntry* ch = t.channel(key);
+                                          const ChannelEntry* ch, Tsc now) noexcept {
   if (!ch) return Verdict::punted(PuntReason::UnknownFlow);  // not installed (yet): the kernel path decides
+  const uint16_t len = load_be16(f.data() + F::kHeaders + 2);
   const AllocEntry& a = t.alloc(ch->alloc);
   if (ch->expires.load(std::memory_order_relaxed) <= now || a.expires.load(std::memory_order_relaxed) <= now)
     return Verdict::punted(PuntReason::Expired);
@@ -556,9 +559,12 @@ TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext
 }
 
 // Client -> peer, Send indication: only XOR-PEER-ADDRESS and DATA are read.
+// `a`: the allocation of the frame's 5-tuple (nullptr: none), looked up
+// by the burst before the message is read: anything else a client sends to
+// a TURN port (requests, Binding) is the kernel path's.
 template <class F, class Tables>
 TURN_DP_STAGE Verdict client_send_indication(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
-                                             Tsc now) noexcept {
+                                             const AllocEntry* a, Tsc now) noexcept {
   const uint8_t* p = f.data() + F::kHeaders;
   const size_t n = u.payload_len;
   if (n < stun::kHeaderSize || load_be32(p + 4) != stun::kMagicCookie) return Verdict::punted(PuntReason::NotTurn);
@@ -585,57 +591,97 @@ TURN_DP_STAGE Verdict client_send_indication(Frame& f, Tables& t, const PortCont
   // A peer of the other family: the allocation's relayed address of that
   // family sends it (RFC 8656 §7.2 dual-stack), or nothing can (dropped).
   if (peer_len == 4 + G::kAddrLen && p[peer_at + 1] == G::kStunFamily) [[unlikely]]
-    return detail::send_out<F, G>(f, t, pc, u, peer_at, data_at, data_len, now);
+    return detail::send_out<F, G>(f, t, pc, u, a, peer_at, data_at, data_len, now);
   if (peer_len != 4 + F::kAddrLen || p[peer_at + 1] != F::kStunFamily) return Verdict::dropped(Drop::BadSendIndication);
-  return detail::send_out<F, F>(f, t, pc, u, peer_at, data_at, data_len, now);
+  return detail::send_out<F, F>(f, t, pc, u, a, peer_at, data_at, data_len, now);
 }
 
-// One validated UDP frame of family F: to a TURN port (client -> peer) or
-// to a relay address (peer -> client)?
-template <class F, class Tables>
-TURN_DP_STAGE Verdict process_udp(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u,
-                                  Tsc now) noexcept {
-  const uint8_t* payload = f.data() + F::kHeaders;
+// ---- classification: once per frame, before any lookup ----------------------
+
+// The stage a frame goes to. Decided: its verdict is known without a lookup.
+enum class Stage : uint8_t { Decided, ChannelData, Stun, PeerData };
+
+// The stage of a UDP frame of family F (`u`: its view). Decided: `v` holds
+// the verdict (punted or dropped). A ChannelData header is checked here, so
+// that no key is looked up for a malformed one.
+template <class F>
+TURN_DP_STAGE Stage classify_udp(const Frame& f, const PortContext& pc, const typename F::View& u,
+                                 Verdict& v) noexcept {
+  const uint8_t* p = f.data() + F::kHeaders;
   if (pc.is_turn_port(u.dst_port)) {
-    if (u.payload_len == 0) return Verdict::punted(PuntReason::NotTurn);
-    uint8_t first = payload[0];
-    if (first >= 0x40 && first < 0x80) return client_channel_data<F>(f, t, pc, u, now);
-    if (first < 0x40) return client_send_indication<F>(f, t, pc, u, now);
-    return Verdict::punted(PuntReason::NotTurn);
+    if (u.payload_len == 0) {
+      v = Verdict::punted(PuntReason::NotTurn);
+      return Stage::Decided;
+    }
+    const uint8_t first = p[0];
+    if (first >= 0x40 && first < 0x80) {  // ChannelData (RFC 8656 §12.4)
+      if (u.payload_len < kChannelDataHeaderSize || load_be16(p) < kMinChannel || load_be16(p) > pc.max_channel ||
+          load_be16(p + 2) > u.payload_len - kChannelDataHeaderSize) {
+        v = Verdict::dropped(Drop::BadChannelData);
+        return Stage::Decided;
+      }
+      return Stage::ChannelData;
+    }
+    if (first < 0x40) return Stage::Stun;  // a Send indication, or a message for the kernel path
+    v = Verdict::punted(PuntReason::NotTurn);
+    return Stage::Decided;
   }
-  if (pc.is_relay_port(u.dst_port) && F::is_relay_ip(pc, u.dst_ip)) {
-    uint32_t old = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
-                                         static_cast<uint16_t>(kUdpHeader + u.payload_len));
-    return peer_to_client<F>(f, t, pc, u.dst_ip, u.dst_port, u.src_ip, u.src_port, u.payload_len, u.udp_checksum, old,
-                             now);
-  }
-  return Verdict::punted(PuntReason::NotTurn);
+  if (pc.is_relay_port(u.dst_port) && F::is_relay_ip(pc, u.dst_ip)) return Stage::PeerData;
+  v = Verdict::punted(PuntReason::NotTurn);
+  return Stage::Decided;
 }
 
-template <class Tables>
-TURN_DP_STAGE Verdict classify_and_forward(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
-  if (f.len >= kEthHeader && load_be16(f.data() + 12) == kEtherTypeIpv6) {
-    Udp6View u6;
-    switch (parse_udp6(f.data(), f.len, u6)) {
-      case FrameKind::Udp6:
-        return process_udp<detail::V6>(f, t, pc, u6, now);
-      case FrameKind::Malformed:
-        return Verdict::dropped(Drop::Malformed);
-      default:
-        return Verdict::punted(PuntReason::Ipv6);  // NDP, extension headers, TCP: the kernel's
-    }
+// The keys of a classified frame's lookups: a channel is the client's
+// 5-tuple and number (RFC 8656 §12), an allocation the client's 5-tuple
+// (§2.2), a permission the relayed transport address and the peer's IP
+// (§9), a peer's channel the relayed and the peer's transport addresses.
+template <class F>
+[[gnu::always_inline]] inline typename F::ChannelKey channel_key(const Frame& f, const typename F::View& u) noexcept {
+  typename F::ChannelKey k{u.src_ip, u.dst_ip, u.src_port, u.dst_port, 0, 0};
+  std::memcpy(&k.channel, f.data() + F::kHeaders, 2);
+  return k;
+}
+template <class F>
+[[gnu::always_inline]] inline typename F::ClientKey client_key(const typename F::View& u) noexcept {
+  return {u.src_ip, u.dst_ip, u.src_port, u.dst_port};
+}
+template <class F>
+[[gnu::always_inline]] inline typename F::PermissionKey permission_key(const typename F::View& u) noexcept {
+  return {u.dst_ip, u.src_ip, u.dst_port};
+}
+template <class F>
+[[gnu::always_inline]] inline typename F::PeerKey peer_key(const typename F::View& u) noexcept {
+  return {u.dst_ip, u.src_ip, u.dst_port, u.src_port};
+}
+
+// What a classified frame's lookups found, for its stage (nullptr: a miss).
+struct Found {
+  const ChannelEntry* channel = nullptr;        // ChannelData
+  const AllocEntry* client = nullptr;           // Stun
+  const PermissionEntry* permission = nullptr;  // PeerData
+  const ChannelEntry* peer = nullptr;           // PeerData
+};
+
+// A classified frame's lookups one at a time (the burst looks IPv4 keys up
+// in bulk instead, and IPv6 ones this way).
+template <class F, class Tables>
+TURN_DP_STAGE Found lookup_one(const Frame& f, const Tables& t, const typename F::View& u, Stage s) noexcept {
+  Found e;
+  switch (s) {
+    case Stage::ChannelData:
+      e.channel = t.channel(channel_key<F>(f, u));
+      break;
+    case Stage::Stun:
+      e.client = t.client(client_key<F>(u));
+      break;
+    case Stage::PeerData:
+      e.permission = t.permission(permission_key<F>(u));
+      e.peer = t.peer(peer_key<F>(u));
+      break;
+    case Stage::Decided:
+      break;
   }
-  Udp4View u;
-  switch (parse_udp4(f.data(), f.len, u)) {
-    case FrameKind::Malformed:
-      return Verdict::dropped(Drop::Malformed);
-    case FrameKind::Arp:
-      return Verdict::punted(PuntReason::Arp);
-    case FrameKind::Udp4:
-      return process_udp<detail::V4>(f, t, pc, u, now);
-    default:
-      return Verdict::punted(PuntReason::Other);
-  }
+  return e;
 }
 
 // A punted frame goes to the kernel exactly as received: no stage writes a
@@ -656,20 +702,27 @@ struct PuntRestore {
   }
 };
 
-// The whole decision for one received frame.
-template <class Tables>
-TURN_DP_STAGE Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
+// A classified frame's stage, handed what its lookups found. The decision
+// for every frame that is not Decided: the burst (burst.h) calls it once.
+template <class F, class Tables>
+TURN_DP_STAGE Verdict run_stage(Frame& f, Tables& t, const PortContext& pc, const typename F::View& u, Stage s,
+                                const Found& e, Tsc now) noexcept {
   PuntRestore restore(f);
-  return restore(classify_and_forward(f, t, pc, now));
-}
-
-// The same for a frame the worker has already parsed (parse_udp4 said
-// Udp4; u is its view): the worker's bulk pass parses each frame once.
-template <class Tables>
-TURN_DP_STAGE Verdict process_udp4_frame(Frame& f, Tables& t, const PortContext& pc, const Udp4View& u,
-                                         Tsc now) noexcept {
-  PuntRestore restore(f);
-  return restore(process_udp<detail::V4>(f, t, pc, u, now));
+  switch (s) {
+    case Stage::ChannelData:
+      return restore(client_channel_data<F>(f, t, pc, u, e.channel, now));
+    case Stage::Stun:
+      return restore(client_send_indication<F>(f, t, pc, u, e.client, now));
+    case Stage::PeerData: {
+      uint32_t old = detail::header_sum<F>(u.src_ip, u.dst_ip, u.src_port, u.dst_port,
+                                           static_cast<uint16_t>(kUdpHeader + u.payload_len));
+      return restore(peer_to_client<F>(f, t, pc, e.permission, e.peer, u.src_ip, u.src_port, u.payload_len,
+                                       u.udp_checksum, old, now));
+    }
+    case Stage::Decided:
+      break;
+  }
+  return Verdict::punted(PuntReason::Other);
 }
 
 }  // namespace turn::dp

@@ -272,31 +272,24 @@ struct WorkerTables {
   [[nodiscard]] const ChannelEntry* peer(const PeerKey6& k) const noexcept { return t->peer(k); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey6& k) const noexcept { return t->permission(k); }
   [[nodiscard]] bool next_hop(const Ip6& ip, Hop& h) const noexcept { return t->next_hop(ip, h); }
-  // The worker looks a burst's keys up in bulk beforehand (worker.cpp) and
-  // leaves the answers for the frame being processed here: a lookup whose
-  // key is the hinted one takes the hinted answer (nullptr = known miss).
-  template <class K, class E>
-  struct Hint {
-    const K* key = nullptr;
-    const E* entry = nullptr;
-    [[nodiscard, gnu::always_inline]] bool matches(const K& k) const noexcept { return key && *key == k; }
-  };
-  Hint<ChannelKey, ChannelEntry> hint_channel{};
-  Hint<ClientKey, AllocEntry> hint_client{};
-  Hint<PermissionKey, PermissionEntry> hint_permission{};
-  Hint<PeerKey, ChannelEntry> hint_peer{};
-  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept {
-    return hint_channel.matches(k) ? hint_channel.entry : t->channel(k);
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept { return t->channel(k); }
+  [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
+  [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
+  // A burst's IPv4 keys (pipeline/burst.h).
+  void channel_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+    t->channel_bulk(keys, n, out);
   }
-  [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept {
-    return hint_client.matches(k) ? hint_client.entry : t->client(k);
+  void client_bulk(const ClientKey* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
+    t->client_bulk(keys, n, out);
   }
-  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept {
-    return hint_peer.matches(k) ? hint_peer.entry : t->peer(k);
+  void permission_bulk(const PermissionKey* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
+    t->permission_bulk(keys, n, out);
   }
-  [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept {
-    return hint_permission.matches(k) ? hint_permission.entry : t->permission(k);
+  void peer_bulk(const PeerKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+    t->peer_bulk(keys, n, out);
   }
+  [[nodiscard]] uint32_t slot_of(const AllocEntry* e) const noexcept { return t->slot_of(e); }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }
   [[nodiscard]] const AllocEntry6& alloc6(uint32_t i) const noexcept { return t->alloc6(i); }
   [[nodiscard]] const Ip6& channel_peer6(uint32_t i) const noexcept { return t->channel_peer6(i); }

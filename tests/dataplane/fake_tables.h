@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "dataplane/pipeline/fastpath.h"
+#include "dataplane/pipeline/burst.h"
 #include "tests/dataplane/net_order.h"
 
 namespace turn::dp::fake {

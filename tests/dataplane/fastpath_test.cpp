@@ -19,6 +19,7 @@
 #include <deque>
 #include <new>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,7 @@
 #include "common/stun/message.h"
 #include "common/turn/channel_data.h"
 #include "dataplane/table/routes.h"
-#include "dataplane/pipeline/fastpath.h"
+#include "dataplane/pipeline/burst.h"
 #include "dataplane/pipeline/neighbour_probe.h"
 #include "tests/dataplane/fake_tables.h"
 
@@ -1033,6 +1034,73 @@ TEST_F(FastPath, NeverAllocates) {
   g_count_allocations = false;
   delete p;
   EXPECT_EQ(g_allocations.load() - before, 1u);
+}
+
+// ---- whole bursts (dataplane/pipeline/burst.h, as the worker runs them) --------------------------
+
+// A burst is classified whole, its IPv4 keys looked up in bulk, then each
+// frame's stage runs with what was found for it: every frame gets the
+// verdict and the bytes it gets alone, in order, including a burst longer
+// than kMaxBurst (decided in chunks) and frames that need no lookup, miss,
+// or hairpin into a second decision.
+TEST_F(FastPath, ABurstDecidesEachFrameAsItWouldAlone) {
+  t_.add_channel(a_, 0x4010, kRelay2, kRelayBPort);
+  t_.add_permission(a_, kRelay2);
+  t_.add_permission(b_, kServer);
+  auto data = pattern(57);
+  std::vector<uint8_t> stunbuf(512);
+  stun::MessageBuilder refresh(MutableBytes(stunbuf), stun::Method::Refresh, stun::Class::Request, Bytes(kTxid));
+  Bytes refresh_req = refresh.finish();
+  auto bad_len = from_client_a(channel_data(0x4000, data));
+  store_be16(bad_len.data() + 16, 2000);
+  std::vector<uint8_t> arp(42);
+  ASSERT_EQ(write_arp_request(arp.data(), kRouterMac, kClientA, kServer), 42u);
+  auto kinds = [&] {
+    std::vector<Buf> v;
+    v.emplace_back(from_client_a(channel_data(0x4000, data, 3)));  // CD -> peer
+    v.emplace_back(from_peer1(data));                              // -> CD
+    v.emplace_back(from_client_a(send_indication(sa(kPeer2, kPeer2Port), &data, kFingerprint)));
+    v.emplace_back(from_peer2(data));                                         // -> Data indication (a txn id)
+    v.emplace_back(from_client_a(channel_data(0x4010, data)));                // hairpin
+    v.emplace_back(from_client_a(channel_data(0x4ABC, data)));                // unknown channel: punt
+    v.emplace_back(from_client_a({refresh_req.begin(), refresh_req.end()}));  // a request: punt
+    v.emplace_back(bad_len);                                                  // drop, no lookup
+    v.emplace_back(arp);                                                      // punt, no lookup
+    v.emplace_back(from_peer2(data), 0);                                      // too big
+    return v;
+  };
+  for (size_t n : {size_t{1}, size_t{10}, size_t{kMaxBurst}, size_t{3} * kMaxBurst + 7}) {
+    std::vector<Buf> alone, burst;
+    while (alone.size() < n)
+      for (auto& b : kinds())
+        if (alone.size() < n) alone.push_back(std::move(b));
+    while (burst.size() < n)
+      for (auto& b : kinds())
+        if (burst.size() < n) burst.push_back(std::move(b));
+    t_.txn = 100;
+    std::vector<Verdict> want(n);
+    for (size_t k = 0; k < n; ++k) want[k] = run(alone[k]);
+    t_.txn = 100;
+    std::vector<Frame> frames(n);
+    for (size_t k = 0; k < n; ++k) frames[k] = burst[k].f;
+    std::vector<Verdict> got(n);
+    decide_burst(frames.data(), got.data(), static_cast<uint16_t>(n), t_, pc_, kNow);
+    std::set<int> paths;
+    for (size_t k = 0; k < n; ++k) {
+      burst[k].f = frames[k];
+      EXPECT_TRUE(burst[k].guards_ok() && burst[k].in_bounds()) << "frame " << k << " of " << n;
+      EXPECT_EQ(got[k].kind, want[k].kind) << "frame " << k << " of " << n;
+      EXPECT_EQ(got[k].path, want[k].path) << "frame " << k << " of " << n;
+      EXPECT_EQ(got[k].punt, want[k].punt) << "frame " << k << " of " << n;
+      EXPECT_EQ(got[k].drop, want[k].drop) << "frame " << k << " of " << n;
+      EXPECT_EQ(got[k].alloc, want[k].alloc) << "frame " << k << " of " << n;
+      EXPECT_EQ(burst[k].out(), alone[k].out()) << "frame " << k << " of " << n;
+      paths.insert(got[k].kind == Verdict::Tx ? static_cast<int>(got[k].path) : -1 - static_cast<int>(got[k].kind));
+    }
+    if (n >= 10) {
+      EXPECT_EQ(paths.size(), 7u) << "five forwarding paths, punts and drops, in a burst of " << n;
+    }
+  }
 }
 
 // ---- several ports: route-based egress, the egress port's MAC, tx checksum offload

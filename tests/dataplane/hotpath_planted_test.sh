@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # scripts/check-hotpath.sh finds what it is there to find: in a copy of the
 # packet-path files, one violation at a time is planted (a printf in the
-# burst function, a throw in a table reader, a std::vector in a route
-# reader, an allocation in a pipeline stage, a lock in the worker header);
+# worker's burst and in the burst's decisions (pipeline/burst.h), a throw
+# in a table reader, a std::vector in a route reader, an allocation in a
+# pipeline stage, a lock in the worker header);
 # the check must fail naming that file, and pass again on the clean copy.
 # A violation in a set-up section (outside the readers) is not its business.
 #
@@ -41,6 +42,9 @@ expect 0 "" "the clean copy passes"
 
 copy; plant dataplane/worker.cpp '^inline void forward_burst\(' '  std::printf("burst\\n");'
 expect 1 "dataplane/worker.cpp" "a printf planted in forward_burst is found"
+
+copy; plant dataplane/pipeline/burst.h '^TURN_DP_STAGE void decide_chunk\(' '  std::printf("decide\\n");'
+expect 1 "dataplane/pipeline/burst.h" "a printf planted in the burst's decisions is found"
 
 copy; plant dataplane/worker.cpp '^int worker_main\(' '  usleep(10);'
 expect 1 "dataplane/worker.cpp" "a sleep planted in worker_main is found"

@@ -257,15 +257,23 @@ TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   EXPECT_EQ(pra[0], cha[0]);
   EXPECT_EQ(pra[1], nullptr);
 
-  // The worker's view: no hint -> the table; a hint for this key -> the hint.
+  // The worker's view (WorkerTables) answers as the tables do, key by key
+  // and in bulk; slot_of names an entry's slot without reading it.
   WorkerTables wt{t_.get()};
   EXPECT_EQ(wt.client(client4(1)), entry4(1));
   EXPECT_EQ(wt.channel(chk[0]), cha[0]);
   EXPECT_EQ(wt.permission(pk[0]), pa[0]);
   EXPECT_EQ(wt.peer(prk[0]), cha[0]);
-  wt.hint_client = {&ck[1], nullptr};
-  EXPECT_EQ(wt.client(client4(3)), nullptr);
-  EXPECT_EQ(wt.client(client4(2)), entry4(2)) << "a key other than the hinted one goes to the table";
+  const AllocEntry* wa[3];
+  wt.client_bulk(ckp, 3, wa);
+  EXPECT_EQ(wa[0], entry4(1));
+  EXPECT_EQ(wa[1], nullptr);
+  EXPECT_EQ(wa[2], entry4(2));
+  EXPECT_EQ(wt.slot_of(entry4(2)), entry4(2)->index);
+  const ChannelEntry* wpr[2];
+  wt.peer_bulk(prkp, 2, wpr);
+  EXPECT_EQ(wpr[0], cha[0]);
+  EXPECT_EQ(wpr[1], nullptr);
 }
 
 TEST_F(TablesTest, ReadersSeeTheIPv6AllocationPermissionAndChannelAsWritten) {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the data plane's classifier and rewriters
-// (dataplane/pipeline/fastpath.h process_frame) on arbitrary Ethernet frames
-// against a small in-memory table (no EAL, no DPDK), the way
-// tests/dataplane/fastpath_test.cpp instantiates it.
+// (dataplane/pipeline/burst.h: decide_burst, the worker's way through
+// fastpath.h) on arbitrary Ethernet frames against a small in-memory table
+// (no EAL, no DPDK), the way tests/dataplane/fastpath_test.cpp instantiates
+// it. Each input is decided alone (a burst of one) and then as a burst of
+// three copies, whose verdicts must be the one it got alone.
 //
 // Input: [flags][frame...]
 //   flags & 0x01  recompute the IPv4 header checksum of the frame
@@ -15,7 +17,7 @@
 // The fixups let the fuzzer past the header checksum and into the TURN
 // handlers; without them it exercises the validation itself.
 //
-// Invariants (abort on violation):
+// Invariants (abort on violation), for every frame of both bursts:
 //   - the frame stays inside its buffer; the guard bytes around it are intact;
 //   - a punted frame is returned byte for byte unchanged (offset and length too);
 //   - a transmitted frame is well-formed Ethernet/IPv4/UDP with a correct
@@ -31,7 +33,7 @@
 #include <initializer_list>
 #include <vector>
 
-#include "dataplane/pipeline/fastpath.h"
+#include "dataplane/pipeline/burst.h"
 #include "tests/dataplane/fake_tables.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -112,6 +114,43 @@ bool udp6_checksum_ok(const uint8_t* f) {
   return load_be16(udp + 6) == ref_udp6_checksum(ip + 8, ip + 24, udp, load_be16(udp + 4));
 }
 
+// The invariants of the header for one decided frame (`udp`: the input
+// was well-formed UDP; `csum_ok`: its UDP checksum was absent or right).
+void check(const Buf& b, const Verdict& v, bool udp, bool csum_ok) {
+  const Frame& f = b.f;
+  TURN_FUZZ_CHECK(b.guards_ok());
+  TURN_FUZZ_CHECK(b.in_bounds());
+  switch (v.kind) {
+    case Verdict::Punt:
+      TURN_FUZZ_CHECK(b.at_original_offsets());
+      TURN_FUZZ_CHECK(b.out() == b.original());
+      break;
+    case Verdict::Drop:
+      TURN_FUZZ_CHECK(v.drop < Drop::Count);
+      break;
+    case Verdict::Tx: {
+      TURN_FUZZ_CHECK(udp);  // only well-formed UDP is ever forwarded
+      TURN_FUZZ_CHECK(f.len >= kEthHeader);
+      if (load_be16(f.data() + 12) == kEtherTypeIpv6) {  // IPv6 out (from IPv6, or translated from IPv4)
+        Udp6View out{};
+        TURN_FUZZ_CHECK(parse_udp6(f.data(), f.len, out) == FrameKind::Udp6);  // includes "checksum not 0"
+        TURN_FUZZ_CHECK(f.len == kL2L3L4v6 + out.payload_len);
+        if (csum_ok) TURN_FUZZ_CHECK(udp6_checksum_ok(f.data()));
+      } else {
+        Udp4View out{};
+        TURN_FUZZ_CHECK(parse_udp4(f.data(), f.len, out) == FrameKind::Udp4);  // includes the IPv4 checksum
+        TURN_FUZZ_CHECK(f.len == kL2L3L4 + out.payload_len);
+        if (csum_ok) TURN_FUZZ_CHECK(udp_checksum_ok(f.data()));
+      }
+      Mac dst;
+      std::memcpy(dst.b, f.data(), 6);
+      TURN_FUZZ_CHECK(dst == kClientHopMac || dst == kPeerHopMac);
+      TURN_FUZZ_CHECK(std::memcmp(f.data() + 6, kPortMac.b, 6) == 0);
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -152,47 +191,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pc.relay6.add(kServer6);
 
   // Buffer: guard | headroom | frame | tailroom (room to grow) | guard.
-  Buf b(std::move(frame), headroom, 256);
-  Frame& f = b.f;
   Udp4View in{};
   Udp6View in6{};
-  bool in_udp4 = parse_udp4(f.data(), n, in) == FrameKind::Udp4;
-  bool in_udp6 = !in_udp4 && n >= kEthHeader && load_be16(f.data() + 12) == kEtherTypeIpv6 &&
-                 parse_udp6(f.data(), n, in6) == FrameKind::Udp6;
-  bool in_csum_ok = (in_udp4 && udp_checksum_ok(f.data())) || (in_udp6 && udp6_checksum_ok(f.data()));
+  bool in_udp4 = parse_udp4(frame.data(), n, in) == FrameKind::Udp4;
+  bool in_udp6 = !in_udp4 && n >= kEthHeader && load_be16(frame.data() + 12) == kEtherTypeIpv6 &&
+                 parse_udp6(frame.data(), n, in6) == FrameKind::Udp6;
+  bool in_csum_ok = (in_udp4 && udp_checksum_ok(frame.data())) || (in_udp6 && udp6_checksum_ok(frame.data()));
 
-  Verdict v = process_frame(f, t, pc, kNow);
+  Buf alone(frame, headroom, 256);
+  Verdict v = process_frame(alone.f, t, pc, kNow);
+  check(alone, v, in_udp4 || in_udp6, in_csum_ok);
 
-  TURN_FUZZ_CHECK(b.guards_ok());
-  TURN_FUZZ_CHECK(b.in_bounds());
-  switch (v.kind) {
-    case Verdict::Punt:
-      TURN_FUZZ_CHECK(b.at_original_offsets());
-      TURN_FUZZ_CHECK(b.out() == b.original());
-      break;
-    case Verdict::Drop:
-      TURN_FUZZ_CHECK(v.drop < Drop::Count);
-      break;
-    case Verdict::Tx: {
-      TURN_FUZZ_CHECK(in_udp4 || in_udp6);  // only well-formed UDP is ever forwarded
-      TURN_FUZZ_CHECK(f.len >= kEthHeader);
-      if (load_be16(f.data() + 12) == kEtherTypeIpv6) {  // IPv6 out (from IPv6, or translated from IPv4)
-        Udp6View out{};
-        TURN_FUZZ_CHECK(parse_udp6(f.data(), f.len, out) == FrameKind::Udp6);  // includes "checksum not 0"
-        TURN_FUZZ_CHECK(f.len == kL2L3L4v6 + out.payload_len);
-        if (in_csum_ok) TURN_FUZZ_CHECK(udp6_checksum_ok(f.data()));
-      } else {
-        Udp4View out{};
-        TURN_FUZZ_CHECK(parse_udp4(f.data(), f.len, out) == FrameKind::Udp4);  // includes the IPv4 checksum
-        TURN_FUZZ_CHECK(f.len == kL2L3L4 + out.payload_len);
-        if (in_csum_ok) TURN_FUZZ_CHECK(udp_checksum_ok(f.data()));
-      }
-      Mac dst;
-      std::memcpy(dst.b, f.data(), 6);
-      TURN_FUZZ_CHECK(dst == kClientHopMac || dst == kPeerHopMac);
-      TURN_FUZZ_CHECK(std::memcmp(f.data() + 6, kPortMac.b, 6) == 0);
-      break;
-    }
+  constexpr size_t kCopies = 3;
+  std::vector<Buf> copies;
+  copies.reserve(kCopies);
+  for (size_t k = 0; k < kCopies; ++k) copies.emplace_back(frame, headroom, 256);
+  Frame frames[kCopies];
+  Verdict got[kCopies];
+  for (size_t k = 0; k < kCopies; ++k) frames[k] = copies[k].f;
+  decide_burst(frames, got, kCopies, t, pc, kNow);
+  for (size_t k = 0; k < kCopies; ++k) {
+    copies[k].f = frames[k];
+    check(copies[k], got[k], in_udp4 || in_udp6, in_csum_ok);
+    TURN_FUZZ_CHECK(got[k].kind == v.kind && got[k].path == v.path && got[k].punt == v.punt && got[k].drop == v.drop);
   }
   return 0;
 }

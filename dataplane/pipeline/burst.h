@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0
+// One received burst, decided the same way in the worker (worker.cpp), in
+// the unit tests and in the fastpath_fuzz target:
+//
+//   1. classify each frame once: parse it, choose its stage, build the key
+//      its stage needs (fastpath.h: classify_udp, *_key);
+//   2. look each kind of IPv4 key up in bulk (Tables::*_bulk; in the worker
+//      rte_hash's bulk lookup, l3fwd's pattern) and prefetch what the stages
+//      read next: with a million flows each is a DRAM access, and here they
+//      overlap. IPv6 frames are looked up one at a time (lookup_one);
+//   3. each frame's stage, handed what was found for it (run_stage).
+//
+// The caller owns the frames (the worker: mbufs, whose offsets it copies
+// back) and acts on the verdicts. Templated on the tables: the worker's
+// WorkerTables over rte_hash, the tests' std::unordered_map fakes. No
+// allocation, locks, syscalls or exceptions.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "dataplane/pipeline/fastpath.h"
+
+namespace turn::dp {
+
+// The most frames decided together (the worker's rx burst is at most this).
+inline constexpr uint16_t kMaxBurst = 64;
+// The most keys one bulk lookup takes (RTE_HASH_LOOKUP_BULK_MAX in DPDK
+// 22.11; dataplane/table/tables.cpp checks it).
+inline constexpr uint32_t kBulkLookupMax = 64;
+
+// rte_prefetch0 without DPDK's headers (the tests and the fuzz target build
+// without them): into every cache level.
+[[gnu::always_inline]] inline void prefetch0(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
+
+namespace detail {
+
+// One burst's lookups of one kind: keys gathered in pass 1, looked up in
+// bulk, the answers read back by slot in pass 3.
+template <class K, class E>
+struct BulkLookup {
+  K keys[kMaxBurst];
+  const K* ptrs[kMaxBurst];
+  const E* found[kMaxBurst];
+  uint32_t n = 0;
+  [[gnu::always_inline]] uint8_t add(const K& k) noexcept {
+    keys[n] = k;
+    ptrs[n] = &keys[n];
+    return static_cast<uint8_t>(n++);
+  }
+  template <class Lookup>
+  [[gnu::always_inline]] void run(Lookup&& lookup) noexcept {
+    for (uint32_t b = 0; b < n; b += kBulkLookupMax)
+      lookup(ptrs + b, std::min<uint32_t>(kBulkLookupMax, n - b), found + b);
+  }
+};
+
+// The slot of an allocation entry the tables returned, without reading the
+// entry where the tables can tell (Tables::slot_of), else its index.
+template <class Tables>
+[[gnu::always_inline]] inline uint32_t slot_of(const Tables& t, const AllocEntry* a) noexcept {
+  if constexpr (requires { t.slot_of(a); })
+    return t.slot_of(a);
+  else
+    return a->index;
+}
+
+// Up to kMaxBurst frames (decide_burst splits longer runs).
+template <class Tables>
+TURN_DP_STAGE void decide_chunk(Frame* frames, Verdict* out, uint16_t n, Tables& t, const PortContext& pc, Tsc now,
+                                AllocCounters* counters) noexcept {
+  union View {
+    Udp4View v4;
+    Udp6View v6;
+  };
+  View views[kMaxBurst];
+  Stage stage[kMaxBurst];
+  bool v6[kMaxBurst];
+  uint8_t slot[kMaxBurst];  // the frame's index in its kind's BulkLookup (IPv4)
+  BulkLookup<ChannelKey, ChannelEntry> channels;
+  BulkLookup<ClientKey, AllocEntry> clients;
+  BulkLookup<PermissionKey, PermissionEntry> perms;
+  BulkLookup<PeerKey, ChannelEntry> peers;
+
+  // Pass 1: classify.
+  constexpr uint16_t kAhead = 3;
+  for (uint16_t i = 0; i < n && i < kAhead; ++i) prefetch0(frames[i].data());
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) prefetch0(frames[i + kAhead].data());
+    const Frame& f = frames[i];
+    stage[i] = Stage::Decided;
+    slot[i] = 0;
+    v6[i] = false;
+    out[i] = Verdict{};
+    if (f.len >= kEthHeader && load_be16(f.data() + 12) == kEtherTypeIpv6) {
+      v6[i] = true;
+      switch (parse_udp6(f.data(), f.len, views[i].v6)) {
+        case FrameKind::Udp6:
+          stage[i] = classify_udp<V6>(f, pc, views[i].v6, out[i]);
+          break;
+        case FrameKind::Malformed:
+          out[i] = Verdict::dropped(Drop::Malformed);
+          break;
+        default:
+          out[i] = Verdict::punted(PuntReason::Ipv6);
+          break;  // NDP, extension headers, TCP: the kernel's
+      }
+      continue;
+    }
+    switch (parse_udp4(f.data(), f.len, views[i].v4)) {
+      case FrameKind::Udp4:
+        stage[i] = classify_udp<V4>(f, pc, views[i].v4, out[i]);
+        break;
+      case FrameKind::Malformed:
+        out[i] = Verdict::dropped(Drop::Malformed);
+        continue;
+      case FrameKind::Arp:
+        out[i] = Verdict::punted(PuntReason::Arp);
+        continue;
+      default:
+        out[i] = Verdict::punted(PuntReason::Other);
+        continue;
+    }
+    const Udp4View& u = views[i].v4;
+    switch (stage[i]) {
+      case Stage::ChannelData:
+        slot[i] = channels.add(channel_key<V4>(f, u));
+        break;
+      case Stage::Stun:
+        slot[i] = clients.add(client_key<V4>(u));
+        break;
+      case Stage::PeerData:
+        slot[i] = perms.add(permission_key<V4>(u));
+        peers.add(peer_key<V4>(u));
+        break;
+      case Stage::Decided:
+        break;
+    }
+  }
+
+  // Pass 2: the IPv4 lookups in bulk, and prefetches of what follows them.
+  // Tables without bulk lookups (the tests' fakes) answer key by key.
+  channels.run([&](auto keys, uint32_t m, auto found) {
+    if constexpr (requires { t.channel_bulk(keys, m, found); })
+      t.channel_bulk(keys, m, found);
+    else
+      for (uint32_t j = 0; j < m; ++j) found[j] = t.channel(*keys[j]);
+  });
+  clients.run([&](auto keys, uint32_t m, auto found) {
+    if constexpr (requires { t.client_bulk(keys, m, found); })
+      t.client_bulk(keys, m, found);
+    else
+      for (uint32_t j = 0; j < m; ++j) found[j] = t.client(*keys[j]);
+  });
+  perms.run([&](auto keys, uint32_t m, auto found) {
+    if constexpr (requires { t.permission_bulk(keys, m, found); })
+      t.permission_bulk(keys, m, found);
+    else
+      for (uint32_t j = 0; j < m; ++j) found[j] = t.permission(*keys[j]);
+  });
+  peers.run([&](auto keys, uint32_t m, auto found) {
+    if constexpr (requires { t.peer_bulk(keys, m, found); })
+      t.peer_bulk(keys, m, found);
+    else
+      for (uint32_t j = 0; j < m; ++j) found[j] = t.peer(*keys[j]);
+  });
+  for (uint32_t j = 0; j < channels.n; ++j)
+    if (const ChannelEntry* ch = channels.found[j]) {
+      uint32_t a = ch->alloc;
+      prefetch0(&t.alloc(a));
+      if (counters) prefetch0(&counters[a]);
+      if (const PermissionEntry* pe = ch->perm.load(std::memory_order_relaxed)) prefetch0(pe);
+    }
+  for (uint32_t j = 0; j < clients.n; ++j)
+    if (const AllocEntry* a = clients.found[j]) {
+      prefetch0(a);
+      if (counters) prefetch0(&counters[slot_of(t, a)]);
+    }
+  for (uint32_t j = 0; j < perms.n; ++j) {
+    if (perms.found[j]) prefetch0(perms.found[j]);
+    if (peers.found[j]) prefetch0(peers.found[j]);
+  }
+
+  // Pass 3: each frame's stage, with what was found for it.
+  for (uint16_t i = 0; i < n; ++i) {
+    if (stage[i] == Stage::Decided) continue;
+    if (v6[i]) {
+      const Udp6View& u = views[i].v6;
+      out[i] = run_stage<V6>(frames[i], t, pc, u, stage[i], lookup_one<V6>(frames[i], t, u, stage[i]), now);
+      continue;
+    }
+    Found e;
+    switch (stage[i]) {
+      case Stage::ChannelData:
+        e.channel = channels.found[slot[i]];
+        break;
+      case Stage::Stun:
+        e.client = clients.found[slot[i]];
+        break;
+      case Stage::PeerData:
+        e.permission = perms.found[slot[i]];
+        e.peer = peers.found[slot[i]];  // added with the permission: the same slot
+        break;
+      case Stage::Decided:
+        break;
+    }
+    out[i] = run_stage<V4>(frames[i], t, pc, views[i].v4, stage[i], e, now);
+  }
+}
+
+}  // namespace detail
+
+// Decides frames[0..n): out[i] is frames[i]'s verdict; a Tx frame has been
+// rewritten in place (its offsets in frames[i]), a punted one is as
+// received. counters: the worker's per-allocation counters, prefetched for
+// the frames that will count on them (nullptr: none).
+template <class Tables>
+inline void decide_burst(Frame* frames, Verdict* out, uint16_t n, Tables& t, const PortContext& pc, Tsc now,
+                         AllocCounters* counters = nullptr) noexcept {
+  for (uint16_t at = 0; at < n; at = static_cast<uint16_t>(at + kMaxBurst))
+    detail::decide_chunk(frames + at, out + at, std::min<uint16_t>(kMaxBurst, static_cast<uint16_t>(n - at)), t, pc,
+                         now, counters);
+}
+
+// The decision for one frame: a burst of one, through the same passes.
+template <class Tables>
+inline Verdict process_frame(Frame& f, Tables& t, const PortContext& pc, Tsc now) noexcept {
+  Verdict v;
+  decide_burst(&f, &v, 1, t, pc, now);
+  return v;
+}
+
+}  // namespace turn::dp
