@@ -181,7 +181,7 @@ void BM_LookupChannelBulk(benchmark::State& st) {
   for (auto _ : st) {
     uint32_t m = std::min<uint32_t>(kBurst, static_cast<uint32_t>(g.n - i));
     for (uint32_t j = 0; j < m; ++j) ptrs[j] = &g.channel_keys[i + j];
-    g.t->channel_bulk(ptrs, m, out);
+    g.t->lookup_bulk(ptrs, m, out);
     for (uint32_t j = 0; j < m; ++j) hits += out[j] != nullptr;
     benchmark::DoNotOptimize(out);
     items += m;

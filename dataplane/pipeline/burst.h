@@ -35,6 +35,35 @@ inline constexpr uint32_t kBulkLookupMax = 64;
 
 namespace detail {
 
+// One key looked up alone, by its kind.
+template <class T>
+[[gnu::always_inline]] inline const ChannelEntry* find(const T& t, const ChannelKey& k) noexcept {
+  return t.channel(k);
+}
+template <class T>
+[[gnu::always_inline]] inline const AllocEntry* find(const T& t, const ClientKey& k) noexcept {
+  return t.client(k);
+}
+template <class T>
+[[gnu::always_inline]] inline const PermissionEntry* find(const T& t, const PermissionKey& k) noexcept {
+  return t.permission(k);
+}
+template <class T>
+[[gnu::always_inline]] inline const ChannelEntry* find(const T& t, const PeerKey& k) noexcept {
+  return t.peer(k);
+}
+
+// Keys of one kind looked up at once: the tables' lookup_bulk (rte_hash's
+// bulk lookup) where they have it, else key by key (the tests' fakes).
+template <class Tables, class K, class E>
+[[gnu::always_inline]] inline void lookup_keys(const Tables& t, const K* const* keys, uint32_t m,
+                                               const E** found) noexcept {
+  if constexpr (requires { t.lookup_bulk(keys, m, found); })
+    t.lookup_bulk(keys, m, found);
+  else
+    for (uint32_t j = 0; j < m; ++j) found[j] = find(t, *keys[j]);
+}
+
 // One burst's lookups of one kind: keys gathered in pass 1, looked up in
 // bulk, the answers read back by slot in pass 3.
 template <class K, class E>
@@ -48,10 +77,10 @@ struct BulkLookup {
     ptrs[n] = &keys[n];
     return static_cast<uint8_t>(n++);
   }
-  template <class Lookup>
-  [[gnu::always_inline]] void run(Lookup&& lookup) noexcept {
+  template <class Tables>
+  [[gnu::always_inline]] void run(const Tables& t) noexcept {
     for (uint32_t b = 0; b < n; b += kBulkLookupMax)
-      lookup(ptrs + b, std::min<uint32_t>(kBulkLookupMax, n - b), found + b);
+      lookup_keys(t, ptrs + b, std::min<uint32_t>(kBulkLookupMax, n - b), found + b);
   }
 };
 
@@ -139,31 +168,10 @@ TURN_DP_STAGE void decide_chunk(Frame* frames, Verdict* out, uint16_t n, Tables&
   }
 
   // Pass 2: the IPv4 lookups in bulk, and prefetches of what follows them.
-  // Tables without bulk lookups (the tests' fakes) answer key by key.
-  channels.run([&](auto keys, uint32_t m, auto found) {
-    if constexpr (requires { t.channel_bulk(keys, m, found); })
-      t.channel_bulk(keys, m, found);
-    else
-      for (uint32_t j = 0; j < m; ++j) found[j] = t.channel(*keys[j]);
-  });
-  clients.run([&](auto keys, uint32_t m, auto found) {
-    if constexpr (requires { t.client_bulk(keys, m, found); })
-      t.client_bulk(keys, m, found);
-    else
-      for (uint32_t j = 0; j < m; ++j) found[j] = t.client(*keys[j]);
-  });
-  perms.run([&](auto keys, uint32_t m, auto found) {
-    if constexpr (requires { t.permission_bulk(keys, m, found); })
-      t.permission_bulk(keys, m, found);
-    else
-      for (uint32_t j = 0; j < m; ++j) found[j] = t.permission(*keys[j]);
-  });
-  peers.run([&](auto keys, uint32_t m, auto found) {
-    if constexpr (requires { t.peer_bulk(keys, m, found); })
-      t.peer_bulk(keys, m, found);
-    else
-      for (uint32_t j = 0; j < m; ++j) found[j] = t.peer(*keys[j]);
-  });
+  channels.run(t);
+  clients.run(t);
+  perms.run(t);
+  peers.run(t);
   for (uint32_t j = 0; j < channels.n; ++j)
     if (const ChannelEntry* ch = channels.found[j]) {
       uint32_t a = ch->alloc;

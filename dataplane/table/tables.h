@@ -95,16 +95,16 @@ class Tables {
   // Bulk lookups for a burst (l3fwd's pattern: the hashes, buckets and
   // keys of up to RTE_HASH_LOOKUP_BULK_MAX keys fetched in parallel);
   // out[i] is nullptr on a miss.
-  void channel_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+  void lookup_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
     bulk(channel_, keys, n, out);
   }
-  void client_bulk(const ClientKey* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
+  void lookup_bulk(const ClientKey* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
     bulk(client_, keys, n, out);
   }
-  void permission_bulk(const PermissionKey* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
+  void lookup_bulk(const PermissionKey* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
     bulk(perm_, keys, n, out);
   }
-  void peer_bulk(const PeerKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+  void lookup_bulk(const PeerKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
     bulk(peer_, keys, n, out);
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
@@ -276,18 +276,10 @@ struct WorkerTables {
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept { return t->client(k); }
   [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return t->peer(k); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept { return t->permission(k); }
-  // A burst's IPv4 keys (pipeline/burst.h).
-  void channel_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
-    t->channel_bulk(keys, n, out);
-  }
-  void client_bulk(const ClientKey* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
-    t->client_bulk(keys, n, out);
-  }
-  void permission_bulk(const PermissionKey* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
-    t->permission_bulk(keys, n, out);
-  }
-  void peer_bulk(const PeerKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
-    t->peer_bulk(keys, n, out);
+  // A burst's IPv4 keys (pipeline/burst.h), whichever kind.
+  template <class K, class E>
+  void lookup_bulk(const K* const* keys, uint32_t n, const E** out) const noexcept {
+    t->lookup_bulk(keys, n, out);
   }
   [[nodiscard]] uint32_t slot_of(const AllocEntry* e) const noexcept { return t->slot_of(e); }
   [[nodiscard]] const AllocEntry& alloc(uint32_t i) const noexcept { return t->alloc(i); }

@@ -228,7 +228,7 @@ TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   const ClientKey ck[3] = {client4(1), client4(3), client4(2)};
   const ClientKey* ckp[3] = {&ck[0], &ck[1], &ck[2]};
   const AllocEntry* ca[3];
-  t_->client_bulk(ckp, 3, ca);
+  t_->lookup_bulk(ckp, 3, ca);
   EXPECT_EQ(ca[0], entry4(1));
   EXPECT_EQ(ca[1], nullptr);
   EXPECT_EQ(ca[2], entry4(2));
@@ -237,7 +237,7 @@ TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   const ChannelKey chk[2] = {ChannelKey::of(client4(2), kCh0), ChannelKey::of(client4(1), kCh0)};
   const ChannelKey* chkp[2] = {&chk[0], &chk[1]};
   const ChannelEntry* cha[2];
-  t_->channel_bulk(chkp, 2, cha);
+  t_->lookup_bulk(chkp, 2, cha);
   EXPECT_EQ(cha[0], t_->channel(chk[0]));
   ASSERT_NE(cha[0], nullptr);
   EXPECT_EQ(cha[1], nullptr);
@@ -245,7 +245,7 @@ TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   const PermissionKey pk[2] = {perm_key(1, peer4(7)), perm_key(2, peer4(7))};
   const PermissionKey* pkp[2] = {&pk[0], &pk[1]};
   const PermissionEntry* pa[2];
-  t_->permission_bulk(pkp, 2, pa);
+  t_->lookup_bulk(pkp, 2, pa);
   EXPECT_EQ(pa[0], t_->permission(pk[0]));
   ASSERT_NE(pa[0], nullptr);
   EXPECT_EQ(pa[1], nullptr);
@@ -253,7 +253,7 @@ TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   const PeerKey prk[2] = {peer_key(2, peer4(7), np(7000)), peer_key(1, peer4(7), np(7000))};
   const PeerKey* prkp[2] = {&prk[0], &prk[1]};
   const ChannelEntry* pra[2];
-  t_->peer_bulk(prkp, 2, pra);
+  t_->lookup_bulk(prkp, 2, pra);
   EXPECT_EQ(pra[0], cha[0]);
   EXPECT_EQ(pra[1], nullptr);
 
@@ -265,13 +265,13 @@ TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   EXPECT_EQ(wt.permission(pk[0]), pa[0]);
   EXPECT_EQ(wt.peer(prk[0]), cha[0]);
   const AllocEntry* wa[3];
-  wt.client_bulk(ckp, 3, wa);
+  wt.lookup_bulk(ckp, 3, wa);
   EXPECT_EQ(wa[0], entry4(1));
   EXPECT_EQ(wa[1], nullptr);
   EXPECT_EQ(wa[2], entry4(2));
   EXPECT_EQ(wt.slot_of(entry4(2)), entry4(2)->index);
   const ChannelEntry* wpr[2];
-  wt.peer_bulk(prkp, 2, wpr);
+  wt.lookup_bulk(prkp, 2, wpr);
   EXPECT_EQ(wpr[0], cha[0]);
   EXPECT_EQ(wpr[1], nullptr);
 }
