@@ -3,7 +3,7 @@
 // ChannelData, Send indication or plain peer payload, with correct IPv4 and
 // UDP checksums (the fast path verifies the first and updates the second).
 // Benchmark support only; the unit tests build their own frames with an
-// independent checksum (tests/dataplane/fastpath_test.cpp).
+// independent checksum (tests/dataplane/fastpath_fixture.h).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the EAL-free tests of dataplane/pipeline/fastpath.h share
-// (tests/dataplane/fastpath_test.cpp, tests/fuzz/fastpath_fuzz.cpp):
+// (tests/dataplane/fastpath_*_test.cpp, tests/fuzz/fastpath_fuzz.cpp):
 //
 //   - the addresses of their topology (RFC 5737 documentation ranges) and a
 //     fake clock (process_frame runs at kNow, entries live until kLive);

@@ -2,7 +2,7 @@
 // libFuzzer target: the data plane's classifier and rewriters
 // (dataplane/pipeline/burst.h: decide_burst, the worker's way through
 // fastpath.h) on arbitrary Ethernet frames against a small in-memory table
-// (no EAL, no DPDK), the way tests/dataplane/fastpath_test.cpp instantiates
+// (no EAL, no DPDK), the way tests/dataplane/fastpath_fixture.h instantiates
 // it. Each input is decided alone (a burst of one) and then as a burst of
 // three copies, whose verdicts must be the one it got alone.
 //

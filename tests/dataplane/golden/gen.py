@@ -29,7 +29,7 @@ Topology (the port: 192.0.2.10/24, gateway 192.0.2.1, relay IPs .10 and .11):
      perm 203.0.113.7 expired, perm 203.0.113.8 live; chan 0x4000 -> 203.0.113.8:8000 expired
      (the snapshot reader, common/state/store.cpp, loads live permissions
      and channels only: C's expired ones never reach the tables; entries
-     that expire while held are tests/dataplane/fastpath_test.cpp's)
+     that expire while held are tests/dataplane/fastpath_*_test.cpp's)
   E  client 198.51.100.50:50004  relay 192.0.2.11:49600  slot 3
      perm 192.0.2.10 (A's relay IP); no channel
   D  client 198.51.100.40:50003  relay 192.0.2.10:49500: expired 5 s ago. Its
