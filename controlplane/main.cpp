@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "controlplane/config/config.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/event_loop.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/net/tls.h"

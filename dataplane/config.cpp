@@ -2,6 +2,7 @@
 // turn-dataplane configuration parsing.
 #include "dataplane/config.h"
 
+#include "common/config/lexer.h"
 #include "common/state/keys.h"
 #include "common/util/text.h"
 
@@ -12,23 +13,15 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 namespace turn::dp {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& value,
-                       const std::string& why) {
-  throw DpConfigError(where + ": " + key + "=" + value + ": " + why);
-}
+using config::fail;
 
 uint64_t num(const std::string& w, const std::string& k, const std::string& v, uint64_t lo, uint64_t hi) {
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || ec != std::errc{} || p != v.data() + v.size()) fail(w, k, v, "not a number");
-  if (n < lo || n > hi) fail(w, k, v, "out of range " + std::to_string(lo) + ".." + std::to_string(hi));
-  return n;
+  return config::parse_uint(w, k, v, lo, hi);
 }
 
 uint32_t ipv4(const std::string& w, const std::string& k, const std::string& v) {
@@ -61,13 +54,10 @@ std::string text(uint32_t ip) {
 }  // namespace
 
 void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
-  std::string line = trim(raw);
-  if (line.empty() || line[0] == '#') return;
-  if (line.rfind("--", 0) == 0) line = line.substr(2);
-  size_t sep = line.find_first_of("= \t");
-  std::string k = trim(line.substr(0, sep));
-  std::string v = sep == std::string::npos ? "" : trim(line.substr(sep + 1));
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  const auto entry = config::split_line(raw);
+  if (!entry) return;
+  const std::string& k = entry->key;
+  const std::string& v = entry->value;
 
   // Interface keys apply to the latest "port=" (an implicit port 0 when
   // there is none: single-port configs need no port= line).
@@ -126,16 +116,16 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
   } else if (k == "floating-ip")
     c.floating_ips.push_back(ipv4(w, k, v));
   else if (k == "listening-port")
-    c.turn_ports[0] = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+    c.turn_ports[0] = config::parse_port(w, k, v);
   else if (k == "alt-listening-port") {
-    uint16_t p = static_cast<uint16_t>(num(w, k, v, 0, 65535));
+    const uint16_t p = config::parse_port(w, k, v, 0);
     if (p && c.turn_ports.size() < 4) c.turn_ports.push_back(p);
   } else if (k == "min-port")
-    c.min_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+    c.min_port = config::parse_port(w, k, v);
   else if (k == "max-port")
-    c.max_port = static_cast<uint16_t>(num(w, k, v, 1, 65535));
+    c.max_port = config::parse_port(w, k, v);
   else if (k == "legacy-channel-range")
-    c.legacy_channel_range = v.empty() || v == "true" || v == "1" || v == "yes";
+    c.legacy_channel_range = config::parse_bool(w, k, v);
   else if (k == "tap") {
     if (v.empty() || v.size() > 15) fail(w, k, v, "interface names are 1-15 characters");
     for (char ch : v)
@@ -247,11 +237,8 @@ void finish_dp_config(DpConfig& c) {
 }
 
 void load_dp_config(const std::string& path, DpConfig& cfg) {
-  std::ifstream in(path);
-  if (!in) throw DpConfigError(path + ": cannot open config file");
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) apply_dp_line(line, path + ":" + std::to_string(++n), cfg);
+  config::read_lines(path,
+                     [&cfg](const std::string& line, const std::string& where) { apply_dp_line(line, where, cfg); });
 }
 
 }  // namespace turn::dp

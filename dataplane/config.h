@@ -13,16 +13,15 @@
 #include <utility>
 #include <vector>
 
+#include "common/config/lexer.h"
 #include "common/redis/endpoint.h"
 #include "dataplane/dp_limits.h"
 #include "dataplane/net_types.h"
 
 namespace turn::dp {
 
-class DpConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// "FILE:LINE: key=value: why" (common/config/lexer.h, shared with turn-control).
+using DpConfigError = config::Error;
 
 // One network port and its exception path. A dual-homed edge has two
 // (external and internal); egress is chosen per packet by route.

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/log/log.h"
 #include "dataplane/report.h"
 #include "dataplane/setup.h"
 
@@ -31,10 +32,8 @@ void on_signal(int) { g_quit.store(true); }
 int main(int argc, char** argv) {
   const int eal = rte_eal_init(argc, argv);
   if (eal < 0) {
-    std::fprintf(
-        stderr,
-        "turn-dataplane: EAL initialisation failed: %s (hugepages reserved? cores valid? see docs/dataplane.md)\n",
-        rte_strerror(rte_errno));
+    turn::log_error(std::string("turn-dataplane: EAL initialisation failed: ") + rte_strerror(rte_errno) +
+                    " (hugepages reserved? cores valid? see docs/dataplane.md)");
     return 1;
   }
   int rc = 0;
@@ -56,10 +55,8 @@ int main(int argc, char** argv) {
       const TelemetryScope telemetry(dp, sync, service);
       sync.start();
       if (!sync.wait_ready(5000))
-        std::fprintf(stderr,
-                     "turn-dataplane: state store (%s) not reachable yet; forwarding starts when it is (new flows go "
-                     "to the kernel path meanwhile)\n",
-                     cfg.store.describe().c_str());
+        turn::log_warn("state store (" + cfg.store.describe() +
+                       ") not reachable yet; forwarding starts when it is (new flows go to the kernel path meanwhile)");
       dp.launch_workers();
       print_startup(dp, cfg.allocations);
       service_loop(service);  // until SIGINT or SIGTERM
@@ -68,11 +65,11 @@ int main(int argc, char** argv) {
       dp.stop_workers();
       sync.stop();
       const std::string report = exit_report(dp);
-      std::fprintf(stderr, "turn-dataplane: stopping\n%s", report.c_str());
+      turn::log_info("stopping\n" + report);
       if (!cfg.stats_file.empty()) std::ofstream(cfg.stats_file) << report;
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "turn-dataplane: %s\n", e.what());
+    turn::log_error(std::string("turn-dataplane: ") + e.what());
     rc = 1;
   }
   rte_eal_cleanup();

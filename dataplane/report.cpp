@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "common/log/log.h"
+
 namespace turn::dp {
 
 namespace {
@@ -181,11 +183,10 @@ state::DataplaneStatus dataplane_status(const Dataplane& dp) {
 
 void print_startup(const Dataplane& dp, unsigned allocations) {
   for (const PortReport& r : dp.ports())
-    std::fprintf(stderr, "turn-dataplane: port %u %s (%s) %s, exception path %s, checksums %s\n", r.port,
-                 r.name.c_str(), mac_text(r.mac).c_str(), ip_text(r.ip).c_str(), r.tap_name.c_str(),
-                 r.checksum_offload ? "offloaded" : "in software");
-  std::fprintf(stderr, "turn-dataplane: %zu port(s), %zu worker(s), tables for %u allocations\n", dp.ports().size(),
-               dp.workers().size(), allocations);
+    log_info("port " + std::to_string(r.port) + " " + r.name + " (" + mac_text(r.mac) + ") " + ip_text(r.ip) +
+             ", exception path " + r.tap_name + ", checksums " + (r.checksum_offload ? "offloaded" : "in software"));
+  log_info(std::to_string(dp.ports().size()) + " port(s), " + std::to_string(dp.workers().size()) +
+           " worker(s), tables for " + std::to_string(allocations) + " allocations");
 }
 
 std::string exit_report(const Dataplane& dp) {

@@ -28,7 +28,7 @@ class TelemetryScope {
 
 // The status the sync thread publishes every second (it adds its own figures).
 [[nodiscard]] state::DataplaneStatus dataplane_status(const Dataplane& dp);
-// One line per port and one for the whole, on stderr.
+// One line per port and one for the whole, in the log.
 void print_startup(const Dataplane& dp, unsigned allocations);
 // key=value lines: every counter, the af_packet ring drops, the allocations.
 [[nodiscard]] std::string exit_report(const Dataplane& dp);

@@ -19,7 +19,7 @@
 #include "common/state/store.h"
 #include "common/util/text.h"
 #include "controlplane/config/config.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/server/runtime.h"
 #include "common/redis/client.h"
 #include "controlplane/sync/redis_state_store.h"

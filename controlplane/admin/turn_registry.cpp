@@ -7,7 +7,7 @@
 
 #include "common/crypto/integrity.h"
 #include "common/util/text.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "common/redis/client.h"
 
 namespace turn::cp {
@@ -32,11 +32,10 @@ std::string new_id() {
   return to_hex(raw, sizeof raw);
 }
 
-std::optional<TurnTransport> transport_from(const std::string& type) {
-  if (type == "udp") return TurnTransport::Udp;
-  if (type == "tcp") return TurnTransport::Tcp;
-  if (type == "tls") return TurnTransport::Tls;
-  return std::nullopt;
+std::optional<Transport> transport_from(const std::string& type) {  // what the probe client speaks
+  const auto t = parse_transport(type);
+  if (t == Transport::Dtls) return std::nullopt;
+  return t;
 }
 
 }  // namespace
@@ -96,7 +95,7 @@ std::optional<FieldError> TurnServerRegistry::parse(const json& body, TurnServer
   if (e.target.transport_given && e.target.transport != *type)
     return FieldError{"type", e.type,
                       "type '" + e.type + "' contradicts serverAddress '" + e.server_address + "' (" +
-                          turn_transport_name(e.target.transport) + ")"};
+                          transport_name(e.target.transport) + ")"};
   e.target.transport = *type;
   TurnTarget client;
   if (!parse_turn_target(e.client_address, client, &err))

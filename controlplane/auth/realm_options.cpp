@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/server/shared_state.h"
 #include "common/redis/client.h"
 

@@ -26,18 +26,6 @@ namespace turn::cp {
 using stun::Attr;
 using Clock = std::chrono::steady_clock;
 
-const char* turn_transport_name(TurnTransport t) noexcept {
-  switch (t) {
-    case TurnTransport::Udp:
-      return "udp";
-    case TurnTransport::Tcp:
-      return "tcp";
-    case TurnTransport::Tls:
-      return "tls";
-  }
-  return "?";
-}
-
 std::string TurnTarget::host_port() const {
   bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -79,7 +67,7 @@ bool parse_turn_target(const std::string& text, TurnTarget& out, std::string* er
   if (rest.rfind("turns:", 0) == 0) {
     rest = rest.substr(6);
     uri = true;
-    out.transport = TurnTransport::Tls;
+    out.transport = Transport::Tls;
     out.transport_given = true;
   } else if (rest.rfind("turn:", 0) == 0) {
     rest = rest.substr(5);
@@ -90,9 +78,9 @@ bool parse_turn_target(const std::string& text, TurnTarget& out, std::string* er
     rest = rest.substr(0, q);
     if (!uri) return fail(err, quoted + ": a query is only allowed in a turn: or turns: URI");
     if (query == "transport=tcp") {
-      if (out.transport != TurnTransport::Tls) out.transport = TurnTransport::Tcp;
-    } else if (query == "transport=udp" && out.transport != TurnTransport::Tls) {
-      out.transport = TurnTransport::Udp;
+      if (out.transport != Transport::Tls) out.transport = Transport::Tcp;
+    } else if (query == "transport=udp" && out.transport != Transport::Tls) {
+      out.transport = Transport::Udp;
     } else {
       return fail(err,
                   quoted + ": unsupported query '" + query + "' (transport=udp or transport=tcp; turns: is TCP only)");
@@ -122,7 +110,7 @@ bool parse_turn_target(const std::string& text, TurnTarget& out, std::string* er
   if (!valid_host(host)) return fail(err, quoted + ": '" + host + "' is neither an IP address nor a host name");
   if (port.empty()) {
     if (!uri) return fail(err, quoted + ": expected IP:PORT (or a turn:/turns: URI)");
-    out.port = out.transport == TurnTransport::Tls ? 5349 : 3478;  // RFC 7065 §3
+    out.port = out.transport == Transport::Tls ? 5349 : 3478;  // RFC 7065 §3
   } else {
     if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
         std::stoul(port) == 0 || std::stoul(port) > 65535)
@@ -139,7 +127,7 @@ bool resolve_turn_target(const TurnTarget& target, SocketAddress& out, std::stri
     return true;
   }
   addrinfo hints{};
-  hints.ai_socktype = target.transport == TurnTransport::Udp ? SOCK_DGRAM : SOCK_STREAM;
+  hints.ai_socktype = target.transport == Transport::Udp ? SOCK_DGRAM : SOCK_STREAM;
   addrinfo* res = nullptr;
   std::string port = std::to_string(target.port);
   if (int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &res); rc != 0)
@@ -156,8 +144,12 @@ ProbeResult probe_turn_server(const TurnTarget& target, const std::string& usern
   ProbeResult r;
   TurnClient::Options o;
   if (!resolve_turn_target(target, o.server, &r.error)) return r;
-  o.tcp = target.transport != TurnTransport::Udp;
-  o.tls = target.transport == TurnTransport::Tls;
+  if (target.transport == Transport::Dtls) {
+    r.error = "dtls: this client speaks udp, tcp and tls only";
+    return r;
+  }
+  o.tcp = target.transport != Transport::Udp;
+  o.tls = target.transport == Transport::Tls;
   if (!IpAddress::parse(target.host)) o.sni = target.host;
   o.username = username;
   o.password = password;

@@ -17,6 +17,7 @@
 
 #include "common/crypto/integrity.h"
 #include "common/net/address.h"
+#include "common/net/transport.h"
 #include "common/stun/message.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -24,14 +25,11 @@ typedef struct ssl_st SSL;
 
 namespace turn::cp {
 
-enum class TurnTransport { Udp, Tcp, Tls };
-[[nodiscard]] const char* turn_transport_name(TurnTransport t) noexcept;  // "udp", "tcp", "tls"
-
 // Where a TURN server is: host (IP literal or DNS name), port, transport.
 struct TurnTarget {
   std::string host;
   uint16_t port = 0;
-  TurnTransport transport = TurnTransport::Udp;
+  Transport transport = Transport::Udp;         // udp, tcp or tls (this client speaks no DTLS)
   bool transport_given = false;                 // by "turns:" or "?transport=" (a bare HOST:PORT gives none)
   [[nodiscard]] std::string host_port() const;  // "1.2.3.4:3478", "[::1]:3478", "turn.example.org:3478"
 };

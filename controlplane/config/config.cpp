@@ -2,6 +2,7 @@
 // turnserver.conf parsing and validation.
 #include "controlplane/config/config.h"
 
+#include "common/config/lexer.h"
 #include "common/state/keys.h"
 #include "common/util/text.h"
 #include "controlplane/net/tls.h"
@@ -9,8 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -19,41 +18,11 @@ namespace turn::cp {
 
 namespace {
 
-std::string unquote(std::string s) {
-  if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
-    return s.substr(1, s.size() - 2);
-  return s;
-}
-
-[[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& value,
-                       const std::string& why) {
-  throw ConfigError(where + ": " + key + (value.empty() ? "" : "=" + value) + ": " + why);
-}
-
-uint64_t parse_uint(const std::string& where, const std::string& key, const std::string& v, uint64_t min,
-                    uint64_t max) {
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || ec != std::errc{} || p != v.data() + v.size()) fail(where, key, v, "not a number");
-  if (n < min || n > max) fail(where, key, v, "out of range " + std::to_string(min) + ".." + std::to_string(max));
-  return n;
-}
-
-uint16_t parse_port(const std::string& where, const std::string& key, const std::string& v, uint16_t min = 1) {
-  return static_cast<uint16_t>(parse_uint(where, key, v, min, 65535));
-}
-
-IpAddress parse_ip(const std::string& where, const std::string& key, const std::string& v) {
-  auto ip = IpAddress::parse(v);
-  if (!ip) fail(where, key, v, "not an IPv4 or IPv6 address");
-  return *ip;
-}
-
-bool parse_bool(const std::string& where, const std::string& key, const std::string& v) {
-  if (v.empty() || v == "1" || v == "true" || v == "yes" || v == "on") return true;
-  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
-  fail(where, key, v, "expected a boolean (true/false/yes/no/1/0) or no value");
-}
+using config::fail;
+using config::parse_bool;
+using config::parse_ip;
+using config::parse_port;
+using config::parse_uint;
 
 // coturn's alternate-server: "IP", "IP:PORT" or "[IPv6]:PORT".
 SocketAddress parse_alternate(const std::string& where, const std::string& key, const std::string& v, uint16_t port) {
@@ -297,15 +266,9 @@ AddressRange parse_address_range(const std::string& text) {
 }
 
 void apply_config_line(const std::string& raw, const std::string& where, Config& cfg) {
-  std::string line = trim(raw);
-  if (line.empty() || line[0] == '#') return;
-  if (line.starts_with("--")) line = line.substr(2);
-  // "key=value", "key value" or a bare "key".
-  size_t sep = line.find_first_of("= \t");
-  std::string key = trim(line.substr(0, sep));
-  std::string rest = sep == std::string::npos ? "" : trim(line.substr(sep + 1));
-  if (sep != std::string::npos && line[sep] != '=' && rest.starts_with('=')) rest = trim(rest.substr(1));
-  std::string value = unquote(rest);
+  const auto entry = config::split_line(raw);
+  if (!entry) return;
+  const auto& [key, value] = *entry;
   const auto& h = handlers();
   if (auto it = h.find(key); it != h.end()) {
     it->second(cfg, where, key, value);
@@ -319,14 +282,8 @@ void apply_config_line(const std::string& raw, const std::string& where, Config&
 }
 
 void load_config_file(const std::string& path, Config& cfg) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open config file");
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    apply_config_line(line, path + ":" + std::to_string(n), cfg);
-  }
+  config::read_lines(
+      path, [&cfg](const std::string& line, const std::string& where) { apply_config_line(line, where, cfg); });
   cfg.source = path;
 }
 

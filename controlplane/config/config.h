@@ -10,16 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "common/config/lexer.h"
 #include "common/net/address.h"
 #include "common/redis/endpoint.h"
 
 namespace turn::cp {
 
-// A config error names where it came from: "file:line: key: message".
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// A config error names where it came from: "file:line: key=value: message"
+// (common/config/lexer.h, shared with turn-dataplane).
+using ConfigError = config::Error;
 
 struct StaticUser {
   std::string name;

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "common/stun/message.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/tls.h"
 
 namespace turn::cp {

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "common/stun/attributes.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/server/relay_socket.h"
 #include "controlplane/server/tcp_relay.h"

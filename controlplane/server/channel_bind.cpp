@@ -2,7 +2,7 @@
 // ChannelBind (RFC 8656 §11.1-§11.2 and the rules of §12).
 #include "common/stun/attributes.h"
 #include "common/turn/channel_data.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/server/turn_server.h"
 
 namespace turn::cp {

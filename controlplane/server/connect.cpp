@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "common/stun/attributes.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/net/stream.h"
 #include "controlplane/server/tcp_relay.h"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // CreatePermission (RFC 8656 §9.1-§9.2).
 #include "common/stun/attributes.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/server/turn_server.h"
 
 namespace turn::cp {

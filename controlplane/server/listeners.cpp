@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/net/stream.h"
 #include "controlplane/net/tls.h"

@@ -15,7 +15,7 @@
 #include "common/redis/client.h"
 #include "common/state/store.h"
 #include "controlplane/admin/admin_server.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/event_loop.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/net/tls.h"

@@ -11,7 +11,7 @@
 
 #include "common/stun/attributes.h"
 #include "common/turn/channel_data.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/socket.h"
 #include "controlplane/net/stream.h"
 #include "controlplane/server/relay_socket.h"

@@ -8,7 +8,7 @@
 
 #include "common/redis/client.h"
 #include "common/state/store.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 
 namespace turn::cp {
 

@@ -4,7 +4,7 @@
 
 #include "common/crypto/integrity.h"
 #include "controlplane/auth/credentials.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "common/redis/client.h"
 
 namespace turn::cp {

@@ -401,7 +401,7 @@ int main(int argc, char** argv) {
       }
       if (type.empty()) {
         turn::cp::TurnTarget t;
-        type = turn::cp::parse_turn_target(args[2], t, nullptr) ? turn::cp::turn_transport_name(t.transport) : "udp";
+        type = turn::cp::parse_turn_target(args[2], t, nullptr) ? turn::transport_name(t.transport) : "udp";
       }
       json e = call("POST", "/api/v1/turn-servers",
                     json{{"serverAddress", args[2]},

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/log/log.h"
 #include "common/net/address.h"
 #include "common/redis/client.h"
 #include "common/state/store.h"
@@ -38,7 +39,7 @@ Tsc deadline(uint64_t expires_s) {
   return rte_get_tsc_cycles() + (expires_s - now_s) * rte_get_tsc_hz();
 }
 
-void log(const std::string& s) { std::fprintf(stderr, "turn-dataplane: sync: %s\n", s.c_str()); }
+void log(const std::string& s) { log_info("sync: " + s); }
 
 }  // namespace
 

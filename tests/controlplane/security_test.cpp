@@ -32,7 +32,7 @@
 
 #include "common/crypto/integrity.h"
 #include "common/stun/attributes.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "tests/controlplane/turn_fixture.h"
 
 namespace turn::cptest {
@@ -229,7 +229,7 @@ TEST_F(Security, PasswordsAndSecretsNeverReachTheLog) {
   close(fd);
   const std::string rest_secret = "rest-secret-7a7a7a7a7a";
   const std::string server_secret = "nonce-secret-8b8b8b8b8b";
-  cp::log_open(path, true);  // verbose: debug lines too
+  turn::log_open(path, true);  // verbose: debug lines too
   restart({"use-auth-secret", "static-auth-secret=" + rest_secret, "server-secret=" + server_secret, carol_line()});
   {
     // Successful and failed authentication, from a source of its own (the
@@ -254,7 +254,7 @@ TEST_F(Security, PasswordsAndSecretsNeverReachTheLog) {
     EXPECT_TRUE(allocate_from(s5, *carol).success());
   }
   stop();
-  cp::log_open("-", false);
+  turn::log_open("-", false);
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();

@@ -107,6 +107,10 @@ TEST(DpConfig, ErrorsNameTheKeyAndValue) {
       {{"ip=10.0.0.2/24", "state-redis=ip=10.0.0.9 port=0"}, "port=0"},
       {{"ip=10.0.0.2/24", "state-redis=ip=10.0.0.9 password=s3cr3t colour=red"}, "unknown item 'colour'"},
       {{"ip=10.0.0.2/24", "instance-id=a/b"}, "instance-id=a/b"},
+      // The lexer and value parsers turn-control uses too (common/config/lexer.h): the same words.
+      {{"ip=10.0.0.2/24", "listening-port=70000"}, "t:2: listening-port=70000: out of range 1..65535"},
+      {{"ip=10.0.0.2/24", "legacy-channel-range=maybe"}, "t:2: legacy-channel-range=maybe: expected a boolean"},
+      {{"ip=10.0.0.2/24", "min-port = x"}, "t:2: min-port=x: not a number"},
   };
   for (const auto& c : cases) {
     std::string e = error_of(c.lines);

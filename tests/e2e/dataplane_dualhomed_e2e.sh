@@ -32,7 +32,7 @@ need_root
 MSGS=${E2E_MSGS:-300}
 TAPNET="dpn$E2E_ID"
 
-for ns in "$NS_S" "$NS_C" "$NS_P"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+netns_add "$NS_S" "$NS_C" "$NS_P"
 ip link add eth0 netns "$NS_S" type veth peer name eth0 netns "$NS_C"
 ip -n "$NS_C" addr add 10.77.1.2/24 dev eth0
 ip -n "$NS_C" link set eth0 up
@@ -81,7 +81,7 @@ start dataplane "$NS_S" "$BUILD/dataplane/turn-dataplane" --lcores="$LCORES" "${
   -c "$E2E_TMP/dp.conf"
 for _ in $(seq 1 100); do grep -q 'port(s),' "$E2E_TMP/dataplane.log" 2>/dev/null && break; sleep 0.1; done
 grep -q 'port(s),' "$E2E_TMP/dataplane.log" || { fail "turn-dataplane starts"; cat "$E2E_TMP/dataplane.log"; exit 1; }
-grep 'turn-dataplane: port' "$E2E_TMP/dataplane.log"
+grep -E 'INFO port [0-9]+ ' "$E2E_TMP/dataplane.log"
 # The internal port's kernel end goes to the peer namespace.
 ip -n "$NS_S" link set "$TAPNET" netns "$NS_P" || { fail "move $TAPNET to the peer namespace"; exit 1; }
 ip -n "$NS_P" addr add 10.77.2.2/24 dev "$TAPNET"

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "controlplane/config/config.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/server/runtime.h"
 #include "tests/controlplane/turn_client.h"
 #include "tests/fuzz/fuzz_check.h"

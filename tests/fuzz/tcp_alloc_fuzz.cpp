@@ -42,7 +42,7 @@
 
 #include "common/stun/attributes.h"
 #include "controlplane/config/config.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/server/runtime.h"
 #include "controlplane/server/shared_state.h"
 #include "tests/controlplane/turn_client.h"

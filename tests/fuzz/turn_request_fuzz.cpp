@@ -46,7 +46,7 @@
 #include "common/stun/builder.h"
 #include "common/stun/message.h"
 #include "controlplane/config/config.h"
-#include "controlplane/log.h"
+#include "common/log/log.h"
 #include "controlplane/net/event_loop.h"
 #include "controlplane/server/shared_state.h"
 #include "controlplane/server/stats.h"
@@ -241,7 +241,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerInitialize(int*, char***);
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  turn::cp::log_open("/dev/null", false);
+  turn::log_open("/dev/null", false);
   (void)world();
   return 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Logging.
-#include "controlplane/log.h"
+#include "common/log/log.h"
 
 #include <chrono>
 #include <cstdio>
@@ -8,7 +8,7 @@
 #include <map>
 #include <mutex>
 
-namespace turn::cp {
+namespace turn {
 
 namespace {
 std::mutex g_mutex;
@@ -78,4 +78,4 @@ void log_every(LogKey key, const IpAddress& source, const std::string& msg) {
   write("WARN", suppressed ? msg + " (" + std::to_string(suppressed) + " similar suppressed)" : msg);
 }
 
-}  // namespace turn::cp
+}  // namespace turn
