@@ -14,8 +14,8 @@ SECONDS_RUN=${1:-10}
 THREADS=${2:-4}
 B=build
 TMP=$(mktemp -d /tmp/dpturn-bench-alloc.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+. scripts/lib/procs.sh  # track_pid, stop_procs
+cleanup() { stop_procs; rm -rf "$TMP"; }
 trap cleanup EXIT
 
 PORT_DP=35478 PORT_CT=35479
@@ -32,10 +32,10 @@ request-rate-limit=0
 unauth-rate-limit=0
 no-tls
 CONF
-"$B/controlplane/turn-control" -c "$TMP/dpturn.conf" >"$TMP/dpturn.log" 2>&1 & PIDS+=($!)
+"$B/controlplane/turn-control" -c "$TMP/dpturn.conf" >"$TMP/dpturn.log" 2>&1 & track_pid $!
 turnserver -n --listening-ip=127.0.0.1 --listening-port=$PORT_CT --relay-ip=127.0.0.1 \
   --min-port=40000 --max-port=60000 --lt-cred-mech --user=bench:bench-password --realm=bench.test \
-  --allow-loopback-peers --no-tls --no-dtls --no-cli --log-file=stdout --simple-log >"$TMP/coturn.log" 2>&1 & PIDS+=($!)
+  --allow-loopback-peers --no-tls --no-dtls --no-cli --log-file=stdout --simple-log >"$TMP/coturn.log" 2>&1 & track_pid $!
 sleep 1
 
 run() { "$B/bench/load/alloc_rate" --server "127.0.0.1:$1" -u bench -p bench-password --threads "$THREADS" --seconds "$SECONDS_RUN"; }

@@ -61,11 +61,10 @@ fi
 LCORES="0-$WORKERS"
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; TMP=$(cd "$KEEP" && pwd); else TMP=$(mktemp -d /tmp/dpturn-bench-dp.XXXXXX); fi
 ID=$$
-PIDS=()
-. scripts/lib/dpdk.sh  # eal_mem, dpdk_prefix_clean
+. scripts/lib/dpdk.sh   # eal_mem, dpdk_prefix_clean
+. scripts/lib/procs.sh  # track_pid, stop_procs, redis_start
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && { kill "$p" 2>/dev/null || true; }; done
-  sleep 0.3
+  stop_procs
   [ -n "${KEEP:-}" ] || rm -rf "$TMP"
   dpdk_prefix_clean "bench-dp$ID" "bench-tp$ID"  # --no-huge runs leave their runtime directories
 }
@@ -79,8 +78,7 @@ case $MODE in  # input frame bytes: Ethernet + IPv4 + UDP + TURN framing + paylo
   send) FRAME=$((42 + 36 + SIZE + (4 - SIZE % 4) % 4)) ;;
   *) FRAME=$((42 + SIZE)) ;;
 esac
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_start "" "$RPORT" "$TMP" || { echo "bench-dataplane: redis-server did not start" >&2; exit 1; }
 redis-cli -p "$RPORT" --pipe <"$TMP/state.redis" >"$TMP/redis-pipe.log"
 rm -f "$TMP/state.redis"
 
@@ -105,7 +103,7 @@ testpmd() {  # forward-mode log
     --forward-mode="$1" --port-topology=loop --auto-start --stats-period=1 --nb-cores="$WORKERS" \
     --rxq="$WORKERS" --txq="$WORKERS" --total-num-mbufs=$((N + 65536)) >"$2" 2>&1 &
   local pid=$!
-  PIDS+=($pid)
+  track_pid $pid
   for _ in $(seq 1 $((600 + N / 1000))); do grep -q 'Rx-pps' "$2" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
   sleep $((SECS + 1))
   kill -INT $pid 2>/dev/null || true
@@ -133,7 +131,7 @@ swap_pps=""
   case $MODE in peer-*) while read -r r; do echo "relay-ip=$r"; done <"$TMP/flows.pcap.relays" ;; esac
 } >"$TMP/dp.conf"
 "$BUILD/dataplane/turn-dataplane" -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-dp$ID" "--vdev=$VDEV" \
-  --vdev=net_null0,no-rx=1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; PIDS+=($DP)
+  --vdev=net_null0,no-rx=1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; track_pid $DP
 tel() { scripts/dp-telemetry.py --file-prefix "bench-dp$ID" "$@" 2>/dev/null; }
 loaded=0
 for _ in $(seq 1 $((300 + N / 200))); do

@@ -20,18 +20,17 @@ SECS=${2:-10}
 THREADS=${3:-2}
 B=${BUILD:-build}
 TMP=$(mktemp -d /tmp/dpturn-bench-fleet.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; sleep 0.3; rm -rf "$TMP"; }
+. scripts/lib/procs.sh  # track_pid, stop_procs, redis_start
+cleanup() { stop_procs; rm -rf "$TMP"; }
 trap cleanup EXIT
 [ -x "$B/bench/load/alloc_rate" ] || { echo "bench-fleet-events.sh: $B/bench/load/alloc_rate is not built" >&2; exit 1; }
 
 RPORT=36400
-redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & RPID=$!
-PIDS+=($RPID)
-for _ in $(seq 1 50); do redis-cli -p $RPORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_start "" $RPORT "$TMP" || { echo "bench-fleet-events: redis-server did not start" >&2; exit 1; }
+RPID=$REDIS_PID
 mkdir -p "$TMP/replica"
 redis-server --port $((RPORT + 1)) --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP/replica" \
-  --replicaof 127.0.0.1 $RPORT >"$TMP/replica.log" 2>&1 & PIDS+=($!)
+  --replicaof 127.0.0.1 $RPORT >"$TMP/replica.log" 2>&1 & track_pid $!
 for _ in $(seq 1 50); do redis-cli -p $((RPORT + 1)) info replication 2>/dev/null | grep -q 'master_link_status:up' && break; sleep 0.1; done
 repl_offset() { redis-cli -p $RPORT info replication | sed -n 's/^master_repl_offset:\([0-9]*\).*/\1/p'; }
 TOKEN=bench-fleet-token-0123456789
@@ -55,7 +54,7 @@ admin-ip=127.0.0.1
 admin-port=$((36420 + i))
 admin-token=$TOKEN
 CONF
-  "$B/controlplane/turn-control" -c "$TMP/tc$i.conf" >"$TMP/tc$i.log" 2>&1 & PIDS+=($!)
+  "$B/controlplane/turn-control" -c "$TMP/tc$i.conf" >"$TMP/tc$i.log" 2>&1 & track_pid $!
 done
 sleep 1.5
 events() {  # total dpturn_state_events_total over the instances

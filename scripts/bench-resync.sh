@@ -18,13 +18,12 @@ FLEET=${2:-$OWN}
 [ "$FLEET" -ge "$OWN" ] || { echo "bench-resync.sh: FLEET ($FLEET) must be >= OWN ($OWN)" >&2; exit 2; }
 TMP=$(mktemp -d /tmp/dpturn-bench-resync.XXXXXX)
 PORT=36391
-PIDS=()
-. scripts/lib/dpdk.sh  # eal_mem, dpdk_prefix_clean
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$TMP"; dpdk_prefix_clean dpturn-resync; }
+. scripts/lib/dpdk.sh   # eal_mem, dpdk_prefix_clean
+. scripts/lib/procs.sh  # track_pid, stop_procs, redis_start
+cleanup() { stop_procs; rm -rf "$TMP"; dpdk_prefix_clean dpturn-resync; }
 trap cleanup EXIT
 
-redis-server --port $PORT --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 1 50); do redis-cli -p $PORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_start "" $PORT "$TMP" || { echo "bench-resync: redis-server did not start" >&2; exit 1; }
 
 # Instance k holds allocations k*OWN .. (k+1)*OWN-1; instance 0 is "bench".
 python3 - "$OWN" "$FLEET" <<'PY' | redis-cli -p $PORT --pipe >/dev/null
@@ -61,7 +60,7 @@ CONF
 eal_mem 800
 MEM=("${EAL_MEM[@]}")
 build/dataplane/turn-dataplane -l 0-1 --no-pci "${MEM[@]}" --file-prefix=dpturn-resync \
-  --vdev=net_null0 --vdev=net_null1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & PIDS+=($!)
+  --vdev=net_null0 --vdev=net_null1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & track_pid $!
 snapshots() { grep -c 'snapshot of instance' "$TMP/dp.log" || true; }
 for _ in $(seq 1 600); do [ "$(snapshots)" -ge 1 ] && break; sleep 0.1; done
 [ "$(snapshots)" -ge 1 ] || { echo "no snapshot line:"; tail -5 "$TMP/dp.log"; exit 1; }

@@ -114,42 +114,13 @@ done
 ID=$(( $$ % 100000 ))
 NS_R="dpt-r-$ID" NS_S="dpt-s-$ID" NS_C="dpt-c-$ID" NS_P="dpt-p-$ID"
 TMP=$(mktemp -d /tmp/dpturn-bench-vs.XXXXXX)
-PIDS=()
 PREFIX="dptbv$ID"
-stop_all() {
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] || continue
-    kill -TERM "$p" 2>/dev/null || continue
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  PIDS=()
-}
-topo_down() { for ns in "$NS_R" "$NS_S" "$NS_C" "$NS_P"; do ip netns del "$ns" 2>/dev/null || true; done; }
-. "$ROOT/scripts/lib/dpdk.sh"  # eal_mem, dpdk_prefix_clean
-cleanup() { stop_all; topo_down; dpdk_prefix_clean "$PREFIX"; if [ -n "${KEEP:-}" ]; then echo "logs in $TMP"; else rm -rf "$TMP"; fi; }
+. "$ROOT/scripts/lib/dpdk.sh"   # eal_mem, dpdk_prefix_clean
+. "$ROOT/scripts/lib/procs.sh"  # track_pid, stop_procs, wait_port
+. "$ROOT/scripts/lib/netns.sh"  # routed_topology_up, netns_del
+topo_down() { netns_del "$NS_R" "$NS_S" "$NS_C" "$NS_P"; }
+cleanup() { stop_procs; topo_down; dpdk_prefix_clean "$PREFIX"; if [ -n "${KEEP:-}" ]; then echo "logs in $TMP"; else rm -rf "$TMP"; fi; }
 trap cleanup EXIT
-
-topo_up() {
-  for ns in "$NS_R" "$NS_S" "$NS_C" "$NS_P"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
-  ip link add r0 netns "$NS_R" type veth peer name eth0 netns "$NS_S"
-  ip link add r1 netns "$NS_R" type veth peer name eth0 netns "$NS_C"
-  ip link add r2 netns "$NS_R" type veth peer name eth0 netns "$NS_P"
-  ip -n "$NS_R" addr add 10.77.0.1/24 dev r0
-  ip -n "$NS_R" addr add 10.77.1.1/24 dev r1
-  ip -n "$NS_R" addr add 10.77.2.1/24 dev r2
-  ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
-  for i in r0 r1 r2; do ip -n "$NS_R" link set "$i" up; ip netns exec "$NS_R" ethtool -K "$i" tx off >/dev/null; done
-  for pair in "$NS_C:10.77.1" "$NS_P:10.77.2"; do
-    local ns=${pair%%:*} net=${pair##*:}
-    ip -n "$ns" addr add "$net.2/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" route add default via "$net.1"
-    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-  done
-  ip -n "$NS_S" link set eth0 up
-  ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
-}
 
 start() {  # name ns cpu-list nice cmd...   (cpu-list / nice "" = not pinned / as is)
   local name=$1 ns=$2 cpus=$3 ni=$4; shift 4
@@ -161,7 +132,7 @@ start() {  # name ns cpu-list nice cmd...   (cpu-list / nice "" = not pinned / a
   [ -z "$ni" ] || pin+=(nice -n "$ni")
   [ -z "$cpus" ] || pin+=(taskset -c "$cpus")
   ip netns exec "$ns" "${pin[@]}" "$@" >"$TMP/$name.log" 2>&1 &
-  PIDS+=($!)
+  track_pid $!
   eval "PID_${name//-/_}=$!"
 }
 group_nice() {  # pid nice: the nice of pid's autogroup (sched autogroup), when there is one
@@ -169,8 +140,7 @@ group_nice() {  # pid nice: the nice of pid's autogroup (sched autogroup), when 
   echo "$2" >"/proc/$1/autogroup" 2>/dev/null || echo "bench-vs-coturn: cannot set autogroup nice of $1" >&2
 }
 wait_udp() {  # ns ip:port
-  for _ in $(seq 1 100); do ip netns exec "$1" ss -uln 2>/dev/null | grep -q " $2 " && return 0; sleep 0.1; done
-  echo "bench-vs-coturn: nothing listens on $2" >&2; return 1
+  wait_port "$1" udp "$2" 10 || { echo "bench-vs-coturn: nothing listens on $2" >&2; return 1; }
 }
 # /dpturn/stats, /dpturn/workers and /ethdev/stats,0 merged into one JSON object.
 dp_snap() {
@@ -374,7 +344,7 @@ for server in coturn dpturn; do
   if [ "$server" = dpturn ] && [ ! -x "$BUILD/dataplane/turn-dataplane" ]; then
     echo "bench-vs-coturn: $BUILD/dataplane/turn-dataplane not built: skipping dpturn" >&2; continue
   fi
-  topo_up
+  routed_topology_up "$NS_R" "$NS_S" "$NS_C" "$NS_P"
   start peer "$NS_P" "$OTHER_CPU" "$OTHER_NICE" turnutils_peer -L 10.77.2.2 -p 3480
   wait_udp "$NS_P" 10.77.2.2:3480
   "start_$server"
@@ -383,7 +353,7 @@ for server in coturn dpturn; do
   { echo "placement after start ($PINNING):"; $PROCCPU placement $(tracked "$server"); } | tee -a "$TMP/placement.txt"
   run_steps "$server"
   if [ "$server" = dpturn ]; then dp_tel /dpturn/stats >"$TMP/dp-final-stats.json" || true; fi
-  stop_all
+  stop_procs
   topo_down
 done
 echo

@@ -42,7 +42,7 @@ STEP=0
 step() { STEP=$((STEP + 1)); printf '\n=== %d. %s\n' "$STEP" "$*"; }
 call() {  # name server relay-ip: a held relay-only call between two Chromiums, in the background
   browsers_call "$1" "$2" "$3" --ready-file "$E2E_TMP/$1.ready" --hold-file "$E2E_TMP/$1.hold" &
-  E2E_PIDS+=($!)  # stopped by the EXIT trap if the story ends early (the driver closes its browsers)
+  track_pid $!  # stopped by the EXIT trap if the story ends early (the driver closes its browsers)
   eval "CALL_$1=$!"
 }
 call_up() { browsers_ready "$E2E_TMP/$1.ready"; }

@@ -59,18 +59,13 @@ NS_O=dpl-o-$ID NS_E=dpl-e-$ID NS_I=dpl-i-$ID
 EXT=10.81.1.1 OUT=10.81.1.2 INT=10.81.2.1 IN=10.81.2.2
 TMP=$(mktemp -d /tmp/dpturn-lab.XXXXXX)
 TOKEN=lab-$(openssl rand -hex 16)
-PIDS=()
 FAILED=0
+. "$ROOT/scripts/lib/procs.sh"  # bg_in, track_pid, stop_procs, wait_port, redis_start
+. "$ROOT/scripts/lib/netns.sh"  # netns_add, netns_del
 
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] || continue
-    kill "$pid" 2>/dev/null || continue
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  for ns in "$NS_O" "$NS_E" "$NS_I"; do ip netns del "$ns" 2>/dev/null || true; done
+  stop_procs
+  netns_del "$NS_O" "$NS_E" "$NS_I"
   rm -rf "/var/run/dpdk/dpl$ID"  # the data plane's runtime directory (--file-prefix)
   if [ "$FAILED" != 0 ] || [ "${LAB_KEEP:-0}" = 1 ]; then
     echo "lab: logs kept in $TMP"
@@ -88,18 +83,9 @@ expect() {  # description, command...: a check the story depends on
   local what=$1; shift
   if "$@"; then echo "    ok: $what"; else echo "    FAILED: $what"; FAILED=1; fi
 }
-bg() {  # ns logname command...: background, PID recorded for cleanup
+bg() {  # ns logname command...: background, PID recorded for cleanup (and in BG_PID)
   local ns=$1 name=$2; shift 2
-  ip netns exec "$ns" "$@" >"$TMP/$name.log" 2>&1 &
-  PIDS+=("$!")
-}
-wait_listen() {  # ns proto ip:port
-  local flag=-tln; [ "$2" = udp ] && flag=-uln
-  for _ in $(seq 1 100); do
-    ip netns exec "$1" ss $flag 2>/dev/null | grep -q " $3 " && return 0
-    sleep 0.1
-  done
-  return 1
+  bg_in "$ns" "$TMP/$name.log" "$@"
 }
 dp_stats() { ip netns exec "$NS_E" /usr/bin/python3 "$ROOT/scripts/dp-telemetry.py" --file-prefix "dpl$ID"; }
 ctl() { ip netns exec "$NS_E" "$CTL" --url http://127.0.0.1:8080 --token "$TOKEN" "$@"; }
@@ -111,7 +97,7 @@ api() {  # method path [json] [curl options...]: the admin API as an application
 }
 
 step "Network: outside, edge (dual-homed) and inside namespaces"
-for ns in "$NS_O" "$NS_E" "$NS_I"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+netns_add "$NS_O" "$NS_E" "$NS_I"
 echo "namespaces: $NS_O $NS_E $NS_I"
 ip link add ext0 netns "$NS_E" type veth peer name eth0 netns "$NS_O"
 ip link add int0 netns "$NS_E" type veth peer name eth0 netns "$NS_I"
@@ -123,11 +109,7 @@ if [ "$DATAPLANE" = 0 ]; then
   ip -n "$NS_E" addr add $INT/24 dev int0
   echo "outside: $OUT    edge: ext0 $EXT, int0 $INT    inside: $IN"
 fi
-redis_up() {
-  bg "$NS_E" redis redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP"
-  wait_listen "$NS_E" tcp 127.0.0.1:6379 || die "redis did not start"
-}
-redis_up
+redis_start "$NS_E" 6379 "$TMP" || die "redis did not start (see $TMP/redis.log)"
 
 if [ "$DATAPLANE" = 1 ]; then
   step "turn-dataplane takes both interfaces (DPDK net_af_packet ports, one TAP each)"
@@ -177,9 +159,9 @@ grep -E '^(listening|alt-listening|tls-listening|relay|realm|lt-cred|allowed-pee
 show "$TC" -c "$TMP/turnserver.conf" --check-config
 bg "$NS_E" turn-control "$TC" -c "$TMP/turnserver.conf"
 for l in "udp $EXT:3478" "tcp $EXT:443" "tcp $INT:3478" "tcp $EXT:5349" "tcp 127.0.0.1:8080"; do
-  wait_listen "$NS_E" $l || die "turn-control does not listen on $l (see $TMP/turn-control.log)"
+  wait_port "$NS_E" $l 10 || die "turn-control does not listen on $l (see $TMP/turn-control.log)"
 done
-echo "turn-control is up (pid ${PIDS[-1]})"
+echo "turn-control is up (pid $BG_PID)"
 
 step "Create a credential in the local database"
 PASS=$(openssl rand -hex 12)
@@ -228,7 +210,7 @@ timeout 80 /usr/bin/python3 "$ROOT/tests/browser/cdp_webrtc.py" \
   --url-b "turn:$INT:3478" --user-b bridge --password-b "$PASS" --relay-ip "$EXT" --messages 200 \
   --cmd-b "ip netns exec $NS_I $CHROMIUM" --ready-file "$READY" --hold-file "$HOLD" --timeout 70 \
   --chromium-log "$TMP/chromium.log" -- ip netns exec "$NS_O" "$CHROMIUM" >"$TMP/call.log" 2>&1 &
-call=$!; PIDS+=("$call")
+call=$!; track_pid "$call"
 for _ in $(seq 1 600); do [ -e "$READY" ] || ! kill -0 "$call" 2>/dev/null && break; sleep 0.1; done
 grep -E '^(ok|NOT OK):|candidates:' "$TMP/call.log" | sed 's/^/    /'
 expect "the call connected and every message arrived, relay to relay" test -e "$READY"

@@ -48,23 +48,20 @@ HOST_IF=dpturn0
 HOST_IP=10.78.0.1
 NS_IP=10.78.0.2
 WORK=$(mktemp -d /tmp/dpturn-run.XXXXXX)
-PIDS=()
+. "$ROOT/scripts/lib/procs.sh"  # track_pid, stop_procs, redis_start
+. "$ROOT/scripts/lib/netns.sh"  # netns_add, netns_del
+. "$ROOT/scripts/lib/dpdk.sh"   # eal_mem, dpdk_prefix_clean
 
 cleanup() {
   trap - EXIT INT TERM
   set +e  # clean up all of it, whatever fails on the way
   echo 2>/dev/null
   echo "[run] stopping" 2>/dev/null
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] || continue
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  stop_procs
   ip link del "$HOST_IF" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  netns_del "$NS"
   rm -rf "$WORK"
-  declare -F dpdk_prefix_clean >/dev/null && dpdk_prefix_clean dpturn-run  # the data plane's telemetry directory
+  dpdk_prefix_clean dpturn-run  # the data plane's telemetry directory
   echo "[run] stopped; namespace $NS and $HOST_IF removed" 2>/dev/null
 }
 # Output may go to a pipe whose reader goes first (scripts/run.sh | tee log,
@@ -79,8 +76,7 @@ if ip netns list | grep -qw "$NS"; then
   trap - EXIT
   exit 1
 fi
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+netns_add "$NS"
 ip link add "$HOST_IF" type veth peer name eth0 netns "$NS"
 ip addr add "$HOST_IP/24" dev "$HOST_IF"
 ip link set "$HOST_IF" up
@@ -119,10 +115,7 @@ admin-port=8080
 admin-token=$TOKEN
 CONF
 
-ip netns exec "$NS" redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-  >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 50); do ip netns exec "$NS" redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_start "$NS" 6379 "$WORK" || { echo "[run] redis-server did not start:"; tail -n 5 "$WORK/redis.log"; exit 1; }
 
 # The data plane: eth0 is its port; the kernel must not answer on eth0
 # (the TAP dpt0 carries the address).
@@ -140,7 +133,6 @@ legacy-channel-range
 tap=dpt0
 state-redis="ip=127.0.0.1 port=6379"
 CONF
-  . "$ROOT/scripts/lib/dpdk.sh"
   eal_mem 512
   echo "[run] $EAL_MEM_WHY"
   ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
@@ -150,7 +142,7 @@ CONF
   DP_PID=$!
   for _ in $(seq 1 100); do ip -n "$NS" link show dpt0 >/dev/null 2>&1 && break; kill -0 $DP_PID 2>/dev/null || break; sleep 0.1; done
   if ip -n "$NS" link show dpt0 >/dev/null 2>&1; then
-    PIDS+=($DP_PID)
+    track_pid "$DP_PID"
     ip -n "$NS" addr add "$NS_IP/24" dev dpt0
     ip -n "$NS" route add default via "$HOST_IP"
     ip netns exec "$NS" ethtool -K dpt0 tx off >/dev/null 2>&1 || true
@@ -170,7 +162,7 @@ fi
 
 ip netns exec "$NS" "$TC" -c "$WORK/turnserver.conf" &
 TC_PID=$!
-PIDS+=($TC_PID)
+track_pid "$TC_PID"
 sleep 1
 kill -0 "$TC_PID" 2>/dev/null || { echo "[run] turn-control did not start"; exit 1; }
 

@@ -63,7 +63,7 @@ start_peer peer "$PEER_NET" || exit 1
 mkfifo "$E2E_TMP/session.in"
 ip netns exec "$NS_C" $PY "$HERE/turnpy.py" session $SERVER:3478 alice wonderland-42 $PEER_NET:3480 \
   <"$E2E_TMP/session.in" >"$E2E_TMP/session.out" 2>&1 &
-E2E_PIDS+=($!)
+track_pid $!
 exec 7>"$E2E_TMP/session.in"
 for _ in $(seq 1 50); do grep -q "^ready" "$E2E_TMP/session.out" && break; sleep 0.1; done
 RELAY=$(head -1 "$E2E_TMP/session.out" | awk '{print $2}')
@@ -115,7 +115,7 @@ out=$(ip netns exec "$NS_C" "$BUILD/controlplane/turnctl" probe "turn:$SERVER:34
 check "a new allocation works after the barrage ($out)" grep -q "^reachable" <<<"$out"
 # The answer may need a retransmission on a busy machine (RFC 8489 §6.2.1:
 # 0.5 s, then 1 s, ...): wait for the line, up to 10 s, rather than a fixed 1 s.
-echo refresh >&7
+tell 7 refresh
 for _ in $(seq 1 100); do [ "$(tail -1 "$E2E_TMP/session.out")" != "ready $RELAY" ] && break; sleep 0.1; done
 check "held session still refreshes ($(tail -1 "$E2E_TMP/session.out"))" test "$(tail -1 "$E2E_TMP/session.out")" = "refresh 0"
 
@@ -205,5 +205,5 @@ except urllib.error.HTTPError as e: print(e.code)" "$@"; }
   check "admin API: the token -> 200" test "$(code "Authorization: Bearer $TOKEN")" = 200
 fi
 echo "bad_input_e2e ($MODE): $(( $(date +%s) - T0 )) s"
-echo quit >&7
+tell 7 quit
 finish

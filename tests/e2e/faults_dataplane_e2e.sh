@@ -39,16 +39,14 @@ mkfifo "$E2E_TMP/session.in"
 ip netns exec "$NS_C" $PY "$HERE/turnpy.py" session $SRV:3478 alice wonderland-42 10.77.2.2:3490 \
   <"$E2E_TMP/session.in" >"$E2E_TMP/session.out" 2>&1 &
 SESSION_PID=$!
-E2E_PIDS+=($SESSION_PID)
+track_pid $SESSION_PID
 exec 7>"$E2E_TMP/session.in"
 for _ in $(seq 1 50); do grep -q "^ready" "$E2E_TMP/session.out" && break; sleep 0.1; done
 check "held session allocated ($(head -1 "$E2E_TMP/session.out"))" grep -q "^ready" "$E2E_TMP/session.out"
 session() {  # command -> prints the answer code ("dead" once the session process is gone)
   local n; n=$(wc -l <"$E2E_TMP/session.out")
-  # A write to the FIFO of a dead session would kill this script (SIGPIPE)
-  # before the remaining checks could fail cleanly.
   kill -0 "$SESSION_PID" 2>/dev/null || { echo dead; return; }
-  ( trap '' PIPE; echo "$1" >&7 ) 2>/dev/null || { echo dead; return; }
+  tell 7 "$1" || { echo dead; return; }
   for _ in $(seq 1 60); do
     [ "$(wc -l <"$E2E_TMP/session.out")" -gt "$n" ] && break; sleep 0.1
   done
@@ -124,11 +122,11 @@ for i in 1 2 3; do
   mkfifo "$E2E_TMP/extra$i.in"
   ip netns exec "$NS_C" $PY "$HERE/turnpy.py" session $SRV:3478 alice wonderland-42 10.77.2.2:3490 \
     <"$E2E_TMP/extra$i.in" >"$E2E_TMP/extra$i.out" 2>&1 &
-  E2E_PIDS+=($!)
+  track_pid $!
   exec {fd}>"$E2E_TMP/extra$i.in"
   fds+=("$fd"); outs+=("$E2E_TMP/extra$i.out")
 done
-for _ in $(seq 1 50); do [ "$(grep -l '^ready' "$E2E_TMP"/extra*.out 2>/dev/null | wc -l)" = 3 ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ "$(grep -l '^ready' "$E2E_TMP"/extra*.out 2>/dev/null | wc -l)" = 3 ] && break; sleep 0.1; done
 check "three more held allocations" test "$(grep -l '^ready' "$E2E_TMP"/extra*.out | wc -l)" = 3
 ids=()
 for o in "${outs[@]}"; do ids+=("dpe2e/$(head -1 "$o" | awk '{print $2}')"); done
@@ -149,7 +147,7 @@ sleep 1
 relay_all() {  # -> "<at the peer> <on the fast path>" for 25 ChannelData per held allocation
   local before after n0
   before=$(dp_stats); n0=$(sunk)
-  for fd in "${fds[@]}"; do echo "cdata 25" >&"$fd"; done
+  for fd in "${fds[@]}"; do tell "$fd" "cdata 25"; done
   sleep 2
   after=$(dp_stats)
   echo "$(( $(sunk) - n0 )) $(( $(dp_stat channel_data_to_peer "$after") - $(dp_stat channel_data_to_peer "$before") ))"
@@ -171,7 +169,7 @@ for i in 0 1 2 3; do
   check "allocation ${ids[$i]}: fast-path counter in Redis grew (${c0[$i]:-0} -> ${c1[$i]:-0})" \
     test "${c1[$i]:-0}" -ge $(( ${c0[$i]:-0} + 25 ))
 done
-for fd in "${fds[@]:1}"; do echo quit >&"$fd"; done
+for fd in "${fds[@]:1}"; do tell "$fd" quit; done
 
 # ---- 4. allocation expiry on the fast path -----------------------------------------------
 # turn-control restarted with a 6 s lifetime (restart keeps the allocations).
@@ -182,19 +180,19 @@ tc_start || fail "turn-control restarts with a short lifetime"
 mkfifo "$E2E_TMP/short.in"
 TURNPY_LIFETIME=6 ip netns exec "$NS_C" $PY "$HERE/turnpy.py" session $SRV:3478 alice wonderland-42 \
   10.77.2.2:3490 <"$E2E_TMP/short.in" >"$E2E_TMP/short.out" 2>&1 &
-E2E_PIDS+=($!)
+track_pid $!
 exec 8>"$E2E_TMP/short.in"
 for _ in $(seq 1 50); do grep -q "^ready" "$E2E_TMP/short.out" && break; sleep 0.1; done
 t_alloc=$(date +%s)
 check "short-lived allocation made ($(head -1 "$E2E_TMP/short.out"))" grep -q "^ready" "$E2E_TMP/short.out"
 sleep 1.5
-n0=$(sunk); echo "cdata 30" >&8; sleep 1
+n0=$(sunk); tell 8 "cdata 30"; sleep 1
 live=$(( $(sunk) - n0 ))
 check "before expiry it forwards ($live/30)" test "$live" = 30
 sleep $(( t_alloc + 6 + 2 - $(date +%s) ))  # past the expiry (+2 s)
 before=$(dp_stats)
 tc_drops_before=$(ctl metrics | awk '/^dpturn_drops_total\{reason="no_allocation",path="slow"/{s+=$2} END{print s+0}')
-n0=$(sunk); echo "cdata 30" >&8; echo "send 30" >&8; sleep 1.5
+n0=$(sunk); tell 8 "cdata 30"; tell 8 "send 30"; sleep 1.5
 after=$(dp_stats)
 dead=$(( $(sunk) - n0 ))
 check "after expiry nothing reaches the peer ($dead/60)" test "$dead" = 0
@@ -211,5 +209,5 @@ for p in dataplane turn_control redis; do
   v=PID_$p; check "$p still running (no crash)" kill -0 "${!v}"
 done
 echo "faults_dataplane_e2e: $(( $(date +%s) - T0 )) s"
-echo quit >&7; echo quit >&8
+tell 7 quit; tell 8 quit
 finish

@@ -34,7 +34,7 @@ browsers() { browsers_call "$@"; }
 # ---- 1. drain a with a call on it -------------------------------------------------
 browsers held "$SRV_A" "$SRV_A" --ready-file "$E2E_TMP/held.ready" --hold-file "$E2E_TMP/held.hold" &
 held=$!
-E2E_PIDS+=($held)
+track_pid $held
 check "a relay-only Chromium call is up on host a" browsers_ready "$E2E_TMP/held.ready"
 sleep 1.2  # a's membership view has b serving
 hctl a drain --until-empty --timeout 90 >"$E2E_TMP/drain-a.log" 2>&1 &

@@ -85,7 +85,7 @@ check "held session a2 through a's address" held_open a2 "$NS_C" "$VIP_A:3478"
 check "held session gap (a steady stream) through a's address" held_open gap "$NS_C" "$VIP_A:3478" 10.77.2.2:3491
 browsers_call held "$VIP_A" "$VIP_A" --ready-file "$E2E_TMP/call.ready" --hold-file "$E2E_TMP/call.hold" &
 browsers=$!
-E2E_PIDS+=($browsers)
+track_pid $browsers
 check "a relay-only Chromium call is up through a" browsers_ready "$E2E_TMP/call.ready"
 ip netns exec "$NS_C" timeout 90 turnutils_uclient -e 10.77.2.2 -r 3480 -n 1500 -m 2 -l 170 -z 10 -c \
   -u alice -w wonderland-42 "$VIP_A" >"$E2E_TMP/uclient-failover.log" 2>&1 &

@@ -117,7 +117,7 @@ held_open() {
   mkfifo "$E2E_TMP/held-$name.in"
   ip netns exec "$ns" "$PY" "$ROOT/tests/e2e/turnpy.py" session "$server" alice wonderland-42 "$peer" \
     <"$E2E_TMP/held-$name.in" >"$E2E_TMP/held-$name.out" 2>&1 &
-  E2E_PIDS+=($!)
+  track_pid $!
   eval "HELD_PID_${name}=$!"
   local fd
   exec {fd}>"$E2E_TMP/held-$name.in"
@@ -131,7 +131,7 @@ held() {
   eval "pid=\$HELD_PID_${name} fd=\$HELD_FD_${name}"
   n=$(wc -l <"$E2E_TMP/held-$name.out")
   kill -0 "$pid" 2>/dev/null || { echo dead; return; }
-  ( trap '' PIPE; echo "$2" >&"$fd" ) 2>/dev/null || { echo dead; return; }
+  tell "$fd" "$2" || { echo dead; return; }
   for _ in $(seq 1 60); do [ "$(wc -l <"$E2E_TMP/held-$name.out")" -gt "$n" ] && break; sleep 0.1; done
   tail -1 "$E2E_TMP/held-$name.out" | awk '{print $2}'
 }
@@ -169,7 +169,7 @@ SRV_A=10.77.0.2 SRV_B=10.77.0.3 MGMT=10.77.8.1
 
 fleet_topology_up() {
   E2E_EXTRA_NS+=("$NS_A" "$NS_B" "$NS_ST")
-  for ns in "$NS_R" "$NS_A" "$NS_B" "$NS_C" "$NS_P" "$NS_ST"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  netns_add "$NS_R" "$NS_A" "$NS_B" "$NS_C" "$NS_P" "$NS_ST"
   ip -n "$NS_R" link add br0 type bridge
   ip link add ra netns "$NS_R" type veth peer name eth0 netns "$NS_A"
   ip link add rb netns "$NS_R" type veth peer name eth0 netns "$NS_B"
@@ -182,13 +182,8 @@ fleet_topology_up() {
   ip -n "$NS_R" link set br0 up
   ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
   for i in ra rb r1 r2 br0; do ip -n "$NS_R" link set "$i" up; ip netns exec "$NS_R" ethtool -K "$i" tx off >/dev/null 2>&1; done
-  for pair in "$NS_C:10.77.1" "$NS_P:10.77.2"; do
-    local ns=${pair%%:*} net=${pair##*:}
-    ip -n "$ns" addr add "$net.2/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" route add default via "$net.1"
-    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-  done
+  routed_side_up "$NS_C" 10.77.1
+  routed_side_up "$NS_P" 10.77.2
   # The management network.
   ip -n "$NS_ST" link add mgmt type bridge
   ip -n "$NS_ST" addr add "$MGMT/24" dev mgmt

@@ -47,7 +47,7 @@ check "/metrics answers at once while the store hangs (${took} s)" awk -v t="$to
 before=$(dp_stats)
 browsers_call outage "$SRV" "$SRV" --ready-file "$E2E_TMP/browsers.ready" --hold-file "$E2E_TMP/browsers.hold" &
 browsers=$!
-E2E_PIDS+=($browsers)
+track_pid $browsers
 for _ in $(seq 1 400); do [ -f "$E2E_TMP/browsers.ready" ] && break; kill -0 $browsers 2>/dev/null || break; sleep 0.1; done
 check "a relay-only Chromium call connects and relays every message while the store is down" test -f "$E2E_TMP/browsers.ready"
 # The uclient call once the browsers' is up (their start takes 5-40 s on a

@@ -22,6 +22,8 @@ set -uo pipefail
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR [ARGS...]}" && pwd) || exit 2
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$ROOT/scripts/lib/dpdk.sh"   # eal_mem, dpdk_prefix_clean
+. "$ROOT/scripts/lib/procs.sh"  # track_pid, bg_in, stop_pid, stop_procs, wait_port, redis_start
+. "$ROOT/scripts/lib/netns.sh"  # netns_add, netns_del, routed_topology_up
 PY=/usr/bin/python3    # Debian's python (scapy, websocket), not a pyenv one first on PATH
 E2E_ID="${E2E_ID:-$$}"
 E2E_ID=$((E2E_ID % 100000))
@@ -30,7 +32,6 @@ NS_C="dpt-c-$E2E_ID"   # client side
 NS_P="dpt-p-$E2E_ID"   # peer side
 NS_R="dpt-r-$E2E_ID"   # router (dp_topology_up)
 E2E_TMP=$(mktemp -d /tmp/dpturn-e2e.XXXXXX)
-E2E_PIDS=()
 E2E_DPDK_PREFIXES=()   # DPDK --file-prefix values to remove from /var/run/dpdk at the end
 E2E_EXTRA_NS=()        # more namespaces a test made (fleet_lib.sh), deleted at the end
 E2E_FAILS=0
@@ -60,10 +61,7 @@ need_root() {
 }
 
 netns_up() {
-  for ns in "$NS_S" "$NS_C" "$NS_P"; do
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-  done
+  netns_add "$NS_S" "$NS_C" "$NS_P"
   ip link add "c$E2E_ID" netns "$NS_C" type veth peer name "sc$E2E_ID" netns "$NS_S"
   ip link add "p$E2E_ID" netns "$NS_P" type veth peer name "sp$E2E_ID" netns "$NS_S"
   ip -n "$NS_C" addr add "$C_IP/24" dev "c$E2E_ID"
@@ -81,36 +79,22 @@ netns_up() {
   ip netns exec "$NS_S" sysctl -qw net.ipv4.ip_forward=1
 }
 
-# start NAME NS command... : runs in the background, records the PID.
+# start NAME NS command... : in the background (log $E2E_TMP/NAME.log),
+# PID tracked and in PID_NAME.
 start() {
   local name=$1 ns=$2; shift 2
-  ip netns exec "$ns" "$@" >"$E2E_TMP/$name.log" 2>&1 &
-  local pid=$!
-  E2E_PIDS+=("$pid")
-  eval "PID_${name//-/_}=$pid"
+  bg_in "$ns" "$E2E_TMP/$name.log" "$@"
+  eval "PID_${name//-/_}=$BG_PID"
 }
 
-stop_pid() {  # pid [signal]
-  local pid=$1 sig=${2:-TERM}
-  kill -"$sig" "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# tell FD TEXT: a line to a held session's FIFO; 1 when nobody reads it any
+# more. A plain write to the FIFO of a dead session would kill the test
+# (SIGPIPE) before its remaining checks could fail cleanly.
+tell() { ( trap '' PIPE; echo "$2" >&"$1" ) 2>/dev/null; }
 
-wait_port() {  # ns proto(tcp|udp) ip:port timeout_s
-  local ns=$1 proto=$2 addr=$3 t=${4:-10}
-  local flag=-tln; [ "$proto" = udp ] && flag=-uln
-  for _ in $(seq 1 $((t * 10))); do
-    ip netns exec "$ns" ss $flag 2>/dev/null | grep -qF " $addr " && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-start_redis() {  # ns port
-  start redis "$1" redis-server --port "$2" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$E2E_TMP"
-  wait_port "$1" tcp "127.0.0.1:$2" 10
+start_redis() {  # ns port -> PID_redis
+  redis_start "$1" "$2" "$E2E_TMP" || return 1
+  PID_redis=$REDIS_PID
 }
 
 # start_peer NAME IP: coturn's turnutils_peer (echoes) on IP port 3480 in the
@@ -149,26 +133,7 @@ need_tools() {  # program...: each installed, else SKIP (77); sets CHROMIUM when
 
 # The four namespaces and their links; the server's eth0 is up without an
 # address (coturn or turn-dataplane takes it).
-dp_topology_up() {
-  for ns in "$NS_R" "$NS_S" "$NS_C" "$NS_P"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
-  ip link add r0 netns "$NS_R" type veth peer name eth0 netns "$NS_S"
-  ip link add r1 netns "$NS_R" type veth peer name eth0 netns "$NS_C"
-  ip link add r2 netns "$NS_R" type veth peer name eth0 netns "$NS_P"
-  ip -n "$NS_R" addr add 10.77.0.1/24 dev r0
-  ip -n "$NS_R" addr add 10.77.1.1/24 dev r1
-  ip -n "$NS_R" addr add 10.77.2.1/24 dev r2
-  ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
-  for i in r0 r1 r2; do ip -n "$NS_R" link set "$i" up; ip netns exec "$NS_R" ethtool -K "$i" tx off >/dev/null; done
-  for pair in "$NS_C:10.77.1" "$NS_P:10.77.2"; do
-    local ns=${pair%%:*} net=${pair##*:}
-    ip -n "$ns" addr add "$net.2/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" route add default via "$net.1"
-    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-  done
-  ip -n "$NS_S" link set eth0 up
-  ip netns exec "$NS_S" ethtool -K eth0 tx off >/dev/null
-}
+dp_topology_up() { routed_topology_up "$NS_R" "$NS_S" "$NS_C" "$NS_P"; }
 
 # turn-dataplane and turn-control of one host share an instance-id: the data
 # plane loads and follows the allocations its turn-control writes under it.
@@ -276,10 +241,8 @@ make_cert() {  # dir -> cert.pem key.pem (self-signed, test only)
 }
 
 cleanup() {
-  for pid in "${E2E_PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
-  for ns in "$NS_S" "$NS_C" "$NS_P" "$NS_R" "${E2E_EXTRA_NS[@]:-}"; do
-    [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
-  done
+  stop_procs
+  netns_del "$NS_S" "$NS_C" "$NS_P" "$NS_R" "${E2E_EXTRA_NS[@]:-}"
   dpdk_prefix_clean "${E2E_DPDK_PREFIXES[@]:-}"
   if [ "${E2E_KEEP:-0}" = 1 ] || [ "$E2E_FAILS" -gt 0 ]; then
     log "logs kept in $E2E_TMP"

@@ -182,6 +182,21 @@ class Client:
 LIFETIME = int(os.environ.get("TURNPY_LIFETIME", "600"))
 
 
+def allocate_from_new_port(server, user, password, build, tries=3):
+    """Allocate from a fresh socket; on 437 Allocation Mismatch (the source
+    port is still the 5-tuple of an allocation the server holds, e.g. one a
+    killed client left behind) again from another port, as RFC 8656 §7.4
+    lets a client do and libwebrtc does. -> (client, code, attrs)"""
+    for _ in range(tries):
+        c = Client(server, user, password)
+        code, attrs = c.request(ALLOCATE, build)
+        if code != 437:
+            return c, code, attrs
+        c.sock.close()
+    return c, code, attrs
+
+
+
 def sink(argv):
     ip, port = argv[0].rsplit(":", 1)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -227,8 +242,8 @@ def session(argv):
     host, port = argv[0].rsplit(":", 1)
     peer_ip, peer_port = argv[3].rsplit(":", 1)
     peer_port = int(peer_port)
-    c = Client((host, int(port)), argv[1], argv[2])
-    code, attrs = c.request(ALLOCATE, lambda m: m.add(A_TRANSPORT, bytes([17, 0, 0, 0])).add(A_LIFETIME, struct.pack("!I", LIFETIME)))
+    c, code, attrs = allocate_from_new_port((host, int(port)), argv[1], argv[2],
+                                            lambda m: m.add(A_TRANSPORT, bytes([17, 0, 0, 0])).add(A_LIFETIME, struct.pack("!I", LIFETIME)))
     if code != 0:
         print(f"allocate {code}", flush=True)
         return 1
@@ -284,7 +299,6 @@ def dual(argv):
     server = split_hostport(argv[0])
     n = int(argv[3])
     peers = [split_hostport(p) for p in argv[4:]]
-    c = Client(server, argv[1], argv[2])
     single = os.environ.get("TURNPY_SINGLE") == "1"
 
     def allocate(m):
@@ -292,7 +306,7 @@ def dual(argv):
         if not single:
             m.add(A_ADDITIONAL_FAMILY, bytes([2, 0, 0, 0]))
         m.add(A_LIFETIME, struct.pack("!I", LIFETIME))
-    code, attrs = c.request(ALLOCATE, allocate)
+    c, code, attrs = allocate_from_new_port(server, argv[1], argv[2], allocate)
     if code != 0:
         print(f"allocate {code}", flush=True)
         return 1

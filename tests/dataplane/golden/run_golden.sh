@@ -29,6 +29,7 @@
 # Exit: 0 pass, 1 fail, 77 skipped (no scapy / redis-server).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../../scripts/lib/procs.sh"  # redis_start, stop_procs
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 BIN="$BUILD/dataplane/turn-dataplane"
 RUN_SECONDS=${GOLDEN_RUN_SECONDS:-3}
@@ -47,12 +48,11 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dp-golden.XXXXXX")
 PREFIX="dpgolden$$"
-REDIS_PID=""
 DP_PID=""
 FAILS=0
 cleanup() {
   if [ -n "$DP_PID" ] && kill -0 "$DP_PID" 2>/dev/null; then kill -KILL "$DP_PID" 2>/dev/null; wait "$DP_PID" 2>/dev/null; fi
-  if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
+  stop_procs  # redis-server
   rm -rf "/var/run/dpdk/$PREFIX" 2>/dev/null
   if [ "${GOLDEN_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
@@ -62,20 +62,13 @@ t0=$(date +%s.%N)
 
 # ---- 1. redis -----------------------------------------------------------------
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-for attempt in 1 2 3; do
+started=0
+for _ in 1 2 3; do  # a free port may be taken between the probe and the start
   RPORT=$(free_port)
-  redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP" --save '' --appendonly no \
-    --daemonize no --logfile "$TMP/redis.log" &
-  REDIS_PID=$!
-  for _ in $(seq 1 50); do
-    [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ] && break
-    kill -0 "$REDIS_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ] && break
-  kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""
+  if redis_start "" "$RPORT" "$TMP"; then started=1; break; fi
+  stop_procs
 done
-[ -n "$REDIS_PID" ] || { echo "FAIL: redis-server did not start"; cat "$TMP/redis.log"; exit 1; }
+[ "$started" = 1 ] || { echo "FAIL: redis-server did not start"; cat "$TMP/redis.log"; exit 1; }
 R() { redis-cli -p "$RPORT" "$@"; }
 
 # ---- frames and state -----------------------------------------------------------
