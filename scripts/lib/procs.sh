@@ -22,10 +22,17 @@ in_ns() {
 }
 
 # bg_in NS LOG command...: in the background, output to LOG, PID tracked
-# (and in BG_PID).
+# (and in BG_PID). The PID is the command's own (ip netns exec execs it), so
+# that a signal sent to it reaches the command: never a function or a
+# subshell in the background here, whose PID would be a bash that dies of
+# the signal and leaves the command running.
 bg_in() {
   local ns=$1 log=$2; shift 2
-  in_ns "$ns" "$@" >"$log" 2>&1 &
+  if [ -n "$ns" ]; then
+    ip netns exec "$ns" "$@" >"$log" 2>&1 &
+  else
+    "$@" >"$log" 2>&1 &
+  fi
   BG_PID=$!
   track_pid "$BG_PID"
 }
