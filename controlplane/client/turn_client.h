@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // TurnClient: a small blocking TURN client (UDP, TCP or TLS) for turnctl
-// probe, the admin API's TURN server registry and tests. Long-term
-// credentials, 401/438 handled, retransmission over UDP (RFC 8489 §6.2.1,
-// bounded). Not for the relay path.
+// probe and the admin API's TURN server registry, with the targets it
+// takes. Long-term credentials, 401/438 handled, retransmission over UDP
+// (RFC 8489 §6.2.1, bounded): all in TurnSession (session.h), which the
+// tests use directly. Not for the relay path.
 //
 // probe_turn_server() is the one reachability check (turnctl probe and
 // GET /api/v1/turn-servers/{id}/status): an authenticated Allocate, then
@@ -10,18 +11,12 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "common/crypto/integrity.h"
 #include "common/net/address.h"
 #include "common/net/transport.h"
-#include "common/stun/message.h"
-
-typedef struct ssl_ctx_st SSL_CTX;
-typedef struct ssl_st SSL;
+#include "controlplane/client/session.h"
 
 namespace turn::cp {
 
@@ -59,22 +54,22 @@ struct ProbeResult {
 ProbeResult probe_turn_server(const TurnTarget& target, const std::string& username, const std::string& password,
                               std::chrono::milliseconds timeout, int hold_s = 0, const SocketAddress* peer = nullptr);
 
+// The bool API over a TurnSession that probe_turn_server() uses: RFC 8489
+// §9.2.3.1 style (a first request without credentials, then signed with
+// the REALM and NONCE of the 401, FINGERPRINT on every request), a stale
+// nonce (438) answered, a success response's MESSAGE-INTEGRITY checked.
 class TurnClient {
  public:
   struct Options {
     SocketAddress server;
-    bool tcp = false;
-    bool tls = false;  // TLS over TCP (tcp is implied); the certificate is not verified: a probe checks TURN
-    std::string sni;   // server name for TLS (DNS names only)
+    Transport transport = Transport::Udp;  // udp, tcp or tls
+    std::string sni;                       // server name for TLS (DNS names only)
     std::string username;
     std::string password;
     std::chrono::milliseconds timeout{2000};  // whole transaction, retransmissions included
   };
 
-  explicit TurnClient(Options o);
-  ~TurnClient();
-  TurnClient(const TurnClient&) = delete;
-  TurnClient& operator=(const TurnClient&) = delete;
+  explicit TurnClient(const Options& o);
 
   // Each returns true on success; on failure error() says why (with the
   // STUN error code where there is one).
@@ -90,24 +85,18 @@ class TurnClient {
   [[nodiscard]] const SocketAddress& mapped() const noexcept { return mapped_; }
   [[nodiscard]] uint32_t lifetime() const noexcept { return lifetime_; }
   // Round trip of the last successful transaction.
-  [[nodiscard]] std::chrono::microseconds last_rtt() const noexcept { return rtt_; }
+  [[nodiscard]] std::chrono::microseconds last_rtt() const noexcept { return session_.last_rtt(); }
 
  private:
-  bool transact(uint16_t method, const std::function<void(void*)>& add_attrs);
-  bool exchange(const std::vector<uint8_t>& request, std::vector<uint8_t>& response);
-  bool tls_handshake();
+  [[nodiscard]] static Signing signing();
+  // Reads the outcome of a request into error_ / relay_, mapped_, lifetime_.
+  bool outcome(const Response& r);
 
-  Options o_;
-  int fd_ = -1;
-  SSL_CTX* ssl_ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  std::string realm_, nonce_;
-  crypto::Key key_;
+  TurnSession session_;
   SocketAddress relay_, mapped_;
   uint32_t lifetime_ = 0;
   std::string error_;
   int error_code_ = 0;
-  std::chrono::microseconds rtt_{0};
 };
 
 }  // namespace turn::cp
