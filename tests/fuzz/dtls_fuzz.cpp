@@ -135,10 +135,9 @@ struct Client {
   }
   // A Binding request over the session; true if answered.
   bool binding() {
-    cptest::TurnClient b(cptest::Proto::Udp, SocketAddress{IpAddress::v4(0x7f000001), 9});
-    cptest::Signing none;
-    none.integrity = cptest::Integrity::None;
-    auto req = b.build(stun::Method::Binding, {}, none);
+    cp::Signing none;
+    none.integrity = cp::Integrity::None;
+    auto req = cp::build_request(stun::Method::Binding, {}, {}, none);
     if (SSL_write(ssl, req.data(), static_cast<int>(req.size())) <= 0) return false;
     uint8_t buf[2048];
     for (int i = 0; i < 4; ++i) {
