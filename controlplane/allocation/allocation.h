@@ -19,6 +19,7 @@
 #include "common/crypto/integrity.h"
 #include "common/net/address.h"
 #include "common/net/transport.h"
+#include "controlplane/net/clock.h"
 
 namespace turn::cp {
 
@@ -38,8 +39,6 @@ struct AddressHash {
   size_t operator()(const SocketAddress& a) const noexcept;
   size_t operator()(const FiveTuple& t) const noexcept;
 };
-
-using TimePoint = std::chrono::steady_clock::time_point;
 
 struct PermissionView {
   IpAddress peer;

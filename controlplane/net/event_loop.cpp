@@ -12,7 +12,7 @@
 
 namespace turn::cp {
 
-EventLoop::EventLoop() : now_(Clock::now()) {
+EventLoop::EventLoop() : now_(SteadyClock::now()) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   eventfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -46,7 +46,7 @@ void EventLoop::modify(int fd, uint32_t events, IoHandler* h) {
 void EventLoop::remove(int fd) noexcept { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 void EventLoop::every(std::chrono::milliseconds period, std::function<void()> task) {
-  periodic_.push_back({period, Clock::now() + period, std::move(task)});
+  periodic_.push_back({period, SteadyClock::now() + period, std::move(task)});
 }
 
 void EventLoop::post(std::function<void()> task) {
@@ -70,7 +70,7 @@ void EventLoop::run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   while (!stop_.load(std::memory_order_relaxed)) {
-    now_ = Clock::now();
+    now_ = SteadyClock::now();
     int timeout_ms = 1000;
     for (const auto& p : periodic_) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(p.next - now_).count();
@@ -78,7 +78,7 @@ void EventLoop::run() {
     }
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
     if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
-    now_ = Clock::now();
+    now_ = SteadyClock::now();
     for (int i = 0; i < n; ++i) {
       auto* h = static_cast<IoHandler*>(events[i].data.ptr);
       if (h == nullptr) {

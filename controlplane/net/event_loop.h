@@ -12,6 +12,8 @@
 #include <mutex>
 #include <vector>
 
+#include "controlplane/net/clock.h"
+
 namespace turn::cp {
 
 class IoHandler {
@@ -21,12 +23,12 @@ class IoHandler {
   virtual void on_io(uint32_t events) = 0;
 };
 
-class EventLoop {
+class EventLoop final : public Clock {
  public:
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
 
   EventLoop();
-  ~EventLoop();
+  ~EventLoop() override;
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
@@ -49,13 +51,13 @@ class EventLoop {
   void stop() noexcept;
 
   // Cached once per loop iteration; cheap to read in handlers.
-  [[nodiscard]] Clock::time_point now() const noexcept { return now_; }
-  [[nodiscard]] uint64_t now_s() const noexcept;  // seconds since the epoch (wall clock)
+  [[nodiscard]] TimePoint now() const noexcept override { return now_; }
+  [[nodiscard]] uint64_t now_s() const noexcept override;  // seconds since the epoch (wall clock)
 
  private:
   struct Periodic {
     std::chrono::milliseconds period;
-    Clock::time_point next;
+    TimePoint next;
     std::function<void()> task;
   };
   class Wakeup;
@@ -63,7 +65,7 @@ class EventLoop {
   int epfd_ = -1;
   int eventfd_ = -1;
   std::atomic<bool> stop_{false};
-  Clock::time_point now_;
+  TimePoint now_;
   std::vector<Periodic> periodic_;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;

@@ -104,7 +104,7 @@ bool StreamConnection::dtls_new_association() {
   return true;
 }
 
-bool StreamConnection::tick(EventLoop::Clock::time_point now, std::chrono::seconds idle) {
+bool StreamConnection::tick(TimePoint now, std::chrono::seconds idle) {
   if (fd_ < 0) return false;
   // RFC 6347 §4.2.4: handshake flights are retransmitted on a timer.
   if (datagram_ && ssl_ && !handshake_done_) DTLSv1_handle_timeout(ssl_);

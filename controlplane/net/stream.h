@@ -77,7 +77,7 @@ class StreamConnection final : public IoHandler {
   [[nodiscard]] bool datagram() const noexcept { return datagram_; }
   // Once a second: DTLS handshake retransmissions; true when idle (nothing
   // received) for longer than `idle`.
-  bool tick(EventLoop::Clock::time_point now, std::chrono::seconds idle);
+  bool tick(TimePoint now, std::chrono::seconds idle);
 
   // Raw mode (an RFC 6062 data connection): every chunk read is handed to
   // on_message as it comes, no framing.
@@ -113,7 +113,7 @@ class StreamConnection final : public IoHandler {
   // An epoch-0 ClientHello waiting on an established DTLS session: true
   // when it started a new association (this object is then closed).
   bool dtls_new_association();
-  EventLoop::Clock::time_point last_rx_ = loop_.now();
+  TimePoint last_rx_ = loop_.now();
   bool reading_ = true;
   std::function<void()> on_drained_;
   HandOverFn hand_over_;

@@ -23,16 +23,6 @@ namespace {
 // Peer connections one TCP allocation may hold (pending and bound): far
 // above what one client uses, and a bound on what one allocation costs.
 constexpr size_t kMaxTcpConnectionsPerAllocation = 128;
-
-DeferredAnswer deferred(const Request& req, stun::Method m) {
-  DeferredAnswer d;
-  std::memcpy(d.txid.data(), req.msg.transaction_id().data(), 12);
-  d.method = m;
-  d.key = req.key;
-  d.sha256 = req.sha256;
-  d.fingerprint = req.fingerprint;
-  return d;
-}
 }  // namespace
 
 size_t TurnServer::tcp_connections_of(const Allocation& a) const {
@@ -41,67 +31,38 @@ size_t TurnServer::tcp_connections_of(const Allocation& a) const {
   return n;
 }
 
-void TurnServer::send_deferred(StreamConnection* s, const DeferredAnswer& d, std::optional<ErrorCode> err,
-                               uint32_t connection_id) {
-  if (!s || s->closed()) return;
-  stun::MessageBuilder b(response_buf_, d.method, err ? stun::Class::ErrorResponse : stun::Class::SuccessResponse,
-                         Bytes{d.txid.data(), d.txid.size()});
-  if (err)
-    b.add_error_code(*err);
-  else if (connection_id != 0)
-    b.add_u32(Attr::ConnectionId, connection_id);
-  if (d.key.size != 0) {
-    if (cfg_.software_attribute) b.add_text(Attr::Software, "dpturn " DPTURN_VERSION);
-    if (d.sha256)
-      crypto::add_integrity_sha256(b, d.key.view());
-    else
-      crypto::add_integrity(b, d.key.view());
-  }
-  if (d.fingerprint || cfg_.fingerprint) b.add_fingerprint();
-  Bytes out = b.finish();
-  if (out.empty()) return;
-  auto method = static_cast<uint16_t>(d.method) & 15;
-  bump(err ? stats_.errors[method] : stats_.successes[method]);
-  if (!s->send(out)) stats_.drop(CpDrop::StreamBacklog);
-}
-
 // RFC 6062 §5.2: Connect, on the control connection of a TCP allocation.
 void TurnServer::handle_connect(Request& req) {
   const auto& m = req.msg;
-  Allocation* a = own_allocation(req);  // else 437 or 441, answered
+  Allocation* a = own_allocation(cx_, req);  // else 437 or 441, answered
   if (!a) return;
-  if (!a->tcp) return send_error(req, ErrorCode::BadRequest);  // a UDP allocation
+  if (!a->tcp) return respond_.error(req, ErrorCode::BadRequest);  // a UDP allocation
   const auto* peer_attr = m.find(Attr::XorPeerAddress);
-  if (!peer_attr) return send_error(req, ErrorCode::BadRequest);
+  if (!peer_attr) return respond_.error(req, ErrorCode::BadRequest);
   auto peer = stun::read_xor_address(m.value(*peer_attr), m.xor_mask());
-  if (!peer || peer->port == 0) return send_error(req, ErrorCode::BadRequest);
-  if (peer->ip.is_v4() != a->info->relay.ip.is_v4()) return send_error(req, ErrorCode::PeerAddressFamilyMismatch);
-  if (!peer_allowed(peer->ip)) {
-    bump(stats_.forbidden_peers);
-    log_every(LogKey::PeerDenied, req.tuple.client.ip,
-              "Connect to " + peer->ip.to_string() + " refused by peer policy (user '" + req.username + "')");
-    return send_error(req, ErrorCode::Forbidden);
-  }
+  if (!peer || peer->port == 0) return respond_.error(req, ErrorCode::BadRequest);
+  if (peer->ip.is_v4() != a->info->relay.ip.is_v4()) return respond_.error(req, ErrorCode::PeerAddressFamilyMismatch);
+  if (!peer_permitted(cx_, req, peer->ip, "Connect")) return;
   // §5.2: one connection per peer address and allocation, in progress or up.
   for (const auto& [id, c] : tcp_connections_)
-    if (c->allocation() == a && c->peer() == *peer) return send_error(req, ErrorCode::ConnectionAlreadyExists);
+    if (c->allocation() == a && c->peer() == *peer) return respond_.error(req, ErrorCode::ConnectionAlreadyExists);
   if (tcp_connections_of(*a) >= kMaxTcpConnectionsPerAllocation)
-    return send_error(req, ErrorCode::InsufficientCapacity);
+    return respond_.error(req, ErrorCode::InsufficientCapacity);
   // From the relayed transport address itself, as RFC 6062 §5.2 asks.
   int fd = tcp_connect_from(a->info->relay, *peer);
   if (fd < 0) {
     log_debug("Connect to " + peer->to_string() + " failed at once: " + errno_text(errno));
-    return send_error(req, ErrorCode::ConnectionTimeoutOrFailure);
+    return respond_.error(req, ErrorCode::ConnectionTimeoutOrFailure);
   }
   uint32_t id = shared_.connection_ids.add(this);
   auto c = std::make_unique<TcpConnection>(*this, id, *a, fd, *peer, TcpConnection::State::Connecting);
-  c->connect_answer = deferred(req, stun::Method::Connect);
+  c->connect_answer = defer(req);
   tcp_connections_[id] = std::move(c);
 }
 
 void TurnServer::on_tcp_connected(TcpConnection& c) {
   // §5.2: the success response carries the CONNECTION-ID to bind.
-  if (c.connect_answer) send_deferred(c.allocation()->link.stream, *c.connect_answer, std::nullopt, c.id());
+  if (c.connect_answer) respond_.deferred(c.allocation()->link.stream, *c.connect_answer, std::nullopt, c.id());
   c.connect_answer.reset();
   log_debug("TCP connection " + std::to_string(c.id()) + " to " + c.peer().to_string() + " from " +
             c.allocation()->info->relay.to_string());
@@ -123,13 +84,13 @@ void TurnServer::on_peer_accepted(Allocation& a, int fd, const SocketAddress& pe
   // CONNECTION-ID to bind (§5.3). Indications carry no integrity.
   std::array<uint8_t, 12> txid{};
   crypto::random_bytes(txid);
-  stun::MessageBuilder b(response_buf_, stun::Method::ConnectionAttempt, stun::Class::Indication,
+  stun::MessageBuilder b(respond_.buffer(), stun::Method::ConnectionAttempt, stun::Class::Indication,
                          Bytes{txid.data(), txid.size()});
   b.add_xor_address(Attr::XorPeerAddress, peer);
   b.add_u32(Attr::ConnectionId, id);
   if (cfg_.fingerprint) b.add_fingerprint();
   Bytes out = b.finish();
-  if (!out.empty()) send_to_client(a.tuple, a.link, out);
+  if (!out.empty()) respond_.send(a.tuple, a.link, out);
 }
 
 // §5.4: ConnectionBind, on a new TCP/TLS connection that then carries the
@@ -137,14 +98,14 @@ void TurnServer::on_peer_accepted(Allocation& a, int fd, const SocketAddress& pe
 // thread that holds the CONNECTION-ID.
 void TurnServer::handle_connection_bind(Request& req) {
   const auto& m = req.msg;
-  if (!req.link.stream) return send_error(req, ErrorCode::BadRequest);  // not over UDP
-  if (find(req.tuple)) return send_error(req, ErrorCode::BadRequest);   // a control connection
+  if (!req.link.stream) return respond_.error(req, ErrorCode::BadRequest);              // not over UDP
+  if (allocations_.find(req.tuple)) return respond_.error(req, ErrorCode::BadRequest);  // a control connection
   const auto* id_attr = m.find(Attr::ConnectionId);
   auto id = id_attr ? stun::read_u32(m.value(*id_attr)) : Result<uint32_t, stun::AttrError>(stun::AttrError::BadLength);
-  if (!id) return send_error(req, ErrorCode::BadRequest);
+  if (!id) return respond_.error(req, ErrorCode::BadRequest);
   TurnServer* owner = shared_.connection_ids.owner(*id);
-  if (!owner) return send_error(req, ErrorCode::BadRequest);  // no such connection (or expired)
-  DeferredAnswer answer = deferred(req, stun::Method::ConnectionBind);
+  if (!owner) return respond_.error(req, ErrorCode::BadRequest);  // no such connection (or expired)
+  DeferredAnswer answer = defer(req);
   std::string username = req.username;
   uint32_t cid = *id;
   req.link.stream->hand_over([owner, cid, answer, username](DetachedStream&& d) {
@@ -189,12 +150,12 @@ void TurnServer::adopt_data_connection(uint32_t id, const std::string& username,
   else if (it->second->allocation()->username != username)
     refusal = ErrorCode::WrongCredentials;  // §5.4: the allocation's own credentials only
   if (refusal) {
-    send_deferred(s.get(), answer, refusal, 0);
+    respond_.deferred(s.get(), answer, refusal, 0);
     s->close_connection("ConnectionBind refused");
     loop_.retire(std::move(s));
     return;
   }
-  send_deferred(s.get(), answer, std::nullopt, 0);
+  respond_.deferred(s.get(), answer, std::nullopt, 0);
   s->set_raw(true);
   it->second->bind_client(std::move(s), std::move(d.leftover));
 }
@@ -208,7 +169,7 @@ void TurnServer::close_tcp(uint32_t id, const char* why) {
   log_debug("TCP connection " + std::to_string(id) + " with " + c->peer().to_string() + " closed: " + why);
   if (c->connect_answer) {
     // §5.2: the TCP connection could not be made in time: 447.
-    send_deferred(c->allocation()->link.stream, *c->connect_answer, ErrorCode::ConnectionTimeoutOrFailure, 0);
+    respond_.deferred(c->allocation()->link.stream, *c->connect_answer, ErrorCode::ConnectionTimeoutOrFailure, 0);
     c->connect_answer.reset();
   }
   c->close_both();

@@ -50,7 +50,7 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
     stats_.drop(CpDrop::MalformedChannelData);
     return;
   }
-  Allocation* a = find(t);
+  Allocation* a = allocations_.find(t);
   if (!a) {
     stats_.drop(CpDrop::NoAllocation);
     return;
@@ -92,7 +92,7 @@ void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageV
     stats_.drop(CpDrop::UnknownRequiredAttribute);
     return;
   }
-  Allocation* a = find(t);
+  Allocation* a = allocations_.find(t);
   if (!a) {
     stats_.drop(CpDrop::NoAllocation);
     return;
@@ -215,7 +215,7 @@ void TurnServer::on_peer_datagram(Allocation& a, const SocketAddress& peer, uint
     std::memset(data + len, 0, pad4(len) - len);
     total = header + pad4(len);
   }
-  send_to_client(a.tuple, a.link, Bytes{start, total});
+  respond_.send(a.tuple, a.link, Bytes{start, total});
   bump(stats_.packets_to_client);
   bump(stats_.bytes_to_client, len);
   a.info->packets_to_client.fetch_add(1, std::memory_order_relaxed);
@@ -296,13 +296,14 @@ void TurnServer::on_peer_icmp(Allocation& a, const SocketAddress& peer, bool v6,
   std::memcpy(txid.data(), txid_salt_.data(), 4);
   uint64_t n = ++indication_counter_;
   std::memcpy(txid.data() + 4, &n, 8);
-  stun::MessageBuilder b(response_buf_, stun::Method::Data, stun::Class::Indication, Bytes{txid.data(), txid.size()});
+  stun::MessageBuilder b(respond_.buffer(), stun::Method::Data, stun::Class::Indication,
+                         Bytes{txid.data(), txid.size()});
   b.add_xor_address(Attr::XorPeerAddress, peer);
   b.add_icmp(type, code, data);
   if (cfg_.fingerprint) b.add_fingerprint();
   Bytes out = b.finish();
   if (out.empty()) return;
-  send_to_client(a.tuple, a.link, out);
+  respond_.send(a.tuple, a.link, out);
   bump(stats_.icmp_to_client);
 }
 

@@ -31,21 +31,12 @@
 #include "common/stun/constants.h"
 #include "controlplane/allocation/allocation.h"
 #include "controlplane/net/event_loop.h"
+#include "controlplane/server/responder.h"
 
 namespace turn::cp {
 
 class TurnServer;
 class StreamConnection;
-
-// An answer owed to a request that completes later (Connect after the TCP
-// handshake with the peer, ConnectionBind on the owning thread).
-struct DeferredAnswer {
-  std::array<uint8_t, 12> txid{};
-  stun::Method method = stun::Method::Connect;
-  crypto::Key key;
-  bool sha256 = false;
-  bool fingerprint = false;
-};
 
 class TcpConnection final : public IoHandler {
  public:
