@@ -138,13 +138,31 @@ void AllocationManager::destroy(Allocation& a, const char* why) {
 }
 
 void AllocationManager::close_stream(StreamConnection* s) {
-  std::vector<Allocation*> doomed;
-  for (auto& [t, a] : by_tuple_)
-    if (a->link.stream == s) doomed.push_back(a.get());
-  for (auto* a : doomed) destroy(*a, "client connection closed");
+  Hold hold(*this);
+  closed_streams_.push_back(s);
+}
+
+void AllocationManager::end_hold() {
+  if (holds_ > 1) {
+    --holds_;
+    return;
+  }
+  // Still held while they go: a stream that closes during one of these
+  // destroys queues behind them instead of destroying under this loop.
+  while (!closed_streams_.empty()) {
+    StreamConnection* s = closed_streams_.front();
+    closed_streams_.erase(closed_streams_.begin());
+    std::vector<FiveTuple> doomed;
+    for (auto& [t, a] : by_tuple_)
+      if (a->link.stream == s) doomed.push_back(t);
+    for (const auto& t : doomed)
+      if (auto it = by_tuple_.find(t); it != by_tuple_.end()) destroy(*it->second, "client connection closed");
+  }
+  holds_ = 0;
 }
 
 void AllocationManager::clear() {
+  Hold hold(*this);
   while (!by_tuple_.empty()) destroy(*by_tuple_.begin()->second, "shutdown");
 }
 
@@ -190,6 +208,7 @@ size_t AllocationManager::live_permissions(const Allocation& a) const {
 }
 
 void AllocationManager::sweep() {
+  Hold hold(*this);
   auto now = clock_.now();
   std::vector<Allocation*> expired;
   for (auto& [t, a] : by_tuple_) {

@@ -92,8 +92,28 @@ class AllocationManager {
   // permissions and channels back. False if its relay port cannot be bound.
   bool restore(const FiveTuple& tuple, const ClientLink& link, const std::shared_ptr<AllocationInfo>& info);
   void destroy(Allocation& a, const char* why);
-  // Ends the allocations of a TCP/TLS client connection (RFC 8656 §3.1).
+  // Ends the allocations of a TCP/TLS client connection (RFC 8656 §3.1):
+  // at once, or when the last Hold ends.
   void close_stream(StreamConnection* s);
+
+  // A failed write to a client's stream closes it, and with it its
+  // allocations, from inside whatever was writing: a handler answering, a
+  // relay socket delivering a peer's datagram, a TCP peer connection, even
+  // the destroy of another allocation (a deferred RFC 6062 answer). While
+  // a Hold lives, such allocations stay (the stream is retired, not freed,
+  // until the loop's batch ends) and go when the last Hold ends; so every
+  // entry from the event loop takes one, and no caller is left holding an
+  // Allocation& that a write freed under it.
+  class Hold {
+   public:
+    explicit Hold(AllocationManager& m) noexcept : m_(m) { ++m_.holds_; }
+    ~Hold() { m_.end_hold(); }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+
+   private:
+    AllocationManager& m_;
+  };
   // Ends everything (shutdown).
   void clear();
 
@@ -123,6 +143,7 @@ class AllocationManager {
   [[nodiscard]] uint64_t wall_expiry(TimePoint t) const;
 
  private:
+  void end_hold();
   Allocation& install(const FiveTuple& tuple, const ClientLink& link, const RelaySockets& sockets,
                       std::shared_ptr<AllocationInfo> info, TimePoint expires);
 
@@ -132,6 +153,8 @@ class AllocationManager {
   RelayPorts& ports_;
   AllocationIo& io_;
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, AddressHash> by_tuple_;
+  int holds_ = 0;
+  std::vector<StreamConnection*> closed_streams_;  // closed while held
 };
 
 }  // namespace turn::cp

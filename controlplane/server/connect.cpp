@@ -118,6 +118,7 @@ void TurnServer::handle_connection_bind(Request& req) {
 
 void TurnServer::adopt_data_connection(uint32_t id, const std::string& username, const DeferredAnswer& answer,
                                        DetachedStream d) {
+  AllocationManager::Hold hold(allocations_);
   int fd = d.fd;
   SSL* ssl = d.ssl;
   d.fd = -1;

@@ -231,6 +231,7 @@ void RelaySocket::close_socket() noexcept {
 }
 
 void RelaySocket::on_io(uint32_t events) {
+  AllocationManager::Hold hold(server_.allocations_);  // alloc_ lives through the whole batch
   if (events & EPOLLERR) drain_errors();
   // Read up to a burst per wake-up so one busy allocation cannot starve others.
   constexpr int kBurst = 64;

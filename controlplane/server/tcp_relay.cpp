@@ -37,6 +37,7 @@ void TcpConnection::close_both() noexcept {
 }
 
 void TcpConnection::on_io(uint32_t events) {
+  AllocationManager::Hold hold(server_.allocations_);
   if (fd_ < 0 || state_ == State::Closed) return;
   if (state_ == State::Connecting) {
     int err = 0;
@@ -234,6 +235,7 @@ void TcpRelayListener::close_socket() noexcept {
 }
 
 void TcpRelayListener::on_io(uint32_t) {
+  AllocationManager::Hold hold(server_.allocations_);
   for (int i = 0; i < 64 && fd_ >= 0; ++i) {
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;

@@ -38,6 +38,7 @@ TurnServer::~TurnServer() { allocations_.clear(); }
 // ---- demultiplexing --------------------------------------------------------
 
 void TurnServer::on_client_message(const FiveTuple& tuple, const ClientLink& link, Bytes data) {
+  AllocationManager::Hold hold(allocations_);  // no allocation goes under a handler (allocation_manager.h)
   if (tuple.transport == Transport::Udp && !allocations_.find(tuple)) {
     // Owned by another thread (restored after a restart): hand it over.
     if (TurnServer* owner = shared_.directory.get(tuple); owner && owner != this) {
@@ -166,6 +167,7 @@ bool TurnServer::redirected(Request& req) {
 }
 
 void TurnServer::sweep() {
+  AllocationManager::Hold hold(allocations_);
   allocations_.sweep();
   // RFC 6062: Connect attempts and unbound peer connections have 30 s.
   auto now = loop_.now();

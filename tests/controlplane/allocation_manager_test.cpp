@@ -420,5 +420,65 @@ TEST_F(AllocateHandlerTest, AskingWhatIsNotThereIsAnErrorBeforeAnyPortIsTaken) {
   EXPECT_EQ(shared_.quotas.total(), 0u);
 }
 
+// A failed write to a TCP/TLS client closes its connection, and the close
+// ends its allocations (StreamConnection::send -> on_closed ->
+// TurnServer::on_stream_closed), from inside the answer the handler is
+// sending. Here the responder's sink does what that write does; a Hold
+// (what TurnServer takes on every entry from its loop) keeps the
+// allocation until the handler is done with it, and then it goes. Without
+// the Hold, handle_refresh writes to a freed allocation (ASan build).
+TEST_F(AllocateHandlerTest, AStreamClosedByAnAnswerTakesItsAllocationOnlyWhenTheHoldEnds) {
+  auto* stream = reinterpret_cast<cp::StreamConnection*>(0x1000);  // compared, never used
+  FiveTuple t = udp_client(40000);
+  t.transport = cp::Transport::Tcp;
+  manager_.create(t, cp::ClientLink{-1, stream}, "alice", sockets_at(50002), 600);
+  respond_.set_sink([this, stream](const FiveTuple&, Bytes b) {
+    answers_.emplace_back(b.begin(), b.end());
+    manager_.close_stream(stream);  // the write failed: the connection closes
+  });
+  std::array<uint8_t, 12> txid{};
+  std::array<uint8_t, 128> buf{};
+  stun::MessageBuilder b(buf, stun::Method::Refresh, stun::Class::Request, Bytes{txid.data(), txid.size()});
+  b.add_u32(stun::Attr::Lifetime, 900);
+  Bytes bytes = b.finish();
+  stun::MessageView msg;
+  ASSERT_EQ(stun::parse(bytes, msg), stun::ParseError::Ok);
+  cp::Request req{msg, t, cp::ClientLink{-1, stream}, "alice", {}, false, false};
+  {
+    cp::AllocationManager::Hold hold(manager_);
+    cp::handle_refresh(cx_, req);
+    ASSERT_EQ(answers_.size(), 1u);
+    EXPECT_EQ(last_error(), 0);
+    EXPECT_EQ(manager_.size(), 1u);  // still here while held
+    EXPECT_EQ(sink_.events.back(), "refreshed host-a/127.0.0.1:50002 " + std::to_string(kWallStart + 900));
+    manager_.close_stream(stream);  // closed twice: queued twice, ends once
+  }
+  EXPECT_EQ(manager_.size(), 0u);
+  EXPECT_EQ(io_.released, std::vector<std::string>{"host-a/127.0.0.1:50002"});
+  EXPECT_EQ(sink_.events.back(), "deleted host-a/127.0.0.1:50002");
+}
+
+// Holds nest: only the outermost one's end lets the closed streams'
+// allocations go; without any hold, close_stream ends them at once.
+TEST_F(AllocationManagerTest, HoldsNestAndAnUnheldCloseIsImmediate) {
+  auto* s1 = reinterpret_cast<cp::StreamConnection*>(0x1000);
+  auto* s2 = reinterpret_cast<cp::StreamConnection*>(0x2000);
+  FiveTuple t1 = udp_client(40001), t2 = udp_client(40002);
+  t1.transport = t2.transport = cp::Transport::Tcp;
+  manager_.create(t1, cp::ClientLink{-1, s1}, "alice", sockets_at(50002), 600);
+  manager_.create(t2, cp::ClientLink{-1, s2}, "alice", sockets_at(50003), 600);
+  {
+    cp::AllocationManager::Hold outer(manager_);
+    {
+      cp::AllocationManager::Hold inner(manager_);
+      manager_.close_stream(s1);
+    }
+    EXPECT_EQ(manager_.size(), 2u);
+  }
+  EXPECT_EQ(manager_.size(), 1u);
+  manager_.close_stream(s2);
+  EXPECT_EQ(manager_.size(), 0u);
+}
+
 }  // namespace
 }  // namespace turn::cptest

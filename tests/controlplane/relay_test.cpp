@@ -443,10 +443,6 @@ TEST_F(TurnRelay, ExpiredAllocationIsNotUsedBeforeTheSweep) {
 // deletes the allocation in the middle of relaying. Nothing may touch the
 // allocation afterwards (under ASan, a heap-use-after-free shows here).
 TEST_F(TurnRelay, TcpResetWhilePeerSends) {
-  GTEST_SKIP() << "BUG: heap-use-after-free in TurnServer::on_peer_datagram (relay.cpp, the a.info-> "
-                  "counters after send_to_client): a failed stream write closes the connection and deletes "
-                  "the allocation re-entrantly (StreamConnection::send -> close_connection -> on_stream_closed). "
-                  "Crashes the ASan build; remove this skip once fixed.";
   UdpPeer peer;
   auto data = payload(200, 1);
   for (int round = 0; round < 20; ++round) {

@@ -980,9 +980,6 @@ TEST_F(TurnProtocol, TcpResetDuringAllocateLeavesNoAllocation) {
 // and the Refresh must not touch it afterwards (under ASan this is where a
 // heap-use-after-free shows).
 TEST_F(TurnProtocol, TcpResetDuringRefresh) {
-  GTEST_SKIP() << "BUG: heap-use-after-free in TurnServer::handle_refresh (refresh.cpp, destroy()/a->expires "
-                  "after finish_and_send): a failed stream write closes the connection and deletes the "
-                  "allocation re-entrantly. Crashes the ASan build; remove this skip once fixed.";
   auto u = client();
   ASSERT_EQ(u->challenge().error(), 401);
   const auto binding = u->build(Method::Binding, {}, unsigned_request());
