@@ -82,6 +82,19 @@ int open_bound_socket(SocketKind kind, const SocketAddress& at, bool shared) {
   return fd;
 }
 
+namespace {
+// bind(); on failure the socket is closed and errno is bind()'s.
+int bind_or_close(int fd, const sockaddr_storage& ss, socklen_t len) noexcept {
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
 int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept {
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(at, ss);
@@ -102,13 +115,7 @@ int try_open_relay_socket(const SocketAddress& at, bool dont_fragment) noexcept 
     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
   // RFC 8656 §7.2: DONT-FRAGMENT in the Allocate sets DF on what we relay.
   if (dont_fragment) set_dont_fragment(fd, true);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-    int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
-  }
-  return fd;
+  return bind_or_close(fd, ss, len);
 }
 
 namespace {
@@ -121,13 +128,7 @@ int tcp_relay_socket(const SocketAddress& at, sockaddr_storage& ss, socklen_t& l
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   setsockopt(fd, IPPROTO_TCP, 1 /*TCP_NODELAY*/, &one, sizeof one);
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-    int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
-  }
-  return fd;
+  return bind_or_close(fd, ss, len);
 }
 }  // namespace
 

@@ -43,6 +43,19 @@ constexpr size_t kMaxDtlsRecord = 16384;
 CpDrop send_failure_reason(int err) noexcept { return err == EMSGSIZE ? CpDrop::TooBigForPath : CpDrop::SendFailed; }
 }  // namespace
 
+Allocation* TurnServer::data_allocation(const FiveTuple& t) {
+  Allocation* a = allocations_.find(t);
+  if (!a) {
+    stats_.drop(CpDrop::NoAllocation);
+    return nullptr;
+  }
+  if (a->tcp) {
+    stats_.drop(CpDrop::TcpAllocation);  // RFC 6062: data goes over data connections
+    return nullptr;
+  }
+  return a;
+}
+
 void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
   ChannelDataView cd;
   if (parse_channel_data(data, cd, cfg_.legacy_channel_range ? kMaxLegacyChannel : kMaxChannel) !=
@@ -50,15 +63,8 @@ void TurnServer::handle_channel_data(const FiveTuple& t, Bytes data) {
     stats_.drop(CpDrop::MalformedChannelData);
     return;
   }
-  Allocation* a = allocations_.find(t);
-  if (!a) {
-    stats_.drop(CpDrop::NoAllocation);
-    return;
-  }
-  if (a->tcp) {
-    stats_.drop(CpDrop::TcpAllocation);  // RFC 6062: data goes over data connections
-    return;
-  }
+  Allocation* a = data_allocation(t);
+  if (!a) return;
   auto now = loop_.now();
   auto it = a->channels.find(cd.channel);
   // §12.6: unbound (or expired) channel -> discard.
@@ -92,15 +98,8 @@ void TurnServer::handle_send_indication(const FiveTuple& t, const stun::MessageV
     stats_.drop(CpDrop::UnknownRequiredAttribute);
     return;
   }
-  Allocation* a = allocations_.find(t);
-  if (!a) {
-    stats_.drop(CpDrop::NoAllocation);
-    return;
-  }
-  if (a->tcp) {
-    stats_.drop(CpDrop::TcpAllocation);  // RFC 6062: data goes over data connections
-    return;
-  }
+  Allocation* a = data_allocation(t);
+  if (!a) return;
   const auto* peer_attr = m.find(Attr::XorPeerAddress);
   const auto* data_attr = m.find(Attr::Data);
   if (!peer_attr || !data_attr) {

@@ -88,7 +88,9 @@ class TurnServer final : private AllocationIo {
   // answered 300 or 508 before authentication. True once answered.
   bool redirected(Request& req);
 
-  // The kernel relay path (relay.cpp).
+  // The kernel relay path (relay.cpp). data_allocation: the UDP
+  // allocation client data on `t` is for; nullptr (counted) when none.
+  [[nodiscard]] Allocation* data_allocation(const FiveTuple& t);
   void handle_send_indication(const FiveTuple& t, const stun::MessageView& msg);
   void handle_channel_data(const FiveTuple& t, Bytes data);
 
