@@ -8,11 +8,15 @@
 #
 #   scripts/bench-alloc.sh [SECONDS=10] [THREADS=4]
 # Prints one line per server and the ratio. Bounded by SECONDS per server.
+# TURN_CONTROL=path runs another turn-control binary (an older build, for a
+# before/after of a control-plane change) against the same client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_RUN=${1:-10}
 THREADS=${2:-4}
 B=build
+TURN_CONTROL=${TURN_CONTROL:-$B/controlplane/turn-control}
+[ -x "$TURN_CONTROL" ] || { echo "bench-alloc: no turn-control at '$TURN_CONTROL' (build first, or set TURN_CONTROL)" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/dpturn-bench-alloc.XXXXXX)
 . scripts/lib/procs.sh  # track_pid, stop_procs
 cleanup() { stop_procs; rm -rf "$TMP"; }
@@ -32,7 +36,7 @@ request-rate-limit=0
 unauth-rate-limit=0
 no-tls
 CONF
-"$B/controlplane/turn-control" -c "$TMP/dpturn.conf" >"$TMP/dpturn.log" 2>&1 & track_pid $!
+"$TURN_CONTROL" -c "$TMP/dpturn.conf" >"$TMP/dpturn.log" 2>&1 & track_pid $!
 turnserver -n --listening-ip=127.0.0.1 --listening-port=$PORT_CT --relay-ip=127.0.0.1 \
   --min-port=40000 --max-port=60000 --lt-cred-mech --user=bench:bench-password --realm=bench.test \
   --allow-loopback-peers --no-tls --no-dtls --no-cli --log-file=stdout --simple-log >"$TMP/coturn.log" 2>&1 & track_pid $!
