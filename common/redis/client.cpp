@@ -78,13 +78,7 @@ std::string first_line_field(const std::string& info, std::string_view name) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> pairs(const Reply& r) {
-  std::vector<std::pair<std::string, std::string>> f;
-  if (r.type != Reply::Type::Array) return f;
-  f.reserve(r.elements.size() / 2);
-  for (size_t i = 0; i + 1 < r.elements.size(); i += 2) f.emplace_back(r.elements[i].str, r.elements[i + 1].str);
-  return f;
-}
+bool available() noexcept { return true; }
 
 Client::Client(Endpoint ep) : ep_(std::move(ep)) {}
 Client::~Client() { disconnect(); }

@@ -15,6 +15,8 @@
 // Errors name what was tried: "master 'dpturn' via sentinel(s) a,b: a:
 // connection refused; b: no such master" and never a password. Not
 // thread-safe: one client per thread. Off the packet path: exceptions.
+// Without hiredis (-Dhiredis=disabled) the same interface is built from
+// client_none.cpp: nothing reaches Redis, every attempt throws Error.
 #pragma once
 
 #include <cstdint>
@@ -128,6 +130,10 @@ class Client {
   bool switched_ = false;
   ClientStats stats_;
 };
+
+// False in a build without hiredis (-Dhiredis=disabled): there the client
+// is client_none.cpp, whose connect() and commands throw Error saying so.
+[[nodiscard]] bool available() noexcept;
 
 // Reply helpers for decoders: a flat array of name/value pairs.
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> pairs(const Reply& r);

@@ -3,6 +3,7 @@
 #include "controlplane/config/config.h"
 
 #include "common/config/lexer.h"
+#include "common/redis/client.h"
 #include "common/state/keys.h"
 #include "common/util/text.h"
 #include "controlplane/net/tls.h"
@@ -288,6 +289,16 @@ void load_config_file(const std::string& path, Config& cfg) {
 }
 
 void validate_config(Config& cfg) {
+  // A build without hiredis (-Dhiredis=disabled) is one host on the kernel
+  // path: the keys that need Redis are refused here, by name, not ignored.
+  if (!redis::available()) {
+    auto refuse = [](const std::string& key, const std::string& what) {
+      throw ConfigError(key + " is set, but this turn-control was built without hiredis (-Dhiredis=disabled): " + what +
+                        "; remove " + key + " or use a build with hiredis");
+    };
+    if (cfg.state_redis.enabled) refuse("state-redis", "no state store, so no data plane and no fleet");
+    if (cfg.redis_userdb.enabled) refuse("redis-userdb", "no Redis user database (user= and static-auth-secret work)");
+  }
   if (cfg.min_port > cfg.max_port)
     throw ConfigError("min-port=" + std::to_string(cfg.min_port) +
                       " is above max-port=" + std::to_string(cfg.max_port));

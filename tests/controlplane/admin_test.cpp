@@ -544,6 +544,7 @@ std::vector<uint64_t> counts(const json& dir) {
 using Counts = std::vector<uint64_t>;
 
 TEST_F(AdminApi, RelayUsageSumsTheKernelPathAndTheFastPathPerAllocationAndPerUser) {
+  SKIP_WITHOUT_HIREDIS();
   // Without a state Redis no data plane can relay: the fast path is "off".
   EXPECT_EQ(call("GET", "/api/v1/allocations").body["fastpath_counters"], "off");
 
@@ -642,6 +643,7 @@ TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
   auto bad = call("GET", "/api/v1/allocations?scope=planet");
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.text.find("scope 'planet'"), std::string::npos) << bad.text;
+  SKIP_WITHOUT_HIREDIS();
 
   auto redis = std::make_unique<RedisServer>();
   ASSERT_TRUE(redis->up());
@@ -713,6 +715,7 @@ TEST_F(AdminApi, FleetUsageListsEveryInstancesAllocationsFromTheStore) {
 }
 
 TEST_F(AdminApi, AStoreThatIsNotThereCostsSpeedNotCalls) {
+  SKIP_WITHOUT_HIREDIS();
   // Sentinels that do not answer: turn-control starts, answers Allocate,
   // and says why the store is away (naming the sentinels it asked).
   uint16_t s1 = free_port(), s2 = free_port();
@@ -775,6 +778,7 @@ TEST_F(AdminApi, AStoreThatIsNotThereCostsSpeedNotCalls) {
 }
 
 TEST(TurnServerRegistry, PersistsInRedisAcrossRestartsAndInstances) {
+  SKIP_WITHOUT_HIREDIS();
   RedisServer redis;
   ASSERT_TRUE(redis.up()) << "redis-server (scripts/setup.sh installs it) did not start";
   cp::Config cfg;
@@ -810,6 +814,7 @@ TEST(TurnServerRegistry, PersistsInRedisAcrossRestartsAndInstances) {
 }
 
 TEST(TurnServerRegistry, WorksFromMemoryWhileRedisIsAwayAndCatchesUpAfter) {
+  SKIP_WITHOUT_HIREDIS();
   cp::Config cfg;
   cfg.state_redis.enabled = true;
   cfg.state_redis.port = free_port();  // nothing there yet

@@ -475,6 +475,7 @@ TEST(RealmOptions, ParsesCoturnValuesAndRefusesBadOnes) {
 }
 
 TEST_F(Audit, RedisRealmOptionsAreHonoured) {
+  SKIP_WITHOUT_HIREDIS();
   RedisServer redis;
   ASSERT_TRUE(redis.up()) << "redis-server (scripts/setup.sh installs it) did not start";
   redis::Client admin(redis.endpoint());

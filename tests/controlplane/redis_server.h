@@ -11,6 +11,12 @@
 #include "tests/common/redis/redis_procs.h"
 #include "tests/controlplane/turn_client.h"
 
+// A build without hiredis (-Dhiredis=disabled) has no Redis client and
+// turn-control refuses state-redis and redis-userdb: the tests over Redis
+// skip there (GTEST_SKIP returns from the test).
+#define SKIP_WITHOUT_HIREDIS() \
+  if (!::turn::redis::available()) GTEST_SKIP() << "this build has no hiredis (-Dhiredis=disabled)"
+
 namespace turn::cptest {
 
 class RedisServer {
