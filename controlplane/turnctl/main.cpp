@@ -217,6 +217,15 @@ int main(int argc, char** argv) {
     return j;
   };
 
+  // call() hands 503 answers back (health's "degraded" is one); an action
+  // answered 503 with an error (no state store: adopt, another instance's
+  // drain) did nothing, and says why.
+  auto refused = [](const json& r) {
+    if (!r.is_object() || !r.contains("error")) return false;
+    std::cerr << "turnctl: 503: " << r["error"].get<std::string>() << "\n";
+    return true;
+  };
+
   const std::string& cmd = args[0];
   if (cmd == "status") {
     json s = call("GET", "/api/v1/status");
@@ -270,6 +279,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     json r = call("POST", "/api/v1/adopt", json{{"instance", args[1]}, {"wait_s", wait_s}}.dump());
+    if (refused(r)) return 1;
     std::cout << "adopted instance " << args[1] << ": " << r["adopted"] << " allocation(s), " << r["skipped"]
               << " skipped, listening on";
     for (const auto& l : r["listeners"]) std::cout << " " << l.get<std::string>();
@@ -282,6 +292,7 @@ int main(int argc, char** argv) {
     if (!instance.empty()) body["instance"] = instance;
     if (force) body["force"] = true;
     json r = call("POST", cmd == "drain" ? "/api/v1/drain" : "/api/v1/undrain", body.dump());
+    if (refused(r)) return 1;
     std::string who = r.value("instance", instance);
     if (cmd == "undrain") {
       std::cout << "instance " << who << ": serving new allocations" << (r.contains("requested") ? " (asked)" : "")
