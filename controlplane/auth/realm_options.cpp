@@ -75,26 +75,15 @@ void RealmOptionsPoller::poll_once() {
 }
 
 void RealmOptionsPoller::start() {
-  thread_ = std::thread([this] {
-    for (;;) {
-      try {
-        poll_once();
-      } catch (const std::exception&) {
-        // Redis away: the limits stay as they are (the user poller logs it).
-      }
-      std::unique_lock lock(mutex_);
-      if (cv_.wait_for(lock, std::chrono::seconds(3), [this] { return stop_; })) return;
+  thread_.start(std::chrono::seconds(3), [this] {
+    try {
+      poll_once();
+    } catch (const std::exception&) {
+      // Redis away: the limits stay as they are (the user poller logs it).
     }
   });
 }
 
-void RealmOptionsPoller::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void RealmOptionsPoller::stop() { thread_.stop(); }
 
 }  // namespace turn::cp

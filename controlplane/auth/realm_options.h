@@ -12,15 +12,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "common/util/periodic_thread.h"
 #include "controlplane/config/config.h"
 
 namespace turn::cp {
@@ -75,10 +74,7 @@ class RealmOptionsPoller {
  private:
   const Config& cfg_;
   RealmLimits& limits_;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  PeriodicThread thread_;
 };
 
 }  // namespace turn::cp

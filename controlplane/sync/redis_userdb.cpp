@@ -36,28 +36,17 @@ void RedisUserDb::reload() {
 }
 
 void RedisUserDb::start() {
-  thread_ = std::thread([this] {
-    for (;;) {
-      try {
-        reload();
-        if (!healthy_.exchange(true)) log_info("userdb: loaded users from redis " + cfg_.redis_userdb.host);
-      } catch (const std::exception& e) {
-        if (healthy_.exchange(false)) log_warn(std::string("userdb: ") + e.what() + " (keeping the last users)");
-      }
-      std::unique_lock lock(mutex_);
-      if (cv_.wait_for(lock, std::chrono::seconds(3), [this] { return stop_; })) return;
+  thread_.start(std::chrono::seconds(3), [this] {
+    try {
+      reload();
+      if (!healthy_.exchange(true)) log_info("userdb: loaded users from redis " + cfg_.redis_userdb.host);
+    } catch (const std::exception& e) {
+      if (healthy_.exchange(false)) log_warn(std::string("userdb: ") + e.what() + " (keeping the last users)");
     }
   });
 }
 
-void RedisUserDb::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void RedisUserDb::stop() { thread_.stop(); }
 
 void RedisUserDb::put_user(const std::string& name, const std::string& md5_hex) {
   redis::Client c(cfg_.redis_userdb);

@@ -7,11 +7,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <string>
-#include <thread>
 
+#include "common/util/periodic_thread.h"
 #include "controlplane/config/config.h"
 
 namespace turn::cp {
@@ -33,10 +31,7 @@ class RedisUserDb {
   void reload();
   const Config& cfg_;
   CredentialStore& store_;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  PeriodicThread thread_;
   std::atomic<bool> healthy_{false};
 };
 
