@@ -19,15 +19,14 @@ using stun::Class;
 using stun::ErrorCode;
 using stun::Method;
 
-TurnServer::TurnServer(SharedState& shared, EventLoop& loop, Stats& stats, RelayPorts* ports)
+TurnServer::TurnServer(SharedState& shared, EventLoop& loop, Stats& stats)
     : shared_(shared),
       cfg_(shared.cfg),
       loop_(loop),
       stats_(stats),
       limits_(shared.cfg, loop),
       respond_(shared, loop, stats, limits_),
-      own_ports_(ports ? nullptr : std::make_unique<KernelRelayPorts>()),
-      allocations_(shared, loop, ports ? *ports : *own_ports_, *this),
+      allocations_(shared, loop, ports_, *this),
       cx_{shared.cfg, shared, allocations_, respond_, stats, loop} {
   crypto::random_bytes(txid_salt_);
 }

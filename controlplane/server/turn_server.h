@@ -41,9 +41,7 @@ class TurnServer final : private AllocationIo {
   static constexpr size_t kHeadroom = 64;
   static constexpr size_t kMaxDatagram = 65535;
 
-  // `ports`: where relayed ports come from (nullptr: kernel sockets on
-  // random ports; tests pass their own).
-  TurnServer(SharedState& shared, EventLoop& loop, Stats& stats, RelayPorts* ports = nullptr);
+  TurnServer(SharedState& shared, EventLoop& loop, Stats& stats);
   ~TurnServer() override;
   TurnServer(const TurnServer&) = delete;
   TurnServer& operator=(const TurnServer&) = delete;
@@ -122,7 +120,7 @@ class TurnServer final : private AllocationIo {
   std::unordered_map<Allocation*, std::unique_ptr<RelaySocket>> relay_sockets6_;
   std::unordered_map<Allocation*, std::unique_ptr<TcpRelayListener>> tcp_listeners_;
   std::unordered_map<uint32_t, std::unique_ptr<TcpConnection>> tcp_connections_;
-  std::unique_ptr<RelayPorts> own_ports_;
+  KernelRelayPorts ports_;  // relayed ports: random, on kernel sockets
   AllocationManager allocations_;
   HandlerContext cx_;
 
