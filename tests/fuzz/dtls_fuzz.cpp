@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -106,6 +107,32 @@ int udp_to(uint16_t port, uint32_t from_ip = 0x7f000001) {
   return fd;
 }
 
+// libFuzzer's -timeout runs an interval timer whose SIGALRM handler has no
+// SA_RESTART: a blocking recv() under OpenSSL then fails with EINTR, which
+// the datagram BIO reports as "want read", and a healthy handshake or
+// Binding looked like a dead server (CI, 2026-12-02: "invariant failed:
+// again.up && again.binding()", SSL_connect -1, SSL_ERROR_WANT_READ,
+// errno EINTR, 3 ms into the handshake). An interrupted call is made
+// again; a real timeout (SO_RCVTIMEO: EAGAIN) still fails.
+template <class Op>
+int ssl_call(SSL* ssl, Op op) {
+  for (int tries = 0;; ++tries) {
+    errno = 0;
+    int r = op();
+    if (r > 0) return r;
+    int e = SSL_get_error(ssl, r);
+    if (errno != EINTR || (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || tries == 100) return r;
+  }
+}
+
+// The same for poll().
+int poll_once(pollfd* p, int timeout_ms) {
+  int r;
+  do r = poll(p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
 // A real DTLS client with a session (its own connected UDP socket).
 struct Client {
   SSL_CTX* ctx = nullptr;
@@ -124,7 +151,7 @@ struct Client {
     getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len);
     BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &peer);
     SSL_set_bio(ssl, bio, bio);
-    up = SSL_connect(ssl) == 1;
+    up = ssl_call(ssl, [this] { return SSL_connect(ssl); }) == 1;
     ERR_clear_error();
   }
   ~Client() {
@@ -138,10 +165,10 @@ struct Client {
     cp::Signing none;
     none.integrity = cp::Integrity::None;
     auto req = cp::build_request(stun::Method::Binding, {}, {}, none);
-    if (SSL_write(ssl, req.data(), static_cast<int>(req.size())) <= 0) return false;
+    if (ssl_call(ssl, [&] { return SSL_write(ssl, req.data(), static_cast<int>(req.size())); }) <= 0) return false;
     uint8_t buf[2048];
     for (int i = 0; i < 4; ++i) {
-      int n = SSL_read(ssl, buf, sizeof buf);
+      int n = ssl_call(ssl, [&] { return SSL_read(ssl, buf, sizeof buf); });
       ERR_clear_error();
       if (n <= 0) return false;
       if (n >= 20 && std::memcmp(buf + 8, req.data() + 8, 12) == 0) return true;
@@ -177,7 +204,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         size_t answered = 0, datagrams = 0;
         uint8_t buf[4096];
         pollfd p{fd, POLLIN, 0};
-        while (poll(&p, 1, datagrams == 0 ? 20 : 2) > 0) {
+        while (poll_once(&p, datagrams == 0 ? 20 : 2) > 0) {
           ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
           if (n <= 0) break;  // (ICMP errors do not happen: the port listens)
           answered += static_cast<size_t>(n);

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -244,7 +245,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           auto p = std::make_unique<Pair>();
           p->id = r.u32(stun::Attr::ConnectionId).value_or(0);
           pollfd pf{lfd, POLLIN, 0};
-          if (poll(&pf, 1, 500) > 0) p->peer.fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          int ready;
+          do ready = poll(&pf, 1, 500);  // libFuzzer's SIGALRM timer interrupts it (no SA_RESTART)
+          while (ready < 0 && errno == EINTR);
+          if (ready > 0) p->peer.fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
           pairs.push_back(std::move(p));
           break;
         }
