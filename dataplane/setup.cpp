@@ -68,7 +68,10 @@ Action parse_command_line(int argc, char** argv, DpConfig& cfg) {
 
 void Dataplane::RteFree::operator()(void* p) const { rte_free(p); }
 void Dataplane::PoolFree::operator()(rte_mempool* p) const { rte_mempool_free(p); }
-void Dataplane::RingFree::operator()(rte_ring* r) const {
+void Dataplane::RingFree::operator()(rte_ring* r) const { rte_ring_free(r); }
+// Not for an element ring: rte_ring_dequeue reads pointers, and an
+// Observation left in the learn ring read as one crashed the exit.
+void Dataplane::MbufRingFree::operator()(rte_ring* r) const {
   void* left = nullptr;
   while (rte_ring_dequeue(r, &left) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(left));
   rte_ring_free(r);

@@ -78,7 +78,10 @@ class Dataplane {
   struct PoolFree {
     void operator()(rte_mempool* p) const;
   };
-  struct RingFree {  // drains mbufs left in it first
+  struct RingFree {  // a ring of values (the learn ring's Observations)
+    void operator()(rte_ring* r) const;
+  };
+  struct MbufRingFree {  // a ring of mbufs: frees those left in it first
     void operator()(rte_ring* r) const;
   };
   static constexpr uint16_t kNoTap = UINT16_MAX;
@@ -96,7 +99,8 @@ class Dataplane {
   std::unique_ptr<rte_rcu_qsbr, RteFree> qsbr_;
   std::unique_ptr<Tables> tables_;
   StartedPorts ports_;
-  std::unique_ptr<rte_ring, RingFree> learn_, inject_;
+  std::unique_ptr<rte_ring, RingFree> learn_;
+  std::unique_ptr<rte_ring, MbufRingFree> inject_;
   std::unique_ptr<WorkerCounters, RteFree> counters_;
   std::vector<std::unique_ptr<AllocCounters, RteFree>> alloc_counters_;
   std::vector<WorkerContext> ctx_;

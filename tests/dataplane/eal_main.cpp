@@ -8,7 +8,9 @@
 //
 // If EAL cannot start, the binary says why and exits 77: meson's skip code.
 // DPTURN_TEST_EAL replaces the EAL arguments (the file prefix is still
-// added), e.g. to try hugepages or to see the skip.
+// added), e.g. to try hugepages or to see the skip. Two lcores, both on
+// CPU 0 (any machine has it): a Dataplane needs a worker lcore to exist,
+// though these tests never launch one.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -22,7 +24,8 @@
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   const char* env = std::getenv("DPTURN_TEST_EAL");
-  std::string eal = env ? env : "--no-huge -m 512 --no-shconf --no-pci --no-telemetry -l 0 --log-level=*:warning";
+  std::string eal =
+      env ? env : "--no-huge -m 512 --no-shconf --no-pci --no-telemetry --lcores=0@0,1@0 --log-level=*:warning";
   const std::string name = std::filesystem::path(argv[0]).filename().string();
   turn::dp::EalSession session(argv[0], eal, "dptest-" + name + "-" + std::to_string(getpid()));
   if (!session.up()) {
