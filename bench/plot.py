@@ -5,7 +5,7 @@
 #
 #   bench/plot.py RESULTS_DIR
 # Reads what is there (dp_payload.csv, dp_allocs.csv, dp_workers.csv,
-# dp_paths.csv, vs_coturn.csv, dp_table_bench.csv); writes <name>.png next
+# dp_paths.csv, vs_coturn.csv, overload.csv, dp_table_bench.csv); writes <name>.png next
 # to each. Missing CSVs are skipped; a malformed one is an error.
 import csv
 import os
@@ -133,6 +133,48 @@ def vs_coturn(d):
     return out
 
 
+def overload(d):
+    """Delivered against offered for each server (scripts/bench-overload.sh), the loss shaded."""
+    path = os.path.join(d, "overload.csv")
+    if not os.path.exists(path):
+        return None
+    r = rows(path)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    top = max(num(a["offered_pps"]) for a in r) / 1000
+    ax.plot([0, top], [0, top], color="grey", ls=":", lw=1, label="delivered = offered")
+    styles = {"coturn": ("o-", "C3"), "dpturn": ("^-", "C0"), "dpturn-memif": ("s-", "C2")}
+    for server, (mk, col) in styles.items():
+        s = sorted((a for a in r if a["server"] == server), key=lambda a: num(a["offered_pps"]))
+        if not s:
+            continue
+        x = [num(a["offered_pps"]) / 1000 for a in s]
+        y = [num(a["delivered_pps"]) / 1000 for a in s]
+        label = {"dpturn": "dpturn (peer side: af_packet into a veth)",
+                 "dpturn-memif": "dpturn (peer side: memif, no kernel)"}.get(server, server)
+        ax.plot(x, y, mk, color=col, label=label)
+        ax.fill_between(x, y, x, color=col, alpha=0.15)  # the loss: offered minus delivered
+        ax2.plot(x, [num(a["pkts_per_cpu_s"]) / 1000 for a in s], mk, color=col, label=label)
+    ax.set_xlabel("offered (kpps, ChannelData from the client side)")
+    ax.set_ylabel("delivered to the peer (kpps); shaded: lost")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax2.set_xlabel("offered (kpps)")
+    ax2.set_ylabel("relayed packets per server CPU-second (thousands)")
+    ax2.set_yscale("log")
+    ax2.grid(alpha=0.3, which="both")
+    ax2.legend(fontsize=8)
+    a0 = r[0]
+    fig.suptitle(f"dpturn vs coturn under overload: {a0['flows']} allocations, {a0['size']} B ChannelData, "
+                 f"each server alone on one core", fontsize=10)
+    fig.tight_layout()
+    out = os.path.join(d, "overload.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def table_bench(d):
     path = os.path.join(d, "dp_table_bench.csv")
     if not os.path.exists(path):
@@ -176,7 +218,7 @@ def main():
     made = [dp_curve(d, "dp_payload", "payload", "UDP payload bytes"),
             dp_curve(d, "dp_allocs", "allocations", "active allocations", logx=True),
             dp_curve(d, "dp_workers", "workers", "worker lcores"),
-            dp_paths(d), vs_coturn(d), table_bench(d)]
+            dp_paths(d), vs_coturn(d), overload(d), table_bench(d)]
     for m in made:
         if m:
             print(m)

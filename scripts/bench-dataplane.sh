@@ -17,9 +17,14 @@
 #   scripts/bench-dataplane.sh [ALLOCATIONS=10000] [PAYLOAD=200] [SECONDS=8]
 #
 # Environment:
-#   MODE=cd|send|peer-cd|peer-di  the fast path (gen_flows.py); default cd
+#   MODE=cd|send|peer-cd|peer-di|cd6  the fast path (gen_flows.py); default cd;
+#                 cd6 = ChannelData over IPv6
 #   WORKERS=1     worker lcores (lcores 0..WORKERS; lcore 0 is the main /
-#                 service lcore); one rx queue each
+#                 service lcore); one rx queue each. With as many workers
+#                 as CPUs (2 on a 2-CPU machine), the main lcore shares
+#                 CPU 0 with worker 1 (--lcores 0@0,1@0,2@1, for testpmd
+#                 and turn-dataplane alike): the main lcore sleeps, so each
+#                 worker still has a CPU of its own most of the time
 #   SWAP=1        also run testpmd 5tswap
 #   CSV=FILE      append one row (header first if FILE is new)
 #   KEEP=DIR      keep logs, pcaps and configs in DIR
@@ -47,18 +52,24 @@ BUILD=${BUILD:-build}
 [ -x "$BUILD/dataplane/turn-dataplane" ] || { echo "bench-dataplane: $BUILD/dataplane/turn-dataplane not built" >&2; exit 1; }
 command -v dpdk-testpmd >/dev/null || { echo "bench-dataplane: dpdk-testpmd missing (apt-get install dpdk)" >&2; exit 1; }
 case $MODE in
-  cd) COUNTER=channel_data_to_peer ;;
+  cd|cd6) COUNTER=channel_data_to_peer ;;
   send) COUNTER=send_indication_to_peer ;;
   peer-cd) COUNTER=peer_to_client_channel_data ;;
   peer-di) COUNTER=peer_to_client_data_indication ;;
-  *) echo "bench-dataplane: MODE=$MODE is not cd, send, peer-cd or peer-di" >&2; exit 2 ;;
+  *) echo "bench-dataplane: MODE=$MODE is not cd, send, peer-cd, peer-di or cd6" >&2; exit 2 ;;
 esac
 NCPU=$(nproc)
-if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -ge "$NCPU" ]; then
-  echo "bench-dataplane: WORKERS=$WORKERS: this machine has $NCPU CPUs (1 main lcore + up to $((NCPU - 1)) workers)" >&2
+if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt "$NCPU" ]; then
+  echo "bench-dataplane: WORKERS=$WORKERS: this machine has $NCPU CPUs (up to $NCPU workers)" >&2
   exit 2
 fi
-LCORES="0-$WORKERS"
+if [ "$WORKERS" -lt "$NCPU" ]; then
+  LCORES=(-l "0-$WORKERS")
+else  # the main lcore on CPU 0 with worker 1, worker i on CPU i-1
+  map="0@0"
+  for w in $(seq 1 "$WORKERS"); do map+=",$w@$((w - 1))"; done
+  LCORES=(--lcores "$map")
+fi
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; TMP=$(cd "$KEEP" && pwd); else TMP=$(mktemp -d /tmp/dpturn-bench-dp.XXXXXX); fi
 ID=$$
 . scripts/lib/dpdk.sh   # eal_mem, dpdk_prefix_clean
@@ -75,6 +86,7 @@ RPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print
 $PY bench/load/gen_flows.py "$N" "$SIZE" "$TMP/flows.pcap" "$TMP/state.redis" "$MODE" "$WORKERS"
 case $MODE in  # input frame bytes: Ethernet + IPv4 + UDP + TURN framing + payload
   cd) FRAME=$((42 + 4 + SIZE)) ;;
+  cd6) FRAME=$((62 + 4 + SIZE)) ;;
   send) FRAME=$((42 + 36 + SIZE + (4 - SIZE % 4) % 4)) ;;
   *) FRAME=$((42 + SIZE)) ;;
 esac
@@ -99,7 +111,7 @@ VDEV+=",infinite_rx=1"
 # testpmd: runs until SIGINT; measured from its per-second Rx-pps lines once
 # forwarding has started (the median, the first line being warm-up).
 testpmd() {  # forward-mode log
-  dpdk-testpmd -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-tp$ID" "--vdev=$VDEV" -- \
+  dpdk-testpmd "${LCORES[@]}" --no-pci "${MEM[@]}" --file-prefix="bench-tp$ID" "--vdev=$VDEV" -- \
     --forward-mode="$1" --port-topology=loop --auto-start --stats-period=1 --nb-cores="$WORKERS" \
     --rxq="$WORKERS" --txq="$WORKERS" --total-num-mbufs=$((N + 65536)) >"$2" 2>&1 &
   local pid=$!
@@ -122,15 +134,20 @@ swap_pps=""
   echo "neighbour=10.78.0.1,02:00:00:00:00:01"
   echo "state-redis=\"ip=127.0.0.1 port=$RPORT\""
   echo "exception-port=1"
-  echo "allocations=$((N + N / 4 + 64))"
-  echo "channels=$((N + N / 4 + 64))"
+  T=$((N + N / 4 + 64))
+  [ "$MODE" != cd6 ] || T=$((4 * T))  # the IPv6 tables are a quarter of these (docs/dataplane.md)
+  echo "allocations=$T"
+  echo "channels=$T"
   echo "min-port=49152"
   echo "max-port=65535"
   echo "instance-id=bench"
   echo "mbufs=$MBUFS"
-  case $MODE in peer-*) while read -r r; do echo "relay-ip=$r"; done <"$TMP/flows.pcap.relays" ;; esac
+  case $MODE in
+    peer-*|cd6) while read -r r; do echo "relay-ip=$r"; done <"$TMP/flows.pcap.relays" ;;
+  esac
+  [ "$MODE" != cd6 ] || printf 'ip6=fd00:78::2/64\ngateway6=fd00:78::1\n'  # the MAC: gen_flows.py's first frame
 } >"$TMP/dp.conf"
-"$BUILD/dataplane/turn-dataplane" -l "$LCORES" --no-pci "${MEM[@]}" --file-prefix="bench-dp$ID" "--vdev=$VDEV" \
+"$BUILD/dataplane/turn-dataplane" "${LCORES[@]}" --no-pci "${MEM[@]}" --file-prefix="bench-dp$ID" "--vdev=$VDEV" \
   --vdev=net_null0,no-rx=1 -- -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 & DP=$!; track_pid $DP
 tel() { scripts/dp-telemetry.py --file-prefix "bench-dp$ID" "$@" 2>/dev/null; }
 loaded=0

@@ -8,14 +8,22 @@
 #
 #   (default)  the full suite, tens of minutes: micro-benchmarks (tables up
 #              to 4M allocations), data-plane curves (payload, allocations up
-#              to 1M, workers, the four fast paths) side by side with testpmd,
-#              dpturn vs coturn with turnutils_uclient, allocations/s vs coturn
-#   --quick    about a minute: the same parts at one or two points each
+#              to 1M, 1 to nproc workers, the four fast paths and IPv6
+#              ChannelData) side by side with testpmd, dpturn vs coturn under
+#              overload (scripts/bench-overload.sh) and with
+#              turnutils_uclient, allocations/s vs coturn
+#   --quick    a few minutes: the same parts at the points the headline
+#              ratios need
 #   --smoke    seconds: every data-plane part once at the smallest size, for
 #              the meson test (suite bench) that checks the CSVs are well formed
 #   --out DIR  results directory (default bench/results/YYYY-MM-DD-HHMM[-quick])
-#   --only     micro,dp,vs,alloc (default: all)
+#   --only     micro,dp,overload,vs,alloc (default: all)
 #   env VS_STEPS="M:Z:N ..."  the vs part's uclient steps (bench-vs-coturn.sh --steps)
+#
+# Ends with the headline ratios, one line each (bench/headline.py): the
+# coturn loss step, dpturn's loss at it and at twice it, relayed packets
+# per server CPU-second (dpturn / coturn, all-veth and memif peer side),
+# 1M / 1k allocations, 2 / 1 workers, IPv6 / IPv4 ChannelData.
 #
 # Parts that cannot run here (no root for namespaces, no dpdk-testpmd, no
 # coturn) are skipped with a line saying why in skipped.txt. Results
@@ -27,14 +35,14 @@ PY=/usr/bin/python3
 BUILD=${BUILD:-build}
 MODE=full
 OUT=""
-ONLY="micro,dp,vs,alloc"
+ONLY="micro,dp,overload,vs,alloc"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick; shift ;;
     --smoke) MODE=smoke; shift ;;
     --out) OUT=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -111,13 +119,13 @@ if want dp; then
   elif [ "$(id -u)" != 0 ]; then
     skip "dp: DPDK needs root here"
   else
-    MAXW=$(( $(nproc) - 1 ))
+    MAXW=$(nproc)  # as many workers as CPUs: the main lcore shares CPU 0 (bench-dataplane.sh)
     case $MODE in
       full)
         for p in 64 200 500 1000 1200 1400; do dp_point "$OUT/dp_payload.csv" cd 10000 "$p" 1 8 1; done
         for n in 1000 10000 100000 1000000; do dp_point "$OUT/dp_allocs.csv" cd "$n" 200 1 8 1; done
         for w in $(seq 1 "$MAXW"); do dp_point "$OUT/dp_workers.csv" cd 10000 200 "$w" 8 1; done
-        for m in cd send peer-cd peer-di; do dp_point "$OUT/dp_paths.csv" "$m" 10000 200 1 8 1; done
+        for m in cd send peer-cd peer-di cd6; do dp_point "$OUT/dp_paths.csv" "$m" 10000 200 1 8 1; done
         # Profiles of the two target points (perf -e cpu-clock; FILE.txt kept, FILE.data removed: large).
         if command -v perf >/dev/null; then
           for n in 10000 1000000; do
@@ -132,10 +140,30 @@ if want dp; then
         fi ;;
       quick)
         dp_point "$OUT/dp_paths.csv" cd 10000 200 1 2 0
-        dp_point "$OUT/dp_allocs.csv" cd 100000 200 1 2 0 ;;
+        dp_point "$OUT/dp_paths.csv" cd6 10000 200 1 2 0
+        dp_point "$OUT/dp_allocs.csv" cd 1000 200 1 2 0
+        dp_point "$OUT/dp_allocs.csv" cd 1000000 200 1 2 0
+        dp_point "$OUT/dp_workers.csv" cd 10000 200 1 2 0
+        [ "$MAXW" -lt 2 ] || dp_point "$OUT/dp_workers.csv" cd 10000 200 2 2 0 ;;
       smoke)
         dp_point "$OUT/dp_paths.csv" cd 1000 200 1 1 0 ;;
     esac
+  fi
+fi
+
+# ---- dpturn vs coturn under overload ---------------------------------------
+if want overload; then
+  if [ "$(id -u)" != 0 ]; then skip "overload: needs root (network namespaces)"
+  elif ! command -v turnserver >/dev/null; then skip "overload: coturn missing"
+  elif [ ! -x "$BUILD/bench/load/blaster" ]; then skip "overload: $BUILD/bench/load/blaster not built (needs DPDK)"
+  elif [ "$(nproc)" -lt 2 ]; then skip "overload: needs 2 CPUs (the server alone on one)"
+  elif [ $MODE = smoke ]; then skip "overload: not in --smoke"
+  else
+    say "overload ($MODE)"
+    OV_ARGS=()
+    [ $MODE = quick ] && OV_ARGS=(--quick)
+    run scripts/bench-overload.sh "${OV_ARGS[@]}" --out "$OUT" >"$OUT/overload.log" 2>&1 \
+      || say "overload failed (see overload.log)"
   fi
 fi
 
@@ -189,3 +217,5 @@ else
   skip "plots: python3-matplotlib missing (scripts/setup.sh installs it)"
 fi
 say "done: $(ls "$OUT" | tr '\n' ' ')"
+echo "== headline ratios (bench/headline.py $OUT)"
+$PY bench/headline.py "$OUT" | tee "$OUT/headline.txt"

@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+# The arithmetic of scripts/bench-overload.sh: snapshots around one step,
+# one CSV row per step, the headline figures of a run.
+#
+#   overload_step.py snap NS_PEER NS_SERVER [DP_PREFIX]  > snap.json
+#   overload_step.py step server=S rate=R blaster=JSON snap0=F snap1=F csv=F server_cpu=N other_cpu=N
+#   overload_step.py summary CSV                          headline lines (also --quick's output)
+#
+# Delivered: the frames that reached the peer, counted on the peer's side
+# and the same way for every server: the peer namespace's eth0 rx_packets
+# (what the router handed to the peer host; a bound socket that is never
+# read keeps ICMP away), or with a memif peer side, what blaster's sink
+# port received. Offered: what blaster's tx port took (blaster.cpp).
+#
+# CPU on the server's core (SERVER_CPU), from /proc/stat (ticks of 10 ms):
+# user, system and softirq seconds during the step (cpu_*_s). What counts
+# as the server's CPU (server_cpu_s):
+#   coturn: everything on its core: its relay thread and the kernel work
+#           its sends do there (the UDP send, the veth, the router's
+#           forwarding and the peer's receive run inside the send). Its
+#           socket receive runs on the generator's core (the kernel does a
+#           frame's way in on the sender's CPU) and is not counted;
+#   dpturn: the worker's busy cycles / tsc_hz: the loop iterations that
+#           moved packets, with everything the core did meanwhile (the
+#           af_packet PMD's tx sendto(), and inside it the same veth,
+#           router and peer work as coturn's sends). Idle polling is not
+#           counted (cpu_busy_s has the whole core). Its af_packet ring
+#           fill (tpacket_rcv) runs on the generator's core, not counted.
+# kernel_s = system + softirq seconds on the core: for dpturn, the work
+# that a NIC would not cost it (the af_packet tx and what follows it).
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+HEADER = [
+    "server", "rate_asked", "seconds", "flows", "size", "offered", "offered_pps", "refused", "arrived", "delivered",
+    "delivered_pps", "loss_pct", "cpu_user_s", "cpu_sys_s", "cpu_softirq_s", "cpu_busy_s", "server_cpu_s",
+    "cpu_share", "pkts_per_cpu_s", "kernel_s", "worker_busy_s", "worker_busy_share", "worker_rx", "worker_tx",
+    "dp_ring_drops", "dp_drops", "backlog_drops_in", "backlog_drops_out", "other_cpu_busy_s",
+]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_stat():
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            p = line.split()
+            if p[0].startswith("cpu") and p[0] != "cpu":
+                out[p[0][3:]] = [int(x) for x in p[1:]]
+    return out
+
+
+def softnet_drops():
+    # /proc/net/softnet_stat: one line per CPU, second column = backlog drops (hex)
+    with open("/proc/net/softnet_stat") as f:
+        return [int(line.split()[1], 16) for line in f]
+
+
+def netns_read(ns, path):
+    r = subprocess.run(["ip", "netns", "exec", ns, "cat", path], capture_output=True, text=True)
+    return int(r.stdout.strip() or 0)
+
+
+def dp_snapshot(prefix):
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "..", "scripts"))
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tel", os.path.join(here, "..", "..", "scripts", "dp-telemetry.py"))
+    tel = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tel)
+    d = {}
+    for c in ("/dpturn/stats", "/dpturn/workers", "/dpturn/ports"):
+        try:
+            d.update(tel.query(prefix, c)[c])
+        except Exception as e:  # the telemetry socket can be slow on a loaded host: say so, leave blanks
+            d["error"] = f"{c}: {e}"
+    return d
+
+
+def snap(args):
+    ns_peer, ns_server = args[0], args[1]
+    s = {"cpu": cpu_stat(), "softnet": softnet_drops(),
+         "peer_rx": netns_read(ns_peer, "/sys/class/net/eth0/statistics/rx_packets"),
+         "server_rx": netns_read(ns_server, "/sys/class/net/eth0/statistics/rx_packets")}
+    if len(args) > 2:
+        s["dp"] = dp_snapshot(args[2])
+    print(json.dumps(s))
+
+
+def rnd(x, n=3):
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, n)
+
+
+def step(kv):
+    with open(kv["snap0"]) as f0, open(kv["snap1"]) as f1:
+        a, b = json.load(f0), json.load(f1)
+    bl = json.loads(kv["blaster"])
+    sc, oc = kv["server_cpu"], kv["other_cpu"]
+
+    def cpu_delta(cpu, idx):
+        return sum(b["cpu"][cpu][i] - a["cpu"][cpu][i] for i in idx) / TICK
+
+    # /proc/stat: user nice system idle iowait irq softirq steal ...
+    user, sys_, soft = cpu_delta(sc, [0, 1]), cpu_delta(sc, [2, 5]), cpu_delta(sc, [6])
+    busy = user + sys_ + soft
+    other_busy = cpu_delta(oc, [0, 1, 2, 5, 6])
+    delivered = bl["sink"] if "sink" in bl else b["peer_rx"] - a["peer_rx"]
+    offered = bl["offered"]
+    secs = bl["seconds"]
+    row = dict(server=kv["server"], rate_asked=bl["rate"], seconds=secs, flows=bl["flows"], size=bl["size"],
+               offered=offered, offered_pps=round(offered / secs), refused=bl["refused"],
+               arrived=b["server_rx"] - a["server_rx"], delivered=delivered,
+               delivered_pps=round(delivered / secs),
+               loss_pct=rnd(100.0 * max(0, offered - delivered) / offered if offered else float("nan"), 3),
+               cpu_user_s=rnd(user), cpu_sys_s=rnd(sys_), cpu_softirq_s=rnd(soft), cpu_busy_s=rnd(busy),
+               kernel_s=rnd(sys_ + soft), other_cpu_busy_s=rnd(other_busy),
+               backlog_drops_in=b["softnet"][int(oc)] - a["softnet"][int(oc)],
+               backlog_drops_out=b["softnet"][int(sc)] - a["softnet"][int(sc)])
+    if "dp" in b:
+        da, db = a.get("dp", {}), b["dp"]
+        hz = db.get("tsc_hz") or 0
+
+        def d(key_end, start=""):
+            return sum(db[k] - da.get(k, 0) for k in db
+                       if k.startswith(start) and k.endswith(key_end) and isinstance(db[k], int))
+
+        wbusy = d("busy_cycles", "worker") / hz if hz else float("nan")
+        row.update(worker_busy_s=rnd(wbusy), worker_busy_share=rnd(wbusy / secs, 3), worker_rx=d("_rx_packets", "worker"),
+                   worker_tx=d("_tx_packets", "worker"), dp_ring_drops=d("af_packet_rx_drops"),
+                   dp_drops=sum(db[k] - da.get(k, 0) for k in db
+                                if k.startswith("drop") and isinstance(db[k], int)))
+        server_cpu = wbusy
+    else:
+        server_cpu = busy
+    row.update(server_cpu_s=rnd(server_cpu), cpu_share=rnd(server_cpu / secs, 3),
+               pkts_per_cpu_s=round(delivered / server_cpu) if server_cpu > 0 else "")
+    new = not os.path.exists(kv["csv"]) or os.path.getsize(kv["csv"]) == 0
+    with open(kv["csv"], "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=HEADER)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+    extra = (f" worker busy {row['worker_busy_share']} ring drops {row['dp_ring_drops']}" if "dp" in b else "")
+    print(f"{row['server']:>12} asked {bl['rate']:>9.0f} offered {row['offered_pps']:>8} pps delivered "
+          f"{row['delivered_pps']:>8} pps loss {row['loss_pct']:>7}% cpu {row['cpu_share']} "
+          f"(user {row['cpu_user_s']} sys {row['cpu_sys_s']} softirq {row['cpu_softirq_s']} s) "
+          f"pkts/cpu-s {row['pkts_per_cpu_s']}{extra} arrived {row['arrived']} backlog drops in/out "
+          f"{row['backlog_drops_in']}/{row['backlog_drops_out']}", flush=True)
+
+
+def num(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def summary(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    by = {}
+    for r in rows:
+        by.setdefault(r["server"], []).append(r)
+    for rs in by.values():
+        rs.sort(key=lambda r: num(r["offered_pps"]))
+    cot = by.get("coturn", [])
+    lose = next((r for r in cot if num(r["loss_pct"]) > 0.1), None)
+    out = []
+    if not cot:
+        out.append("coturn: not run")
+    elif lose is None:
+        out.append(f"coturn loss step: none up to {cot[-1]['offered_pps']} pps offered (no step lost more than 0.1%)")
+    else:
+        out.append(f"coturn loss step: {lose['offered_pps']} pps offered, {lose['loss_pct']}% lost, "
+                   f"{lose['delivered_pps']} pps delivered at {lose['cpu_share']} of its core")
+
+    def before(r):  # lost on the way in, before the server's interface
+        o, a = num(r["offered"]), num(r.get("arrived"))
+        return f"{100.0 * max(0.0, o - a) / o:.2f}%" if o > 0 and not math.isnan(a) else "?"
+
+    def nearest(rs, pps):
+        return min(rs, key=lambda r: abs(num(r["offered_pps"]) - pps)) if rs else None
+
+    for name in ("dpturn", "dpturn-memif"):
+        rs = by.get(name, [])
+        if not rs:
+            continue
+        if lose is not None:
+            base = num(lose["offered_pps"])
+            at1, at2 = nearest(rs, base), nearest(rs, 2 * base)
+            out.append(f"{name} loss at the coturn loss step: {at1['loss_pct']}% of {at1['offered_pps']} pps; at 2x: "
+                       f"{at2['loss_pct']}% of {at2['offered_pps']} pps ({before(at1)} and {before(at2)} of it "
+                       f"before the server)")
+        top = max(rs, key=lambda r: num(r["delivered_pps"]))
+        out.append(f"{name} most delivered: {top['delivered_pps']} pps of {top['offered_pps']} offered "
+                   f"({top['loss_pct']}% lost, worker busy {top['worker_busy_share']})")
+        # Packets per CPU-second at the same offered load: coturn's loss step
+        # (coturn's core is full there), or its highest step if it never lost.
+        ref = lose if lose is not None else (cot[-1] if cot else None)
+        if ref is not None:
+            d = nearest(rs, num(ref["offered_pps"]))
+            ratio = num(d["pkts_per_cpu_s"]) / num(ref["pkts_per_cpu_s"])
+            out.append(f"pkts per server CPU-second, {name} / coturn at {ref['offered_pps']} pps offered: "
+                       f"{ratio:.1f}x ({d['pkts_per_cpu_s']} / {ref['pkts_per_cpu_s']}; dpturn: worker busy cycles, kernel "
+                       f"{d['kernel_s']} s of its core's time; coturn: its whole core)")
+    print("\n".join(out))
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "snap":
+        snap(args)
+    elif cmd == "step":
+        step(dict(a.split("=", 1) for a in args))
+    elif cmd == "summary":
+        summary(args[0])
+    else:
+        sys.exit(f"overload_step.py: unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+# The overload benchmark's arithmetic (bench/load/overload_step.py) on
+# made-up snapshots and rows: what a step row says, which step is coturn's
+# loss step, what dpturn's loss and the CPU ratio are read from; and
+# turn_flows' refusals of bad arguments. No timing, no network.
+#
+#   overload_step_test.py [TURN_FLOWS_BINARY]
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import overload_step  # noqa: E402
+
+TURN_FLOWS = sys.argv.pop(1) if len(sys.argv) > 1 else None
+TICK = overload_step.TICK
+
+
+def cpu(user, system, softirq):
+    # /proc/stat fields: user nice system idle iowait irq softirq steal guest guest_nice (ticks)
+    return [int(user * TICK), 0, int(system * TICK), 0, 0, 0, int(softirq * TICK), 0, 0, 0]
+
+
+class StepRow(unittest.TestCase):
+    def run_step(self, server, blaster, a, b):
+        with tempfile.TemporaryDirectory() as d:
+            s0, s1, out = (os.path.join(d, n) for n in ("s0.json", "s1.json", "rows.csv"))
+            for path, snap in ((s0, a), (s1, b)):
+                with open(path, "w") as f:
+                    json.dump(snap, f)
+            with contextlib.redirect_stdout(io.StringIO()):
+                overload_step.step({"server": server, "rate": "1", "blaster": json.dumps(blaster), "snap0": s0,
+                                    "snap1": s1, "csv": out, "server_cpu": "1", "other_cpu": "0"})
+            with open(out, newline="") as f:
+                return list(csv.DictReader(f))[0]
+
+    def test_coturn_counts_its_whole_core_and_the_peer_side(self):
+        a = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(1, 1, 1)}, "softnet": [0, 0], "peer_rx": 1000, "server_rx": 5}
+        b = {"cpu": {"0": cpu(2, 0, 0), "1": cpu(2, 2.5, 1.5)}, "softnet": [5, 1], "peer_rx": 1000 + 90000,
+             "server_rx": 5 + 99995}
+        bl = {"rate": 50000, "seconds": 2.0, "flows": 10, "size": 200, "offered": 100000, "refused": 0}
+        r = self.run_step("coturn", bl, a, b)
+        self.assertEqual(r["delivered"], "90000")
+        self.assertEqual(r["offered_pps"], "50000")
+        self.assertEqual(float(r["loss_pct"]), 10.0)
+        self.assertEqual(float(r["server_cpu_s"]), 3.0)  # user 1 + system 1.5 + softirq 0.5
+        self.assertEqual(float(r["kernel_s"]), 2.0)
+        self.assertEqual(r["pkts_per_cpu_s"], "30000")
+        self.assertEqual(r["arrived"], "99995")
+        self.assertEqual(r["backlog_drops_in"], "5")  # CPU 0: the generator's, the way in
+        self.assertEqual(r["backlog_drops_out"], "1")  # CPU 1: the server's
+
+    def test_dpturn_counts_busy_cycles_and_the_memif_sink(self):
+        a = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(0, 0, 0)}, "softnet": [0, 0], "peer_rx": 0, "server_rx": 0,
+             "dp": {"tsc_hz": 1000, "worker0_busy_cycles": 0, "worker0_rx_packets": 0, "port0_rx_packets": 7,
+                    "port0_af_packet_rx_drops": 1, "drop_tx_full": 0}}
+        b = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(1.8, 0.2, 0)}, "softnet": [0, 0], "peer_rx": 3, "server_rx": 100000,
+             "dp": {"tsc_hz": 1000, "worker0_busy_cycles": 500, "worker0_rx_packets": 100000,
+                    "port0_rx_packets": 100007, "port0_af_packet_rx_drops": 4, "drop_tx_full": 2}}
+        bl = {"rate": 50000, "seconds": 2.0, "flows": 10, "size": 200, "offered": 100000, "refused": 0,
+              "sink": 99998}
+        r = self.run_step("dpturn-memif", bl, a, b)
+        self.assertEqual(r["delivered"], "99998")  # the sink, not the peer namespace's counter
+        self.assertEqual(float(r["worker_busy_s"]), 0.5)
+        self.assertEqual(float(r["server_cpu_s"]), 0.5)  # busy cycles, not the polling core
+        self.assertEqual(float(r["cpu_busy_s"]), 2.0)
+        self.assertEqual(r["worker_rx"], "100000")  # workers only, not the port's counter
+        self.assertEqual(r["dp_ring_drops"], "3")
+        self.assertEqual(r["dp_drops"], "2")
+        self.assertEqual(r["pkts_per_cpu_s"], "199996")
+
+
+def write_rows(rows):
+    f = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="")
+    w = csv.DictWriter(f, fieldnames=overload_step.HEADER)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k, "") for k in overload_step.HEADER})
+    f.close()
+    return f.name
+
+
+def row(server, offered, delivered, cpu_s):
+    return {"server": server, "offered_pps": offered, "delivered_pps": delivered, "offered": offered,
+            "arrived": offered,
+            "loss_pct": round(100.0 * (offered - delivered) / offered, 3), "cpu_share": cpu_s / 4,
+            "pkts_per_cpu_s": round(delivered * 4 / cpu_s), "kernel_s": 1, "worker_busy_share": 0.5}
+
+
+class Summary(unittest.TestCase):
+    def summary(self, rows):
+        out = io.StringIO()
+        path = write_rows(rows)
+        try:
+            with contextlib.redirect_stdout(out):
+                overload_step.summary(path)
+        finally:
+            os.unlink(path)
+        return out.getvalue()
+
+    def test_loss_step_and_dpturn_at_1x_and_2x(self):
+        text = self.summary([
+            row("coturn", 50000, 50000, 1.0), row("coturn", 100000, 99950, 2.0),  # 0.05%: not a loss step
+            row("coturn", 200000, 150000, 4.0), row("coturn", 400000, 148000, 4.0),
+            row("dpturn", 50000, 50000, 0.2), row("dpturn", 200000, 200000, 0.8),
+            row("dpturn", 400000, 399000, 1.6)])
+        self.assertIn("coturn loss step: 200000 pps offered, 25.0% lost", text)
+        self.assertIn("dpturn loss at the coturn loss step: 0.0% of 200000 pps; at 2x: 0.25% of 400000 pps "
+                      "(0.00% and 0.00% of it before the server)", text)
+        # per CPU-second at 200000 offered: dpturn 200000*4/0.8, coturn 150000*4/4
+        self.assertIn("dpturn / coturn at 200000 pps offered: 6.7x", text)
+
+    def test_no_loss_step_says_so(self):
+        text = self.summary([row("coturn", 50000, 50000, 1.0), row("dpturn", 50000, 50000, 0.1)])
+        self.assertIn("coturn loss step: none up to 50000 pps offered", text)
+        self.assertNotIn("at 2x", text)
+
+
+@unittest.skipUnless(TURN_FLOWS, "no turn_flows binary given")
+class TurnFlowsArguments(unittest.TestCase):
+    def refuses(self, args, says):
+        r = subprocess.run([TURN_FLOWS] + args, capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(says, r.stderr)
+
+    def test_bad_values_are_named(self):
+        base = ["--server", "127.0.0.1:3478", "-u", "u", "-p", "p", "--peer", "127.0.0.1:9", "--out", "/dev/null"]
+        self.refuses(base + ["--flows", "0"], "--flows '0' is not 1..20000")
+        self.refuses(base + ["--flows", "20001"], "--flows '20001' is not 1..20000")
+        self.refuses(base + ["--flows", "5", "--hold", "9999"], "--hold '9999' is not 0..3600")
+        self.refuses(["--server", "nowhere", "-u", "u", "--peer", "127.0.0.1:9", "--flows", "1", "--out", "x"],
+                     "--server 'nowhere' is not IP:PORT")
+        self.refuses(base + ["--flows"], "--flows needs a value")
+
+
+if __name__ == "__main__":
+    unittest.main()
