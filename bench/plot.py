@@ -161,6 +161,7 @@ def overload(d):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax2.set_xlabel("offered (kpps)")
+    ax2.set_xlim(left=0)
     ax2.set_ylabel("relayed packets per server CPU-second (thousands)")
     ax2.set_yscale("log")
     ax2.grid(alpha=0.3, which="both")

@@ -115,6 +115,25 @@ def main():
         if pairs:
             lines.append("- relayed packets per server CPU second, dpturn / coturn: " + "; ".join(pairs))
         out.append("\n".join(lines) + "\n")
+    ov = rows(os.path.join(d, "overload.csv"))
+    if ov:
+        body = [[a["server"], a["rate_asked"], a["offered_pps"], a["delivered_pps"], a["loss_pct"],
+                 f"{100.0 * max(0.0, num(a['offered']) - num(a['arrived'])) / num(a['offered']):.2f}"
+                 if num(a["offered"]) > 0 else "", a["cpu_share"], a["cpu_user_s"], a["cpu_sys_s"],
+                 a["cpu_softirq_s"], a.get("worker_busy_share", ""), a["pkts_per_cpu_s"], a.get("dp_ring_drops", ""),
+                 a.get("dp_drops", ""), f"{a['backlog_drops_in']}/{a['backlog_drops_out']}"] for a in ov]
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
+        import contextlib
+        import io
+        import overload_step
+        head = io.StringIO()
+        with contextlib.redirect_stdout(head):
+            overload_step.summary(os.path.join(d, "overload.csv"))
+        out.append("### dpturn vs coturn under overload (scripts/bench-overload.sh)\n\n" + table(
+            ["server", "asked pps", "offered pps", "delivered pps", "loss %", "of it before the server %",
+             "server CPU (share of its core)", "core user s", "core sys s", "core softirq s", "worker busy share",
+             "relayed per server CPU-s", "af_packet ring drops", "dp drops", "backlog drops in/out"], body) +
+            "\n\n" + "\n".join("- " + line for line in head.getvalue().splitlines()) + "\n\n![overload](overload.png)\n")
     al = rows(os.path.join(d, "alloc.csv"))
     if al:
         body = [[a["server"], a["cycles_per_s"], a["completed"], a["failed"]] for a in al]
