@@ -78,6 +78,7 @@ cleanup() {
   stop_procs
   [ -n "${KEEP:-}" ] || rm -rf "$TMP"
   dpdk_prefix_clean "bench-dp$ID" "bench-tp$ID"  # --no-huge runs leave their runtime directories
+  hugepages_restore
 }
 trap cleanup EXIT
 # A free Redis port (other benchmarks and tests run beside us).
@@ -99,6 +100,7 @@ rm -f "$TMP/state.redis"
 MBUFS=$((N + 32768))
 NEED_MB=$(( (N + 65536) * 23 / 10000 + N * 4 / 10000 + 512 ))
 [ -n "${EAL_MEM:-}" ] && DPTURN_EAL_MEM=$EAL_MEM  # the older name of the override
+[ -n "${DPTURN_EAL_MEM:-}" ] || hugepages_for "$NEED_MB"  # given back on exit
 eal_mem "$NEED_MB"
 MEM=("${EAL_MEM[@]}")
 echo "$EAL_MEM_WHY"

@@ -27,18 +27,20 @@
 # rate of STEPS blaster sends one ChannelData frame per flow in turn for
 # SECONDS, and bench/load/overload_step.py writes a row (offered,
 # delivered, loss, CPU on the server's core; its header says exactly what
-# is counted). Where the kernel's work lands (no RPS, the kernel's
-# default): a frame's way through veths and namespaces runs on the CPU
-# that sent it. So the way in (router, the server's socket receive or its
-# af_packet ring) runs on OTHER_CPU with the generator, for both servers,
-# and is counted for neither; the way out of each relayed frame (the
-# server's send, the router, the peer's receive) runs on SERVER_CPU,
-# inside the server's send, and is counted for both (dpturn-memif: none).
+# is counted). Where the kernel's work lands: a frame's way through veths
+# and namespaces runs on the CPU that sent it, so the way in (router, the
+# server's socket receive or its af_packet ring) runs on OTHER_CPU with the
+# generator, for both servers, and is counted for neither. The way out of
+# a relayed frame is the server's send (coturn: UDP sendmsg; dpturn: the
+# af_packet PMD's sendto) up to the veth's transmit, on SERVER_CPU and
+# counted; what follows (the router's forwarding, the peer's receive:
+# other hosts' work on a real network) is steered to OTHER_CPU by RPS on
+# the router's r0 (ROUTER_RPS=0: left on SERVER_CPU, inside the send).
 #
 #   scripts/bench-overload.sh [--quick] [--steps "PPS ..."] [--seconds S] [--flows N]
 #                             [--size BYTES] [--only LIST] [--out DIR]
 #   --out DIR: DIR/overload.csv and its plot DIR/overload.png (bench/plot.py)
-#   env: SERVER_CPU=1 OTHER_CPU=0 SERVER_NICE=-20 OTHER_NICE=-10 BUILD=build
+#   env: SERVER_CPU=1 OTHER_CPU=0 SERVER_NICE=-20 OTHER_NICE=-10 ROUTER_RPS=0 BUILD=build
 #
 # Bounded: each blaster run stops after SECONDS (at most 120); every
 # process it starts is stopped on exit. Needs root (namespaces), coturn,
@@ -48,7 +50,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=/usr/bin/python3
 BUILD=${BUILD:-build}
-STEPS="50000 100000 150000 200000 300000 400000 600000 800000 1200000"
+STEPS="50000 80000 100000 120000 140000 160000 200000 240000 300000 400000 800000"
 SECONDS_PER_STEP=4
 FLOWS=1000
 SIZE=200
@@ -97,6 +99,9 @@ STEP_PY="$PY $ROOT/bench/load/overload_step.py"
 run_server() {  # coturn | dpturn | dpturn-memif
   local server=$1 sink_vdev=() sink_flag=() dp_prefix=()
   routed_topology_up "$NS_R" "$NS_S" "$NS_C" "$NS_P"
+  if [ "${ROUTER_RPS:-0}" = 1 ]; then
+    ip netns exec "$NS_R" sh -c "printf %x $((1 << OTHER_CPU)) >/sys/class/net/r0/queues/rx-0/rps_cpus"
+  fi
   # The peer: a bound socket that is never read (no ICMP port unreachable;
   # what reaches the host is counted on its eth0), bounded by 3600 s.
   start peer "$NS_P" "$OTHER_CPU" "" "$PY" -c 'import socket, time

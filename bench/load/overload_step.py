@@ -16,19 +16,19 @@
 # CPU on the server's core (SERVER_CPU), from /proc/stat (ticks of 10 ms):
 # user, system and softirq seconds during the step (cpu_*_s). What counts
 # as the server's CPU (server_cpu_s):
-#   coturn: everything on its core: its relay thread and the kernel work
-#           its sends do there (the UDP send, the veth, the router's
-#           forwarding and the peer's receive run inside the send). Its
-#           socket receive runs on the generator's core (the kernel does a
-#           frame's way in on the sender's CPU) and is not counted;
+#   coturn: everything on its core: its relay thread, its recvmsg and
+#           its UDP sends up to the veth's transmit (scripts/bench-overload.sh
+#           steers the router's and the peer's work to the other core). Its
+#           socket receive (the kernel's way in) runs on the generator's
+#           core, where the frames were sent, and is not counted;
 #   dpturn: the worker's busy cycles / tsc_hz: the loop iterations that
 #           moved packets, with everything the core did meanwhile (the
-#           af_packet PMD's tx sendto(), and inside it the same veth,
-#           router and peer work as coturn's sends). Idle polling is not
-#           counted (cpu_busy_s has the whole core). Its af_packet ring
-#           fill (tpacket_rcv) runs on the generator's core, not counted.
+#           af_packet PMD's tx sendto() up to the veth's transmit). Idle
+#           polling is not counted (cpu_busy_s has the whole core). Its
+#           af_packet ring fill (tpacket_rcv) runs on the generator's core,
+#           not counted.
 # kernel_s = system + softirq seconds on the core: for dpturn, the work
-# that a NIC would not cost it (the af_packet tx and what follows it).
+# that a NIC would not cost it (the af_packet tx).
 import csv
 import json
 import math
@@ -40,7 +40,7 @@ HEADER = [
     "server", "rate_asked", "seconds", "flows", "size", "offered", "offered_pps", "refused", "arrived", "delivered",
     "delivered_pps", "loss_pct", "cpu_user_s", "cpu_sys_s", "cpu_softirq_s", "cpu_busy_s", "server_cpu_s",
     "cpu_share", "pkts_per_cpu_s", "kernel_s", "worker_busy_s", "worker_busy_share", "worker_rx", "worker_tx",
-    "dp_ring_drops", "dp_drops", "backlog_drops_in", "backlog_drops_out", "other_cpu_busy_s",
+    "dp_ring_drops", "dp_drops", "server_rcvbuf_drops", "backlog_drops_in", "backlog_drops_out", "other_cpu_busy_s",
 ]
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -59,6 +59,15 @@ def softnet_drops():
     # /proc/net/softnet_stat: one line per CPU, second column = backlog drops (hex)
     with open("/proc/net/softnet_stat") as f:
         return [int(line.split()[1], 16) for line in f]
+
+
+def netns_udp_rcvbuf_errors(ns):
+    """UDP RcvbufErrors of a namespace (/proc/net/snmp): datagrams a full socket buffer dropped."""
+    r = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"], capture_output=True, text=True)
+    udp = [line.split() for line in r.stdout.splitlines() if line.startswith("Udp:")]
+    if len(udp) < 2 or "RcvbufErrors" not in udp[0]:
+        return 0
+    return int(udp[1][udp[0].index("RcvbufErrors")])
 
 
 def netns_read(ns, path):
@@ -86,7 +95,8 @@ def snap(args):
     ns_peer, ns_server = args[0], args[1]
     s = {"cpu": cpu_stat(), "softnet": softnet_drops(),
          "peer_rx": netns_read(ns_peer, "/sys/class/net/eth0/statistics/rx_packets"),
-         "server_rx": netns_read(ns_server, "/sys/class/net/eth0/statistics/rx_packets")}
+         "server_rx": netns_read(ns_server, "/sys/class/net/eth0/statistics/rx_packets"),
+         "server_rcvbuf": netns_udp_rcvbuf_errors(ns_server)}
     if len(args) > 2:
         s["dp"] = dp_snapshot(args[2])
     print(json.dumps(s))
@@ -115,6 +125,7 @@ def step(kv):
     row = dict(server=kv["server"], rate_asked=bl["rate"], seconds=secs, flows=bl["flows"], size=bl["size"],
                offered=offered, offered_pps=round(offered / secs), refused=bl["refused"],
                arrived=b["server_rx"] - a["server_rx"], delivered=delivered,
+               server_rcvbuf_drops=b.get("server_rcvbuf", 0) - a.get("server_rcvbuf", 0),
                delivered_pps=round(delivered / secs),
                loss_pct=rnd(100.0 * max(0, offered - delivered) / offered if offered else float("nan"), 3),
                cpu_user_s=rnd(user), cpu_sys_s=rnd(sys_), cpu_softirq_s=rnd(soft), cpu_busy_s=rnd(busy),
@@ -145,7 +156,8 @@ def step(kv):
         if new:
             w.writeheader()
         w.writerow(row)
-    extra = (f" worker busy {row['worker_busy_share']} ring drops {row['dp_ring_drops']}" if "dp" in b else "")
+    extra = (f" worker busy {row['worker_busy_share']} ring drops {row['dp_ring_drops']}" if "dp" in b
+             else f" socket buffer drops {row['server_rcvbuf_drops']}")
     print(f"{row['server']:>12} asked {bl['rate']:>9.0f} offered {row['offered_pps']:>8} pps delivered "
           f"{row['delivered_pps']:>8} pps loss {row['loss_pct']:>7}% cpu {row['cpu_share']} "
           f"(user {row['cpu_user_s']} sys {row['cpu_sys_s']} softirq {row['cpu_softirq_s']} s) "

@@ -36,6 +36,31 @@ eal_mem() {  # NEED_MB
   fi
 }
 
+# hugepages_for NEED_MB: as root, grows the 2 MiB hugepage pool until its
+# free pages cover what eal_mem asks of them for NEED_MB, if the machine's
+# available memory keeps 2 GiB beyond; remembers the count it found, which
+# hugepages_restore (the caller's EXIT trap) puts back. For benchmarks: a
+# 1M-allocation replay holds ~3.4 GB of mbufs, beyond the 512 pages that
+# scripts/setup.sh reserves, and DPDK 22.11 with --no-huge could not make
+# a pool that size here ("Creation of mbuf pool ... Cannot allocate memory").
+hugepages_for() {  # NEED_MB
+  local need=${1:?hugepages_for NEED_MB} hp=/sys/kernel/mm/hugepages/hugepages-2048kB free total want avail
+  [ "$(id -u)" = 0 ] && [ -w "$hp/nr_hugepages" ] || return 0
+  free=$(cat "$hp/free_hugepages") total=$(cat "$hp/nr_hugepages")
+  want=$(( (need + need / 4 + 64 + 1) / 2 ))  # eal_mem's test, in pages
+  [ "$free" -lt "$want" ] || return 0
+  avail=$(awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo)
+  if [ $(( (want - free) * 2 + 2048 )) -gt "$avail" ]; then
+    echo "hugepages_for: $need MiB would leave less than 2 GiB of the $avail MiB available: not reserved" >&2
+    return 0
+  fi
+  HUGEPAGES_RESTORE=${HUGEPAGES_RESTORE:-$total}
+  echo $(( total + want - free )) >"$hp/nr_hugepages" 2>/dev/null || true
+}
+hugepages_restore() {
+  [ -z "${HUGEPAGES_RESTORE:-}" ] || echo "$HUGEPAGES_RESTORE" >/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages 2>/dev/null || true
+}
+
 # dpdk_prefix_clean PREFIX...: removes the runtime directories
 # /var/run/dpdk/PREFIX that no live process holds (the EAL lock on the
 # config file is what tells), for cleanup after a process was killed.

@@ -20,7 +20,7 @@ netns_add() {
 
 netns_del() {
   local ns
-  for ns in "$@"; do [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null; done
+  for ns in "$@"; do [ -z "$ns" ] || ip netns del "$ns" 2>/dev/null || true; done  # gone already: fine (and no errexit in a trap)
   return 0
 }
 
