@@ -220,6 +220,14 @@ def summary(path):
             out.append(f"pkts per server CPU-second, {name} / coturn at {ref['offered_pps']} pps offered: "
                        f"{ratio:.1f}x ({d['pkts_per_cpu_s']} / {ref['pkts_per_cpu_s']}; dpturn: worker busy cycles, kernel "
                        f"{d['kernel_s']} s of its core's time; coturn: its whole core)")
+        # And at the highest load offered to both (the generator's top step):
+        # each server at its own best, coturn saturated, dpturn as loaded as
+        # the generator could make it.
+        if cot:
+            tc, td = cot[-1], rs[-1]
+            ratio = num(td["pkts_per_cpu_s"]) / num(tc["pkts_per_cpu_s"])
+            out.append(f"pkts per server CPU-second, {name} / coturn at the top step ({td['offered_pps']} / "
+                       f"{tc['offered_pps']} pps offered): {ratio:.1f}x ({td['pkts_per_cpu_s']} / {tc['pkts_per_cpu_s']})")
     print("\n".join(out))
 
 

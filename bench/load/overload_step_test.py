@@ -116,6 +116,8 @@ class Summary(unittest.TestCase):
                       "(0.00% and 0.00% of it before the server)", text)
         # per CPU-second at 200000 offered: dpturn 200000*4/0.8, coturn 150000*4/4
         self.assertIn("dpturn / coturn at 200000 pps offered: 6.7x", text)
+        # top steps: dpturn 399000*4/1.6, coturn 148000*4/4
+        self.assertIn("dpturn / coturn at the top step (400000 / 400000 pps offered): 6.7x", text)
 
     def test_no_loss_step_says_so(self):
         text = self.summary([row("coturn", 50000, 50000, 1.0), row("dpturn", 50000, 50000, 0.1)])
