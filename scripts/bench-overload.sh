@@ -63,7 +63,7 @@ SERVER_NICE=${SERVER_NICE--20}
 OTHER_NICE=${OTHER_NICE--10}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) STEPS="100000 300000 600000"; SECONDS_PER_STEP=2; FLOWS=200; shift ;;
+    --quick) STEPS="80000 120000 160000 240000 400000"; SECONDS_PER_STEP=2; FLOWS=200; shift ;;
     --steps) STEPS=$2; shift 2 ;;
     --seconds) SECONDS_PER_STEP=$2; shift 2 ;;
     --flows) FLOWS=$2; shift 2 ;;
