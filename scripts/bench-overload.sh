@@ -74,6 +74,9 @@ while [ $# -gt 0 ]; do
     *) echo "bench-overload: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+for o in ${ONLY//,/ }; do
+  case $o in coturn|dpturn|dpturn-memif) ;; *) echo "bench-overload: --only: '$o' is not coturn, dpturn or dpturn-memif" >&2; exit 2 ;; esac
+done
 if [ "$(id -u)" -ne 0 ]; then echo "bench-overload: needs root (network namespaces)" >&2; exit 77; fi
 for t in turnserver redis-server ethtool taskset; do
   command -v $t >/dev/null || { echo "bench-overload: $t missing (scripts/setup.sh installs it)" >&2; exit 1; }
