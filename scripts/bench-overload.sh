@@ -31,16 +31,15 @@
 # and namespaces runs on the CPU that sent it, so the way in (router, the
 # server's socket receive or its af_packet ring) runs on OTHER_CPU with the
 # generator, for both servers, and is counted for neither. The way out of
-# a relayed frame is the server's send (coturn: UDP sendmsg; dpturn: the
-# af_packet PMD's sendto) up to the veth's transmit, on SERVER_CPU and
-# counted; what follows (the router's forwarding, the peer's receive:
-# other hosts' work on a real network) is steered to OTHER_CPU by RPS on
-# the router's r0 (ROUTER_RPS=0: left on SERVER_CPU, inside the send).
+# a relayed frame runs inside the server's send, on SERVER_CPU, and is
+# counted for both: coturn's UDP sendmsg or dpturn's af_packet sendto(),
+# the veth, the router's forwarding and the peer's receive (work that other
+# hosts would do on a real network; both servers pay it alike).
 #
 #   scripts/bench-overload.sh [--quick] [--steps "PPS ..."] [--seconds S] [--flows N]
 #                             [--size BYTES] [--only LIST] [--out DIR]
 #   --out DIR: DIR/overload.csv and its plot DIR/overload.png (bench/plot.py)
-#   env: SERVER_CPU=1 OTHER_CPU=0 SERVER_NICE=-20 OTHER_NICE=-10 ROUTER_RPS=0 BUILD=build
+#   env: SERVER_CPU=1 OTHER_CPU=0 SERVER_NICE=-20 OTHER_NICE=-10 BUILD=build
 #
 # Bounded: each blaster run stops after SECONDS (at most 120); every
 # process it starts is stopped on exit. Needs root (namespaces), coturn,
@@ -102,9 +101,6 @@ STEP_PY="$PY $ROOT/bench/load/overload_step.py"
 run_server() {  # coturn | dpturn | dpturn-memif
   local server=$1 sink_vdev=() sink_flag=() dp_prefix=()
   routed_topology_up "$NS_R" "$NS_S" "$NS_C" "$NS_P"
-  if [ "${ROUTER_RPS:-0}" = 1 ]; then
-    ip netns exec "$NS_R" sh -c "printf %x $((1 << OTHER_CPU)) >/sys/class/net/r0/queues/rx-0/rps_cpus"
-  fi
   # The peer: a bound socket that is never read (no ICMP port unreachable;
   # what reaches the host is counted on its eth0), bounded by 3600 s.
   start peer "$NS_P" "$OTHER_CPU" "" "$PY" -c 'import socket, time

@@ -16,19 +16,19 @@
 # CPU on the server's core (SERVER_CPU), from /proc/stat (ticks of 10 ms):
 # user, system and softirq seconds during the step (cpu_*_s). What counts
 # as the server's CPU (server_cpu_s):
-#   coturn: everything on its core: its relay thread, its recvmsg and
-#           its UDP sends up to the veth's transmit (scripts/bench-overload.sh
-#           steers the router's and the peer's work to the other core). Its
+#   coturn: everything on its core: its relay thread, its recvmsg and its
+#           UDP sends, with the kernel work that runs inside them (the veth,
+#           the router namespace's forwarding and the peer's receive). Its
 #           socket receive (the kernel's way in) runs on the generator's
 #           core, where the frames were sent, and is not counted;
 #   dpturn: the worker's busy cycles / tsc_hz: the loop iterations that
 #           moved packets, with everything the core did meanwhile (the
-#           af_packet PMD's tx sendto() up to the veth's transmit). Idle
-#           polling is not counted (cpu_busy_s has the whole core). Its
-#           af_packet ring fill (tpacket_rcv) runs on the generator's core,
-#           not counted.
+#           af_packet PMD's tx sendto() and the same kernel way to the peer
+#           inside it). Idle polling is not counted (cpu_busy_s has the
+#           whole core). Its af_packet ring fill (tpacket_rcv) runs on the
+#           generator's core, not counted.
 # kernel_s = system + softirq seconds on the core: for dpturn, the work
-# that a NIC would not cost it (the af_packet tx).
+# that a NIC would not cost it (the af_packet tx and what follows it).
 import csv
 import json
 import math
