@@ -42,17 +42,8 @@ HEADER = [
     "cpu_share", "pkts_per_cpu_s", "kernel_s", "worker_busy_s", "worker_busy_share", "worker_rx", "worker_tx",
     "dp_ring_drops", "dp_drops", "server_rcvbuf_drops", "backlog_drops_in", "backlog_drops_out", "other_cpu_busy_s",
 ]
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_stat():
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            p = line.split()
-            if p[0].startswith("cpu") and p[0] != "cpu":
-                out[p[0][3:]] = [int(x) for x in p[1:]]
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_cpu import cpu_lines  # noqa: E402  /proc/stat per CPU, in seconds
 
 
 def softnet_drops():
@@ -77,7 +68,6 @@ def netns_read(ns, path):
 
 def dp_snapshot(prefix):
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, os.path.join(here, "..", "..", "scripts"))
     import importlib.util
     spec = importlib.util.spec_from_file_location("tel", os.path.join(here, "..", "..", "scripts", "dp-telemetry.py"))
     tel = importlib.util.module_from_spec(spec)
@@ -93,7 +83,7 @@ def dp_snapshot(prefix):
 
 def snap(args):
     ns_peer, ns_server = args[0], args[1]
-    s = {"cpu": cpu_stat(), "softnet": softnet_drops(),
+    s = {"cpu": cpu_lines(), "softnet": softnet_drops(),
          "peer_rx": netns_read(ns_peer, "/sys/class/net/eth0/statistics/rx_packets"),
          "server_rx": netns_read(ns_server, "/sys/class/net/eth0/statistics/rx_packets"),
          "server_rcvbuf": netns_udp_rcvbuf_errors(ns_server)}
@@ -112,8 +102,8 @@ def step(kv):
     bl = json.loads(kv["blaster"])
     sc, oc = kv["server_cpu"], kv["other_cpu"]
 
-    def cpu_delta(cpu, idx):
-        return sum(b["cpu"][cpu][i] - a["cpu"][cpu][i] for i in idx) / TICK
+    def cpu_delta(cpu, idx):  # seconds
+        return sum(b["cpu"][cpu][i] - a["cpu"][cpu][i] for i in idx)
 
     # /proc/stat: user nice system idle iowait irq softirq steal ...
     user, sys_, soft = cpu_delta(sc, [0, 1]), cpu_delta(sc, [2, 5]), cpu_delta(sc, [6])

@@ -20,12 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import overload_step  # noqa: E402
 
 TURN_FLOWS = sys.argv.pop(1) if len(sys.argv) > 1 else None
-TICK = overload_step.TICK
-
-
 def cpu(user, system, softirq):
-    # /proc/stat fields: user nice system idle iowait irq softirq steal guest guest_nice (ticks)
-    return [int(user * TICK), 0, int(system * TICK), 0, 0, 0, int(softirq * TICK), 0, 0, 0]
+    # proc_cpu.cpu_lines(): user nice system idle iowait irq softirq steal, in seconds
+    return [user, 0, system, 0, 0, 0, softirq, 0]
 
 
 class StepRow(unittest.TestCase):
