@@ -154,6 +154,10 @@ struct V4 {
     return a.relay_ip;
   }
   template <class T>
+  static Addr relay_ip(const T&, const ChannelEntry& c) noexcept {  // the writer's copy
+    return c.relay_ip;
+  }
+  template <class T>
   static Addr peer_ip(const T&, const ChannelEntry& c) noexcept {
     return c.peer_ip;
   }
@@ -185,6 +189,10 @@ struct V6 {
   template <class T>
   static const Addr& relay_ip(const T& t, const AllocEntry& a) noexcept {
     return t.alloc6(a.index).relay_ip;
+  }
+  template <class T>
+  static const Addr& relay_ip(const T& t, const ChannelEntry& c) noexcept {
+    return t.alloc6(c.alloc).relay_ip;
   }
   template <class T>
   static const Addr& peer_ip(const T& t, const ChannelEntry& c) noexcept {
@@ -411,12 +419,14 @@ namespace detail {
 // at f.data() + F::kHeaders, to send from the allocation's relayed address
 // of family F to (peer_ip, peer_port): either transmit, or (hairpin) hand
 // it to peer_to_client for another allocation of ours.
-template <class F, class C, class Tables>
-TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a,
+// The sender is allocation `alloc`, whose relayed address of family F is
+// (relay_ip, relay_port_n): read from its AllocEntry (Send) or from the
+// channel's copy (ChannelData, which then never reads the allocation).
+template <class F, class Tables>
+TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, uint32_t alloc,
+                                const typename F::Addr& relay_ip, uint16_t relay_port_n,
                                 const typename F::Addr& peer_ip, uint16_t peer_port, uint16_t len,
                                 uint16_t old_checksum, uint32_t removed, Path path, Tsc now) noexcept {
-  const typename F::Addr& relay_ip = F::relay_ip(t, a);
-  const uint16_t relay_port_n = relay_port<F, C>(a);
   if (F::is_relay_ip(pc, peer_ip)) {
     // Relay -> relay on the same server (two relayed WebRTC clients): never
     // touches the wire. The checksum chain continues through the same sums.
@@ -433,7 +443,7 @@ TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, cons
       v.path = Path::Hairpin;
       v.to_peer = false;
       v.hairpin = true;
-      v.from_alloc = a.index;
+      v.from_alloc = alloc;
     }
     return v;
   }
@@ -445,7 +455,7 @@ TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, cons
   v.kind = Verdict::Tx;
   v.path = path;
   v.to_peer = true;
-  v.alloc = a.index;
+  v.alloc = alloc;
   v.bytes = len;
   return v;
 }
@@ -454,13 +464,20 @@ TURN_DP_STAGE Verdict relay_out(Frame& f, Tables& t, const PortContext& pc, cons
 // the permission on the relayed address of the peer's family (RFC 8656
 // §9), then the ChannelData header off and out from that address. F != C:
 // the channel's `cross` bit (§7.2 dual-stack), the IP version translated.
+// Only the channel's entry is read (its copies of the allocation's relayed
+// address and the permission's expiry), unless its permission is not
+// linked yet.
 template <class C, class F, class Tables>
 TURN_DP_STAGE Verdict channel_data_out(Frame& f, Tables& t, const PortContext& pc, const typename C::View& u,
-                                       const AllocEntry& a, const ChannelEntry& ch, uint16_t len, Tsc now) noexcept {
+                                       const ChannelEntry& ch, uint16_t len, Tsc now) noexcept {
   const uint8_t* p = f.data() + C::kHeaders;
-  const PermissionEntry* perm = ch.perm.load(std::memory_order_acquire);
-  if (!perm) perm = t.permission(typename F::PermissionKey{F::relay_ip(t, a), F::peer_ip(t, ch), relay_port<F, C>(a)});
-  if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
+  const typename F::Addr& relay_ip = F::relay_ip(t, ch);
+  if (ch.perm.load(std::memory_order_acquire)) {
+    if (ch.perm_expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
+  } else {
+    const PermissionEntry* perm = t.permission(typename F::PermissionKey{relay_ip, F::peer_ip(t, ch), ch.relay_port});
+    if (!perm || perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::NoPermission);
+  }
 
   // Checksum: remove the old pseudo/UDP header, the 4-byte ChannelData
   // header and any UDP padding after the data; the data words keep their
@@ -482,8 +499,8 @@ TURN_DP_STAGE Verdict channel_data_out(Frame& f, Tables& t, const PortContext& p
   }
   f.adj(kChannelDataHeaderSize);
   if (!grow<int{F::kHeaders} - int{C::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
-  return relay_out<F, C>(f, t, pc, a, F::peer_ip(t, ch), ch.peer_port, len, old_checksum, removed,
-                         Path::ChannelDataToPeer, now);
+  return relay_out<F>(f, t, pc, ch.alloc, relay_ip, ch.relay_port, F::peer_ip(t, ch), ch.peer_port, len, old_checksum,
+                      removed, Path::ChannelDataToPeer, now);
 }
 
 // Client (family C) -> peer (family F), Send indication whose
@@ -535,8 +552,8 @@ TURN_DP_STAGE Verdict send_out(Frame& f, Tables& t, const PortContext& pc, const
   }
   f.adj(static_cast<uint16_t>(data_at));
   if (!grow<int{F::kHeaders} - int{C::kHeaders}>(f)) return Verdict::dropped(Drop::TooBig);
-  return relay_out<F, C>(f, t, pc, *a, peer_ip, peer_port, data_len, old_checksum, removed, Path::SendIndicationToPeer,
-                         now);
+  return relay_out<F>(f, t, pc, a->index, F::relay_ip(t, *a), relay_port<F, C>(*a), peer_ip, peer_port, data_len,
+                      old_checksum, removed, Path::SendIndicationToPeer, now);
 }
 
 }  // namespace detail
@@ -549,13 +566,13 @@ TURN_DP_STAGE Verdict client_channel_data(Frame& f, Tables& t, const PortContext
                                           const ChannelEntry* ch, Tsc now) noexcept {
   if (!ch) return Verdict::punted(PuntReason::UnknownFlow);  // not installed (yet): the kernel path decides
   const uint16_t len = load_be16(f.data() + F::kHeaders + 2);
-  const AllocEntry& a = t.alloc(ch->alloc);
-  if (ch->expires.load(std::memory_order_relaxed) <= now || a.expires.load(std::memory_order_relaxed) <= now)
+  // The allocation's expiry as the writer copied it into the channel.
+  if (ch->expires.load(std::memory_order_relaxed) <= now || ch->alloc_expires.load(std::memory_order_relaxed) <= now)
     return Verdict::punted(PuntReason::Expired);
   // A peer of the other family: the channel is on the other relayed address.
   if (ch->cross) [[unlikely]]
-    return detail::channel_data_out<F, detail::OtherFamily<F>>(f, t, pc, u, a, *ch, len, now);
-  return detail::channel_data_out<F, F>(f, t, pc, u, a, *ch, len, now);
+    return detail::channel_data_out<F, detail::OtherFamily<F>>(f, t, pc, u, *ch, len, now);
+  return detail::channel_data_out<F, F>(f, t, pc, u, *ch, len, now);
 }
 
 // Client -> peer, Send indication: only XOR-PEER-ADDRESS and DATA are read.

@@ -186,7 +186,7 @@ bool Tables::upsert_allocation(const std::string& id, const AllocationSpec& spec
   if (it != by_id_.end()) {
     WriterAlloc& w = it->second;
     if (w.spec == spec) {
-      allocs_[w.index].expires.store(expires, std::memory_order_relaxed);
+      set_alloc_expiry(w, expires);
       return true;
     }
     remove_allocation(id);  // same id, different tuple or relays: replace
@@ -218,14 +218,39 @@ bool Tables::upsert_allocation(const std::string& id, const ClientKey6& client, 
 bool Tables::refresh_allocation(const std::string& id, Tsc expires) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return false;
-  allocs_[it->second.index].expires.store(expires, std::memory_order_relaxed);
+  set_alloc_expiry(it->second, expires);
   return true;
+}
+
+void Tables::set_alloc_expiry(WriterAlloc& w, Tsc expires) noexcept {
+  allocs_[w.index].expires.store(expires, std::memory_order_relaxed);
+  for (const auto& [num, slot] : w.channels) channels_[slot].alloc_expires.store(expires, std::memory_order_relaxed);
+}
+
+void Tables::set_perm_expiry(WriterAlloc& w, uint32_t perm_slot, Tsc expires) noexcept {
+  const PermissionEntry* p = &perms_[perm_slot];
+  perms_[perm_slot].expires.store(expires, std::memory_order_relaxed);
+  for (const auto& [num, slot] : w.channels)
+    if (channels_[slot].perm.load(std::memory_order_relaxed) == p)
+      channels_[slot].perm_expires.store(expires, std::memory_order_relaxed);
+}
+
+void Tables::link_permission(WriterAlloc& w, const PermissionEntry* p, bool v6, const PeerRef& peer) noexcept {
+  // Channels bound before their permission arrived: readers see nullptr
+  // (and look the permission up) or the link, whose expiry copy is
+  // stored first.
+  for (const auto& [num, slot] : w.channels) {
+    if (peer_v6(w, slot) != v6 || (v6 ? chan_peers6_[slot] != peer.ip6 : channels_[slot].peer_ip != peer.ip4)) continue;
+    channels_[slot].perm_expires.store(p->expires.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    channels_[slot].perm.store(p, std::memory_order_release);
+  }
 }
 
 void Tables::remove_channel(WriterAlloc& w, uint16_t channel_n) {
   auto it = w.channels.find(channel_n);
   if (it == w.channels.end()) return;
   ChannelEntry& e = channels_[it->second];
+  e.alloc_expires.store(0, std::memory_order_relaxed);  // stop forwarding at once (readers holding it)
   const AllocationSpec& s = w.spec;
   // The peer key is on the relayed address of the peer's family, the
   // channel key on the client's 5-tuple.
@@ -287,18 +312,14 @@ bool Tables::upsert_permission(const std::string& id, uint32_t peer_ip, Tsc expi
   if (it == by_id_.end() || it->second.spec.relay4_port == 0) return false;
   WriterAlloc& w = it->second;
   if (auto p = w.perms.find(peer_ip); p != w.perms.end()) {
-    perms_[p->second].expires.store(expires, std::memory_order_relaxed);
+    set_perm_expiry(w, p->second, expires);
     return true;
   }
   PermissionKey k{w.spec.relay4, peer_ip, w.spec.relay4_port, 0};
   PermissionEntry* e = add_permission(w, expires, &k, perm_);
   if (!e) return false;
   w.perms.emplace(peer_ip, static_cast<uint32_t>(e - perms_));
-  // Channels bound before their permission arrived: link them now
-  // (readers see nullptr, and look the permission up, or the entry).
-  for (const auto& [num, cslot] : w.channels)
-    if (!peer_v6(w, cslot) && channels_[cslot].peer_ip == peer_ip)
-      channels_[cslot].perm.store(e, std::memory_order_release);
+  link_permission(w, e, false, PeerRef{peer_ip, {}, 0});
   return true;
 }
 
@@ -307,15 +328,14 @@ bool Tables::upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc ex
   if (it == by_id_.end() || it->second.spec.relay6_port == 0) return false;
   WriterAlloc& w = it->second;
   if (auto p = w.perms6.find(peer_ip); p != w.perms6.end()) {
-    perms_[p->second].expires.store(expires, std::memory_order_relaxed);
+    set_perm_expiry(w, p->second, expires);
     return true;
   }
   PermissionKey6 k{w.spec.relay6, peer_ip, w.spec.relay6_port, 0, 0};
   PermissionEntry* e = add_permission(w, expires, &k, perm6_);
   if (!e) return false;
   w.perms6.emplace(peer_ip, static_cast<uint32_t>(e - perms_));
-  for (const auto& [num, cslot] : w.channels)
-    if (peer_v6(w, cslot) && chan_peers6_[cslot] == peer_ip) channels_[cslot].perm.store(e, std::memory_order_release);
+  link_permission(w, e, true, PeerRef{0, peer_ip, 0});
   return true;
 }
 
@@ -338,12 +358,16 @@ bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer
   dst.peer_port = peer.port;
   dst.channel = channel_n;
   dst.expires.store(expires, std::memory_order_relaxed);
+  dst.alloc_expires.store(allocs_[w.index].expires.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  dst.relay_ip = s.relay4;
+  dst.relay_port = v6 ? s.relay6_port : s.relay4_port;  // the relayed address of the peer's family
   const PermissionEntry* perm = nullptr;
   if (v6) {
     if (auto p = w.perms6.find(peer.ip6); p != w.perms6.end()) perm = &perms_[p->second];
   } else {
     if (auto p = w.perms.find(peer.ip4); p != w.perms.end()) perm = &perms_[p->second];
   }
+  dst.perm_expires.store(perm ? perm->expires.load(std::memory_order_relaxed) : 0, std::memory_order_relaxed);
   dst.perm.store(perm, std::memory_order_release);
   ChannelKey ck = ChannelKey::of(s.client, channel_n);
   ChannelKey6 ck6 = ChannelKey6::of(s.client6, channel_n);

@@ -234,6 +234,12 @@ class Tables {
   static void free_channel(void* ctx, void* data);
   static void free_perm(void* ctx, void* data);
   void remove_channel(WriterAlloc& w, uint16_t channel_n);
+  // Expiry stores that keep the channels' copies (ChannelEntry::
+  // alloc_expires, perm_expires) in step with their sources.
+  void set_alloc_expiry(WriterAlloc& w, Tsc expires) noexcept;
+  void set_perm_expiry(WriterAlloc& w, uint32_t perm_slot, Tsc expires) noexcept;
+  // Links a new permission into the channels of w bound to its peer.
+  void link_permission(WriterAlloc& w, const PermissionEntry* p, bool v6, const PeerRef& peer) noexcept;
 
   TableSizes sizes_;
   rte_hash* client_ = nullptr;

@@ -170,6 +170,11 @@ class FakeTables {
     e.peer_port = np(peer_port_h);
     e.channel = np(channel_h);
     e.expires.store(expires);
+    // The copies Tables' writer keeps in the entry (entries.h).
+    e.alloc_expires.store(a.expires.load());
+    e.perm_expires.store(link ? link->expires.load() : 0);
+    e.relay_ip = a.relay_ip;
+    e.relay_port = port4(a);
     e.perm.store(link);
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
     e.index = slot;
@@ -177,7 +182,12 @@ class FakeTables {
     add_channel_key(a, e.channel, slot);
     peers_[PeerKey{a.relay_ip, peer_ip, port4(a), e.peer_port}] = slot;
   }
-  void set_alloc_expiry(uint32_t idx, Tsc t) { allocs_[idx].expires.store(t); }
+  // As Tables' writer does: the allocation's channels keep a copy.
+  void set_alloc_expiry(uint32_t idx, Tsc t) {
+    allocs_[idx].expires.store(t);
+    for (ChannelEntry& c : chans_)
+      if (c.alloc == idx) c.alloc_expires.store(t);
+  }
   void add_neighbour(uint32_t ip, const Mac& m, uint8_t port = 0) { neigh_[ip] = Hop{m, port}; }
 
   uint32_t add_alloc6(const Ip6& client_ip, uint16_t client_port_h, const Ip6& server_ip, uint16_t server_port_h,
@@ -229,6 +239,9 @@ class FakeTables {
     e.peer_port = np(peer_port_h);
     e.channel = np(channel_h);
     e.expires.store(expires);
+    e.alloc_expires.store(a.expires.load());
+    e.relay_ip = a.relay_ip;
+    e.relay_port = port6(a);
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
     e.index = slot;
     e.cross = a.client6 ? 0u : 1u;  // an IPv6 peer of an IPv4 client

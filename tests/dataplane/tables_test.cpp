@@ -219,6 +219,69 @@ TEST_F(TablesTest, ReadersSeeTheIPv4AllocationPermissionAndChannelAsWritten) {
   EXPECT_EQ(t_->channel(ChannelKey::of(client4(1), kCh1)), nullptr);
 }
 
+// The ChannelData path reads the channel's entry alone (entries.h): its
+// copies of the allocation's expiry and relayed address and of the linked
+// permission's expiry must follow every write to their sources.
+TEST_F(TablesTest, ChannelCopiesFollowTheAllocationAndPermissionThroughEveryWrite) {
+  ASSERT_TRUE(add4(1, 1000));
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), kCh0, peer4(7), np(7000), 1200));
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), kCh1, peer4(8), np(7000), 1200));
+  const ChannelEntry* c = t_->channel(ChannelKey::of(client4(1), kCh0));
+  const ChannelEntry* c2 = t_->channel(ChannelKey::of(client4(1), kCh1));
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(c2, nullptr);
+  EXPECT_EQ(c->relay_ip, kRelay);
+  EXPECT_EQ(c->relay_port, relay_port(1));
+  EXPECT_EQ(c->alloc_expires.load(), 1000u) << "copied when bound";
+  EXPECT_EQ(c->perm_expires.load(), 0u) << "no permission linked";
+
+  ASSERT_TRUE(t_->upsert_permission(id_of(1), peer4(7), 1100));
+  EXPECT_EQ(c->perm_expires.load(), 1100u) << "copied when linked";
+  EXPECT_EQ(c2->perm_expires.load(), 0u) << "another peer's permission";
+  ASSERT_TRUE(t_->upsert_permission(id_of(1), peer4(7), 4100));
+  EXPECT_EQ(c->perm_expires.load(), 4100u) << "a permission refresh";
+  EXPECT_EQ(c2->perm_expires.load(), 0u);
+
+  EXPECT_TRUE(t_->refresh_allocation(id_of(1), 3000));
+  EXPECT_EQ(c->alloc_expires.load(), 3000u) << "refresh_allocation";
+  EXPECT_EQ(c2->alloc_expires.load(), 3000u);
+  ASSERT_TRUE(add4(1, 5000));
+  EXPECT_EQ(c->alloc_expires.load(), 5000u) << "the allocation resent (upsert_allocation)";
+
+  // A channel bound later copies what is current.
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), np(0x4002), peer4(7), np(7001), 1200));
+  const ChannelEntry* c3 = t_->channel(ChannelKey::of(client4(1), np(0x4002)));
+  ASSERT_NE(c3, nullptr);
+  EXPECT_EQ(c3->alloc_expires.load(), 5000u);
+  EXPECT_EQ(c3->perm_expires.load(), 4100u);
+
+  // Removed: an entry a worker still holds stops forwarding at once.
+  t_->remove_allocation(id_of(1));
+  EXPECT_EQ(c->alloc_expires.load(), 0u);
+  EXPECT_EQ(c2->alloc_expires.load(), 0u);
+  EXPECT_EQ(c3->alloc_expires.load(), 0u);
+}
+
+TEST_F(TablesTest, DualStackChannelCopiesTheRelayedPortOfThePeersFamily) {
+  AllocationSpec s;
+  s.client = client4(1);
+  s.relay4 = kRelay;
+  s.relay4_port = relay_port(1);
+  s.relay6 = kRelay6;
+  s.relay6_port = relay_port(2);
+  ASSERT_TRUE(t_->upsert_allocation(id_of(1), s, 1000));
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), kCh0, peer6(7), np(7000), 1200));
+  const ChannelEntry* c = t_->channel(ChannelKey::of(client4(1), kCh0));
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->cross, 1u);
+  EXPECT_EQ(c->relay_port, relay_port(2)) << "an IPv6 peer: the IPv6 relayed address's port";
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), kCh1, peer4(7), np(7000), 1200));
+  const ChannelEntry* c4 = t_->channel(ChannelKey::of(client4(1), kCh1));
+  ASSERT_NE(c4, nullptr);
+  EXPECT_EQ(c4->relay_port, relay_port(1));
+  EXPECT_EQ(c4->relay_ip, kRelay);
+}
+
 TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   ASSERT_TRUE(add4(1));
   ASSERT_TRUE(add4(2));
