@@ -7,7 +7,9 @@
 #     relayed packets per server CPU-second, dpturn / coturn, for the
 #     all-veth and the memif peer side;
 #   - 1M / 1k allocations (dp_allocs.csv): turn-dataplane's rate with 1M
-#     active allocations over its rate with 1k, same vdev, same run;
+#     active allocations over its rate with 1k, same vdev, same run; and
+#     the fast path's alone (dp_table_bench.csv, DecideBurst32: the
+#     worker's decide_burst over the real tables, no vdev);
 #   - 2 / 1 workers (dp_workers.csv);
 #   - IPv6 / IPv4 ChannelData (dp_paths.csv, modes cd6 and cd).
 # A figure whose CSV or rows are missing says so instead.
@@ -44,6 +46,31 @@ def ratio_line(label, rs, key, a, b, what):
     return f"{label}: {ra / rb:.2f} ({ra:.2f} / {rb:.2f} Mpps {what})"
 
 
+def gbench_items(path, name):
+    """items_per_second of a Google Benchmark CSV row: NAME itself, or its
+    _median aggregate (runs with --benchmark_repetitions)."""
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="") as f:
+        lines = f.read().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("name,")), None)
+    if start is None:
+        return None
+    for r in csv.DictReader(lines[start:]):
+        if r["name"] in (name, name + "_median") and not r.get("error_occurred"):
+            return num(r["items_per_second"])
+    return None
+
+
+def burst_line(path):
+    big = gbench_items(path, "DecideBurst32/ChannelDataToPeer/1000000")
+    small = gbench_items(path, "DecideBurst32/ChannelDataToPeer/1000")
+    if not big or not small:
+        return "1M / 1k allocations, fast path alone: not measured (no DecideBurst32 rows in dp_table_bench.csv)"
+    return (f"1M / 1k allocations, fast path alone: {big / small:.2f} ({1e9 / big:.0f} / {1e9 / small:.0f} ns a frame, "
+            "dp_table_bench DecideBurst32: decide_burst over the real tables, no vdev)")
+
+
 def main():
     if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
         raise SystemExit("usage: bench/headline.py RESULTS_DIR")
@@ -55,6 +82,7 @@ def main():
         print("overload: not measured (no overload.csv)")
     print(ratio_line("1M / 1k allocations", rows(os.path.join(d, "dp_allocs.csv")), "allocations", "1000000", "1000",
                      "turn-dataplane, 1 worker, ChannelData"))
+    print(burst_line(os.path.join(d, "dp_table_bench.csv")))
     print(ratio_line("2 / 1 workers", rows(os.path.join(d, "dp_workers.csv")), "workers", "2", "1",
                      "turn-dataplane, 10k allocations"))
     print(ratio_line("IPv6 / IPv4 ChannelData", rows(os.path.join(d, "dp_paths.csv")), "mode", "cd6", "cd",

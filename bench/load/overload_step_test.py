@@ -122,6 +122,46 @@ class Summary(unittest.TestCase):
         self.assertNotIn("at 2x", text)
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import headline  # noqa: E402
+
+GBENCH_CSV = """2026-12-03T15:55:18+00:00
+Running build/bench/micro/dp_table_bench
+eal: --no-huge -m 4096
+name,iterations,real_time,cpu_time,time_unit,bytes_per_second,items_per_second,label,error_occurred,error_message,"entries","table_MiB"
+"DecideBurst32/ChannelDataToPeer/1000_mean",3,1800,1800,ns,,1.8e+07,,,,1000,3.8
+"DecideBurst32/ChannelDataToPeer/1000_median",3,1800,1800,ns,,2e+07,,,,1000,3.8
+"DecideBurst32/ChannelDataToPeer/1000000_median",3,4000,4000,ns,,8e+06,,,,1e+06,800
+"""
+
+
+class HeadlineFastPathRatio(unittest.TestCase):
+    """bench/headline.py's 1M / 1k line from dp_table_bench's CSV."""
+
+    def line(self, text):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "dp_table_bench.csv")
+            with open(p, "w") as f:
+                f.write(text)
+            return headline.burst_line(p)
+
+    def test_reads_the_median_rows_of_a_repeated_run(self):
+        self.assertEqual(self.line(GBENCH_CSV),
+                         "1M / 1k allocations, fast path alone: 0.40 (125 / 50 ns a frame, dp_table_bench "
+                         "DecideBurst32: decide_burst over the real tables, no vdev)")
+
+    def test_reads_plain_rows_of_a_single_run(self):
+        text = GBENCH_CSV.replace("_median", "").replace("1000_mean", "1000_x")
+        self.assertIn("fast path alone: 0.40 (125 / 50 ns", self.line(text))
+
+    def test_a_missing_size_or_an_errored_row_is_not_measured(self):
+        self.assertIn("not measured", self.line(GBENCH_CSV.replace("1000000_median", "4000000_median")))
+        errored = GBENCH_CSV.replace("1e+06,800", "1e+06,800").replace(
+            "8e+06,,,,1e+06", "8e+06,,true,table full,1e+06")
+        self.assertIn("not measured", self.line(errored))
+        self.assertIn("not measured", self.line("no benchmark here\n"))
+
+
 @unittest.skipUnless(TURN_FLOWS, "no turn_flows binary given")
 class TurnFlowsArguments(unittest.TestCase):
     def refuses(self, args, says):
