@@ -5,7 +5,7 @@
 #   - overload (overload.csv, scripts/bench-overload.sh): the step where
 #     coturn starts to lose, dpturn's loss there and at twice that load, and
 #     relayed packets per server CPU-second, dpturn / coturn, for the
-#     all-veth and the memif peer side;
+#     all-veth, the memif peer side and memif on both sides (dpturn-dpdk);
 #   - 1M / 1k allocations (dp_allocs.csv): turn-dataplane's rate with 1M
 #     active allocations over its rate with 1k, same vdev, same run; and
 #     the fast path's alone (dp_table_bench.csv, DecideBurst32: the

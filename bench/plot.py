@@ -141,8 +141,10 @@ def overload(d):
     r = rows(path)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     top = max(num(a["offered_pps"]) for a in r) / 1000
-    ax.plot([0, top], [0, top], color="grey", ls=":", lw=1, label="delivered = offered")
-    styles = {"coturn": ("o-", "C3"), "dpturn": ("^-", "C0"), "dpturn-memif": ("s-", "C2")}
+    low = min(num(a["offered_pps"]) for a in r) / 1000
+    ax.plot([low, top], [low, top], color="grey", ls=":", lw=1, label="delivered = offered")
+    styles = {"coturn": ("o-", "C3"), "dpturn": ("^-", "C0"), "dpturn-memif": ("s-", "C2"),
+              "dpturn-dpdk": ("D-", "C1")}
     for server, (mk, col) in styles.items():
         s = sorted((a for a in r if a["server"] == server), key=lambda a: num(a["offered_pps"]))
         if not s:
@@ -150,18 +152,21 @@ def overload(d):
         x = [num(a["offered_pps"]) / 1000 for a in s]
         y = [num(a["delivered_pps"]) / 1000 for a in s]
         label = {"dpturn": "dpturn (peer side: af_packet into a veth)",
-                 "dpturn-memif": "dpturn (peer side: memif, no kernel)"}.get(server, server)
+                 "dpturn-memif": "dpturn (peer side: memif, no kernel)",
+                 "dpturn-dpdk": "dpturn (both sides memif: no kernel on the path)"}.get(server, server)
         ax.plot(x, y, mk, color=col, label=label)
         ax.fill_between(x, y, x, color=col, alpha=0.15)  # the loss: offered minus delivered
         ax2.plot(x, [num(a["pkts_per_cpu_s"]) / 1000 for a in s], mk, color=col, label=label)
     ax.set_xlabel("offered (kpps, ChannelData from the client side)")
     ax.set_ylabel("delivered to the peer (kpps); shaded: lost")
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
+    # Log scales: the kernel-bound steps (tens to hundreds of kpps) and the
+    # memif-only variant's (up to millions) in one figure.
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax2.set_xlabel("offered (kpps)")
-    ax2.set_xlim(left=0)
+    ax2.set_xscale("log")
     ax2.set_ylabel("relayed packets per server CPU-second (thousands)")
     ax2.set_yscale("log")
     ax2.grid(alpha=0.3, which="both")

@@ -20,6 +20,16 @@
 #   dpturn-memif  the same, but the peer side is a second port, net_memif,
 #                 whose other end is blaster's sink: relaying costs the
 #                 server no kernel work on the peer side (what a NIC gives)
+#   dpturn-dpdk   the client side too is a net_memif (a third port) that
+#                 blaster sends into directly: no kernel anywhere on the
+#                 relayed path, frames arrive in blaster's bursts of 32 and
+#                 the worker's own cost per packet is what is measured
+#                 (the allocations are still made over eth0, the same way;
+#                 the fast path matches the 5-tuple whatever port it came
+#                 in by). A full memif ring refuses frames: the step's
+#                 "refused" is the server's backpressure, and offered the
+#                 frames it took. Also runs DPDK_STEPS, past the kernel
+#                 generator's reach, to find the worker's own limit.
 #
 # For each server: turn_flows (the same TURN client for all) makes FLOWS
 # allocations from the client namespace, each with a permission and
@@ -40,6 +50,7 @@
 #                             [--size BYTES] [--only LIST] [--out DIR]
 #   --out DIR: DIR/overload.csv and its plot DIR/overload.png (bench/plot.py)
 #   env: SERVER_CPU=1 OTHER_CPU=0 SERVER_NICE=-20 OTHER_NICE=-10 BUILD=build
+#        DPDK_STEPS="1600000 3200000 6400000" (dpturn-dpdk's extra steps)
 #
 # Bounded: each blaster run stops after SECONDS (at most 120); every
 # process it starts is stopped on exit. Needs root (namespaces), coturn,
@@ -53,7 +64,8 @@ STEPS="50000 80000 100000 120000 140000 160000 200000 240000 300000 400000 80000
 SECONDS_PER_STEP=4
 FLOWS=1000
 SIZE=200
-ONLY="coturn,dpturn,dpturn-memif"
+ONLY="coturn,dpturn,dpturn-memif,dpturn-dpdk"
+DPDK_STEPS=${DPDK_STEPS-1600000 3200000 6400000}
 OUT_DIR=""
 SERVER_CPU=${SERVER_CPU:-1}
 OTHER_CPU=${OTHER_CPU:-0}
@@ -62,19 +74,19 @@ SERVER_NICE=${SERVER_NICE--20}
 OTHER_NICE=${OTHER_NICE--10}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) STEPS="80000 120000 160000 240000 400000"; SECONDS_PER_STEP=2; FLOWS=200; shift ;;
+    --quick) STEPS="80000 120000 160000 240000 400000"; DPDK_STEPS="3200000"; SECONDS_PER_STEP=2; FLOWS=200; shift ;;
     --steps) STEPS=$2; shift 2 ;;
     --seconds) SECONDS_PER_STEP=$2; shift 2 ;;
     --flows) FLOWS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --out) OUT_DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,57p' "$0"; exit 0 ;;
     *) echo "bench-overload: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 for o in ${ONLY//,/ }; do
-  case $o in coturn|dpturn|dpturn-memif) ;; *) echo "bench-overload: --only: '$o' is not coturn, dpturn or dpturn-memif" >&2; exit 2 ;; esac
+  case $o in coturn|dpturn|dpturn-memif|dpturn-dpdk) ;; *) echo "bench-overload: --only: '$o' is not coturn, dpturn, dpturn-memif or dpturn-dpdk" >&2; exit 2 ;; esac
 done
 if [ "$(id -u)" -ne 0 ]; then echo "bench-overload: needs root (network namespaces)" >&2; exit 77; fi
 for t in turnserver redis-server ethtool taskset; do
@@ -98,8 +110,9 @@ if [ -n "$OUT_DIR" ]; then mkdir -p "$OUT_DIR"; CSV=$OUT_DIR/overload.csv; else 
 : >"$CSV"
 STEP_PY="$PY $ROOT/bench/load/overload_step.py"
 
-run_server() {  # coturn | dpturn | dpturn-memif
-  local server=$1 sink_vdev=() sink_flag=() dp_prefix=()
+run_server() {  # coturn | dpturn | dpturn-memif | dpturn-dpdk
+  local server=$1 sink_vdev=() sink_flag=() dp_prefix=() steps=$STEPS arrived=()
+  local tx_vdev=(--vdev=net_af_packet0,iface=eth0,qdisc_bypass=1)
   routed_topology_up "$NS_R" "$NS_S" "$NS_C" "$NS_P"
   # The peer: a bound socket that is never read (no ICMP port unreachable;
   # what reaches the host is counted on its eth0), bounded by 3600 s.
@@ -125,6 +138,25 @@ neighbour=10.79.0.2,02:00:00:00:79:02"
       start_dpturn
       sink_vdev=(--vdev="net_memif0,role=client,id=0,socket=$TMP/memif.sock,socket-abstract=no")
       sink_flag=(--sink) ;;
+    dpturn-dpdk)
+      # Port 1 as above; port 2: net_memif that blaster transmits into (its
+      # own address and TAP; nothing is routed there).
+      DP_EXTRA_VDEV=(--vdev="net_memif0,role=server,id=0,socket=$TMP/memif.sock,socket-abstract=no"
+                     --vdev="net_memif1,role=server,id=0,socket=$TMP/memif-in.sock,socket-abstract=no")
+      DP_EXTRA_CONF="port=1
+ip=10.79.0.1/24
+tap=dpt1
+route=10.77.2.0/24,10.79.0.2
+neighbour=10.79.0.2,02:00:00:00:79:02
+port=2
+ip=10.80.0.1/24
+tap=dpt2"
+      start_dpturn
+      tx_vdev=(--vdev="net_memif1,role=client,id=0,socket=$TMP/memif-in.sock,socket-abstract=no")
+      sink_vdev=(--vdev="net_memif0,role=client,id=0,socket=$TMP/memif.sock,socket-abstract=no")
+      sink_flag=(--sink)
+      arrived=(arrived_from=worker)  # nothing comes in by the server's eth0
+      steps="$STEPS $DPDK_STEPS" ;;
   esac
   [ "$server" = coturn ] || dp_prefix=("$PREFIX")
   # The allocations: the same client for every server.
@@ -138,12 +170,12 @@ neighbour=10.79.0.2,02:00:00:00:79:02"
   cat "$TMP/flows-$server.log"
   local gw_mac; gw_mac=$(ip -n "$NS_R" -br link show r1 | awk '{print $3}')
   eal_mem 128
-  for rate in $STEPS; do
+  for rate in $steps; do
     $STEP_PY snap "$NS_P" "$NS_S" "${dp_prefix[@]}" >"$TMP/s0.json"
     local out
     out=$(ip netns exec "$NS_C" ${OTHER_NICE:+nice -n "$OTHER_NICE"} taskset -c "$OTHER_CPU" timeout 150 \
       "$ROOT/$BUILD/bench/load/blaster" -l 0 --no-pci "${EAL_MEM[@]}" --file-prefix="${PREFIX}g" --log-level=lib.*:error \
-      --vdev=net_af_packet0,iface=eth0,qdisc_bypass=1 "${sink_vdev[@]}" -- \
+      "${tx_vdev[@]}" "${sink_vdev[@]}" -- \
       --flows "$TMP/flows-$server" --src-ip 10.77.1.2 --dst-ip 10.77.0.2 --dst-mac "$gw_mac" \
       --rate "$rate" --seconds "$SECONDS_PER_STEP" --size "$SIZE" "${sink_flag[@]}" 2>"$TMP/blaster.err" | tail -1) ||
       { echo "bench-overload: blaster failed at $rate pps:" >&2; cat "$TMP/blaster.err" >&2; return 1; }
@@ -151,14 +183,14 @@ neighbour=10.79.0.2,02:00:00:00:79:02"
     $STEP_PY snap "$NS_P" "$NS_S" "${dp_prefix[@]}" >"$TMP/s1.json"
     echo "$out" >>"$TMP/blaster-$server.jsonl"
     $STEP_PY step server="$server" rate="$rate" blaster="$out" snap0="$TMP/s0.json" snap1="$TMP/s1.json" \
-      csv="$CSV" server_cpu="$SERVER_CPU" other_cpu="$OTHER_CPU"
+      csv="$CSV" server_cpu="$SERVER_CPU" other_cpu="$OTHER_CPU" "${arrived[@]}"
   done
   stop_procs
   topo_down
 }
 
 echo "bench-overload: steps $STEPS pps, $SECONDS_PER_STEP s each, $FLOWS flows, $SIZE-byte ChannelData; server on CPU $SERVER_CPU, the rest on CPU $OTHER_CPU"
-for server in coturn dpturn dpturn-memif; do
+for server in coturn dpturn dpturn-memif dpturn-dpdk; do
   [[ ",$ONLY," == *",$server,"* ]] || continue
   run_server "$server"
 done

@@ -7,6 +7,9 @@
 // --dst-ip:--dst-port, in bursts of 32 as the rate comes due. With --sink, a second port is polled in the same
 // loop and what arrives there is counted and dropped: the peer side of a
 // server whose relayed traffic leaves on a memif (no kernel on that path).
+// The tx port is any DPDK port: net_af_packet on the client's veth, or a
+// net_memif straight into the server (then a full ring refuses frames:
+// the server's backpressure, counted as refused).
 //
 //   blaster [EAL options] -- --flows FILE --src-ip IP --dst-ip IP --dst-mac MAC
 //           --rate PPS --seconds S [--dst-port 3478] [--size 200] [--sink]
@@ -213,16 +216,18 @@ int main(int argc, char** argv) {
   const auto frames = build_frames(a, mac);
 
   const uint64_t hz = rte_get_tsc_hz();
-  if (a.sink) {  // the memif must be connected before the clock starts (at most 10 s)
+  // A memif (tx or sink) must be connected before the clock starts (at
+  // most 10 s each); af_packet's link is up at once.
+  for (uint16_t p = 0; p < (a.sink ? 2 : 1); ++p) {
     const uint64_t give_up = rte_rdtsc() + 10 * hz;
     rte_eth_link link{};
-    while (rte_eth_link_get_nowait(1, &link), link.link_status != RTE_ETH_LINK_UP && rte_rdtsc() < give_up)
+    while (rte_eth_link_get_nowait(p, &link), link.link_status != RTE_ETH_LINK_UP && rte_rdtsc() < give_up)
       rte_delay_ms(10);
     if (link.link_status != RTE_ETH_LINK_UP) {
-      std::fprintf(stderr, "blaster: the sink port's link did not come up in 10 s\n");
+      std::fprintf(stderr, "blaster: the %s port's link did not come up in 10 s\n", p == 0 ? "tx" : "sink");
       return 1;
     }
-    drain(1);
+    drain(p);
   }
   uint64_t sent = 0, refused = 0, sunk = 0;
   size_t next = 0;

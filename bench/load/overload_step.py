@@ -5,6 +5,7 @@
 #
 #   overload_step.py snap NS_PEER NS_SERVER [DP_PREFIX]  > snap.json
 #   overload_step.py step server=S rate=R blaster=JSON snap0=F snap1=F csv=F server_cpu=N other_cpu=N
+#                         [arrived_from=worker]
 #   overload_step.py summary CSV                          headline lines (also --quick's output)
 #
 # Delivered: the frames that reached the peer, counted on the peer's side
@@ -12,6 +13,9 @@
 # (what the router handed to the peer host; a bound socket that is never
 # read keeps ICMP away), or with a memif peer side, what blaster's sink
 # port received. Offered: what blaster's tx port took (blaster.cpp).
+# Arrived: what the server namespace's eth0 received; with
+# arrived_from=worker (dpturn-dpdk, whose client side is a memif) the
+# frames its workers received.
 #
 # CPU on the server's core (SERVER_CPU), from /proc/stat (ticks of 10 ms):
 # user, system and softirq seconds during the step (cpu_*_s). What counts
@@ -131,6 +135,8 @@ def step(kv):
                        if k.startswith(start) and k.endswith(key_end) and isinstance(db[k], int))
 
         wbusy = d("busy_cycles", "worker") / hz if hz else float("nan")
+        if kv.get("arrived_from") == "worker":
+            row["arrived"] = d("_rx_packets", "worker")
         row.update(worker_busy_s=rnd(wbusy), worker_busy_share=rnd(wbusy / secs, 3), worker_rx=d("_rx_packets", "worker"),
                    worker_tx=d("_tx_packets", "worker"), dp_ring_drops=d("af_packet_rx_drops"),
                    dp_drops=sum(db[k] - da.get(k, 0) for k in db
@@ -188,7 +194,7 @@ def summary(path):
     def nearest(rs, pps):
         return min(rs, key=lambda r: abs(num(r["offered_pps"]) - pps)) if rs else None
 
-    for name in ("dpturn", "dpturn-memif"):
+    for name in ("dpturn", "dpturn-memif", "dpturn-dpdk"):
         rs = by.get(name, [])
         if not rs:
             continue
@@ -199,8 +205,14 @@ def summary(path):
                        f"{at2['loss_pct']}% of {at2['offered_pps']} pps ({before(at1)} and {before(at2)} of it "
                        f"before the server)")
         top = max(rs, key=lambda r: num(r["delivered_pps"]))
+        refused = num(top.get("refused"))
+        # A memif client side refuses what its full ring cannot take (the
+        # server's backpressure): say how much, beside what was asked.
+        pushed = (f"; {int(refused)} frames refused by the server's full memif ring, of "
+                  f"{float(top['rate_asked']) * num(top['seconds']):.0f} asked" if refused > 0 and name == "dpturn-dpdk"
+                  else "")
         out.append(f"{name} most delivered: {top['delivered_pps']} pps of {top['offered_pps']} offered "
-                   f"({top['loss_pct']}% lost, worker busy {top['worker_busy_share']})")
+                   f"({top['loss_pct']}% lost, worker busy {top['worker_busy_share']}{pushed})")
         # Packets per CPU-second at the same offered load: coturn's loss step
         # (coturn's core is full there), or its highest step if it never lost.
         ref = lose if lose is not None else (cot[-1] if cot else None)

@@ -26,7 +26,7 @@ def cpu(user, system, softirq):
 
 
 class StepRow(unittest.TestCase):
-    def run_step(self, server, blaster, a, b):
+    def run_step(self, server, blaster, a, b, **extra):
         with tempfile.TemporaryDirectory() as d:
             s0, s1, out = (os.path.join(d, n) for n in ("s0.json", "s1.json", "rows.csv"))
             for path, snap in ((s0, a), (s1, b)):
@@ -34,7 +34,7 @@ class StepRow(unittest.TestCase):
                     json.dump(snap, f)
             with contextlib.redirect_stdout(io.StringIO()):
                 overload_step.step({"server": server, "rate": "1", "blaster": json.dumps(blaster), "snap0": s0,
-                                    "snap1": s1, "csv": out, "server_cpu": "1", "other_cpu": "0"})
+                                    "snap1": s1, "csv": out, "server_cpu": "1", "other_cpu": "0", **extra})
             with open(out, newline="") as f:
                 return list(csv.DictReader(f))[0]
 
@@ -72,6 +72,20 @@ class StepRow(unittest.TestCase):
         self.assertEqual(r["dp_ring_drops"], "3")
         self.assertEqual(r["dp_drops"], "2")
         self.assertEqual(r["pkts_per_cpu_s"], "199996")
+        self.assertEqual(r["arrived"], "100000")  # the server namespace's eth0
+
+    def test_a_memif_client_side_counts_arrivals_at_the_workers(self):
+        a = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(0, 0, 0)}, "softnet": [0, 0], "peer_rx": 0, "server_rx": 40,
+             "dp": {"tsc_hz": 1000, "worker0_busy_cycles": 0, "worker0_rx_packets": 10}}
+        b = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(2, 0, 0)}, "softnet": [0, 0], "peer_rx": 0, "server_rx": 42,
+             "dp": {"tsc_hz": 1000, "worker0_busy_cycles": 100, "worker0_rx_packets": 10 + 5000}}
+        bl = {"rate": 3000, "seconds": 2.0, "flows": 10, "size": 200, "offered": 5000, "refused": 1000,
+              "sink": 5000}
+        r = self.run_step("dpturn-dpdk", bl, a, b, arrived_from="worker")
+        self.assertEqual(r["arrived"], "5000")  # not eth0's 2 (ARP, control)
+        self.assertEqual(r["refused"], "1000")
+        self.assertEqual(float(r["loss_pct"]), 0.0)
+        self.assertEqual(r["pkts_per_cpu_s"], "50000")
 
 
 def write_rows(rows):
@@ -115,6 +129,15 @@ class Summary(unittest.TestCase):
         self.assertIn("dpturn / coturn at 200000 pps offered: 6.7x", text)
         # top steps: dpturn 399000*4/1.6, coturn 148000*4/4
         self.assertIn("dpturn / coturn at the top step (400000 / 400000 pps offered): 6.7x", text)
+
+    def test_the_memif_only_variant_is_summed_up_with_what_its_ring_refused(self):
+        d = row("dpturn-dpdk", 100000, 100000, 0.1)
+        top = dict(row("dpturn-dpdk", 2000000, 2000000, 3.2), refused=400000, rate_asked=3000000, seconds=4)
+        text = self.summary([row("coturn", 50000, 50000, 1.0), row("coturn", 100000, 90000, 4.0), d, top])
+        self.assertIn("dpturn-dpdk loss at the coturn loss step: 0.0% of 100000 pps", text)
+        self.assertIn("pkts per server CPU-second, dpturn-dpdk / coturn at 100000 pps offered: 44.4x", text)
+        self.assertIn("dpturn-dpdk most delivered: 2000000 pps of 2000000 offered (0.0% lost, worker busy 0.5; "
+                      "400000 frames refused by the server's full memif ring, of 12000000 asked)", text)
 
     def test_no_loss_step_says_so(self):
         text = self.summary([row("coturn", 50000, 50000, 1.0), row("dpturn", 50000, 50000, 0.1)])
