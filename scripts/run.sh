@@ -138,7 +138,7 @@ CONF
   ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.eth0.rp_filter=1
   ip -n "$NS" link set eth0 arp off
   ip netns exec "$NS" "$DP" -l 0-1 --no-pci "${EAL_MEM[@]}" --file-prefix=dpturn-run \
-    --vdev=net_af_packet0,iface=eth0,framecnt=4096 -- -c "$WORK/dataplane.conf" >"$WORK/dataplane.log" 2>&1 &
+    --vdev=net_af_packet0,iface=eth0,framecnt=4096,qdisc_bypass=1 -- -c "$WORK/dataplane.conf" >"$WORK/dataplane.log" 2>&1 &
   DP_PID=$!
   for _ in $(seq 1 100); do ip -n "$NS" link show dpt0 >/dev/null 2>&1 && break; kill -0 $DP_PID 2>/dev/null || break; sleep 0.1; done
   if ip -n "$NS" link show dpt0 >/dev/null 2>&1; then
