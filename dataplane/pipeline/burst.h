@@ -4,10 +4,10 @@
 //
 //   1. classify each frame once: parse it, choose its stage, build the key
 //      its stage needs (fastpath.h: classify_udp, *_key);
-//   2. look each kind of IPv4 key up in bulk (Tables::*_bulk; in the worker
-//      rte_hash's bulk lookup, l3fwd's pattern) and prefetch what the stages
-//      read next: with a million flows each is a DRAM access, and here they
-//      overlap. IPv6 frames are looked up one at a time (lookup_one);
+//   2. look each family's and kind's keys up in bulk (Tables::lookup_bulk;
+//      in the worker rte_hash's bulk lookup, l3fwd's pattern) and prefetch
+//      what the stages read next: with a million flows each is a DRAM
+//      access, and here they overlap;
 //   3. each frame's stage, handed what was found for it (run_stage).
 //
 // The caller owns the frames (the worker: mbufs, whose offsets it copies
@@ -52,6 +52,22 @@ template <class T>
 [[gnu::always_inline]] inline const ChannelEntry* find(const T& t, const PeerKey& k) noexcept {
   return t.peer(k);
 }
+template <class T>
+[[gnu::always_inline]] inline const ChannelEntry* find(const T& t, const ChannelKey6& k) noexcept {
+  return t.channel(k);
+}
+template <class T>
+[[gnu::always_inline]] inline const AllocEntry* find(const T& t, const ClientKey6& k) noexcept {
+  return t.client(k);
+}
+template <class T>
+[[gnu::always_inline]] inline const PermissionEntry* find(const T& t, const PermissionKey6& k) noexcept {
+  return t.permission(k);
+}
+template <class T>
+[[gnu::always_inline]] inline const ChannelEntry* find(const T& t, const PeerKey6& k) noexcept {
+  return t.peer(k);
+}
 
 // Keys of one kind looked up at once: the tables' lookup_bulk (rte_hash's
 // bulk lookup) where they have it, else key by key (the tests' fakes).
@@ -94,6 +110,82 @@ template <class Tables>
     return a->index;
 }
 
+// One burst's lookups for the frames of one family F (detail::V4 or V6):
+// each stage's keys gathered in pass 1 (add: the frame's slot in its
+// kind's BulkLookup), looked up in bulk in pass 2 (run), what was found
+// handed to the frame's stage in pass 3 (found).
+template <class F>
+struct FamilyLookups {
+  BulkLookup<typename F::ChannelKey, ChannelEntry> channels;
+  BulkLookup<typename F::ClientKey, AllocEntry> clients;
+  BulkLookup<typename F::PermissionKey, PermissionEntry> perms;
+  BulkLookup<typename F::PeerKey, ChannelEntry> peers;
+
+  [[gnu::always_inline]] uint8_t add(const Frame& f, const typename F::View& u, Stage s) noexcept {
+    switch (s) {
+      case Stage::ChannelData:
+        return channels.add(channel_key<F>(f, u));
+      case Stage::Stun:
+        return clients.add(client_key<F>(u));
+      case Stage::PeerData:
+        peers.add(peer_key<F>(u));
+        return perms.add(permission_key<F>(u));  // the same slot in both
+      case Stage::Decided:
+        break;
+    }
+    return 0;
+  }
+
+  // The lookups, and prefetches of what the stages read next: with a
+  // million flows each is a DRAM access, and here they overlap.
+  template <class Tables>
+  [[gnu::always_inline]] void run(const Tables& t, AllocCounters* counters) noexcept {
+    channels.run(t);
+    clients.run(t);
+    perms.run(t);
+    peers.run(t);
+    // ChannelData reads its channel's entry alone (one line: entries.h;
+    // an IPv6 relayed address or peer also a side array), and counts on
+    // its allocation's counters. The entries first, all of them: reading
+    // ch->alloc is a demand load, and with a million flows each would wait
+    // for DRAM in turn (the profile of the 1M point had 10% of
+    // decide_burst on that load when it came first).
+    for (uint32_t j = 0; j < channels.n; ++j)
+      if (channels.found[j]) prefetch0(channels.found[j]);
+    if (counters)
+      for (uint32_t j = 0; j < channels.n; ++j)
+        if (const ChannelEntry* ch = channels.found[j]) prefetch0(&counters[ch->alloc]);
+    for (uint32_t j = 0; j < clients.n; ++j)
+      if (const AllocEntry* a = clients.found[j]) {
+        prefetch0(a);
+        if (counters) prefetch0(&counters[slot_of(t, a)]);
+      }
+    for (uint32_t j = 0; j < perms.n; ++j) {
+      if (perms.found[j]) prefetch0(perms.found[j]);
+      if (peers.found[j]) prefetch0(peers.found[j]);
+    }
+  }
+
+  [[gnu::always_inline]] Found found(Stage s, uint8_t slot) const noexcept {
+    Found e;
+    switch (s) {
+      case Stage::ChannelData:
+        e.channel = channels.found[slot];
+        break;
+      case Stage::Stun:
+        e.client = clients.found[slot];
+        break;
+      case Stage::PeerData:
+        e.permission = perms.found[slot];
+        e.peer = peers.found[slot];
+        break;
+      case Stage::Decided:
+        break;
+    }
+    return e;
+  }
+};
+
 // Up to kMaxBurst frames (decide_burst splits longer runs).
 template <class Tables>
 TURN_DP_STAGE void decide_chunk(Frame* frames, Verdict* out, uint16_t n, Tables& t, const PortContext& pc, Tsc now,
@@ -105,13 +197,11 @@ TURN_DP_STAGE void decide_chunk(Frame* frames, Verdict* out, uint16_t n, Tables&
   View views[kMaxBurst];
   Stage stage[kMaxBurst];
   bool v6[kMaxBurst];
-  uint8_t slot[kMaxBurst];  // the frame's index in its kind's BulkLookup (IPv4)
-  BulkLookup<ChannelKey, ChannelEntry> channels;
-  BulkLookup<ClientKey, AllocEntry> clients;
-  BulkLookup<PermissionKey, PermissionEntry> perms;
-  BulkLookup<PeerKey, ChannelEntry> peers;
+  uint8_t slot[kMaxBurst];  // the frame's index in its kind's BulkLookup
+  FamilyLookups<V4> l4;
+  FamilyLookups<V6> l6;
 
-  // Pass 1: classify.
+  // Pass 1: classify, and gather each frame's keys.
   constexpr uint16_t kAhead = 3;
   for (uint16_t i = 0; i < n && i < kAhead; ++i) prefetch0(frames[i].data());
   for (uint16_t i = 0; i < n; ++i) {
@@ -126,6 +216,7 @@ TURN_DP_STAGE void decide_chunk(Frame* frames, Verdict* out, uint16_t n, Tables&
       switch (parse_udp6(f.data(), f.len, views[i].v6)) {
         case FrameKind::Udp6:
           stage[i] = classify_udp<V6>(f, pc, views[i].v6, out[i]);
+          slot[i] = l6.add(f, views[i].v6, stage[i]);
           break;
         case FrameKind::Malformed:
           out[i] = Verdict::dropped(Drop::Malformed);
@@ -139,83 +230,31 @@ TURN_DP_STAGE void decide_chunk(Frame* frames, Verdict* out, uint16_t n, Tables&
     switch (parse_udp4(f.data(), f.len, views[i].v4)) {
       case FrameKind::Udp4:
         stage[i] = classify_udp<V4>(f, pc, views[i].v4, out[i]);
+        slot[i] = l4.add(f, views[i].v4, stage[i]);
         break;
       case FrameKind::Malformed:
         out[i] = Verdict::dropped(Drop::Malformed);
-        continue;
+        break;
       case FrameKind::Arp:
         out[i] = Verdict::punted(PuntReason::Arp);
-        continue;
+        break;
       default:
         out[i] = Verdict::punted(PuntReason::Other);
-        continue;
-    }
-    const Udp4View& u = views[i].v4;
-    switch (stage[i]) {
-      case Stage::ChannelData:
-        slot[i] = channels.add(channel_key<V4>(f, u));
-        break;
-      case Stage::Stun:
-        slot[i] = clients.add(client_key<V4>(u));
-        break;
-      case Stage::PeerData:
-        slot[i] = perms.add(permission_key<V4>(u));
-        peers.add(peer_key<V4>(u));
-        break;
-      case Stage::Decided:
         break;
     }
   }
 
-  // Pass 2: the IPv4 lookups in bulk, and prefetches of what follows them.
-  channels.run(t);
-  clients.run(t);
-  perms.run(t);
-  peers.run(t);
-  // ChannelData reads its channel's entry alone (one line: entries.h), and
-  // counts on its allocation's counters. The entries first, all of them:
-  // reading ch->alloc is a demand load, and with a million flows each
-  // would wait for DRAM in turn (the profile of the 1M point had 10% of
-  // decide_burst on that load when it came first).
-  for (uint32_t j = 0; j < channels.n; ++j)
-    if (channels.found[j]) prefetch0(channels.found[j]);
-  if (counters)
-    for (uint32_t j = 0; j < channels.n; ++j)
-      if (const ChannelEntry* ch = channels.found[j]) prefetch0(&counters[ch->alloc]);
-  for (uint32_t j = 0; j < clients.n; ++j)
-    if (const AllocEntry* a = clients.found[j]) {
-      prefetch0(a);
-      if (counters) prefetch0(&counters[slot_of(t, a)]);
-    }
-  for (uint32_t j = 0; j < perms.n; ++j) {
-    if (perms.found[j]) prefetch0(perms.found[j]);
-    if (peers.found[j]) prefetch0(peers.found[j]);
-  }
+  // Pass 2: the lookups in bulk, per family and kind.
+  l4.run(t, counters);
+  l6.run(t, counters);
 
   // Pass 3: each frame's stage, with what was found for it.
   for (uint16_t i = 0; i < n; ++i) {
     if (stage[i] == Stage::Decided) continue;
-    if (v6[i]) {
-      const Udp6View& u = views[i].v6;
-      out[i] = run_stage<V6>(frames[i], t, pc, u, stage[i], lookup_one<V6>(frames[i], t, u, stage[i]), now);
-      continue;
-    }
-    Found e;
-    switch (stage[i]) {
-      case Stage::ChannelData:
-        e.channel = channels.found[slot[i]];
-        break;
-      case Stage::Stun:
-        e.client = clients.found[slot[i]];
-        break;
-      case Stage::PeerData:
-        e.permission = perms.found[slot[i]];
-        e.peer = peers.found[slot[i]];  // added with the permission: the same slot
-        break;
-      case Stage::Decided:
-        break;
-    }
-    out[i] = run_stage<V4>(frames[i], t, pc, views[i].v4, stage[i], e, now);
+    if (v6[i])
+      out[i] = run_stage<V6>(frames[i], t, pc, views[i].v6, stage[i], l6.found(stage[i], slot[i]), now);
+    else
+      out[i] = run_stage<V4>(frames[i], t, pc, views[i].v4, stage[i], l4.found(stage[i], slot[i]), now);
   }
 }
 

@@ -679,28 +679,6 @@ struct Found {
   const ChannelEntry* peer = nullptr;           // PeerData
 };
 
-// A classified frame's lookups one at a time (the burst looks IPv4 keys up
-// in bulk instead, and IPv6 ones this way).
-template <class F, class Tables>
-TURN_DP_STAGE Found lookup_one(const Frame& f, const Tables& t, const typename F::View& u, Stage s) noexcept {
-  Found e;
-  switch (s) {
-    case Stage::ChannelData:
-      e.channel = t.channel(channel_key<F>(f, u));
-      break;
-    case Stage::Stun:
-      e.client = t.client(client_key<F>(u));
-      break;
-    case Stage::PeerData:
-      e.permission = t.permission(permission_key<F>(u));
-      e.peer = t.peer(peer_key<F>(u));
-      break;
-    case Stage::Decided:
-      break;
-  }
-  return e;
-}
-
 // A punted frame goes to the kernel exactly as received: no stage writes a
 // byte before it can still punt, and the offsets a stage moved (the
 // ChannelData or STUN header stripped before the next hop was known) are

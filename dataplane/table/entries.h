@@ -78,13 +78,17 @@ struct alignas(8) PermissionKey {
   friend bool operator==(const PermissionKey&, const PermissionKey&) = default;
 };
 
-// The same four keys for IPv6 flows (40 bytes each).
+// The same four keys for IPv6 flows, 48 bytes each: 40 of addresses,
+// ports and channel, 8 of zero padding so that rte_hash compares them with
+// its 48-byte SIMD comparator rather than memcmp (memcmp was 3% of the
+// worker in the IPv6 ChannelData profile).
 struct alignas(8) ClientKey6 {
   Ip6 client_ip;
   Ip6 server_ip;
   uint16_t client_port;
   uint16_t server_port;
   uint32_t zero = 0;
+  uint64_t pad = 0;
   friend bool operator==(const ClientKey6&, const ClientKey6&) = default;
 };
 struct alignas(8) ChannelKey6 {
@@ -94,6 +98,7 @@ struct alignas(8) ChannelKey6 {
   uint16_t server_port;
   uint16_t channel;  // network order
   uint16_t zero = 0;
+  uint64_t pad = 0;
   [[nodiscard]] static ChannelKey6 of(const ClientKey6& c, uint16_t channel_n) noexcept {
     return ChannelKey6{c.client_ip, c.server_ip, c.client_port, c.server_port, channel_n, 0};
   }
@@ -105,6 +110,7 @@ struct alignas(8) PeerKey6 {
   uint16_t relay_port;
   uint16_t peer_port;
   uint32_t zero = 0;
+  uint64_t pad = 0;
   friend bool operator==(const PeerKey6&, const PeerKey6&) = default;
 };
 struct alignas(8) PermissionKey6 {
@@ -113,13 +119,14 @@ struct alignas(8) PermissionKey6 {
   uint16_t relay_port;
   uint16_t zero = 0;
   uint32_t zero2 = 0;
+  uint64_t pad = 0;
   friend bool operator==(const PermissionKey6&, const PermissionKey6&) = default;
 };
 
-static_assert(sizeof(ClientKey6) == 40 && std::has_unique_object_representations_v<ClientKey6>);
-static_assert(sizeof(ChannelKey6) == 40 && std::has_unique_object_representations_v<ChannelKey6>);
-static_assert(sizeof(PeerKey6) == 40 && std::has_unique_object_representations_v<PeerKey6>);
-static_assert(sizeof(PermissionKey6) == 40 && std::has_unique_object_representations_v<PermissionKey6>);
+static_assert(sizeof(ClientKey6) == 48 && std::has_unique_object_representations_v<ClientKey6>);
+static_assert(sizeof(ChannelKey6) == 48 && std::has_unique_object_representations_v<ChannelKey6>);
+static_assert(sizeof(PeerKey6) == 48 && std::has_unique_object_representations_v<PeerKey6>);
+static_assert(sizeof(PermissionKey6) == 48 && std::has_unique_object_representations_v<PermissionKey6>);
 static_assert(sizeof(ClientKey) == 16 && std::has_unique_object_representations_v<ClientKey>);
 static_assert(sizeof(ChannelKey) == 16 && std::has_unique_object_representations_v<ChannelKey>);
 static_assert(sizeof(PeerKey) == 16 && std::has_unique_object_representations_v<PeerKey>);

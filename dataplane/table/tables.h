@@ -75,7 +75,7 @@ class Tables {
     void* d;
     return rte_hash_lookup_data(perm_, &k, &d) >= 0 ? static_cast<const PermissionEntry*>(d) : nullptr;
   }
-  // IPv6 flows: the same four tables over 40-byte keys.
+  // IPv6 flows: the same four tables over 48-byte keys.
   [[nodiscard]] const AllocEntry* client(const ClientKey6& k) const noexcept {
     void* d;
     return rte_hash_lookup_data(client6_, &k, &d) >= 0 ? static_cast<const AllocEntry*>(d) : nullptr;
@@ -106,6 +106,18 @@ class Tables {
   }
   void lookup_bulk(const PeerKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
     bulk(peer_, keys, n, out);
+  }
+  void lookup_bulk(const ChannelKey6* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+    bulk(channel6_, keys, n, out);
+  }
+  void lookup_bulk(const ClientKey6* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
+    bulk(client6_, keys, n, out);
+  }
+  void lookup_bulk(const PermissionKey6* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
+    bulk(perm6_, keys, n, out);
+  }
+  void lookup_bulk(const PeerKey6* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
+    bulk(peer6_, keys, n, out);
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
   // The slot of an entry this table returned, without reading the entry

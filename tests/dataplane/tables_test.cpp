@@ -339,6 +339,49 @@ TEST_F(TablesTest, BulkAndWorkerLookupsAnswerAsTheSingleOnes) {
   EXPECT_EQ(wpr[1], nullptr);
 }
 
+TEST_F(TablesTest, IPv6BulkLookupsAnswerAsTheSingleOnes) {
+  ASSERT_TRUE(t_->upsert_allocation(id_of(1), client6(1), kRelay6, relay_port(1), 1000));
+  ASSERT_TRUE(t_->upsert_allocation(id_of(2), client6(2), kRelay6, relay_port(2), 1000));
+  ASSERT_TRUE(t_->upsert_permission(id_of(1), peer6(7), 1000));
+  ASSERT_TRUE(t_->upsert_channel(id_of(2), kCh0, peer6(7), np(7000), 1000));
+  WorkerTables wt{t_.get()};
+  // A hit, a miss, a hit, through the worker's view as the burst calls it.
+  const ClientKey6 ck[3] = {client6(1), client6(3), client6(2)};
+  const ClientKey6* ckp[3] = {&ck[0], &ck[1], &ck[2]};
+  const AllocEntry* ca[3];
+  wt.lookup_bulk(ckp, 3, ca);
+  EXPECT_EQ(ca[0], t_->client(ck[0]));
+  ASSERT_NE(ca[0], nullptr);
+  EXPECT_EQ(ca[1], nullptr);
+  EXPECT_EQ(ca[2], t_->client(ck[2]));
+  ASSERT_NE(ca[2], nullptr);
+
+  const ChannelKey6 chk[2] = {ChannelKey6::of(client6(2), kCh0), ChannelKey6::of(client6(1), kCh0)};
+  const ChannelKey6* chkp[2] = {&chk[0], &chk[1]};
+  const ChannelEntry* cha[2];
+  wt.lookup_bulk(chkp, 2, cha);
+  EXPECT_EQ(cha[0], t_->channel(chk[0]));
+  ASSERT_NE(cha[0], nullptr);
+  EXPECT_EQ(cha[1], nullptr);
+
+  const PermissionKey6 pk[2] = {PermissionKey6{kRelay6, peer6(7), relay_port(1)},
+                                PermissionKey6{kRelay6, peer6(7), relay_port(2)}};
+  const PermissionKey6* pkp[2] = {&pk[0], &pk[1]};
+  const PermissionEntry* pa[2];
+  wt.lookup_bulk(pkp, 2, pa);
+  EXPECT_EQ(pa[0], t_->permission(pk[0]));
+  ASSERT_NE(pa[0], nullptr);
+  EXPECT_EQ(pa[1], nullptr);
+
+  const PeerKey6 prk[2] = {PeerKey6{kRelay6, peer6(7), relay_port(2), np(7000)},
+                           PeerKey6{kRelay6, peer6(7), relay_port(1), np(7000)}};
+  const PeerKey6* prkp[2] = {&prk[0], &prk[1]};
+  const ChannelEntry* pra[2];
+  wt.lookup_bulk(prkp, 2, pra);
+  EXPECT_EQ(pra[0], cha[0]);
+  EXPECT_EQ(pra[1], nullptr);
+}
+
 TEST_F(TablesTest, ReadersSeeTheIPv6AllocationPermissionAndChannelAsWritten) {
   ASSERT_TRUE(t_->upsert_allocation(id_of(1), client6(1), kRelay6, relay_port(1), 1000));
   ASSERT_TRUE(t_->upsert_permission(id_of(1), peer6(7), 1000));
