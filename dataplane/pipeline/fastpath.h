@@ -143,6 +143,11 @@ struct V4 {
   using PermissionKey = dp::PermissionKey;
   static constexpr uint16_t kHeaders = kL2L3L4;  // Ethernet + IPv4 + UDP
   static constexpr bool kV6 = false;
+  static constexpr FrameKind kUdp = FrameKind::Udp4;
+  static constexpr PuntReason kNotUdp = PuntReason::Other;
+  [[gnu::always_inline]] static FrameKind parse(const uint8_t* f, size_t len, View& v) noexcept {
+    return parse_udp4(f, len, v);
+  }
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv4;
   static constexpr uint16_t kAddrLen = 4;
   template <class T>
@@ -180,6 +185,11 @@ struct V6 {
   using PermissionKey = PermissionKey6;
   static constexpr uint16_t kHeaders = kL2L3L4v6;  // Ethernet + IPv6 + UDP
   static constexpr bool kV6 = true;
+  static constexpr FrameKind kUdp = FrameKind::Udp6;
+  static constexpr PuntReason kNotUdp = PuntReason::Ipv6;  // NDP, extension headers, TCP: the kernel's
+  [[gnu::always_inline]] static FrameKind parse(const uint8_t* f, size_t len, View& v) noexcept {
+    return parse_udp6(f, len, v);
+  }
   static constexpr uint8_t kStunFamily = stun::kFamilyIpv6;
   static constexpr uint16_t kAddrLen = 16;
   template <class T>

@@ -22,6 +22,7 @@
 #include <map>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -95,29 +96,9 @@ class Tables {
   // Bulk lookups for a burst (l3fwd's pattern: the hashes, buckets and
   // keys of up to RTE_HASH_LOOKUP_BULK_MAX keys fetched in parallel);
   // out[i] is nullptr on a miss.
-  void lookup_bulk(const ChannelKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
-    bulk(channel_, keys, n, out);
-  }
-  void lookup_bulk(const ClientKey* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
-    bulk(client_, keys, n, out);
-  }
-  void lookup_bulk(const PermissionKey* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
-    bulk(perm_, keys, n, out);
-  }
-  void lookup_bulk(const PeerKey* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
-    bulk(peer_, keys, n, out);
-  }
-  void lookup_bulk(const ChannelKey6* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
-    bulk(channel6_, keys, n, out);
-  }
-  void lookup_bulk(const ClientKey6* const* keys, uint32_t n, const AllocEntry** out) const noexcept {
-    bulk(client6_, keys, n, out);
-  }
-  void lookup_bulk(const PermissionKey6* const* keys, uint32_t n, const PermissionEntry** out) const noexcept {
-    bulk(perm6_, keys, n, out);
-  }
-  void lookup_bulk(const PeerKey6* const* keys, uint32_t n, const ChannelEntry** out) const noexcept {
-    bulk(peer6_, keys, n, out);
+  template <class K, class E>
+  void lookup_bulk(const K* const* keys, uint32_t n, const E** out) const noexcept {
+    bulk(table_for<K, E>(), keys, n, out);
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
   // The slot of an entry this table returned, without reading the entry
@@ -206,6 +187,26 @@ class Tables {
   }
 
  private:
+  // The table of a key kind of either family; E must be what it holds.
+  template <class K, class E>
+  [[nodiscard]] rte_hash* table_for() const noexcept {
+    constexpr bool v6 = std::is_same_v<K, ChannelKey6> || std::is_same_v<K, ClientKey6> ||
+                        std::is_same_v<K, PermissionKey6> || std::is_same_v<K, PeerKey6>;
+    if constexpr (std::is_same_v<K, ChannelKey> || std::is_same_v<K, ChannelKey6>) {
+      static_assert(std::is_same_v<E, ChannelEntry>);
+      return v6 ? channel6_ : channel_;
+    } else if constexpr (std::is_same_v<K, ClientKey> || std::is_same_v<K, ClientKey6>) {
+      static_assert(std::is_same_v<E, AllocEntry>);
+      return v6 ? client6_ : client_;
+    } else if constexpr (std::is_same_v<K, PermissionKey> || std::is_same_v<K, PermissionKey6>) {
+      static_assert(std::is_same_v<E, PermissionEntry>);
+      return v6 ? perm6_ : perm_;
+    } else {
+      static_assert((std::is_same_v<K, PeerKey> || std::is_same_v<K, PeerKey6>)&&std::is_same_v<E, ChannelEntry>,
+                    "not a table key, or not the entry its table holds");
+      return v6 ? peer6_ : peer_;
+    }
+  }
   template <class K, class E>
   static void bulk(rte_hash* h, const K* const* keys, uint32_t n, const E** out) noexcept {
     uint64_t hits = 0;
