@@ -67,8 +67,16 @@ def check(name, path):
                 errors.append(f"{name} row {i}: turn-dataplane forwarded nothing on path {r['mode']}")
             if not float(r["testpmd_io_mpps"] or 0) > 0:
                 errors.append(f"{name} row {i}: testpmd io forwarded nothing")
-            if int(float(r["punted"] or 0)) != 0:
-                errors.append(f"{name} row {i}: {r['punted']} frames punted (the input should all take the fast path)")
+            punted = int(float(r["punted"] or 0))
+            # cd6 replays one ICMPv6 neighbour advertisement per pass over
+            # its flows (gen_flows.py: the gateway's MAC is learned from it):
+            # at most one punt per pass, over at most 60 s of measurement.
+            allowed = 0
+            if r["mode"] == "cd6":
+                allowed = math.ceil(float(r["dpturn_mpps"] or 0) * 1e6 * 60 / max(1.0, float(r["allocations"] or 1)))
+            if punted > allowed:
+                errors.append(f"{name} row {i}: {r['punted']} frames punted (the input should all take the fast path"
+                              + (f"; at most {allowed}, one neighbour advertisement per pass" if allowed else "") + ")")
     return rows
 
 

@@ -85,7 +85,7 @@ def dp_paths(d):
     for i, a in enumerate(r):
         ax.text(i + w / 2, num(a["dpturn_mpps"]), f"{num(a['ratio_io']):.2f}", ha="center", va="bottom", fontsize=8)
     names = {"cd": "ChannelData->peer", "send": "Send ind.->peer", "peer-cd": "peer->ChannelData",
-             "peer-di": "peer->Data ind."}
+             "peer-di": "peer->Data ind.", "cd6": "ChannelData->peer v6"}
     ax.set_xticks(list(xs), [names.get(x, x) for x in labels])
     ax.set_ylabel("Mpps")
     ax.set_title(f"fast paths, {r[0]['allocations']} allocations, {r[0]['payload']} B payload (labels: / testpmd io)",

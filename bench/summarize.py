@@ -32,7 +32,7 @@ def table(header, body):
 
 
 NAMES = {"cd": "ChannelData -> peer", "send": "Send indication -> peer", "peer-cd": "peer -> client ChannelData",
-         "peer-di": "peer -> client Data indication"}
+         "peer-di": "peer -> client Data indication", "cd6": "ChannelData -> peer, IPv6"}
 
 
 def dp_section(d, name, title):

@@ -47,6 +47,11 @@ class OneFlow {
     ch_.peer_port = np(kPeerPort);
     ch_.channel = np(kChannel);
     ch_.expires.store(kLive);
+    // The copies Tables' writer keeps in a channel entry (entries.h).
+    ch_.alloc_expires.store(kLive);
+    ch_.perm_expires.store(kLive);
+    ch_.relay_ip = a_.relay_ip;
+    ch_.relay_port = a_.relay_port;
     ch_.perm.store(&perm_);
   }
   const AllocEntry* client(const ClientKey& k) const noexcept { return k == a_.client ? &a_ : nullptr; }
