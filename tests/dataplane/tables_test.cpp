@@ -96,6 +96,16 @@ class TablesTest : public ::testing::Test {
     return t_->upsert_allocation(id_of(n), client4(n), kRelay, relay_port(n), expires);
   }
   const AllocEntry* entry4(uint8_t n) const { return t_->client(client4(n)); }
+  // RFC 8656 §7.2: IPv4 client 1 with an IPv4 (port 1) and an IPv6 (port 2) relayed address.
+  static AllocationSpec dual4() {
+    AllocationSpec s;
+    s.client = client4(1);
+    s.relay4 = kRelay;
+    s.relay4_port = relay_port(1);
+    s.relay6 = kRelay6;
+    s.relay6_port = relay_port(2);
+    return s;
+  }
 
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::unique_ptr<Tables> t_;
@@ -263,13 +273,7 @@ TEST_F(TablesTest, ChannelCopiesFollowTheAllocationAndPermissionThroughEveryWrit
 }
 
 TEST_F(TablesTest, DualStackChannelCopiesTheRelayedPortOfThePeersFamily) {
-  AllocationSpec s;
-  s.client = client4(1);
-  s.relay4 = kRelay;
-  s.relay4_port = relay_port(1);
-  s.relay6 = kRelay6;
-  s.relay6_port = relay_port(2);
-  ASSERT_TRUE(t_->upsert_allocation(id_of(1), s, 1000));
+  ASSERT_TRUE(t_->upsert_allocation(id_of(1), dual4(), 1000));
   ASSERT_TRUE(t_->upsert_channel(id_of(1), kCh0, peer6(7), np(7000), 1200));
   const ChannelEntry* c = t_->channel(ChannelKey::of(client4(1), kCh0));
   ASSERT_NE(c, nullptr);
@@ -412,13 +416,7 @@ TEST_F(TablesTest, ReadersSeeTheIPv6AllocationPermissionAndChannelAsWritten) {
 
 TEST_F(TablesTest, DualStackAllocationTakesEachPeerOnTheRelayedAddressOfItsFamily) {
   // RFC 8656 §7.2: an IPv4 client with an IPv4 and an IPv6 relayed address.
-  AllocationSpec s;
-  s.client = client4(1);
-  s.relay4 = kRelay;
-  s.relay4_port = relay_port(1);
-  s.relay6 = kRelay6;
-  s.relay6_port = relay_port(2);
-  ASSERT_TRUE(t_->upsert_allocation(id_of(1), s, 1000));
+  ASSERT_TRUE(t_->upsert_allocation(id_of(1), dual4(), 1000));
   const AllocEntry* a = entry4(1);
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->relay_port, relay_port(1)) << "the client's family's relayed address";
