@@ -15,8 +15,11 @@ UDP socket across server restarts and reports each step's result code.
       A UDP peer: appends "<unix time> <bytes>" to FILE per datagram, for
       SECONDS (bounded).
   turnpy.py ping SERVER:PORT COUNT INTERVAL
-      COUNT Binding requests, one every INTERVAL s, each waited for 1 s:
-      prints "answered A/COUNT max_ms M".
+      COUNT Binding transactions, one every INTERVAL s, each as a STUN
+      client over UDP makes it (RFC 8489 §6.2.1): sent, and sent again
+      after 500 ms and 1.5 s without an answer, given up after 2.5 s:
+      prints "answered A/COUNT max_ms M resent R" (M from the first send;
+      R: requests sent again, e.g. after a drop in an overloaded ring).
   turnpy.py dual SERVER:PORT USER PASS N PEER:PORT...
       A dual-stack allocation (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY
       IPv6): prints "relays <ipv4 relay> <ipv6 relay>"; a permission for
@@ -218,23 +221,32 @@ def ping(argv):
     host, port = argv[0].rsplit(":", 1)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.connect((host, int(port)))
-    s.settimeout(1.0)
-    n, ok, worst = int(argv[1]), 0, 0.0
+    n, ok, worst, resent = int(argv[1]), 0, 0.0, 0
     for _ in range(n):
         m = Msg(BINDING)
         t = time.time()
-        s.send(m.bytes())
-        try:
-            while True:
-                d = s.recv(4096)
+        # RFC 8489 §6.2.1: RTO 500 ms, doubled after each retransmission;
+        # three transmissions here (at 0, 0.5 and 1.5 s), then 1 s more.
+        answered = False
+        for attempt, wait in enumerate((0.5, 1.0, 1.0)):
+            if attempt:
+                resent += 1
+            s.send(m.bytes())
+            deadline = time.time() + wait
+            while not answered and time.time() < deadline:
+                s.settimeout(max(0.001, deadline - time.time()))
+                try:
+                    d = s.recv(4096)
+                except socket.timeout:
+                    break
                 if d[8:20] == m.txid:
+                    answered = True
                     ok += 1
                     worst = max(worst, time.time() - t)
-                    break
-        except socket.timeout:
-            pass
+            if answered:
+                break
         time.sleep(float(argv[2]))
-    print("answered %d/%d max_ms %.1f" % (ok, n, worst * 1000), flush=True)
+    print("answered %d/%d max_ms %.1f resent %d" % (ok, n, worst * 1000, resent), flush=True)
     return 0 if ok == n else 1
 
 
