@@ -110,6 +110,14 @@ if [ -n "$OUT_DIR" ]; then mkdir -p "$OUT_DIR"; CSV=$OUT_DIR/overload.csv; else 
 : >"$CSV"
 STEP_PY="$PY $ROOT/bench/load/overload_step.py"
 
+# turn-dataplane's port 1 in the memif variants: the peer's network is
+# routed there through a static next hop (blaster's sink).
+MEMIF_PEER_CONF="port=1
+ip=10.79.0.1/24
+tap=dpt1
+route=10.77.2.0/24,10.79.0.2
+neighbour=10.79.0.2,02:00:00:00:79:02"
+
 run_server() {  # coturn | dpturn | dpturn-memif | dpturn-dpdk
   local server=$1 sink_vdev=() sink_flag=() dp_prefix=() steps=$STEPS arrived=()
   local tx_vdev=(--vdev=net_af_packet0,iface=eth0,qdisc_bypass=1)
@@ -130,11 +138,7 @@ time.sleep(3600)'
       # Port 1: net_memif (server role) towards blaster's sink; the peer's
       # network is routed there through a static next hop.
       DP_EXTRA_VDEV=(--vdev="net_memif0,role=server,id=0,socket=$TMP/memif.sock,socket-abstract=no")
-      DP_EXTRA_CONF="port=1
-ip=10.79.0.1/24
-tap=dpt1
-route=10.77.2.0/24,10.79.0.2
-neighbour=10.79.0.2,02:00:00:00:79:02"
+      DP_EXTRA_CONF=$MEMIF_PEER_CONF
       start_dpturn
       sink_vdev=(--vdev="net_memif0,role=client,id=0,socket=$TMP/memif.sock,socket-abstract=no")
       sink_flag=(--sink) ;;
@@ -143,11 +147,7 @@ neighbour=10.79.0.2,02:00:00:00:79:02"
       # own address and TAP; nothing is routed there).
       DP_EXTRA_VDEV=(--vdev="net_memif0,role=server,id=0,socket=$TMP/memif.sock,socket-abstract=no"
                      --vdev="net_memif1,role=server,id=0,socket=$TMP/memif-in.sock,socket-abstract=no")
-      DP_EXTRA_CONF="port=1
-ip=10.79.0.1/24
-tap=dpt1
-route=10.77.2.0/24,10.79.0.2
-neighbour=10.79.0.2,02:00:00:00:79:02
+      DP_EXTRA_CONF="$MEMIF_PEER_CONF
 port=2
 ip=10.80.0.1/24
 tap=dpt2"
