@@ -162,6 +162,8 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     c.channels = static_cast<uint32_t>(num(w, k, v, 16, 1u << 26));
   else if (k == "burst")
     c.burst = static_cast<uint16_t>(num(w, k, v, 1, 64));
+  else if (k == "tx-drain-us")
+    c.tx_drain_us = static_cast<uint32_t>(num(w, k, v, 0, 1000));
   else if (k == "mbufs")
     c.mbufs = static_cast<uint32_t>(num(w, k, v, 1023, 1u << 22));
   else if (k == "stats-file")

@@ -67,6 +67,10 @@ struct DpConfig {
   uint32_t allocations = 1 << 16;
   uint32_t channels = 1 << 18;
   uint16_t burst = 32;
+  // How long a worker may hold relayed frames for one port to send them in
+  // one burst (l3fwd's BURST_TX_DRAIN_US); 0: each rx burst's frames leave
+  // at once. A kernel vdev pays a syscall per tx burst, a NIC a doorbell.
+  uint32_t tx_drain_us = 20;
   uint32_t mbufs = 16383;
   std::string stats_file;  // if set, counters are written here on exit (tests)
 };

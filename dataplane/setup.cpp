@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/setup.h"
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -189,6 +190,7 @@ void Dataplane::build_workers(const DpConfig& cfg, const PortContext& pc, unsign
     }
     c.queue = static_cast<uint16_t>(w);
     c.burst = cfg.burst;
+    c.tx_drain_tsc = cfg.tx_drain_us * rte_get_tsc_hz() / 1000000;
     c.tables = tables_.get();
     c.qsbr = qsbr_.get();
     c.learn = learn_.get();

@@ -14,6 +14,7 @@
 
 #include "dataplane/pipeline/burst.h"
 #include "dataplane/pipeline/neighbour_probe.h"
+#include "dataplane/tx_drain.h"
 
 #include <algorithm>
 #include <cstring>
@@ -56,10 +57,11 @@ inline void learn_from(const WorkerContext& c, uint8_t port, const uint8_t* f, u
 
 static_assert(kBulkLookupMax <= RTE_HASH_LOOKUP_BULK_MAX, "a bulk lookup takes at most RTE_HASH_LOOKUP_BULK_MAX keys");
 
-// Per-burst transmit lists, one per egress port, flushed after each burst.
+// Transmit lists, one per egress port, sent when tx_list_due (tx_drain.h).
 struct TxLists {
-  rte_mbuf* m[kMaxPorts][kMaxBurst];
+  rte_mbuf* m[kMaxPorts][2 * kMaxBurst];
   uint16_t n[kMaxPorts] = {};
+  Tsc since[kMaxPorts] = {};  // when the list's first frame was queued
 };
 
 inline void transmit(const WorkerContext& c, WorkerCounters& k, uint16_t port, rte_mbuf** m, uint16_t n,
@@ -121,6 +123,7 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
         } else {
           m->ol_flags = 0;
         }
+        if (tx.n[v.port] == 0) tx.since[v.port] = now;
         tx.m[v.port][tx.n[v.port]++] = m;
         ++k.paths[static_cast<size_t>(v.path)];
         AllocCounters& ac = c.alloc_counters[v.alloc];
@@ -149,11 +152,6 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
         break;
     }
   }
-  for (uint8_t e = 0; e < c.nports; ++e)
-    if (tx.n[e]) {
-      transmit(c, k, c.ports[e], tx.m[e], tx.n[e], Drop::TxFull);
-      tx.n[e] = 0;
-    }
   if (npunt) {
     uint16_t sent = rte_eth_tx_burst(c.taps[p], c.queue, punt, npunt);
     if (sent < npunt) {
@@ -161,6 +159,19 @@ inline void forward_burst(const WorkerContext& c, WorkerTables& wt, WorkerCounte
       rte_pktmbuf_free_bulk(punt + sent, npunt - sent);
     }
   }
+}
+
+// Sends the transmit lists that are full or have waited long enough (all of
+// them when `all`); true if it sent any.
+inline bool drain(const WorkerContext& c, WorkerCounters& k, TxLists& tx, Tsc now, bool all) noexcept {
+  bool sent = false;
+  for (uint8_t e = 0; e < c.nports; ++e)
+    if (tx.n[e] && (all || tx_list_due(tx.n[e], c.burst, tx.since[e], now, c.tx_drain_tsc))) {
+      transmit(c, k, c.ports[e], tx.m[e], tx.n[e], Drop::TxFull);
+      tx.n[e] = 0;
+      sent = true;
+    }
+  return sent;
 }
 
 // Frames the service lcore made (neighbour probes), sent on this worker's
@@ -202,9 +213,11 @@ int worker_main(void* arg) {
         forward_burst(c, wt, k, p, rx, n, now, tx);
         work = true;
       }
+      if (drain(c, k, tx, now, false)) work = true;
       if (work) k.busy_cycles += rte_rdtsc() - now;
     }
   }
+  drain(c, k, tx, 0, true);
   rte_rcu_qsbr_thread_offline(c.qsbr, c.worker_id);
   rte_rcu_qsbr_thread_unregister(c.qsbr, c.worker_id);
   return 0;

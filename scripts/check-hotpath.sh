@@ -4,7 +4,7 @@
 # exceptions, logging or syscalls in the code the workers run:
 #   - every file of the packet path, whole: dataplane/pipeline/*.h,
 #     dataplane/worker.cpp (the worker loop and burst, nothing else),
-#     dataplane/worker.h, dataplane/net_types.h, dataplane/table/entries.h,
+#     dataplane/worker.h, dataplane/tx_drain.h, dataplane/net_types.h, dataplane/table/entries.h,
 #     dataplane/stats/counters.h;
 #   - the readers of the tables the workers share: every "// ---- readers"
 #     section of dataplane/table/tables.h and table/routes.h (up to the next
@@ -27,7 +27,7 @@ report() {  # what, numbered lines
     echo "$1: banned on the packet path:"; echo "$out"; status=1
   fi
 }
-whole=(dataplane/pipeline/*.h dataplane/worker.cpp dataplane/worker.h dataplane/net_types.h dataplane/table/entries.h dataplane/stats/counters.h)
+whole=(dataplane/pipeline/*.h dataplane/worker.cpp dataplane/worker.h dataplane/tx_drain.h dataplane/net_types.h dataplane/table/entries.h dataplane/stats/counters.h)
 for f in "${whole[@]}"; do
   [ -f "$f" ] || { echo "$f: missing"; status=1; continue; }
   report "$f" "$(grep -n '' "$f")"

@@ -106,6 +106,7 @@ state-redis="ip=127.0.0.1 port=6379"
 instance-id=bench-vs
 allocations=4096
 channels=16384
+${DP_TX_DRAIN_US:+tx-drain-us=$DP_TX_DRAIN_US}
 ${DP_EXTRA_CONF:-}
 CONF
   # EAL: lcore 0 (main / service lcore) on OTHER_CPU, lcore 1 (the worker)

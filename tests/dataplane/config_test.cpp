@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/config.h"
+#include "dataplane/tx_drain.h"
 
 namespace turn::dp {
 namespace {
@@ -111,6 +112,8 @@ TEST(DpConfig, ErrorsNameTheKeyAndValue) {
       {{"ip=10.0.0.2/24", "listening-port=70000"}, "t:2: listening-port=70000: out of range 1..65535"},
       {{"ip=10.0.0.2/24", "legacy-channel-range=maybe"}, "t:2: legacy-channel-range=maybe: expected a boolean"},
       {{"ip=10.0.0.2/24", "min-port = x"}, "t:2: min-port=x: not a number"},
+      {{"ip=10.0.0.2/24", "tx-drain-us=1001"}, "t:2: tx-drain-us=1001: out of range 0..1000"},
+      {{"ip=10.0.0.2/24", "tx-drain-us=-5"}, "tx-drain-us=-5"},
   };
   for (const auto& c : cases) {
     std::string e = error_of(c.lines);
@@ -124,6 +127,26 @@ TEST(DpConfig, ErrorsNameTheKeyAndValue) {
   EXPECT_NE(error_of(nine).find("at most 8 ports"), std::string::npos) << error_of(nine);
   EXPECT_EQ(error_of({"ip=10.0.0.2/24", "state-redis=ip=10.0.0.9 password=s3cr3t colour=red"}).find("s3cr3t"),
             std::string::npos);
+}
+
+TEST(DpConfig, TxDrainDefaultsTo20UsAndTakesZero) {
+  EXPECT_EQ(parse({"ip=10.0.0.2/24"}).tx_drain_us, 20u);
+  EXPECT_EQ(parse({"ip=10.0.0.2/24", "tx-drain-us=0"}).tx_drain_us, 0u);
+  EXPECT_EQ(parse({"ip=10.0.0.2/24", "tx-drain-us=1000"}).tx_drain_us, 1000u);
+}
+
+// The worker's transmit lists (dataplane/worker.h): a full burst leaves at
+// once, a partial one when its first frame has waited the drain time, an
+// empty one never; a drain of 0 sends after every rx burst, as before.
+TEST(TxDrain, AListLeavesWhenFullOrWhenItsFirstFrameHasWaited) {
+  const uint64_t drain = 1000;
+  EXPECT_FALSE(tx_list_due(0, 32, 0, 1u << 30, drain)) << "an empty list is never sent";
+  EXPECT_FALSE(tx_list_due(1, 32, 5000, 5999, drain)) << "one frame, 999 cycles old";
+  EXPECT_TRUE(tx_list_due(1, 32, 5000, 6000, drain)) << "one frame, drain cycles old";
+  EXPECT_TRUE(tx_list_due(32, 32, 5000, 5000, drain)) << "a whole burst, just queued";
+  EXPECT_TRUE(tx_list_due(63, 32, 5000, 5001, drain)) << "more than a burst (two rx bursts)";
+  EXPECT_FALSE(tx_list_due(31, 32, 5000, 5001, drain));
+  EXPECT_TRUE(tx_list_due(1, 32, 5000, 5000, 0)) << "drain 0: sent in the iteration that queued it";
 }
 
 TEST(DpConfig, StateStoreInBothForms) {

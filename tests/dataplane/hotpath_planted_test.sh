@@ -18,7 +18,7 @@ fails=0
 copy() {
   rm -rf "$TMP/tree"
   mkdir -p "$TMP/tree"
-  (cd "$SRC" && cp --parents dataplane/pipeline/*.h dataplane/worker.cpp dataplane/worker.h dataplane/net_types.h \
+  (cd "$SRC" && cp --parents dataplane/pipeline/*.h dataplane/worker.cpp dataplane/worker.h dataplane/tx_drain.h dataplane/net_types.h \
     dataplane/table/entries.h dataplane/table/tables.h dataplane/table/routes.h dataplane/stats/counters.h "$TMP/tree/")
 }
 # plant FILE AFTER_REGEX LINE: insert LINE after the first line matching AFTER_REGEX
