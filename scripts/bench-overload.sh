@@ -92,7 +92,7 @@ if [ "$(id -u)" -ne 0 ]; then echo "bench-overload: needs root (network namespac
 for t in turnserver redis-server ethtool taskset; do
   command -v $t >/dev/null || { echo "bench-overload: $t missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
-for b in bench/load/blaster bench/load/turn_flows dataplane/turn-dataplane controlplane/turn-control; do
+for b in bench/load/blaster bench/load/turn_flows bench/load/xcore_rtt dataplane/turn-dataplane controlplane/turn-control; do
   [ -x "$BUILD/$b" ] || { echo "bench-overload: $BUILD/$b is not built (ninja -C $BUILD)" >&2; exit 1; }
 done
 taskset -c "$SERVER_CPU,$OTHER_CPU" true 2>/dev/null && [ "$SERVER_CPU" != "$OTHER_CPU" ] ||
@@ -109,6 +109,14 @@ trap cleanup EXIT
 if [ -n "$OUT_DIR" ]; then mkdir -p "$OUT_DIR"; CSV=$OUT_DIR/overload.csv; else CSV=$TMP/overload.csv; fi
 : >"$CSV"
 STEP_PY="$PY $ROOT/bench/load/overload_step.py"
+# The cache-line round trip between the server's CPU and the generator's,
+# taken before and after each step (bench/load/xcore_rtt.cpp: on a VM it
+# changes as the hypervisor moves the vCPUs, and with it every cost that
+# crosses the two CPUs). Under SCHED_FIFO so that an idle-polling worker
+# does not share its CPU with the probe; "" where it cannot run.
+xcore_rtt() {
+  chrt -f 50 "$ROOT/$BUILD/bench/load/xcore_rtt" "$SERVER_CPU" "$OTHER_CPU" 2>/dev/null || true
+}
 
 # turn-dataplane's port 1 in the memif variants: the peer's network is
 # routed there through a static next hop (blaster's sink).
@@ -171,6 +179,8 @@ tap=dpt2"
   local gw_mac; gw_mac=$(ip -n "$NS_R" -br link show r1 | awk '{print $3}')
   eal_mem 128
   for rate in $steps; do
+    local rtt0 rtt1
+    rtt0=$(xcore_rtt)
     $STEP_PY snap "$NS_P" "$NS_S" "${dp_prefix[@]}" >"$TMP/s0.json"
     local out
     out=$(ip netns exec "$NS_C" ${OTHER_NICE:+nice -n "$OTHER_NICE"} taskset -c "$OTHER_CPU" timeout 150 \
@@ -181,9 +191,10 @@ tap=dpt2"
       { echo "bench-overload: blaster failed at $rate pps:" >&2; cat "$TMP/blaster.err" >&2; return 1; }
     sleep 0.3  # what is still in the veths and the peer's backlog
     $STEP_PY snap "$NS_P" "$NS_S" "${dp_prefix[@]}" >"$TMP/s1.json"
+    rtt1=$(xcore_rtt)
     echo "$out" >>"$TMP/blaster-$server.jsonl"
     $STEP_PY step server="$server" rate="$rate" blaster="$out" snap0="$TMP/s0.json" snap1="$TMP/s1.json" \
-      csv="$CSV" server_cpu="$SERVER_CPU" other_cpu="$OTHER_CPU" "${arrived[@]}"
+      csv="$CSV" server_cpu="$SERVER_CPU" other_cpu="$OTHER_CPU" xcore_rtt_ns="$rtt0/$rtt1" "${arrived[@]}"
   done
   stop_procs
   topo_down

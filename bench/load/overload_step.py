@@ -33,6 +33,12 @@
 #           generator's core, not counted.
 # kernel_s = system + softirq seconds on the core: for dpturn, the work
 # that a NIC would not cost it (the af_packet tx and what follows it).
+# xcore_rtt_ns_before/after: bench/load/xcore_rtt's cache-line round trip
+# between SERVER_CPU and OTHER_CPU just before and after the step (given as
+# xcore_rtt_ns=BEFORE/AFTER; empty where it could not run). On a VM it
+# moves between two levels as the hypervisor places the vCPUs (on this
+# project's 2-vCPU EPYC guest ~55-90 ns or ~330 ns), and every cost that
+# crosses the two CPUs moves with it.
 import csv
 import json
 import math
@@ -45,6 +51,7 @@ HEADER = [
     "delivered_pps", "loss_pct", "cpu_user_s", "cpu_sys_s", "cpu_softirq_s", "cpu_busy_s", "server_cpu_s",
     "cpu_share", "pkts_per_cpu_s", "kernel_s", "worker_busy_s", "worker_busy_share", "worker_rx", "worker_tx",
     "dp_ring_drops", "dp_drops", "server_rcvbuf_drops", "backlog_drops_in", "backlog_drops_out", "other_cpu_busy_s",
+    "xcore_rtt_ns_before", "xcore_rtt_ns_after",
 ]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from proc_cpu import cpu_lines  # noqa: E402  /proc/stat per CPU, in seconds
@@ -126,6 +133,10 @@ def step(kv):
                kernel_s=rnd(sys_ + soft), other_cpu_busy_s=rnd(other_busy),
                backlog_drops_in=b["softnet"][int(oc)] - a["softnet"][int(oc)],
                backlog_drops_out=b["softnet"][int(sc)] - a["softnet"][int(sc)])
+    rtt = kv.get("xcore_rtt_ns", "/").split("/")
+    if len(rtt) != 2:
+        sys.exit(f"overload_step.py: xcore_rtt_ns '{kv['xcore_rtt_ns']}' is not BEFORE/AFTER")
+    row.update(xcore_rtt_ns_before=rtt[0], xcore_rtt_ns_after=rtt[1])
     if "dp" in b:
         da, db = a.get("dp", {}), b["dp"]
         hz = db.get("tsc_hz") or 0
@@ -191,6 +202,13 @@ def summary(path):
         o, a = num(r["offered"]), num(r.get("arrived"))
         return f"{100.0 * max(0.0, o - a) / o:.2f}%" if o > 0 and not math.isnan(a) else "?"
 
+    def xcore(d, ref):  # the two steps' cross-CPU round trips, where measured
+        def one(r):
+            b, a = r.get("xcore_rtt_ns_before") or "", r.get("xcore_rtt_ns_after") or ""
+            return f"{b}/{a}" if b or a else ""
+        x, y = one(d), one(ref)
+        return f"; cross-CPU round trip {x} ns, coturn's step {y} ns" if x or y else ""
+
     def nearest(rs, pps):
         return min(rs, key=lambda r: abs(num(r["offered_pps"]) - pps)) if rs else None
 
@@ -221,7 +239,7 @@ def summary(path):
             ratio = num(d["pkts_per_cpu_s"]) / num(ref["pkts_per_cpu_s"])
             out.append(f"pkts per server CPU-second, {name} / coturn at {ref['offered_pps']} pps offered: "
                        f"{ratio:.1f}x ({d['pkts_per_cpu_s']} / {ref['pkts_per_cpu_s']}; dpturn: worker busy cycles, kernel "
-                       f"{d['kernel_s']} s of its core's time; coturn: its whole core)")
+                       f"{d['kernel_s']} s of its core's time; coturn: its whole core{xcore(d, ref)})")
         # And at the highest load offered to both (the generator's top step):
         # each server at its own best, coturn saturated, dpturn as loaded as
         # the generator could make it.
@@ -229,7 +247,8 @@ def summary(path):
             tc, td = cot[-1], rs[-1]
             ratio = num(td["pkts_per_cpu_s"]) / num(tc["pkts_per_cpu_s"])
             out.append(f"pkts per server CPU-second, {name} / coturn at the top step ({td['offered_pps']} / "
-                       f"{tc['offered_pps']} pps offered): {ratio:.1f}x ({td['pkts_per_cpu_s']} / {tc['pkts_per_cpu_s']})")
+                       f"{tc['offered_pps']} pps offered): {ratio:.1f}x ({td['pkts_per_cpu_s']} / {tc['pkts_per_cpu_s']}"
+                       f"{xcore(td, tc)})")
     print("\n".join(out))
 
 

@@ -74,6 +74,18 @@ class StepRow(unittest.TestCase):
         self.assertEqual(r["pkts_per_cpu_s"], "199996")
         self.assertEqual(r["arrived"], "100000")  # the server namespace's eth0
 
+    def test_the_cross_cpu_round_trips_are_kept_and_a_malformed_pair_is_refused(self):
+        a = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(0, 0, 0)}, "softnet": [0, 0], "peer_rx": 0, "server_rx": 0}
+        b = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(1, 0, 0)}, "softnet": [0, 0], "peer_rx": 10, "server_rx": 10}
+        bl = {"rate": 5, "seconds": 2.0, "flows": 1, "size": 200, "offered": 10, "refused": 0}
+        r = self.run_step("coturn", bl, a, b, xcore_rtt_ns="55.3/330.9")
+        self.assertEqual((r["xcore_rtt_ns_before"], r["xcore_rtt_ns_after"]), ("55.3", "330.9"))
+        r = self.run_step("coturn", bl, a, b, xcore_rtt_ns="/")  # the probe could not run
+        self.assertEqual((r["xcore_rtt_ns_before"], r["xcore_rtt_ns_after"]), ("", ""))
+        with self.assertRaises(SystemExit) as e, contextlib.redirect_stdout(io.StringIO()):
+            self.run_step("coturn", bl, a, b, xcore_rtt_ns="55.3")
+        self.assertIn("xcore_rtt_ns '55.3' is not BEFORE/AFTER", str(e.exception.code))
+
     def test_a_memif_client_side_counts_arrivals_at_the_workers(self):
         a = {"cpu": {"0": cpu(0, 0, 0), "1": cpu(0, 0, 0)}, "softnet": [0, 0], "peer_rx": 0, "server_rx": 40,
              "dp": {"tsc_hz": 1000, "worker0_busy_cycles": 0, "worker0_rx_packets": 10}}
@@ -138,6 +150,15 @@ class Summary(unittest.TestCase):
         self.assertIn("pkts per server CPU-second, dpturn-dpdk / coturn at 100000 pps offered: 44.4x", text)
         self.assertIn("dpturn-dpdk most delivered: 2000000 pps of 2000000 offered (0.0% lost, worker busy 0.5; "
                       "400000 frames refused by the server's full memif ring, of 12000000 asked)", text)
+
+    def test_the_cross_cpu_round_trips_of_the_compared_steps_are_named(self):
+        c = dict(row("coturn", 100000, 90000, 4.0), xcore_rtt_ns_before="56.1", xcore_rtt_ns_after="57.0")
+        d = dict(row("dpturn-dpdk", 100000, 100000, 0.1), xcore_rtt_ns_before="331.2", xcore_rtt_ns_after="")
+        text = self.summary([c, d])
+        self.assertIn("44.4x (4000000 / 90000; dpturn: worker busy cycles, kernel 1 s of its core's time; coturn: its "
+                      "whole core; cross-CPU round trip 331.2/ ns, coturn's step 56.1/57.0 ns)", text)
+        text = self.summary([row("coturn", 100000, 90000, 4.0), row("dpturn", 100000, 100000, 0.1)])
+        self.assertNotIn("cross-CPU", text)  # not measured: not mentioned
 
     def test_no_loss_step_says_so(self):
         text = self.summary([row("coturn", 50000, 50000, 1.0), row("dpturn", 50000, 50000, 0.1)])
