@@ -188,15 +188,27 @@ def summary(path):
     for rs in by.values():
         rs.sort(key=lambda r: num(r["offered_pps"]))
     cot = by.get("coturn", [])
-    lose = next((r for r in cot if num(r["loss_pct"]) > 0.1), None)
+    # coturn's loss step: the lowest step from which every step up to the
+    # top lost more than 0.1% (where it starts to lose and does not stop).
+    # A lower step that lost and was followed by one that did not is a
+    # transient (a stall of its thread overflowing its socket buffer), named
+    # apart, not taken as the point where its core runs out.
+    losing = [num(r["loss_pct"]) > 0.1 for r in cot]
+    first = next((i for i in range(len(cot)) if all(losing[i:])), None)
+    lose = cot[first] if first is not None else None
     out = []
     if not cot:
         out.append("coturn: not run")
     elif lose is None:
-        out.append(f"coturn loss step: none up to {cot[-1]['offered_pps']} pps offered (no step lost more than 0.1%)")
+        out.append(f"coturn loss step: none up to {cot[-1]['offered_pps']} pps offered (the top step lost no more "
+                   f"than 0.1%)")
     else:
         out.append(f"coturn loss step: {lose['offered_pps']} pps offered, {lose['loss_pct']}% lost, "
                    f"{lose['delivered_pps']} pps delivered at {lose['cpu_share']} of its core")
+    blips = [r for r, lost in zip(cot[:first] if first is not None else cot, losing) if lost]
+    if blips:
+        out.append("coturn lost more than 0.1% below its loss step too, at a step followed by one without loss: "
+                   + ", ".join(f"{r['loss_pct']}% at {r['offered_pps']} pps" for r in blips))
 
     def before(r):  # lost on the way in, before the server's interface
         o, a = num(r["offered"]), num(r.get("arrived"))

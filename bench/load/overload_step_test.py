@@ -160,6 +160,23 @@ class Summary(unittest.TestCase):
         text = self.summary([row("coturn", 100000, 90000, 4.0), row("dpturn", 100000, 100000, 0.1)])
         self.assertNotIn("cross-CPU", text)  # not measured: not mentioned
 
+    def test_a_loss_followed_by_a_step_without_is_a_transient_not_the_loss_step(self):
+        text = self.summary([
+            row("coturn", 50000, 48000, 1.0), row("coturn", 80000, 80000, 2.0),  # 4% at 50k, then none
+            row("coturn", 100000, 98000, 3.0), row("coturn", 200000, 150000, 4.0),
+            row("dpturn", 50000, 50000, 0.2), row("dpturn", 100000, 100000, 0.4), row("dpturn", 200000, 200000, 0.8)])
+        self.assertIn("coturn loss step: 100000 pps offered, 2.0% lost", text)
+        self.assertIn("coturn lost more than 0.1% below its loss step too, at a step followed by one without loss: "
+                      "4.0% at 50000 pps", text)
+        self.assertIn("dpturn loss at the coturn loss step: 0.0% of 100000 pps; at 2x: 0.0% of 200000 pps", text)
+
+    def test_a_top_step_without_loss_means_no_loss_step(self):
+        text = self.summary([row("coturn", 50000, 40000, 1.0), row("coturn", 100000, 100000, 2.0),
+                             row("dpturn", 50000, 50000, 0.1)])
+        self.assertIn("coturn loss step: none up to 100000 pps offered", text)
+        self.assertIn("at a step followed by one without loss: 20.0% at 50000 pps", text)
+        self.assertNotIn("at 2x", text)
+
     def test_no_loss_step_says_so(self):
         text = self.summary([row("coturn", 50000, 50000, 1.0), row("dpturn", 50000, 50000, 0.1)])
         self.assertIn("coturn loss step: none up to 50000 pps offered", text)
