@@ -178,8 +178,8 @@ tap=dpt2"
   cat "$TMP/flows-$server.log"
   local gw_mac; gw_mac=$(ip -n "$NS_R" -br link show r1 | awk '{print $3}')
   eal_mem 128
+  local rtt0 rtt1
   for rate in $steps; do
-    local rtt0 rtt1
     rtt0=$(xcore_rtt)
     $STEP_PY snap "$NS_P" "$NS_S" "${dp_prefix[@]}" >"$TMP/s0.json"
     local out

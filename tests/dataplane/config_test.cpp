@@ -135,7 +135,7 @@ TEST(DpConfig, TxDrainDefaultsTo20UsAndTakesZero) {
   EXPECT_EQ(parse({"ip=10.0.0.2/24", "tx-drain-us=1000"}).tx_drain_us, 1000u);
 }
 
-// The worker's transmit lists (dataplane/worker.h): a full burst leaves at
+// The worker's transmit lists (dataplane/worker.cpp, TxLists): a full burst leaves at
 // once, a partial one when its first frame has waited the drain time, an
 // empty one never; a drain of 0 sends after every rx burst, as before.
 TEST(TxDrain, AListLeavesWhenFullOrWhenItsFirstFrameHasWaited) {
