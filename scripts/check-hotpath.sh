@@ -7,8 +7,9 @@
 #     dataplane/worker.h, dataplane/tx_drain.h, dataplane/net_types.h, dataplane/table/entries.h,
 #     dataplane/stats/counters.h;
 #   - the readers of the tables the workers share: every "// ---- readers"
-#     section of dataplane/table/tables.h and table/routes.h (up to the next
-#     "// ---- " section or the class's end) and struct WorkerTables.
+#     section of dataplane/table/tables.h, table/flow_index.h and
+#     table/routes.h (up to the next "// ---- " section or the class's end)
+#     and struct WorkerTables.
 # Set-up code (which may throw and allocate) lives in other sections or in
 # .cpp files. worker.cpp is also built with -fno-exceptions (dataplane/
 # meson.build): the compiler refuses a throw it inlines.
@@ -40,11 +41,11 @@ readers() {  # file: its "// ---- readers" sections and struct WorkerTables, num
        on || wt { printf "%d:%s\n", NR, $0 }
        wt && /^};/ { wt = 0 }' "$1"
 }
-for f in dataplane/table/tables.h dataplane/table/routes.h; do
+for f in dataplane/table/tables.h dataplane/table/flow_index.h dataplane/table/routes.h; do
   [ -f "$f" ] || { echo "$f: missing"; status=1; continue; }
   body=$(readers "$f")
   [ -n "$body" ] || { echo "$f: no '// ---- readers' section found"; status=1; continue; }
   report "$f (readers)" "$body"
 done
-[ $status -eq 0 ] && echo "hot path clean: ${whole[*]}, the readers of table/tables.h and table/routes.h"
+[ $status -eq 0 ] && echo "hot path clean: ${whole[*]}, the readers of table/tables.h, table/flow_index.h and table/routes.h"
 exit $status

@@ -52,7 +52,7 @@ class OneFlow {
     ch_.perm_expires.store(kLive);
     ch_.relay_ip = a_.relay_ip;
     ch_.relay_port = a_.relay_port;
-    ch_.perm.store(&perm_);
+    ch_.perm.store(1);  // linked: the fast path reads only the copy of its expiry
   }
   const AllocEntry* client(const ClientKey& k) const noexcept { return k == a_.client ? &a_ : nullptr; }
   const ChannelEntry* channel(const ChannelKey& k) const noexcept {

@@ -159,7 +159,8 @@ struct PermissionEntry {
 
 // One cache line: client -> peer ChannelData reads nothing else of its
 // allocation or permission (with a million flows each line is a DRAM
-// access; bench/micro/dp_table_bench DecideBurst32 measures it).
+// access; bench/micro/dp_table_bench DecideBurst32 measures it), and the
+// IPv4 channel and peer tables (flow_index.h) compare their keys here.
 struct alignas(64) ChannelEntry {
   uint32_t alloc;           // AllocEntry slot
   uint32_t peer_ip;         // network order (IPv6 peers: the side array at `index`)
@@ -172,22 +173,41 @@ struct alignas(64) ChannelEntry {
   uint32_t cross : 1 = 0;
   std::atomic<Tsc> expires{0};
   // The permission for peer_ip on this allocation, linked by the writer so
-  // that ChannelData needs no permission lookup (nullptr: look it up). Both
-  // live until their allocation is removed, so the link never dangles.
-  std::atomic<const PermissionEntry*> perm{nullptr};
+  // that ChannelData needs no permission lookup: its slot + 1 (0: look it
+  // up; Tables::linked_permission). Both live until their allocation is
+  // removed, so the link never dangles.
+  std::atomic<uint32_t> perm{0};
+  uint32_t relay_ip = 0;  // network order; IPv4 peers
   // Copies the writer keeps in step with their sources, each stored with
   // it (refresh, link, removal), so that the ChannelData path reads only
   // this line: the allocation's expiry (AllocEntry::expires; 0 once the
   // channel or its allocation is removed), the linked permission's expiry
   // (valid while `perm` is set: stored before the link is published), and
   // the relayed address of the peer's family the data leaves from (its
-  // port; the IPv4 address; an IPv6 one is in the allocation's side array).
+  // port; the IPv4 address above; an IPv6 one is in the allocation's side
+  // array).
   std::atomic<Tsc> alloc_expires{0};
   std::atomic<Tsc> perm_expires{0};
-  uint32_t relay_ip = 0;    // network order; IPv4 peers
+  // The IPv4 client's 5-tuple (zero for IPv6 clients): the channel key's
+  // other half, compared by the channel table (key_matches).
+  uint32_t client_ip = 0, server_ip = 0;  // network order
+  uint16_t client_port = 0, server_port = 0;
   uint16_t relay_port = 0;  // network order
 };
 static_assert(sizeof(ChannelEntry) == 64);
+
+// Does the entry hold the key? (FlowIndex compares whole keys here: a tag
+// two keys share never answers for the other one.) An IPv4 client's
+// channel: its 5-tuple and number; an IPv4 peer's binding: the relayed
+// address it arrives on and the peer's transport address.
+[[nodiscard, gnu::always_inline]] inline bool key_matches(const ChannelEntry& e, const ChannelKey& k) noexcept {
+  return e.client_ip == k.client_ip && e.server_ip == k.server_ip && e.client_port == k.client_port &&
+         e.server_port == k.server_port && e.channel == k.channel;
+}
+[[nodiscard, gnu::always_inline]] inline bool key_matches(const ChannelEntry& e, const PeerKey& k) noexcept {
+  return e.relay_ip == k.relay_ip && e.peer_ip == k.peer_ip && e.relay_port == k.relay_port &&
+         e.peer_port == k.peer_port;
+}
 
 // Per worker and allocation: what the fast path relayed (summed by the
 // sync thread into Redis every second).

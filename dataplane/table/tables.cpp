@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// rte_hash tables with RCU-deferred reclamation.
+// rte_hash and FlowIndex tables with RCU-deferred reclamation.
 #include "dataplane/table/tables.h"
 
 #include <rte_errno.h>
@@ -7,7 +7,7 @@
 #include <rte_malloc.h>
 
 #include <algorithm>
-
+#include <random>
 #include <stdexcept>
 
 namespace turn::dp {
@@ -47,15 +47,32 @@ T* make_array(const char* name, uint32_t n, int socket) {
   return static_cast<T*>(p);
 }
 
+void* make_index_memory(const char* name, size_t bytes, int socket) {
+  void* p = rte_zmalloc_socket(name, bytes, 64, socket);
+  if (!p)
+    throw std::runtime_error(std::string("rte_zmalloc(") + name + "): out of hugepage memory for " +
+                             std::to_string(bytes) + " bytes of index");
+  return p;
+}
+
+// A hash seed a client cannot know (flow_index.h).
+uint64_t index_seed() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
+
 }  // namespace
 
-Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_(sizes) {
+Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_(sizes), qsbr_(qsbr) {
   // rte_hash needs some slack over the live count (cuckoo displacement).
   uint32_t ha = sizes.allocations + sizes.allocations / 4;
   uint32_t hc = sizes.channels + sizes.channels / 4;
   client_ = make_hash("dp_client", ha, sizeof(ClientKey), socket);
-  channel_ = make_hash("dp_channel", hc, sizeof(ChannelKey), socket);
-  peer_ = make_hash("dp_peer", hc, sizeof(PeerKey), socket);
+  // The IPv4 ChannelData tables: sized for the channel entries they index.
+  channel_mem_ = make_index_memory("dp_channel", FlowIndex<ChannelKey>::bytes_for(sizes.channels), socket);
+  channel_.emplace(channel_mem_, sizes.channels, index_seed());
+  peer_mem_ = make_index_memory("dp_peer", FlowIndex<PeerKey>::bytes_for(sizes.channels), socket);
+  peer_.emplace(peer_mem_, sizes.channels, index_seed());
   perm_ = make_hash("dp_perm", hc, sizeof(PermissionKey), socket);
   neigh_ = make_hash("dp_neigh", 1 << 16, sizeof(uint32_t), socket);
   // IPv6: a quarter of the capacity (at least 1024 entries each).
@@ -71,11 +88,10 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   channels_ = make_array<ChannelEntry>("dp_channels", sizes.channels, socket);
   perms_ = make_array<PermissionEntry>("dp_perms", sizes.channels, socket);
   // Channel entries are shared by the channel and peer tables: the slot is
-  // freed from the channel table's callback only (the peer table frees nothing).
+  // freed once it left the channel table (the peer table frees nothing):
+  // an IPv6 client's through channel6_'s callback, an IPv4 client's through
+  // defer_channel().
   attach_rcu(client_, qsbr, this, &Tables::free_alloc, "client");
-  attach_rcu(channel_, qsbr, this, &Tables::free_channel, "channel");
-  attach_rcu(
-      peer_, qsbr, this, [](void*, void*) {}, "peer");
   attach_rcu(perm_, qsbr, this, &Tables::free_perm, "perm");
   attach_rcu(client6_, qsbr, this, &Tables::free_alloc, "client6");
   attach_rcu(channel6_, qsbr, this, &Tables::free_channel, "channel6");
@@ -91,8 +107,12 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
 }
 
 Tables::~Tables() {
-  for (rte_hash* h : {client_, channel_, peer_, perm_, neigh_, client6_, channel6_, peer6_, perm6_, neigh6_})
+  for (rte_hash* h : {client_, perm_, neigh_, client6_, channel6_, peer6_, perm6_, neigh6_})
     if (h) rte_hash_free(h);
+  channel_.reset();
+  peer_.reset();
+  rte_free(channel_mem_);
+  rte_free(peer_mem_);
   rte_free(allocs_);
   rte_free(allocs6_);
   rte_free(chan_peers6_);
@@ -108,13 +128,25 @@ void Tables::free_channel(void* ctx, void* data) {
   auto* self = static_cast<Tables*>(ctx);
   self->free_channels_.push_back(static_cast<uint32_t>(static_cast<ChannelEntry*>(data) - self->channels_));
 }
+void Tables::defer_channel(uint32_t slot) {
+  deferred_channels_.push_back(Deferred{rte_rcu_qsbr_start(qsbr_), slot});
+  reclaim_channels();
+}
+
+void Tables::reclaim_channels() noexcept {
+  while (!deferred_channels_.empty() && rte_rcu_qsbr_check(qsbr_, deferred_channels_.front().token, false) == 1) {
+    free_channels_.push_back(deferred_channels_.front().slot);
+    deferred_channels_.pop_front();
+  }
+}
+
 void Tables::free_perm(void* ctx, void* data) {
   auto* self = static_cast<Tables*>(ctx);
   self->free_perms_.push_back(static_cast<uint32_t>(static_cast<PermissionEntry*>(data) - self->perms_));
 }
 
 size_t Tables::channel_count() const noexcept {
-  return static_cast<size_t>(rte_hash_count(channel_)) + static_cast<size_t>(rte_hash_count(channel6_));
+  return static_cast<size_t>(channel_->size()) + static_cast<size_t>(rte_hash_count(channel6_));
 }
 size_t Tables::permission_count() const noexcept {
   return static_cast<size_t>(rte_hash_count(perm_)) + static_cast<size_t>(rte_hash_count(perm6_));
@@ -228,10 +260,9 @@ void Tables::set_alloc_expiry(WriterAlloc& w, Tsc expires) noexcept {
 }
 
 void Tables::set_perm_expiry(WriterAlloc& w, uint32_t perm_slot, Tsc expires) noexcept {
-  const PermissionEntry* p = &perms_[perm_slot];
   perms_[perm_slot].expires.store(expires, std::memory_order_relaxed);
   for (const auto& [num, slot] : w.channels)
-    if (channels_[slot].perm.load(std::memory_order_relaxed) == p)
+    if (channels_[slot].perm.load(std::memory_order_relaxed) == perm_slot + 1)
       channels_[slot].perm_expires.store(expires, std::memory_order_relaxed);
 }
 
@@ -242,7 +273,7 @@ void Tables::link_permission(WriterAlloc& w, const PermissionEntry* p, bool v6, 
   for (const auto& [num, slot] : w.channels) {
     if (peer_v6(w, slot) != v6 || (v6 ? chan_peers6_[slot] != peer.ip6 : channels_[slot].peer_ip != peer.ip4)) continue;
     channels_[slot].perm_expires.store(p->expires.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    channels_[slot].perm.store(p, std::memory_order_release);
+    channels_[slot].perm.store(static_cast<uint32_t>(p - perms_) + 1, std::memory_order_release);
   }
 }
 
@@ -258,15 +289,14 @@ void Tables::remove_channel(WriterAlloc& w, uint16_t channel_n) {
     PeerKey6 pk{s.relay6, chan_peers6_[it->second], s.relay6_port, e.peer_port};
     rte_hash_del_key(peer6_, &pk);
   } else {
-    PeerKey pk{s.relay4, e.peer_ip, s.relay4_port, e.peer_port};
-    rte_hash_del_key(peer_, &pk);
+    peer_->erase(PeerKey{s.relay4, e.peer_ip, s.relay4_port, e.peer_port}, it->second);
   }
   if (s.client_v6) {
     ChannelKey6 ck = ChannelKey6::of(s.client6, channel_n);
     rte_hash_del_key(channel6_, &ck);  // frees the entry after the grace period
   } else {
-    ChannelKey ck = ChannelKey::of(s.client, channel_n);
-    rte_hash_del_key(channel_, &ck);
+    channel_->erase(ChannelKey::of(s.client, channel_n), it->second);
+    defer_channel(it->second);
   }
   w.channels.erase(it);
 }
@@ -345,6 +375,7 @@ bool Tables::upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc ex
 // client's family and the peer table of the peer's (§7.2, §12: the binding
 // belongs to the relayed address of the peer's family).
 bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires) {
+  if (free_channels_.empty()) reclaim_channels();
   if (free_channels_.empty()) return false;
   uint32_t slot = free_channels_.back();
   free_channels_.pop_back();
@@ -357,6 +388,11 @@ bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer
   chan_peers6_[slot] = v6 ? peer.ip6 : Ip6{};
   dst.peer_port = peer.port;
   dst.channel = channel_n;
+  // The channel key's 5-tuple, compared by the IPv4 channel table.
+  dst.client_ip = s.client_v6 ? 0 : s.client.client_ip;
+  dst.server_ip = s.client_v6 ? 0 : s.client.server_ip;
+  dst.client_port = s.client_v6 ? 0 : s.client.client_port;
+  dst.server_port = s.client_v6 ? 0 : s.client.server_port;
   dst.expires.store(expires, std::memory_order_relaxed);
   dst.alloc_expires.store(allocs_[w.index].expires.load(std::memory_order_relaxed), std::memory_order_relaxed);
   dst.relay_ip = s.relay4;
@@ -368,22 +404,33 @@ bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer
     if (auto p = w.perms.find(peer.ip4); p != w.perms.end()) perm = &perms_[p->second];
   }
   dst.perm_expires.store(perm ? perm->expires.load(std::memory_order_relaxed) : 0, std::memory_order_relaxed);
-  dst.perm.store(perm, std::memory_order_release);
+  dst.perm.store(perm ? static_cast<uint32_t>(perm - perms_) + 1 : 0, std::memory_order_release);
+  // Publish in the channel table of the client's family, then the peer
+  // table of the peer's; undo the first if the second is full.
   ChannelKey ck = ChannelKey::of(s.client, channel_n);
   ChannelKey6 ck6 = ChannelKey6::of(s.client6, channel_n);
-  PeerKey pk{s.relay4, peer.ip4, s.relay4_port, peer.port};
-  PeerKey6 pk6{s.relay6, peer.ip6, s.relay6_port, peer.port};
-  rte_hash* ctable = s.client_v6 ? channel6_ : channel_;
-  const void* ckey = s.client_v6 ? static_cast<const void*>(&ck6) : &ck;
-  rte_hash* ptable = v6 ? peer6_ : peer_;
-  const void* pkey = v6 ? static_cast<const void*>(&pk6) : &pk;
-  int rc = rte_hash_add_key_data(ctable, ckey, &dst);
-  if (rc == 0 && rte_hash_add_key_data(ptable, pkey, &dst) != 0) {
-    rte_hash_del_key(ctable, ckey);  // its callback returns the slot after the grace period
+  bool channel_ok =
+      s.client_v6 ? rte_hash_add_key_data(channel6_, &ck6, &dst) == 0 : channel_->insert(ck, slot, channels_);
+  if (!channel_ok) {
+    free_channels_.push_back(slot);  // never published
     return false;
   }
-  if (rc != 0) {
-    free_channels_.push_back(slot);
+  bool peer_ok = false;
+  if (v6) {
+    PeerKey6 pk6{s.relay6, peer.ip6, s.relay6_port, peer.port};
+    peer_ok = rte_hash_add_key_data(peer6_, &pk6, &dst) == 0;
+  } else {
+    peer_ok = peer_->insert(PeerKey{s.relay4, peer.ip4, s.relay4_port, peer.port}, slot, channels_);
+  }
+  if (!peer_ok) {
+    // Published a moment in the channel table: readers may hold it, so the
+    // slot comes back after the grace period.
+    if (s.client_v6) {
+      rte_hash_del_key(channel6_, &ck6);
+    } else {
+      channel_->erase(ck, slot);
+      defer_channel(slot);
+    }
     return false;
   }
   w.channels.emplace(channel_n, slot);

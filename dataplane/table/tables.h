@@ -1,25 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tables: the data plane's shared allocation tables, and the only code that
-// names rte_hash. Four lock-free hashes (client 5-tuple, channel, peer,
-// permission) plus a neighbour table, with entries in hugepage arrays sized
-// at start-up.
+// names rte_hash. Four lock-free tables per family (client 5-tuple,
+// channel, peer, permission) plus a neighbour table, with entries in
+// hugepage arrays sized at start-up. The IPv4 channel and peer tables, the
+// ChannelData paths, are FlowIndex (flow_index.h: one index line, then the
+// entry, which holds the key); the others are rte_hash.
 //
 // Concurrency contract:
 //   - one writer for the allocation tables: the sync thread (upsert_*,
 //     remove_*); one writer for the neighbour table: the service lcore
 //     (learn()).
 //   - any number of readers: the workers (lookups below), lock-free
-//     (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF). Each worker is registered
-//     with the RCU QSBR variable and reports quiescent once per loop; a
-//     deleted entry's slot is reused only after every worker has done so
-//     (RTE_HASH_QSBR_MODE_DQ).
+//     (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF; FlowIndex's own contract is
+//     the same). Each worker is registered with the RCU QSBR variable and
+//     reports quiescent once per loop; a deleted entry's slot is reused
+//     only after every worker has done so (RTE_HASH_QSBR_MODE_DQ for the
+//     rte_hash tables; a token queue for the IPv4 channel table's entries,
+//     reclaim_channels()).
 #pragma once
 
 #include <rte_hash.h>
 #include <rte_rcu_qsbr.h>
 
 #include <atomic>
+#include <deque>
 #include <map>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -29,6 +35,7 @@
 #include "common/net/address.h"
 #include "dataplane/pipeline/headers.h"
 #include "dataplane/table/entries.h"
+#include "dataplane/table/flow_index.h"
 #include "dataplane/table/routes.h"
 
 namespace turn::dp {
@@ -64,14 +71,8 @@ class Tables {
     void* d;
     return rte_hash_lookup_data(client_, &k, &d) >= 0 ? static_cast<const AllocEntry*>(d) : nullptr;
   }
-  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept {
-    void* d;
-    return rte_hash_lookup_data(channel_, &k, &d) >= 0 ? static_cast<const ChannelEntry*>(d) : nullptr;
-  }
-  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept {
-    void* d;
-    return rte_hash_lookup_data(peer_, &k, &d) >= 0 ? static_cast<const ChannelEntry*>(d) : nullptr;
-  }
+  [[nodiscard]] const ChannelEntry* channel(const ChannelKey& k) const noexcept { return channel_->find(k, channels_); }
+  [[nodiscard]] const ChannelEntry* peer(const PeerKey& k) const noexcept { return peer_->find(k, channels_); }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept {
     void* d;
     return rte_hash_lookup_data(perm_, &k, &d) >= 0 ? static_cast<const PermissionEntry*>(d) : nullptr;
@@ -98,7 +99,20 @@ class Tables {
   // out[i] is nullptr on a miss.
   template <class K, class E>
   void lookup_bulk(const K* const* keys, uint32_t n, const E** out) const noexcept {
-    bulk(table_for<K, E>(), keys, n, out);
+    if constexpr (std::is_same_v<K, ChannelKey>) {
+      static_assert(std::is_same_v<E, ChannelEntry>);
+      channel_->find_bulk(keys, n, channels_, out);
+    } else if constexpr (std::is_same_v<K, PeerKey>) {
+      static_assert(std::is_same_v<E, ChannelEntry>);
+      peer_->find_bulk(keys, n, channels_, out);
+    } else {
+      bulk(table_for<K, E>(), keys, n, out);
+    }
+  }
+  // The permission a channel is linked to (ChannelEntry::perm), or nullptr.
+  [[nodiscard]] const PermissionEntry* linked_permission(const ChannelEntry& c) const noexcept {
+    uint32_t p = c.perm.load(std::memory_order_acquire);
+    return p ? &perms_[p - 1] : nullptr;
   }
   [[nodiscard]] const AllocEntry& alloc(uint32_t index) const noexcept { return allocs_[index]; }
   // The slot of an entry this table returned, without reading the entry
@@ -192,9 +206,9 @@ class Tables {
   [[nodiscard]] rte_hash* table_for() const noexcept {
     constexpr bool v6 = std::is_same_v<K, ChannelKey6> || std::is_same_v<K, ClientKey6> ||
                         std::is_same_v<K, PermissionKey6> || std::is_same_v<K, PeerKey6>;
-    if constexpr (std::is_same_v<K, ChannelKey> || std::is_same_v<K, ChannelKey6>) {
+    if constexpr (std::is_same_v<K, ChannelKey6>) {
       static_assert(std::is_same_v<E, ChannelEntry>);
-      return v6 ? channel6_ : channel_;
+      return channel6_;
     } else if constexpr (std::is_same_v<K, ClientKey> || std::is_same_v<K, ClientKey6>) {
       static_assert(std::is_same_v<E, AllocEntry>);
       return v6 ? client6_ : client_;
@@ -202,9 +216,9 @@ class Tables {
       static_assert(std::is_same_v<E, PermissionEntry>);
       return v6 ? perm6_ : perm_;
     } else {
-      static_assert((std::is_same_v<K, PeerKey> || std::is_same_v<K, PeerKey6>)&&std::is_same_v<E, ChannelEntry>,
+      static_assert(std::is_same_v<K, PeerKey6> && std::is_same_v<E, ChannelEntry>,
                     "not a table key, or not the entry its table holds");
-      return v6 ? peer6_ : peer_;
+      return peer6_;
     }
   }
   template <class K, class E>
@@ -253,11 +267,18 @@ class Tables {
   void set_perm_expiry(WriterAlloc& w, uint32_t perm_slot, Tsc expires) noexcept;
   // Links a new permission into the channels of w bound to its peer.
   void link_permission(WriterAlloc& w, const PermissionEntry* p, bool v6, const PeerRef& peer) noexcept;
+  // The IPv4 channel table's entries wait out a grace period here (the
+  // rte_hash tables' defer queues do the same for theirs).
+  void defer_channel(uint32_t slot);
+  void reclaim_channels() noexcept;
 
   TableSizes sizes_;
+  rte_rcu_qsbr* qsbr_;
   rte_hash* client_ = nullptr;
-  rte_hash* channel_ = nullptr;
-  rte_hash* peer_ = nullptr;
+  void* channel_mem_ = nullptr;  // channel_'s and peer_'s buckets (rte_zmalloc)
+  void* peer_mem_ = nullptr;
+  std::optional<FlowIndex<ChannelKey>> channel_;
+  std::optional<FlowIndex<PeerKey>> peer_;
   rte_hash* perm_ = nullptr;
   rte_hash* neigh_ = nullptr;
   rte_hash* client6_ = nullptr;
@@ -271,6 +292,11 @@ class Tables {
   ChannelEntry* channels_ = nullptr;
   PermissionEntry* perms_ = nullptr;
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
+  struct Deferred {
+    uint64_t token;  // rte_rcu_qsbr_start() when the entry left its tables
+    uint32_t slot;
+  };
+  std::deque<Deferred> deferred_channels_;
   std::unordered_map<std::string, WriterAlloc> by_id_;
   std::atomic<size_t> live_allocs_{0};  // by_id_.size(), for readers on other threads
   RouteTable routes_;

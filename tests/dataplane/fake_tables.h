@@ -175,7 +175,7 @@ class FakeTables {
     e.perm_expires.store(link ? link->expires.load() : 0);
     e.relay_ip = a.relay_ip;
     e.relay_port = port4(a);
-    e.perm.store(link);
+    e.perm.store(link_of(link));
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
     e.index = slot;
     e.cross = a.client6;  // an IPv4 peer of an IPv6 client
@@ -266,6 +266,12 @@ class FakeTables {
   }
 
   std::deque<AllocEntry> allocs_;
+  // ChannelEntry::perm of a link: the permission's slot + 1 (0: none).
+  uint32_t link_of(const PermissionEntry* link) const {
+    for (size_t i = 0; link && i < perms_.size(); ++i)
+      if (&perms_[i] == link) return static_cast<uint32_t>(i) + 1;
+    return 0;
+  }
   std::deque<ChannelEntry> chans_;
   std::deque<PermissionEntry> perms_;
   std::unordered_map<ClientKey, uint32_t, RawHash> clients_;

@@ -19,7 +19,8 @@ copy() {
   rm -rf "$TMP/tree"
   mkdir -p "$TMP/tree"
   (cd "$SRC" && cp --parents dataplane/pipeline/*.h dataplane/worker.cpp dataplane/worker.h dataplane/tx_drain.h dataplane/net_types.h \
-    dataplane/table/entries.h dataplane/table/tables.h dataplane/table/routes.h dataplane/stats/counters.h "$TMP/tree/")
+    dataplane/table/entries.h dataplane/table/tables.h dataplane/table/flow_index.h dataplane/table/routes.h \
+    dataplane/stats/counters.h "$TMP/tree/")
 }
 # plant FILE AFTER_REGEX LINE: insert LINE after the first line matching AFTER_REGEX
 plant() {
@@ -57,6 +58,12 @@ expect 1 "dataplane/table/tables.h (readers)" "a std::vector planted in WorkerTa
 
 copy; plant dataplane/table/routes.h '// ---- readers' '  std::vector<int> cache;'
 expect 1 "dataplane/table/routes.h (readers)" "a std::vector planted among the route readers is found"
+
+copy; plant dataplane/table/flow_index.h "// ---- readers' helpers" '  static void bad() { std::printf("scan\\n"); }'
+expect 1 "dataplane/table/flow_index.h (readers)" "a printf planted among the index's reader helpers is found"
+
+copy; plant dataplane/table/flow_index.h '// ---- the writer' '  std::vector<int> writer_scratch;'
+expect 0 "" "the index's writer section may allocate"
 
 copy; plant dataplane/pipeline/fastpath.h '^#define TURN_DP_STAGE' 'inline int* leak() { return new int(1); }'
 expect 1 "dataplane/pipeline/fastpath.h" "an allocation planted in the pipeline is found"

@@ -158,7 +158,7 @@ TEST_F(TableSync, FirstSnapshotLoadsThisInstancesLiveAllocationsWithTheirBinding
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->peer_ip, ip4(192, 0, 2, 7));
   EXPECT_EQ(c->peer_port, np(7000));
-  EXPECT_EQ(c->perm.load(), p) << "linked to its permission";
+  EXPECT_EQ(tables_->linked_permission(*c), p) << "linked to its permission";
   EXPECT_EQ(tables_->peer(PeerKey{kRelay, ip4(192, 0, 2, 7), relay_port(1), np(7000)}), c);
   EXPECT_EQ(alloc(2), nullptr) << "hostB's allocation is not this data plane's";
   EXPECT_EQ(alloc(3), nullptr) << "expired";
@@ -186,7 +186,7 @@ TEST_F(TableSync, StreamEventsCreatePermitBindRefreshAndDelete) {
   write(state::Event::channel_bound(a.id, {0x4001, sa("192.0.2.7:7000"), now_ + 600}), a.expires_s);
   ASSERT_TRUE(eventually([&] { return tables_->channel(ck) != nullptr; })) << "channel bind";
   EXPECT_EQ(tables_->peer(peer), tables_->channel(ck));
-  EXPECT_EQ(tables_->channel(ck)->perm.load(), tables_->permission(pk));
+  EXPECT_EQ(tables_->linked_permission(*tables_->channel(ck)), tables_->permission(pk));
 
   // Refresh to 20 minutes: the deadline moves by ~10 minutes of TSC cycles.
   const Tsc before = e->expires.load();
@@ -225,7 +225,7 @@ TEST_F(TableSync, DualStackAllocationTakesAnIPv6PeerOnItsIPv6RelayedAddress) {
   ASSERT_NE(p, nullptr);
   const ChannelEntry* c = tables_->channel(ck);
   EXPECT_EQ(c->cross, 1u);
-  EXPECT_EQ(c->perm.load(), p);
+  EXPECT_EQ(tables_->linked_permission(*c), p);
   EXPECT_EQ(tables_->peer(PeerKey6{relay6, peer6, np(49200), np(7000)}), c);
   EXPECT_EQ(stats().table_full.load(), 0u);
 }

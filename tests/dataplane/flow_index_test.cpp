@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+// FlowIndex (dataplane/table/flow_index.h), the IPv4 channel and peer
+// tables' index, over real ChannelEntry arrays and heap memory (no EAL):
+//   - every key inserted is found, erased ones are not, the rest stay;
+//   - keys whose primary bucket is full spill to their secondary and stay
+//     found when their primary empties again (nothing moves once placed);
+//   - a key is refused only when both its buckets are full, and the
+//     refusal changes nothing;
+//   - the whole key is compared in the entry: a slot whose tag matches but
+//     whose entry holds another key never answers;
+//   - find_bulk answers as find, for hits, misses and spilled keys;
+//   - a reader running beside the writer always finds the keys that stay
+//     and never gets another key's entry.
+#include "dataplane/table/flow_index.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "dataplane/table/entries.h"
+
+namespace turn::dp {
+namespace {
+
+struct FreeDeleter {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+
+// An index of `capacity` keys over `entries` ChannelEntry slots; the
+// entry for key i holds key_of(i).
+class FlowIndexTest : public ::testing::Test {
+ protected:
+  void make(uint32_t capacity, uint32_t entries) {
+    size_t bytes = FlowIndex<ChannelKey>::bytes_for(capacity);
+    mem_.reset(std::aligned_alloc(64, bytes));
+    std::memset(mem_.get(), 0, bytes);
+    index_ = std::make_unique<FlowIndex<ChannelKey>>(mem_.get(), capacity, 0x1234567890ABCDEFULL);
+    entries_ = std::vector<ChannelEntry>(entries);
+  }
+  static ChannelKey key_of(uint32_t i) {
+    return ChannelKey{0x0A000000u + i,
+                      0x0A4E0002u,
+                      static_cast<uint16_t>(10000 + (i & 7)),
+                      3478,
+                      static_cast<uint16_t>(0x4000 + (i >> 20)),
+                      0};
+  }
+  // Writes key into entry slot e and maps it (as Tables' writer does:
+  // entry first, then the index).
+  bool put(const ChannelKey& k, uint32_t e) {
+    ChannelEntry& c = entries_[e];
+    c.client_ip = k.client_ip;
+    c.server_ip = k.server_ip;
+    c.client_port = k.client_port;
+    c.server_port = k.server_port;
+    c.channel = k.channel;
+    c.index = e;
+    return index_->insert(k, e, entries_.data());
+  }
+  const ChannelEntry* find(const ChannelKey& k) const { return index_->find(k, entries_.data()); }
+  // Keys (from `from` on) whose primary bucket is `bucket`.
+  std::vector<ChannelKey> keys_in_bucket(uint32_t bucket, size_t n, uint32_t from = 0) const {
+    std::vector<ChannelKey> out;
+    for (uint32_t i = from; out.size() < n; ++i)
+      if (index_->primary_bucket(key_of(i)) == bucket) out.push_back(key_of(i));
+    return out;
+  }
+
+  std::unique_ptr<void, FreeDeleter> mem_;
+  std::unique_ptr<FlowIndex<ChannelKey>> index_;
+  std::vector<ChannelEntry> entries_;
+};
+
+TEST_F(FlowIndexTest, EveryInsertedKeyIsFoundAndErasedOnesAreNot) {
+  constexpr uint32_t kN = 4096;
+  make(kN, kN);
+  for (uint32_t i = 0; i < kN; ++i) ASSERT_TRUE(put(key_of(i), i)) << "key " << i;
+  EXPECT_EQ(index_->size(), kN);
+  for (uint32_t i = 0; i < kN; ++i) ASSERT_EQ(find(key_of(i)), &entries_[i]) << "key " << i;
+  EXPECT_EQ(find(key_of(kN)), nullptr) << "never inserted";
+  for (uint32_t i = 0; i < kN; i += 2) ASSERT_TRUE(index_->erase(key_of(i), i));
+  EXPECT_EQ(index_->size(), kN / 2);
+  for (uint32_t i = 0; i < kN; ++i) EXPECT_EQ(find(key_of(i)), i % 2 ? &entries_[i] : nullptr) << "key " << i;
+  EXPECT_FALSE(index_->erase(key_of(0), 0)) << "erased twice";
+  EXPECT_FALSE(index_->erase(key_of(1), 2)) << "mapped to another entry: not this mapping";
+  EXPECT_EQ(find(key_of(1)), &entries_[1]);
+}
+
+TEST_F(FlowIndexTest, KeysOfAFullBucketSpillAndStayFoundWhenItEmpties) {
+  make(1024, 64);
+  auto keys = keys_in_bucket(5, FlowIndex<ChannelKey>::kSlots + 3);
+  for (uint32_t e = 0; e < keys.size(); ++e) ASSERT_TRUE(put(keys[e], e)) << "key " << e;
+  EXPECT_EQ(index_->spilled(), 3u) << "three keys live in their secondary bucket";
+  for (uint32_t e = 0; e < keys.size(); ++e) EXPECT_EQ(find(keys[e]), &entries_[e]) << "key " << e;
+  // The primary's residents go: the spilled keys are still found where they are.
+  for (uint32_t e = 0; e < FlowIndex<ChannelKey>::kSlots; ++e) ASSERT_TRUE(index_->erase(keys[e], e));
+  for (uint32_t e = FlowIndex<ChannelKey>::kSlots; e < keys.size(); ++e)
+    EXPECT_EQ(find(keys[e]), &entries_[e]) << "spilled key " << e;
+  // Erasing a spilled key takes it off its primary's count.
+  ASSERT_TRUE(index_->erase(keys[FlowIndex<ChannelKey>::kSlots], FlowIndex<ChannelKey>::kSlots));
+  EXPECT_EQ(index_->spilled(), 2u);
+  EXPECT_EQ(index_->size(), 2u);
+}
+
+TEST_F(FlowIndexTest, KeyIsRefusedOnlyWhenBothItsBucketsAreFullAndTheRefusalChangesNothing) {
+  make(2, 64);  // two buckets: every key's secondary is the other one
+  ASSERT_EQ(index_->buckets(), 2u);
+  constexpr uint32_t kAll = 2 * FlowIndex<ChannelKey>::kSlots;
+  for (uint32_t i = 0; i < kAll; ++i) ASSERT_TRUE(put(key_of(i), i)) << "slot " << i << " of " << kAll;
+  EXPECT_FALSE(put(key_of(kAll), kAll)) << "both buckets full";
+  EXPECT_EQ(index_->size(), kAll);
+  EXPECT_EQ(find(key_of(kAll)), nullptr);
+  for (uint32_t i = 0; i < kAll; ++i) EXPECT_EQ(find(key_of(i)), &entries_[i]) << "key " << i;
+  ASSERT_TRUE(index_->erase(key_of(3), 3));
+  EXPECT_TRUE(put(key_of(kAll), kAll)) << "a freed slot takes the next key";
+  EXPECT_EQ(find(key_of(kAll)), &entries_[kAll]);
+}
+
+TEST_F(FlowIndexTest, SlotWhoseEntryHoldsAnotherKeyNeverAnswers) {
+  make(1024, 8);
+  ASSERT_TRUE(put(key_of(1), 1));
+  ASSERT_EQ(find(key_of(1)), &entries_[1]);
+  // The slot still carries key 1's tag, but its entry now holds another
+  // 5-tuple: as if two keys shared bucket and tag.
+  entries_[1].client_port = 1;
+  EXPECT_EQ(find(key_of(1)), nullptr);
+  const ChannelKey* k = nullptr;
+  ChannelKey key = key_of(1);
+  k = &key;
+  const ChannelEntry* out = &entries_[0];
+  index_->find_bulk(&k, 1, entries_.data(), &out);
+  EXPECT_EQ(out, nullptr) << "bulk lookups compare the key too";
+}
+
+TEST_F(FlowIndexTest, InsertingAKeyAgainPointsItAtTheNewEntryInPlace) {
+  make(1024, 8);
+  ASSERT_TRUE(put(key_of(1), 1));
+  ASSERT_TRUE(put(key_of(1), 2));
+  EXPECT_EQ(index_->size(), 1u);
+  EXPECT_EQ(find(key_of(1)), &entries_[2]);
+  EXPECT_FALSE(index_->erase(key_of(1), 1)) << "the old mapping is gone";
+  EXPECT_TRUE(index_->erase(key_of(1), 2));
+  EXPECT_EQ(find(key_of(1)), nullptr);
+}
+
+TEST_F(FlowIndexTest, BulkLookupsAnswerAsSingleOnesForHitsMissesAndSpilledKeys) {
+  make(1024, 256);
+  std::vector<ChannelKey> keys = keys_in_bucket(9, FlowIndex<ChannelKey>::kSlots + 4);  // 4 spill
+  for (uint32_t i = 0; keys.size() < 100; ++i) keys.push_back(key_of(1000000 + i));
+  for (uint32_t e = 0; e < keys.size(); ++e) {
+    if (e % 3 == 2) continue;  // every third key is a miss
+    ASSERT_TRUE(put(keys[e], e));
+  }
+  for (uint32_t from = 0; from < keys.size(); from += FlowIndex<ChannelKey>::kBulkMax) {
+    uint32_t n = std::min<uint32_t>(FlowIndex<ChannelKey>::kBulkMax, static_cast<uint32_t>(keys.size() - from));
+    const ChannelKey* ptrs[FlowIndex<ChannelKey>::kBulkMax];
+    const ChannelEntry* out[FlowIndex<ChannelKey>::kBulkMax];
+    for (uint32_t j = 0; j < n; ++j) ptrs[j] = &keys[from + j];
+    index_->find_bulk(ptrs, n, entries_.data(), out);
+    for (uint32_t j = 0; j < n; ++j) {
+      uint32_t e = from + j;
+      EXPECT_EQ(out[j], find(keys[e])) << "key " << e;
+      EXPECT_EQ(out[j], e % 3 != 2 ? &entries_[e] : nullptr) << "key " << e;
+    }
+  }
+}
+
+TEST_F(FlowIndexTest, CapacityOutsideItsRangeIsRefusedWithTheValue) {
+  alignas(64) unsigned char mem[256]{};
+  try {
+    FlowIndex<ChannelKey> bad(mem, 0, 1);
+    FAIL() << "capacity 0 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("capacity 0"), std::string::npos) << e.what();
+  }
+}
+
+// One writer inserting and erasing churn keys into the buckets of a set of
+// stable keys, one reader looking the stable keys up all the while: no
+// stable key is ever missed or answered with another entry. Churn entries
+// are reused only after the reader has finished two passes since they were
+// erased (Tables waits for a grace period the same way), which also keeps
+// the two threads interleaved round after round.
+TEST_F(FlowIndexTest, ReaderBesideTheWriterAlwaysFindsTheKeysThatStay) {
+  constexpr uint32_t kStable = 64, kChunk = 128, kRounds = 2000;
+  make(256, kStable + 2 * kChunk);
+  for (uint32_t i = 0; i < kStable; ++i) ASSERT_TRUE(put(key_of(i), i));
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> wrong{0}, passes{0};
+  std::thread reader([&] {
+    const ChannelKey* ptrs[kStable];
+    const ChannelEntry* out[kStable];
+    std::vector<ChannelKey> keys(kStable);
+    for (uint32_t i = 0; i < kStable; ++i) {
+      keys[i] = key_of(i);
+      ptrs[i] = &keys[i];
+    }
+    while (!done.load(std::memory_order_acquire)) {
+      for (uint32_t i = 0; i < kStable; ++i)
+        if (index_->find(keys[i], entries_.data()) != &entries_[i]) wrong.fetch_add(1);
+      index_->find_bulk(ptrs, kStable, entries_.data(), out);
+      for (uint32_t i = 0; i < kStable; ++i)
+        if (out[i] != &entries_[i]) wrong.fetch_add(1);
+      passes.fetch_add(1, std::memory_order_release);
+    }
+  });
+  uint64_t erased_at[2] = {0, 0};
+  uint64_t spilled_seen = 0;
+  for (uint32_t r = 0; r < kRounds; ++r) {
+    uint32_t half = r % 2, base = kStable + half * kChunk;
+    while (r >= 2 && passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
+    std::vector<uint32_t> placed;
+    for (uint32_t c = 0; c < kChunk; ++c)
+      if (put(key_of(100000 + r * kChunk + c), base + c)) placed.push_back(c);
+    spilled_seen = std::max(spilled_seen, index_->spilled());
+    for (uint32_t c : placed) ASSERT_TRUE(index_->erase(key_of(100000 + r * kChunk + c), base + c));
+    erased_at[half] = passes.load(std::memory_order_acquire);
+  }
+  done.store(true, std::memory_order_release);
+  reader.join();
+  EXPECT_GE(passes.load(), kRounds) << "the reader ran beside every round";
+  EXPECT_GT(spilled_seen, 0u) << "the churn filled buckets: spilled keys were placed and erased under the reader";
+  EXPECT_EQ(wrong.load(), 0u) << "of " << passes.load() * 2 * kStable << " lookups";
+  EXPECT_EQ(index_->size(), kStable);
+  EXPECT_EQ(index_->spilled(), 0u) << "every churn key gone";
+}
+
+}  // namespace
+}  // namespace turn::dp
