@@ -52,6 +52,10 @@ class OneFlow {
     ch_.perm_expires.store(kLive);
     ch_.relay_ip = a_.relay_ip;
     ch_.relay_port = a_.relay_port;
+    ch_.client_ip = a_.client.client_ip;  // the client's 5-tuple, as Tables' writer copies it
+    ch_.server_ip = a_.client.server_ip;
+    ch_.client_port = a_.client.client_port;
+    ch_.server_port = a_.client.server_port;
     ch_.perm.store(1);  // linked: the fast path reads only the copy of its expiry
   }
   const AllocEntry* client(const ClientKey& k) const noexcept { return k == a_.client ? &a_ : nullptr; }

@@ -80,6 +80,24 @@ struct BulkLookup {
     for (uint32_t b = 0; b < n; b += kBulkLookupMax)
       lookup_keys(t, ptrs + b, std::min<uint32_t>(kBulkLookupMax, n - b), found + b);
   }
+  // Only the keys for which need(slot) holds; the others find nullptr.
+  template <class Tables, class Need>
+  [[gnu::always_inline]] void run_where(const Tables& t, Need&& need) noexcept {
+    const K* sub[kMaxBurst];
+    const E* got[kMaxBurst];
+    uint8_t at[kMaxBurst];
+    uint32_t m = 0;
+    for (uint32_t j = 0; j < n; ++j) {
+      found[j] = nullptr;
+      if (need(j)) {
+        sub[m] = ptrs[j];
+        at[m++] = static_cast<uint8_t>(j);
+      }
+    }
+    for (uint32_t b = 0; b < m; b += kBulkLookupMax)
+      lookup_keys(t, sub + b, std::min<uint32_t>(kBulkLookupMax, m - b), got + b);
+    for (uint32_t i = 0; i < m; ++i) found[at[i]] = got[i];
+  }
 };
 
 // The slot of an allocation entry the tables returned, without reading the
@@ -124,8 +142,15 @@ struct FamilyLookups {
   [[gnu::always_inline]] void run(const Tables& t, AllocCounters* counters) noexcept {
     channels.run(t);
     clients.run(t);
-    perms.run(t);
     peers.run(t);
+    // Peer data whose channel carries its client and its permission's
+    // expiry (fastpath.h, channel_carries_client) needs no permission
+    // lookup: with a million flows that is rte_hash's three lines and the
+    // permission's, and the allocation's after it.
+    if constexpr (F::kV6)
+      perms.run(t);
+    else
+      perms.run_where(t, [&](uint32_t j) { return !channel_carries_client<F>(peers.found[j]); });
     // ChannelData reads its channel's entry alone (one line: entries.h;
     // an IPv6 relayed address or peer also a side array), and counts on
     // its allocation's counters. The entries first, all of them: reading
@@ -144,7 +169,10 @@ struct FamilyLookups {
       }
     for (uint32_t j = 0; j < perms.n; ++j) {
       if (perms.found[j]) prefetch0(perms.found[j]);
-      if (peers.found[j]) prefetch0(peers.found[j]);
+      if (const ChannelEntry* ch = peers.found[j]) {
+        prefetch0(ch);
+        if (counters && channel_carries_client<F>(ch)) prefetch0(&counters[ch->alloc]);
+      }
     }
   }
 

@@ -317,21 +317,21 @@ TURN_DP_STAGE void emit(Frame& f, Verdict& v, const Hop& hop, const PortContext&
 
 namespace detail {
 
-// Peer -> client, once the allocation is known: the peer's datagram (family
-// P: at f.data() + P::kHeaders, `len` bytes, from (peer_ip, peer_port) to
-// our relayed address (relay_ip, relay_port)) goes to the allocation's
-// client (family C) as ChannelData (`ch`: the channel bound to that peer on
+// Peer -> client, once the allocation is known (its slot `alloc` and its
+// client's 5-tuple, from its entry or from the channel's copy): the peer's
+// datagram (family P: at f.data() + P::kHeaders, `len` bytes, from
+// (peer_ip, peer_port) to our relayed address (relay_ip, relay_port)) goes
+// to the allocation's client (family C) as ChannelData (`ch`: the channel bound to that peer on
 // that relayed address, looked up by the caller; nullptr: none) or a Data
 // indication. P != C: a relayed
 // address of the other family than the client's (RFC 8656 §7.2), the IP
 // version translated; the UDP checksum chain is the same (the data keep
 // their alignment, the pseudo headers of both families are summed).
 template <class P, class C, class Tables>
-TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& pc, const AllocEntry& a,
-                                        const ChannelEntry* ch, const typename P::Addr& peer_ip, uint16_t peer_port,
-                                        uint16_t len, uint16_t old_checksum, uint32_t old_header_sum,
-                                        Tsc now) noexcept {
-  const typename C::ClientKey& client = C::client(t, a);
+TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& pc, const typename C::ClientKey& client,
+                                        uint32_t alloc, const ChannelEntry* ch, const typename P::Addr& peer_ip,
+                                        uint16_t peer_port, uint16_t len, uint16_t old_checksum,
+                                        uint32_t old_header_sum, Tsc now) noexcept {
   // The reply must come from the address the client sent to (RFC 8656
   // §10.3/§12.6) over the interface that owns it: not ours, the kernel's.
   // Nothing has been written to the frame yet.
@@ -347,7 +347,7 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
 
   Verdict v;
   v.kind = Verdict::Tx;
-  v.alloc = a.index;
+  v.alloc = alloc;
   v.bytes = len;
   if (ch && ch->expires.load(std::memory_order_relaxed) > now) {
     // ChannelData: 4-byte header in front of the data (§12.4); no padding
@@ -380,7 +380,7 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
   store_be32(s + 4, stun::kMagicCookie);
   uint64_t txn = t.next_transaction_id();
   std::memcpy(s + 8, &txn, 8);
-  std::memcpy(s + 16, &a.index, 4);
+  std::memcpy(s + 16, &alloc, 4);
   store_be16(s + 20, static_cast<uint16_t>(stun::Attr::XorPeerAddress));
   store_be16(s + 22, 4 + P::kAddrLen);
   s[24] = 0;
@@ -402,6 +402,21 @@ TURN_DP_STAGE Verdict deliver_to_client(Frame& f, Tables& t, const PortContext& 
 
 }  // namespace detail
 
+// A channel whose entry carries everything peer -> client data needs: an
+// IPv4 client and peer (the entry holds the client's 5-tuple) and a linked
+// permission (the entry holds copies of its and the allocation's expiry).
+// Then the permission and the allocation are not read (`perm` may be
+// nullptr: the burst does not look it up, burst.h). The link is never
+// taken back while the entry is in a table, so the burst and the stage
+// agree.
+template <class F>
+[[nodiscard, gnu::always_inline]] inline bool channel_carries_client(const ChannelEntry* ch) noexcept {
+  if constexpr (F::kV6)
+    return false;
+  else
+    return ch && !ch->cross && ch->perm.load(std::memory_order_acquire) != 0;
+}
+
 // Peer -> client (and the second half of a hairpin). The frame's payload
 // (at f.data() + F::kHeaders, `len` bytes) came from (peer_ip, peer_port)
 // to one of our relayed addresses. The caller looked up, for that relayed
@@ -413,14 +428,29 @@ template <class F, class Tables>
 TURN_DP_STAGE Verdict peer_to_client(Frame& f, Tables& t, const PortContext& pc, const PermissionEntry* perm,
                                      const ChannelEntry* ch, const typename F::Addr& peer_ip, uint16_t peer_port,
                                      uint16_t len, uint16_t old_checksum, uint32_t old_header_sum, Tsc now) noexcept {
+  if constexpr (!F::kV6) {
+    if (channel_carries_client<F>(ch)) {
+      // The same rules on the writer's copies: the permission (§9) and the
+      // allocation must be live; the channel's own expiry chooses
+      // ChannelData or a Data indication (deliver_to_client).
+      if (ch->perm_expires.load(std::memory_order_relaxed) <= now ||
+          ch->alloc_expires.load(std::memory_order_relaxed) <= now)
+        return Verdict::punted(PuntReason::Expired);
+      const ClientKey client{ch->client_ip, ch->server_ip, ch->client_port, ch->server_port};
+      return detail::deliver_to_client<F, F>(f, t, pc, client, ch->alloc, ch, peer_ip, peer_port, len, old_checksum,
+                                             old_header_sum, now);
+    }
+  }
   if (!perm) return Verdict::punted(PuntReason::UnknownFlow);
   if (perm->expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
   const AllocEntry& a = t.alloc(perm->alloc);
   if (a.expires.load(std::memory_order_relaxed) <= now) return Verdict::punted(PuntReason::Expired);
+  using G = detail::OtherFamily<F>;
   if (a.client6 != (F::kV6 ? 1 : 0)) [[unlikely]]
-    return detail::deliver_to_client<F, detail::OtherFamily<F>>(f, t, pc, a, ch, peer_ip, peer_port, len, old_checksum,
-                                                                old_header_sum, now);
-  return detail::deliver_to_client<F, F>(f, t, pc, a, ch, peer_ip, peer_port, len, old_checksum, old_header_sum, now);
+    return detail::deliver_to_client<F, G>(f, t, pc, G::client(t, a), a.index, ch, peer_ip, peer_port, len,
+                                           old_checksum, old_header_sum, now);
+  return detail::deliver_to_client<F, F>(f, t, pc, F::client(t, a), a.index, ch, peer_ip, peer_port, len, old_checksum,
+                                         old_header_sum, now);
 }
 
 namespace detail {

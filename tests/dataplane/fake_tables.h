@@ -77,6 +77,8 @@ struct RawHash {
 
 class FakeTables {
  public:
+  // IPv4 permission lookups so far (a linked channel's peer data makes none).
+  mutable uint64_t permission_lookups = 0;
   // Readers: the same methods (and constness) as WorkerTables.
   [[nodiscard]] const AllocEntry* client(const ClientKey& k) const noexcept {
     auto it = clients_.find(k);
@@ -91,6 +93,7 @@ class FakeTables {
     return it == peers_.end() ? nullptr : &chans_[it->second];
   }
   [[nodiscard]] const PermissionEntry* permission(const PermissionKey& k) const noexcept {
+    ++permission_lookups;
     auto it = perm_index_.find(k);
     return it == perm_index_.end() ? nullptr : &perms_[it->second];
   }
@@ -175,6 +178,12 @@ class FakeTables {
     e.perm_expires.store(link ? link->expires.load() : 0);
     e.relay_ip = a.relay_ip;
     e.relay_port = port4(a);
+    if (!a.client6) {  // the IPv4 client's 5-tuple, as Tables' writer copies it
+      e.client_ip = a.client.client_ip;
+      e.server_ip = a.client.server_ip;
+      e.client_port = a.client.client_port;
+      e.server_port = a.client.server_port;
+    }
     e.perm.store(link_of(link));
     auto slot = static_cast<uint32_t>(chans_.size() - 1);
     e.index = slot;

@@ -56,6 +56,118 @@ TEST_F(FastPath, PeerToClientExpiredChannelFallsBackToDataIndication) {
   expect_data_indication(b.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer2, kPeer2Port), data, 1, a_);
 }
 
+// ---- peer -> client through a linked channel -------------------------------------
+
+// Tables' writer links a channel to the permission for its peer
+// (tables.cpp); then peer data reads the channel's entry alone: its copy of
+// the client's 5-tuple and of the permission's and the allocation's
+// expiry (fastpath.h, channel_carries_client). The same frame as through
+// the permission and the allocation, and no permission lookup, alone or
+// in a burst.
+class LinkedChannel : public FastPath {
+ protected:
+  void SetUp() override {
+    FastPath::SetUp();
+    la_ = linked_.add_alloc(kClientA, kClientAPort, kServer, kRelayAPort);
+    const PermissionEntry* p1 = linked_.add_permission(la_, kPeer1);
+    linked_.add_channel(la_, 0x4000, kPeer1, kPeer1Port, kLive, p1);
+    linked_.add_neighbour(kClientA, kClientHopMac);
+  }
+  Verdict run_linked(Buf& b, Tsc now = kNow) {
+    Verdict v = process_frame(b.f, linked_, pc_, now);
+    EXPECT_TRUE(b.guards_ok()) << "write outside the buffer";
+    EXPECT_TRUE(b.in_bounds());
+    return v;
+  }
+  FakeTables linked_;
+  uint32_t la_ = 0;
+};
+
+TEST_F(LinkedChannel, PeerDataIsTheSameChannelDataWithoutAPermissionLookup) {
+  for (size_t len : {0, 1, 3, 100, 1201}) {
+    for (bool checksum : {true, false}) {
+      SCOPED_TRACE("len " + std::to_string(len) + (checksum ? " checksum" : " no checksum"));
+      auto data = pattern(len, 4);
+      Buf via_perm(from_peer1(data, checksum ? kIn : kInNoCsum));
+      Buf via_channel(from_peer1(data, checksum ? kIn : kInNoCsum));
+      Verdict want = run(via_perm);
+      uint64_t lookups = linked_.permission_lookups;
+      Verdict got = run_linked(via_channel);
+      EXPECT_EQ(linked_.permission_lookups, lookups) << "the channel carries its permission's expiry";
+      ASSERT_EQ(got.kind, Verdict::Tx);
+      EXPECT_EQ(got.path, Path::PeerToClientChannelData);
+      EXPECT_EQ(got.path, want.path);
+      EXPECT_EQ(got.alloc, la_);
+      EXPECT_EQ(got.bytes, want.bytes);
+      expect_output(via_channel, via_perm.out(), checksum);
+    }
+  }
+}
+
+TEST_F(LinkedChannel, ABurstOfPeerDataLooksNoPermissionUp) {
+  auto data = pattern(80, 2);
+  constexpr size_t kN = 12;
+  std::vector<Buf> bufs;
+  std::vector<Frame> frames;
+  for (size_t k = 0; k < kN; ++k) bufs.emplace_back(from_peer1(data));
+  for (auto& b : bufs) frames.push_back(b.f);
+  std::vector<Verdict> got(kN);
+  uint64_t lookups = linked_.permission_lookups;
+  decide_burst(frames.data(), got.data(), static_cast<uint16_t>(kN), linked_, pc_, kNow);
+  EXPECT_EQ(linked_.permission_lookups, lookups);
+  Buf alone(from_peer1(data));
+  ASSERT_EQ(run(alone).kind, Verdict::Tx);
+  for (size_t k = 0; k < kN; ++k) {
+    bufs[k].f = frames[k];
+    EXPECT_EQ(got[k].kind, Verdict::Tx) << "frame " << k;
+    EXPECT_EQ(got[k].path, Path::PeerToClientChannelData) << "frame " << k;
+    EXPECT_EQ(bufs[k].out(), alone.out()) << "frame " << k;
+  }
+  // Unlinked (the fixture's tables): one permission lookup a frame.
+  lookups = t_.permission_lookups;
+  std::vector<Buf> plain;
+  std::vector<Frame> plain_frames;
+  for (size_t k = 0; k < kN; ++k) plain.emplace_back(from_peer1(data));
+  for (auto& b : plain) plain_frames.push_back(b.f);
+  decide_burst(plain_frames.data(), got.data(), static_cast<uint16_t>(kN), t_, pc_, kNow);
+  EXPECT_EQ(t_.permission_lookups, lookups + kN);
+}
+
+TEST_F(LinkedChannel, ExpiredAllocationOrPermissionStopsItFromTheChannelsCopies) {
+  auto data = pattern(20);
+  linked_.set_alloc_expiry(la_, kNow);  // the writer's copy in the channel follows
+  {
+    Buf b(from_peer1(data));
+    Verdict v = run_linked(b);
+    EXPECT_EQ(v.kind, Verdict::Punt);
+    EXPECT_EQ(static_cast<int>(v.punt), static_cast<int>(PuntReason::Expired));
+    EXPECT_EQ(b.out(), b.original()) << "punted unchanged";
+  }
+  FakeTables perm_gone;
+  uint32_t a = perm_gone.add_alloc(kClientA, kClientAPort, kServer, kRelayAPort);
+  const PermissionEntry* p = perm_gone.add_permission(a, kPeer1, kNow);  // expires now (RFC 8656 §9)
+  perm_gone.add_channel(a, 0x4000, kPeer1, kPeer1Port, kLive, p);
+  perm_gone.add_neighbour(kClientA, kClientHopMac);
+  Buf b(from_peer1(data));
+  Verdict v = process_frame(b.f, perm_gone, pc_, kNow);
+  EXPECT_EQ(v.kind, Verdict::Punt);
+  EXPECT_EQ(static_cast<int>(v.punt), static_cast<int>(PuntReason::Expired));
+}
+
+TEST_F(LinkedChannel, ExpiredChannelWithALivePermissionIsADataIndication) {
+  FakeTables t;
+  uint32_t a = t.add_alloc(kClientA, kClientAPort, kServer, kRelayAPort);
+  const PermissionEntry* p = t.add_permission(a, kPeer1);
+  t.add_channel(a, 0x4000, kPeer1, kPeer1Port, kNow, p);  // the channel expires now (§12)
+  t.add_neighbour(kClientA, kClientHopMac);
+  auto data = pattern(33);
+  Buf b(from_peer1(data));
+  uint64_t lookups = t.permission_lookups;
+  ASSERT_EQ(process_frame(b.f, t, pc_, kNow).kind, Verdict::Tx);
+  EXPECT_EQ(t.permission_lookups, lookups);
+  expect_data_indication(b.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer1, kPeer1Port), data, 1, a);
+}
+
 // Ethernet padding after a short datagram (60-byte minimum frames) is not data.
 TEST_F(FastPath, EthernetTrailerIsIgnored) {
   auto data = pattern(3);
