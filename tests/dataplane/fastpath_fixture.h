@@ -219,13 +219,15 @@ class FastPath : public ::testing::Test {
     t_.add_neighbour(kPeer2, kPeer2HopMac);
   }
 
-  // Runs one frame; checks the guard bytes and the frame's bounds.
-  Verdict run(Buf& b, Tsc now = kNow) {
-    Verdict v = process_frame(b.f, t_, pc_, now);
+  // Runs one frame over `tables` (the fixture's: run); checks the guard
+  // bytes and the frame's bounds.
+  Verdict run_on(FakeTables& tables, Buf& b, Tsc now = kNow) {
+    Verdict v = process_frame(b.f, tables, pc_, now);
     EXPECT_TRUE(b.guards_ok()) << "write outside the buffer";
     EXPECT_TRUE(b.in_bounds());
     return v;
   }
+  Verdict run(Buf& b, Tsc now = kNow) { return run_on(t_, b, now); }
   void expect_punt(std::vector<uint8_t> frame, PuntReason r, Tsc now = kNow) {
     Buf b(std::move(frame));
     Verdict v = run(b, now);

@@ -73,12 +73,6 @@ class LinkedChannel : public FastPath {
     linked_.add_channel(la_, 0x4000, kPeer1, kPeer1Port, kLive, p1);
     linked_.add_neighbour(kClientA, kClientHopMac);
   }
-  Verdict run_linked(Buf& b, Tsc now = kNow) {
-    Verdict v = process_frame(b.f, linked_, pc_, now);
-    EXPECT_TRUE(b.guards_ok()) << "write outside the buffer";
-    EXPECT_TRUE(b.in_bounds());
-    return v;
-  }
   FakeTables linked_;
   uint32_t la_ = 0;
 };
@@ -92,7 +86,7 @@ TEST_F(LinkedChannel, PeerDataIsTheSameChannelDataWithoutAPermissionLookup) {
       Buf via_channel(from_peer1(data, checksum ? kIn : kInNoCsum));
       Verdict want = run(via_perm);
       uint64_t lookups = linked_.permission_lookups;
-      Verdict got = run_linked(via_channel);
+      Verdict got = run_on(linked_, via_channel);
       EXPECT_EQ(linked_.permission_lookups, lookups) << "the channel carries its permission's expiry";
       ASSERT_EQ(got.kind, Verdict::Tx);
       EXPECT_EQ(got.path, Path::PeerToClientChannelData);
@@ -138,7 +132,7 @@ TEST_F(LinkedChannel, ExpiredAllocationOrPermissionStopsItFromTheChannelsCopies)
   linked_.set_alloc_expiry(la_, kNow);  // the writer's copy in the channel follows
   {
     Buf b(from_peer1(data));
-    Verdict v = run_linked(b);
+    Verdict v = run_on(linked_, b);
     EXPECT_EQ(v.kind, Verdict::Punt);
     EXPECT_EQ(static_cast<int>(v.punt), static_cast<int>(PuntReason::Expired));
     EXPECT_EQ(b.out(), b.original()) << "punted unchanged";
@@ -149,7 +143,7 @@ TEST_F(LinkedChannel, ExpiredAllocationOrPermissionStopsItFromTheChannelsCopies)
   perm_gone.add_channel(a, 0x4000, kPeer1, kPeer1Port, kLive, p);
   perm_gone.add_neighbour(kClientA, kClientHopMac);
   Buf b(from_peer1(data));
-  Verdict v = process_frame(b.f, perm_gone, pc_, kNow);
+  Verdict v = run_on(perm_gone, b);
   EXPECT_EQ(v.kind, Verdict::Punt);
   EXPECT_EQ(static_cast<int>(v.punt), static_cast<int>(PuntReason::Expired));
 }
@@ -163,7 +157,7 @@ TEST_F(LinkedChannel, ExpiredChannelWithALivePermissionIsADataIndication) {
   auto data = pattern(33);
   Buf b(from_peer1(data));
   uint64_t lookups = t.permission_lookups;
-  ASSERT_EQ(process_frame(b.f, t, pc_, kNow).kind, Verdict::Tx);
+  ASSERT_EQ(run_on(t, b).kind, Verdict::Tx);
   EXPECT_EQ(t.permission_lookups, lookups);
   expect_data_indication(b.out(), kClientHopMac, kClientA, kClientAPort, sa(kPeer1, kPeer1Port), data, 1, a);
 }
