@@ -56,6 +56,8 @@ inline void learn_from(const WorkerContext& c, uint8_t port, const uint8_t* f, u
 }
 
 static_assert(kBulkLookupMax <= RTE_HASH_LOOKUP_BULK_MAX, "a bulk lookup takes at most RTE_HASH_LOOKUP_BULK_MAX keys");
+static_assert(kBulkLookupMax <= FlowIndex<ChannelKey>::kBulkMax && kBulkLookupMax <= FlowIndex<PeerKey>::kBulkMax,
+              "FlowIndex::find_bulk takes at most kBulkMax keys");
 
 // Transmit lists, one per egress port, sent when tx_list_due (tx_drain.h).
 struct TxLists {

@@ -35,8 +35,10 @@
 // client that picks its ports cannot aim its keys at one bucket.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
+#include <concepts>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -85,6 +87,7 @@ class FlowIndex {
       : buckets_(static_cast<Bucket*>(zeroed_memory)), mask_(buckets_for(capacity) - 1), seed_(seed) {
     if (capacity == 0 || capacity >= std::numeric_limits<uint32_t>::max())
       throw std::invalid_argument("FlowIndex: capacity " + std::to_string(capacity) + " is not in 1..2^32-2");
+    for (uint32_t i = 0; i <= mask_; ++i) new (&buckets_[i]) Bucket{};  // the atomics' lifetimes begin
   }
 
   // ---- readers -----------------------------------------------------------
@@ -99,7 +102,7 @@ class FlowIndex {
     return scan(buckets_[h.secondary], h.tag, k, entries);
   }
 
-  // find() for n <= kBulkMax keys, their memory accesses overlapped: every
+  // find() for n <= kBulkMax keys (worker.cpp checks the burst's bound), their memory accesses overlapped: every
   // primary bucket is fetched, then every first candidate entry, then the
   // keys are compared; a key whose first candidate is not its entry (a
   // shared tag, or a spilled key) takes find()'s full walk. out[i] is the

@@ -47,14 +47,6 @@ T* make_array(const char* name, uint32_t n, int socket) {
   return static_cast<T*>(p);
 }
 
-void* make_index_memory(const char* name, size_t bytes, int socket) {
-  void* p = rte_zmalloc_socket(name, bytes, 64, socket);
-  if (!p)
-    throw std::runtime_error(std::string("rte_zmalloc(") + name + "): out of hugepage memory for " +
-                             std::to_string(bytes) + " bytes of index");
-  return p;
-}
-
 // A hash seed a client cannot know (flow_index.h).
 uint64_t index_seed() {
   std::random_device rd;
@@ -69,9 +61,11 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   uint32_t hc = sizes.channels + sizes.channels / 4;
   client_ = make_hash("dp_client", ha, sizeof(ClientKey), socket);
   // The IPv4 ChannelData tables: sized for the channel entries they index.
-  channel_mem_ = make_index_memory("dp_channel", FlowIndex<ChannelKey>::bytes_for(sizes.channels), socket);
+  channel_mem_ = make_array<FlowIndex<ChannelKey>::Bucket>("dp_channel",
+                                                           FlowIndex<ChannelKey>::buckets_for(sizes.channels), socket);
   channel_.emplace(channel_mem_, sizes.channels, index_seed());
-  peer_mem_ = make_index_memory("dp_peer", FlowIndex<PeerKey>::bytes_for(sizes.channels), socket);
+  peer_mem_ =
+      make_array<FlowIndex<PeerKey>::Bucket>("dp_peer", FlowIndex<PeerKey>::buckets_for(sizes.channels), socket);
   peer_.emplace(peer_mem_, sizes.channels, index_seed());
   perm_ = make_hash("dp_perm", hc, sizeof(PermissionKey), socket);
   neigh_ = make_hash("dp_neigh", 1 << 16, sizeof(uint32_t), socket);
