@@ -19,7 +19,9 @@
 // reader never misses a key that stays in the table. Sized at 2 buckets
 // per 4 keys of capacity (at most 2 keys a bucket on average, under 2/7 of
 // the slots): a bucket overflows with a probability of about 0.1% at full
-// capacity, and a key is refused only when both its buckets are full.
+// capacity, and a key is refused only when both its buckets are full
+// (filling to capacity with random keys refused about 2 inserts in a
+// million, all near the end: 262144 and 1048576 entries, 4 seeds each).
 //
 // Concurrency (the same contract as rte_hash's RW_CONCURRENCY_LF, tables.h):
 // one writer, any number of lock-free readers. The writer fills an entry

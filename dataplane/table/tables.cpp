@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// rte_hash and FlowIndex tables with RCU-deferred reclamation.
+// rte_hash and FlowIndex tables with RCU-deferred reclamation (one queue).
 #include "dataplane/table/tables.h"
 
 #include <rte_errno.h>
@@ -26,16 +26,6 @@ rte_hash* make_hash(const char* name, uint32_t entries, uint32_t key_len, int so
   rte_hash* h = rte_hash_create(&p);
   if (!h) throw std::runtime_error(std::string("rte_hash_create(") + name + "): " + rte_strerror(rte_errno));
   return h;
-}
-
-void attach_rcu(rte_hash* h, rte_rcu_qsbr* v, void* ctx, rte_hash_free_key_data fn, const char* name) {
-  rte_hash_rcu_config c{};
-  c.v = v;
-  c.mode = RTE_HASH_QSBR_MODE_DQ;
-  c.key_data_ptr = ctx;
-  c.free_key_data_func = fn;
-  if (rte_hash_rcu_qsbr_add(h, &c) != 0)
-    throw std::runtime_error(std::string("rte_hash_rcu_qsbr_add(") + name + "): " + rte_strerror(rte_errno));
 }
 
 template <class T>
@@ -81,17 +71,12 @@ Tables::Tables(const TableSizes& sizes, rte_rcu_qsbr* qsbr, int socket) : sizes_
   chan_peers6_ = make_array<Ip6>("dp_chan_peers6", sizes.channels, socket);
   channels_ = make_array<ChannelEntry>("dp_channels", sizes.channels, socket);
   perms_ = make_array<PermissionEntry>("dp_perms", sizes.channels, socket);
-  // Channel entries are shared by the channel and peer tables: the slot is
-  // freed once it left the channel table (the peer table frees nothing):
-  // an IPv6 client's through channel6_'s callback, an IPv4 client's through
-  // defer_channel().
-  attach_rcu(client_, qsbr, this, &Tables::free_alloc, "client");
-  attach_rcu(perm_, qsbr, this, &Tables::free_perm, "perm");
-  attach_rcu(client6_, qsbr, this, &Tables::free_alloc, "client6");
-  attach_rcu(channel6_, qsbr, this, &Tables::free_channel, "channel6");
-  attach_rcu(
-      peer6_, qsbr, this, [](void*, void*) {}, "peer6");
-  attach_rcu(perm6_, qsbr, this, &Tables::free_perm, "perm6");
+  // Every slot and rte_hash key position that leaves a table waits out the
+  // grace period in one queue (defer(), reclaim()): rte_hash's own defer
+  // queues reclaim a table's positions only on that table's later deletes,
+  // which strands slots of free lists two tables share (perms_: perm_ and
+  // perm6_). RW_CONCURRENCY_LF without RCU keeps a deleted key's position
+  // until rte_hash_free_key_with_position.
   free_allocs_.reserve(sizes.allocations);
   for (uint32_t i = sizes.allocations; i-- > 0;) free_allocs_.push_back(i);
   free_channels_.reserve(sizes.channels);
@@ -114,29 +99,33 @@ Tables::~Tables() {
   rte_free(perms_);
 }
 
-void Tables::free_alloc(void* ctx, void* data) {
-  auto* self = static_cast<Tables*>(ctx);
-  self->free_allocs_.push_back(static_cast<uint32_t>(static_cast<AllocEntry*>(data) - self->allocs_));
-}
-void Tables::free_channel(void* ctx, void* data) {
-  auto* self = static_cast<Tables*>(ctx);
-  self->free_channels_.push_back(static_cast<uint32_t>(static_cast<ChannelEntry*>(data) - self->channels_));
-}
-void Tables::defer_channel(uint32_t slot) {
-  deferred_channels_.push_back(Deferred{rte_rcu_qsbr_start(qsbr_), slot});
-  reclaim_channels();
+void Tables::defer(std::vector<uint32_t>* free_list, uint32_t slot, rte_hash* h, int32_t pos) {
+  deferred_.push_back(Deferred{rte_rcu_qsbr_start(qsbr_), free_list, slot, h, pos});
+  reclaim();
 }
 
-void Tables::reclaim_channels() noexcept {
-  while (!deferred_channels_.empty() && rte_rcu_qsbr_check(qsbr_, deferred_channels_.front().token, false) == 1) {
-    free_channels_.push_back(deferred_channels_.front().slot);
-    deferred_channels_.pop_front();
+void Tables::reclaim() noexcept {
+  while (!deferred_.empty() && rte_rcu_qsbr_check(qsbr_, deferred_.front().token, false) == 1) {
+    const Deferred& d = deferred_.front();
+    if (d.table) rte_hash_free_key_with_position(d.table, d.pos);
+    if (d.free_list) d.free_list->push_back(d.slot);
+    deferred_.pop_front();
   }
 }
 
-void Tables::free_perm(void* ctx, void* data) {
-  auto* self = static_cast<Tables*>(ctx);
-  self->free_perms_.push_back(static_cast<uint32_t>(static_cast<PermissionEntry*>(data) - self->perms_));
+void Tables::unpublish(rte_hash* h, const void* key, const void* entry, std::vector<uint32_t>* free_list,
+                       uint32_t slot) {
+  void* mapped = nullptr;
+  if (rte_hash_lookup_data(h, key, &mapped) >= 0 && mapped == entry) {
+    int32_t pos = rte_hash_del_key(h, key);
+    defer(free_list, slot, pos >= 0 ? h : nullptr, pos);
+    return;
+  }
+  // rte_hash_add_key_data replaced this entry with a later owner's (the
+  // same key under another allocation id: a late delete after a resync, a
+  // reused 5-tuple or relayed port): that mapping stays; this slot, which
+  // readers may still hold, waits out the grace period all the same.
+  if (free_list) defer(free_list, slot, nullptr, 0);
 }
 
 size_t Tables::channel_count() const noexcept {
@@ -167,7 +156,8 @@ void Tables::learn(uint32_t ip, const Mac& mac) noexcept {
 
 bool Tables::add_allocation(const std::string& id, WriterAlloc w, Tsc expires) {
   // Empty: every slot is live or waiting out its RCU grace period (the
-  // defer queue reclaims on later deletes and adds).
+  // queue also reclaims on every delete).
+  if (free_allocs_.empty()) reclaim();
   if (free_allocs_.empty()) return false;
   // Take the slot before adding: an add may run RCU reclamation, which
   // pushes freed slots onto the same list.
@@ -281,16 +271,16 @@ void Tables::remove_channel(WriterAlloc& w, uint16_t channel_n) {
   // channel key on the client's 5-tuple.
   if (peer_v6(w, it->second)) {
     PeerKey6 pk{s.relay6, chan_peers6_[it->second], s.relay6_port, e.peer_port};
-    rte_hash_del_key(peer6_, &pk);
+    unpublish(peer6_, &pk, &e, nullptr, it->second);  // the channel table's removal frees the slot
   } else {
     peer_->erase(PeerKey{s.relay4, e.peer_ip, s.relay4_port, e.peer_port}, it->second);
   }
   if (s.client_v6) {
     ChannelKey6 ck = ChannelKey6::of(s.client6, channel_n);
-    rte_hash_del_key(channel6_, &ck);  // frees the entry after the grace period
+    unpublish(channel6_, &ck, &e, &free_channels_, it->second);
   } else {
-    channel_->erase(ChannelKey::of(s.client, channel_n), it->second);
-    defer_channel(it->second);
+    channel_->erase(ChannelKey::of(s.client, channel_n), it->second);  // erases only this entry's mapping
+    defer(&free_channels_, it->second, nullptr, 0);
   }
   w.channels.erase(it);
 }
@@ -302,22 +292,23 @@ void Tables::remove_allocation(const std::string& id) {
   while (!w.channels.empty()) remove_channel(w, w.channels.begin()->first);
   for (const auto& [peer_ip, slot] : w.perms) {
     PermissionKey k{w.spec.relay4, peer_ip, w.spec.relay4_port, 0};
-    rte_hash_del_key(perm_, &k);
+    unpublish(perm_, &k, &perms_[slot], &free_perms_, slot);
   }
   for (const auto& [peer_ip, slot] : w.perms6) {
     PermissionKey6 k{w.spec.relay6, peer_ip, w.spec.relay6_port, 0, 0};
-    rte_hash_del_key(perm6_, &k);
+    unpublish(perm6_, &k, &perms_[slot], &free_perms_, slot);
   }
   allocs_[w.index].expires.store(0, std::memory_order_relaxed);  // stop forwarding at once
   if (w.spec.client_v6)
-    rte_hash_del_key(client6_, &w.spec.client6);
+    unpublish(client6_, &w.spec.client6, &allocs_[w.index], &free_allocs_, w.index);
   else
-    rte_hash_del_key(client_, &w.spec.client);
+    unpublish(client_, &w.spec.client, &allocs_[w.index], &free_allocs_, w.index);
   by_id_.erase(it);
   live_allocs_.store(by_id_.size(), std::memory_order_relaxed);
 }
 
 PermissionEntry* Tables::add_permission(WriterAlloc& w, Tsc expires, const void* key, rte_hash* table) {
+  if (free_perms_.empty()) reclaim();
   if (free_perms_.empty()) return nullptr;
   uint32_t slot = free_perms_.back();
   free_perms_.pop_back();
@@ -369,7 +360,7 @@ bool Tables::upsert_permission(const std::string& id, const Ip6& peer_ip, Tsc ex
 // client's family and the peer table of the peer's (§7.2, §12: the binding
 // belongs to the relayed address of the peer's family).
 bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires) {
-  if (free_channels_.empty()) reclaim_channels();
+  if (free_channels_.empty()) reclaim();
   if (free_channels_.empty()) return false;
   uint32_t slot = free_channels_.back();
   free_channels_.pop_back();
@@ -420,10 +411,10 @@ bool Tables::add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer
     // Published a moment in the channel table: readers may hold it, so the
     // slot comes back after the grace period.
     if (s.client_v6) {
-      rte_hash_del_key(channel6_, &ck6);
+      unpublish(channel6_, &ck6, &dst, &free_channels_, slot);
     } else {
       channel_->erase(ck, slot);
-      defer_channel(slot);
+      defer(&free_channels_, slot, nullptr, 0);
     }
     return false;
   }

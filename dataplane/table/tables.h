@@ -14,9 +14,11 @@
 //     (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF; FlowIndex's own contract is
 //     the same). Each worker is registered with the RCU QSBR variable and
 //     reports quiescent once per loop; a deleted entry's slot is reused
-//     only after every worker has done so (RTE_HASH_QSBR_MODE_DQ for the
-//     rte_hash tables; a token queue for the IPv4 channel table's entries,
-//     reclaim_channels()).
+//     only after every worker has done so (one token queue for every
+//     table's slots and rte_hash key positions: defer(), reclaim()).
+//   - a key added again under another allocation id replaces the older
+//     owner's mapping (the newest event wins); the older owner's removal
+//     then leaves that mapping alone (unpublish()).
 #pragma once
 
 #include <rte_hash.h>
@@ -257,9 +259,6 @@ class Tables {
   bool add_channel(WriterAlloc& w, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires);
   bool same_peer(const WriterAlloc& w, uint32_t slot, const PeerRef& p, bool v6) const;
   bool upsert_channel_any(const std::string& id, uint16_t channel_n, const PeerRef& peer, bool v6, Tsc expires);
-  static void free_alloc(void* ctx, void* data);
-  static void free_channel(void* ctx, void* data);
-  static void free_perm(void* ctx, void* data);
   void remove_channel(WriterAlloc& w, uint16_t channel_n);
   // Expiry stores that keep the channels' copies (ChannelEntry::
   // alloc_expires, perm_expires) in step with their sources.
@@ -267,10 +266,15 @@ class Tables {
   void set_perm_expiry(WriterAlloc& w, uint32_t perm_slot, Tsc expires) noexcept;
   // Links a new permission into the channels of w bound to its peer.
   void link_permission(WriterAlloc& w, const PermissionEntry* p, bool v6, const PeerRef& peer) noexcept;
-  // The IPv4 channel table's entries wait out a grace period here (the
-  // rte_hash tables' defer queues do the same for theirs).
-  void defer_channel(uint32_t slot);
-  void reclaim_channels() noexcept;
+  // What left a table waits out a grace period here: the entry's slot goes
+  // back to free_list (nullptr: none, another table's removal frees it),
+  // the key's position in table h (nullptr: none) is freed.
+  void defer(std::vector<uint32_t>* free_list, uint32_t slot, rte_hash* h, int32_t pos);
+  void reclaim() noexcept;
+  // Removes key from h if it still maps to entry (slot of free_list);
+  // otherwise leaves the later owner's mapping. Either way the slot is
+  // deferred.
+  void unpublish(rte_hash* h, const void* key, const void* entry, std::vector<uint32_t>* free_list, uint32_t slot);
 
   TableSizes sizes_;
   rte_rcu_qsbr* qsbr_;
@@ -293,10 +297,13 @@ class Tables {
   PermissionEntry* perms_ = nullptr;
   std::vector<uint32_t> free_allocs_, free_channels_, free_perms_;
   struct Deferred {
-    uint64_t token;  // rte_rcu_qsbr_start() when the entry left its tables
+    uint64_t token;                    // rte_rcu_qsbr_start() when the entry left its tables
+    std::vector<uint32_t>* free_list;  // where slot goes back, or nullptr
     uint32_t slot;
+    rte_hash* table;  // whose key position pos is freed, or nullptr
+    int32_t pos;
   };
-  std::deque<Deferred> deferred_channels_;
+  std::deque<Deferred> deferred_;
   std::unordered_map<std::string, WriterAlloc> by_id_;
   std::atomic<size_t> live_allocs_{0};  // by_id_.size(), for readers on other threads
   RouteTable routes_;

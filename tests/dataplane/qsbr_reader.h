@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A reader of the data-plane tables as worker.cpp registers one with the RCU
 // QSBR variable: online from construction, quiescent when told (a worker
-// does so once per loop), offline and unregistered when it goes, which must
-// be before the Tables go (their defer queues empty only then).
+// does so once per loop), offline and unregistered when it goes.
 #pragma once
 
 #include <rte_rcu_qsbr.h>

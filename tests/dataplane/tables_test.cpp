@@ -12,7 +12,9 @@
 //     permission whichever arrives first;
 //   - a removed entry disappears from lookups at once, but its slot is
 //     reused only after every registered reader has reported quiescent
-//     (RTE_HASH_QSBR_MODE_DQ, tables.h "Concurrency contract");
+//     (tables.h "Concurrency contract");
+//   - a key added again under another allocation id belongs to the newer
+//     owner until that owner's own removal;
 //   - a full table refuses (false) and keeps what it holds.
 // Tables small enough (8 allocations, 8 channels and 8 permissions) to
 // fill in a test. Tables' rte_hash names are fixed: one Tables at a time.
@@ -594,8 +596,8 @@ TEST_F(TablesTest, RemovedAllocationStopsMatchingAtOnceButItsSlotWaitsForTheRead
   EXPECT_EQ(added, kAllocs - 1);
   EXPECT_EQ(held->client, client4(0)) << "the held entry is intact";
 
-  // The worker reports quiescent; the next delete runs the defer queue's
-  // reclamation (rte_rcu_qsbr_dq_enqueue), which returns the slot.
+  // The worker reports quiescent; the next delete runs the grace-period
+  // queue's reclamation (Tables::reclaim), which returns the slot.
   worker.quiescent();
   t_->remove_allocation(id_of(1));
   ASSERT_TRUE(add4(20));
@@ -671,6 +673,126 @@ TEST_F(TablesTest, ReboundChannelSlotsAreFreedOnceEach) {
     EXPECT_EQ(c->channel, bound[i]) << "channel " << i << " shares its entry with another";
   }
   EXPECT_EQ(entries.size(), bound.size());
+}
+
+// A key added again under another allocation id takes the mapping (the
+// newest event wins); the older owner's late removal must leave it alone.
+// Both owners below share the client 5-tuple and the relayed port, so every
+// key collides: the client, permission, channel and peer tables.
+const char* const kLater = "hostB/203.0.113.10:49153";
+
+TEST_F(TablesTest, LateRemovalOfAnOlderOwnerLeavesTheNewerOwnersIPv4Entries) {
+  Reader worker(qsbr_, 0);
+  ASSERT_TRUE(add4(1));
+  ASSERT_TRUE(t_->upsert_permission(id_of(1), peer4(7), 1000));
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), kCh0, peer4(7), np(7000), 1000));
+  ASSERT_TRUE(t_->upsert_allocation(kLater, client4(1), kRelay, relay_port(1), 2000));
+  ASSERT_TRUE(t_->upsert_permission(kLater, peer4(7), 2000));
+  ASSERT_TRUE(t_->upsert_channel(kLater, kCh0, peer4(7), np(7000), 2000));
+  const auto later = static_cast<uint32_t>(t_->index_of(kLater));
+
+  t_->remove_allocation(id_of(1));  // the older owner's delete arrives late
+  const AllocEntry* a = entry4(1);
+  ASSERT_NE(a, nullptr) << "the newer owner keeps the 5-tuple";
+  EXPECT_EQ(a->index, later);
+  const PermissionEntry* p = t_->permission(perm_key(1, peer4(7)));
+  ASSERT_NE(p, nullptr) << "and its permission";
+  EXPECT_EQ(p->alloc, later);
+  const ChannelEntry* c = t_->channel(ChannelKey::of(client4(1), kCh0));
+  ASSERT_NE(c, nullptr) << "and its channel";
+  EXPECT_EQ(c->alloc, later);
+  EXPECT_EQ(t_->peer(peer_key(1, peer4(7), np(7000))), c);
+  EXPECT_EQ(t_->linked_permission(*c), p);
+
+  // The older owner's slots come back once (after the grace period), the
+  // newer owner's never while it lives: every other slot fills, none of
+  // them the newer owner's, and the newer owner's entries stay intact.
+  worker.quiescent();
+  std::set<int64_t> slots{later};
+  for (uint8_t n = 2; n <= kAllocs; ++n) {
+    ASSERT_TRUE(add4(n)) << "allocation " << int{n};
+    EXPECT_TRUE(slots.insert(t_->index_of(id_of(n))).second) << "allocation " << int{n} << " shares a slot";
+  }
+  EXPECT_FALSE(add4(kAllocs + 1)) << "exactly the table's capacity";
+  for (uint16_t n = 1; n < kChannels; ++n) {
+    const auto ch = np(static_cast<uint16_t>(0x4000 + n));
+    ASSERT_TRUE(t_->upsert_permission(kLater, peer4(static_cast<uint8_t>(10 + n)), 2000)) << "permission " << n;
+    ASSERT_TRUE(t_->upsert_channel(kLater, ch, peer4(static_cast<uint8_t>(10 + n)), np(7000), 2000)) << "channel " << n;
+    const ChannelEntry* other = t_->channel(ChannelKey::of(client4(1), ch));
+    ASSERT_NE(other, nullptr);
+    EXPECT_NE(other, c) << "channel " << n << " took the live channel's slot";
+  }
+  EXPECT_EQ(t_->permission(perm_key(1, peer4(7))), p);
+  EXPECT_EQ(c->channel, kCh0);
+  EXPECT_EQ(c->peer_ip, peer4(7));
+  EXPECT_EQ(entry4(1)->index, later);
+}
+
+TEST_F(TablesTest, LateRemovalOfAnOlderOwnerLeavesTheNewerOwnersIPv6Entries) {
+  Reader worker(qsbr_, 0);
+  const PermissionKey6 pk{kRelay6, peer6(7), relay_port(1), 0, 0};
+  const PeerKey6 peer{kRelay6, peer6(7), relay_port(1), np(7000)};
+  ASSERT_TRUE(t_->upsert_allocation(id_of(1), client6(1), kRelay6, relay_port(1), 1000));
+  ASSERT_TRUE(t_->upsert_permission(id_of(1), peer6(7), 1000));
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), kCh0, peer6(7), np(7000), 1000));
+  ASSERT_TRUE(t_->upsert_allocation(kLater, client6(1), kRelay6, relay_port(1), 2000));
+  ASSERT_TRUE(t_->upsert_permission(kLater, peer6(7), 2000));
+  ASSERT_TRUE(t_->upsert_channel(kLater, kCh0, peer6(7), np(7000), 2000));
+  const auto later = static_cast<uint32_t>(t_->index_of(kLater));
+
+  t_->remove_allocation(id_of(1));
+  const AllocEntry* a = t_->client(client6(1));
+  ASSERT_NE(a, nullptr) << "the newer owner keeps the 5-tuple";
+  EXPECT_EQ(a->index, later);
+  const PermissionEntry* p = t_->permission(pk);
+  ASSERT_NE(p, nullptr) << "and its permission";
+  EXPECT_EQ(p->alloc, later);
+  const ChannelEntry* c = t_->channel(ChannelKey6::of(client6(1), kCh0));
+  ASSERT_NE(c, nullptr) << "and its channel";
+  EXPECT_EQ(c->alloc, later);
+  EXPECT_EQ(t_->peer(peer), c);
+
+  // The newer owner's own removal then frees everything: after the grace
+  // period the tables take their full capacity again.
+  t_->remove_allocation(kLater);
+  EXPECT_EQ(t_->client(client6(1)), nullptr);
+  EXPECT_EQ(t_->permission(pk), nullptr);
+  EXPECT_EQ(t_->channel(ChannelKey6::of(client6(1), kCh0)), nullptr);
+  EXPECT_EQ(t_->peer(peer), nullptr);
+  worker.quiescent();
+  ASSERT_TRUE(add4(20));
+  t_->remove_allocation(id_of(20));  // a delete runs rte_hash's reclamation
+  worker.quiescent();
+  for (uint8_t n = 1; n <= kAllocs; ++n) ASSERT_TRUE(add4(n)) << "allocation " << int{n};
+  EXPECT_FALSE(add4(kAllocs + 1));
+  for (uint16_t n = 0; n < kChannels; ++n) {
+    ASSERT_TRUE(t_->upsert_permission(id_of(1), peer4(static_cast<uint8_t>(n)), 1000)) << "permission " << n;
+    ASSERT_TRUE(t_->upsert_channel(id_of(1), np(static_cast<uint16_t>(0x4000 + n)), peer4(static_cast<uint8_t>(n)),
+                                   np(7000), 1000))
+        << "channel " << n;
+  }
+}
+
+TEST_F(TablesTest, PermissionAndChannelSlotsFreedByOneFamilyServeTheOther) {
+  // IPv4 and IPv6 permissions (and channels) share one array of entries;
+  // slots an IPv6 allocation frees come back for IPv4 ones after the grace
+  // period, with no further IPv6 delete to run a reclamation.
+  Reader worker(qsbr_, 0);
+  ASSERT_TRUE(t_->upsert_allocation(id_of(2), client6(2), kRelay6, relay_port(2), 1000));
+  for (uint8_t n = 0; n < kChannels; ++n) {
+    ASSERT_TRUE(t_->upsert_permission(id_of(2), peer6(n), 1000)) << "permission " << int{n};
+    ASSERT_TRUE(t_->upsert_channel(id_of(2), np(static_cast<uint16_t>(0x4000 + n)), peer6(n), np(7000), 1000))
+        << "channel " << int{n};
+  }
+  t_->remove_allocation(id_of(2));
+  ASSERT_TRUE(add4(1));
+  EXPECT_FALSE(t_->upsert_permission(id_of(1), peer4(0), 1000)) << "the worker may still hold every IPv6 entry";
+  worker.quiescent();
+  for (uint8_t n = 0; n < kChannels; ++n) {
+    EXPECT_TRUE(t_->upsert_permission(id_of(1), peer4(n), 1000)) << "permission " << int{n};
+    EXPECT_TRUE(t_->upsert_channel(id_of(1), np(static_cast<uint16_t>(0x4000 + n)), peer4(n), np(7000), 1000))
+        << "channel " << int{n};
+  }
 }
 
 // ---- capacity ---------------------------------------------------------------------------------
