@@ -170,6 +170,22 @@ class Summary(unittest.TestCase):
                       "4.0% at 50000 pps", text)
         self.assertIn("dpturn loss at the coturn loss step: 0.0% of 100000 pps; at 2x: 0.0% of 200000 pps", text)
 
+    def test_2x_is_the_lowest_step_that_offered_it_not_the_nearest_below(self):
+        text = self.summary([
+            row("coturn", 100000, 100000, 2.0), row("coturn", 160000, 140000, 4.0),
+            row("dpturn", 160000, 160000, 0.5), row("dpturn", 300000, 300000, 0.9),
+            row("dpturn", 318000, 317000, 1.0), row("dpturn", 400000, 390000, 1.2)])
+        # 300000 is nearer to 320000 than 400000 but is not 2x; 318000 is (a paced step's 0.6% shortfall)
+        self.assertIn("dpturn loss at the coturn loss step: 0.0% of 160000 pps; at 2x: 0.314% of 318000 pps", text)
+
+    def test_a_generator_short_of_2x_says_how_far_it_got(self):
+        text = self.summary([
+            row("coturn", 100000, 100000, 2.0), row("coturn", 160000, 140000, 4.0),
+            row("dpturn", 160000, 160000, 0.5), row("dpturn", 270000, 270000, 0.9)])
+        self.assertIn("dpturn loss at the coturn loss step: 0.0% of 160000 pps; 2x not reached, at the generator's "
+                      "top (1.7x): 0.0% of 270000 pps", text)
+        self.assertNotIn("at 2x", text)
+
     def test_a_top_step_without_loss_means_no_loss_step(self):
         text = self.summary([row("coturn", 50000, 40000, 1.0), row("coturn", 100000, 100000, 2.0),
                              row("dpturn", 50000, 50000, 0.1)])
