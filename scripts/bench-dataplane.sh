@@ -234,7 +234,10 @@ row = {
 print(f"mode=$MODE allocations=$N payload=${SIZE}B frame={frame}B workers=$WORKERS")
 print(f"testpmd io fwd: {io/1e6:.3f} Mpps ({gbps(io):.2f} Gbit/s)")
 if sw: print(f"testpmd 5tswap: {sw/1e6:.3f} Mpps")
-print(f"turn-dataplane: {rx/1e6:.3f} Mpps received, {fwd/1e6:.3f} Mpps $COUNTER ({gbps(fwd):.2f} Gbit/s), punted {punted}, dropped {drops}")
+# Which counters, by name, where any frame was punted or dropped.
+why = ", ".join(f"{k} {d(k)}" for k in sorted(s1) if k.startswith(("punt_", "drop_")) and d(k))
+print(f"turn-dataplane: {rx/1e6:.3f} Mpps received, {fwd/1e6:.3f} Mpps $COUNTER ({gbps(fwd):.2f} Gbit/s), punted {punted}, dropped {drops}"
+      + (f" ({why})" if why else ""))
 print("per worker: " + ", ".join(f"worker{i} {x:.3f} Mpps, {gbps(x * 1e6):.2f} Gbit/s (busy {b:.0%})" for i, (x, b) in enumerate(zip(per_worker, busy))))
 print(f"ratio turn-dataplane / testpmd io: {fwd/io:.2f}" if io else "testpmd io figure missing")
 if sw: print(f"ratio turn-dataplane / testpmd 5tswap: {fwd/sw:.2f}")
