@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Peer to client (ChannelData, Data indication) and relay to relay
 // (hairpin), exact output bytes (tests/dataplane/fastpath_fixture.h).
+#include <algorithm>
+#include <vector>
+
 #include "tests/dataplane/fastpath_fixture.h"
 
 namespace turn::dp::fastpath_test {
@@ -125,6 +128,45 @@ TEST_F(LinkedChannel, ABurstOfPeerDataLooksNoPermissionUp) {
   for (auto& b : plain) plain_frames.push_back(b.f);
   decide_burst(plain_frames.data(), got.data(), static_cast<uint16_t>(kN), t_, pc_, kNow);
   EXPECT_EQ(t_.permission_lookups, lookups + kN);
+}
+
+// A burst mixing the two lanes (burst.h): peer data for a linked channel
+// (no permission lookup) between peer data that has only a permission
+// (a Data indication, looked up). Each frame gets the verdict, the bytes
+// and the transaction id it gets alone, in order, and only the unlinked
+// frames cost a permission lookup.
+TEST_F(LinkedChannel, AMixedBurstOfLinkedAndUnlinkedPeerDataDecidesEachAsAlone) {
+  linked_.add_permission(la_, kPeer2);  // no channel: Data indications
+  auto data = pattern(45, 7);
+  const std::vector<bool> linked = {true, false, true, true, false, false, true, false, true, true, false, true, false};
+  auto frames_of = [&] {
+    std::vector<Buf> v;
+    for (bool l : linked) v.emplace_back(l ? from_peer1(data) : from_peer2(data));
+    return v;
+  };
+  std::vector<Buf> alone = frames_of(), burst = frames_of();
+  const size_t n = linked.size();
+  linked_.txn = 500;
+  std::vector<Verdict> want(n);
+  for (size_t k = 0; k < n; ++k) want[k] = run_on(linked_, alone[k]);
+  linked_.txn = 500;
+  std::vector<Frame> frames(n);
+  for (size_t k = 0; k < n; ++k) frames[k] = burst[k].f;
+  std::vector<Verdict> got(n);
+  uint64_t lookups = linked_.permission_lookups;
+  decide_burst(frames.data(), got.data(), static_cast<uint16_t>(n), linked_, pc_, kNow);
+  const auto unlinked = static_cast<uint64_t>(std::count(linked.begin(), linked.end(), false));
+  EXPECT_EQ(linked_.permission_lookups, lookups + unlinked) << "one lookup for each frame without a linked channel";
+  for (size_t k = 0; k < n; ++k) {
+    burst[k].f = frames[k];
+    EXPECT_TRUE(burst[k].guards_ok() && burst[k].in_bounds()) << "frame " << k;
+    ASSERT_EQ(got[k].kind, Verdict::Tx) << "frame " << k;
+    EXPECT_EQ(got[k].path, linked[k] ? Path::PeerToClientChannelData : Path::PeerToClientDataIndication)
+        << "frame " << k;
+    EXPECT_EQ(got[k].path, want[k].path) << "frame " << k;
+    EXPECT_EQ(got[k].alloc, la_) << "frame " << k;
+    EXPECT_EQ(burst[k].out(), alone[k].out()) << "frame " << k;
+  }
 }
 
 TEST_F(LinkedChannel, ExpiredAllocationOrPermissionStopsItFromTheChannelsCopies) {
