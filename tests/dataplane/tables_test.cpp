@@ -834,6 +834,41 @@ TEST_F(TablesTest, FullChannelTableRefusesTheNextAndKeepsTheRest) {
   EXPECT_TRUE(t_->upsert_channel(id_of(1), kCh0, peer4(0), np(7000), 2000)) << "a full table still refreshes";
 }
 
+// add_channel publishes in the channel table of the client's family, then
+// the peer table of the peer's, and takes the first back when the second
+// refuses. The IPv6 tables are a quarter of the IPv4 ones (tables.cpp), so
+// an IPv4 client's channels to IPv6 peers fill the IPv6 peer table first:
+// each refusal after that must leave no channel key and no lost slot.
+TEST_F(TablesTest, ChannelRefusedByAFullIPv6PeerTableIsTakenBackWhole) {
+  constexpr uint32_t kBig = 8192;  // peer6_: a quarter of 1.25 x kBig positions
+  t_.reset();                      // its rte_hash names are taken until it is gone
+  t_ = std::make_unique<Tables>(TableSizes{kAllocs, kBig}, qsbr_, static_cast<int>(rte_socket_id()));
+  ASSERT_TRUE(t_->upsert_allocation(id_of(1), dual4(), 1000));
+  auto channel_n = [](uint32_t n) { return np(static_cast<uint16_t>(0x4000 + n)); };
+  auto peer_port = [](uint32_t n) { return np(static_cast<uint16_t>(1024 + n)); };
+  uint32_t bound = 0;
+  while (bound < kBig && t_->upsert_channel(id_of(1), channel_n(bound), peer6(7), peer_port(bound), 1000)) ++bound;
+  ASSERT_LT(bound, kBig) << "the IPv6 peer table never refused";
+  ASSERT_GT(bound, kBig / 8);
+  EXPECT_EQ(t_->channel_count(), bound);
+  // The refused one is in neither table.
+  EXPECT_EQ(t_->channel(ChannelKey::of(client4(1), channel_n(bound))), nullptr);
+  EXPECT_EQ(t_->peer(PeerKey6{kRelay6, peer6(7), relay_port(2), peer_port(bound)}), nullptr);
+  // Refused more times than there are free slots: a slot lost per refusal
+  // would leave none for the IPv4 peer after them.
+  for (uint32_t k = 0; k < kBig - bound + 8; ++k)
+    ASSERT_FALSE(t_->upsert_channel(id_of(1), channel_n(bound), peer6(7), peer_port(bound), 1000)) << k;
+  EXPECT_EQ(t_->channel_count(), bound);
+  ASSERT_TRUE(t_->upsert_channel(id_of(1), channel_n(bound + 1), peer4(9), np(7000), 1000)) << "no slot left";
+  EXPECT_NE(t_->channel(ChannelKey::of(client4(1), channel_n(bound + 1))), nullptr);
+  // A position freed in the IPv6 peer table takes the refused channel.
+  t_->upsert_channel(id_of(1), channel_n(0), peer4(10), np(7000), 1000);  // channel 0 rebound to an IPv4 peer
+  EXPECT_EQ(t_->peer(PeerKey6{kRelay6, peer6(7), relay_port(2), peer_port(0)}), nullptr);
+  EXPECT_TRUE(t_->upsert_channel(id_of(1), channel_n(bound), peer6(7), peer_port(bound), 1000));
+  EXPECT_NE(t_->peer(PeerKey6{kRelay6, peer6(7), relay_port(2), peer_port(bound)}), nullptr);
+  EXPECT_EQ(t_->channel_count(), bound + 2);
+}
+
 // ---- expiry and clear -------------------------------------------------------------------------
 
 TEST_F(TablesTest, ExpireDropsOnlyAllocationsPastTheirDeadlinePlusGrace) {
