@@ -63,6 +63,7 @@ int telemetry_stats(const char*, const char*, rte_tel_data* d) {
   add_u64(d, "sync_snapshots", s.snapshots.load());
   add_u64(d, "sync_disconnects", s.disconnects.load());
   add_u64(d, "sync_kept_unconfirmed", s.kept_unconfirmed.load());
+  add_u64(d, "sync_snapshot_dropped", s.snapshot_dropped.load());
   add_u64(d, "sync_unconfirmed", s.unconfirmed.load());
   add_u64(d, "sync_bad_events", s.bad_events.load());
   add_u64(d, "sync_skipped", s.skipped.load());        // records the fast path cannot take (TCP/TLS, no relay)

@@ -226,6 +226,7 @@ void StateSync::snapshot() {
       stats_.kept_unconfirmed++;
     } else {
       tables_.remove_allocation(id);
+      stats_.snapshot_dropped++;
     }
   }
   stats_.unconfirmed = unconfirmed_.size();

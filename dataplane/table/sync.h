@@ -54,6 +54,7 @@ struct SyncStats {
   std::atomic<uint64_t> skipped{0};  // records the fast path cannot take (TCP/TLS clients, no usable relayed address)
   std::atomic<uint64_t> table_full{0};
   std::atomic<uint64_t> kept_unconfirmed{0};  // held across a failover until turn-control's resync
+  std::atomic<uint64_t> snapshot_dropped{0};  // held allocations a snapshot of the same master lacked: removed
   std::atomic<uint64_t> unconfirmed{0};       // held so now (a gauge)
   std::atomic<uint64_t> lag_ms{0};            // age of the last applied event
   // Relayed payload bytes, summed from the per-allocation counters as they

@@ -287,6 +287,7 @@ TEST_F(TableSync, ReconnectionTakesAFreshSnapshotAndDropsWhatIsGone) {
   ASSERT_TRUE(eventually([&] { return stats().snapshots.load() == 2 && alloc(3) != nullptr; }))
       << "snapshots: " << stats().snapshots.load();
   EXPECT_EQ(alloc(2), nullptr) << "gone from the store: dropped";
+  EXPECT_EQ(stats().snapshot_dropped.load(), 1u);
   EXPECT_NE(alloc(1), nullptr);
   EXPECT_NE(tables_->permission(PermissionKey{kRelay, ip4(192, 0, 2, 9), relay_port(3)}), nullptr);
   EXPECT_GE(stats().disconnects.load(), 1u);
@@ -306,6 +307,7 @@ TEST_F(TableSync, AfterTheStoreRestartsWhatItLacksIsHeldUntilTurnControlsResync)
   ASSERT_TRUE(node_->up());
   ASSERT_TRUE(eventually([&] { return stats().snapshots.load() == 2; }));
   EXPECT_EQ(stats().kept_unconfirmed.load(), 2u);
+  EXPECT_EQ(stats().snapshot_dropped.load(), 0u) << "another master: nothing dropped";
   EXPECT_EQ(stats().unconfirmed.load(), 2u);
   EXPECT_NE(alloc(1), nullptr) << "established flows keep forwarding";
   EXPECT_NE(alloc(2), nullptr);

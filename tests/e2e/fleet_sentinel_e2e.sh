@@ -66,17 +66,27 @@ for _ in $(seq 1 20); do rnode 6379 exists "dpturn:alloc:$h3_id" | grep -q 1 && 
 sleep 0.3
 check "h3's records are on the master, not on the replica" \
   test "$(rnode 6379 exists "dpturn:alloc:$h3_id")$(rnode 6380 exists "dpturn:alloc:$h3_id")" = 10
-n_tc=$(tc_ids | wc -l)
+ids0=$(tc_ids)
+n_tc=$(echo "$ids0" | wc -l)
 for _ in $(seq 1 30); do [ "$(tel allocations)" = "$n_tc" ] && break; sleep 0.1; done
 check "the data plane holds h3 too ($(tel allocations) = turn-control's $n_tc)" test "$(tel allocations)" = "$n_tc"
-snaps0=$(tel sync_snapshots)
+snaps0=$(tel sync_snapshots) dropped0=$(tel sync_snapshot_dropped)
 t0=$(now)
 stop_pid "$PID_redis_m" KILL
 log "store master SIGKILLed"
 
-t_alloc="" t_switch="" t_tc="" t_dp="" dp_min=$n_tc
+# The data plane must never hold fewer allocations than turn-control still
+# holds of those it had before the kill. Compared with what is still live, not
+# with n_tc: the uclient's own allocations end with its run (Refresh 0), which
+# on a slow machine falls inside this loop. The data plane is read first, so a
+# release between the two reads can only lower what is required.
+t_alloc="" t_switch="" t_tc="" t_dp="" dp_short=0 dp_short_at=""
 for _ in $(seq 1 150); do
-  n=$(tel allocations); [ -n "$n" ] && [ "$n" -lt "$dp_min" ] && dp_min=$n
+  n=$(tel allocations)
+  if [ -n "$n" ]; then
+    live=$(tc_ids | grep -cFx -f <(echo "$ids0"))
+    [ $((live - n)) -gt "$dp_short" ] && dp_short=$((live - n)) dp_short_at="$n of $live"
+  fi
   [ -z "$t_alloc" ] && ip netns exec "$NS_C" timeout 3 "$BUILD/controlplane/turnctl" probe "turn:$SRV:3478" \
     -u alice -p wonderland-42 >"$E2E_TMP/probe.log" 2>&1 && t_alloc=$(now)
   [ -z "$t_switch" ] && [ "$(store_master)" = 6380 ] && t_switch=$(now)
@@ -116,7 +126,15 @@ check "every held allocation relays after the failover ($(( $(sink_count) - n0 )
   test $(( $(sink_count) - n0 )) = 60
 for h in h1 h2 h3; do check "held $h: Refresh after the failover" test "$(held $h refresh)" = 0; done
 check "h3's records were repaired on the new master" test "$(scli exists "dpturn:alloc:$h3_id")" = 1
-check "the data plane's table count never dropped during the failover (min $dp_min of $n_tc)" test "$dp_min" -ge "$n_tc"
+# Whether the data plane's snapshot of the new master comes before turn-control's
+# rewrite is a race (h3 is then missing from it and held unconfirmed; section 4
+# makes that order certain). Either way the snapshot must drop nothing: it is of
+# another master. Counted, so unlike the sampled check below it cannot miss a
+# short dip.
+check "the data plane's snapshot of the new master dropped nothing ($(( $(tel sync_snapshot_dropped) - dropped0 )) dropped, $(tel sync_kept_unconfirmed) kept so far)" \
+  test "$(tel sync_snapshot_dropped)" = "$dropped0"
+check "the data plane never held fewer allocations than turn-control's live ones from before the failover (${dp_short_at:-never short})" \
+  test "$dp_short" -eq 0
 
 # ---- 3. everything agrees; new calls take the fast path --------------------------------
 sleep 1.2
