@@ -164,6 +164,8 @@ void apply_dp_line(const std::string& raw, const std::string& w, DpConfig& c) {
     c.burst = static_cast<uint16_t>(num(w, k, v, 1, 64));
   else if (k == "tx-drain-us")
     c.tx_drain_us = static_cast<uint32_t>(num(w, k, v, 0, 1000));
+  else if (k == "idle-sleep-us")
+    c.idle_sleep_us = static_cast<uint32_t>(num(w, k, v, 0, 1000));
   else if (k == "mbufs")
     c.mbufs = static_cast<uint32_t>(num(w, k, v, 1023, 1u << 22));
   else if (k == "stats-file")

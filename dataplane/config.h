@@ -71,6 +71,9 @@ struct DpConfig {
   // one burst (l3fwd's BURST_TX_DRAIN_US); 0: each rx burst's frames leave
   // at once. A kernel vdev pays a syscall per tx burst, a NIC a doorbell.
   uint32_t tx_drain_us = 20;
+  // Sleep this long (us) when a worker's loop has been idle a while
+  // (dataplane/idle_sleep.h); 0: spin, the poll-mode default.
+  uint32_t idle_sleep_us = 0;
   uint32_t mbufs = 16383;
   std::string stats_file;  // if set, counters are written here on exit (tests)
 };

@@ -81,6 +81,7 @@ int telemetry_workers(const char*, const char*, rte_tel_data* d) {
     add_u64(d, p + "tx_packets", w.counters->tx_packets);
     add_u64(d, p + "busy_polls", w.counters->busy_polls);
     add_u64(d, p + "idle_polls", w.counters->idle_polls);
+    add_u64(d, p + "idle_sleeps", w.counters->idle_sleeps);
     add_u64(d, p + "busy_cycles", w.counters->busy_cycles);
     add_u64(d, p + "total_cycles", rte_rdtsc() - w.counters->start_tsc);
   }

@@ -191,6 +191,7 @@ void Dataplane::build_workers(const DpConfig& cfg, const PortContext& pc, unsign
     c.queue = static_cast<uint16_t>(w);
     c.burst = cfg.burst;
     c.tx_drain_tsc = cfg.tx_drain_us * rte_get_tsc_hz() / 1000000;
+    c.idle_sleep_us = cfg.idle_sleep_us;
     c.tables = tables_.get();
     c.qsbr = qsbr_.get();
     c.learn = learn_.get();

@@ -14,6 +14,7 @@
 
 #include "dataplane/pipeline/burst.h"
 #include "dataplane/pipeline/neighbour_probe.h"
+#include "dataplane/idle_sleep.h"
 #include "dataplane/tx_drain.h"
 
 #include <algorithm>
@@ -176,6 +177,13 @@ inline bool drain(const WorkerContext& c, WorkerCounters& k, TxLists& tx, Tsc no
   return sent;
 }
 
+// Whether any transmit list holds frames for a later burst.
+inline bool held(const WorkerContext& c, const TxLists& tx) noexcept {
+  for (uint8_t e = 0; e < c.nports; ++e)
+    if (tx.n[e]) return true;
+  return false;
+}
+
 // Frames the service lcore made (neighbour probes), sent on this worker's
 // queue of their port. Rare: an empty-ring check per loop otherwise.
 inline void inject(const WorkerContext& c, WorkerCounters& k) noexcept {
@@ -198,10 +206,12 @@ int worker_main(void* arg) {
   TxLists tx;
   WorkerCounters& k = *c.counters;
   k.start_tsc = rte_rdtsc();
+  IdleBackoff idle;
 
   while (!c.quit->load(std::memory_order_relaxed)) {
     rte_rcu_qsbr_quiescent(c.qsbr, c.worker_id);
     if (c.inject) inject(c, k);
+    bool loop_work = false;
     for (uint8_t p = 0; p < c.nports; ++p) {
       Tsc now = rte_rdtsc();
       bool work = kernel_to_wire(c, k, p, rx);
@@ -217,6 +227,11 @@ int worker_main(void* arg) {
       }
       if (drain(c, k, tx, now, false)) work = true;
       if (work) k.busy_cycles += rte_rdtsc() - now;
+      loop_work |= work;
+    }
+    if (c.idle_sleep_us != 0 && idle.after_loop(loop_work, held(c, tx), c.idle_sleep_us)) {
+      ++k.idle_sleeps;
+      rte_delay_us_sleep(c.idle_sleep_us);  // idle-sleep-us: no frame in hand
     }
   }
   drain(c, k, tx, 0, true);

@@ -34,7 +34,8 @@ struct alignas(64) WorkerContext {
   uint16_t taps[kMaxPorts] = {};   // their exception ports (TAP): what one punts, the other sends out
   uint16_t queue = 0;              // this worker's rx/tx queue on every port and TAP
   uint16_t burst = 32;
-  uint64_t tx_drain_tsc = 0;  // hold relayed frames up to this long for a fuller tx burst (tx-drain-us)
+  uint64_t tx_drain_tsc = 0;   // hold relayed frames up to this long for a fuller tx burst (tx-drain-us)
+  uint32_t idle_sleep_us = 0;  // idle-sleep-us (dataplane/idle_sleep.h); 0: spin
   const Tables* tables = nullptr;
   rte_rcu_qsbr* qsbr = nullptr;
   rte_ring* learn = nullptr;   // Observations from punted frames -> service lcore

@@ -132,6 +132,9 @@ if [ "$DATAPLANE" = 1 ]; then
         -e "s/10\.10\.0\.1\b/10.81.2.254/g" -e "s/^allocations=.*/allocations=1024/" -e "s/^channels=.*/channels=4096/" "$@"
   }
   move "$ROOT/deploy/examples/dataplane-edge.conf" >"$TMP/dataplane-edge.conf"
+  # Every namespace here shares this machine's cores: the worker sleeps when
+  # idle (docs/dataplane.md, idle-sleep-us); a relay host of its own spins.
+  echo "idle-sleep-us=100" >>"$TMP/dataplane-edge.conf"
   move "$ROOT/deploy/examples/dataplane-edge.env" >"$TMP/dataplane-edge.env"
   grep -vE '^(#|$)' "$TMP/dataplane-edge.conf" | sed 's/^/    /'
   # The .env's EAL arguments name PCI NICs; here: the veths.

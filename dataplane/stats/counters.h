@@ -73,6 +73,7 @@ struct alignas(64) WorkerCounters {
   std::array<uint64_t, static_cast<size_t>(PuntReason::Count)> punts{};
   uint64_t busy_polls = 0;  // polls that returned packets
   uint64_t idle_polls = 0;
+  uint64_t idle_sleeps = 0;  // idle-sleep-us: how often the worker slept, idle
   // Load: TSC cycles spent on polls that found work, and the TSC when the
   // loop started (busy / (now - start) is the worker's load; a poll-mode
   // core is otherwise always 100% busy to the OS).

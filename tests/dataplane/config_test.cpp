@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/config.h"
+#include "dataplane/idle_sleep.h"
 #include "dataplane/tx_drain.h"
 
 namespace turn::dp {
@@ -114,6 +115,8 @@ TEST(DpConfig, ErrorsNameTheKeyAndValue) {
       {{"ip=10.0.0.2/24", "min-port = x"}, "t:2: min-port=x: not a number"},
       {{"ip=10.0.0.2/24", "tx-drain-us=1001"}, "t:2: tx-drain-us=1001: out of range 0..1000"},
       {{"ip=10.0.0.2/24", "tx-drain-us=-5"}, "tx-drain-us=-5"},
+      {{"ip=10.0.0.2/24", "idle-sleep-us=1001"}, "t:2: idle-sleep-us=1001: out of range 0..1000"},
+      {{"ip=10.0.0.2/24", "idle-sleep-us=soon"}, "t:2: idle-sleep-us=soon: not a number"},
   };
   for (const auto& c : cases) {
     std::string e = error_of(c.lines);
@@ -147,6 +150,31 @@ TEST(TxDrain, AListLeavesWhenFullOrWhenItsFirstFrameHasWaited) {
   EXPECT_TRUE(tx_list_due(63, 32, 5000, 5001, drain)) << "more than a burst (two rx bursts)";
   EXPECT_FALSE(tx_list_due(31, 32, 5000, 5001, drain));
   EXPECT_TRUE(tx_list_due(1, 32, 5000, 5000, 0)) << "drain 0: sent in the iteration that queued it";
+}
+
+TEST(DpConfig, IdleSleepIsOffByDefault) {
+  EXPECT_EQ(parse({"ip=10.0.0.2/24"}).idle_sleep_us, 0u) << "a poll-mode worker spins unless told";
+  EXPECT_EQ(parse({"ip=10.0.0.2/24", "idle-sleep-us=100"}).idle_sleep_us, 100u);
+  EXPECT_EQ(parse({"ip=10.0.0.2/24", "idle-sleep-us=1000"}).idle_sleep_us, 1000u);
+}
+
+// The worker's idle rule (dataplane/worker.cpp, IdleBackoff): it sleeps only
+// after kIdleLoopsBeforeSleep loops in a row with no work and no frame held
+// for a later tx burst, and never when idle-sleep-us is 0.
+TEST(IdleSleep, OnlyAfterEnoughIdleLoopsWithNothingHeld) {
+  IdleBackoff b;
+  for (uint32_t i = 0; i < 10 * kIdleLoopsBeforeSleep; ++i) EXPECT_FALSE(b.after_loop(false, false, 0)) << "0: spin";
+  b = {};
+  for (uint32_t i = 1; i < kIdleLoopsBeforeSleep; ++i) ASSERT_FALSE(b.after_loop(false, false, 50)) << i;
+  EXPECT_TRUE(b.after_loop(false, false, 50)) << "the kIdleLoopsBeforeSleep-th idle loop sleeps";
+  EXPECT_FALSE(b.after_loop(false, false, 50)) << "then counts again from 0";
+  b = {};
+  for (uint32_t i = 1; i < kIdleLoopsBeforeSleep; ++i) ASSERT_FALSE(b.after_loop(false, false, 50));
+  EXPECT_FALSE(b.after_loop(true, false, 50)) << "a loop with work starts the count again";
+  for (uint32_t i = 1; i < kIdleLoopsBeforeSleep; ++i) ASSERT_FALSE(b.after_loop(false, false, 50));
+  EXPECT_FALSE(b.after_loop(false, true, 50)) << "frames held for a tx burst: no sleep";
+  for (uint32_t i = 1; i < kIdleLoopsBeforeSleep; ++i) ASSERT_FALSE(b.after_loop(false, false, 50));
+  EXPECT_TRUE(b.after_loop(false, false, 50));
 }
 
 TEST(DpConfig, StateStoreInBothForms) {

@@ -18,7 +18,7 @@ fails=0
 copy() {
   rm -rf "$TMP/tree"
   mkdir -p "$TMP/tree"
-  (cd "$SRC" && cp --parents dataplane/pipeline/*.h dataplane/worker.cpp dataplane/worker.h dataplane/tx_drain.h dataplane/net_types.h \
+  (cd "$SRC" && cp --parents dataplane/pipeline/*.h dataplane/worker.cpp dataplane/worker.h dataplane/tx_drain.h dataplane/idle_sleep.h dataplane/net_types.h \
     dataplane/table/entries.h dataplane/table/tables.h dataplane/table/flow_index.h dataplane/table/routes.h \
     dataplane/stats/counters.h "$TMP/tree/")
 }
@@ -49,6 +49,14 @@ expect 1 "dataplane/pipeline/burst.h" "a printf planted in the burst's decisions
 
 copy; plant dataplane/worker.cpp '^int worker_main\(' '  usleep(10);'
 expect 1 "dataplane/worker.cpp" "a sleep planted in worker_main is found"
+
+# The one allowed line (the idle-sleep-us sleep) allows no other sleep or delay.
+copy; plant dataplane/worker.cpp '^int worker_main\(' '  rte_delay_us_sleep(100);'
+expect 1 "dataplane/worker.cpp" "an rte_delay_us_sleep planted beside the idle one is found"
+copy; plant dataplane/worker.cpp 'forward_burst\(c, wt, k, p, rx, n, now, tx\);' '    rte_delay_us_sleep(c.idle_sleep_us);  // idle-sleep-us: no frame in hand'
+expect 1 "dataplane/worker.cpp" "a second copy of the allowed idle line, in the burst, is found"
+copy; plant dataplane/pipeline/burst.h '^TURN_DP_STAGE void decide_chunk\(' '  rte_delay_us_block(1);'
+expect 1 "dataplane/pipeline/burst.h" "a busy delay planted in the burst's decisions is found"
 
 copy; plant dataplane/table/tables.h '// ---- readers' '  void bad() const { throw 1; }'
 expect 1 "dataplane/table/tables.h (readers)" "a throw planted among the table readers is found"

@@ -66,6 +66,7 @@ state-redis="ip=127.0.0.1 port=6379"
 instance-id=dual
 allocations=4096
 channels=16384
+idle-sleep-us=100
 CONF
 # Two workers (both on core 1 here: this checks queues, not speed): each
 # port has a queue pair per worker, flows spread by the port (af_packet's
@@ -210,10 +211,13 @@ check "IPv6 client, one IPv4 relayed address: on the fast path both ways ($ds_se
   fast_both_ways 1
 DS_SINGLE=0
 workers=$(dp_stats /dpturn/workers)
-echo "$workers" | grep -E 'rx_packets|busy_cycles'
+echo "$workers" | grep -E 'rx_packets|busy_cycles|idle_sleeps'
 for w in $(seq 0 $((WORKERS - 1))); do
   check "worker $w relayed its share of the flows" \
     test "$(json /dpturn/workers "worker${w}_rx_packets" <<<"$workers")" -gt 100
+  # idle-sleep-us=100 above: between the runs the workers slept, sharing core 1.
+  check "worker $w slept while idle ($(json /dpturn/workers "worker${w}_idle_sleeps" <<<"$workers") times)" \
+    test "$(json /dpturn/workers "worker${w}_idle_sleeps" <<<"$workers")" -gt 0
 done
 check "turn-dataplane still running" kill -0 "$PID_dataplane"
 stop_pid "$PID_dataplane" TERM

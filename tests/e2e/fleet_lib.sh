@@ -229,6 +229,7 @@ state-redis="$STORE_SENTINEL"
 instance-id=$name
 allocations=4096
 channels=16384
+idle-sleep-us=100
 ${4:-}
 CONF
   cat >"$E2E_TMP/tc-$name.conf" <<CONF

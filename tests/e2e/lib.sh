@@ -152,6 +152,9 @@ state-redis="ip=127.0.0.1 port=6379"
 instance-id=${1:-$E2E_INSTANCE}
 allocations=4096
 channels=16384
+# The workers share this machine's cores with the whole test bed: idle, they
+# sleep (docs/dataplane.md); under load they spin as in production.
+idle-sleep-us=100
 CONF
 }
 
