@@ -199,8 +199,9 @@ class FlowIndex {
     for (uint32_t i = 0; i <= mask_; ++i) n += buckets_[i].spilled.load(std::memory_order_relaxed);
     return n;
   }
-  // Where k may live (tests aim keys at one bucket with it).
+  // Where k may live (tests aim keys at one bucket with them).
   [[nodiscard]] uint32_t primary_bucket(const K& k) const noexcept { return hash(k).primary; }
+  [[nodiscard]] uint32_t secondary_bucket(const K& k) const noexcept { return hash(k).secondary; }
 
  private:
   // ---- readers' helpers (the packet path: scripts/check-hotpath.sh) -------

@@ -10,11 +10,13 @@
 //     whose entry holds another key never answers;
 //   - find_bulk answers as find, for hits, misses and spilled keys;
 //   - a reader running beside the writer always finds the keys that stay
-//     and never gets another key's entry.
+//     and never gets another key's entry, also when they live in their
+//     secondary bucket and other keys churn through both their buckets.
 #include "dataplane/table/flow_index.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <memory>
@@ -228,6 +230,96 @@ TEST_F(FlowIndexTest, ReaderBesideTheWriterAlwaysFindsTheKeysThatStay) {
   EXPECT_EQ(wrong.load(), 0u) << "of " << passes.load() * 2 * kStable << " lookups";
   EXPECT_EQ(index_->size(), kStable);
   EXPECT_EQ(index_->spilled(), 0u) << "every churn key gone";
+}
+
+// Stable keys that live in their secondary bucket (their primary was full
+// when they came, then emptied), looked up by a reader all the while the
+// writer churns keys through both of each one's buckets: churn keys fill
+// the primary again and spill from it (its spill count rises and falls
+// around the stable key's), take and free the secondary's other slots,
+// and each is erased twice (the second finds nothing, as a late removal by
+// an older owner does), and the stable keys themselves get erases for an
+// entry they do not map to. A reader must find them in every state between
+// those stores; at the end their buckets count only them as spilled.
+TEST_F(FlowIndexTest, SpilledKeysStayFoundWhileOtherKeysChurnThroughBothTheirBuckets) {
+  constexpr uint32_t kStable = 8, kFill = FlowIndex<ChannelKey>::kSlots, kRounds = 1500;
+  constexpr uint32_t kPerStable = kFill + 1 + (kFill - 1);  // fill + spill the primary, fill the secondary
+  constexpr uint32_t kChunk = kStable * kPerStable;
+  constexpr uint32_t kFillerBase = kStable, kChurnBase = kFillerBase + kStable * kFill;
+  make(256, kChurnBase + 2 * kChunk);
+  ASSERT_GE(index_->buckets(), 2 * kStable);
+
+  // Stable key j: its primary bucket is j, its secondary one no other
+  // stable key uses (so each churn key below has one role). The primary's
+  // residents come first and go once it has spilled (nothing reads yet).
+  std::vector<ChannelKey> stable;
+  std::vector<uint32_t> secondary;
+  std::set<uint32_t> used;
+  for (uint32_t j = 0; j < kStable; ++j) used.insert(j);
+  for (uint32_t j = 0; j < kStable; ++j) {
+    auto keys = keys_in_bucket(j, kFill + 40, 1000000 * j);
+    auto pick = std::find_if(keys.begin() + kFill, keys.end(),
+                             [&](const ChannelKey& k) { return !used.contains(index_->secondary_bucket(k)); });
+    ASSERT_NE(pick, keys.end()) << "no key of bucket " << j << " with a free secondary";
+    for (uint32_t f = 0; f < kFill; ++f) ASSERT_TRUE(put(keys[f], kFillerBase + j * kFill + f));
+    ASSERT_TRUE(put(*pick, j)) << "stable key " << j;
+    ASSERT_EQ(index_->spilled(), j + 1) << "stable key " << j << " lives in its secondary";
+    for (uint32_t f = 0; f < kFill; ++f) ASSERT_TRUE(index_->erase(keys[f], kFillerBase + j * kFill + f));
+    stable.push_back(*pick);
+    secondary.push_back(index_->secondary_bucket(*pick));
+    used.insert(secondary.back());
+  }
+  for (uint32_t j = 0; j < kStable; ++j) ASSERT_EQ(find(stable[j]), &entries_[j]);
+
+  // The churn: per stable key, kFill + 1 keys of its primary (one spills)
+  // and kFill - 1 of its secondary (which then holds no free slot).
+  std::vector<ChannelKey> churn;
+  for (uint32_t j = 0; j < kStable; ++j) {
+    auto p = keys_in_bucket(j, kFill + 1, 10000000);
+    auto s = keys_in_bucket(secondary[j], kFill - 1, 10000000);
+    churn.insert(churn.end(), p.begin(), p.end());
+    churn.insert(churn.end(), s.begin(), s.end());
+  }
+  ASSERT_EQ(churn.size(), kChunk);
+
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> wrong{0}, passes{0};
+  std::thread reader([&] {
+    const ChannelKey* ptrs[kStable];
+    const ChannelEntry* out[kStable];
+    for (uint32_t i = 0; i < kStable; ++i) ptrs[i] = &stable[i];
+    while (!done.load(std::memory_order_acquire)) {
+      for (uint32_t i = 0; i < kStable; ++i)
+        if (index_->find(stable[i], entries_.data()) != &entries_[i]) wrong.fetch_add(1);
+      index_->find_bulk(ptrs, kStable, entries_.data(), out);
+      for (uint32_t i = 0; i < kStable; ++i)
+        if (out[i] != &entries_[i]) wrong.fetch_add(1);
+      passes.fetch_add(1, std::memory_order_release);
+    }
+  });
+  uint64_t erased_at[2] = {0, 0};
+  uint64_t spilled_most = 0;
+  for (uint32_t r = 0; r < kRounds; ++r) {
+    uint32_t half = r % 2, base = kChurnBase + half * kChunk;
+    while (r >= 2 && passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
+    std::vector<uint32_t> placed;
+    for (uint32_t c = 0; c < kChunk; ++c)
+      if (put(churn[c], base + c)) placed.push_back(c);
+    spilled_most = std::max(spilled_most, index_->spilled());
+    for (uint32_t j = 0; j < kStable; ++j)
+      ASSERT_FALSE(index_->erase(stable[j], base)) << "stable key " << j << " maps to another entry";
+    for (uint32_t c : placed) ASSERT_TRUE(index_->erase(churn[c], base + c));
+    for (uint32_t c : placed) ASSERT_FALSE(index_->erase(churn[c], base + c)) << "erased twice";
+    erased_at[half] = passes.load(std::memory_order_acquire);
+  }
+  done.store(true, std::memory_order_release);
+  reader.join();
+  EXPECT_GE(passes.load(), kRounds) << "the reader ran beside every round";
+  EXPECT_GT(spilled_most, kStable) << "churn keys spilled from the stable keys' primaries too";
+  EXPECT_EQ(wrong.load(), 0u) << "of " << passes.load() * 2 * kStable << " lookups";
+  EXPECT_EQ(index_->size(), kStable);
+  EXPECT_EQ(index_->spilled(), kStable) << "only the stable keys live in their secondary";
+  for (uint32_t j = 0; j < kStable; ++j) EXPECT_EQ(find(stable[j]), &entries_[j]) << "stable key " << j;
 }
 
 }  // namespace
