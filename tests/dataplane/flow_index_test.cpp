@@ -73,6 +73,37 @@ class FlowIndexTest : public ::testing::Test {
     return out;
   }
 
+  // A reader beside the writer: until stopped, looks keys[i] up (find, then
+  // all at once with find_bulk) and counts in `wrong` every answer that is
+  // not entries_[i]; `passes` counts its rounds. Stopped and joined when it
+  // goes out of scope too (a failed ASSERT in the writer's loop).
+  struct Reader {
+    std::atomic<bool> done{false};
+    std::atomic<uint64_t> wrong{0}, passes{0};
+    std::thread thread;
+    void stop() {
+      done.store(true, std::memory_order_release);
+      if (thread.joinable()) thread.join();
+    }
+    ~Reader() { stop(); }
+  };
+  void read_beside(const std::vector<ChannelKey>& keys, Reader& r) const {
+    r.thread = std::thread([this, &keys, &r] {
+      const auto n = static_cast<uint32_t>(keys.size());
+      std::vector<const ChannelKey*> ptrs(n);
+      std::vector<const ChannelEntry*> out(n);
+      for (uint32_t i = 0; i < n; ++i) ptrs[i] = &keys[i];
+      while (!r.done.load(std::memory_order_acquire)) {
+        for (uint32_t i = 0; i < n; ++i)
+          if (index_->find(keys[i], entries_.data()) != &entries_[i]) r.wrong.fetch_add(1);
+        index_->find_bulk(ptrs.data(), n, entries_.data(), out.data());
+        for (uint32_t i = 0; i < n; ++i)
+          if (out[i] != &entries_[i]) r.wrong.fetch_add(1);
+        r.passes.fetch_add(1, std::memory_order_release);
+      }
+    });
+  }
+
   std::unique_ptr<void, FreeDeleter> mem_;
   std::unique_ptr<FlowIndex<ChannelKey>> index_;
   std::vector<ChannelEntry> entries_;
@@ -192,42 +223,26 @@ TEST_F(FlowIndexTest, ReaderBesideTheWriterAlwaysFindsTheKeysThatStay) {
   constexpr uint32_t kStable = 64, kChunk = 128, kRounds = 2000;
   make(256, kStable + 2 * kChunk);
   for (uint32_t i = 0; i < kStable; ++i) ASSERT_TRUE(put(key_of(i), i));
-  std::atomic<bool> done{false};
-  std::atomic<uint64_t> wrong{0}, passes{0};
-  std::thread reader([&] {
-    const ChannelKey* ptrs[kStable];
-    const ChannelEntry* out[kStable];
-    std::vector<ChannelKey> keys(kStable);
-    for (uint32_t i = 0; i < kStable; ++i) {
-      keys[i] = key_of(i);
-      ptrs[i] = &keys[i];
-    }
-    while (!done.load(std::memory_order_acquire)) {
-      for (uint32_t i = 0; i < kStable; ++i)
-        if (index_->find(keys[i], entries_.data()) != &entries_[i]) wrong.fetch_add(1);
-      index_->find_bulk(ptrs, kStable, entries_.data(), out);
-      for (uint32_t i = 0; i < kStable; ++i)
-        if (out[i] != &entries_[i]) wrong.fetch_add(1);
-      passes.fetch_add(1, std::memory_order_release);
-    }
-  });
+  std::vector<ChannelKey> keys;
+  for (uint32_t i = 0; i < kStable; ++i) keys.push_back(key_of(i));
+  Reader rd;
+  read_beside(keys, rd);
   uint64_t erased_at[2] = {0, 0};
   uint64_t spilled_seen = 0;
   for (uint32_t r = 0; r < kRounds; ++r) {
     uint32_t half = r % 2, base = kStable + half * kChunk;
-    while (r >= 2 && passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
+    while (r >= 2 && rd.passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
     std::vector<uint32_t> placed;
     for (uint32_t c = 0; c < kChunk; ++c)
       if (put(key_of(100000 + r * kChunk + c), base + c)) placed.push_back(c);
     spilled_seen = std::max(spilled_seen, index_->spilled());
     for (uint32_t c : placed) ASSERT_TRUE(index_->erase(key_of(100000 + r * kChunk + c), base + c));
-    erased_at[half] = passes.load(std::memory_order_acquire);
+    erased_at[half] = rd.passes.load(std::memory_order_acquire);
   }
-  done.store(true, std::memory_order_release);
-  reader.join();
-  EXPECT_GE(passes.load(), kRounds) << "the reader ran beside every round";
+  rd.stop();
+  EXPECT_GE(rd.passes.load(), kRounds) << "the reader ran beside every round";
   EXPECT_GT(spilled_seen, 0u) << "the churn filled buckets: spilled keys were placed and erased under the reader";
-  EXPECT_EQ(wrong.load(), 0u) << "of " << passes.load() * 2 * kStable << " lookups";
+  EXPECT_EQ(rd.wrong.load(), 0u) << "of " << rd.passes.load() * 2 * kStable << " lookups";
   EXPECT_EQ(index_->size(), kStable);
   EXPECT_EQ(index_->spilled(), 0u) << "every churn key gone";
 }
@@ -282,26 +297,13 @@ TEST_F(FlowIndexTest, SpilledKeysStayFoundWhileOtherKeysChurnThroughBothTheirBuc
   }
   ASSERT_EQ(churn.size(), kChunk);
 
-  std::atomic<bool> done{false};
-  std::atomic<uint64_t> wrong{0}, passes{0};
-  std::thread reader([&] {
-    const ChannelKey* ptrs[kStable];
-    const ChannelEntry* out[kStable];
-    for (uint32_t i = 0; i < kStable; ++i) ptrs[i] = &stable[i];
-    while (!done.load(std::memory_order_acquire)) {
-      for (uint32_t i = 0; i < kStable; ++i)
-        if (index_->find(stable[i], entries_.data()) != &entries_[i]) wrong.fetch_add(1);
-      index_->find_bulk(ptrs, kStable, entries_.data(), out);
-      for (uint32_t i = 0; i < kStable; ++i)
-        if (out[i] != &entries_[i]) wrong.fetch_add(1);
-      passes.fetch_add(1, std::memory_order_release);
-    }
-  });
+  Reader rd;
+  read_beside(stable, rd);
   uint64_t erased_at[2] = {0, 0};
   uint64_t spilled_most = 0;
   for (uint32_t r = 0; r < kRounds; ++r) {
     uint32_t half = r % 2, base = kChurnBase + half * kChunk;
-    while (r >= 2 && passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
+    while (r >= 2 && rd.passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
     std::vector<uint32_t> placed;
     for (uint32_t c = 0; c < kChunk; ++c)
       if (put(churn[c], base + c)) placed.push_back(c);
@@ -310,13 +312,12 @@ TEST_F(FlowIndexTest, SpilledKeysStayFoundWhileOtherKeysChurnThroughBothTheirBuc
       ASSERT_FALSE(index_->erase(stable[j], base)) << "stable key " << j << " maps to another entry";
     for (uint32_t c : placed) ASSERT_TRUE(index_->erase(churn[c], base + c));
     for (uint32_t c : placed) ASSERT_FALSE(index_->erase(churn[c], base + c)) << "erased twice";
-    erased_at[half] = passes.load(std::memory_order_acquire);
+    erased_at[half] = rd.passes.load(std::memory_order_acquire);
   }
-  done.store(true, std::memory_order_release);
-  reader.join();
-  EXPECT_GE(passes.load(), kRounds) << "the reader ran beside every round";
+  rd.stop();
+  EXPECT_GE(rd.passes.load(), kRounds) << "the reader ran beside every round";
   EXPECT_GT(spilled_most, kStable) << "churn keys spilled from the stable keys' primaries too";
-  EXPECT_EQ(wrong.load(), 0u) << "of " << passes.load() * 2 * kStable << " lookups";
+  EXPECT_EQ(rd.wrong.load(), 0u) << "of " << rd.passes.load() * 2 * kStable << " lookups";
   EXPECT_EQ(index_->size(), kStable);
   EXPECT_EQ(index_->spilled(), kStable) << "only the stable keys live in their secondary";
   for (uint32_t j = 0; j < kStable; ++j) EXPECT_EQ(find(stable[j]), &entries_[j]) << "stable key " << j;
