@@ -81,6 +81,17 @@ class FlowIndexTest : public ::testing::Test {
     std::atomic<bool> done{false};
     std::atomic<uint64_t> wrong{0}, passes{0};
     std::thread thread;
+    // The writer's churn entries come in two halves used in turn; a half is
+    // reused only once the reader has finished two passes since it was
+    // erased (Tables waits for a grace period the same way). Round r: the
+    // half to use, when it may be used; then mark it erased.
+    uint64_t erased_at[2] = {0, 0};
+    uint32_t begin_round(uint32_t r) {
+      uint32_t half = r % 2;
+      while (r >= 2 && passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
+      return half;
+    }
+    void end_round(uint32_t r) { erased_at[r % 2] = passes.load(std::memory_order_acquire); }
     void stop() {
       done.store(true, std::memory_order_release);
       if (thread.joinable()) thread.join();
@@ -227,17 +238,15 @@ TEST_F(FlowIndexTest, ReaderBesideTheWriterAlwaysFindsTheKeysThatStay) {
   for (uint32_t i = 0; i < kStable; ++i) keys.push_back(key_of(i));
   Reader rd;
   read_beside(keys, rd);
-  uint64_t erased_at[2] = {0, 0};
   uint64_t spilled_seen = 0;
   for (uint32_t r = 0; r < kRounds; ++r) {
-    uint32_t half = r % 2, base = kStable + half * kChunk;
-    while (r >= 2 && rd.passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
+    uint32_t base = kStable + rd.begin_round(r) * kChunk;
     std::vector<uint32_t> placed;
     for (uint32_t c = 0; c < kChunk; ++c)
       if (put(key_of(100000 + r * kChunk + c), base + c)) placed.push_back(c);
     spilled_seen = std::max(spilled_seen, index_->spilled());
     for (uint32_t c : placed) ASSERT_TRUE(index_->erase(key_of(100000 + r * kChunk + c), base + c));
-    erased_at[half] = rd.passes.load(std::memory_order_acquire);
+    rd.end_round(r);
   }
   rd.stop();
   EXPECT_GE(rd.passes.load(), kRounds) << "the reader ran beside every round";
@@ -299,11 +308,9 @@ TEST_F(FlowIndexTest, SpilledKeysStayFoundWhileOtherKeysChurnThroughBothTheirBuc
 
   Reader rd;
   read_beside(stable, rd);
-  uint64_t erased_at[2] = {0, 0};
   uint64_t spilled_most = 0;
   for (uint32_t r = 0; r < kRounds; ++r) {
-    uint32_t half = r % 2, base = kChurnBase + half * kChunk;
-    while (r >= 2 && rd.passes.load(std::memory_order_acquire) < erased_at[half] + 2) std::this_thread::yield();
+    uint32_t base = kChurnBase + rd.begin_round(r) * kChunk;
     std::vector<uint32_t> placed;
     for (uint32_t c = 0; c < kChunk; ++c)
       if (put(churn[c], base + c)) placed.push_back(c);
@@ -312,7 +319,7 @@ TEST_F(FlowIndexTest, SpilledKeysStayFoundWhileOtherKeysChurnThroughBothTheirBuc
       ASSERT_FALSE(index_->erase(stable[j], base)) << "stable key " << j << " maps to another entry";
     for (uint32_t c : placed) ASSERT_TRUE(index_->erase(churn[c], base + c));
     for (uint32_t c : placed) ASSERT_FALSE(index_->erase(churn[c], base + c)) << "erased twice";
-    erased_at[half] = rd.passes.load(std::memory_order_acquire);
+    rd.end_round(r);
   }
   rd.stop();
   EXPECT_GE(rd.passes.load(), kRounds) << "the reader ran beside every round";
